@@ -1,0 +1,190 @@
+//! The library's one error type.
+//!
+//! Every I/O error names its path; every corruption names its file and byte
+//! offset, so a message can be acted on without a debugger.
+
+use std::path::PathBuf;
+
+/// The result type of every fallible call in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `movie_queue`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call on `path` failed.
+    #[error("{operation} {path}: {source}")]
+    Io {
+        /// What was being done (`open`, `write`, `fsync`, ...).
+        operation: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Another process (or another `QueueManager` in this one) holds the store.
+    #[error("store {dir} is locked by another writer (its LOCK file is held); close it first or open read-only")]
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+    },
+
+    /// An earlier write or fsync failed; nothing more is written until the store is reopened.
+    #[error("the journal is poisoned by an earlier write or fsync failure ({cause}); reopen the store to recover")]
+    Poisoned {
+        /// The first failure, as text.
+        cause: String,
+    },
+
+    /// A record's checksum does not match its bytes.
+    #[error(
+        "{path}: checksum mismatch in record at byte offset {offset} (stored {expected:#010x}, computed {found:#010x})"
+    )]
+    ChecksumMismatch {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the record's header in the file.
+        offset: u64,
+        /// The CRC stored in the record.
+        expected: u32,
+        /// The CRC computed over its bytes.
+        found: u32,
+    },
+
+    /// A record's header or payload runs past the end of the file.
+    #[error("{path}: truncated record at byte offset {offset}: {detail}")]
+    TruncatedRecord {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the record's header in the file.
+        offset: u64,
+        /// What is missing.
+        detail: String,
+    },
+
+    /// A record's length field is larger than the format allows.
+    #[error("{path}: record at byte offset {offset} declares {length} payload bytes, over the limit of {limit}")]
+    RecordTooLarge {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the record's header in the file.
+        offset: u64,
+        /// The declared payload length.
+        length: u64,
+        /// The maximum payload length.
+        limit: u64,
+    },
+
+    /// Sequence numbers are not contiguous.
+    #[error("{path}: sequence gap at byte offset {offset}: expected record {expected}, found {found}")]
+    SequenceGap {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the record's header in the file.
+        offset: u64,
+        /// The sequence number that should come next.
+        expected: u64,
+        /// The sequence number found.
+        found: u64,
+    },
+
+    /// A segment header or record carries a version this build cannot read.
+    #[error(
+        "{path}: unsupported format version {version} at byte offset {offset} (this build reads version {supported})"
+    )]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the version field.
+        offset: u64,
+        /// The version found.
+        version: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+
+    /// Any other damage: a bad magic number, an undecodable event, a
+    /// non-final segment with a torn end, a foreign file in `journal/`.
+    #[error("{path}: corrupt at byte offset {offset}: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// A movie (or an argument about one) is not acceptable.
+    #[error("invalid movie: {0}")]
+    InvalidMovie(String),
+
+    /// An argument is out of its domain (a non-finite timestamp, a zero limit, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// An event is larger than the journal's record limit.
+    #[error("event of {length} bytes is over the record limit of {limit} bytes")]
+    EventTooLarge {
+        /// The encoded size.
+        length: u64,
+        /// The limit.
+        limit: u64,
+    },
+
+    /// No movie with this id is where the operation needs it.
+    #[error("no movie with id {id:?} is {wanted}")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// Where it was looked for ("failed", "pending or in flight", ...).
+        wanted: &'static str,
+    },
+
+    /// A documented JSON file cannot be read and there is no journal to rebuild it from.
+    #[error("{path}: {detail}")]
+    BadQueueFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    /// The store was opened read-only and a mutation was asked for.
+    #[error("store {dir} is open read-only")]
+    ReadOnly {
+        /// The store directory.
+        dir: PathBuf,
+    },
+
+    /// The manager was closed (or its writer thread is gone).
+    #[error("the queue manager is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Wraps an I/O error with the operation and path it concerns.
+    pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            operation,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Is this damage found in stored bytes (as opposed to I/O, misuse or locking)?
+    #[must_use]
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            Error::ChecksumMismatch { .. }
+                | Error::TruncatedRecord { .. }
+                | Error::RecordTooLarge { .. }
+                | Error::SequenceGap { .. }
+                | Error::UnsupportedVersion { .. }
+                | Error::Corrupt { .. }
+        )
+    }
+}

@@ -1,0 +1,129 @@
+//! `Options`: everything configurable about a `QueueManager`, as a builder.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::manager::QueueManager;
+use crate::retry::RetryPolicy;
+use crate::storage::{RealStorage, Storage};
+use crate::writer::{Durability, WriterConfig};
+
+/// The builder returned by [`QueueManager::options`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) writer: WriterConfig,
+    pub(crate) retry_policy: RetryPolicy,
+    pub(crate) requeue_in_flight_on_open: bool,
+    pub(crate) snapshot_every_events: u64,
+    pub(crate) snapshot_every: Option<Duration>,
+    pub(crate) read_only: bool,
+    pub(crate) storage: Arc<dyn Storage>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            writer: WriterConfig::default(),
+            retry_policy: RetryPolicy::default(),
+            requeue_in_flight_on_open: true,
+            snapshot_every_events: 10_000,
+            snapshot_every: Some(Duration::from_secs(300)),
+            read_only: false,
+            storage: Arc::new(RealStorage),
+        }
+    }
+}
+
+impl Options {
+    /// When mutating calls return (default [`Durability::Immediate`]).
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.writer.durability = durability;
+        self
+    }
+
+    /// Failures after which a movie counts as a permanent failure in
+    /// `get_statistics()` (default 5). Also the retry policy's limit.
+    #[must_use]
+    pub fn max_retries(mut self, max_retries: u32) -> Self {
+        self.retry_policy.max_retries = max_retries;
+        self
+    }
+
+    /// The backoff used by `fail_with_backoff` (default: 1 h doubling, 5 retries).
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// Whether movies left in flight by an earlier process go back to the
+    /// front of pending on open (default true; the CLI keeps them).
+    #[must_use]
+    pub fn requeue_in_flight_on_open(mut self, requeue: bool) -> Self {
+        self.requeue_in_flight_on_open = requeue;
+        self
+    }
+
+    /// Write a snapshot after this many events (default 10,000; 0: never by count).
+    #[must_use]
+    pub fn snapshot_every_events(mut self, events: u64) -> Self {
+        self.snapshot_every_events = events;
+        self
+    }
+
+    /// Write a snapshot when the last one is older than this and events
+    /// happened since (checked at each mutation; default 5 minutes; `None`: never by time).
+    #[must_use]
+    pub fn snapshot_every(mut self, interval: Option<Duration>) -> Self {
+        self.snapshot_every = interval;
+        self
+    }
+
+    /// Journal segments roll over past this size (default 64 MiB).
+    #[must_use]
+    pub fn segment_bytes_max(mut self, bytes: u64) -> Self {
+        self.writer.segment_bytes_max = bytes;
+        self
+    }
+
+    /// The largest event accepted, in bytes of JSON (default and maximum 64 MiB).
+    #[must_use]
+    pub fn event_bytes_max(mut self, bytes: u32) -> Self {
+        self.writer.event_bytes_max = bytes;
+        self
+    }
+
+    /// The most events one group commit holds (default 4,096).
+    #[must_use]
+    pub fn batch_events_max(mut self, events: usize) -> Self {
+        self.writer.batch_events_max = events;
+        self
+    }
+
+    /// Open without the writer lock: queries, audit and replay only; a
+    /// torn tail (maybe a write in progress) is left alone.
+    #[must_use]
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// The file-system seam (default: the real one). Tests pass a
+    /// [`crate::storage::FaultyStorage`].
+    #[must_use]
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Opens (creating if missing) the store in `dir`.
+    ///
+    /// # Errors
+    /// See [`QueueManager::open`].
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<QueueManager> {
+        QueueManager::open_with(dir.as_ref(), self)
+    }
+}

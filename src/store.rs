@@ -1,0 +1,294 @@
+//! Opening a store directory: the writer's lock, choosing the starting
+//! point (snapshot, compaction base, legacy files or nothing), replaying
+//! the journal after it, and the compaction base file.
+//!
+//! Start-up, numbered as in `docs/DURABILITY.md`:
+//! 1. create the directory (0700) if missing; take `LOCK` (writer only);
+//! 2. remove `.tmp` leftovers of an interrupted snapshot or segment creation;
+//! 3. list the journal's segments; load the snapshot if its manifest and
+//!    files agree (else log why and ignore it);
+//! 4. pick the base: the snapshot if the journal continues it, else the
+//!    compaction base, else empty (a journal from record 1), else — no
+//!    journal at all — the legacy files, imported as one event;
+//! 5. replay every record after the base, checking each (torn tail: cut
+//!    under the writer, stop before it for a reader);
+//! 6. start the writer at the journal's end.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::event::{Event, EventRecord, QueueEntry, Seq};
+use crate::projection::QueueState;
+use crate::recovery::{self, RecordPlace, ReplayReport, TailPolicy};
+use crate::segment;
+use crate::snapshot::{self, SnapshotData};
+use crate::storage::{self, Storage};
+
+/// The journal's directory inside a store.
+pub const JOURNAL_DIR: &str = "journal";
+/// The lock file a writer holds for its lifetime.
+pub const LOCK_FILE: &str = "LOCK";
+/// The compaction base: the state the first remaining segment continues.
+pub const BASE_FILE: &str = "base.json";
+
+/// Takes the store's writer lock, or fails at once with [`Error::Locked`].
+///
+/// # Errors
+/// [`Error::Locked`] if another writer holds it; [`Error::Io`].
+pub fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&path).map_err(|error| Error::io("open", &path, error))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { dir: dir.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(error)) => Err(Error::io("lock", &path, error)),
+    }
+}
+
+/// The queues rebuilt at open, and where the journal ends.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The projection as of `report.last_seq`.
+    pub state: QueueState,
+    /// What replay saw.
+    pub report: ReplayReport,
+    /// The last record covered by the state (journal end or snapshot, whichever is later).
+    pub last_seq: Seq,
+    /// Legacy files to import as the first event (writer only).
+    pub legacy: Option<SnapshotData>,
+}
+
+/// Builds the state a snapshot's content describes.
+///
+/// # Errors
+/// [`Error::Corrupt`] if the content cannot be a state (an id twice).
+pub fn state_from_snapshot(data: SnapshotData, source: &Path) -> Result<QueueState> {
+    let mut state = QueueState::new();
+    let in_flight: Vec<String> = data.in_flight.iter().map(|entry| entry.id().to_owned()).collect();
+    let expected = data.in_flight.len() + data.pending.len() + data.failed.len() + data.completed.len();
+    let mut pending = data.in_flight;
+    pending.extend(data.pending);
+    let import = Event::Imported {
+        pending,
+        failed: data.failed,
+        completed: data.completed,
+    };
+    let corrupt = |detail: String| Error::Corrupt {
+        path: source.to_path_buf(),
+        offset: 0,
+        detail,
+    };
+    state.apply(0.0, &import).map_err(|error| corrupt(error.0))?;
+    for id in in_flight {
+        state.apply(0.0, &Event::Taken { id }).map_err(|error| corrupt(error.0))?;
+    }
+    let held = state.pending_count() + state.in_flight_count() + state.failed_count() + state.completed_count();
+    if held != expected {
+        return Err(corrupt(format!(
+            "{} entries repeat an id already listed",
+            expected - held
+        )));
+    }
+    Ok(state)
+}
+
+/// Recovers the state of the store in `dir` (steps 2–5 above).
+///
+/// # Errors
+/// Corruption naming file and offset; [`Error::Io`]; [`Error::BadQueueFile`].
+pub fn recover(storage: &dyn Storage, dir: &Path, policy: TailPolicy) -> Result<Recovered> {
+    let journal_dir = dir.join(JOURNAL_DIR);
+    if policy == TailPolicy::Truncate {
+        snapshot::remove_leftovers(storage, dir)?;
+        segment::remove_leftovers(storage, &journal_dir)?;
+    }
+    let segments = segment::list_segments(storage, &journal_dir)?;
+    let journal_first = segments.first().map_or(Seq(0), |segment| segment.first_seq);
+    let (base, base_path) = choose_base(storage, dir, journal_first)?;
+    let mut legacy = None;
+    let mut state = QueueState::new();
+    let mut base_seq = Seq(0);
+    match base {
+        Base::Snapshot(data) => {
+            base_seq = data.seq;
+            state = state_from_snapshot(data, &base_path)?;
+        }
+        Base::Legacy(data) if policy == TailPolicy::Truncate => legacy = Some(data),
+        Base::Legacy(data) => state = state_from_snapshot(data, &base_path)?,
+        Base::Empty => {}
+    }
+    let report = replay_into(storage, &journal_dir, policy, base_seq, &mut state)?;
+    if !segments.is_empty() && report.last_seq < base_seq {
+        return Err(Error::Corrupt {
+            path: journal_dir,
+            offset: 0,
+            detail: format!(
+                "the journal ends at record {} but {} covers record {base_seq}; records are missing",
+                report.last_seq,
+                base_path.display()
+            ),
+        });
+    }
+    Ok(Recovered {
+        state,
+        last_seq: report.last_seq.max(base_seq),
+        report,
+        legacy,
+    })
+}
+
+/// Replays the journal records after `base_seq` into `state`.
+///
+/// # Errors
+/// As [`recovery::replay`]; an event that does not apply is corruption at its record.
+pub fn replay_into(
+    storage: &dyn Storage,
+    journal_dir: &Path,
+    policy: TailPolicy,
+    base_seq: Seq,
+    state: &mut QueueState,
+) -> Result<ReplayReport> {
+    recovery::replay(storage, journal_dir, policy, base_seq.next(), &mut |record, place| {
+        apply_record(state, &record, place)
+    })
+}
+
+/// Applies one replayed record, turning a refusal into corruption at its place.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the record's file and offset.
+pub fn apply_record(state: &mut QueueState, record: &EventRecord, place: RecordPlace<'_>) -> Result<()> {
+    state.apply(record.ts, &record.event).map_err(|error| Error::Corrupt {
+        path: place.path.to_path_buf(),
+        offset: place.offset,
+        detail: format!("record {} does not apply to the state before it: {error}", record.seq),
+    })
+}
+
+enum Base {
+    Snapshot(SnapshotData),
+    Legacy(SnapshotData),
+    Empty,
+}
+
+fn choose_base(storage: &dyn Storage, dir: &Path, journal_first: Seq) -> Result<(Base, PathBuf)> {
+    let manifest = dir.join(snapshot::MANIFEST_FILE);
+    let rejected = match snapshot::load_snapshot(storage, dir) {
+        Ok(Some(data)) if journal_first.0 == 0 || data.seq.next() >= journal_first => {
+            return Ok((Base::Snapshot(data), manifest));
+        }
+        Ok(Some(data)) => format!(
+            "{} covers records through {} but the journal starts at {journal_first}",
+            manifest.display(),
+            data.seq
+        ),
+        Ok(None) => String::from("there is no snapshot"),
+        Err(snapshot::Rejected(reason)) => {
+            tracing::warn!(%reason, "snapshot not used; rebuilding from the journal");
+            reason
+        }
+    };
+    if journal_first.0 > 1 {
+        let base_path = dir.join(JOURNAL_DIR).join(BASE_FILE);
+        let base = load_base(storage, &base_path)?;
+        if base.seq.next() < journal_first {
+            return Err(Error::Corrupt {
+                path: base_path,
+                offset: 0,
+                detail: format!(
+                    "the journal starts at record {journal_first}, the compaction base covers through {}; \
+                     and the snapshot is unusable ({rejected})",
+                    base.seq
+                ),
+            });
+        }
+        return Ok((Base::Snapshot(base), base_path));
+    }
+    if journal_first.0 == 0
+        && !storage.exists(&manifest)
+        && let Some(data) = snapshot::load_legacy(storage, dir)?
+    {
+        return Ok((Base::Legacy(data), dir.to_path_buf()));
+    }
+    Ok((Base::Empty, dir.to_path_buf()))
+}
+
+#[derive(Serialize, Deserialize)]
+struct BaseFile {
+    version: u32,
+    seq: Seq,
+    crc32: u32,
+    in_flight: Vec<QueueEntry>,
+    pending: Vec<QueueEntry>,
+    failed: Vec<QueueEntry>,
+    completed: Vec<QueueEntry>,
+}
+
+fn base_crc(data: &SnapshotData) -> Result<u32> {
+    let lists = (&data.in_flight, &data.pending, &data.failed, &data.completed);
+    let bytes = serde_json::to_vec(&lists).map_err(|error| Error::InvalidArgument(error.to_string()))?;
+    Ok(crc32fast::hash(&bytes))
+}
+
+/// Writes the compaction base (the state as of `data.seq`) atomically.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_base(storage: &dyn Storage, journal_dir: &Path, data: SnapshotData) -> Result<()> {
+    let crc32 = base_crc(&data)?;
+    let file = BaseFile {
+        version: 1,
+        seq: data.seq,
+        crc32,
+        in_flight: data.in_flight,
+        pending: data.pending,
+        failed: data.failed,
+        completed: data.completed,
+    };
+    let bytes = serde_json::to_vec(&file).map_err(|error| Error::InvalidArgument(error.to_string()))?;
+    storage::write_atomic(storage, &journal_dir.join(BASE_FILE), &bytes)
+}
+
+/// Loads and checks the compaction base.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the file when it is missing, unreadable or its CRC disagrees.
+pub fn load_base(storage: &dyn Storage, path: &Path) -> Result<SnapshotData> {
+    let corrupt = |detail: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        detail,
+    };
+    if !storage.exists(path) {
+        return Err(corrupt(
+            "the journal was compacted but its base file is missing and no usable snapshot covers the gap".into(),
+        ));
+    }
+    let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
+    let file: BaseFile = serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
+    let data = SnapshotData {
+        seq: file.seq,
+        in_flight: file.in_flight,
+        pending: file.pending,
+        failed: file.failed,
+        completed: file.completed,
+    };
+    let found = base_crc(&data)?;
+    if found != file.crc32 || file.version != 1 {
+        return Err(corrupt(format!(
+            "checksum {found:#010x} does not match the recorded {:#010x}",
+            file.crc32
+        )));
+    }
+    Ok(data)
+}
