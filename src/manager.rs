@@ -127,7 +127,9 @@ fn check_time(name: &str, time: f64) -> Result<f64> {
     if time.is_finite() {
         Ok(time)
     } else {
-        Err(Error::InvalidArgument(format!("{name} {time} is not a finite Unix time")))
+        Err(Error::InvalidArgument(format!(
+            "{name} {time} is not a finite Unix time"
+        )))
     }
 }
 
@@ -181,7 +183,11 @@ impl QueueManager {
                 .map_err(|error| Error::io("create directory", dir, error))?;
             Some(store::lock(dir)?)
         };
-        let policy = if options.read_only { TailPolicy::Stop } else { TailPolicy::Truncate };
+        let policy = if options.read_only {
+            TailPolicy::Stop
+        } else {
+            TailPolicy::Truncate
+        };
         let recovered = store::recover(storage.as_ref(), dir, policy)?;
         let writer = if options.read_only {
             None
@@ -195,7 +201,12 @@ impl QueueManager {
                 next_seq: recovered.last_seq.next(),
                 last_segment,
             };
-            Some(JournalWriter::start(storage, &dir.join(JOURNAL_DIR), end, options.writer)?)
+            Some(JournalWriter::start(
+                storage,
+                &dir.join(JOURNAL_DIR),
+                end,
+                options.writer,
+            )?)
         };
         let manager = QueueManager {
             dir: dir.to_path_buf(),
@@ -203,7 +214,7 @@ impl QueueManager {
                 state: recovered.state,
                 next_seq: recovered.last_seq.next(),
                 writer,
-                events_since_snapshot: 0,
+                events_since_snapshot: recovered.uncovered,
                 last_snapshot_at: Instant::now(),
             }),
             options,
@@ -259,7 +270,9 @@ impl QueueManager {
         let Some(event) = decide(&live.state)? else {
             return Ok(None);
         };
-        live.state.check(&event).map_err(|error| Error::InvalidArgument(error.0))?;
+        live.state
+            .check(&event)
+            .map_err(|error| Error::InvalidArgument(error.0))?;
         let ts = now();
         let payload = encode_payload(ts, &event)?;
         let seq = live.next_seq;
@@ -364,11 +377,13 @@ impl QueueManager {
         let retry_after = check_time("retry_after", retry_after.unwrap_or_else(now))?;
         let error = error.into();
         self.commit_and_wait(|state| {
-            Ok((state.place(movie.id()) != Some(Place::Completed)).then(|| Event::Failed {
-                movie,
-                error,
-                retry_after,
-            }))
+            Ok(
+                (state.place(movie.id()) != Some(Place::Completed)).then(|| Event::Failed {
+                    movie,
+                    error,
+                    retry_after,
+                }),
+            )
         })
     }
 
@@ -597,8 +612,8 @@ impl QueueManager {
     // ----- snapshots and closing -----------------------------------------
 
     fn snapshot_due(&self, live: &Live) -> bool {
-        let by_count = self.options.snapshot_every_events > 0
-            && live.events_since_snapshot >= self.options.snapshot_every_events;
+        let by_count =
+            self.options.snapshot_every_events > 0 && live.events_since_snapshot >= self.options.snapshot_every_events;
         let by_time = self
             .options
             .snapshot_every

@@ -460,7 +460,7 @@ impl QueueState {
         };
         let entry = QueueEntry {
             movie: movie.clone(),
-            retry_count: old.as_ref().map_or(0, |slot| slot.entry.retry_count.saturating_add(1)),
+            retry_count: old.as_ref().map_or(0, |slot| slot.entry.retry_count).saturating_add(1),
             last_error: Some(error.to_owned()),
             retry_after: Some(retry_after),
             failed_at: old.and_then(|slot| slot.entry.failed_at).or(Some(ts)),
@@ -730,10 +730,10 @@ mod tests {
             (entry.retry_count, entry.retry_after, entry.failed_at),
             (2, Some(9.0), Some(4.0))
         );
-        // From pending it counted 1; an unknown id starts at 0, at the back.
+        // An unknown id fails for the first time: count 1, at the back.
         state.apply(8.0, &failed("new", 1.0)).expect("fails");
         assert_eq!(ids(state.failed()), ["1", "2", "3", "new"]);
-        assert_eq!(state.get("new").map(|(_, entry)| entry.retry_count), Some(0));
+        assert_eq!(state.get("new").map(|(_, entry)| entry.retry_count), Some(1));
     }
 
     #[test]
@@ -889,17 +889,17 @@ mod tests {
                 .apply(f64::from(time), &failed("spent", 1.0))
                 .expect("fails again");
         }
-        // "spent" now has retry_count 3, the others 0.
+        // "spent" now has retry_count 4, the others 1.
         let due = |state: &QueueState, now, max| ids(state.ready_for_retry(now, max));
-        assert_eq!(due(&state, 30.0, 3), ["early", "tie-a", "tie-b", "late"]);
-        assert_eq!(due(&state, 30.0, 4), ["spent", "early", "tie-a", "tie-b", "late"]);
+        assert_eq!(due(&state, 30.0, 4), ["early", "tie-a", "tie-b", "late"]);
+        assert_eq!(due(&state, 30.0, 5), ["spent", "early", "tie-a", "tie-b", "late"]);
         assert_eq!(due(&state, 9.9, 5), ["spent", "early"]);
         assert!(due(&state, 30.0, 0).is_empty());
         // Failing again keeps tie-a's place in failed, so it still precedes
-        // tie-b; with retry_count 1 it drops out under max_retries 1.
+        // tie-b; with retry_count 2 it drops out under max_retries 2.
         state.apply(20.0, &failed("tie-a", 10.0)).expect("fails again");
-        assert_eq!(due(&state, 10.0, 1), ["early", "tie-b"]);
-        assert_eq!(due(&state, 10.0, 2), ["early", "tie-a", "tie-b"]);
+        assert_eq!(due(&state, 10.0, 2), ["early", "tie-b"]);
+        assert_eq!(due(&state, 10.0, 3), ["early", "tie-a", "tie-b"]);
     }
 
     #[test]
@@ -930,9 +930,10 @@ mod tests {
             assert_eq!(permanent.len(), state.permanent_failure_count(max_retries));
             assert!(permanent.iter().all(|entry| entry.retry_count >= max_retries));
         }
-        assert_eq!(ids(state.permanent_failures(2)), ["b", "d", "e"]);
+        assert_eq!(ids(state.permanent_failures(2)), ["b", "c", "d", "e"]);
         assert_eq!(state.permanent_failure_count(0), 5);
-        assert_eq!(state.permanent_failure_count(5), 0);
+        assert_eq!(state.permanent_failure_count(5), 1);
+        assert_eq!(state.permanent_failure_count(6), 0);
     }
 
     #[test]
@@ -1169,7 +1170,7 @@ mod tests {
             let old = self.take_out(movie.id());
             let entry = QueueEntry {
                 movie: movie.clone(),
-                retry_count: old.as_ref().map_or(0, |(_, _, old)| old.retry_count + 1),
+                retry_count: old.as_ref().map_or(0, |(_, _, old)| old.retry_count) + 1,
                 last_error: Some(error.to_owned()),
                 retry_after: Some(retry_after),
                 failed_at: old.as_ref().and_then(|(_, _, old)| old.failed_at).or(Some(ts)),

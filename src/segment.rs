@@ -14,6 +14,8 @@ use crate::storage::{self, Storage, WritableFile};
 
 /// The extension of a segment file.
 pub const SEGMENT_EXTENSION: &str = "seg";
+/// The compaction base kept beside the segments (see `store.rs`).
+pub const BASE_FILE: &str = "base.json";
 /// The extension repair gives to the damaged part it sets aside.
 pub const BROKEN_EXTENSION: &str = "broken";
 
@@ -60,7 +62,7 @@ pub fn list_segments(storage: &dyn Storage, journal_dir: &Path) -> Result<Vec<Se
         let path = journal_dir.join(&name);
         if let Some(first_seq) = parse_segment_name(&name) {
             segments.push(SegmentFile { path, first_seq });
-        } else if is_leftover(&name) {
+        } else if is_leftover(&name) || name == BASE_FILE {
             // Not part of the journal: an interrupted creation or repair's leftovers.
         } else {
             return Err(Error::Corrupt {

@@ -32,7 +32,7 @@ pub const JOURNAL_DIR: &str = "journal";
 /// The lock file a writer holds for its lifetime.
 pub const LOCK_FILE: &str = "LOCK";
 /// The compaction base: the state the first remaining segment continues.
-pub const BASE_FILE: &str = "base.json";
+pub use crate::segment::BASE_FILE;
 
 /// Takes the store's writer lock, or fails at once with [`Error::Locked`].
 ///
@@ -66,6 +66,9 @@ pub struct Recovered {
     pub last_seq: Seq,
     /// Legacy files to import as the first event (writer only).
     pub legacy: Option<SnapshotData>,
+    /// Events the documented files on disk do not reflect (at least 1 when
+    /// they were not used at all), so the next snapshot is not skipped.
+    pub uncovered: u64,
 }
 
 /// Builds the state a snapshot's content describes.
@@ -90,7 +93,9 @@ pub fn state_from_snapshot(data: SnapshotData, source: &Path) -> Result<QueueSta
     };
     state.apply(0.0, &import).map_err(|error| corrupt(error.0))?;
     for id in in_flight {
-        state.apply(0.0, &Event::Taken { id }).map_err(|error| corrupt(error.0))?;
+        state
+            .apply(0.0, &Event::Taken { id })
+            .map_err(|error| corrupt(error.0))?;
     }
     let held = state.pending_count() + state.in_flight_count() + state.failed_count() + state.completed_count();
     if held != expected {
@@ -139,11 +144,18 @@ pub fn recover(storage: &dyn Storage, dir: &Path, policy: TailPolicy) -> Result<
             ),
         });
     }
+    let last_seq = report.last_seq.max(base_seq);
+    let uncovered = if base_path.ends_with(snapshot::MANIFEST_FILE) {
+        last_seq.0 - base_seq.0
+    } else {
+        (last_seq.0 - base_seq.0).max(1)
+    };
     Ok(Recovered {
         state,
-        last_seq: report.last_seq.max(base_seq),
+        last_seq,
         report,
         legacy,
+        uncovered,
     })
 }
 

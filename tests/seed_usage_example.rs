@@ -20,7 +20,10 @@ fn the_seed_usage_example_runs_with_the_same_meaning() {
     assert_eq!(qm.get(&taken).unwrap().0, Place::InFlight);
 
     let retry_after = movie_queue::manager::now() - 1.0;
-    assert!(qm.add_to_failed(taken.clone(), "Download failed", Some(retry_after)).unwrap());
+    assert!(
+        qm.add_to_failed(taken.clone(), "Download failed", Some(retry_after))
+            .unwrap()
+    );
     let ready = qm.get_movies_ready_for_retry(5);
     assert_eq!(ready.len(), 1);
     assert_eq!(ready[0].retry_count, 1);
@@ -40,13 +43,20 @@ fn the_seed_usage_example_runs_with_the_same_meaning() {
     );
     assert_eq!(qm.get_next_pending().unwrap().unwrap().id(), "2");
     assert!(qm.add_to_completed(movie("2")).unwrap());
-    assert!(!qm.add_to_pending(movie("2")).unwrap(), "a completed movie is never re-added");
+    assert!(
+        !qm.add_to_pending(movie("2")).unwrap(),
+        "a completed movie is never re-added"
+    );
     assert!(qm.is_completed("2"));
     let live = qm.state();
     qm.close().unwrap();
 
     let reopened = QueueManager::open(dir.path()).unwrap();
     assert!(reopened.state() == live, "reopen restores the same state");
-    assert_eq!(reopened.get("1").unwrap().1.retry_count, 1, "retry_count kept through pending");
+    assert_eq!(
+        reopened.get("1").unwrap().1.retry_count,
+        1,
+        "retry_count kept through pending"
+    );
     common::assert_replay_equals(dir.path(), &live);
 }
