@@ -13,7 +13,7 @@ use crate::projection::QueueState;
 use crate::recovery::{self, TailPolicy};
 use crate::snapshot;
 use crate::storage::{RealStorage, Storage};
-use crate::store::{self, BASE_FILE, JOURNAL_DIR};
+use crate::store::{self, JOURNAL_DIR};
 
 /// Where a replay for `state_at` stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,7 +127,10 @@ impl QueueManager {
 /// As [`QueueManager::state_at`].
 pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<QueueState> {
     let journal_dir = dir.join(JOURNAL_DIR);
-    let (mut state, base_seq) = journal_base(storage, &journal_dir)?;
+    let (mut state, base_seq) = match until {
+        Until::Seq(seq) => store::starting_point(storage, dir, seq)?,
+        Until::Time(_) => store::journal_base(storage, &journal_dir)?,
+    };
     if let Until::Seq(seq) = until
         && seq < base_seq
     {
@@ -136,33 +139,24 @@ pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Qu
         )));
     }
     let mut done = false;
-    recovery::replay(storage, &journal_dir, TailPolicy::Stop, base_seq.next(), &mut |record, place| {
-        done = done
-            || match until {
-                Until::Seq(seq) => record.seq > seq,
-                Until::Time(time) => record.ts > time,
-            };
-        if done {
-            return Ok(());
-        }
-        store::apply_record(&mut state, &record, place)
-    })?;
+    recovery::replay(
+        storage,
+        &journal_dir,
+        TailPolicy::Stop,
+        base_seq.next(),
+        &mut |record, place| {
+            done = done
+                || match until {
+                    Until::Seq(seq) => record.seq > seq,
+                    Until::Time(time) => record.ts > time,
+                };
+            if done {
+                return Ok(());
+            }
+            store::apply_record(&mut state, &record, place)
+        },
+    )?;
     Ok(state)
-}
-
-/// The state the journal's first segment continues: empty for a journal
-/// starting at record 1, else the compaction base.
-fn journal_base(storage: &dyn Storage, journal_dir: &Path) -> Result<(QueueState, Seq)> {
-    let segments = crate::segment::list_segments(storage, journal_dir)?;
-    match segments.first() {
-        Some(first) if first.first_seq.0 > 1 => {
-            let base_path = journal_dir.join(BASE_FILE);
-            let data = store::load_base(storage, &base_path)?;
-            let seq = data.seq;
-            Ok((store::state_from_snapshot(data, &base_path)?, seq))
-        }
-        _ => Ok((QueueState::new(), Seq(0))),
-    }
 }
 
 /// Checks every record, the sequence, and the snapshot of the store in
@@ -191,23 +185,31 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
     let snapshot = match snapshot::load_snapshot(storage, dir) {
         Ok(snapshot) => snapshot,
         Err(snapshot::Rejected(reason)) => {
-            report.problems.push(format!("snapshot unusable (start-up rebuilds from the journal): {reason}"));
+            report.problems.push(format!(
+                "snapshot unusable (start-up rebuilds from the journal): {reason}"
+            ));
             None
         }
     };
-    let (mut state, base_seq) = journal_base(storage, &journal_dir)?;
+    let (mut state, base_seq) = store::journal_base(storage, &journal_dir)?;
     let mut at_snapshot = None;
     let snapshot_seq = snapshot.as_ref().map(|data| data.seq);
     if snapshot_seq == Some(base_seq) {
         at_snapshot = Some(state.clone());
     }
-    let replayed = recovery::replay(storage, &journal_dir, TailPolicy::Reject, base_seq.next(), &mut |record, place| {
-        store::apply_record(&mut state, &record, place)?;
-        if Some(record.seq) == snapshot_seq {
-            at_snapshot = Some(state.clone());
-        }
-        Ok(())
-    })?;
+    let replayed = recovery::replay(
+        storage,
+        &journal_dir,
+        TailPolicy::Reject,
+        base_seq.next(),
+        &mut |record, place| {
+            store::apply_record(&mut state, &record, place)?;
+            if Some(record.seq) == snapshot_seq {
+                at_snapshot = Some(state.clone());
+            }
+            Ok(())
+        },
+    )?;
     report.segments = replayed.segments.len();
     report.records = replayed.segments.iter().map(|segment| segment.records).sum();
     report.bytes = replayed.bytes;

@@ -39,16 +39,7 @@ pub fn repair(dir: &Path) -> Result<RepairReport> {
 pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
     let _lock = store::lock(dir)?;
     let journal_dir = dir.join(JOURNAL_DIR);
-    let segments = segment::list_segments(storage, &journal_dir)?;
-    let (mut state, base_seq) = match segments.first() {
-        Some(first) if first.first_seq.0 > 1 => {
-            let base_path = journal_dir.join(store::BASE_FILE);
-            let data = store::load_base(storage, &base_path)?;
-            let seq = data.seq;
-            (store::state_from_snapshot(data, &base_path)?, seq)
-        }
-        _ => (crate::projection::QueueState::new(), Seq(0)),
-    };
+    let (mut state, base_seq) = store::journal_base(storage, &journal_dir)?;
     let report = recovery::repair(storage, &journal_dir, &mut |record, place| {
         if record.seq <= base_seq {
             return Ok(());

@@ -15,6 +15,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::audit::{self, Until};
 use crate::error::{Error, Result};
 use crate::event::{Event, QueueEntry, Seq, encode_payload};
 use crate::movie::Movie;
@@ -621,8 +622,10 @@ impl QueueManager {
         by_count || by_time
     }
 
-    /// Clones the state under the write lock and writes it on a thread of
-    /// its own, so writers wait only for the clone.
+    /// Starts a snapshot of record `seq` on a thread of its own. The thread
+    /// rebuilds that state from disk — the previous snapshot plus the
+    /// journal records after it — so writers never wait for it: nothing is
+    /// cloned or held under the lock.
     fn start_background_snapshot(&self, live: &mut Live) {
         let Ok(mut running) = self.snapshot_thread.try_lock() else {
             return;
@@ -633,7 +636,6 @@ impl QueueManager {
         let Some(flusher) = live.writer.as_ref().and_then(|writer| writer.flusher().ok()) else {
             return;
         };
-        let state = live.state.clone();
         let seq = Seq(live.next_seq.0 - 1);
         live.events_since_snapshot = 0;
         live.last_snapshot_at = Instant::now();
@@ -642,9 +644,10 @@ impl QueueManager {
         let spawned = std::thread::Builder::new()
             .name("movie-queue-snapshot".into())
             .spawn(move || {
-                let result = flusher
-                    .flush(seq)
-                    .and_then(|()| snapshot::write_snapshot(storage.as_ref(), &dir, &state, seq));
+                let result = flusher.flush(seq).and_then(|()| {
+                    let state = audit::state_until(storage.as_ref(), &dir, Until::Seq(seq))?;
+                    snapshot::write_snapshot(storage.as_ref(), &dir, &state, seq)
+                });
                 if let Err(error) = result {
                     tracing::warn!(%error, "background snapshot failed; the journal still holds every event");
                 }

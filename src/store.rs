@@ -304,3 +304,42 @@ pub fn load_base(storage: &dyn Storage, path: &Path) -> Result<SnapshotData> {
     }
     Ok(data)
 }
+
+/// The state the journal's first segment continues: empty for a journal
+/// starting at record 1, else the compaction base.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the base file when it is missing or damaged.
+pub fn journal_base(storage: &dyn Storage, journal_dir: &Path) -> Result<(QueueState, Seq)> {
+    let segments = segment::list_segments(storage, journal_dir)?;
+    match segments.first() {
+        Some(first) if first.first_seq.0 > 1 => {
+            let base_path = journal_dir.join(BASE_FILE);
+            let data = load_base(storage, &base_path)?;
+            let seq = data.seq;
+            Ok((state_from_snapshot(data, &base_path)?, seq))
+        }
+        _ => Ok((QueueState::new(), Seq(0))),
+    }
+}
+
+/// The latest state on disk at or before record `seq` to replay from: the
+/// snapshot when it is consistent, not past `seq` and continued by the
+/// journal; else [`journal_base`]. Returns the state and the record it covers.
+///
+/// # Errors
+/// As [`journal_base`].
+pub fn starting_point(storage: &dyn Storage, dir: &Path, seq: Seq) -> Result<(QueueState, Seq)> {
+    let journal_dir = dir.join(JOURNAL_DIR);
+    let journal_first = segment::list_segments(storage, &journal_dir)?
+        .first()
+        .map_or(Seq(0), |segment| segment.first_seq);
+    if let Ok(Some(data)) = snapshot::load_snapshot(storage, dir)
+        && data.seq <= seq
+        && (journal_first.0 == 0 || data.seq.next() >= journal_first)
+    {
+        let covered = data.seq;
+        return Ok((state_from_snapshot(data, &dir.join(snapshot::MANIFEST_FILE))?, covered));
+    }
+    journal_base(storage, &journal_dir)
+}

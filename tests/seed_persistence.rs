@@ -79,6 +79,15 @@ fn snapshot_plus_tail_equals_full_replay() {
     // Power loss instead of close: no final snapshot, the one on disk is older.
     faulty.power_loss(0).unwrap();
     drop(qm);
+    let report = movie_queue::verify(dir.path()).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let covered = report
+        .snapshot_seq
+        .expect("a background snapshot was written and is consistent");
+    assert!(
+        covered > 0 && covered < report.last_seq,
+        "the snapshot on disk predates the tail"
+    );
     let full = movie_queue::audit::state_until(
         &movie_queue::storage::RealStorage,
         dir.path(),

@@ -1,0 +1,326 @@
+//! The command line: every command, its arguments and its `--help` example.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The store directory's name in `--help`.
+const DIR_HELP: &str = "The store directory [default: $MOVIE_QUEUE_DIR, else ~/.movie_sync/]";
+
+/// `movie-queue [--dir DIR] COMMAND`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "movie-queue",
+    version,
+    about = "Operate, inspect, audit, replay, verify and repair a Movie Sync queue store.",
+    long_about = "Operate, inspect, audit, replay, verify and repair a Movie Sync queue store.\n\n\
+        Each invocation opens the store, does one thing and closes it. Reading commands \
+        (stats, list, show, log, replay, verify, export) open it read-only and work while \
+        another process holds it for writing.",
+    after_help = "Examples:\n  \
+        movie-queue demo\n  \
+        movie-queue --dir /tmp/q add --id 123 --title 'The Matrix' --year 1999\n  \
+        movie-queue --dir /tmp/q next\n  \
+        movie-queue --dir /tmp/q stats --json\n\n\
+        Exit status: 0 success, 1 error (one line on stderr naming the file, offset or id), 2 usage."
+)]
+pub struct Cli {
+    #[arg(long, global = true, env = "MOVIE_QUEUE_DIR", value_name = "DIR", help = DIR_HELP)]
+    pub dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add movies to the back of pending; says added or why skipped
+    #[command(after_help = "Examples:\n  \
+        movie-queue add --id 123 --title 'The Matrix' --year 1999 --imdb-id tt0133093\n  \
+        movie-queue add --json '{\"id\":\"7\",\"title\":\"Heat\",\"year\":1995,\"status\":\"queued\"}'\n  \
+        movie-queue add --json - < movies.jsonl      # one JSON object a line, one batch")]
+    Add(AddArgs),
+
+    /// Take the next pending movie (prints it as one JSON line; nothing when empty)
+    #[command(after_help = "Example:\n  movie-queue next   # {\"id\":\"123\",\"title\":\"The Matrix\",\"year\":\"1999\"}")]
+    Next,
+
+    /// Mark a pending, in-flight or failed movie done
+    #[command(after_help = "Example:\n  movie-queue complete 123")]
+    Complete {
+        /// The movie's id
+        id: String,
+    },
+
+    /// Record a failure of a movie in flight, pending or already failed
+    #[command(after_help = "Examples:\n  \
+        movie-queue fail 123 --error 'Not found on tracker' --retry-in 2h\n  \
+        movie-queue fail 123 --error 'Not found on tracker' --retry-after 1760813282\n  \
+        movie-queue fail 123 --error 'Not found on tracker'   # the retry policy decides (1 h, doubling)")]
+    Fail(FailArgs),
+
+    /// Move every failed movie ready for retry to the back of pending
+    #[command(after_help = "Example:\n  movie-queue retry --max-retries 5")]
+    Retry {
+        /// Skip movies that failed this many times or more [default: 5]
+        #[arg(long, value_name = "N")]
+        max_retries: Option<u32>,
+    },
+
+    /// Send a failed movie back to pending with a fresh retry count
+    #[command(after_help = "Example:\n  movie-queue reset 123")]
+    Reset {
+        /// The movie's id
+        id: String,
+    },
+
+    /// Put every movie in flight back at the front of pending
+    #[command(after_help = "Example:\n  movie-queue requeue-in-flight")]
+    RequeueInFlight,
+
+    /// Remove completed entries older than N days
+    #[command(after_help = "Example:\n  movie-queue cleanup --days 30")]
+    Cleanup {
+        /// Keep entries completed within this many days
+        #[arg(long, value_name = "N")]
+        days: u32,
+    },
+
+    /// Show the queue counts
+    #[command(after_help = "Example:\n  movie-queue stats --json   \
+        # {\"pending\":5,\"in_flight\":1,\"failed\":2,\"completed\":10,\"permanent_failures\":1}")]
+    Stats(JsonFlag),
+
+    /// List the entries of one queue
+    #[command(after_help = "Examples:\n  movie-queue list pending\n  movie-queue list failed --json")]
+    List(ListArgs),
+
+    /// Show one movie's current state and its full event history
+    #[command(after_help = "Example:\n  movie-queue show 123 --json")]
+    Show {
+        /// The movie's id
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+
+    /// Print the audit trail, one event a line
+    #[command(after_help = "Examples:\n  \
+        movie-queue log --id 123\n  \
+        movie-queue log --json --since 100\n  \
+        movie-queue log --follow")]
+    Log(LogArgs),
+
+    /// Show the state as of a record or a time (stats, or the three files written to a directory)
+    #[command(after_help = "Examples:\n  \
+        movie-queue replay --until 42                  # through record 42, included\n  \
+        movie-queue replay --until 2025-10-18T12:00:00Z --json\n  \
+        movie-queue replay --until 1760806482.5 --out /tmp/then")]
+    Replay(ReplayArgs),
+
+    /// Check every record, the sequence and the snapshot; exit 1 naming the first problem
+    #[command(after_help = "Example:\n  movie-queue verify || movie-queue repair")]
+    Verify(JsonFlag),
+
+    /// Keep every valid record before damage and set the rest aside (never deleted)
+    #[command(after_help = "Example:\n  movie-queue repair && movie-queue verify")]
+    Repair,
+
+    /// Write the three documented files and the manifest now
+    #[command(after_help = "Example:\n  movie-queue snapshot")]
+    Snapshot,
+
+    /// Snapshot, then delete journal segments the snapshot covers (their history goes)
+    #[command(after_help = "Example:\n  movie-queue compact")]
+    Compact,
+
+    /// Add the entries of queue_pending/failed/completed.json found in a directory
+    #[command(after_help = "Example:\n  movie-queue import ~/old-movie-sync/")]
+    Import {
+        /// A directory holding the documented files
+        #[arg(value_name = "DIR")]
+        source: PathBuf,
+    },
+
+    /// Write the three documented files of the current state into a directory
+    #[command(after_help = "Example:\n  movie-queue export /tmp/queue-files/")]
+    Export {
+        /// Where to write them (created if missing)
+        #[arg(value_name = "DIR")]
+        target: PathBuf,
+    },
+
+    /// Run the seed's usage example end to end on a scratch store
+    #[command(after_help = "Examples:\n  \
+        movie-queue demo                    # a fresh directory under the system's temp dir\n  \
+        movie-queue demo --dir /tmp/demo    # a new or empty directory of your choice")]
+    Demo,
+}
+
+/// `--json` on a reading command.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print machine-readable JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The movie's id
+    #[arg(long, required_unless_present = "json", conflicts_with = "json")]
+    pub id: Option<String>,
+    /// Its title
+    #[arg(long, required_unless_present = "json", conflicts_with = "json")]
+    pub title: Option<String>,
+    /// Its year (kept as the string given)
+    #[arg(long, required_unless_present = "json", conflicts_with = "json")]
+    pub year: Option<String>,
+    /// Its slug
+    #[arg(long, conflicts_with = "json")]
+    pub slug: Option<String>,
+    /// Its IMDb id
+    #[arg(long, conflicts_with = "json")]
+    pub imdb_id: Option<String>,
+    /// A movie as a JSON object (types and extra fields kept), or `-`: one object a line on stdin
+    #[arg(long, value_name = "OBJ|-")]
+    pub json: Option<String>,
+}
+
+/// `fail`.
+#[derive(Debug, Args)]
+pub struct FailArgs {
+    /// The movie's id
+    pub id: String,
+    /// What went wrong
+    #[arg(long, value_name = "MSG")]
+    pub error: String,
+    /// Retry at this Unix time (seconds)
+    #[arg(long, value_name = "UNIX_SECS", conflicts_with = "retry_in", value_parser = parse_unix_secs)]
+    pub retry_after: Option<f64>,
+    /// Retry after this long (`90s`, `15m`, `2h`, `1day`)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retry_in: Option<std::time::Duration>,
+}
+
+/// Which queue `list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListWhich {
+    /// Waiting, front first
+    Pending,
+    /// Taken and not yet reported
+    InFlight,
+    /// Failed, permanent failures included
+    Failed,
+    /// Done
+    Completed,
+    /// Failed at least --max-retries times
+    Permanent,
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The queue
+    #[arg(value_enum)]
+    pub which: ListWhich,
+    /// For `permanent`: the failure count that makes one [default: 5]
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+/// `log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// One JSON object a line: {"seq":…,"ts":…,"type":"added",…}
+    #[arg(long)]
+    pub json: bool,
+    /// Only events concerning this movie
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Start at this record (included)
+    #[arg(long, value_name = "SEQ", default_value_t = 1)]
+    pub since: u64,
+    /// Keep printing new events as they are written (until interrupted)
+    #[arg(long)]
+    pub follow: bool,
+}
+
+/// Where `replay` stops: a record, or a time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UntilArg {
+    /// Through this record, included.
+    Seq(u64),
+    /// Through the last record stamped at or before this Unix time.
+    Time(f64),
+}
+
+/// `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A record number (`42`), a Unix time with a decimal point (`1760806482.0`) or an RFC 3339 date-time
+    #[arg(long, value_name = "SEQ|TIME", value_parser = parse_until)]
+    pub until: UntilArg,
+    /// Print the statistics as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Write queue_pending.json, queue_failed.json and queue_completed.json of that state here
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_unix_secs(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() => Ok(secs),
+        _ => Err(format!("{text:?} is not a Unix time in seconds")),
+    }
+}
+
+/// An integer is a record number; a number with a decimal point is a Unix
+/// time; anything else must be an RFC 3339 date-time.
+fn parse_until(text: &str) -> Result<UntilArg, String> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return text
+            .parse::<u64>()
+            .map(UntilArg::Seq)
+            .map_err(|error| format!("{text:?}: {error}"));
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        return if secs.is_finite() && text.contains('.') {
+            Ok(UntilArg::Time(secs))
+        } else {
+            Err(format!("{text:?} is neither a record number nor a Unix time with a decimal point"))
+        };
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| UntilArg::Time(time.timestamp_micros() as f64 / 1e6))
+        .map_err(|error| {
+            format!("{text:?} is not a record number, a Unix time (1760806482.5) or an RFC 3339 date-time: {error}")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn until_tells_records_from_times() {
+        assert_eq!(parse_until("42"), Ok(UntilArg::Seq(42)));
+        assert_eq!(parse_until("1760806482.5"), Ok(UntilArg::Time(1_760_806_482.5)));
+        assert_eq!(parse_until("1970-01-01T00:01:00Z"), Ok(UntilArg::Time(60.0)));
+        assert!(parse_until("-3").is_err());
+        assert!(parse_until("yesterday").is_err());
+        assert!(parse_until("NaN").is_err());
+    }
+}

@@ -1,0 +1,174 @@
+//! The `movie-queue` tool: parse the command line, open the store the way
+//! the command needs (read-only for reading commands, the writer lock for
+//! the rest), do one thing, close, and report errors as one line plus a hint.
+
+mod args;
+mod demo;
+mod inspect;
+mod operate;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use movie_queue::{Error, QueueManager};
+
+use args::{Cli, Command};
+use output::Output;
+
+/// An error the tool itself raises, with what to do about it.
+#[derive(Debug)]
+pub struct Failure {
+    /// One line: what went wrong, naming the file, offset or id.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Fails with `message` (no hint).
+pub fn fail<T>(message: impl Into<String>) -> anyhow::Result<T> {
+    Err(Failure {
+        message: message.into(),
+        hint: None,
+    }
+    .into())
+}
+
+/// Fails with `message` and `hint`.
+pub fn fail_with_hint<T>(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Result<T> {
+    Err(Failure {
+        message: message.into(),
+        hint: Some(hint.into()),
+    }
+    .into())
+}
+
+/// Runs the tool; the process's exit status.
+pub fn run() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let dir_given = matches.value_source("dir") == Some(ValueSource::CommandLine);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    init_logging();
+    let dir = cli.dir.clone();
+    let result = match store_dir(dir) {
+        Ok(dir) => dispatch(cli.command, &dir, dir_given),
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => report(&error),
+    }
+}
+
+/// Warnings and errors of the library on stderr; `RUST_LOG` overrides.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// `--dir`, else `$MOVIE_QUEUE_DIR` (clap reads it), else `~/.movie_sync/`.
+fn store_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => movie_queue::manager::default_dir()
+            .or_else(|_| fail_with_hint("HOME is not set, so there is no default store", "pass --dir DIR")),
+    }
+}
+
+fn dispatch(command: Command, dir: &Path, dir_given: bool) -> anyhow::Result<()> {
+    let mut output = Output::stdout();
+    let out = &mut output;
+    match command {
+        Command::Add(add) => operate::add(out, dir, &add),
+        Command::Next => operate::next(out, dir),
+        Command::Complete { id } => operate::complete(out, dir, &id),
+        Command::Fail(fail) => operate::fail(out, dir, &fail),
+        Command::Retry { max_retries } => operate::retry(out, dir, max_retries),
+        Command::Reset { id } => operate::reset(out, dir, &id),
+        Command::RequeueInFlight => operate::requeue_in_flight(out, dir),
+        Command::Cleanup { days } => operate::cleanup(out, dir, days),
+        Command::Stats(flag) => inspect::stats(out, dir, flag.json),
+        Command::List(list) => inspect::list(out, dir, &list),
+        Command::Show { id, json } => inspect::show(out, dir, &id, json.json),
+        Command::Log(log) => inspect::log(out, dir, &log),
+        Command::Replay(replay) => inspect::replay(out, dir, &replay),
+        Command::Verify(flag) => inspect::verify(out, dir, flag.json),
+        Command::Repair => operate::repair(out, dir),
+        Command::Snapshot => operate::snapshot(out, dir),
+        Command::Compact => operate::compact(out, dir),
+        Command::Import { source } => operate::import(out, dir, &source),
+        Command::Export { target } => inspect::export(out, dir, &target),
+        Command::Demo => demo::run(out, dir_given.then_some(dir)),
+    }
+}
+
+/// Opens the store for a mutating command: the writer lock, and movies in
+/// flight stay in flight (they belong to whoever took them).
+pub fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
+    Ok(QueueManager::options().requeue_in_flight_on_open(false).open(dir)?)
+}
+
+/// Opens the store for a reading command: no lock, no writes.
+pub fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
+    Ok(QueueManager::open_read_only(dir)?)
+}
+
+/// Prints the error as one line (and a hint line) on stderr; exit status 1.
+fn report(error: &anyhow::Error) -> ExitCode {
+    let broken_pipe = error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe);
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
+    let message = error.to_string().replace('\n', " ");
+    eprintln!("movie-queue: {message}");
+    if let Some(hint) = hint_for(error) {
+        eprintln!("hint: {hint}");
+    }
+    ExitCode::from(1)
+}
+
+fn hint_for(error: &anyhow::Error) -> Option<String> {
+    if let Some(failure) = error.downcast_ref::<Failure>() {
+        return failure.hint.clone();
+    }
+    let error = error.downcast_ref::<Error>()?;
+    match error {
+        Error::Locked { dir } => Some(format!(
+            "another movie-queue process or the application holds {}; try again when it exits, \
+             or use a read-only command (stats, list, show, log, replay, verify)",
+            dir.display()
+        )),
+        Error::Io { operation, path, source }
+            if *operation == "open store" && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Some(format!(
+                "there is no store at {} yet: a mutating command such as `movie-queue add` creates one, \
+                 or pass --dir DIR",
+                path.display()
+            ))
+        }
+        Error::Poisoned { .. } => Some("run the command again: opening the store replays the journal".into()),
+        error if error.is_corruption() => Some("run `movie-queue verify` then `movie-queue repair`".into()),
+        _ => None,
+    }
+}

@@ -1,0 +1,320 @@
+//! How results look: colour (only on a terminal, never with `NO_COLOR`),
+//! aligned tables, local date-times, events as one line or one JSON object.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use chrono::{DateTime, Local};
+use movie_queue::{Event, EventRecord, Movie, QueueEntry, Statistics};
+use serde_json::{Map, Value};
+
+/// Where results go (stdout) and whether they are coloured.
+pub struct Output {
+    /// The locked standard output.
+    pub out: std::io::StdoutLock<'static>,
+    /// The colours to use (none when stdout is not a terminal).
+    pub style: Style,
+}
+
+impl Output {
+    /// Standard output, coloured when it is a terminal and `NO_COLOR` is unset.
+    pub fn stdout() -> Self {
+        let stdout = std::io::stdout();
+        let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+        Output {
+            out: stdout.lock(),
+            style: Style { enabled: colour },
+        }
+    }
+
+    /// Is standard output a terminal (worth pacing a demo for)?
+    pub fn is_terminal(&self) -> bool {
+        std::io::stdout().is_terminal()
+    }
+}
+
+/// ANSI colours, or nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Colour at all?
+    pub enabled: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Headings.
+    pub fn bold(self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    /// Things that went well.
+    pub fn green(self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    /// Failures.
+    pub fn red(self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    /// Things in progress.
+    pub fn yellow(self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    /// New things.
+    pub fn cyan(self, text: &str) -> String {
+        self.paint("36", text)
+    }
+
+    /// Less important things.
+    pub fn dim(self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    /// An event's name, coloured by what it means.
+    pub fn event_kind(self, kind: &str) -> String {
+        match kind {
+            "added" => self.cyan(kind),
+            "taken" => self.yellow(kind),
+            "failed" => self.red(kind),
+            "completed" => self.green(kind),
+            _ => self.bold(kind),
+        }
+    }
+}
+
+/// Pads `text` to `width` characters (colour codes added after padding).
+fn pad(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    format!("{text}{}", " ".repeat(width.saturating_sub(count)))
+}
+
+/// Writes an aligned table: a bold header row, then the rows. Columns in
+/// `right` are right-aligned (numbers).
+pub fn write_table(
+    output: &mut Output,
+    header: &[&str],
+    rows: &[Vec<String>],
+    right: &[usize],
+) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let render = |cells: Vec<String>| -> String {
+        let last = cells.len().saturating_sub(1);
+        let mut line = String::new();
+        for (column, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            let count = cell.chars().count();
+            let padding = " ".repeat(width.saturating_sub(count));
+            if right.contains(&column) {
+                line.push_str(&padding);
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                if column != last {
+                    line.push_str(&padding);
+                }
+            }
+            if column != last {
+                line.push_str("  ");
+            }
+        }
+        line
+    };
+    let header_line = render(header.iter().map(|title| (*title).to_owned()).collect());
+    writeln!(output.out, "{}", output.style.bold(&header_line))?;
+    for row in rows {
+        writeln!(output.out, "{}", render(row.clone()))?;
+    }
+    Ok(())
+}
+
+/// The statistics as an aligned two-column table.
+pub fn write_statistics(output: &mut Output, stats: &Statistics) -> std::io::Result<()> {
+    let rows = [
+        ("pending", stats.pending),
+        ("in flight", stats.in_flight),
+        ("failed", stats.failed),
+        ("completed", stats.completed),
+        ("permanent failures", stats.permanent_failures),
+    ];
+    let width = rows.iter().map(|(_, count)| count.to_string().len()).max().unwrap_or(1);
+    for (name, count) in rows {
+        writeln!(output.out, "{}  {count:>width$}", pad(name, 18))?;
+    }
+    Ok(())
+}
+
+/// A Unix time as a local date-time, `2025-10-18 21:28:02`.
+pub fn local_time(secs: f64) -> String {
+    let whole = secs.floor();
+    #[expect(clippy::cast_possible_truncation, reason = "a finite Unix time in seconds fits an i64")]
+    let (seconds, nanos) = (whole as i64, ((secs - whole) * 1e9) as u32);
+    match DateTime::from_timestamp(seconds, nanos.min(999_999_999)) {
+        Some(time) => time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string(),
+        None => format!("{secs}"),
+    }
+}
+
+/// A time relative to now: `in 1h 59m`, `3m ago`.
+pub fn relative_time(secs: f64, now: f64) -> String {
+    let delta = secs - now;
+    let rounded = Duration::from_secs_f64(delta.abs().min(1e12)).as_secs();
+    let rounded = if rounded >= 120 { rounded / 60 * 60 } else { rounded };
+    let text = humantime::format_duration(Duration::from_secs(rounded)).to_string();
+    if delta >= 0.0 { format!("in {text}") } else { format!("{text} ago") }
+}
+
+/// `The Matrix (1999)`.
+pub fn movie_label(movie: &Movie) -> String {
+    format!("{} ({})", movie.title(), movie.year())
+}
+
+/// An event record as one flat JSON object: `{"seq":…,"ts":…,"type":"added", …the event's fields}`.
+pub fn event_json(record: &EventRecord) -> Value {
+    let mut map = Map::new();
+    map.insert("seq".into(), Value::from(record.seq.0));
+    map.insert("ts".into(), Value::from(record.ts));
+    map.insert("type".into(), Value::from(record.event.kind()));
+    if let Ok(Value::Object(outer)) = serde_json::to_value(&record.event) {
+        for (_, inner) in outer {
+            match inner {
+                Value::Object(fields) => map.extend(fields),
+                Value::Null => {}
+                other => {
+                    map.insert("value".into(), other);
+                }
+            }
+        }
+    }
+    Value::Object(map)
+}
+
+/// An event record as one human line: `    12  2025-10-18 21:28:02  failed  123  …`.
+pub fn event_line(style: Style, record: &EventRecord) -> String {
+    let kind = record.event.kind();
+    let padded = pad(kind, 16);
+    let coloured = padded.replacen(kind, &style.event_kind(kind), 1);
+    format!(
+        "{:>6}  {}  {coloured}  {}",
+        record.seq.0,
+        style.dim(&local_time(record.ts)),
+        event_summary(&record.event)
+    )
+}
+
+fn ids_summary(ids: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = ids.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if ids.len() > SHOWN {
+        text.push_str(&format!(" … ({} in all)", ids.len()));
+    }
+    text
+}
+
+/// What an event did, in a few words.
+pub fn event_summary(event: &Event) -> String {
+    match event {
+        Event::Added { movie } | Event::Completed { movie } => format!("{}  {}", movie.id(), movie_label(movie)),
+        Event::Taken { id } | Event::MovedToPending { id } | Event::Reset { id } => id.clone(),
+        Event::Failed {
+            movie,
+            error,
+            retry_after,
+        } => format!(
+            "{}  {}  error {error:?}, retry after {}",
+            movie.id(),
+            movie_label(movie),
+            local_time(*retry_after)
+        ),
+        Event::CleanedUp { cutoff, ids } => format!(
+            "{} removed (completed before {}): {}",
+            ids.len(),
+            local_time(*cutoff),
+            ids_summary(ids)
+        ),
+        Event::Requeued { ids } => format!("{} back to the front of pending: {}", ids.len(), ids_summary(ids)),
+        Event::Imported {
+            pending,
+            failed,
+            completed,
+        } => format!(
+            "{} pending, {} failed, {} completed",
+            pending.len(),
+            failed.len(),
+            completed.len()
+        ),
+    }
+}
+
+/// The `retry_count` column: empty for a movie that never failed.
+pub fn retries(entry: &QueueEntry) -> String {
+    if entry.retry_count == 0 { String::new() } else { entry.retry_count.to_string() }
+}
+
+/// A JSON line on stdout.
+pub fn write_json(output: &mut Output, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string(value)?;
+    writeln!(output.out, "{text}")?;
+    Ok(())
+}
+
+/// "replaying… 1.5 s" on stderr while long work runs, only when stderr is
+/// a terminal; cleared when dropped.
+pub struct Progress {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    /// Starts showing `label` after half a second of work.
+    pub fn start(label: String) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Progress { stop: None, thread: None };
+        }
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let started = std::time::Instant::now();
+        let thread = std::thread::Builder::new()
+            .name("movie-queue-progress".into())
+            .spawn(move || {
+                let mut shown = false;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_millis(250))
+                {
+                    let elapsed = started.elapsed();
+                    if elapsed >= Duration::from_millis(500) {
+                        eprint!("\r{label}… {:.1} s", elapsed.as_secs_f64());
+                        shown = true;
+                    }
+                }
+                if shown {
+                    eprint!("\r\x1b[2K");
+                }
+            })
+            .ok();
+        Progress {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
