@@ -152,8 +152,8 @@ pub fn recover(storage: &dyn Storage, dir: &Path, policy: TailPolicy) -> Result<
     };
     Ok(Recovered {
         state,
-        last_seq,
         report,
+        last_seq,
         legacy,
         uncovered,
     })
