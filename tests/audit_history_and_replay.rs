@@ -10,19 +10,18 @@ use common::{movie, open, scratch};
 use movie_queue::{QueueManager, Seq};
 
 fn operations(qm: &QueueManager, count: usize) {
-    let steps: Vec<Box<dyn Fn(&QueueManager)>> = vec![
-        Box::new(|qm| drop(qm.add_to_pending(movie("1")).unwrap())),
-        Box::new(|qm| drop(qm.add_to_pending(movie("2")).unwrap())),
-        Box::new(|qm| drop(qm.get_next_pending().unwrap())),
-        Box::new(|qm| drop(qm.add_to_failed(movie("1"), "e", Some(0.0)).unwrap())),
-        Box::new(|qm| drop(qm.move_failed_to_pending("1").unwrap())),
-        Box::new(|qm| drop(qm.get_next_pending().unwrap())),
-        Box::new(|qm| drop(qm.add_to_completed(movie("2")).unwrap())),
-        Box::new(|qm| drop(qm.add_to_failed(movie("3"), "e", Some(0.0)).unwrap())),
-        Box::new(|qm| drop(qm.reset_failed_movie("3").unwrap())),
-    ];
-    for step in steps.iter().take(count) {
-        step(qm);
+    for step in 0..count {
+        match step {
+            0 => assert!(qm.add_to_pending(movie("1")).unwrap()),
+            1 => assert!(qm.add_to_pending(movie("2")).unwrap()),
+            2 => assert!(qm.get_next_pending().unwrap().is_some()),
+            3 => assert!(qm.add_to_failed(movie("1"), "e", Some(0.0)).unwrap()),
+            4 => assert!(qm.move_failed_to_pending("1").unwrap()),
+            5 => assert!(qm.get_next_pending().unwrap().is_some()),
+            6 => assert!(qm.add_to_completed(movie("2")).unwrap()),
+            7 => assert!(qm.add_to_failed(movie("3"), "e", Some(0.0)).unwrap()),
+            _ => assert!(qm.reset_failed_movie("3").unwrap()),
+        }
     }
 }
 

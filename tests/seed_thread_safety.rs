@@ -21,7 +21,9 @@ fn run(qm: &QueueManager, thread: usize) {
             .wrapping_add(1_442_695_040_888_963_407);
         let id = format!("m{}", (seed >> 33) as usize % IDS);
         match (seed >> 20) % 8 {
-            0 | 1 => drop(qm.add_to_pending(movie(&id)).unwrap()),
+            0 | 1 => {
+                qm.add_to_pending(movie(&id)).unwrap();
+            }
             2 => {
                 if let Some(taken) = qm.get_next_pending().unwrap() {
                     if step % 3 == 0 {
@@ -31,14 +33,20 @@ fn run(qm: &QueueManager, thread: usize) {
                     }
                 }
             }
-            3 => drop(qm.add_to_failed(movie(&id), "e", Some(0.0)).unwrap()),
+            3 => {
+                qm.add_to_failed(movie(&id), "e", Some(0.0)).unwrap();
+            }
             4 => {
                 for entry in qm.get_movies_ready_for_retry(3) {
                     qm.move_failed_to_pending(&entry).unwrap();
                 }
             }
-            5 => drop(qm.reset_failed_movie(id.as_str()).unwrap()),
-            6 => drop(qm.add_to_completed(movie(&id)).unwrap()),
+            5 => {
+                qm.reset_failed_movie(id.as_str()).unwrap();
+            }
+            6 => {
+                qm.add_to_completed(movie(&id)).unwrap();
+            }
             _ => {
                 let stats = qm.get_statistics();
                 assert!(stats.permanent_failures <= stats.failed);
