@@ -23,8 +23,9 @@ use crate::options::Options;
 use crate::projection::{Place, QueueState};
 use crate::recovery::TailPolicy;
 use crate::snapshot::{self, SnapshotData};
+use crate::storage::Storage;
 use crate::store::{self, JOURNAL_DIR};
-use crate::writer::{Durability, JournalEnd, JournalWriter, Ticket};
+use crate::writer::{Durability, Flusher, JournalEnd, JournalWriter, Ticket};
 
 /// The queue counts, as `get_statistics()` returns them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -644,11 +645,7 @@ impl QueueManager {
         let spawned = std::thread::Builder::new()
             .name("movie-queue-snapshot".into())
             .spawn(move || {
-                let result = flusher.flush(seq).and_then(|()| {
-                    let state = audit::state_until(storage.as_ref(), &dir, Until::Seq(seq))?;
-                    snapshot::write_snapshot(storage.as_ref(), &dir, &state, seq)
-                });
-                if let Err(error) = result {
+                if let Err(error) = snapshot_from_disk(storage.as_ref(), &dir, &flusher, seq) {
                     tracing::warn!(%error, "background snapshot failed; the journal still holds every event");
                 }
             });
@@ -678,13 +675,15 @@ impl QueueManager {
     /// [`Error::ReadOnly`]; [`Error::Poisoned`]; [`Error::Io`] naming the file.
     pub fn snapshot(&self) -> Result<Seq> {
         self.join_snapshot_thread();
-        let mut live = self.write();
-        let writer = live.writer.as_ref().ok_or_else(|| self.not_writable())?;
-        let seq = Seq(live.next_seq.0 - 1);
-        writer.flush(seq)?;
-        snapshot::write_snapshot(self.options.storage.as_ref(), &self.dir, &live.state, seq)?;
-        live.events_since_snapshot = 0;
-        live.last_snapshot_at = Instant::now();
+        let (flusher, seq) = {
+            let mut live = self.write();
+            let writer = live.writer.as_ref().ok_or_else(|| self.not_writable())?;
+            let flusher = writer.flusher()?;
+            live.events_since_snapshot = 0;
+            live.last_snapshot_at = Instant::now();
+            (flusher, Seq(live.next_seq.0 - 1))
+        };
+        snapshot_from_disk(self.options.storage.as_ref(), &self.dir, &flusher, seq)?;
         Ok(seq)
     }
 
@@ -730,6 +729,16 @@ impl Drop for QueueManager {
             tracing::warn!(%error, dir = %self.dir.display(), "closing the queue manager on drop failed");
         }
     }
+}
+
+/// Writes the snapshot of record `seq` from what is on disk: waits until
+/// the journal is durable through `seq`, rebuilds that state from the
+/// previous snapshot plus the journal after it, and writes the files. Runs
+/// without any lock of the manager's.
+fn snapshot_from_disk(storage: &dyn Storage, dir: &Path, flusher: &Flusher, seq: Seq) -> Result<()> {
+    flusher.flush(seq)?;
+    let state = audit::state_until(storage, dir, Until::Seq(seq))?;
+    snapshot::write_snapshot(storage, dir, &state, seq)
 }
 
 /// The counts of a state.
