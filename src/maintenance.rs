@@ -76,10 +76,10 @@ impl QueueManager {
         let state = self.state_at(seq)?;
         let data = SnapshotData {
             seq,
-            in_flight: state.in_flight().cloned().collect(),
-            pending: state.pending().cloned().collect(),
-            failed: state.failed().cloned().collect(),
-            completed: state.completed().cloned().collect(),
+            in_flight: state.in_flight().collect(),
+            pending: state.pending().collect(),
+            failed: state.failed().collect(),
+            completed: state.completed().collect(),
         };
         store::write_base(storage.as_ref(), &journal_dir, data)?;
         let segments = segment::list_segments(storage.as_ref(), &journal_dir)?;

@@ -422,12 +422,7 @@ impl QueueManager {
     #[must_use]
     pub fn get_movies_ready_for_retry(&self, max_retries: u32) -> Vec<QueueEntry> {
         let now = now();
-        self.read()
-            .state
-            .ready_for_retry(now, max_retries)
-            .into_iter()
-            .cloned()
-            .collect()
+        self.read().state.ready_for_retry(now, max_retries)
     }
 
     /// Moves a failed movie to the back of pending, keeping its
@@ -445,12 +440,7 @@ impl QueueManager {
     /// Failed movies with `retry_count >= max_retries`, in failed order.
     #[must_use]
     pub fn get_permanent_failures(&self, max_retries: u32) -> Vec<QueueEntry> {
-        self.read()
-            .state
-            .permanent_failures(max_retries)
-            .into_iter()
-            .cloned()
-            .collect()
+        self.read().state.permanent_failures(max_retries)
     }
 
     /// Manual intervention: a failed movie goes back to pending with
@@ -568,10 +558,10 @@ impl QueueManager {
         let live = self.read();
         let state = &live.state;
         match place {
-            Place::Pending => state.pending().cloned().collect(),
-            Place::InFlight => state.in_flight().cloned().collect(),
-            Place::Failed => state.failed().cloned().collect(),
-            Place::Completed => state.completed().cloned().collect(),
+            Place::Pending => state.pending().collect(),
+            Place::InFlight => state.in_flight().collect(),
+            Place::Failed => state.failed().collect(),
+            Place::Completed => state.completed().collect(),
         }
     }
 

@@ -10,7 +10,10 @@
 //! caller.
 //!
 //! Representation: every entry lives once in a map by id, tagged with its
-//! place and an order key. Each place keeps a `BTreeMap` from order key to
+//! place and an order key, and is kept as its compact JSON (the documented
+//! files' shape) plus the numbers its indexes need: a queue of 100,000
+//! movies costs little more than their JSON. Queries hand out parsed
+//! [`QueueEntry`] values. Each place keeps a `BTreeMap` from order key to
 //! id (pending takes keys below its minimum for front inserts and above its
 //! maximum for back inserts; the other places only append). Failed entries
 //! are also indexed by `(retry_count, retry_after)`, completed ones by
@@ -19,6 +22,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::event::{Event, QueueEntry};
 use crate::movie::Movie;
@@ -87,14 +91,44 @@ impl Ord for Time {
     }
 }
 
-/// A failed entry's retry time for the index (missing counts as 0.0).
-fn retry_time(entry: &QueueEntry) -> Time {
-    Time(entry.retry_after.unwrap_or(0.0))
+/// An entry as the state keeps it: its compact JSON, its `retry_count`
+/// and the time its place's index orders it by (`retry_after` in failed,
+/// `completed_at` in completed, a missing one counting as 0.0).
+#[derive(Debug, Clone, PartialEq)]
+struct Stored {
+    json: Box<str>,
+    retry_count: u32,
+    index_time: f64,
 }
 
-/// A completed entry's completion time for the index (missing counts as 0.0).
-fn completed_time(entry: &QueueEntry) -> Time {
-    Time(entry.completed_at.unwrap_or(0.0))
+impl Stored {
+    fn new(entry: &QueueEntry, place: Place) -> Self {
+        let index_time = match place {
+            Place::Failed => entry.retry_after.unwrap_or(0.0),
+            Place::Completed => entry.completed_at.unwrap_or(0.0),
+            Place::Pending | Place::InFlight => 0.0,
+        };
+        let json = serde_json::to_string(entry).unwrap_or_default().into_boxed_str();
+        debug_assert!(!json.is_empty(), "an entry always serializes");
+        Stored {
+            json,
+            retry_count: entry.retry_count,
+            index_time,
+        }
+    }
+
+    /// The entry, parsed back. The JSON was written by [`Stored::new`], so
+    /// it parses; `None` would be a bug, never a consequence of input.
+    fn entry(&self) -> Option<QueueEntry> {
+        let entry = serde_json::from_str(&self.json).ok();
+        debug_assert!(entry.is_some(), "stored JSON does not parse: {}", self.json);
+        entry
+    }
+}
+
+/// A stored entry's key in its place's time index.
+fn index_time(stored: &Stored) -> Time {
+    Time(stored.index_time)
 }
 
 /// One known entry: where it is and its order key there.
@@ -102,7 +136,7 @@ fn completed_time(entry: &QueueEntry) -> Time {
 struct Slot {
     place: Place,
     key: i64,
-    entry: QueueEntry,
+    stored: Stored,
 }
 
 /// Which end of a queue an entry joins.
@@ -116,15 +150,15 @@ enum End {
 #[derive(Debug, Clone, Default)]
 pub struct QueueState {
     /// Every known entry by id.
-    entries: HashMap<String, Slot>,
+    entries: HashMap<Arc<str>, Slot>,
     /// Pending ids by order key, front first.
-    pending: BTreeMap<i64, String>,
+    pending: BTreeMap<i64, Arc<str>>,
     /// In-flight ids by order key, oldest take first.
-    in_flight: BTreeMap<i64, String>,
+    in_flight: BTreeMap<i64, Arc<str>>,
     /// Failed ids by order key, first arrival first.
-    failed: BTreeMap<i64, String>,
+    failed: BTreeMap<i64, Arc<str>>,
     /// Completed ids by order key, completion order.
-    completed: BTreeMap<i64, String>,
+    completed: BTreeMap<i64, Arc<str>>,
     /// Failed entries by `retry_count`, then `(retry_after, order key)`.
     /// Never holds an empty set, so it doubles as the `retry_count`
     /// histogram of the failed queue.
@@ -186,15 +220,35 @@ impl QueueState {
 
     /// The movie `id`'s place and entry, if it is known.
     #[must_use]
-    pub fn get(&self, id: &str) -> Option<(Place, &QueueEntry)> {
-        self.entries.get(id).map(|slot| (slot.place, &slot.entry))
+    pub fn get(&self, id: &str) -> Option<(Place, QueueEntry)> {
+        let slot = self.entries.get(id)?;
+        Some((slot.place, slot.stored.entry()?))
     }
 
     /// The entry the next `Taken` must name.
     #[must_use]
-    pub fn front_pending(&self) -> Option<&QueueEntry> {
+    pub fn front_pending(&self) -> Option<QueueEntry> {
         let (_, id) = self.pending.first_key_value()?;
-        self.entries.get(id).map(|slot| &slot.entry)
+        self.entries.get(id)?.stored.entry()
+    }
+
+    /// The id at the front of pending.
+    #[must_use]
+    pub fn front_pending_id(&self) -> Option<&str> {
+        self.pending.first_key_value().map(|(_, id)| &**id)
+    }
+
+    /// The ids of one place, in queue order.
+    pub fn ids(&self, place: Place) -> impl Iterator<Item = &str> {
+        self.order(place).values().map(|id| &**id)
+    }
+
+    /// The entries of one place, in queue order, as the compact JSON of
+    /// each (the documented files' shape, without re-serializing).
+    pub fn entries_json(&self, place: Place) -> impl Iterator<Item = &str> {
+        self.order(place)
+            .values()
+            .filter_map(|id| self.entries.get(id).map(|slot| &*slot.stored.json))
     }
 
     /// How many entries are pending.
@@ -222,23 +276,23 @@ impl QueueState {
     }
 
     /// The pending entries, front first.
-    pub fn pending(&self) -> impl Iterator<Item = &QueueEntry> {
+    pub fn pending(&self) -> impl Iterator<Item = QueueEntry> + '_ {
         self.entries_in(Place::Pending)
     }
 
     /// The in-flight entries in the order they were taken, oldest first.
-    pub fn in_flight(&self) -> impl Iterator<Item = &QueueEntry> {
+    pub fn in_flight(&self) -> impl Iterator<Item = QueueEntry> + '_ {
         self.entries_in(Place::InFlight)
     }
 
     /// The failed entries in order of first arrival in failed (failing
     /// again while failed keeps the position).
-    pub fn failed(&self) -> impl Iterator<Item = &QueueEntry> {
+    pub fn failed(&self) -> impl Iterator<Item = QueueEntry> + '_ {
         self.entries_in(Place::Failed)
     }
 
     /// The completed entries in completion order.
-    pub fn completed(&self) -> impl Iterator<Item = &QueueEntry> {
+    pub fn completed(&self) -> impl Iterator<Item = QueueEntry> + '_ {
         self.entries_in(Place::Completed)
     }
 
@@ -248,7 +302,7 @@ impl QueueState {
     /// retry counts below `max_retries` and `k` entries returned; permanent
     /// failures are never visited.
     #[must_use]
-    pub fn ready_for_retry(&self, now: f64, max_retries: u32) -> Vec<&QueueEntry> {
+    pub fn ready_for_retry(&self, now: f64, max_retries: u32) -> Vec<QueueEntry> {
         let mut due: Vec<(Time, i64)> = self
             .retry_index
             .range(..max_retries)
@@ -263,7 +317,7 @@ impl QueueState {
 
     /// Failed entries with `retry_count >= max_retries`, in failed order.
     #[must_use]
-    pub fn permanent_failures(&self, max_retries: u32) -> Vec<&QueueEntry> {
+    pub fn permanent_failures(&self, max_retries: u32) -> Vec<QueueEntry> {
         let mut keys: Vec<i64> = self
             .retry_index
             .range(max_retries..)
@@ -297,7 +351,7 @@ impl QueueState {
             .collect();
         keys.sort_unstable();
         keys.into_iter()
-            .filter_map(|key| self.completed.get(&key).cloned())
+            .filter_map(|key| self.completed.get(&key).map(ToString::to_string))
             .collect()
     }
 
@@ -337,7 +391,7 @@ impl QueueState {
     }
 
     fn expect_front(&self, kind: &str, id: &str) -> Result<(), ApplyError> {
-        let front = self.pending.first_key_value().map(|(_, front)| front.as_str());
+        let front = self.front_pending_id();
         if front == Some(id) {
             return Ok(());
         }
@@ -376,8 +430,8 @@ impl QueueState {
             self.expect_in(kind, id, Place::Completed)?;
             let completed_at = self
                 .entries
-                .get(id)
-                .map_or(Time(0.0), |slot| completed_time(&slot.entry));
+                .get(id.as_str())
+                .map_or(Time(0.0), |slot| index_time(&slot.stored));
             if completed_at >= Time(cutoff) {
                 return Err(ApplyError(format!(
                     "{kind}: {id:?} was completed at {}, not before the cutoff {cutoff}",
@@ -410,22 +464,26 @@ fn expect_distinct(kind: &str, ids: &[String]) -> Result<(), ApplyError> {
 impl QueueState {
     fn mutate(&mut self, ts: f64, event: &Event) {
         match event {
-            Event::Added { movie } => self.push(Place::Pending, End::Back, QueueEntry::new(movie.clone())),
-            Event::Taken { id } => self.relocate(id, Place::InFlight, End::Back, |entry| entry),
+            Event::Added { movie } => self.push(Place::Pending, End::Back, &QueueEntry::new(movie.clone())),
+            Event::Taken { id } => self.relocate(id, Place::InFlight, End::Back),
             Event::Failed {
                 movie,
                 error,
                 retry_after,
             } => self.fail(ts, movie, error, *retry_after),
-            Event::MovedToPending { id } => self.relocate(id, Place::Pending, End::Back, |entry| entry),
-            Event::Reset { id } => self.relocate(id, Place::Pending, End::Back, |entry| QueueEntry::new(entry.movie)),
+            Event::MovedToPending { id } => self.relocate(id, Place::Pending, End::Back),
+            Event::Reset { id } => {
+                if let Some(entry) = self.unlink(id).and_then(|slot| slot.stored.entry()) {
+                    self.push(Place::Pending, End::Back, &QueueEntry::new(entry.movie));
+                }
+            }
             Event::Completed { movie } => {
                 self.unlink(movie.id());
                 let entry = QueueEntry {
                     completed_at: Some(ts),
                     ..QueueEntry::new(movie.clone())
                 };
-                self.push(Place::Completed, End::Back, entry);
+                self.push(Place::Completed, End::Back, &entry);
             }
             Event::CleanedUp { ids, .. } => {
                 for id in ids {
@@ -435,7 +493,7 @@ impl QueueState {
             Event::Requeued { ids } => {
                 // Pushing to the front in reverse leaves ids[0] first.
                 for id in ids.iter().rev() {
-                    self.relocate(id, Place::Pending, End::Front, |entry| entry);
+                    self.relocate(id, Place::Pending, End::Front);
                 }
             }
             Event::Imported {
@@ -458,36 +516,48 @@ impl QueueState {
             Some(slot) if slot.place == Place::Failed => slot.key,
             _ => self.free_key(Place::Failed, End::Back),
         };
+        let retry_count = old.as_ref().map_or(0, |slot| slot.stored.retry_count).saturating_add(1);
+        let first_failed_at = old
+            .and_then(|slot| slot.stored.entry())
+            .and_then(|entry| entry.failed_at);
         let entry = QueueEntry {
             movie: movie.clone(),
-            retry_count: old.as_ref().map_or(0, |slot| slot.entry.retry_count).saturating_add(1),
+            retry_count,
             last_error: Some(error.to_owned()),
             retry_after: Some(retry_after),
-            failed_at: old.and_then(|slot| slot.entry.failed_at).or(Some(ts)),
+            failed_at: first_failed_at.or(Some(ts)),
             completed_at: None,
         };
-        self.link(Place::Failed, key, entry);
+        self.link(
+            Place::Failed,
+            key,
+            Arc::from(movie.id()),
+            Stored::new(&entry, Place::Failed),
+        );
     }
 
     /// Appends each entry whose id is not known yet, unchanged.
     fn import(&mut self, place: Place, entries: &[QueueEntry]) {
         for entry in entries {
             if !self.entries.contains_key(entry.id()) {
-                self.push(place, End::Back, entry.clone());
+                self.push(place, End::Back, entry);
             }
         }
     }
 
-    /// Moves `id` to one end of `place`, changing its entry on the way.
-    fn relocate(&mut self, id: &str, place: Place, end: End, change: impl FnOnce(QueueEntry) -> QueueEntry) {
-        if let Some(slot) = self.unlink(id) {
-            self.push(place, end, change(slot.entry));
+    /// Moves `id` unchanged to one end of pending or in flight (places
+    /// without a time index, so the stored entry needs no new index time).
+    fn relocate(&mut self, id: &str, place: Place, end: End) {
+        debug_assert!(matches!(place, Place::Pending | Place::InFlight));
+        if let Some((id, slot)) = self.unlink_entry(id) {
+            let key = self.free_key(place, end);
+            self.link(place, key, id, slot.stored);
         }
     }
 
-    fn push(&mut self, place: Place, end: End, entry: QueueEntry) {
+    fn push(&mut self, place: Place, end: End, entry: &QueueEntry) {
         let key = self.free_key(place, end);
-        self.link(place, key, entry);
+        self.link(place, key, Arc::from(entry.id()), Stored::new(entry, place));
     }
 
     /// An order key at one end of `place`. Each insert moves an end by one,
@@ -501,48 +571,52 @@ impl QueueState {
     }
 
     /// Puts an entry at `key` in `place` and in that place's index.
-    fn link(&mut self, place: Place, key: i64, entry: QueueEntry) {
+    fn link(&mut self, place: Place, key: i64, id: Arc<str>, stored: Stored) {
         match place {
             Place::Failed => {
-                let by_time = self.retry_index.entry(entry.retry_count).or_default();
-                by_time.insert((retry_time(&entry), key));
+                let by_time = self.retry_index.entry(stored.retry_count).or_default();
+                by_time.insert((index_time(&stored), key));
             }
             Place::Completed => {
-                self.completed_index.insert((completed_time(&entry), key));
+                self.completed_index.insert((index_time(&stored), key));
             }
             Place::Pending | Place::InFlight => {}
         }
-        let id = entry.id().to_owned();
-        self.order_mut(place).insert(key, id.clone());
-        self.entries.insert(id, Slot { place, key, entry });
+        self.order_mut(place).insert(key, Arc::clone(&id));
+        self.entries.insert(id, Slot { place, key, stored });
     }
 
     /// Takes `id` out of its place and every index.
     fn unlink(&mut self, id: &str) -> Option<Slot> {
-        let slot = self.entries.remove(id)?;
+        self.unlink_entry(id).map(|(_, slot)| slot)
+    }
+
+    /// As [`QueueState::unlink`], keeping the shared id.
+    fn unlink_entry(&mut self, id: &str) -> Option<(Arc<str>, Slot)> {
+        let (id, slot) = self.entries.remove_entry(id)?;
         self.order_mut(slot.place).remove(&slot.key);
         match slot.place {
             Place::Failed => {
-                let count = slot.entry.retry_count;
+                let count = slot.stored.retry_count;
                 if let Some(by_time) = self.retry_index.get_mut(&count) {
-                    by_time.remove(&(retry_time(&slot.entry), slot.key));
+                    by_time.remove(&(index_time(&slot.stored), slot.key));
                     if by_time.is_empty() {
                         self.retry_index.remove(&count);
                     }
                 }
             }
             Place::Completed => {
-                self.completed_index.remove(&(completed_time(&slot.entry), slot.key));
+                self.completed_index.remove(&(index_time(&slot.stored), slot.key));
             }
             Place::Pending | Place::InFlight => {}
         }
-        Some(slot)
+        Some((id, slot))
     }
 }
 
 /// Lookups shared by the queries and the consistency checks.
 impl QueueState {
-    fn order(&self, place: Place) -> &BTreeMap<i64, String> {
+    fn order(&self, place: Place) -> &BTreeMap<i64, Arc<str>> {
         match place {
             Place::Pending => &self.pending,
             Place::InFlight => &self.in_flight,
@@ -551,7 +625,7 @@ impl QueueState {
         }
     }
 
-    fn order_mut(&mut self, place: Place) -> &mut BTreeMap<i64, String> {
+    fn order_mut(&mut self, place: Place) -> &mut BTreeMap<i64, Arc<str>> {
         match place {
             Place::Pending => &mut self.pending,
             Place::InFlight => &mut self.in_flight,
@@ -560,15 +634,15 @@ impl QueueState {
         }
     }
 
-    fn entries_in(&self, place: Place) -> impl Iterator<Item = &QueueEntry> {
+    fn entries_in(&self, place: Place) -> impl Iterator<Item = QueueEntry> + '_ {
         self.order(place)
             .values()
-            .filter_map(|id| self.entries.get(id).map(|slot| &slot.entry))
+            .filter_map(|id| self.entries.get(id).and_then(|slot| slot.stored.entry()))
     }
 
-    fn entry_at(&self, place: Place, key: i64) -> Option<&QueueEntry> {
+    fn entry_at(&self, place: Place, key: i64) -> Option<QueueEntry> {
         let id = self.order(place).get(&key)?;
-        self.entries.get(id).map(|slot| &slot.entry)
+        self.entries.get(id)?.stored.entry()
     }
 
     /// Do the queues, the entry map and the indexes hold the same number of
@@ -587,12 +661,16 @@ impl QueueState {
         let indexed = match slot.place {
             Place::Failed => self
                 .retry_index
-                .get(&slot.entry.retry_count)
-                .is_some_and(|by_time| by_time.contains(&(retry_time(&slot.entry), slot.key))),
-            Place::Completed => self.completed_index.contains(&(completed_time(&slot.entry), slot.key)),
+                .get(&slot.stored.retry_count)
+                .is_some_and(|by_time| by_time.contains(&(index_time(&slot.stored), slot.key))),
+            Place::Completed => self.completed_index.contains(&(index_time(&slot.stored), slot.key)),
             Place::Pending | Place::InFlight => true,
         };
-        indexed && slot.entry.id() == id && self.order(slot.place).get(&slot.key).is_some_and(|owner| owner == id)
+        indexed
+            && self
+                .order(slot.place)
+                .get(&slot.key)
+                .is_some_and(|owner| &**owner == id)
     }
 
     /// The debug-build check after an event: everything while the state is
@@ -612,10 +690,9 @@ impl QueueState {
 /// keys behind them do not matter.
 impl PartialEq for QueueState {
     fn eq(&self, other: &Self) -> bool {
-        self.pending().eq(other.pending())
-            && self.in_flight().eq(other.in_flight())
-            && self.failed().eq(other.failed())
-            && self.completed().eq(other.completed())
+        Place::ALL
+            .into_iter()
+            .all(|place| self.entries_json(place).eq(other.entries_json(place)))
     }
 }
 
@@ -661,7 +738,7 @@ mod tests {
         state
     }
 
-    fn ids<'a>(entries: impl IntoIterator<Item = &'a QueueEntry>) -> Vec<String> {
+    fn ids(entries: impl IntoIterator<Item = QueueEntry>) -> Vec<String> {
         entries.into_iter().map(|entry| entry.id().to_owned()).collect()
     }
 
@@ -669,7 +746,7 @@ mod tests {
     fn added_joins_the_back_of_pending_once() {
         let mut state = state_of(&[added("1"), added("2")]);
         assert_eq!(ids(state.pending()), ["1", "2"]);
-        assert_eq!(state.get("2"), Some((Place::Pending, &QueueEntry::new(movie("2")))));
+        assert_eq!(state.get("2"), Some((Place::Pending, QueueEntry::new(movie("2")))));
         let error = state.apply(3.0, &added("1")).expect_err("duplicate");
         assert_eq!(error.0, r#"added: "1" is already known (it is pending)"#);
     }
@@ -688,7 +765,7 @@ mod tests {
         state.apply(6.0, &taken("2")).expect("front");
         assert_eq!(ids(state.in_flight()), ["1", "2"]);
         assert_eq!(state.front_pending(), None);
-        assert_eq!(state.in_flight().next(), Some(&QueueEntry::new(movie("1"))));
+        assert_eq!(state.in_flight().next(), Some(QueueEntry::new(movie("1"))));
     }
 
     #[test]
@@ -743,7 +820,7 @@ mod tests {
         assert_eq!(error.0, r#"reset: "2" is not failed (it is pending)"#);
         state.apply(5.0, &Event::Reset { id: "1".into() }).expect("resets");
         assert_eq!(ids(state.pending()), ["2", "1"]);
-        assert_eq!(state.get("1"), Some((Place::Pending, &QueueEntry::new(movie("1")))));
+        assert_eq!(state.get("1"), Some((Place::Pending, QueueEntry::new(movie("1")))));
         let error = state
             .check(&Event::MovedToPending { id: "9".into() })
             .expect_err("unknown");
@@ -765,7 +842,7 @@ mod tests {
             completed_at: Some(10.0),
             ..QueueEntry::new(movie("2"))
         };
-        assert_eq!(state.get("2"), Some((Place::Completed, &entry)));
+        assert_eq!(state.get("2"), Some((Place::Completed, entry)));
         let error = state.check(&completed("2")).expect_err("twice");
         assert_eq!(error.0, r#"completed: "2" is already completed"#);
         let error = state.check(&failed("2", 0.0)).expect_err("completed");
@@ -987,11 +1064,11 @@ mod tests {
         state.apply(3.0, &import).expect("imports");
         assert_eq!(ids(state.pending()), ["known", "p"]);
         assert_eq!(
-            state.get("known").map(|(_, entry)| entry.movie.title()),
-            Some("Movie known")
+            state.get("known").map(|(_, entry)| entry.movie.title().to_owned()),
+            Some("Movie known".to_owned())
         );
         assert_eq!(ids(state.failed()), ["f"]);
-        assert_eq!(state.get("f"), Some((Place::Failed, &failed_entry)));
+        assert_eq!(state.get("f"), Some((Place::Failed, failed_entry)));
         assert_eq!(ids(state.completed()), ["done", "c"]);
         assert_eq!(state.get("c").map(|(_, entry)| entry.completed_at), Some(None));
         assert_eq!(ids(state.ready_for_retry(100.0, 3)), ["f"]);
@@ -1209,11 +1286,13 @@ mod tests {
             valid
         }
 
-        fn ready_for_retry(&self, now: f64, max_retries: u32) -> Vec<&QueueEntry> {
-            let mut ready: Vec<&QueueEntry> = self
+        fn ready_for_retry(&self, now: f64, max_retries: u32) -> Vec<QueueEntry> {
+            let retry_time = |entry: &QueueEntry| Time(entry.retry_after.unwrap_or(0.0));
+            let mut ready: Vec<QueueEntry> = self
                 .failed
                 .iter()
                 .filter(|entry| retry_time(entry) <= Time(now) && entry.retry_count < max_retries)
+                .cloned()
                 .collect();
             ready.sort_by_key(|entry| retry_time(entry)); // stable: ties keep failed order
             ready
@@ -1267,7 +1346,7 @@ mod tests {
         let names = |ids: Vec<u8>| ids.into_iter().map(name).collect();
         match op {
             Op::Add(id) => Event::Added { movie: movie_of(id) },
-            Op::TakeFront => taken(state.front_pending().map_or("none", QueueEntry::id)),
+            Op::TakeFront => taken(state.front_pending_id().unwrap_or("none")),
             Op::Take(id) => taken(&name(id)),
             Op::Fail(id, time) => Event::Failed {
                 movie: movie_of(id),
@@ -1323,19 +1402,20 @@ mod tests {
     }
 
     fn assert_matches_model(state: &QueueState, model: &Model, now: f64) {
-        assert!(state.pending().eq(&model.pending));
-        assert!(state.in_flight().eq(&model.in_flight));
-        assert!(state.failed().eq(&model.failed));
-        assert!(state.completed().eq(&model.completed));
+        assert!(state.pending().eq(model.pending.iter().cloned()));
+        assert!(state.in_flight().eq(model.in_flight.iter().cloned()));
+        assert!(state.failed().eq(model.failed.iter().cloned()));
+        assert!(state.completed().eq(model.completed.iter().cloned()));
         for max_retries in 0..4 {
             assert_eq!(
                 state.ready_for_retry(now, max_retries),
                 model.ready_for_retry(now, max_retries)
             );
-            let permanent: Vec<&QueueEntry> = model
+            let permanent: Vec<QueueEntry> = model
                 .failed
                 .iter()
                 .filter(|entry| entry.retry_count >= max_retries)
+                .cloned()
                 .collect();
             assert_eq!(state.permanent_failure_count(max_retries), permanent.len());
             assert_eq!(state.permanent_failures(max_retries), permanent);
@@ -1343,7 +1423,8 @@ mod tests {
         let before: Vec<String> = ids(model
             .completed
             .iter()
-            .filter(|entry| entry.completed_at.unwrap_or(0.0) < now));
+            .filter(|entry| entry.completed_at.unwrap_or(0.0) < now)
+            .cloned());
         assert_eq!(state.completed_before(now), before);
     }
 

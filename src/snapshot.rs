@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::event::{QueueEntry, Seq};
-use crate::projection::QueueState;
+use crate::projection::{Place, QueueState};
 use crate::storage::{self, Storage};
 
 /// Movies waiting (and, first, those in flight).
@@ -74,17 +74,36 @@ pub struct SnapshotData {
 /// # Errors
 /// Only if serialization fails, which a valid state never does.
 pub fn render_files(state: &QueueState) -> Result<[Vec<u8>; 3]> {
-    let pending: Vec<&QueueEntry> = state.in_flight().chain(state.pending()).collect();
-    let failed: Vec<&QueueEntry> = state.failed().collect();
-    let completed: Vec<&QueueEntry> = state.completed().collect();
-    Ok([render(&pending)?, render(&failed)?, render(&completed)?])
+    let pending = state
+        .entries_json(Place::InFlight)
+        .chain(state.entries_json(Place::Pending));
+    Ok([
+        render(pending)?,
+        render(state.entries_json(Place::Failed))?,
+        render(state.entries_json(Place::Completed))?,
+    ])
 }
 
-fn render(entries: &[&QueueEntry]) -> Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec_pretty(entries)
-        .map_err(|error| Error::InvalidArgument(format!("snapshot cannot be serialized: {error}")))?;
-    bytes.push(b'\n');
-    Ok(bytes)
+/// Renders entries (each as compact JSON) as a pretty-printed JSON array,
+/// one entry at a time, each indented by two spaces as Python's
+/// `json.dump(..., indent=2)` writes it.
+fn render<'a>(entries: impl Iterator<Item = &'a str>) -> Result<Vec<u8>> {
+    let failed = |error: serde_json::Error| Error::InvalidArgument(format!("snapshot cannot be serialized: {error}"));
+    let mut out = b"[".to_vec();
+    let mut empty = true;
+    for json in entries {
+        let value: Value = serde_json::from_str(json).map_err(failed)?;
+        out.extend_from_slice(if empty { b"\n  " } else { b",\n  " });
+        empty = false;
+        for byte in serde_json::to_vec_pretty(&value).map_err(failed)? {
+            out.push(byte);
+            if byte == b'\n' {
+                out.extend_from_slice(b"  ");
+            }
+        }
+    }
+    out.extend_from_slice(if empty { b"]\n" } else { b"\n]\n" });
+    Ok(out)
 }
 
 /// Writes a snapshot of `state`, which reflects every journal record up to
@@ -150,7 +169,9 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
         return Ok(None);
     }
     let reject = |detail: String| Rejected(format!("{}: {detail}", manifest_path.display()));
-    let bytes = storage.read(&manifest_path).map_err(|error| reject(error.to_string()))?;
+    let bytes = storage
+        .read(&manifest_path)
+        .map_err(|error| reject(error.to_string()))?;
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|error| reject(error.to_string()))?;
     if manifest.version != MANIFEST_VERSION {
         return Err(reject(format!("unsupported manifest version {}", manifest.version)));
@@ -183,7 +204,11 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
     }))
 }
 
-fn load_checked(storage: &dyn Storage, path: &Path, digest: &FileDigest) -> std::result::Result<Vec<QueueEntry>, Rejected> {
+fn load_checked(
+    storage: &dyn Storage,
+    path: &Path,
+    digest: &FileDigest,
+) -> std::result::Result<Vec<QueueEntry>, Rejected> {
     let reject = |detail: String| Rejected(format!("{}: {detail}", path.display()));
     let bytes = storage.read(path).map_err(|error| reject(error.to_string()))?;
     let crc32 = crc32fast::hash(&bytes);

@@ -28,7 +28,7 @@ fn operations(qm: &QueueManager, count: usize) {
 /// A state without its timestamps (two runs never share those): each
 /// place's ids in order with their retry counts and errors.
 fn shape(state: &movie_queue::QueueState) -> Vec<Vec<(String, u32, Option<String>)>> {
-    let describe = |entries: Vec<&movie_queue::QueueEntry>| {
+    let describe = |entries: Vec<movie_queue::QueueEntry>| {
         entries
             .into_iter()
             .map(|entry| (entry.id().to_owned(), entry.retry_count, entry.last_error.clone()))

@@ -43,7 +43,9 @@ pub enum Command {
     Add(AddArgs),
 
     /// Take the next pending movie (prints it as one JSON line; nothing when empty)
-    #[command(after_help = "Example:\n  movie-queue next   # {\"id\":\"123\",\"title\":\"The Matrix\",\"year\":\"1999\"}")]
+    #[command(
+        after_help = "Example:\n  movie-queue next   # {\"id\":\"123\",\"title\":\"The Matrix\",\"year\":\"1999\"}"
+    )]
     Next,
 
     /// Mark a pending, in-flight or failed movie done
@@ -135,7 +137,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  movie-queue compact")]
     Compact,
 
-    /// Add the entries of queue_pending/failed/completed.json found in a directory
+    /// Add the entries of the documented queue files found in a directory
     #[command(after_help = "Example:\n  movie-queue import ~/old-movie-sync/")]
     Import {
         /// A directory holding the documented files
@@ -181,7 +183,7 @@ pub struct AddArgs {
     /// Its slug
     #[arg(long, conflicts_with = "json")]
     pub slug: Option<String>,
-    /// Its IMDb id
+    /// Its `IMDb` id
     #[arg(long, conflicts_with = "json")]
     pub imdb_id: Option<String>,
     /// A movie as a JSON object (types and extra fields kept), or `-`: one object a line on stdin
@@ -268,7 +270,7 @@ pub struct ReplayArgs {
     /// Print the statistics as JSON
     #[arg(long)]
     pub json: bool,
-    /// Write queue_pending.json, queue_failed.json and queue_completed.json of that state here
+    /// Write the three documented queue files of that state here
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -282,6 +284,10 @@ fn parse_unix_secs(text: &str) -> Result<f64, String> {
 
 /// An integer is a record number; a number with a decimal point is a Unix
 /// time; anything else must be an RFC 3339 date-time.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "microseconds since 1970 fit an f64's 52-bit mantissa until year 2112"
+)]
 fn parse_until(text: &str) -> Result<UntilArg, String> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
@@ -294,7 +300,9 @@ fn parse_until(text: &str) -> Result<UntilArg, String> {
         return if secs.is_finite() && text.contains('.') {
             Ok(UntilArg::Time(secs))
         } else {
-            Err(format!("{text:?} is neither a record number nor a Unix time with a decimal point"))
+            Err(format!(
+                "{text:?} is neither a record number nor a Unix time with a decimal point"
+            ))
         };
     }
     chrono::DateTime::parse_from_rfc3339(text)

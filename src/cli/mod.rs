@@ -8,6 +8,7 @@ mod inspect;
 mod operate;
 mod output;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -77,10 +78,13 @@ pub fn run() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
+        .without_time()
         .try_init();
 }
 
@@ -100,7 +104,7 @@ fn dispatch(command: Command, dir: &Path, dir_given: bool) -> anyhow::Result<()>
         Command::Add(add) => operate::add(out, dir, &add),
         Command::Next => operate::next(out, dir),
         Command::Complete { id } => operate::complete(out, dir, &id),
-        Command::Fail(fail) => operate::fail(out, dir, &fail),
+        Command::Fail(failure) => operate::fail_movie(out, dir, &failure),
         Command::Retry { max_retries } => operate::retry(out, dir, max_retries),
         Command::Reset { id } => operate::reset(out, dir, &id),
         Command::RequeueInFlight => operate::requeue_in_flight(out, dir),
@@ -128,7 +132,20 @@ pub fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
 
 /// Opens the store for a reading command: no lock, no writes.
 pub fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
+    require_directory(dir)?;
     Ok(QueueManager::open_read_only(dir)?)
+}
+
+/// Refuses a path that exists but is not a directory (the library would
+/// read it as an empty store).
+pub fn require_directory(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(metadata) if !metadata.is_dir() => fail_with_hint(
+            format!("{} is not a directory", dir.display()),
+            "--dir (or $MOVIE_QUEUE_DIR) names the store's directory",
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Prints the error as one line (and a hint line) on stderr; exit status 1.
@@ -158,15 +175,15 @@ fn hint_for(error: &anyhow::Error) -> Option<String> {
              or use a read-only command (stats, list, show, log, replay, verify)",
             dir.display()
         )),
-        Error::Io { operation, path, source }
-            if *operation == "open store" && source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Some(format!(
-                "there is no store at {} yet: a mutating command such as `movie-queue add` creates one, \
+        Error::Io {
+            operation,
+            path,
+            source,
+        } if *operation == "open store" && source.kind() == std::io::ErrorKind::NotFound => Some(format!(
+            "there is no store at {} yet: a mutating command such as `movie-queue add` creates one, \
                  or pass --dir DIR",
-                path.display()
-            ))
-        }
+            path.display()
+        )),
         Error::Poisoned { .. } => Some("run the command again: opening the store replays the journal".into()),
         error if error.is_corruption() => Some("run `movie-queue verify` then `movie-queue repair`".into()),
         _ => None,

@@ -28,7 +28,7 @@ impl Output {
     }
 
     /// Is standard output a terminal (worth pacing a demo for)?
-    pub fn is_terminal(&self) -> bool {
+    pub fn is_terminal() -> bool {
         std::io::stdout().is_terminal()
     }
 }
@@ -99,12 +99,7 @@ fn pad(text: &str, width: usize) -> String {
 
 /// Writes an aligned table: a bold header row, then the rows. Columns in
 /// `right` are right-aligned (numbers).
-pub fn write_table(
-    output: &mut Output,
-    header: &[&str],
-    rows: &[Vec<String>],
-    right: &[usize],
-) -> std::io::Result<()> {
+pub fn write_table(output: &mut Output, header: &[&str], rows: &[Vec<String>], right: &[usize]) -> std::io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -130,7 +125,7 @@ pub fn write_table(
                 line.push_str("  ");
             }
         }
-        line
+        line.trim_end().to_owned()
     };
     let header_line = render(header.iter().map(|title| (*title).to_owned()).collect());
     writeln!(output.out, "{}", output.style.bold(&header_line))?;
@@ -140,8 +135,8 @@ pub fn write_table(
     Ok(())
 }
 
-/// The statistics as an aligned two-column table.
-pub fn write_statistics(output: &mut Output, stats: &Statistics) -> std::io::Result<()> {
+/// The statistics as an aligned two-column table, each line after `indent`.
+pub fn write_statistics(output: &mut Output, stats: &Statistics, indent: &str) -> std::io::Result<()> {
     let rows = [
         ("pending", stats.pending),
         ("in flight", stats.in_flight),
@@ -151,29 +146,44 @@ pub fn write_statistics(output: &mut Output, stats: &Statistics) -> std::io::Res
     ];
     let width = rows.iter().map(|(_, count)| count.to_string().len()).max().unwrap_or(1);
     for (name, count) in rows {
-        writeln!(output.out, "{}  {count:>width$}", pad(name, 18))?;
+        writeln!(output.out, "{indent}{}  {count:>width$}", pad(name, 18))?;
     }
     Ok(())
 }
 
 /// A Unix time as a local date-time, `2025-10-18 21:28:02`.
 pub fn local_time(secs: f64) -> String {
-    let whole = secs.floor();
-    #[expect(clippy::cast_possible_truncation, reason = "a finite Unix time in seconds fits an i64")]
-    let (seconds, nanos) = (whole as i64, ((secs - whole) * 1e9) as u32);
-    match DateTime::from_timestamp(seconds, nanos.min(999_999_999)) {
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "saturates; out-of-range times are shown as numbers"
+    )]
+    let micros = (secs * 1e6).round() as i64;
+    match DateTime::from_timestamp_micros(micros) {
         Some(time) => time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string(),
         None => format!("{secs}"),
     }
 }
 
-/// A time relative to now: `in 1h 59m`, `3m ago`.
+/// A time relative to now: `in 1h 59m`, `3m ago`, `in 2d 4h`.
 pub fn relative_time(secs: f64, now: f64) -> String {
     let delta = secs - now;
-    let rounded = Duration::from_secs_f64(delta.abs().min(1e12)).as_secs();
-    let rounded = if rounded >= 120 { rounded / 60 * 60 } else { rounded };
-    let text = humantime::format_duration(Duration::from_secs(rounded)).to_string();
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a non-negative, saturating count of seconds")]
+    let whole = delta.abs().round() as u64;
+    let (minutes, hours, days) = (whole / 60, whole / 3600, whole / 86_400);
+    let text = match whole {
+        0..120 => format!("{whole}s"),
+        120..3_600 => format!("{minutes}m"),
+        3_600..86_400 if minutes % 60 == 0 => format!("{hours}h"),
+        3_600..86_400 => format!("{hours}h {}m", minutes % 60),
+        86_400..31_536_000 => format!("{days}d {}h", hours % 24),
+        _ => format!("{} years", days / 365),
+    };
     if delta >= 0.0 { format!("in {text}") } else { format!("{text} ago") }
+}
+
+/// `1 time`, `3 times`.
+pub fn times(count: u32) -> String {
+    if count == 1 { "1 time".to_owned() } else { format!("{count} times") }
 }
 
 /// `The Matrix (1999)`.
@@ -218,7 +228,9 @@ fn ids_summary(ids: &[String]) -> String {
     const SHOWN: usize = 5;
     let mut text = ids.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
     if ids.len() > SHOWN {
-        text.push_str(&format!(" … ({} in all)", ids.len()));
+        text.push_str(" … (");
+        text.push_str(&ids.len().to_string());
+        text.push_str(" in all)");
     }
     text
 }
@@ -260,7 +272,11 @@ pub fn event_summary(event: &Event) -> String {
 
 /// The `retry_count` column: empty for a movie that never failed.
 pub fn retries(entry: &QueueEntry) -> String {
-    if entry.retry_count == 0 { String::new() } else { entry.retry_count.to_string() }
+    if entry.retry_count == 0 {
+        String::new()
+    } else {
+        entry.retry_count.to_string()
+    }
 }
 
 /// A JSON line on stdout.
@@ -281,7 +297,10 @@ impl Progress {
     /// Starts showing `label` after half a second of work.
     pub fn start(label: String) -> Self {
         if !std::io::stderr().is_terminal() {
-            return Progress { stop: None, thread: None };
+            return Progress {
+                stop: None,
+                thread: None,
+            };
         }
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let started = std::time::Instant::now();

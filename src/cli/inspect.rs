@@ -1,0 +1,413 @@
+//! The reading commands: each opens the store read-only (no lock, no
+//! writes), so it works while another process holds the store for writing.
+
+use std::io::Write;
+use std::path::Path;
+
+use movie_queue::manager::{now, statistics};
+use movie_queue::{EventRecord, Place, QueueEntry, QueueManager, Seq, Until};
+use serde_json::{Value, json};
+
+use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
+use super::output::{
+    Output, Progress, event_json, event_line, local_time, relative_time, retries, write_json, write_statistics,
+    write_table,
+};
+use super::{fail, fail_with_hint, open_reader};
+
+/// `stats [--json]`.
+pub fn stats(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> {
+    let stats = open_reader(dir)?.get_statistics();
+    if json {
+        write_json(output, &stats)
+    } else {
+        Ok(write_statistics(output, &stats, "")?)
+    }
+}
+
+/// `list QUEUE [--json]`.
+pub fn list(output: &mut Output, dir: &Path, args: &ListArgs) -> anyhow::Result<()> {
+    let qm = open_reader(dir)?;
+    let max_retries = args.max_retries.unwrap_or_else(|| qm.max_retries());
+    let entries = match args.which {
+        ListWhich::Pending => qm.list(Place::Pending),
+        ListWhich::InFlight => qm.list(Place::InFlight),
+        ListWhich::Failed => qm.list(Place::Failed),
+        ListWhich::Completed => qm.list(Place::Completed),
+        ListWhich::Permanent => qm.get_permanent_failures(max_retries),
+    };
+    if args.json.json {
+        let values: Vec<Value> = entries.iter().map(QueueEntry::to_value).collect();
+        return write_json(output, &values);
+    }
+    if entries.is_empty() {
+        writeln!(output.out, "no movies {}", which_name(args.which))?;
+        return Ok(());
+    }
+    let (header, rows, right) = entry_table(args.which, &entries, output.style);
+    write_table(output, &header, &rows, &right)?;
+    Ok(())
+}
+
+fn which_name(which: ListWhich) -> &'static str {
+    match which {
+        ListWhich::Pending => "pending",
+        ListWhich::InFlight => "in flight",
+        ListWhich::Failed => "failed",
+        ListWhich::Completed => "completed",
+        ListWhich::Permanent => "failed permanently",
+    }
+}
+
+type Table = (Vec<&'static str>, Vec<Vec<String>>, Vec<usize>);
+
+fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super::output::Style) -> Table {
+    let now = now();
+    let base = |entry: &QueueEntry| {
+        vec![
+            entry.id().to_owned(),
+            entry.movie.title().to_owned(),
+            entry.movie.year().to_string(),
+        ]
+    };
+    let retry_after = |entry: &QueueEntry| match entry.retry_after {
+        Some(time) if time <= now => style.green("ready"),
+        Some(time) => format!("{} ({})", local_time(time), relative_time(time, now)),
+        None => String::new(),
+    };
+    match which {
+        ListWhich::Pending | ListWhich::InFlight => {
+            let rows = entries
+                .iter()
+                .enumerate()
+                .map(|(index, entry)| {
+                    let mut row = vec![(index + 1).to_string()];
+                    row.extend(base(entry));
+                    row.push(retries(entry));
+                    row
+                })
+                .collect();
+            (vec!["#", "ID", "TITLE", "YEAR", "RETRIES"], rows, vec![0, 4])
+        }
+        ListWhich::Failed | ListWhich::Permanent => {
+            let rows = entries
+                .iter()
+                .map(|entry| {
+                    let mut row = base(entry);
+                    row.push(retries(entry));
+                    row.push(retry_after(entry));
+                    row.push(entry.failed_at.map(local_time).unwrap_or_default());
+                    row.push(entry.last_error.clone().unwrap_or_default());
+                    row
+                })
+                .collect();
+            let header = vec![
+                "ID",
+                "TITLE",
+                "YEAR",
+                "RETRIES",
+                "RETRY AFTER",
+                "FIRST FAILED",
+                "LAST ERROR",
+            ];
+            (header, rows, vec![3])
+        }
+        ListWhich::Completed => {
+            let rows = entries
+                .iter()
+                .map(|entry| {
+                    let mut row = base(entry);
+                    row.push(entry.completed_at.map(local_time).unwrap_or_default());
+                    row
+                })
+                .collect();
+            (vec!["ID", "TITLE", "YEAR", "COMPLETED AT"], rows, vec![])
+        }
+    }
+}
+
+fn place_name(place: Place) -> &'static str {
+    match place {
+        Place::Pending => "pending",
+        Place::InFlight => "in_flight",
+        Place::Failed => "failed",
+        Place::Completed => "completed",
+    }
+}
+
+/// `show ID [--json]`: where the movie is now, and every event about it.
+pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Result<()> {
+    let qm = open_reader(dir)?;
+    let current = qm.get(id);
+    let history = qm.history(id)?;
+    if current.is_none() && history.is_empty() {
+        return fail_with_hint(
+            format!("no movie with id {id:?} in {}", dir.display()),
+            "`movie-queue list pending` (or in-flight, failed, completed) shows what the store holds",
+        );
+    }
+    if json {
+        let value = json!({
+            "id": id,
+            "place": current.as_ref().map(|(place, _)| place_name(*place)),
+            "entry": current.as_ref().map(|(_, entry)| entry.to_value()),
+            "history": history.iter().map(event_json).collect::<Vec<_>>(),
+        });
+        return write_json(output, &value);
+    }
+    let style = output.style;
+    match &current {
+        Some((place, entry)) => {
+            let title = format!("{} ({})", entry.movie.title(), entry.movie.year());
+            writeln!(
+                output.out,
+                "{}  {}",
+                style.bold(&title),
+                style.yellow(&format!("[{place}]"))
+            )?;
+            for (name, value) in entry_fields(entry) {
+                writeln!(output.out, "  {name:<13} {value}")?;
+            }
+        }
+        None => writeln!(
+            output.out,
+            "{id}: no longer in the store (cleaned up); its history follows"
+        )?,
+    }
+    writeln!(output.out, "\n{}", style.bold("history"))?;
+    for record in &history {
+        writeln!(output.out, "{}", event_line(style, record))?;
+    }
+    Ok(())
+}
+
+/// The fields of an entry worth showing, as (name, text).
+fn entry_fields(entry: &QueueEntry) -> Vec<(String, String)> {
+    let now = now();
+    let movie = &entry.movie;
+    let mut fields = vec![("id".to_owned(), movie.id().to_owned())];
+    if let Some(slug) = movie.slug() {
+        fields.push(("slug".into(), slug.to_owned()));
+    }
+    if let Some(imdb_id) = movie.imdb_id() {
+        fields.push(("imdb_id".into(), imdb_id.to_owned()));
+    }
+    for (key, value) in movie.extra() {
+        fields.push((key.clone(), value.to_string()));
+    }
+    if entry.retry_count > 0 {
+        fields.push(("retry count".into(), entry.retry_count.to_string()));
+    }
+    if let Some(error) = &entry.last_error {
+        fields.push(("last error".into(), error.clone()));
+    }
+    let times = [
+        ("retry after", entry.retry_after),
+        ("first failed", entry.failed_at),
+        ("completed at", entry.completed_at),
+    ];
+    for (name, time) in times {
+        if let Some(time) = time {
+            fields.push((
+                name.into(),
+                format!("{} ({})", local_time(time), relative_time(time, now)),
+            ));
+        }
+    }
+    fields
+}
+
+/// `log [--json] [--id ID] [--since SEQ] [--follow]`.
+pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()> {
+    let qm = open_reader(dir)?;
+    let mut from = Seq(args.since.max(1));
+    loop {
+        from = print_events(output, &qm, from, args)?;
+        if !args.follow {
+            return Ok(());
+        }
+        output.out.flush()?;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// Prints the events from `from` on; returns the sequence number after the last one seen.
+fn print_events(output: &mut Output, qm: &QueueManager, from: Seq, args: &LogArgs) -> anyhow::Result<Seq> {
+    let mut next = from;
+    let mut write_error = None;
+    let style = output.style;
+    let mut emit = |record: &EventRecord| -> std::io::Result<()> {
+        if args.id.as_deref().is_some_and(|id| !record.event.concerns(id)) {
+            return Ok(());
+        }
+        if args.json {
+            let text = serde_json::to_string(&event_json(record)).map_err(std::io::Error::other)?;
+            writeln!(output.out, "{text}")
+        } else {
+            writeln!(output.out, "{}", event_line(style, record))
+        }
+    };
+    let result = qm.for_each_event(from, &mut |record| {
+        next = record.seq.next();
+        emit(&record).map_err(|error| {
+            write_error = Some(error);
+            movie_queue::Error::Closed
+        })
+    });
+    if let Some(error) = write_error {
+        return Err(error.into());
+    }
+    result?;
+    Ok(next)
+}
+
+/// `replay --until SEQ|TIME [--json] [--out DIR]`.
+pub fn replay(output: &mut Output, dir: &Path, args: &ReplayArgs) -> anyhow::Result<()> {
+    let qm = open_reader(dir)?;
+    let until = match args.until {
+        UntilArg::Seq(seq) => Until::Seq(Seq(seq)),
+        UntilArg::Time(time) => Until::Time(time),
+    };
+    let progress = Progress::start(format!("replaying the journal of {}", dir.display()));
+    let replayed = qm.state_until(until)?;
+    drop(progress);
+    let stats = statistics(&replayed, qm.max_retries());
+    if let Some(out) = &args.out {
+        write_queue_files(dir, out, &replayed)?;
+    }
+    if args.json {
+        return write_json(output, &stats);
+    }
+    let last = qm.last_seq();
+    let heading = match args.until {
+        UntilArg::Seq(seq) if seq > last.0 => format!("as of record {seq} (the journal ends at record {last})"),
+        UntilArg::Seq(seq) => format!("as of record {seq}"),
+        UntilArg::Time(time) => format!("as of {}", local_time(time)),
+    };
+    writeln!(output.out, "{}", output.style.bold(&heading))?;
+    write_statistics(output, &stats, "")?;
+    if let Some(out) = &args.out {
+        writeln!(
+            output.out,
+            "wrote queue_pending.json, queue_failed.json and queue_completed.json to {}",
+            out.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the three documented files of `state` into `out` (never the store itself).
+fn write_queue_files(dir: &Path, out: &Path, state: &movie_queue::QueueState) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).or_else(|error| fail(format!("create directory {}: {error}", out.display())))?;
+    if same_dir(dir, out) {
+        return fail(format!(
+            "--out {} is the store itself; choose another directory",
+            out.display()
+        ));
+    }
+    let files = movie_queue::snapshot::render_files(state)?;
+    for (name, bytes) in movie_queue::snapshot::QUEUE_FILES.iter().zip(&files) {
+        movie_queue::storage::write_atomic(&movie_queue::storage::RealStorage, &out.join(name), bytes)?;
+    }
+    Ok(())
+}
+
+fn same_dir(first: &Path, second: &Path) -> bool {
+    match (first.canonicalize(), second.canonicalize()) {
+        (Ok(first), Ok(second)) => first == second,
+        _ => false,
+    }
+}
+
+/// `export DIR`: the three documented files of the current state.
+pub fn export(output: &mut Output, dir: &Path, target: &Path) -> anyhow::Result<()> {
+    let qm = open_reader(dir)?;
+    std::fs::create_dir_all(target).or_else(|error| fail(format!("create directory {}: {error}", target.display())))?;
+    if same_dir(dir, target) {
+        return fail(format!(
+            "{} is the store itself; choose another directory",
+            target.display()
+        ));
+    }
+    qm.export(target)?;
+    let stats = qm.get_statistics();
+    writeln!(
+        output.out,
+        "wrote queue_pending.json ({} entries), queue_failed.json ({}), queue_completed.json ({}) to {}",
+        stats.pending + stats.in_flight,
+        stats.failed,
+        stats.completed,
+        target.display()
+    )?;
+    Ok(())
+}
+
+/// `verify [--json]`: exit 1 naming the first problem.
+pub fn verify(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> {
+    super::require_directory(dir)?;
+    let progress = Progress::start(format!("verifying {}", dir.display()));
+    let verified = movie_queue::verify(dir);
+    drop(progress);
+    let report = match verified {
+        Ok(report) => report,
+        Err(error) if error.is_corruption() => {
+            if json {
+                let place = movie_queue::recovery::error_place(&error);
+                let value = json!({
+                    "ok": false,
+                    "error": error.to_string(),
+                    "file": place.map(|(path, _)| path.display().to_string()),
+                    "offset": place.map(|(_, offset)| offset),
+                });
+                write_json(output, &value)?;
+            }
+            return fail_with_hint(
+                error.to_string(),
+                "run `movie-queue repair`: it keeps every record before the damage and sets the rest aside",
+            );
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if json {
+        let mut value = serde_json::to_value(&report)?;
+        if let Value::Object(map) = &mut value {
+            map.insert("ok".into(), Value::Bool(report.problems.is_empty()));
+        }
+        write_json(output, &value)?;
+    } else {
+        write_verify_report(output, &report)?;
+    }
+    if let Some(first) = report.problems.first() {
+        return fail_with_hint(
+            format!("verify found {} problem(s); the first: {first}", report.problems.len()),
+            "start-up ignores an inconsistent snapshot and rebuilds from the journal; \
+             `movie-queue snapshot` writes a fresh one",
+        );
+    }
+    Ok(())
+}
+
+fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) -> std::io::Result<()> {
+    let records = if report.records == 0 {
+        "no records".to_owned()
+    } else {
+        format!("records {}..={}", report.first_seq, report.last_seq)
+    };
+    writeln!(
+        output.out,
+        "journal   {} segment(s), {} records, {} bytes, {records}",
+        report.segments, report.records, report.bytes
+    )?;
+    match report.snapshot_seq {
+        Some(seq) => writeln!(output.out, "snapshot  covers record {seq}, agrees with the journal")?,
+        None if report.problems.is_empty() => writeln!(output.out, "snapshot  none")?,
+        None => {}
+    }
+    for problem in &report.problems {
+        writeln!(output.out, "{} {problem}", output.style.red("problem"))?;
+    }
+    if report.problems.is_empty() {
+        writeln!(output.out, "{}", output.style.green("ok"))?;
+    }
+    Ok(())
+}

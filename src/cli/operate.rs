@@ -1,0 +1,358 @@
+//! The mutating commands: each opens the store with the writer lock (movies
+//! in flight stay in flight), does one thing and closes it (a clean close
+//! writes the snapshot).
+
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use movie_queue::manager::now;
+use movie_queue::{Movie, Place, QueueManager};
+use serde_json::Value;
+
+use super::args::{AddArgs, FailArgs};
+use super::output::{Output, local_time, movie_label, relative_time, times};
+use super::{fail, fail_with_hint, open_writer};
+
+/// Opens the writer, runs `work`, closes; the first error wins.
+fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let qm = open_writer(dir)?;
+    let result = work(&qm);
+    let closed = qm.close();
+    let value = result?;
+    closed?;
+    Ok(value)
+}
+
+fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
+    fail_with_hint(
+        format!("no movie with id {id:?} in {}", dir.display()),
+        "`movie-queue list pending` (or in-flight, failed, completed) shows what the store holds",
+    )
+}
+
+/// `add`: from flags, one JSON object, or JSON lines on stdin (one batch).
+pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()> {
+    let movies = match args.json.as_deref() {
+        Some("-") => read_movie_lines(std::io::stdin().lock())?,
+        Some(text) => vec![parse_movie(text).or_else(|message| fail(format!("--json: {message}")))?],
+        None => vec![movie_from_flags(args)?],
+    };
+    if movies.is_empty() {
+        writeln!(output.out, "no movies on stdin; nothing added")?;
+        return Ok(());
+    }
+    with_writer(dir, |qm| {
+        let verdicts = verdicts(qm, &movies);
+        let expected = verdicts.iter().filter(|verdict| verdict.is_none()).count();
+        let added = qm.add_many_to_pending(movies.iter().cloned())?;
+        if added != expected {
+            return fail(format!(
+                "added {added} movies where {expected} were expected; `movie-queue list pending` shows the result"
+            ));
+        }
+        let style = output.style;
+        for (movie, verdict) in movies.iter().zip(&verdicts) {
+            match verdict {
+                None => writeln!(
+                    output.out,
+                    "{} {}  {}",
+                    style.green("added"),
+                    movie.id(),
+                    movie_label(movie)
+                )?,
+                Some(why) => writeln!(
+                    output.out,
+                    "{} {}  {} ({why})",
+                    style.yellow("skipped"),
+                    movie.id(),
+                    movie_label(movie)
+                )?,
+            }
+        }
+        if movies.len() > 1 {
+            writeln!(output.out, "{added} added, {} skipped", movies.len() - added)?;
+        }
+        Ok(())
+    })
+}
+
+/// For each movie: `None` if it will be added, else why it is skipped.
+fn verdicts(qm: &QueueManager, movies: &[Movie]) -> Vec<Option<String>> {
+    let mut seen = HashSet::new();
+    movies
+        .iter()
+        .map(|movie| match qm.get(movie.id()) {
+            Some((place, _)) => Some(format!("duplicate: already {place}")),
+            None if !seen.insert(movie.id().to_owned()) => Some("duplicate of an earlier line".to_owned()),
+            None => None,
+        })
+        .collect()
+}
+
+fn movie_from_flags(args: &AddArgs) -> anyhow::Result<Movie> {
+    let (Some(id), Some(title), Some(year)) = (&args.id, &args.title, &args.year) else {
+        return fail("add needs --id, --title and --year, or --json");
+    };
+    if id.is_empty() {
+        return fail("--id must not be empty");
+    }
+    let mut movie = Movie::new(id.as_str(), title.as_str(), year.as_str());
+    if let Some(slug) = &args.slug {
+        movie = movie.with_slug(slug.as_str());
+    }
+    if let Some(imdb_id) = &args.imdb_id {
+        movie = movie.with_imdb_id(imdb_id.as_str());
+    }
+    Ok(movie)
+}
+
+/// One movie from a JSON object; the error says what is wrong.
+fn parse_movie(text: &str) -> Result<Movie, String> {
+    let value: Value = serde_json::from_str(text).map_err(|error| format!("not valid JSON: {error}"))?;
+    Movie::from_value(value).map_err(|error| error.to_string())
+}
+
+/// One movie a line (blank lines skipped); an error names the line.
+fn read_movie_lines(input: impl BufRead) -> anyhow::Result<Vec<Movie>> {
+    let mut movies = Vec::new();
+    for (index, line) in input.lines().enumerate() {
+        let number = index + 1;
+        let line = match line {
+            Ok(line) => line,
+            Err(error) => return fail(format!("stdin line {number}: {error}")),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_movie(&line) {
+            Ok(movie) => movies.push(movie),
+            Err(message) => {
+                return fail_with_hint(
+                    format!("stdin line {number}: {message}"),
+                    "nothing was added; give one JSON object a line, each with \"id\", \"title\" and \"year\"",
+                );
+            }
+        }
+    }
+    Ok(movies)
+}
+
+/// `next`: the taken movie as one JSON line; nothing when pending is empty.
+pub fn next(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
+    let taken = with_writer(dir, |qm| Ok(qm.get_next_pending()?))?;
+    if let Some(movie) = taken {
+        super::output::write_json(output, &movie)?;
+    }
+    Ok(())
+}
+
+/// `complete ID`.
+pub fn complete(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
+    with_writer(dir, |qm| match qm.get(id) {
+        None => unknown_id(id, dir),
+        Some((Place::Completed, _)) => {
+            writeln!(output.out, "{id} is already completed; nothing changed")?;
+            Ok(())
+        }
+        Some((place, entry)) => {
+            let label = movie_label(&entry.movie);
+            qm.add_to_completed(entry.movie)?;
+            writeln!(
+                output.out,
+                "{} {id}  {label} (was {place})",
+                output.style.green("completed")
+            )?;
+            Ok(())
+        }
+    })
+}
+
+/// `fail ID --error MSG [--retry-after T | --retry-in D]`.
+pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::Result<()> {
+    let id = args.id.as_str();
+    with_writer(dir, |qm| {
+        let movie = match qm.get(id) {
+            None => return unknown_id(id, dir),
+            Some((Place::Completed, _)) => {
+                return fail(format!("movie {id:?} is completed; a completed movie cannot fail"));
+            }
+            Some((_, entry)) => entry.movie,
+        };
+        let label = movie_label(&movie);
+        let requested = args
+            .retry_after
+            .or_else(|| args.retry_in.map(|delay| now() + delay.as_secs_f64()));
+        let retry_after = match requested {
+            Some(time) => {
+                qm.add_to_failed(movie, args.error.as_str(), Some(time))?;
+                time
+            }
+            None => match qm.fail_with_backoff(movie, args.error.as_str())? {
+                Some(time) => time,
+                None => return fail(format!("movie {id:?} is completed; a completed movie cannot fail")),
+            },
+        };
+        let retry_count = qm.get(id).map_or(0, |(_, entry)| entry.retry_count);
+        let max_retries = qm.max_retries();
+        writeln!(
+            output.out,
+            "{} {id}  {label}: failure {retry_count}, retry after {} ({})",
+            output.style.red("failed"),
+            local_time(retry_after),
+            relative_time(retry_after, now())
+        )?;
+        if retry_count >= max_retries {
+            writeln!(
+                output.out,
+                "{id} has failed {} (max {max_retries}): a permanent failure; \
+                 `movie-queue reset {id}` gives it a fresh start",
+                times(retry_count)
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// `retry [--max-retries N]`: every ready movie to the back of pending.
+pub fn retry(output: &mut Output, dir: &Path, max_retries: Option<u32>) -> anyhow::Result<()> {
+    with_writer(dir, |qm| {
+        let max_retries = max_retries.unwrap_or_else(|| qm.max_retries());
+        let ready = qm.get_movies_ready_for_retry(max_retries);
+        let mut moved = 0;
+        for entry in &ready {
+            if qm.move_failed_to_pending(entry)? {
+                moved += 1;
+                writeln!(
+                    output.out,
+                    "{} {}  {} (failed {}; last error {:?})",
+                    output.style.cyan("pending again"),
+                    entry.id(),
+                    movie_label(&entry.movie),
+                    times(entry.retry_count),
+                    entry.last_error.as_deref().unwrap_or("")
+                )?;
+            }
+        }
+        if moved > 0 {
+            writeln!(output.out, "{moved} moved back to pending")?;
+            return Ok(());
+        }
+        let waiting = qm
+            .list(Place::Failed)
+            .into_iter()
+            .filter(|entry| entry.retry_count < max_retries)
+            .filter_map(|entry| entry.retry_after)
+            .min_by(f64::total_cmp);
+        match waiting {
+            Some(time) => writeln!(
+                output.out,
+                "no failed movie is ready for retry yet; the next is ready at {} ({})",
+                local_time(time),
+                relative_time(time, now())
+            )?,
+            None => writeln!(output.out, "no failed movie is ready for retry")?,
+        }
+        Ok(())
+    })
+}
+
+/// `reset ID`: a failed movie back to pending with a fresh retry count.
+pub fn reset(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
+    with_writer(dir, |qm| match qm.get(id) {
+        None => unknown_id(id, dir),
+        Some((Place::Failed, entry)) => {
+            qm.reset_failed_movie(id)?;
+            writeln!(
+                output.out,
+                "reset {id}  {}: back to pending with retry count 0 (it had failed {})",
+                movie_label(&entry.movie),
+                times(entry.retry_count)
+            )?;
+            Ok(())
+        }
+        Some((place, _)) => fail(format!(
+            "movie {id:?} is {place}, not failed; only a failed movie can be reset"
+        )),
+    })
+}
+
+/// `requeue-in-flight`.
+pub fn requeue_in_flight(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
+    let count = with_writer(dir, |qm| Ok(qm.requeue_in_flight()?))?;
+    if count == 0 {
+        writeln!(output.out, "no movie is in flight; nothing changed")?;
+    } else {
+        writeln!(output.out, "{count} movies back at the front of pending")?;
+    }
+    Ok(())
+}
+
+/// `cleanup --days N`.
+pub fn cleanup(output: &mut Output, dir: &Path, days: u32) -> anyhow::Result<()> {
+    let removed = with_writer(dir, |qm| Ok(qm.cleanup_old_completed(days)?))?;
+    writeln!(output.out, "removed {removed} completed entries older than {days} days")?;
+    Ok(())
+}
+
+/// `repair`: keep every valid record before the damage, set the rest aside.
+pub fn repair(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        return fail(format!("there is no store at {} to repair", dir.display()));
+    }
+    let report = movie_queue::repair(dir)?;
+    let Some(damage) = report.damage else {
+        writeln!(
+            output.out,
+            "the journal is sound; nothing changed (last record {})",
+            report.last_seq
+        )?;
+        return Ok(());
+    };
+    writeln!(output.out, "damage: {damage}")?;
+    writeln!(output.out, "kept every record through {}", report.last_seq)?;
+    writeln!(output.out, "set aside (never deleted):")?;
+    for path in &report.set_aside {
+        writeln!(output.out, "  {}", path.display())?;
+    }
+    writeln!(output.out, "run `movie-queue verify` to check the result")?;
+    Ok(())
+}
+
+/// `snapshot`.
+pub fn snapshot(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
+    let seq = with_writer(dir, |qm| Ok(qm.snapshot()?))?;
+    writeln!(
+        output.out,
+        "snapshot written to {}: queue_pending.json, queue_failed.json, queue_completed.json, \
+         covering records through {seq}",
+        dir.display()
+    )?;
+    Ok(())
+}
+
+/// `compact`.
+pub fn compact(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
+    let report = with_writer(dir, |qm| Ok(qm.compact()?))?;
+    writeln!(
+        output.out,
+        "compacted through record {}: {} journal segments removed",
+        report.seq,
+        report.removed.len()
+    )?;
+    for path in &report.removed {
+        writeln!(output.out, "  {}", path.display())?;
+    }
+    Ok(())
+}
+
+/// `import DIR`.
+pub fn import(output: &mut Output, dir: &Path, source: &Path) -> anyhow::Result<()> {
+    let added = with_writer(dir, |qm| Ok(qm.import(source)?))?;
+    writeln!(
+        output.out,
+        "imported {added} entries from {} (entries whose id the store already knew were skipped)",
+        source.display()
+    )?;
+    Ok(())
+}
