@@ -173,13 +173,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
 /// # Errors
 /// As [`verify`].
 pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
-    if !storage.exists(dir) {
-        return Err(Error::io(
-            "open store",
-            dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
-        ));
-    }
+    store::require_directory(dir)?;
     let journal_dir = dir.join(JOURNAL_DIR);
     let mut report = VerifyReport::default();
     let snapshot = match snapshot::load_snapshot(storage, dir) {

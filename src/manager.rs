@@ -171,13 +171,7 @@ impl QueueManager {
     pub(crate) fn open_with(dir: &Path, options: Options) -> Result<Self> {
         let storage = options.storage.clone();
         let lock = if options.read_only {
-            if !storage.exists(dir) {
-                return Err(Error::io(
-                    "open store",
-                    dir,
-                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
-                ));
-            }
+            store::require_directory(dir)?;
             None
         } else {
             storage

@@ -55,6 +55,24 @@ pub fn lock(dir: &Path) -> Result<File> {
     }
 }
 
+/// Fails unless `dir` is an existing directory (a reader never creates one,
+/// and a regular file is not an empty store).
+///
+/// # Errors
+/// [`Error::Io`] naming `dir`: not found, or not a directory.
+pub fn require_directory(dir: &Path) -> Result<()> {
+    let metadata = std::fs::metadata(dir).map_err(|error| Error::io("open store", dir, error))?;
+    if metadata.is_dir() {
+        Ok(())
+    } else {
+        Err(Error::io(
+            "open store",
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        ))
+    }
+}
+
 /// The queues rebuilt at open, and where the journal ends.
 #[derive(Debug)]
 pub struct Recovered {

@@ -210,6 +210,12 @@ impl Demo<'_> {
         self.section("Explore the store yourself")?;
         self.say(&format!("the store is kept at {}", dir.display()))?;
         let quoted = shell_quote(&dir.display().to_string());
+        // Started by `cargo run`: the binary may not be on PATH yet.
+        let program = if std::env::var_os("CARGO").is_some() {
+            "cargo run --release --"
+        } else {
+            "movie-queue"
+        };
         for command in [
             "stats",
             "list completed",
@@ -219,7 +225,7 @@ impl Demo<'_> {
             "replay --until 10",
             "verify",
         ] {
-            self.say(&format!("movie-queue --dir {quoted} {command}"))?;
+            self.say(&format!("{program} --dir {quoted} {command}"))?;
         }
         Ok(())
     }

@@ -221,14 +221,39 @@ fn entry_fields(entry: &QueueEntry) -> Vec<(String, String)> {
 pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()> {
     let qm = open_reader(dir)?;
     let mut from = Seq(args.since.max(1));
+    let mut seen = None;
     loop {
-        from = print_events(output, &qm, from, args)?;
+        let now_seen = journal_files(dir);
+        if seen.as_ref() != Some(&now_seen) {
+            from = print_events(output, &qm, from, args)?;
+            seen = Some(now_seen);
+        }
         if !args.follow {
             return Ok(());
         }
         output.out.flush()?;
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+/// The journal's files and their sizes: `--follow` reads the journal again
+/// only when this changes.
+fn journal_files(dir: &Path) -> Vec<(std::ffi::OsString, u64)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join(movie_queue::store::JOURNAL_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| (entry.file_name(), entry.metadata().map_or(0, |metadata| metadata.len())))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The size of the journal, for a progress line: `28.3 MiB`.
+pub fn journal_size(dir: &Path) -> String {
+    #[expect(clippy::cast_precision_loss, reason = "an approximate size for display")]
+    let bytes = journal_files(dir).iter().map(|(_, size)| size).sum::<u64>() as f64;
+    format!("{:.1} MiB", bytes / f64::from(1_u32 << 20))
 }
 
 /// Prints the events from `from` on; returns the sequence number after the last one seen.
@@ -268,7 +293,11 @@ pub fn replay(output: &mut Output, dir: &Path, args: &ReplayArgs) -> anyhow::Res
         UntilArg::Seq(seq) => Until::Seq(Seq(seq)),
         UntilArg::Time(time) => Until::Time(time),
     };
-    let progress = Progress::start(format!("replaying the journal of {}", dir.display()));
+    let progress = Progress::start(format!(
+        "replaying {} of journal in {}",
+        journal_size(dir),
+        dir.display()
+    ));
     let replayed = qm.state_until(until)?;
     drop(progress);
     let stats = statistics(&replayed, qm.max_retries());
@@ -339,75 +368,5 @@ pub fn export(output: &mut Output, dir: &Path, target: &Path) -> anyhow::Result<
         stats.completed,
         target.display()
     )?;
-    Ok(())
-}
-
-/// `verify [--json]`: exit 1 naming the first problem.
-pub fn verify(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> {
-    super::require_directory(dir)?;
-    let progress = Progress::start(format!("verifying {}", dir.display()));
-    let verified = movie_queue::verify(dir);
-    drop(progress);
-    let report = match verified {
-        Ok(report) => report,
-        Err(error) if error.is_corruption() => {
-            if json {
-                let place = movie_queue::recovery::error_place(&error);
-                let value = json!({
-                    "ok": false,
-                    "error": error.to_string(),
-                    "file": place.map(|(path, _)| path.display().to_string()),
-                    "offset": place.map(|(_, offset)| offset),
-                });
-                write_json(output, &value)?;
-            }
-            return fail_with_hint(
-                error.to_string(),
-                "run `movie-queue repair`: it keeps every record before the damage and sets the rest aside",
-            );
-        }
-        Err(error) => return Err(error.into()),
-    };
-    if json {
-        let mut value = serde_json::to_value(&report)?;
-        if let Value::Object(map) = &mut value {
-            map.insert("ok".into(), Value::Bool(report.problems.is_empty()));
-        }
-        write_json(output, &value)?;
-    } else {
-        write_verify_report(output, &report)?;
-    }
-    if let Some(first) = report.problems.first() {
-        return fail_with_hint(
-            format!("verify found {} problem(s); the first: {first}", report.problems.len()),
-            "start-up ignores an inconsistent snapshot and rebuilds from the journal; \
-             `movie-queue snapshot` writes a fresh one",
-        );
-    }
-    Ok(())
-}
-
-fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) -> std::io::Result<()> {
-    let records = if report.records == 0 {
-        "no records".to_owned()
-    } else {
-        format!("records {}..={}", report.first_seq, report.last_seq)
-    };
-    writeln!(
-        output.out,
-        "journal   {} segment(s), {} records, {} bytes, {records}",
-        report.segments, report.records, report.bytes
-    )?;
-    match report.snapshot_seq {
-        Some(seq) => writeln!(output.out, "snapshot  covers record {seq}, agrees with the journal")?,
-        None if report.problems.is_empty() => writeln!(output.out, "snapshot  none")?,
-        None => {}
-    }
-    for problem in &report.problems {
-        writeln!(output.out, "{} {problem}", output.style.red("problem"))?;
-    }
-    if report.problems.is_empty() {
-        writeln!(output.out, "{}", output.style.green("ok"))?;
-    }
     Ok(())
 }

@@ -7,8 +7,9 @@ mod demo;
 mod inspect;
 mod operate;
 mod output;
+mod verify;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -63,10 +64,10 @@ pub fn run() -> ExitCode {
         Err(error) => error.exit(),
     };
     init_logging();
-    let dir = cli.dir.clone();
-    let result = match store_dir(dir) {
-        Ok(dir) => dispatch(cli.command, &dir, dir_given),
-        Err(error) => Err(error),
+    let result = match (cli.command, cli.dir) {
+        // The demo never uses $MOVIE_QUEUE_DIR or ~/.movie_sync/: only a --dir given on the command line.
+        (Command::Demo, _) if !dir_given => demo::run(&mut Output::stdout(), None),
+        (command, dir) => store_dir(dir).and_then(|dir| dispatch(command, &dir)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,7 +98,7 @@ fn store_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn dispatch(command: Command, dir: &Path, dir_given: bool) -> anyhow::Result<()> {
+fn dispatch(command: Command, dir: &Path) -> anyhow::Result<()> {
     let mut output = Output::stdout();
     let out = &mut output;
     match command {
@@ -114,13 +115,13 @@ fn dispatch(command: Command, dir: &Path, dir_given: bool) -> anyhow::Result<()>
         Command::Show { id, json } => inspect::show(out, dir, &id, json.json),
         Command::Log(log) => inspect::log(out, dir, &log),
         Command::Replay(replay) => inspect::replay(out, dir, &replay),
-        Command::Verify(flag) => inspect::verify(out, dir, flag.json),
+        Command::Verify(flag) => verify::verify(out, dir, flag.json),
         Command::Repair => operate::repair(out, dir),
         Command::Snapshot => operate::snapshot(out, dir),
         Command::Compact => operate::compact(out, dir),
         Command::Import { source } => operate::import(out, dir, &source),
         Command::Export { target } => inspect::export(out, dir, &target),
-        Command::Demo => demo::run(out, dir_given.then_some(dir)),
+        Command::Demo => demo::run(out, Some(dir)),
     }
 }
 
@@ -137,15 +138,32 @@ pub fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
 }
 
 /// Refuses a path that exists but is not a directory (the library would
-/// read it as an empty store).
+/// read it as an empty store), and a directory that holds no store (a
+/// mistyped `--dir` would otherwise look like an empty queue).
 pub fn require_directory(dir: &Path) -> anyhow::Result<()> {
-    match std::fs::metadata(dir) {
-        Ok(metadata) if !metadata.is_dir() => fail_with_hint(
+    let Ok(metadata) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    if !metadata.is_dir() {
+        return fail_with_hint(
             format!("{} is not a directory", dir.display()),
             "--dir (or $MOVIE_QUEUE_DIR) names the store's directory",
-        ),
-        _ => Ok(()),
+        );
     }
+    let holds_store = dir.join(movie_queue::store::JOURNAL_DIR).is_dir()
+        || movie_queue::snapshot::QUEUE_FILES
+            .iter()
+            .any(|name| dir.join(name).is_file());
+    if !holds_store {
+        return fail_with_hint(
+            format!(
+                "{} holds no movie-queue store (no journal/, no queue_*.json)",
+                dir.display()
+            ),
+            "check --dir (or $MOVIE_QUEUE_DIR); a mutating command such as `movie-queue add` creates a store",
+        );
+    }
+    Ok(())
 }
 
 /// Prints the error as one line (and a hint line) on stderr; exit status 1.
@@ -157,9 +175,11 @@ fn report(error: &anyhow::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let message = error.to_string().replace('\n', " ");
-    eprintln!("movie-queue: {message}");
+    // Never `eprintln!`: it panics when stderr is closed.
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "movie-queue: {message}");
     if let Some(hint) = hint_for(error) {
-        eprintln!("hint: {hint}");
+        let _ = writeln!(stderr, "hint: {hint}");
     }
     ExitCode::from(1)
 }

@@ -300,6 +300,7 @@ pub fn repair(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
         return fail(format!("there is no store at {} to repair", dir.display()));
     }
+    super::require_directory(dir)?;
     let report = movie_queue::repair(dir)?;
     let Some(damage) = report.damage else {
         writeln!(

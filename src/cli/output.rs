@@ -167,7 +167,11 @@ pub fn local_time(secs: f64) -> String {
 /// A time relative to now: `in 1h 59m`, `3m ago`, `in 2d 4h`.
 pub fn relative_time(secs: f64, now: f64) -> String {
     let delta = secs - now;
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a non-negative, saturating count of seconds")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a non-negative, saturating count of seconds"
+    )]
     let whole = delta.abs().round() as u64;
     let (minutes, hours, days) = (whole / 60, whole / 3600, whole / 86_400);
     let text = match whole {
@@ -178,12 +182,20 @@ pub fn relative_time(secs: f64, now: f64) -> String {
         86_400..31_536_000 => format!("{days}d {}h", hours % 24),
         _ => format!("{} years", days / 365),
     };
-    if delta >= 0.0 { format!("in {text}") } else { format!("{text} ago") }
+    if delta >= 0.0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
 }
 
 /// `1 time`, `3 times`.
 pub fn times(count: u32) -> String {
-    if count == 1 { "1 time".to_owned() } else { format!("{count} times") }
+    if count == 1 {
+        "1 time".to_owned()
+    } else {
+        format!("{count} times")
+    }
 }
 
 /// `The Matrix (1999)`.
@@ -313,12 +325,12 @@ impl Progress {
                 {
                     let elapsed = started.elapsed();
                     if elapsed >= Duration::from_millis(500) {
-                        eprint!("\r{label}… {:.1} s", elapsed.as_secs_f64());
+                        let _ = write!(std::io::stderr(), "\r{label}… {:.1} s", elapsed.as_secs_f64());
                         shown = true;
                     }
                 }
                 if shown {
-                    eprint!("\r\x1b[2K");
+                    let _ = write!(std::io::stderr(), "\r\x1b[2K");
                 }
             })
             .ok();
@@ -335,5 +347,42 @@ impl Drop for Progress {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use movie_queue::Seq;
+    use serde_json::json;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        assert_eq!(relative_time(1_000.0 + 7_200.0, 1_000.0), "in 2h");
+        assert_eq!(relative_time(1_000.0 + 3_660.0, 1_000.0), "in 1h 1m");
+        assert_eq!(relative_time(1_000.0, 1_300.0), "5m ago");
+        assert_eq!(relative_time(0.0, 86_400.0 * 800.0), "2 years ago");
+        assert_eq!(relative_time(f64::NAN, 0.0), "0s ago");
+    }
+
+    #[test]
+    fn an_event_record_flattens_to_one_object() {
+        let record = EventRecord {
+            seq: Seq(7),
+            ts: 1_760_806_482.5,
+            event: Event::Failed {
+                movie: Movie::new("1", "Heat", 1995),
+                error: "boom".into(),
+                retry_after: 1_760_810_082.5,
+            },
+        };
+        assert_eq!(
+            event_json(&record).to_string(),
+            json!({"seq": 7, "ts": 1_760_806_482.5, "type": "failed",
+                   "movie": {"id": "1", "title": "Heat", "year": 1995},
+                   "error": "boom", "retry_after": 1_760_810_082.5})
+            .to_string()
+        );
+        assert!(event_line(Style { enabled: false }, &record).contains("failed            1  Heat (1995)"));
     }
 }

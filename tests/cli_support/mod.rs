@@ -1,0 +1,138 @@
+//! Helpers for the tests that run the `movie-queue` binary: run it on a
+//! store directory, feed it stdin, and read what it printed.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output, as text.
+    pub stdout: String,
+    /// Standard error, as text.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts exit 0 and returns itself.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
+        self
+    }
+
+    /// Asserts exit `code` and no panic, and returns itself.
+    #[track_caller]
+    pub fn fails_with(self, code: i32) -> Self {
+        assert_eq!(self.code, Some(code), "expected exit {code}: {self:#?}");
+        assert!(!self.stderr.contains("panicked"), "a panic: {self:#?}");
+        self
+    }
+
+    /// Standard output parsed as one JSON value.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|error| panic!("not JSON ({error}): {self:#?}"))
+    }
+
+    /// Standard output parsed as one JSON value a line.
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("line {line:?}: {error}")))
+            .collect()
+    }
+}
+
+/// A `movie-queue` command with a clean environment (no colour, no
+/// `MOVIE_QUEUE_DIR`, warnings only).
+pub fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_movie-queue"));
+    command
+        .env_remove("MOVIE_QUEUE_DIR")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `movie-queue --dir DIR ARGS...`.
+pub fn mq(dir: &Path, args: &[&str]) -> Run {
+    let output = command()
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run movie-queue");
+    Run::from(output)
+}
+
+/// Runs `movie-queue ARGS...` as given (no `--dir`).
+pub fn mq_args(args: &[&str]) -> Run {
+    Run::from(command().args(args).output().expect("run movie-queue"))
+}
+
+/// Runs `movie-queue --dir DIR ARGS...` with `input` on stdin.
+pub fn mq_stdin(dir: &Path, args: &[&str], input: &str) -> Run {
+    let mut child = command()
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn movie-queue");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    Run::from(child.wait_with_output().expect("wait for movie-queue"))
+}
+
+/// Adds a movie `id` titled `Movie <id>` (year "2020").
+pub fn add(dir: &Path, id: &str) {
+    mq(
+        dir,
+        &["add", "--id", id, "--title", &format!("Movie {id}"), "--year", "2020"],
+    )
+    .ok();
+}
+
+/// `stats --json` of the store.
+pub fn stats(dir: &Path) -> Value {
+    mq(dir, &["stats", "--json"]).ok().json()
+}
+
+/// The store's events, from `log --json`.
+pub fn events(dir: &Path) -> Vec<Value> {
+    mq(dir, &["log", "--json"]).ok().json_lines()
+}
+
+/// The statistics object as the CLI prints it.
+pub fn counts(pending: u64, in_flight: u64, failed: u64, completed: u64, permanent_failures: u64) -> Value {
+    serde_json::json!({
+        "pending": pending,
+        "in_flight": in_flight,
+        "failed": failed,
+        "completed": completed,
+        "permanent_failures": permanent_failures,
+    })
+}
