@@ -41,7 +41,11 @@ impl RetryPolicy {
         let secs = self.base_delay.as_secs_f64() * self.multiplier.max(1.0).powi(exponent);
         let capped = secs.min(self.max_delay.as_secs_f64());
         let jitter = self.jitter.clamp(0.0, 1.0);
-        let spread = if jitter > 0.0 { capped * jitter * (2.0 * unit_random() - 1.0) } else { 0.0 };
+        let spread = if jitter > 0.0 {
+            capped * jitter * (2.0 * unit_random() - 1.0)
+        } else {
+            0.0
+        };
         Duration::try_from_secs_f64((capped + spread).max(0.0)).unwrap_or(self.max_delay)
     }
 }

@@ -1,0 +1,9 @@
+//! Fuzz target `recovery_dir`: see `common/recovery_dir.rs` for the input format and the
+//! properties checked. `tests/fuzz_regressions.rs` replays the committed
+//! inputs through the same code on the stable toolchain.
+#![no_main]
+
+#[path = "common/mod.rs"]
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::recovery_dir::run(data));
