@@ -21,7 +21,7 @@ impl Seq {
     /// The sequence number after this one.
     #[must_use]
     pub fn next(self) -> Seq {
-        Seq(self.0 + 1)
+        Seq(self.0.saturating_add(1))
     }
 }
 

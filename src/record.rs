@@ -24,6 +24,9 @@ use crate::event::Seq;
 pub const SEGMENT_MAGIC: [u8; 8] = *b"MVQJRNL\0";
 /// The journal format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// The largest sequence number the store accepts (2^62): far beyond any
+/// journal, and far enough from `u64::MAX` that `seq + 1` never wraps.
+pub const SEQ_MAX: u64 = 1 << 62;
 /// Size of the segment header.
 pub const SEGMENT_HEADER_BYTES: usize = 32;
 /// Size of a record's header.
@@ -53,6 +56,10 @@ pub enum HeaderDefect {
     Magic,
     /// A version this build does not read.
     Version(u32),
+    /// The reserved word at bytes 28..32 (outside the CRC) is not zero.
+    Reserved,
+    /// The first sequence number is above [`SEQ_MAX`].
+    SeqOutOfRange(u64),
     /// The header's CRC does not match.
     Checksum {
         /// Stored.
@@ -82,7 +89,14 @@ pub fn decode_segment_header(bytes: &[u8]) -> Result<Seq, HeaderDefect> {
     if expected != found {
         return Err(HeaderDefect::Checksum { expected, found });
     }
-    Ok(Seq(read_u64(header, 16)))
+    if read_u32(header, 28) != 0 {
+        return Err(HeaderDefect::Reserved);
+    }
+    let first_seq = read_u64(header, 16);
+    if first_seq > SEQ_MAX {
+        return Err(HeaderDefect::SeqOutOfRange(first_seq));
+    }
+    Ok(Seq(first_seq))
 }
 
 /// Appends one framed record to `out`.

@@ -241,6 +241,16 @@ fn check_header(file: &SegmentFile, bytes: &[u8], expected: Option<Seq>) -> Resu
             offset: 0,
             detail: "not a movie-queue journal segment (bad magic number)".into(),
         },
+        HeaderDefect::Reserved => Error::Corrupt {
+            path: file.path.clone(),
+            offset: 28,
+            detail: "segment header's reserved word is not zero".into(),
+        },
+        HeaderDefect::SeqOutOfRange(seq) => Error::Corrupt {
+            path: file.path.clone(),
+            offset: 16,
+            detail: format!("segment header's first sequence number {seq} is out of range"),
+        },
         HeaderDefect::Short(len) => Error::Corrupt {
             path: file.path.clone(),
             offset: len as u64,
@@ -428,6 +438,7 @@ fn cut_segment(storage: &dyn Storage, path: &Path, keep: u64) -> Result<PathBuf>
     let start = usize::try_from(keep).unwrap_or(usize::MAX).min(bytes.len());
     let aside = broken_path(path, keep);
     storage::write_synced(storage, &aside, bytes.get(start..).unwrap_or_default())?;
+    storage::sync_parent(storage, &aside)?;
     drop(bytes);
     storage
         .truncate(path, keep)

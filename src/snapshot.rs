@@ -173,6 +173,9 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
         .read(&manifest_path)
         .map_err(|error| reject(error.to_string()))?;
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|error| reject(error.to_string()))?;
+    if manifest.seq.0 > crate::record::SEQ_MAX {
+        return Err(reject(format!("sequence number {} is out of range", manifest.seq)));
+    }
     if manifest.version != MANIFEST_VERSION {
         return Err(reject(format!("unsupported manifest version {}", manifest.version)));
     }

@@ -314,6 +314,9 @@ pub fn load_base(storage: &dyn Storage, path: &Path) -> Result<SnapshotData> {
         completed: file.completed,
     };
     let found = base_crc(&data)?;
+    if data.seq.0 > crate::record::SEQ_MAX {
+        return Err(corrupt(format!("sequence number {} is out of range", data.seq)));
+    }
     if found != file.crc32 || file.version != 1 {
         return Err(corrupt(format!(
             "checksum {found:#010x} does not match the recorded {:#010x}",

@@ -308,10 +308,21 @@ impl Flusher {
     /// # Errors
     /// [`Error::Poisoned`] if a write or fsync failed; [`Error::Closed`].
     pub fn flush(&self, through: Seq) -> Result<()> {
-        if self.shared.lock().synced_through >= through {
-            return Ok(());
+        {
+            let state = self.shared.lock();
+            if state.synced_through >= through {
+                return Ok(());
+            }
+            if let Some(cause) = &state.poison {
+                return Err(Error::Poisoned { cause: cause.clone() });
+            }
         }
-        self.sender.send(Command::Flush).map_err(|_| Error::Closed)?;
+        self.sender
+            .send(Command::Flush)
+            .map_err(|_| match &self.shared.lock().poison {
+                Some(cause) => Error::Poisoned { cause: cause.clone() },
+                None => Error::Closed,
+            })?;
         self.shared.wait_for(through)
     }
 }
@@ -343,6 +354,7 @@ impl WriterThread {
                 Ok(()) => state.synced_through = Seq(self.next_seq.0 - 1),
                 Err(error) => {
                     tracing::error!(%error, "journal write failed; the store is poisoned until reopened");
+                    self.discard_unsynced();
                     state.poison = Some(error.to_string());
                 }
             }
@@ -433,6 +445,16 @@ impl WriterThread {
         self.segment_len += self.buffer.len() as u64;
         self.buffer.clear();
         Ok(())
+    }
+
+    /// After a failed write or fsync, cuts the current segment back to its
+    /// last synced length, so the failed batch cannot come back on reopen
+    /// (after a failed fsync its bytes may or may not ever reach the disk).
+    fn discard_unsynced(&self) {
+        let path = self.segment_path();
+        if let Err(error) = self.storage.truncate(&path, self.segment_len) {
+            tracing::error!(%error, path = %path.display(), "could not cut the failed batch off the segment");
+        }
     }
 
     fn roll_segment(&mut self) -> Result<()> {

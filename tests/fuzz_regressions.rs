@@ -29,10 +29,7 @@ const TARGETS: [Target; 4] = [
 /// Regression inputs of library bugs not fixed yet: skipped by the replay
 /// and run by their own `#[ignore]`d test below (remove the name here once
 /// the bug is fixed).
-const KNOWN_BUGS: [&str; 6] = [
-    "seq_overflow_compaction_base",
-    "seq_overflow_manifest",
-    "seq_overflow_record",
+const KNOWN_BUGS: [&str; 3] = [
     "verify_passes_unopenable_legacy_store",
     "verify_passes_gap_after_base",
     "verify_passes_base_beyond_journal_end",
@@ -186,7 +183,6 @@ fn verify_passes_base_beyond_journal_end() {
 }
 
 #[test]
-#[ignore = "library bug: a compaction base covering record u64::MAX overflows Seq::next (store.rs choose_base)"]
 fn seq_overflow_compaction_base() {
     replay_known_bug(
         "recovery_dir",
@@ -196,7 +192,6 @@ fn seq_overflow_compaction_base() {
 }
 
 #[test]
-#[ignore = "library bug: a snapshot manifest covering record u64::MAX overflows Seq::next (store.rs replay_into)"]
 fn seq_overflow_manifest() {
     replay_known_bug(
         "recovery_dir",
@@ -206,7 +201,6 @@ fn seq_overflow_manifest() {
 }
 
 #[test]
-#[ignore = "library bug: a record with sequence number u64::MAX overflows Seq::next (recovery.rs scan_segment)"]
 fn seq_overflow_record() {
     replay_known_bug("recovery_dir", "seq_overflow_record", common::recovery_dir::run_strict);
 }

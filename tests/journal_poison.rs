@@ -154,9 +154,6 @@ fn a_failed_write_leaves_nothing_unacknowledged_on_reopen() {
 /// bytes may never reach the disk while later, successfully synced
 /// records do.
 #[test]
-#[ignore = "library bug: after a failed fsync the writer leaves the unsynced batch in the segment \
-            (src/writer.rs WriterThread::run), so a reopen without a power loss serves an \
-            unacknowledged operation"]
 fn a_failed_fsync_leaves_nothing_unacknowledged_on_reopen() {
     let (sync_base, write_base) = open_counts();
     let (fault, _) = faults(sync_base, write_base)[0];
@@ -175,9 +172,6 @@ fn a_failed_fsync_leaves_nothing_unacknowledged_on_reopen() {
 /// `flush()` and `snapshot()` after the writer was poisoned say the manager is closed,
 /// which it is not, instead of naming the failure.
 #[test]
-#[ignore = "library bug: after poisoning, QueueManager::flush and ::snapshot return Error::Closed \
-            instead of Error::Poisoned (src/writer.rs Flusher::flush maps the send failure to Closed \
-            once the writer thread has exited, without looking at the poison)"]
 fn flush_after_a_failed_fsync_reports_poisoned() {
     let (sync_base, write_base) = open_counts();
     let (fault, _) = faults(sync_base, write_base)[0];

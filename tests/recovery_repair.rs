@@ -235,9 +235,6 @@ fn assert_nothing_lost(context: &str, journal: &Path, damaged: &Path, original: 
 }
 
 #[test]
-#[ignore = "library bug: src/recovery.rs cut_segment writes `<segment>.<offset>.broken` and truncates the \
-            segment without fsyncing the directory in between, so a power loss after the truncate loses \
-            the directory entry of the set-aside file and the cut bytes with it"]
 fn a_power_loss_during_repair_loses_no_byte() {
     let reference = reference();
     let segments = layout(reference.dir.path());

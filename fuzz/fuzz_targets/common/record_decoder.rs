@@ -144,7 +144,7 @@ pub fn check_payload(payload: &[u8]) {
 /// Encodes fuzzer-chosen payloads, decodes them back, then damages the
 /// segment and checks what is still decoded.
 fn round_trip(cursor: &mut Cursor<'_>) {
-    let first_seq = Seq(cursor.u64() % (u64::MAX - 64));
+    let first_seq = Seq(1 + cursor.u64() % (movie_queue::record::SEQ_MAX - 64));
     let count = cursor.below(17);
     let mut payloads = Vec::new();
     for _ in 0..count {
