@@ -273,9 +273,7 @@ impl QueueManager {
         let payload = encode_payload(ts, &event)?;
         let seq = live.next_seq;
         let ticket = writer.append(seq, payload)?;
-        live.state
-            .apply(ts, &event)
-            .map_err(|error| Error::InvalidArgument(error.0))?;
+        live.state.apply_checked(ts, &event);
         live.next_seq = seq.next();
         live.events_since_snapshot += 1;
         if self.snapshot_due(live) {

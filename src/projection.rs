@@ -181,9 +181,20 @@ impl QueueState {
     /// [`QueueState::check`]); the state is then unchanged.
     pub fn apply(&mut self, ts: f64, event: &Event) -> Result<(), ApplyError> {
         self.check(event)?;
+        self.apply_checked(ts, event);
+        Ok(())
+    }
+
+    /// Applies an event that [`QueueState::check`] has just accepted on
+    /// this very state (the manager checks before journaling, under the
+    /// same lock), without checking it a second time.
+    pub(crate) fn apply_checked(&mut self, ts: f64, event: &Event) {
+        debug_assert!(
+            self.check(event).is_ok(),
+            "apply_checked of an unchecked event {event:?}"
+        );
         self.mutate(ts, event);
         debug_assert!(self.agrees_after(event), "projection indexes disagree after {event:?}");
-        Ok(())
     }
 
     /// Would [`QueueState::apply`] accept this event? The same checks, no

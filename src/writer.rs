@@ -236,12 +236,7 @@ impl JournalWriter {
     /// # Errors
     /// [`Error::Poisoned`] if a write or fsync failed.
     pub fn flush(&self, through: Seq) -> Result<()> {
-        self.check()?;
-        if self.synced_through() >= through {
-            return Ok(());
-        }
-        self.send(Command::Flush)?;
-        self.shared.wait_for(through)
+        self.flusher()?.flush(through)
     }
 
     /// A handle that can wait for durability from another thread (the
