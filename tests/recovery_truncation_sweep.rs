@@ -86,7 +86,7 @@ fn relocate(expected: Expected, from: &std::path::Path, to: &std::path::Path) ->
     }
 }
 
-/// A write torn by power loss after a failed fsync, at every byte of
+/// A write torn by a power loss during its fsync, at every byte of
 /// every record (segment-opening records included): the store reopens with
 /// the records before it, the torn bytes cut off.
 #[test]
@@ -123,9 +123,12 @@ fn torn_once(ops: &[Op], seq: u64, torn: u64) {
         let mut armed = false;
         let run = attempt_with(&qm, ops, false, &mut |qm| {
             if !armed && qm.last_seq().0 == seq - 1 {
-                faulty.inject(Fault::FailSync {
+                // The power goes out as the record's fsync starts, keeping
+                // every unsynced byte for now; `power_loss(torn)` below
+                // then tears the record at the byte under test.
+                faulty.inject(Fault::PowerLossBeforeSync {
                     index: faulty.sync_count() + extra,
-                    errno: 5,
+                    torn_bytes: u64::MAX,
                 });
                 armed = true;
             }

@@ -36,6 +36,14 @@ pub enum Fault {
         /// The error number returned.
         errno: i32,
     },
+    /// The power goes out as the fsync with this index starts: it fails,
+    /// and each file keeps `torn_bytes` of its unsynced bytes (a torn write).
+    PowerLossBeforeSync {
+        /// Which fsync.
+        index: u64,
+        /// How many unsynced bytes of each file survive.
+        torn_bytes: u64,
+    },
     /// The power goes out right after the fsync with this index succeeds,
     /// keeping `torn_bytes` of each file's unsynced bytes (0: none).
     PowerLossAfterSync {
@@ -160,6 +168,10 @@ impl FaultyStorage {
             match *fault {
                 Fault::FailSync { index: at, errno } if at == index => {
                     return Err(io::Error::from_raw_os_error(errno));
+                }
+                Fault::PowerLossBeforeSync { index: at, torn_bytes } if at == index => {
+                    power_loss_locked(&mut state, torn_bytes)?;
+                    return Err(dead());
                 }
                 Fault::PowerLossAfterSync { index: at, torn_bytes } if at == index => {
                     power_loss = Some(torn_bytes);
