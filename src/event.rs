@@ -4,10 +4,10 @@
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::movie::{Movie, kind_of};
+use crate::movie::{Movie, RawFields, kind_of};
 
 /// The event schema version this build writes and reads (`"v"` in every payload).
 pub const EVENT_VERSION: u32 = 1;
@@ -86,13 +86,18 @@ impl QueueEntry {
     /// # Errors
     /// [`Error::InvalidMovie`] naming the field that is wrong.
     pub fn from_value(value: Value) -> Result<Self> {
-        let Value::Object(mut map) = value else {
+        let Value::Object(map) = value else {
             return Err(Error::InvalidMovie(format!(
                 "a queue entry is a JSON object, not {}",
                 kind_of(&value)
             )));
         };
-        let retry_count = match map.shift_remove("retry_count") {
+        Self::from_raw(RawFields::from_map(map))
+    }
+
+    /// Validates one entry object's fields.
+    pub(crate) fn from_raw(mut raw: RawFields) -> Result<Self> {
+        let retry_count = match raw.retry_count.take() {
             None | Some(Value::Null) => 0,
             Some(Value::Number(number)) => number
                 .as_u64()
@@ -105,16 +110,16 @@ impl QueueEntry {
                 )));
             }
         };
-        let last_error = match map.shift_remove("last_error") {
+        let last_error = match raw.last_error.take() {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => Some(text),
             Some(other) => Some(other.to_string()),
         };
-        let retry_after = take_time(&mut map, "retry_after")?;
-        let failed_at = take_time(&mut map, "failed_at")?;
-        let completed_at = take_time(&mut map, "completed_at")?;
+        let retry_after = time_field(raw.retry_after.take(), "retry_after")?;
+        let failed_at = time_field(raw.failed_at.take(), "failed_at")?;
+        let completed_at = time_field(raw.completed_at.take(), "completed_at")?;
         Ok(QueueEntry {
-            movie: Movie::from_map(map)?,
+            movie: Movie::from_raw(raw)?,
             retry_count,
             last_error,
             retry_after,
@@ -124,8 +129,8 @@ impl QueueEntry {
     }
 }
 
-fn take_time(map: &mut Map<String, Value>, key: &str) -> Result<Option<f64>> {
-    match map.shift_remove(key) {
+fn time_field(value: Option<Value>, key: &str) -> Result<Option<f64>> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(number)) => Ok(number.as_f64()),
         Some(other) => Err(Error::InvalidMovie(format!(
@@ -135,7 +140,47 @@ fn take_time(map: &mut Map<String, Value>, key: &str) -> Result<Option<f64>> {
     }
 }
 
-impl Serialize for QueueEntry {
+/// An entry's fields by reference, serialized exactly as [`QueueEntry`]
+/// is: the projection stores entries as JSON without cloning their movie.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryFields<'a> {
+    pub(crate) movie: &'a Movie,
+    pub(crate) retry_count: u32,
+    pub(crate) last_error: Option<&'a str>,
+    pub(crate) retry_after: Option<f64>,
+    pub(crate) failed_at: Option<f64>,
+    pub(crate) completed_at: Option<f64>,
+}
+
+impl<'a> EntryFields<'a> {
+    /// A fresh entry of `movie`: never failed, not completed.
+    pub(crate) fn fresh(movie: &'a Movie) -> Self {
+        EntryFields {
+            movie,
+            retry_count: 0,
+            last_error: None,
+            retry_after: None,
+            failed_at: None,
+            completed_at: None,
+        }
+    }
+}
+
+impl QueueEntry {
+    /// This entry's fields by reference.
+    pub(crate) fn fields(&self) -> EntryFields<'_> {
+        EntryFields {
+            movie: &self.movie,
+            retry_count: self.retry_count,
+            last_error: self.last_error.as_deref(),
+            retry_after: self.retry_after,
+            failed_at: self.failed_at,
+            completed_at: self.completed_at,
+        }
+    }
+}
+
+impl Serialize for EntryFields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(None)?;
@@ -143,7 +188,7 @@ impl Serialize for QueueEntry {
         if self.retry_count > 0 || self.failed_at.is_some() {
             map.serialize_entry("retry_count", &self.retry_count)?;
         }
-        if let Some(last_error) = &self.last_error {
+        if let Some(last_error) = self.last_error {
             map.serialize_entry("last_error", last_error)?;
         }
         for (key, time) in [
@@ -159,9 +204,15 @@ impl Serialize for QueueEntry {
     }
 }
 
+impl Serialize for QueueEntry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.fields().serialize(serializer)
+    }
+}
+
 impl<'de> Deserialize<'de> for QueueEntry {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        QueueEntry::from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+        QueueEntry::from_raw(RawFields::deserialize(deserializer)?).map_err(D::Error::custom)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `Movie`: what the application queues, validated at the boundary, with
 //! every field it did not declare kept and written back unchanged.
 
-use serde::de::Error as _;
+use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -139,12 +139,13 @@ impl Movie {
                 kind_of(&value)
             )));
         };
-        Self::from_map(map)
+        Self::from_raw(RawFields::from_map(map))
     }
 
-    /// As [`Movie::from_value`], from an already split-off object.
-    pub(crate) fn from_map(mut map: Map<String, Value>) -> Result<Self> {
-        let id = match map.shift_remove("id") {
+    /// Validates the fields of one JSON object (the queue-managed ones
+    /// already taken out, or ignored here).
+    pub(crate) fn from_raw(raw: RawFields) -> Result<Self> {
+        let id = match raw.id {
             Some(Value::String(id)) if !id.is_empty() => id,
             Some(Value::String(_)) => return Err(Error::InvalidMovie("\"id\" is empty".into())),
             Some(other) => {
@@ -155,7 +156,7 @@ impl Movie {
             }
             None => return Err(Error::InvalidMovie("the movie has no \"id\"".into())),
         };
-        let title = match map.shift_remove("title") {
+        let title = match raw.title {
             Some(Value::String(title)) => title,
             Some(other) => {
                 return Err(Error::InvalidMovie(format!(
@@ -165,7 +166,7 @@ impl Movie {
             }
             None => return Err(Error::InvalidMovie(format!("movie {id:?} has no \"title\""))),
         };
-        let year = match map.shift_remove("year") {
+        let year = match raw.year {
             Some(Value::String(year)) => Year::Text(year),
             Some(Value::Number(number)) if number.as_i64().is_some() => {
                 Year::Number(number.as_i64().unwrap_or_default())
@@ -178,16 +179,15 @@ impl Movie {
             }
             None => return Err(Error::InvalidMovie(format!("movie {id:?} has no \"year\""))),
         };
-        let slug = optional_string(&mut map, "slug", &id)?;
-        let imdb_id = optional_string(&mut map, "imdb_id", &id)?;
-        map.retain(|key, _| !QUEUE_FIELDS.contains(&key.as_str()));
+        let slug = optional_string(raw.slug, "slug", &id)?;
+        let imdb_id = optional_string(raw.imdb_id, "imdb_id", &id)?;
         Ok(Movie {
             id,
             title,
             year,
             slug,
             imdb_id,
-            extra: map,
+            extra: raw.extra,
         })
     }
 
@@ -268,8 +268,8 @@ fn is_declared(key: &str) -> bool {
     matches!(key, "id" | "title" | "year" | "slug" | "imdb_id")
 }
 
-fn optional_string(map: &mut Map<String, Value>, key: &str, id: &str) -> Result<Option<String>> {
-    match map.shift_remove(key) {
+fn optional_string(value: Option<Value>, key: &str, id: &str) -> Result<Option<String>> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
         Some(other) => Err(Error::InvalidMovie(format!(
@@ -288,6 +288,147 @@ pub(crate) fn kind_of(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// The fields of one movie or queue-entry object as they came, before
+/// validation: the declared and queue-managed ones by name, every other
+/// one in its original order. Deserializing it reads the object in one pass
+/// without building a map of all its fields (the hot path of replay,
+/// start-up and every query).
+#[derive(Debug, Default)]
+pub(crate) struct RawFields {
+    id: Option<Value>,
+    title: Option<Value>,
+    year: Option<Value>,
+    slug: Option<Value>,
+    imdb_id: Option<Value>,
+    /// `retry_count`, as it came.
+    pub(crate) retry_count: Option<Value>,
+    /// `last_error`, as it came.
+    pub(crate) last_error: Option<Value>,
+    /// `retry_after`, as it came.
+    pub(crate) retry_after: Option<Value>,
+    /// `failed_at`, as it came.
+    pub(crate) failed_at: Option<Value>,
+    /// `completed_at`, as it came.
+    pub(crate) completed_at: Option<Value>,
+    extra: Map<String, Value>,
+}
+
+/// A field name of a movie or queue-entry object.
+enum FieldKey {
+    Id,
+    Title,
+    Year,
+    Slug,
+    ImdbId,
+    RetryCount,
+    LastError,
+    RetryAfter,
+    FailedAt,
+    CompletedAt,
+    Other(String),
+}
+
+impl FieldKey {
+    /// The declared or queue-managed field `key` names, if any.
+    fn known(key: &str) -> Option<Self> {
+        Some(match key {
+            "id" => FieldKey::Id,
+            "title" => FieldKey::Title,
+            "year" => FieldKey::Year,
+            "slug" => FieldKey::Slug,
+            "imdb_id" => FieldKey::ImdbId,
+            "retry_count" => FieldKey::RetryCount,
+            "last_error" => FieldKey::LastError,
+            "retry_after" => FieldKey::RetryAfter,
+            "failed_at" => FieldKey::FailedAt,
+            "completed_at" => FieldKey::CompletedAt,
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl Visitor<'_> for KeyVisitor {
+            type Value = FieldKey;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a field name")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> std::result::Result<FieldKey, E> {
+                Ok(FieldKey::known(key).unwrap_or_else(|| FieldKey::Other(key.to_owned())))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, key: String) -> std::result::Result<FieldKey, E> {
+                Ok(FieldKey::known(&key).unwrap_or(FieldKey::Other(key)))
+            }
+        }
+
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+impl RawFields {
+    /// Sorts an object's fields (later duplicates replace earlier ones, as
+    /// in a JSON map).
+    pub(crate) fn from_map(map: Map<String, Value>) -> Self {
+        let mut raw = RawFields::default();
+        for (key, value) in map {
+            let key = FieldKey::known(&key).unwrap_or(FieldKey::Other(key));
+            raw.set(key, value);
+        }
+        raw
+    }
+
+    fn set(&mut self, key: FieldKey, value: Value) {
+        let slot = match key {
+            FieldKey::Id => &mut self.id,
+            FieldKey::Title => &mut self.title,
+            FieldKey::Year => &mut self.year,
+            FieldKey::Slug => &mut self.slug,
+            FieldKey::ImdbId => &mut self.imdb_id,
+            FieldKey::RetryCount => &mut self.retry_count,
+            FieldKey::LastError => &mut self.last_error,
+            FieldKey::RetryAfter => &mut self.retry_after,
+            FieldKey::FailedAt => &mut self.failed_at,
+            FieldKey::CompletedAt => &mut self.completed_at,
+            FieldKey::Other(key) => {
+                self.extra.insert(key, value);
+                return;
+            }
+        };
+        *slot = Some(value);
+    }
+}
+
+impl<'de> Deserialize<'de> for RawFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct FieldsVisitor;
+
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = RawFields;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> std::result::Result<RawFields, A::Error> {
+                let mut raw = RawFields::default();
+                while let Some(key) = access.next_key::<FieldKey>()? {
+                    let value = access.next_value::<Value>()?;
+                    raw.set(key, value);
+                }
+                Ok(raw)
+            }
+        }
+
+        deserializer.deserialize_map(FieldsVisitor)
     }
 }
 
@@ -328,8 +469,7 @@ impl Serialize for Movie {
 
 impl<'de> Deserialize<'de> for Movie {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let map = Map::<String, Value>::deserialize(deserializer)?;
-        Movie::from_map(map).map_err(D::Error::custom)
+        Movie::from_raw(RawFields::deserialize(deserializer)?).map_err(D::Error::custom)
     }
 }
 

@@ -9,22 +9,30 @@
 //! draws no random numbers; every time it uses comes from the event or the
 //! caller.
 //!
-//! Representation: every entry lives once in a map by id, tagged with its
-//! place and an order key, and is kept as its compact JSON (the documented
-//! files' shape) plus the numbers its indexes need: a queue of 100,000
-//! movies costs little more than their JSON. Queries hand out parsed
-//! [`QueueEntry`] values. Each place keeps a `BTreeMap` from order key to
-//! id (pending takes keys below its minimum for front inserts and above its
-//! maximum for back inserts; the other places only append). Failed entries
-//! are also indexed by `(retry_count, retry_after)`, completed ones by
-//! `completed_at`, so the retry and clean-up queries cost `O(log n + k)`.
+//! Representation: every entry lives once, in a slot of a slab, as its
+//! compact JSON (the documented files' shape; the id is read from it) plus
+//! the numbers its indexes need, so a queue of 100,000 movies costs little
+//! more than their JSON. A hash table maps each id to its slot (it stores
+//! slot numbers only: hashes are of the id read from the slot). Each place
+//! is a doubly linked list through the slots, so every move is `O(1)`;
+//! each entry also carries an order key that ascends from its place's
+//! front to its back (front inserts take keys below the front's, back
+//! inserts above the back's). Failed entries are also indexed by
+//! `(retry_count, retry_after)`, completed ones by `completed_at`, so the
+//! retry and clean-up queries cost `O(log n + k)`. Queries hand out parsed
+//! [`QueueEntry`] values.
+//!
+//! The id table's hasher is seeded per process; the seed changes where ids
+//! sit in memory, never a result.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::hash::BuildHasher;
 
-use crate::event::{Event, QueueEntry};
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use crate::event::{EntryFields, Event, QueueEntry};
 use crate::movie::Movie;
 
 /// The largest state (in entries) that `apply` checks completely against its
@@ -91,52 +99,118 @@ impl Ord for Time {
     }
 }
 
-/// An entry as the state keeps it: its compact JSON, its `retry_count`
-/// and the time its place's index orders it by (`retry_after` in failed,
-/// `completed_at` in completed, a missing one counting as 0.0).
-#[derive(Debug, Clone, PartialEq)]
-struct Stored {
-    json: Box<str>,
+/// A slot of the entry slab.
+type Index = u32;
+
+/// "No entry" in a list link.
+const NIL: Index = Index::MAX;
+
+/// What opens an entry's compact JSON when the id follows verbatim.
+const ID_PREFIX: &str = "{\"id\":\"";
+
+/// A place's key in a time index: the time, then the order key (ties in
+/// queue order), then the slot.
+type TimeKey = (Time, i64, Index);
+
+/// One entry as the state keeps it: its compact JSON, where it is, the
+/// numbers its indexes need, and its links in its place's list.
+#[derive(Debug, Clone)]
+struct Node {
+    /// The compact JSON, preceded by the id when the JSON does not hold
+    /// it verbatim right after [`ID_PREFIX`] (an id with escaped characters).
+    text: Box<str>,
+    /// The id's length in bytes.
+    id_len: u32,
+    /// Whether the id is inside the JSON (else it precedes it).
+    id_inline: bool,
+    place: Place,
     retry_count: u32,
+    /// `retry_after` in failed, `completed_at` in completed (a missing one
+    /// counts as 0.0); unused elsewhere.
     index_time: f64,
+    /// The order key in its place: ascending from front to back.
+    key: i64,
+    prev: Index,
+    next: Index,
 }
 
-impl Stored {
-    fn new(entry: &QueueEntry, place: Place) -> Self {
+impl Node {
+    /// An entry to be placed in `place`; links and key are set by `attach`.
+    fn new(entry: EntryFields<'_>, place: Place) -> Self {
         let index_time = match place {
             Place::Failed => entry.retry_after.unwrap_or(0.0),
             Place::Completed => entry.completed_at.unwrap_or(0.0),
             Place::Pending | Place::InFlight => 0.0,
         };
-        let json = serde_json::to_string(entry).unwrap_or_default().into_boxed_str();
+        let json = serde_json::to_string(&entry).unwrap_or_default();
         debug_assert!(!json.is_empty(), "an entry always serializes");
-        Stored {
-            json,
+        let id = entry.movie.id();
+        let id_inline = json
+            .strip_prefix(ID_PREFIX)
+            .and_then(|rest| rest.strip_prefix(id))
+            .is_some_and(|rest| rest.starts_with('"'));
+        let text = if id_inline { json } else { format!("{id}{json}") };
+        Node {
+            text: text.into_boxed_str(),
+            id_len: u32::try_from(id.len()).unwrap_or(u32::MAX),
+            id_inline,
+            place,
             retry_count: entry.retry_count,
             index_time,
+            key: 0,
+            prev: NIL,
+            next: NIL,
         }
     }
 
-    /// The entry, parsed back. The JSON was written by [`Stored::new`], so
+    fn id(&self) -> &str {
+        let start = if self.id_inline { ID_PREFIX.len() } else { 0 };
+        self.text.get(start..start + self.id_len as usize).unwrap_or_default()
+    }
+
+    fn json(&self) -> &str {
+        if self.id_inline {
+            &self.text
+        } else {
+            self.text.get(self.id_len as usize..).unwrap_or_default()
+        }
+    }
+
+    /// The entry, parsed back. The JSON was written by [`Node::new`], so
     /// it parses; `None` would be a bug, never a consequence of input.
     fn entry(&self) -> Option<QueueEntry> {
-        let entry = serde_json::from_str(&self.json).ok();
-        debug_assert!(entry.is_some(), "stored JSON does not parse: {}", self.json);
+        let entry = serde_json::from_str(self.json()).ok();
+        debug_assert!(entry.is_some(), "stored JSON does not parse: {}", self.json());
         entry
+    }
+
+    fn time_key(&self, index: Index) -> TimeKey {
+        (Time(self.index_time), self.key, index)
     }
 }
 
-/// A stored entry's key in its place's time index.
-fn index_time(stored: &Stored) -> Time {
-    Time(stored.index_time)
+/// One place's entries as a doubly linked list through the slab.
+#[derive(Debug, Clone)]
+struct List {
+    head: Index,
+    tail: Index,
+    len: usize,
+    /// The key the last front insert took (the next one takes one less).
+    front_key: i64,
+    /// The key the last back insert took (the next one takes one more).
+    back_key: i64,
 }
 
-/// One known entry: where it is and its order key there.
-#[derive(Debug, Clone)]
-struct Slot {
-    place: Place,
-    key: i64,
-    stored: Stored,
+impl Default for List {
+    fn default() -> Self {
+        List {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            front_key: 1,
+            back_key: 0,
+        }
+    }
 }
 
 /// Which end of a queue an entry joins.
@@ -149,22 +223,22 @@ enum End {
 /// The four queues and their indexes, as a pure function of the events.
 #[derive(Debug, Clone, Default)]
 pub struct QueueState {
-    /// Every known entry by id.
-    entries: HashMap<Arc<str>, Slot>,
-    /// Pending ids by order key, front first.
-    pending: BTreeMap<i64, Arc<str>>,
-    /// In-flight ids by order key, oldest take first.
-    in_flight: BTreeMap<i64, Arc<str>>,
-    /// Failed ids by order key, first arrival first.
-    failed: BTreeMap<i64, Arc<str>>,
-    /// Completed ids by order key, completion order.
-    completed: BTreeMap<i64, Arc<str>>,
+    /// Every known entry; `None` marks a free slot.
+    slab: Vec<Option<Node>>,
+    /// Free slots of `slab`, reused before it grows.
+    free: Vec<Index>,
+    /// The slot of every known entry, by the hash of its id (the id itself
+    /// is read from the entry, so it is stored once).
+    by_id: HashTable<Index>,
+    hasher: DefaultHashBuilder,
+    /// Pending, in flight, failed, completed (as [`Place::ALL`]).
+    lists: [List; 4],
     /// Failed entries by `retry_count`, then `(retry_after, order key)`.
     /// Never holds an empty set, so it doubles as the `retry_count`
     /// histogram of the failed queue.
-    retry_index: BTreeMap<u32, BTreeSet<(Time, i64)>>,
+    retry_index: BTreeMap<u32, BTreeSet<TimeKey>>,
     /// Completed entries by `(completed_at, order key)`.
-    completed_index: BTreeSet<(Time, i64)>,
+    completed_index: BTreeSet<TimeKey>,
 }
 
 impl QueueState {
@@ -172,6 +246,16 @@ impl QueueState {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes room for `additional` more entries without growing (replay
+    /// and snapshot loading know roughly how many are coming).
+    pub fn reserve(&mut self, additional: usize) {
+        self.slab.reserve(additional.saturating_sub(self.free.len()));
+        let hasher = &self.hasher;
+        let slab = &self.slab;
+        self.by_id
+            .reserve(additional, |&index| hasher.hash_one(id_in(slab, index)));
     }
 
     /// Applies one event that happened at time `ts` (Unix seconds).
@@ -226,64 +310,61 @@ impl QueueState {
     /// Where the movie `id` is, if anywhere.
     #[must_use]
     pub fn place(&self, id: &str) -> Option<Place> {
-        self.entries.get(id).map(|slot| slot.place)
+        self.find(id).map(|(_, node)| node.place)
     }
 
     /// The movie `id`'s place and entry, if it is known.
     #[must_use]
     pub fn get(&self, id: &str) -> Option<(Place, QueueEntry)> {
-        let slot = self.entries.get(id)?;
-        Some((slot.place, slot.stored.entry()?))
+        let (_, node) = self.find(id)?;
+        Some((node.place, node.entry()?))
     }
 
     /// The entry the next `Taken` must name.
     #[must_use]
     pub fn front_pending(&self) -> Option<QueueEntry> {
-        let (_, id) = self.pending.first_key_value()?;
-        self.entries.get(id)?.stored.entry()
+        self.node(self.list(Place::Pending).head)?.entry()
     }
 
     /// The id at the front of pending.
     #[must_use]
     pub fn front_pending_id(&self) -> Option<&str> {
-        self.pending.first_key_value().map(|(_, id)| &**id)
+        self.node(self.list(Place::Pending).head).map(Node::id)
     }
 
     /// The ids of one place, in queue order.
     pub fn ids(&self, place: Place) -> impl Iterator<Item = &str> {
-        self.order(place).values().map(|id| &**id)
+        self.nodes(place).map(|(_, node)| node.id())
     }
 
     /// The entries of one place, in queue order, as the compact JSON of
     /// each (the documented files' shape, without re-serializing).
     pub fn entries_json(&self, place: Place) -> impl Iterator<Item = &str> {
-        self.order(place)
-            .values()
-            .filter_map(|id| self.entries.get(id).map(|slot| &*slot.stored.json))
+        self.nodes(place).map(|(_, node)| node.json())
     }
 
     /// How many entries are pending.
     #[must_use]
     pub fn pending_count(&self) -> usize {
-        self.pending.len()
+        self.list(Place::Pending).len
     }
 
     /// How many entries are in flight.
     #[must_use]
     pub fn in_flight_count(&self) -> usize {
-        self.in_flight.len()
+        self.list(Place::InFlight).len
     }
 
     /// How many entries are failed.
     #[must_use]
     pub fn failed_count(&self) -> usize {
-        self.failed.len()
+        self.list(Place::Failed).len
     }
 
     /// How many entries are completed.
     #[must_use]
     pub fn completed_count(&self) -> usize {
-        self.completed.len()
+        self.list(Place::Completed).len
     }
 
     /// The pending entries, front first.
@@ -314,29 +395,29 @@ impl QueueState {
     /// failures are never visited.
     #[must_use]
     pub fn ready_for_retry(&self, now: f64, max_retries: u32) -> Vec<QueueEntry> {
-        let mut due: Vec<(Time, i64)> = self
+        let mut due: Vec<TimeKey> = self
             .retry_index
             .range(..max_retries)
-            .flat_map(|(_, by_time)| by_time.range(..=(Time(now), i64::MAX)))
+            .flat_map(|(_, by_time)| by_time.range(..=(Time(now), i64::MAX, NIL)))
             .copied()
             .collect();
         due.sort_unstable();
         due.into_iter()
-            .filter_map(|(_, key)| self.entry_at(Place::Failed, key))
+            .filter_map(|(_, _, index)| self.node(index)?.entry())
             .collect()
     }
 
     /// Failed entries with `retry_count >= max_retries`, in failed order.
     #[must_use]
     pub fn permanent_failures(&self, max_retries: u32) -> Vec<QueueEntry> {
-        let mut keys: Vec<i64> = self
+        let mut keys: Vec<(i64, Index)> = self
             .retry_index
             .range(max_retries..)
-            .flat_map(|(_, by_time)| by_time.iter().map(|&(_, key)| key))
+            .flat_map(|(_, by_time)| by_time.iter().map(|&(_, key, index)| (key, index)))
             .collect();
         keys.sort_unstable();
         keys.into_iter()
-            .filter_map(|key| self.entry_at(Place::Failed, key))
+            .filter_map(|(_, index)| self.node(index)?.entry())
             .collect()
     }
 
@@ -355,14 +436,14 @@ impl QueueState {
     /// this cutoff may name.
     #[must_use]
     pub fn completed_before(&self, cutoff: f64) -> Vec<String> {
-        let mut keys: Vec<i64> = self
+        let mut keys: Vec<(i64, Index)> = self
             .completed_index
-            .range(..(Time(cutoff), i64::MIN))
-            .map(|&(_, key)| key)
+            .range(..(Time(cutoff), i64::MIN, 0))
+            .map(|&(_, key, index)| (key, index))
             .collect();
         keys.sort_unstable();
         keys.into_iter()
-            .filter_map(|key| self.completed.get(&key).map(ToString::to_string))
+            .filter_map(|(_, index)| self.node(index).map(|node| node.id().to_owned()))
             .collect()
     }
 
@@ -372,10 +453,11 @@ impl QueueState {
     pub fn indexes_agree(&self) -> bool {
         self.sizes_agree()
             && Place::ALL.into_iter().all(|place| {
-                self.order(place).iter().all(|(&key, id)| {
-                    self.entries
-                        .get(id)
-                        .is_some_and(|slot| slot.place == place && slot.key == key && self.slot_agrees(id, slot))
+                let mut previous: Option<(Index, i64)> = None;
+                self.nodes(place).all(|(index, node)| {
+                    let in_order = previous.is_none_or(|(before, key)| node.prev == before && key < node.key);
+                    previous = Some((index, node.key));
+                    node.place == place && in_order && self.node_agrees(index, node)
                 })
             })
     }
@@ -439,10 +521,7 @@ impl QueueState {
         expect_distinct(kind, ids)?;
         for id in ids {
             self.expect_in(kind, id, Place::Completed)?;
-            let completed_at = self
-                .entries
-                .get(id.as_str())
-                .map_or(Time(0.0), |slot| index_time(&slot.stored));
+            let completed_at = self.find(id).map_or(Time(0.0), |(_, node)| Time(node.index_time));
             if completed_at >= Time(cutoff) {
                 return Err(ApplyError(format!(
                     "{kind}: {id:?} was completed at {}, not before the cutoff {cutoff}",
@@ -475,7 +554,10 @@ fn expect_distinct(kind: &str, ids: &[String]) -> Result<(), ApplyError> {
 impl QueueState {
     fn mutate(&mut self, ts: f64, event: &Event) {
         match event {
-            Event::Added { movie } => self.push(Place::Pending, End::Back, &QueueEntry::new(movie.clone())),
+            Event::Added { movie } => {
+                let index = self.insert(Node::new(EntryFields::fresh(movie), Place::Pending));
+                self.attach(index, End::Back);
+            }
             Event::Taken { id } => self.relocate(id, Place::InFlight, End::Back),
             Event::Failed {
                 movie,
@@ -484,21 +566,33 @@ impl QueueState {
             } => self.fail(ts, movie, error, *retry_after),
             Event::MovedToPending { id } => self.relocate(id, Place::Pending, End::Back),
             Event::Reset { id } => {
-                if let Some(entry) = self.unlink(id).and_then(|slot| slot.stored.entry()) {
-                    self.push(Place::Pending, End::Back, &QueueEntry::new(entry.movie));
+                if let Some(index) = self.find(id).map(|(index, _)| index) {
+                    self.detach(index);
+                    if let Some(entry) = self.node(index).and_then(Node::entry) {
+                        self.replace(index, Node::new(EntryFields::fresh(&entry.movie), Place::Pending));
+                    }
+                    self.attach(index, End::Back);
                 }
             }
             Event::Completed { movie } => {
-                self.unlink(movie.id());
-                let entry = QueueEntry {
+                let entry = EntryFields {
                     completed_at: Some(ts),
-                    ..QueueEntry::new(movie.clone())
+                    ..EntryFields::fresh(movie)
                 };
-                self.push(Place::Completed, End::Back, &entry);
+                let node = Node::new(entry, Place::Completed);
+                let index = match self.find(movie.id()).map(|(index, _)| index) {
+                    Some(index) => {
+                        self.detach(index);
+                        self.replace(index, node);
+                        index
+                    }
+                    None => self.insert(node),
+                };
+                self.attach(index, End::Back);
             }
             Event::CleanedUp { ids, .. } => {
                 for id in ids {
-                    self.unlink(id);
+                    self.remove(id);
                 }
             }
             Event::Requeued { ids } => {
@@ -522,183 +616,306 @@ impl QueueState {
     /// The `Failed` event: a failure from anywhere but completed. A failed
     /// entry is updated where it stands; any other joins the back of failed.
     fn fail(&mut self, ts: f64, movie: &Movie, error: &str, retry_after: f64) {
-        let old = self.unlink(movie.id());
-        let key = match &old {
-            Some(slot) if slot.place == Place::Failed => slot.key,
-            _ => self.free_key(Place::Failed, End::Back),
-        };
-        let retry_count = old.as_ref().map_or(0, |slot| slot.stored.retry_count).saturating_add(1);
+        let old = self.find(movie.id()).map(|(index, node)| (index, node.place, node.retry_count));
         let first_failed_at = old
-            .and_then(|slot| slot.stored.entry())
+            .and_then(|(index, _, _)| self.node(index)?.entry())
             .and_then(|entry| entry.failed_at);
-        let entry = QueueEntry {
-            movie: movie.clone(),
-            retry_count,
-            last_error: Some(error.to_owned()),
+        let entry = EntryFields {
+            movie,
+            retry_count: old.map_or(0, |(_, _, count)| count).saturating_add(1),
+            last_error: Some(error),
             retry_after: Some(retry_after),
             failed_at: first_failed_at.or(Some(ts)),
             completed_at: None,
         };
-        self.link(
-            Place::Failed,
-            key,
-            Arc::from(movie.id()),
-            Stored::new(&entry, Place::Failed),
-        );
+        let node = Node::new(entry, Place::Failed);
+        match old {
+            Some((index, Place::Failed, _)) => {
+                // In place: same key, same neighbours, new index entry.
+                self.unindex(index);
+                let slot = self.node_mut(index);
+                let (key, prev, next) = (slot.key, slot.prev, slot.next);
+                *slot = Node { key, prev, next, ..node };
+                self.index(index);
+            }
+            Some((index, _, _)) => {
+                self.detach(index);
+                self.replace(index, node);
+                self.attach(index, End::Back);
+            }
+            None => {
+                let index = self.insert(node);
+                self.attach(index, End::Back);
+            }
+        }
     }
 
     /// Appends each entry whose id is not known yet, unchanged.
     fn import(&mut self, place: Place, entries: &[QueueEntry]) {
         for entry in entries {
-            if !self.entries.contains_key(entry.id()) {
-                self.push(place, End::Back, entry);
+            if self.find(entry.id()).is_none() {
+                let index = self.insert(Node::new(entry.fields(), place));
+                self.attach(index, End::Back);
             }
         }
+    }
+
+    /// Appends a known-new entry (the snapshot loader's path).
+    pub(crate) fn push_new(&mut self, place: Place, entry: &QueueEntry) -> Result<(), ApplyError> {
+        if self.find(entry.id()).is_some() {
+            return Err(ApplyError(format!("{:?} is listed twice", entry.id())));
+        }
+        let index = self.insert(Node::new(entry.fields(), place));
+        self.attach(index, End::Back);
+        Ok(())
     }
 
     /// Moves `id` unchanged to one end of pending or in flight (places
-    /// without a time index, so the stored entry needs no new index time).
+    /// without a time index, so the entry needs no new index time).
     fn relocate(&mut self, id: &str, place: Place, end: End) {
         debug_assert!(matches!(place, Place::Pending | Place::InFlight));
-        if let Some((id, slot)) = self.unlink_entry(id) {
-            let key = self.free_key(place, end);
-            self.link(place, key, id, slot.stored);
+        if let Some((index, _)) = self.find(id) {
+            self.detach(index);
+            self.node_mut(index).place = place;
+            self.attach(index, end);
         }
     }
 
-    fn push(&mut self, place: Place, end: End, entry: &QueueEntry) {
-        let key = self.free_key(place, end);
-        self.link(place, key, Arc::from(entry.id()), Stored::new(entry, place));
+    /// Puts a detached entry in a free slot of the slab and the id table.
+    fn insert(&mut self, node: Node) -> Index {
+        let hash = self.hasher.hash_one(node.id());
+        let index = if let Some(index) = self.free.pop() {
+            self.slab[index as usize] = Some(node);
+            index
+        } else {
+            self.slab.push(Some(node));
+            Index::try_from(self.slab.len() - 1).unwrap_or(NIL)
+        };
+        let (hasher, slab) = (&self.hasher, &self.slab);
+        self.by_id
+            .insert_unique(hash, index, |&other| hasher.hash_one(id_in(slab, other)));
+        index
     }
 
-    /// An order key at one end of `place`. Each insert moves an end by one,
-    /// so the `i64` range outlasts any journal.
-    fn free_key(&self, place: Place, end: End) -> i64 {
-        let order = self.order(place);
+    /// Replaces a detached entry's content (same id), keeping its slot.
+    fn replace(&mut self, index: Index, node: Node) {
+        debug_assert_eq!(self.node_mut(index).id(), node.id());
+        *self.node_mut(index) = node;
+    }
+
+    /// Takes `id` out of its place, its index and the id table.
+    fn remove(&mut self, id: &str) {
+        let hash = self.hasher.hash_one(id);
+        let slab = &self.slab;
+        if let Ok(found) = self.by_id.find_entry(hash, |&index| id_in(slab, index) == id) {
+            let (index, _) = found.remove();
+            self.detach(index);
+            self.slab[index as usize] = None;
+            self.free.push(index);
+        }
+    }
+
+    /// Links a slot at one end of its node's place, with a fresh order key,
+    /// and into that place's time index.
+    fn attach(&mut self, index: Index, end: End) {
+        let place = self.node_mut(index).place;
+        let list = &mut self.lists[place as usize];
+        let (prev, next, key) = match end {
+            End::Front => {
+                list.front_key -= 1;
+                (NIL, list.head, list.front_key)
+            }
+            End::Back => {
+                list.back_key += 1;
+                (list.tail, NIL, list.back_key)
+            }
+        };
+        list.len += 1;
         match end {
-            End::Front => order.first_key_value().map_or(0, |(&key, _)| key - 1),
-            End::Back => order.last_key_value().map_or(0, |(&key, _)| key + 1),
+            End::Front => list.head = index,
+            End::Back => list.tail = index,
         }
+        if list.len == 1 {
+            list.head = index;
+            list.tail = index;
+        }
+        let node = self.node_mut(index);
+        node.prev = prev;
+        node.next = next;
+        node.key = key;
+        if prev != NIL {
+            self.node_mut(prev).next = index;
+        }
+        if next != NIL {
+            self.node_mut(next).prev = index;
+        }
+        self.index(index);
     }
 
-    /// Puts an entry at `key` in `place` and in that place's index.
-    fn link(&mut self, place: Place, key: i64, id: Arc<str>, stored: Stored) {
+    /// Unlinks a slot from its place's list and time index (it stays in
+    /// the slab and the id table).
+    fn detach(&mut self, index: Index) {
+        self.unindex(index);
+        let node = self.node_mut(index);
+        let (place, prev, next) = (node.place, node.prev, node.next);
+        node.prev = NIL;
+        node.next = NIL;
+        if prev == NIL {
+            self.lists[place as usize].head = next;
+        } else {
+            self.node_mut(prev).next = next;
+        }
+        if next == NIL {
+            self.lists[place as usize].tail = prev;
+        } else {
+            self.node_mut(next).prev = prev;
+        }
+        self.lists[place as usize].len -= 1;
+    }
+
+    /// Adds a slot to its place's time index (failed and completed only).
+    fn index(&mut self, index: Index) {
+        let node = self.node_mut(index);
+        let (place, count, time_key) = (node.place, node.retry_count, node.time_key(index));
         match place {
             Place::Failed => {
-                let by_time = self.retry_index.entry(stored.retry_count).or_default();
-                by_time.insert((index_time(&stored), key));
+                self.retry_index.entry(count).or_default().insert(time_key);
             }
             Place::Completed => {
-                self.completed_index.insert((index_time(&stored), key));
+                self.completed_index.insert(time_key);
             }
             Place::Pending | Place::InFlight => {}
         }
-        self.order_mut(place).insert(key, Arc::clone(&id));
-        self.entries.insert(id, Slot { place, key, stored });
     }
 
-    /// Takes `id` out of its place and every index.
-    fn unlink(&mut self, id: &str) -> Option<Slot> {
-        self.unlink_entry(id).map(|(_, slot)| slot)
-    }
-
-    /// As [`QueueState::unlink`], keeping the shared id.
-    fn unlink_entry(&mut self, id: &str) -> Option<(Arc<str>, Slot)> {
-        let (id, slot) = self.entries.remove_entry(id)?;
-        self.order_mut(slot.place).remove(&slot.key);
-        match slot.place {
+    /// Removes a slot from its place's time index.
+    fn unindex(&mut self, index: Index) {
+        let node = self.node_mut(index);
+        let (place, count, time_key) = (node.place, node.retry_count, node.time_key(index));
+        match place {
             Place::Failed => {
-                let count = slot.stored.retry_count;
                 if let Some(by_time) = self.retry_index.get_mut(&count) {
-                    by_time.remove(&(index_time(&slot.stored), slot.key));
+                    by_time.remove(&time_key);
                     if by_time.is_empty() {
                         self.retry_index.remove(&count);
                     }
                 }
             }
             Place::Completed => {
-                self.completed_index.remove(&(index_time(&slot.stored), slot.key));
+                self.completed_index.remove(&time_key);
             }
             Place::Pending | Place::InFlight => {}
         }
-        Some((id, slot))
     }
+}
+
+/// The id of the entry in `slot` of `slab`. Every slot the id table and
+/// the lists hold is live; a free one would read as the empty id, which no
+/// entry has.
+fn id_in(slab: &[Option<Node>], index: Index) -> &str {
+    slab.get(index as usize)
+        .and_then(Option::as_ref)
+        .map_or("", Node::id)
 }
 
 /// Lookups shared by the queries and the consistency checks.
 impl QueueState {
-    fn order(&self, place: Place) -> &BTreeMap<i64, Arc<str>> {
-        match place {
-            Place::Pending => &self.pending,
-            Place::InFlight => &self.in_flight,
-            Place::Failed => &self.failed,
-            Place::Completed => &self.completed,
+    fn list(&self, place: Place) -> &List {
+        &self.lists[place as usize]
+    }
+
+    fn node(&self, index: Index) -> Option<&Node> {
+        self.slab.get(index as usize)?.as_ref()
+    }
+
+    /// The live node at `index`; the callers hold an index they just found.
+    fn node_mut(&mut self, index: Index) -> &mut Node {
+        match self.slab.get_mut(index as usize) {
+            Some(Some(node)) => node,
+            _ => unreachable!("slot {index} is not live"),
         }
     }
 
-    fn order_mut(&mut self, place: Place) -> &mut BTreeMap<i64, Arc<str>> {
-        match place {
-            Place::Pending => &mut self.pending,
-            Place::InFlight => &mut self.in_flight,
-            Place::Failed => &mut self.failed,
-            Place::Completed => &mut self.completed,
-        }
+    /// The slot and node of `id`.
+    fn find(&self, id: &str) -> Option<(Index, &Node)> {
+        let hash = self.hasher.hash_one(id);
+        let &index = self.by_id.find(hash, |&index| id_in(&self.slab, index) == id)?;
+        Some((index, self.node(index)?))
+    }
+
+    /// The slots and nodes of one place, in queue order.
+    fn nodes(&self, place: Place) -> impl Iterator<Item = (Index, &Node)> {
+        let mut next = self.list(place).head;
+        std::iter::from_fn(move || {
+            let index = next;
+            let node = self.node(index)?;
+            next = node.next;
+            Some((index, node))
+        })
     }
 
     fn entries_in(&self, place: Place) -> impl Iterator<Item = QueueEntry> + '_ {
-        self.order(place)
-            .values()
-            .filter_map(|id| self.entries.get(id).and_then(|slot| slot.stored.entry()))
+        self.nodes(place).filter_map(|(_, node)| node.entry())
     }
 
-    fn entry_at(&self, place: Place, key: i64) -> Option<QueueEntry> {
-        let id = self.order(place).get(&key)?;
-        self.entries.get(id)?.stored.entry()
+    /// How many entries the state holds.
+    fn len(&self) -> usize {
+        self.by_id.len()
     }
 
-    /// Do the queues, the entry map and the indexes hold the same number of
-    /// entries (and the retry index no empty set)?
+    /// Do the lists, the slab, the id table and the indexes hold the same
+    /// number of entries (and the retry index no empty set)?
     fn sizes_agree(&self) -> bool {
-        let ordered: usize = Place::ALL.into_iter().map(|place| self.order(place).len()).sum();
+        let listed: usize = self.lists.iter().map(|list| list.len).sum();
+        let live = self.slab.iter().filter(|slot| slot.is_some()).count();
         let retry_indexed: usize = self.retry_index.values().map(BTreeSet::len).sum();
-        ordered == self.entries.len()
-            && retry_indexed == self.failed.len()
+        listed == self.by_id.len()
+            && live == listed
+            && live + self.free.len() == self.slab.len()
+            && retry_indexed == self.failed_count()
             && self.retry_index.values().all(|by_time| !by_time.is_empty())
-            && self.completed_index.len() == self.completed.len()
+            && self.completed_index.len() == self.completed_count()
     }
 
-    /// Is this slot under its id, in its place's order and in its index?
-    fn slot_agrees(&self, id: &str, slot: &Slot) -> bool {
-        let indexed = match slot.place {
+    /// Is this node under its id, linked to its neighbours and in its
+    /// place's index?
+    fn node_agrees(&self, index: Index, node: &Node) -> bool {
+        let time_key = node.time_key(index);
+        let indexed = match node.place {
             Place::Failed => self
                 .retry_index
-                .get(&slot.stored.retry_count)
-                .is_some_and(|by_time| by_time.contains(&(index_time(&slot.stored), slot.key))),
-            Place::Completed => self.completed_index.contains(&(index_time(&slot.stored), slot.key)),
+                .get(&node.retry_count)
+                .is_some_and(|by_time| by_time.contains(&time_key)),
+            Place::Completed => self.completed_index.contains(&time_key),
             Place::Pending | Place::InFlight => true,
         };
-        indexed
-            && self
-                .order(slot.place)
-                .get(&slot.key)
-                .is_some_and(|owner| &**owner == id)
+        let list = self.list(node.place);
+        let linked_before = match self.node(node.prev) {
+            Some(prev) => prev.next == index && prev.place == node.place && prev.key < node.key,
+            None => node.prev == NIL && list.head == index,
+        };
+        let linked_after = match self.node(node.next) {
+            Some(next) => next.prev == index && next.place == node.place && node.key < next.key,
+            None => node.next == NIL && list.tail == index,
+        };
+        indexed && linked_before && linked_after && self.find(node.id()).is_some_and(|(found, _)| found == index)
     }
 
     /// The debug-build check after an event: everything while the state is
     /// small, the sizes and the entries the event touched when it is large.
     fn agrees_after(&self, event: &Event) -> bool {
-        if self.entries.len() <= FULL_CHECK_ENTRIES_MAX {
+        if self.len() <= FULL_CHECK_ENTRIES_MAX {
             return self.indexes_agree();
         }
         self.sizes_agree()
             && event
                 .ids()
-                .all(|id| self.entries.get(id).is_none_or(|slot| self.slot_agrees(id, slot)))
+                .all(|id| self.find(id).is_none_or(|(index, node)| self.node_agrees(index, node)))
     }
 }
 
-/// Equal when the four queues hold equal entries in equal order; the order
-/// keys behind them do not matter.
+/// Equal when the four queues hold equal entries in equal order; the slots
+/// and order keys behind them do not matter.
 impl PartialEq for QueueState {
     fn eq(&self, other: &Self) -> bool {
         Place::ALL
@@ -1153,7 +1370,7 @@ mod tests {
             }
         }
         assert!(state.indexes_agree());
-        assert!(state.entries.len() > FULL_CHECK_ENTRIES_MAX);
+        assert!(state.len() > FULL_CHECK_ENTRIES_MAX);
         assert_eq!(state.permanent_failures(2).len(), state.permanent_failure_count(2));
     }
 

@@ -16,11 +16,13 @@
 
 use std::path::Path;
 
+use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::event::{QueueEntry, Seq};
+use crate::movie::RawFields;
 use crate::projection::{Place, QueueState};
 use crate::storage::{self, Storage};
 
@@ -227,18 +229,52 @@ fn load_checked(
     parse_entries(&bytes).map_err(reject)
 }
 
-/// Parses one documented file: a JSON array of entries.
+/// Parses one documented file: a JSON array of entries, read in one pass
+/// straight into entries (no intermediate tree of the whole file).
 ///
 /// # Errors
-/// A message naming the entry index and what is wrong with it.
+/// A message naming the entry index and what is wrong with it, or where
+/// the JSON itself is malformed.
 pub fn parse_entries(bytes: &[u8]) -> std::result::Result<Vec<QueueEntry>, String> {
-    let values: Vec<Value> =
-        serde_json::from_slice(bytes).map_err(|error| format!("not a JSON array of movies: {error}"))?;
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(index, value)| QueueEntry::from_value(value).map_err(|error| format!("entry {index}: {error}")))
-        .collect()
+    let mut invalid = None;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = deserializer
+        .deserialize_seq(EntriesVisitor { invalid: &mut invalid })
+        .and_then(|entries| deserializer.end().map(|()| entries));
+    match (parsed, invalid) {
+        (Ok(entries), _) => Ok(entries),
+        (Err(_), Some(invalid)) => Err(invalid),
+        (Err(error), None) => Err(format!("not a JSON array of movies: {error}")),
+    }
+}
+
+/// Reads a JSON array of entries, validating each as it comes; the first
+/// invalid one stops the parse and is described in `invalid`.
+struct EntriesVisitor<'a> {
+    invalid: &'a mut Option<String>,
+}
+
+impl<'de> Visitor<'de> for EntriesVisitor<'_> {
+    type Value = Vec<QueueEntry>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON array of movies")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0));
+        while let Some(raw) = access.next_element::<RawFields>()? {
+            match QueueEntry::from_raw(raw) {
+                Ok(entry) => entries.push(entry),
+                Err(error) => {
+                    let message = format!("entry {}: {error}", entries.len());
+                    *self.invalid = Some(message.clone());
+                    return Err(A::Error::custom(message));
+                }
+            }
+        }
+        Ok(entries)
+    }
 }
 
 /// Reads the documented files of a store that has no manifest (a legacy

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::event::{Event, EventRecord, QueueEntry, Seq};
-use crate::projection::QueueState;
+use crate::event::{EventRecord, QueueEntry, Seq};
+use crate::projection::{Place, QueueState};
 use crate::recovery::{self, RecordPlace, ReplayReport, TailPolicy};
 use crate::segment;
 use crate::snapshot::{self, SnapshotData};
@@ -95,32 +95,21 @@ pub struct Recovered {
 /// [`Error::Corrupt`] if the content cannot be a state (an id twice).
 pub fn state_from_snapshot(data: SnapshotData, source: &Path) -> Result<QueueState> {
     let mut state = QueueState::new();
-    let in_flight: Vec<String> = data.in_flight.iter().map(|entry| entry.id().to_owned()).collect();
-    let expected = data.in_flight.len() + data.pending.len() + data.failed.len() + data.completed.len();
-    let mut pending = data.in_flight;
-    pending.extend(data.pending);
-    let import = Event::Imported {
-        pending,
-        failed: data.failed,
-        completed: data.completed,
-    };
-    let corrupt = |detail: String| Error::Corrupt {
-        path: source.to_path_buf(),
-        offset: 0,
-        detail,
-    };
-    state.apply(0.0, &import).map_err(|error| corrupt(error.0))?;
-    for id in in_flight {
-        state
-            .apply(0.0, &Event::Taken { id })
-            .map_err(|error| corrupt(error.0))?;
-    }
-    let held = state.pending_count() + state.in_flight_count() + state.failed_count() + state.completed_count();
-    if held != expected {
-        return Err(corrupt(format!(
-            "{} entries repeat an id already listed",
-            expected - held
-        )));
+    state.reserve(data.in_flight.len() + data.pending.len() + data.failed.len() + data.completed.len());
+    let places = [
+        (Place::InFlight, data.in_flight),
+        (Place::Pending, data.pending),
+        (Place::Failed, data.failed),
+        (Place::Completed, data.completed),
+    ];
+    for (place, entries) in places {
+        for entry in entries {
+            state.push_new(place, &entry).map_err(|error| Error::Corrupt {
+                path: source.to_path_buf(),
+                offset: 0,
+                detail: format!("{}: an entry repeats an id already listed", error.0),
+            })?;
+        }
     }
     Ok(state)
 }
