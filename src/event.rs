@@ -399,6 +399,7 @@ pub fn decode_payload(bytes: &[u8]) -> std::result::Result<(f64, Event), Payload
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     pub(crate) fn every_event() -> Vec<Event> {
@@ -468,5 +469,81 @@ mod tests {
             json!({"id": "1", "title": "x", "year": "1", "retry_count": 2, "last_error": "e",
                    "retry_after": 1760813282.0, "failed_at": 1760806482.5})
         );
+    }
+
+    /// A JSON value for one field of an entry object: each type, so the
+    /// validations of every field are exercised.
+    fn field_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            1 => Just(Value::Null),
+            1 => any::<bool>().prop_map(Value::from),
+            1 => (0..3_u64).prop_map(Value::from),
+            1 => Just(json!(-1)),
+            1 => Just(json!(1.5)),
+            1 => Just(json!(4_294_967_296_u64)),
+            3 => "[a-c\"\\\\]{0,3}".prop_map(Value::from),
+            1 => Just(json!([1, "x"])),
+            1 => Just(json!({"k": null})),
+        ]
+    }
+
+    /// An entry object's fields: a valid movie's, then known names and
+    /// strangers in any order (replacing earlier ones or not).
+    fn entry_object() -> impl Strategy<Value = Vec<(String, Value)>> {
+        let key = prop_oneof![
+            Just("id"),
+            Just("title"),
+            Just("year"),
+            Just("slug"),
+            Just("imdb_id"),
+            Just("retry_count"),
+            Just("last_error"),
+            Just("retry_after"),
+            Just("failed_at"),
+            Just("completed_at"),
+            Just("extra"),
+            Just("other"),
+        ];
+        let valid =
+            [("id", json!("i")), ("title", json!("t")), ("year", json!(1))].map(|(key, value)| (key.to_owned(), value));
+        prop::collection::vec((key.prop_map(str::to_owned), field_value()), 0..10).prop_map(move |more| {
+            let mut fields = valid.to_vec();
+            fields.extend(more);
+            fields
+        })
+    }
+
+    /// Writes the fields as a JSON object text (duplicates and all).
+    fn object_text(fields: &[(String, Value)]) -> String {
+        let members: Vec<String> = fields
+            .iter()
+            .map(|(key, value)| format!("{}:{value}", Value::from(key.as_str())))
+            .collect();
+        format!("{{{}}}", members.join(","))
+    }
+
+    proptest! {
+        /// Deserializing an entry or a movie in one pass accepts exactly
+        /// what validating its `Value` accepts, with the same result.
+        #[test]
+        fn one_pass_parsing_agrees_with_value_validation(fields in entry_object()) {
+            let text = object_text(&fields);
+            let value: Value = serde_json::from_str(&text).expect("object text");
+            let by_value = QueueEntry::from_value(value.clone()).map_err(|error| error.to_string());
+            let one_pass = serde_json::from_str::<QueueEntry>(&text).map_err(|error| error.to_string());
+            match (&by_value, &one_pass) {
+                (Ok(expected), Ok(parsed)) => prop_assert_eq!(expected, parsed),
+                (Err(expected), Err(parsed)) => {
+                    prop_assert!(parsed.starts_with(expected.as_str()), "{} / {}", parsed, expected);
+                }
+                _ => prop_assert!(false, "{}: by value {:?}, one pass {:?}", text, by_value, one_pass),
+            }
+            let movie_by_value = Movie::from_value(value).map_err(|error| error.to_string());
+            let movie_one_pass = serde_json::from_str::<Movie>(&text).map_err(|error| error.to_string());
+            prop_assert_eq!(movie_by_value.is_ok(), movie_one_pass.is_ok(), "{}", text);
+            if let (Ok(expected), Ok(parsed)) = (movie_by_value, movie_one_pass) {
+                prop_assert_eq!(expected, parsed);
+            }
+        }
     }
 }

@@ -616,7 +616,9 @@ impl QueueState {
     /// The `Failed` event: a failure from anywhere but completed. A failed
     /// entry is updated where it stands; any other joins the back of failed.
     fn fail(&mut self, ts: f64, movie: &Movie, error: &str, retry_after: f64) {
-        let old = self.find(movie.id()).map(|(index, node)| (index, node.place, node.retry_count));
+        let old = self
+            .find(movie.id())
+            .map(|(index, node)| (index, node.place, node.retry_count));
         let first_failed_at = old
             .and_then(|(index, _, _)| self.node(index)?.entry())
             .and_then(|entry| entry.failed_at);
@@ -635,7 +637,12 @@ impl QueueState {
                 self.unindex(index);
                 let slot = self.node_mut(index);
                 let (key, prev, next) = (slot.key, slot.prev, slot.next);
-                *slot = Node { key, prev, next, ..node };
+                *slot = Node {
+                    key,
+                    prev,
+                    next,
+                    ..node
+                };
                 self.index(index);
             }
             Some((index, _, _)) => {
@@ -813,9 +820,7 @@ impl QueueState {
 /// the lists hold is live; a free one would read as the empty id, which no
 /// entry has.
 fn id_in(slab: &[Option<Node>], index: Index) -> &str {
-    slab.get(index as usize)
-        .and_then(Option::as_ref)
-        .map_or("", Node::id)
+    slab.get(index as usize).and_then(Option::as_ref).map_or("", Node::id)
 }
 
 /// Lookups shared by the queries and the consistency checks.
@@ -968,6 +973,24 @@ mod tests {
 
     fn ids(entries: impl IntoIterator<Item = QueueEntry>) -> Vec<String> {
         entries.into_iter().map(|entry| entry.id().to_owned()).collect()
+    }
+
+    #[test]
+    fn ids_that_json_escapes_are_kept_beside_the_entry() {
+        let odd = ["a\"b", "back\\slash", "tab\there", "\u{e9}t\u{e9}", "a"];
+        let state = state_of(&odd.map(added));
+        assert_eq!(state.ids(Place::Pending).collect::<Vec<_>>(), odd);
+        for id in odd {
+            let (place, entry) = state.get(id).expect("known");
+            assert_eq!((place, entry.id()), (Place::Pending, id));
+        }
+        let parsed: Vec<QueueEntry> = state
+            .entries_json(Place::Pending)
+            .map(|json| serde_json::from_str(json).expect("entry JSON"))
+            .collect();
+        assert_eq!(ids(parsed), odd);
+        let beside: Vec<bool> = state.nodes(Place::Pending).map(|(_, node)| !node.id_inline).collect();
+        assert_eq!(beside, [true, true, true, false, false]);
     }
 
     #[test]
@@ -1567,8 +1590,17 @@ mod tests {
         ]
     }
 
+    /// The id of pool member `id`: the last two need escaping in JSON, so
+    /// the state keeps them beside the entry's JSON instead of inside it.
+    fn name(id: u8) -> String {
+        match id {
+            6 => "6 \"quoted\"".to_owned(),
+            7 => "7 back\\slash\nnew line, café".to_owned(),
+            _ => id.to_string(),
+        }
+    }
+
     fn event_of(op: Op, state: &QueueState, step: u32) -> Event {
-        let name = |id: u8| id.to_string();
         // The title changes with the step, so replaced fields are visible.
         let movie_of = |id: u8| Movie::new(name(id), format!("step {step}"), 2000);
         let names = |ids: Vec<u8>| ids.into_iter().map(name).collect();
@@ -1608,7 +1640,7 @@ mod tests {
         let (mut pending, mut failed, mut completed) = (vec![], vec![], vec![]);
         for (id, place, retry_count, time) in entries {
             let time = time.map(f64::from);
-            let mut entry = QueueEntry::new(Movie::new(id.to_string(), format!("imported at {step}"), 1));
+            let mut entry = QueueEntry::new(Movie::new(name(id), format!("imported at {step}"), 1));
             match place {
                 0 => pending.push(entry),
                 1 => {
