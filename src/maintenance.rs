@@ -113,7 +113,7 @@ impl QueueManager {
         storage
             .create_dir_all(dir)
             .map_err(|error| Error::io("create directory", dir, error))?;
-        let files = snapshot::render_files(&self.state())?;
+        let files = snapshot::render_files(&self.state());
         for (name, bytes) in snapshot::QUEUE_FILES.iter().zip(&files) {
             storage::write_atomic(storage.as_ref(), &dir.join(name), bytes)?;
         }

@@ -334,7 +334,7 @@ fn write_queue_files(dir: &Path, out: &Path, state: &movie_queue::QueueState) ->
             out.display()
         ));
     }
-    let files = movie_queue::snapshot::render_files(state)?;
+    let files = movie_queue::snapshot::render_files(state);
     for (name, bytes) in movie_queue::snapshot::QUEUE_FILES.iter().zip(&files) {
         movie_queue::storage::write_atomic(&movie_queue::storage::RealStorage, &out.join(name), bytes)?;
     }
