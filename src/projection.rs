@@ -136,22 +136,31 @@ struct Node {
 
 impl Node {
     /// An entry to be placed in `place`; links and key are set by `attach`.
-    fn new(entry: EntryFields<'_>, place: Place) -> Self {
+    /// The JSON is written into `scratch` first, so the entry's text is one
+    /// allocation of exactly its size (no growing and shrinking buffers
+    /// that leave holes in the heap).
+    fn new(entry: EntryFields<'_>, place: Place, scratch: &mut Vec<u8>) -> Self {
         let index_time = match place {
             Place::Failed => entry.retry_after.unwrap_or(0.0),
             Place::Completed => entry.completed_at.unwrap_or(0.0),
             Place::Pending | Place::InFlight => 0.0,
         };
-        let json = serde_json::to_string(&entry).unwrap_or_default();
-        debug_assert!(!json.is_empty(), "an entry always serializes");
         let id = entry.movie.id();
+        scratch.clear();
+        let serialized = serde_json::to_writer(&mut *scratch, &entry);
+        debug_assert!(serialized.is_ok(), "an entry always serializes");
+        let json = std::str::from_utf8(scratch).unwrap_or_default();
         let id_inline = json
             .strip_prefix(ID_PREFIX)
             .and_then(|rest| rest.strip_prefix(id))
             .is_some_and(|rest| rest.starts_with('"'));
-        let text = if id_inline { json } else { format!("{id}{json}") };
+        let text: Box<str> = if id_inline {
+            Box::from(json)
+        } else {
+            format!("{id}{json}").into_boxed_str()
+        };
         Node {
-            text: text.into_boxed_str(),
+            text,
             id_len: u32::try_from(id.len()).unwrap_or(u32::MAX),
             id_inline,
             place,
@@ -239,6 +248,8 @@ pub struct QueueState {
     retry_index: BTreeMap<u32, BTreeSet<TimeKey>>,
     /// Completed entries by `(completed_at, order key)`.
     completed_index: BTreeSet<TimeKey>,
+    /// Where entries are serialized before they are stored.
+    scratch: Vec<u8>,
 }
 
 impl QueueState {
@@ -555,7 +566,8 @@ impl QueueState {
     fn mutate(&mut self, ts: f64, event: &Event) {
         match event {
             Event::Added { movie } => {
-                let index = self.insert(Node::new(EntryFields::fresh(movie), Place::Pending));
+                let node = Node::new(EntryFields::fresh(movie), Place::Pending, &mut self.scratch);
+                let index = self.insert(node);
                 self.attach(index, End::Back);
             }
             Event::Taken { id } => self.relocate(id, Place::InFlight, End::Back),
@@ -569,7 +581,8 @@ impl QueueState {
                 if let Some(index) = self.find(id).map(|(index, _)| index) {
                     self.detach(index);
                     if let Some(entry) = self.node(index).and_then(Node::entry) {
-                        self.replace(index, Node::new(EntryFields::fresh(&entry.movie), Place::Pending));
+                        let node = Node::new(EntryFields::fresh(&entry.movie), Place::Pending, &mut self.scratch);
+                        self.replace(index, node);
                     }
                     self.attach(index, End::Back);
                 }
@@ -579,7 +592,7 @@ impl QueueState {
                     completed_at: Some(ts),
                     ..EntryFields::fresh(movie)
                 };
-                let node = Node::new(entry, Place::Completed);
+                let node = Node::new(entry, Place::Completed, &mut self.scratch);
                 let index = match self.find(movie.id()).map(|(index, _)| index) {
                     Some(index) => {
                         self.detach(index);
@@ -630,7 +643,7 @@ impl QueueState {
             failed_at: first_failed_at.or(Some(ts)),
             completed_at: None,
         };
-        let node = Node::new(entry, Place::Failed);
+        let node = Node::new(entry, Place::Failed, &mut self.scratch);
         match old {
             Some((index, Place::Failed, _)) => {
                 // In place: same key, same neighbours, new index entry.
@@ -661,7 +674,8 @@ impl QueueState {
     fn import(&mut self, place: Place, entries: &[QueueEntry]) {
         for entry in entries {
             if self.find(entry.id()).is_none() {
-                let index = self.insert(Node::new(entry.fields(), place));
+                let node = Node::new(entry.fields(), place, &mut self.scratch);
+                let index = self.insert(node);
                 self.attach(index, End::Back);
             }
         }
@@ -672,7 +686,8 @@ impl QueueState {
         if self.find(entry.id()).is_some() {
             return Err(ApplyError(format!("{:?} is listed twice", entry.id())));
         }
-        let index = self.insert(Node::new(entry.fields(), place));
+        let node = Node::new(entry.fields(), place, &mut self.scratch);
+        let index = self.insert(node);
         self.attach(index, End::Back);
         Ok(())
     }
