@@ -198,6 +198,32 @@ impl Node {
     }
 }
 
+/// An id table entry: the entry's slot and the upper half of its id's
+/// hash, so the table grows (rehashes) without reading any id, and a probe
+/// reads an entry's id only when the hashes agree.
+#[derive(Debug, Clone, Copy)]
+struct IdSlot {
+    index: Index,
+    hash: u32,
+}
+
+impl IdSlot {
+    fn table_hash(&self) -> u64 {
+        table_hash(self.hash)
+    }
+
+    /// Is this the slot of `id` (whose hash is `hash`)?
+    fn holds(&self, slab: &[Option<Node>], hash: u32, id: &str) -> bool {
+        self.hash == hash && id_in(slab, self.index) == id
+    }
+}
+
+/// The table's 64-bit hash of a stored 32-bit id hash: both its halves,
+/// so the bucket (low bits) and the tag (top bits) both vary with it.
+fn table_hash(hash: u32) -> u64 {
+    (u64::from(hash) << 32) | u64::from(hash)
+}
+
 /// One place's entries as a doubly linked list through the slab.
 #[derive(Debug, Clone)]
 struct List {
@@ -238,7 +264,7 @@ pub struct QueueState {
     free: Vec<Index>,
     /// The slot of every known entry, by the hash of its id (the id itself
     /// is read from the entry, so it is stored once).
-    by_id: HashTable<Index>,
+    by_id: HashTable<IdSlot>,
     hasher: DefaultHashBuilder,
     /// Pending, in flight, failed, completed (as [`Place::ALL`]).
     lists: [List; 4],
@@ -263,10 +289,7 @@ impl QueueState {
     /// and snapshot loading know roughly how many are coming).
     pub fn reserve(&mut self, additional: usize) {
         self.slab.reserve(additional.saturating_sub(self.free.len()));
-        let hasher = &self.hasher;
-        let slab = &self.slab;
-        self.by_id
-            .reserve(additional, |&index| hasher.hash_one(id_in(slab, index)));
+        self.by_id.reserve(additional, IdSlot::table_hash);
     }
 
     /// Applies one event that happened at time `ts` (Unix seconds).
@@ -570,7 +593,8 @@ impl QueueState {
                 let index = self.insert(node);
                 self.attach(index, End::Back);
             }
-            Event::Taken { id } => self.relocate(id, Place::InFlight, End::Back),
+            // `check` accepted it, so it names the front of pending.
+            Event::Taken { .. } => self.move_to(self.list(Place::Pending).head, Place::InFlight, End::Back),
             Event::Failed {
                 movie,
                 error,
@@ -697,6 +721,14 @@ impl QueueState {
     fn relocate(&mut self, id: &str, place: Place, end: End) {
         debug_assert!(matches!(place, Place::Pending | Place::InFlight));
         if let Some((index, _)) = self.find(id) {
+            self.move_to(index, place, end);
+        }
+    }
+
+    /// Moves a live slot unchanged to one end of pending or in flight.
+    fn move_to(&mut self, index: Index, place: Place, end: End) {
+        debug_assert!(matches!(place, Place::Pending | Place::InFlight));
+        if self.node(index).is_some() {
             self.detach(index);
             self.node_mut(index).place = place;
             self.attach(index, end);
@@ -705,7 +737,7 @@ impl QueueState {
 
     /// Puts a detached entry in a free slot of the slab and the id table.
     fn insert(&mut self, node: Node) -> Index {
-        let hash = self.hasher.hash_one(node.id());
+        let hash = self.id_hash(node.id());
         let index = if let Some(index) = self.free.pop() {
             self.slab[index as usize] = Some(node);
             index
@@ -713,9 +745,8 @@ impl QueueState {
             self.slab.push(Some(node));
             Index::try_from(self.slab.len() - 1).unwrap_or(NIL)
         };
-        let (hasher, slab) = (&self.hasher, &self.slab);
         self.by_id
-            .insert_unique(hash, index, |&other| hasher.hash_one(id_in(slab, other)));
+            .insert_unique(table_hash(hash), IdSlot { index, hash }, IdSlot::table_hash);
         index
     }
 
@@ -727,10 +758,13 @@ impl QueueState {
 
     /// Takes `id` out of its place, its index and the id table.
     fn remove(&mut self, id: &str) {
-        let hash = self.hasher.hash_one(id);
+        let hash = self.id_hash(id);
         let slab = &self.slab;
-        if let Ok(found) = self.by_id.find_entry(hash, |&index| id_in(slab, index) == id) {
-            let (index, _) = found.remove();
+        if let Ok(found) = self
+            .by_id
+            .find_entry(table_hash(hash), |slot| slot.holds(slab, hash, id))
+        {
+            let (IdSlot { index, .. }, _) = found.remove();
             self.detach(index);
             self.slab[index as usize] = None;
             self.free.push(index);
@@ -856,10 +890,18 @@ impl QueueState {
         }
     }
 
+    /// The upper half of `id`'s hash (see [`IdSlot`]).
+    fn id_hash(&self, id: &str) -> u32 {
+        u32::try_from(self.hasher.hash_one(id) >> 32).unwrap_or_default()
+    }
+
     /// The slot and node of `id`.
     fn find(&self, id: &str) -> Option<(Index, &Node)> {
-        let hash = self.hasher.hash_one(id);
-        let &index = self.by_id.find(hash, |&index| id_in(&self.slab, index) == id)?;
+        let hash = self.id_hash(id);
+        let index = self
+            .by_id
+            .find(table_hash(hash), |slot| slot.holds(&self.slab, hash, id))?
+            .index;
         Some((index, self.node(index)?))
     }
 
