@@ -208,12 +208,8 @@ struct IdSlot {
 }
 
 impl IdSlot {
-    fn table_hash(&self) -> u64 {
-        table_hash(self.hash)
-    }
-
     /// Is this the slot of `id` (whose hash is `hash`)?
-    fn holds(&self, slab: &[Option<Node>], hash: u32, id: &str) -> bool {
+    fn holds(self, slab: &[Option<Node>], hash: u32, id: &str) -> bool {
         self.hash == hash && id_in(slab, self.index) == id
     }
 }
@@ -289,7 +285,7 @@ impl QueueState {
     /// and snapshot loading know roughly how many are coming).
     pub fn reserve(&mut self, additional: usize) {
         self.slab.reserve(additional.saturating_sub(self.free.len()));
-        self.by_id.reserve(additional, IdSlot::table_hash);
+        self.by_id.reserve(additional, |slot: &IdSlot| table_hash(slot.hash));
     }
 
     /// Applies one event that happened at time `ts` (Unix seconds).
@@ -746,7 +742,9 @@ impl QueueState {
             Index::try_from(self.slab.len() - 1).unwrap_or(NIL)
         };
         self.by_id
-            .insert_unique(table_hash(hash), IdSlot { index, hash }, IdSlot::table_hash);
+            .insert_unique(table_hash(hash), IdSlot { index, hash }, |slot: &IdSlot| {
+                table_hash(slot.hash)
+            });
         index
     }
 
