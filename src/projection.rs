@@ -738,8 +738,13 @@ impl QueueState {
             self.slab[index as usize] = Some(node);
             index
         } else {
+            // 2^32 - 1 entries would take ~1 TB of memory first.
+            let index = Index::try_from(self.slab.len())
+                .ok()
+                .filter(|&index| index != NIL)
+                .expect("a state holds fewer than 2^32 - 1 entries");
             self.slab.push(Some(node));
-            Index::try_from(self.slab.len() - 1).unwrap_or(NIL)
+            index
         };
         self.by_id
             .insert_unique(table_hash(hash), IdSlot { index, hash }, |slot: &IdSlot| {
