@@ -100,7 +100,7 @@ fn render<'a>(entries: impl Iterator<Item = &'a str>) -> Vec<u8> {
 
 /// Writes compact JSON as `serde_json::to_vec_pretty` would write the same
 /// value, with `margin` after every line break, without parsing it into a
-/// tree. `compact` must be serde_json's compact output (no whitespace
+/// tree. `compact` must be the compact output of `serde_json` (no whitespace
 /// outside strings), as every entry the state stores is.
 fn write_pretty(out: &mut Vec<u8>, compact: &[u8], margin: &[u8]) {
     let line = |out: &mut Vec<u8>, depth: usize| {

@@ -6,10 +6,23 @@
 //! publishes the new "synced through" sequence number and wakes every
 //! waiter. The first failed write or fsync poisons it: the batch fails,
 //! every later append returns [`Error::Poisoned`], nothing is retried.
+//!
+//! Adaptive group commit (`Immediate`). When a batch's fsync returns, the
+//! events queued meanwhile are ready, but the callers the batch covered
+//! have yet to be woken and to queue their next ones: taking only what is
+//! queued would split the callers into groups that alternate, each paying
+//! its own fsync. So the writer remembers how many events the last round
+//! saw (its batch plus what was queued when its fsync returned: with one
+//! event outstanding per caller, the number of callers) and, while fewer
+//! are queued, lingers until that many have arrived or as long as the last
+//! fsync took (at most [`LINGER_MAX`]). A lone caller is never delayed (its
+//! rounds see one event), nor is an explicit flush. Lingering only delays a
+//! write: every event is still acknowledged after the fsync that covers it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -24,7 +37,8 @@ use crate::storage::{Storage, WritableFile};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// After the fsync that covers its event succeeded (concurrent callers
-    /// share one fsync). Nothing acknowledged is lost.
+    /// share one fsync; while there are several, the writer waits up to
+    /// 1 ms for them before each one). Nothing acknowledged is lost.
     #[default]
     Immediate,
     /// As soon as its event is queued; the writer syncs within `max_delay`.
@@ -63,42 +77,160 @@ impl Default for WriterConfig {
     }
 }
 
+/// The longest the writer lingers for more events before a batch.
+const LINGER_MAX: Duration = Duration::from_millis(1);
+
+/// How long a lingering writer polls the channel, yielding its core to the
+/// callers, before it sleeps until the last expected event wakes it. The
+/// callers a batch released usually queue their next events within this
+/// (waking a sleeping writer costs a few tens of microseconds more).
+const LINGER_SPIN: Duration = Duration::from_micros(100);
+
+/// Why the writer stopped lingering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LingerEnd {
+    /// As many commands as it waited for are queued.
+    Arrived,
+    /// A flush is queued: it is written at once.
+    Flush,
+    /// The writer is being closed.
+    Stopped,
+    /// Its time ran out.
+    Deadline,
+}
+
+/// `Shared::linger_for` while the writer polls (senders need not wake it).
+const POLLING: usize = usize::MAX;
+
+/// Whether the writer lingers before taking its next batch, and for what:
+/// only in `Immediate` mode, and only if the last round saw more than one
+/// event (`expected`, already capped at the batch size). Returns how many
+/// queued commands to wait for and for how long: as long as the last fsync
+/// took (waiting longer would cost more than another fsync), at most
+/// [`LINGER_MAX`].
+fn linger_plan(durability: Durability, expected: usize, last_sync: Duration) -> Option<(usize, Duration)> {
+    if durability != Durability::Immediate || expected <= 1 {
+        return None;
+    }
+    let budget = last_sync.min(LINGER_MAX);
+    (!budget.is_zero()).then_some((expected, budget))
+}
+
 enum Command {
     Append { seq: Seq, payload: Vec<u8> },
     Flush,
 }
 
 #[derive(Debug, Default)]
-struct SyncState {
-    synced_through: Seq,
-    poison: Option<String>,
-}
-
-#[derive(Debug, Default)]
 struct Shared {
-    state: Mutex<SyncState>,
+    /// Why the writer is poisoned, once it is.
+    poison: Mutex<Option<String>>,
+    /// Notified (with `poison` locked and released) when `synced_through`
+    /// advances or the writer is poisoned.
     synced: Condvar,
+    /// The last durable sequence number; written with `poison` locked (so a
+    /// waiter checking it under that lock cannot miss the notification),
+    /// read without it.
+    synced_through: AtomicU64,
+    /// Whether `poison` is set, readable without the lock.
+    poisoned: AtomicBool,
+    /// Nonzero while the writer lingers: the number of queued commands at
+    /// which a sender must wake it, or [`POLLING`].
+    linger_for: AtomicUsize,
+    /// Flushes queued and not yet taken by the writer (it does not linger
+    /// while there are any).
+    flushes: AtomicUsize,
+    /// The writer thread, unparked to end a linger.
+    writer: OnceLock<Thread>,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, SyncState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Option<String>> {
+        self.poison.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_synced(&self, seq: Seq) -> bool {
+        self.synced_through.load(Ordering::Acquire) >= seq.0
+    }
+
+    /// Fails with [`Error::Poisoned`] once the writer is poisoned.
+    fn check(&self) -> Result<()> {
+        if !self.poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match &*self.lock() {
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            None => Ok(()),
+        }
     }
 
     /// Waits until `seq` is durable or the writer is poisoned.
     fn wait_for(&self, seq: Seq) -> Result<()> {
-        let mut state = self.lock();
+        if self.is_synced(seq) {
+            return Ok(());
+        }
+        let mut poison = self.lock();
         loop {
-            if state.synced_through >= seq {
+            if self.is_synced(seq) {
                 return Ok(());
             }
-            if let Some(cause) = &state.poison {
+            if let Some(cause) = &*poison {
                 return Err(Error::Poisoned { cause: cause.clone() });
             }
-            state = self
+            poison = self
                 .synced
-                .wait(state)
+                .wait(poison)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Publishes a batch's outcome: the last durable sequence number, or the
+    /// cause of the failure that poisons the writer (a cause recorded
+    /// earlier is kept). Then wakes every waiter.
+    fn publish(&self, outcome: std::result::Result<Seq, String>) {
+        {
+            let mut poison = self.lock();
+            match outcome {
+                Ok(synced_through) => self.synced_through.store(synced_through.0, Ordering::Release),
+                Err(cause) => {
+                    poison.get_or_insert(cause);
+                    self.poisoned.store(true, Ordering::Release);
+                }
+            }
+        }
+        self.synced.notify_all();
+    }
+
+    /// Called after a command was queued (`queued`: the channel's length):
+    /// wakes the sleeping writer once as many commands as it lingers for are
+    /// queued. A missed wake-up only lets the linger run to its deadline.
+    fn nudge(&self, queued: impl FnOnce() -> usize) {
+        // Pairs with the fence in `WriterThread::linger`: either the writer
+        // sees this command in the channel, or this sees it sleeping.
+        fence(Ordering::SeqCst);
+        let wanted = self.linger_for.load(Ordering::SeqCst);
+        if wanted != 0
+            && wanted != POLLING
+            && queued() >= wanted
+            && self
+                .linger_for
+                .compare_exchange(wanted, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.unpark_writer();
+        }
+    }
+
+    /// Ends the writer's linger now, if it lingers.
+    fn stop_linger(&self) {
+        if self.linger_for.swap(0, Ordering::SeqCst) != 0 {
+            self.unpark_writer();
+        }
+    }
+
+    fn unpark_writer(&self) {
+        if let Some(writer) = self.writer.get() {
+            writer.unpark();
         }
     }
 }
@@ -165,7 +297,7 @@ impl JournalWriter {
             (file, end.next_seq, record::SEGMENT_HEADER_BYTES as u64)
         };
         let shared = Arc::new(Shared::default());
-        shared.lock().synced_through = Seq(end.next_seq.0 - 1);
+        shared.synced_through.store(end.next_seq.0 - 1, Ordering::Release);
         let (sender, receiver) = crossbeam_channel::bounded(config.channel_events_max.max(1));
         let thread_state = WriterThread {
             storage,
@@ -176,6 +308,8 @@ impl JournalWriter {
             next_seq: end.next_seq,
             config,
             buffer: Vec::new(),
+            expected: 1,
+            last_sync: Duration::ZERO,
         };
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -195,10 +329,7 @@ impl JournalWriter {
     /// # Errors
     /// As described.
     pub fn check(&self) -> Result<()> {
-        match &self.shared.lock().poison {
-            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
-            None => Ok(()),
-        }
+        self.shared.check()
     }
 
     /// Refuses a payload over the configured limit, before anything is queued.
@@ -254,7 +385,7 @@ impl JournalWriter {
     /// The last sequence number known durable.
     #[must_use]
     pub fn synced_through(&self) -> Seq {
-        self.shared.lock().synced_through
+        Seq(self.shared.synced_through.load(Ordering::Acquire))
     }
 
     /// The configured durability.
@@ -274,11 +405,11 @@ impl JournalWriter {
 
     fn stop(&mut self) {
         self.sender = None;
+        self.shared.stop_linger();
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
-            let mut state = self.shared.lock();
-            state.poison.get_or_insert_with(|| "the writer thread panicked".into());
+            self.shared.publish(Err("the writer thread panicked".into()));
         }
     }
 
@@ -286,7 +417,9 @@ impl JournalWriter {
         let sender = self.sender.as_ref().ok_or(Error::Closed)?;
         sender
             .send(command)
-            .map_err(|_| self.check().err().unwrap_or(Error::Closed))
+            .map_err(|_| self.check().err().unwrap_or(Error::Closed))?;
+        self.shared.nudge(|| sender.len());
+        Ok(())
     }
 }
 
@@ -303,21 +436,17 @@ impl Flusher {
     /// # Errors
     /// [`Error::Poisoned`] if a write or fsync failed; [`Error::Closed`].
     pub fn flush(&self, through: Seq) -> Result<()> {
-        {
-            let state = self.shared.lock();
-            if state.synced_through >= through {
-                return Ok(());
-            }
-            if let Some(cause) = &state.poison {
-                return Err(Error::Poisoned { cause: cause.clone() });
-            }
+        if self.shared.is_synced(through) {
+            return Ok(());
         }
-        self.sender
-            .send(Command::Flush)
-            .map_err(|_| match &self.shared.lock().poison {
-                Some(cause) => Error::Poisoned { cause: cause.clone() },
-                None => Error::Closed,
-            })?;
+        self.shared.check()?;
+        self.shared.flushes.fetch_add(1, Ordering::SeqCst);
+        if self.sender.send(Command::Flush).is_err() {
+            self.shared.flushes.fetch_sub(1, Ordering::SeqCst);
+            self.shared.check()?;
+            return Err(Error::Closed);
+        }
+        self.shared.stop_linger();
         self.shared.wait_for(through)
     }
 }
@@ -337,25 +466,29 @@ struct WriterThread {
     next_seq: Seq,
     config: WriterConfig,
     buffer: Vec<u8>,
+    /// The events the last round saw: its batch plus what was queued when
+    /// its fsync returned (see the module's documentation).
+    expected: usize,
+    /// How long the last fsync took.
+    last_sync: Duration,
 }
 
 impl WriterThread {
     fn run(mut self, receiver: &Receiver<Command>, shared: &Shared) {
+        shared.writer.get_or_init(std::thread::current);
         let mut batch = Vec::new();
-        while self.collect(receiver, &mut batch) {
+        while self.collect(receiver, shared, &mut batch) {
             let result = self.write_batch(&mut batch);
-            let mut state = shared.lock();
-            match result {
-                Ok(()) => state.synced_through = Seq(self.next_seq.0 - 1),
-                Err(error) => {
-                    tracing::error!(%error, "journal write failed; the store is poisoned until reopened");
-                    self.discard_unsynced();
-                    state.poison = Some(error.to_string());
-                }
-            }
-            let poisoned = state.poison.is_some();
-            drop(state);
-            shared.synced.notify_all();
+            // Counted before the batch's callers are released: what is
+            // queued now was queued by others.
+            self.expected = batch.len() + receiver.len();
+            let outcome = result.map(|()| Seq(self.next_seq.0 - 1)).map_err(|error| {
+                tracing::error!(%error, "journal write failed; the store is poisoned until reopened");
+                self.discard_unsynced();
+                error.to_string()
+            });
+            let poisoned = outcome.is_err();
+            shared.publish(outcome);
             if poisoned {
                 return;
             }
@@ -363,19 +496,26 @@ impl WriterThread {
     }
 
     /// Blocks for the first command, then gathers more: whatever is queued
-    /// (Immediate) or what arrives within `max_delay` (Batched). Returns
-    /// false once the channel is closed and drained.
-    fn collect(&self, receiver: &Receiver<Command>, batch: &mut Vec<(Seq, Vec<u8>)>) -> bool {
+    /// (Immediate, after lingering as [`linger_plan`] says) or what arrives
+    /// within `max_delay` (Batched). Returns false once the channel is
+    /// closed and drained.
+    fn collect(&self, receiver: &Receiver<Command>, shared: &Shared, batch: &mut Vec<(Seq, Vec<u8>)>) -> bool {
         batch.clear();
+        let batch_max = self.config.batch_events_max.max(1);
+        let expected = self.expected.min(batch_max).min(self.config.channel_events_max.max(1));
+        if let Some((wanted, budget)) = linger_plan(self.config.durability, expected, self.last_sync) {
+            let end = Self::linger(receiver, shared, wanted, Instant::now() + budget);
+            tracing::trace!(?end, wanted, "writer lingered");
+        }
         let Ok(first) = receiver.recv() else {
             return false;
         };
-        let mut flush = Self::take(first, batch);
+        let mut flush = Self::take(first, batch, shared);
         let deadline = match self.config.durability {
             Durability::Batched { max_delay } if !flush => Some(Instant::now() + max_delay),
             _ => None,
         };
-        while batch.len() < self.config.batch_events_max.max(1) {
+        while batch.len() < batch_max {
             let next = match deadline {
                 Some(deadline) if !flush => match receiver.recv_deadline(deadline) {
                     Ok(command) => command,
@@ -386,18 +526,64 @@ impl WriterThread {
                     Err(_) => break,
                 },
             };
-            flush |= Self::take(next, batch);
+            flush |= Self::take(next, batch, shared);
         }
         true
     }
 
-    fn take(command: Command, batch: &mut Vec<(Seq, Vec<u8>)>) -> bool {
+    /// Waits until `wanted` commands are queued, a flush is asked for, the
+    /// writer is stopped, or `deadline`: first polling (for [`LINGER_SPIN`]),
+    /// then asleep until the sender of the last expected command wakes it
+    /// (see [`Shared::nudge`]). Says which ended it.
+    fn linger(receiver: &Receiver<Command>, shared: &Shared, wanted: usize, deadline: Instant) -> LingerEnd {
+        let poll_until = (Instant::now() + LINGER_SPIN).min(deadline);
+        shared.linger_for.store(POLLING, Ordering::SeqCst);
+        let end = loop {
+            if shared.flushes.load(Ordering::SeqCst) != 0 {
+                break LingerEnd::Flush;
+            }
+            if receiver.len() >= wanted {
+                break LingerEnd::Arrived;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break LingerEnd::Deadline;
+            }
+            match shared.linger_for.load(Ordering::SeqCst) {
+                // Woken: by the last expected command (queued before it
+                // woke us, so the channel shows it now), a flush or `stop`.
+                0 if receiver.len() >= wanted => break LingerEnd::Arrived,
+                0 if shared.flushes.load(Ordering::SeqCst) != 0 => break LingerEnd::Flush,
+                0 => break LingerEnd::Stopped,
+                POLLING if now < poll_until => std::thread::yield_now(),
+                POLLING => {
+                    // From now on, the sender of the last expected command
+                    // wakes the writer; a failed exchange means it was
+                    // woken meanwhile, which the next turn reports.
+                    let _ = shared
+                        .linger_for
+                        .compare_exchange(POLLING, wanted, Ordering::SeqCst, Ordering::SeqCst);
+                    // Pairs with the fence in `Shared::nudge`; the loop looks
+                    // at the channel again before sleeping.
+                    fence(Ordering::SeqCst);
+                }
+                _ => std::thread::park_timeout(deadline - now),
+            }
+        };
+        shared.linger_for.store(0, Ordering::SeqCst);
+        end
+    }
+
+    fn take(command: Command, batch: &mut Vec<(Seq, Vec<u8>)>, shared: &Shared) -> bool {
         match command {
             Command::Append { seq, payload } => {
                 batch.push((seq, payload));
                 false
             }
-            Command::Flush => true,
+            Command::Flush => {
+                shared.flushes.fetch_sub(1, Ordering::SeqCst);
+                true
+            }
         }
     }
 
@@ -434,9 +620,11 @@ impl WriterThread {
         self.file
             .write_all(&self.buffer)
             .map_err(|error| Error::io("write", &path, error))?;
+        let started = Instant::now();
         self.file
             .sync_data()
             .map_err(|error| Error::io("fdatasync", &path, error))?;
+        self.last_sync = started.elapsed();
         self.segment_len += self.buffer.len() as u64;
         self.buffer.clear();
         Ok(())
@@ -462,5 +650,137 @@ impl WriterThread {
 
     fn segment_path(&self) -> PathBuf {
         self.journal_dir.join(segment::segment_name(self.segment_first_seq))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use crossbeam_channel::{Receiver, Sender};
+
+    use super::{Command, Durability, LINGER_MAX, LingerEnd, Shared, WriterThread, linger_plan};
+    use crate::event::Seq;
+
+    /// A channel like the writer's and the state it shares with senders.
+    fn channel() -> (Sender<Command>, Receiver<Command>, Arc<Shared>) {
+        let (sender, receiver) = crossbeam_channel::bounded(16);
+        (sender, receiver, Arc::new(Shared::default()))
+    }
+
+    /// Runs `linger` for `wanted` commands on a thread registered as the
+    /// writer, with a deadline a minute away: an end before it was a
+    /// wake-up (the thread reports `Deadline` for an end after it, whatever
+    /// ended it).
+    fn lingering(receiver: Receiver<Command>, shared: &Arc<Shared>, wanted: usize) -> thread::JoinHandle<LingerEnd> {
+        let shared = Arc::clone(shared);
+        thread::spawn(move || {
+            shared.writer.get_or_init(thread::current);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let end = WriterThread::linger(&receiver, &shared, wanted, deadline);
+            if Instant::now() < deadline {
+                end
+            } else {
+                LingerEnd::Deadline
+            }
+        })
+    }
+
+    /// Waits until the lingering writer has stopped polling and sleeps,
+    /// waiting to be woken for `wanted` commands (or has ended, wrongly).
+    fn until_asleep(shared: &Shared, wanted: usize, writer: &thread::JoinHandle<LingerEnd>) {
+        while shared.linger_for.load(Ordering::SeqCst) != wanted && !writer.is_finished() {
+            thread::yield_now();
+        }
+    }
+
+    /// Queues an append as `JournalWriter::send` does.
+    fn send(sender: &Sender<Command>, shared: &Shared, seq: u64) {
+        sender
+            .send(Command::Append {
+                seq: Seq(seq),
+                payload: b"{}".to_vec(),
+            })
+            .expect("send");
+        shared.nudge(|| sender.len());
+    }
+
+    #[test]
+    fn lingers_only_for_concurrent_immediate_callers_and_at_most_linger_max() {
+        let fsync = Duration::from_micros(200);
+        assert_eq!(linger_plan(Durability::Immediate, 1, fsync), None, "a lone caller");
+        assert_eq!(linger_plan(Durability::Immediate, 0, fsync), None, "a flush alone");
+        let batched = Durability::Batched {
+            max_delay: Duration::from_millis(5),
+        };
+        assert_eq!(linger_plan(batched, 8, fsync), None, "Batched waits its own way");
+        assert_eq!(linger_plan(Durability::Immediate, 8, fsync), Some((8, fsync)));
+        assert_eq!(
+            linger_plan(Durability::Immediate, 8, Duration::from_secs(1)),
+            Some((8, LINGER_MAX)),
+            "a slow disk does not make the linger longer than LINGER_MAX"
+        );
+        assert_eq!(
+            linger_plan(Durability::Immediate, 8, Duration::ZERO),
+            None,
+            "no fsync yet"
+        );
+    }
+
+    #[test]
+    fn a_sleeping_linger_is_woken_by_the_last_expected_command() {
+        let (sender, receiver, shared) = channel();
+        let writer = lingering(receiver, &shared, 3);
+        until_asleep(&shared, 3, &writer);
+        for seq in 1..=3 {
+            send(&sender, &shared, seq);
+        }
+        assert_eq!(writer.join().expect("writer"), LingerEnd::Arrived);
+        assert_eq!(shared.linger_for.load(Ordering::SeqCst), 0, "no linger left behind");
+    }
+
+    #[test]
+    fn commands_already_queued_end_a_linger_at_once() {
+        let (sender, receiver, shared) = channel();
+        send(&sender, &shared, 1);
+        send(&sender, &shared, 2);
+        let writer = lingering(receiver, &shared, 2);
+        assert_eq!(writer.join().expect("writer"), LingerEnd::Arrived);
+    }
+
+    #[test]
+    fn a_flush_ends_a_sleeping_linger() {
+        let (sender, receiver, shared) = channel();
+        let writer = lingering(receiver, &shared, 8);
+        until_asleep(&shared, 8, &writer);
+        send(&sender, &shared, 1);
+        // As `Flusher::flush` does.
+        shared.flushes.fetch_add(1, Ordering::SeqCst);
+        sender.send(Command::Flush).expect("send");
+        shared.stop_linger();
+        assert_eq!(writer.join().expect("writer"), LingerEnd::Flush);
+    }
+
+    #[test]
+    fn closing_ends_a_sleeping_linger() {
+        let (_sender, receiver, shared) = channel();
+        let writer = lingering(receiver, &shared, 8);
+        until_asleep(&shared, 8, &writer);
+        shared.stop_linger();
+        assert_eq!(writer.join().expect("writer"), LingerEnd::Stopped);
+    }
+
+    #[test]
+    fn a_linger_nobody_joins_ends_at_its_deadline() {
+        let (_sender, receiver, shared) = channel();
+        let deadline = Instant::now() + Duration::from_millis(2);
+        assert_eq!(
+            WriterThread::linger(&receiver, &shared, 2, deadline),
+            LingerEnd::Deadline
+        );
+        assert!(Instant::now() >= deadline);
     }
 }
