@@ -1035,6 +1035,18 @@ mod tests {
         entries.into_iter().map(|entry| entry.id().to_owned()).collect()
     }
 
+    /// The memory budget of docs/PERFORMANCE.md counts 56 bytes per slot
+    /// and 8 per id-table bucket.
+    #[test]
+    fn a_slot_and_an_id_table_entry_stay_small() {
+        assert!(
+            std::mem::size_of::<Option<Node>>() <= 56,
+            "{}",
+            std::mem::size_of::<Option<Node>>()
+        );
+        assert_eq!(std::mem::size_of::<IdSlot>(), 8);
+    }
+
     #[test]
     fn ids_that_json_escapes_are_kept_beside_the_entry() {
         let odd = ["a\"b", "back\\slash", "tab\there", "\u{e9}t\u{e9}", "a"];
