@@ -224,13 +224,7 @@ impl QueueManager {
     fn after_open(&self, legacy: Option<SnapshotData>) -> Result<()> {
         if let Some(data) = legacy {
             tracing::info!(dir = %self.dir.display(), "importing the legacy queue files as the first event");
-            let mut pending = data.in_flight;
-            pending.extend(data.pending);
-            let event = Event::Imported {
-                pending,
-                failed: data.failed,
-                completed: data.completed,
-            };
+            let event = store::legacy_import(data);
             if let Some(ticket) = self.commit(|_| Ok(Some(event)))? {
                 ticket.wait()?;
             }

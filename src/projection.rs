@@ -704,7 +704,7 @@ impl QueueState {
     /// Appends a known-new entry (the snapshot loader's path).
     pub(crate) fn push_new(&mut self, place: Place, entry: &QueueEntry) -> Result<(), ApplyError> {
         if self.find(entry.id()).is_some() {
-            return Err(ApplyError(format!("{:?} is listed twice", entry.id())));
+            return Err(ApplyError(format!("{:?} is already listed", entry.id())));
         }
         let node = Node::new(entry.fields(), place, &mut self.scratch);
         let index = self.insert(node);

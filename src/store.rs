@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::event::{EventRecord, QueueEntry, Seq};
+use crate::event::{Event, EventRecord, QueueEntry, Seq};
 use crate::projection::{Place, QueueState};
 use crate::recovery::{self, RecordPlace, ReplayReport, TailPolicy};
 use crate::segment;
@@ -97,21 +97,35 @@ pub fn state_from_snapshot(data: SnapshotData, source: &Path) -> Result<QueueSta
     let mut state = QueueState::new();
     state.reserve(data.in_flight.len() + data.pending.len() + data.failed.len() + data.completed.len());
     let places = [
-        (Place::InFlight, data.in_flight),
-        (Place::Pending, data.pending),
-        (Place::Failed, data.failed),
-        (Place::Completed, data.completed),
+        (Place::InFlight, snapshot::PENDING_FILE, data.in_flight),
+        (Place::Pending, snapshot::PENDING_FILE, data.pending),
+        (Place::Failed, snapshot::FAILED_FILE, data.failed),
+        (Place::Completed, snapshot::COMPLETED_FILE, data.completed),
     ];
-    for (place, entries) in places {
+    for (place, file, entries) in places {
         for entry in entries {
             state.push_new(place, &entry).map_err(|error| Error::Corrupt {
                 path: source.to_path_buf(),
                 offset: 0,
-                detail: format!("{}: an entry repeats an id already listed", error.0),
+                detail: format!("{}: it appears again in {file}", error.0),
             })?;
         }
     }
     Ok(state)
+}
+
+/// The event that imports a legacy store's files: the writer journals it
+/// as its first record; a reader applies it to an empty state, so both see
+/// the same queues (an id listed twice keeps its first entry).
+#[must_use]
+pub fn legacy_import(data: SnapshotData) -> Event {
+    let mut pending = data.in_flight;
+    pending.extend(data.pending);
+    Event::Imported {
+        pending,
+        failed: data.failed,
+        completed: data.completed,
+    }
 }
 
 /// Recovers the state of the store in `dir` (steps 2–5 above).
@@ -136,7 +150,13 @@ pub fn recover(storage: &dyn Storage, dir: &Path, policy: TailPolicy) -> Result<
             state = state_from_snapshot(data, &base_path)?;
         }
         Base::Legacy(data) if policy == TailPolicy::Truncate => legacy = Some(data),
-        Base::Legacy(data) => state = state_from_snapshot(data, &base_path)?,
+        Base::Legacy(data) => {
+            state.apply(0.0, &legacy_import(data)).map_err(|error| Error::Corrupt {
+                path: base_path.clone(),
+                offset: 0,
+                detail: error.0,
+            })?;
+        }
         Base::Empty => {}
     }
     let report = replay_into(storage, &journal_dir, policy, base_seq, &mut state)?;

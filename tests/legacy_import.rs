@@ -126,3 +126,37 @@ fn a_movie_without_an_id_in_a_legacy_file_names_its_entry() {
         "{message}"
     );
 }
+
+/// A hand-edited legacy store can list an id twice (here in pending and in
+/// failed). A reader sees what the writer's import will journal: the first
+/// entry of the id, the later one skipped.
+#[test]
+fn an_id_listed_twice_in_legacy_files_reads_as_the_writer_imports_it() {
+    let dir = scratch();
+    std::fs::write(
+        dir.path().join("queue_pending.json"),
+        br#"[{"id":"1","title":"first","year":"1"},{"id":"2","title":"b","year":"2"}]"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("queue_failed.json"),
+        br#"[{"id":"1","title":"second","year":"1","retry_count":1}]"#,
+    )
+    .unwrap();
+    let ids_titles = |qm: &QueueManager, place| -> Vec<(String, String)> {
+        qm.list(place)
+            .iter()
+            .map(|entry| (entry.id().to_owned(), entry.movie.title().to_owned()))
+            .collect()
+    };
+    let reader = QueueManager::open_read_only(dir.path()).unwrap();
+    let read = (ids_titles(&reader, Place::Pending), ids_titles(&reader, Place::Failed));
+    drop(reader);
+    let writer = QueueManager::open(dir.path()).unwrap();
+    let written = (ids_titles(&writer, Place::Pending), ids_titles(&writer, Place::Failed));
+    assert_eq!(read, written);
+    assert_eq!(
+        read,
+        (vec![("1".into(), "first".into()), ("2".into(), "b".into())], Vec::new())
+    );
+}
