@@ -97,17 +97,17 @@ pub fn state_from_snapshot(data: SnapshotData, source: &Path) -> Result<QueueSta
     let mut state = QueueState::new();
     state.reserve(data.in_flight.len() + data.pending.len() + data.failed.len() + data.completed.len());
     let places = [
-        (Place::InFlight, snapshot::PENDING_FILE, data.in_flight),
-        (Place::Pending, snapshot::PENDING_FILE, data.pending),
-        (Place::Failed, snapshot::FAILED_FILE, data.failed),
-        (Place::Completed, snapshot::COMPLETED_FILE, data.completed),
+        (Place::InFlight, data.in_flight),
+        (Place::Pending, data.pending),
+        (Place::Failed, data.failed),
+        (Place::Completed, data.completed),
     ];
-    for (place, file, entries) in places {
+    for (place, entries) in places {
         for entry in entries {
             state.push_new(place, &entry).map_err(|error| Error::Corrupt {
                 path: source.to_path_buf(),
                 offset: 0,
-                detail: format!("{}: it appears again in {file}", error.0),
+                detail: format!("{}; it appears again among the {place} entries", error.0),
             })?;
         }
     }

@@ -221,6 +221,20 @@ impl Shared {
         }
     }
 
+    /// Asks the writer to write and sync what it has at once: counted in
+    /// `flushes` before it is queued (so a linger starting meanwhile ends at
+    /// once), then any linger in progress is ended.
+    fn queue_flush(&self, sender: &Sender<Command>) -> Result<()> {
+        self.flushes.fetch_add(1, Ordering::SeqCst);
+        if sender.send(Command::Flush).is_err() {
+            self.flushes.fetch_sub(1, Ordering::SeqCst);
+            self.check()?;
+            return Err(Error::Closed);
+        }
+        self.stop_linger();
+        Ok(())
+    }
+
     /// Ends the writer's linger now, if it lingers.
     fn stop_linger(&self) {
         if self.linger_for.swap(0, Ordering::SeqCst) != 0 {
@@ -440,13 +454,7 @@ impl Flusher {
             return Ok(());
         }
         self.shared.check()?;
-        self.shared.flushes.fetch_add(1, Ordering::SeqCst);
-        if self.sender.send(Command::Flush).is_err() {
-            self.shared.flushes.fetch_sub(1, Ordering::SeqCst);
-            self.shared.check()?;
-            return Err(Error::Closed);
-        }
-        self.shared.stop_linger();
+        self.shared.queue_flush(&self.sender)?;
         self.shared.wait_for(through)
     }
 }
@@ -757,10 +765,7 @@ mod tests {
         let writer = lingering(receiver, &shared, 8);
         until_asleep(&shared, 8, &writer);
         send(&sender, &shared, 1);
-        // As `Flusher::flush` does.
-        shared.flushes.fetch_add(1, Ordering::SeqCst);
-        sender.send(Command::Flush).expect("send");
-        shared.stop_linger();
+        shared.queue_flush(&sender).expect("flush queued");
         assert_eq!(writer.join().expect("writer"), LingerEnd::Flush);
     }
 
