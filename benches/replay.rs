@@ -1,7 +1,7 @@
 //! Replay speed: opening a store of 1,000,000 journal events with no
 //! snapshot (500,000 adds, then 500,000 takes) against plain serde_json
 //! deserialization of the same payloads into the same event type
-//! (`movie_queue::event::decode_payload`).
+//! (`movie_queue::testing::decode_payload`).
 //!
 //! The store is built once (Batched, automatic snapshots off, the final
 //! snapshot's manifest and files removed so open must replay everything)
@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use movie_queue::record::{SEGMENT_HEADER_BYTES, decode_record};
-use movie_queue::segment::list_segments;
-use movie_queue::snapshot::{MANIFEST_FILE, QUEUE_FILES};
-use movie_queue::storage::{RealStorage, Storage};
-use movie_queue::store::JOURNAL_DIR;
+use movie_queue::testing::JOURNAL_DIR;
+use movie_queue::testing::list_segments;
+use movie_queue::testing::{MANIFEST_FILE, QUEUE_FILES};
+use movie_queue::testing::{RealStorage, Storage};
+use movie_queue::testing::{SEGMENT_HEADER_BYTES, decode_record};
 use movie_queue::{QueueManager, Seq};
 
 const GROUP: &str = "replay";
@@ -90,7 +90,7 @@ fn bench(criterion: &mut Criterion, dir: &Path, payloads: &[Vec<u8>], events: u6
     group.bench_function("decode_payloads", |bencher| {
         bencher.iter(|| {
             for payload in payloads {
-                let decoded = movie_queue::event::decode_payload(payload);
+                let decoded = movie_queue::testing::decode_payload(payload);
                 assert!(std::hint::black_box(decoded).is_ok());
             }
         });

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
 use movie_queue::QueueManager;
-use movie_queue::snapshot::{MANIFEST_FILE, write_snapshot};
-use movie_queue::storage::RealStorage;
+use movie_queue::testing::RealStorage;
+use movie_queue::testing::{MANIFEST_FILE, write_snapshot};
 
 const GROUP: &str = "snapshot_stall";
 const AUTOMATIC_EVERY_EVENTS: u64 = 5_000;

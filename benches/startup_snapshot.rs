@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
-use movie_queue::snapshot::{MANIFEST_FILE, QUEUE_FILES};
+use movie_queue::testing::{MANIFEST_FILE, QUEUE_FILES};
 use movie_queue::{QueueManager, Seq};
 
 const GROUP: &str = "startup_snapshot";

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use movie_queue::snapshot::PENDING_FILE;
+use movie_queue::testing::PENDING_FILE;
 use movie_queue::{Durability, Movie, QueueManager};
 
 /// This process's memory, from `/proc/self/status`, in bytes.

@@ -1,19 +1,21 @@
 //! Audit and replay: one movie's history, the events from a sequence
-//! number, the state as of a record or a time, and `verify`. All of it
-//! reads the journal; none of it writes.
+//! number, the state as of a record or a time, and `verify`, over a store
+//! directory as it is on disk (the manager flushes first). All of it reads
+//! the journal; none of it writes.
 
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::event::{EventRecord, Seq};
-use crate::manager::QueueManager;
+use crate::event::EventRecord;
+use crate::journal::reader::TailPolicy;
+use crate::lock;
 use crate::projection::QueueState;
-use crate::recovery::{self, TailPolicy};
-use crate::snapshot;
+use crate::recovery::{self, JOURNAL_DIR};
+use crate::seq::Seq;
+use crate::snapshot::{self, manifest};
 use crate::storage::{RealStorage, Storage};
-use crate::store::{self, JOURNAL_DIR};
 
 /// Where a replay for `state_at` stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,81 +45,43 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
 }
 
-impl QueueManager {
-    /// Every journaled event of the movie `id`, oldest first. Events before
-    /// a compaction are gone from the journal and not listed.
-    ///
-    /// # Errors
-    /// Corruption or I/O while reading the journal.
-    pub fn history(&self, id: &str) -> Result<Vec<EventRecord>> {
-        let mut events = Vec::new();
-        self.for_each_event(Seq(1), &mut |record| {
-            if record.event.concerns(id) {
-                events.push(record);
-            }
-            Ok(())
-        })?;
-        Ok(events)
-    }
+/// The journal's files (segments and what lies beside them) and their
+/// sizes, sorted by name: what changes when the journal does.
+#[must_use]
+pub fn journal_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir.join(JOURNAL_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let size = entry.metadata().map_or(0, |metadata| metadata.len());
+            (entry.file_name().to_string_lossy().into_owned(), size)
+        })
+        .collect();
+    files.sort();
+    files
+}
 
-    /// The events from sequence number `from` on, in order.
-    ///
-    /// # Errors
-    /// Corruption or I/O while reading the journal.
-    pub fn events_from(&self, from: Seq) -> Result<std::vec::IntoIter<EventRecord>> {
-        let mut events = Vec::new();
-        self.for_each_event(from, &mut |record| {
-            events.push(record);
-            Ok(())
-        })?;
-        Ok(events.into_iter())
-    }
-
-    /// Hands every event from `from` on to `visit`, streaming (nothing is
-    /// collected).
-    ///
-    /// # Errors
-    /// Corruption or I/O while reading the journal; what `visit` returned.
-    pub fn for_each_event(&self, from: Seq, visit: &mut dyn FnMut(EventRecord) -> Result<()>) -> Result<()> {
-        self.flush()?;
-        let storage = self.options_ref().storage.clone();
-        recovery::replay(
-            storage.as_ref(),
-            &self.dir().join(JOURNAL_DIR),
-            TailPolicy::Stop,
-            from.max(Seq(1)),
-            &mut |record, _| visit(record),
-        )?;
-        Ok(())
-    }
-
-    /// The projection as of record `seq` (included).
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] if the journal no longer reaches back to
-    /// `seq` (compacted); corruption or I/O.
-    pub fn state_at(&self, seq: Seq) -> Result<QueueState> {
-        self.state_until(Until::Seq(seq))
-    }
-
-    /// The projection as of Unix time `time`: every event stamped at or
-    /// before it.
-    ///
-    /// # Errors
-    /// As [`QueueManager::state_at`].
-    pub fn state_at_time(&self, time: f64) -> Result<QueueState> {
-        self.state_until(Until::Time(time))
-    }
-
-    /// The projection as of `until`.
-    ///
-    /// # Errors
-    /// As [`QueueManager::state_at`].
-    pub fn state_until(&self, until: Until) -> Result<QueueState> {
-        self.flush()?;
-        let storage = self.options_ref().storage.clone();
-        state_until(storage.as_ref(), self.dir(), until)
-    }
+/// Hands every event of the store in `dir` from `from` on to `visit`, in
+/// order, streaming (nothing is collected). A torn tail (a write in
+/// progress) ends the events.
+///
+/// # Errors
+/// Corruption or I/O while reading the journal; what `visit` returned.
+pub fn for_each_event(
+    storage: &dyn Storage,
+    dir: &Path,
+    from: Seq,
+    visit: &mut dyn FnMut(EventRecord) -> Result<()>,
+) -> Result<()> {
+    recovery::replay_events(
+        storage,
+        &dir.join(JOURNAL_DIR),
+        TailPolicy::Stop,
+        from.max(Seq(1)),
+        &mut |record, _| visit(record),
+    )?;
+    Ok(())
 }
 
 /// The state of the store in `dir` as of `until`, replayed from the
@@ -128,8 +92,8 @@ impl QueueManager {
 pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<QueueState> {
     let journal_dir = dir.join(JOURNAL_DIR);
     let (mut state, base_seq) = match until {
-        Until::Seq(seq) => store::starting_point(storage, dir, seq)?,
-        Until::Time(_) => store::journal_base(storage, &journal_dir)?,
+        Until::Seq(seq) => recovery::starting_point(storage, dir, seq)?,
+        Until::Time(_) => recovery::journal_base(storage, &journal_dir)?,
     };
     if let Until::Seq(seq) = until
         && seq < base_seq
@@ -139,7 +103,7 @@ pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Qu
         )));
     }
     let mut done = false;
-    recovery::replay(
+    recovery::replay_events(
         storage,
         &journal_dir,
         TailPolicy::Stop,
@@ -153,7 +117,7 @@ pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Qu
             if done {
                 return Ok(());
             }
-            store::apply_record(&mut state, &record, place)
+            recovery::apply_record(&mut state, &record, place)
         },
     )?;
     Ok(state)
@@ -173,10 +137,10 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
 /// # Errors
 /// As [`verify`].
 pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
-    store::require_directory(dir)?;
+    lock::require_directory(dir)?;
     let journal_dir = dir.join(JOURNAL_DIR);
     let mut report = VerifyReport::default();
-    let snapshot = match snapshot::load_snapshot(storage, dir) {
+    let snapshot = match manifest::load_snapshot(storage, dir) {
         Ok(snapshot) => snapshot,
         Err(snapshot::Rejected(reason)) => {
             report.problems.push(format!(
@@ -185,19 +149,19 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
             None
         }
     };
-    let (mut state, base_seq) = store::journal_base(storage, &journal_dir)?;
+    let (mut state, base_seq) = recovery::journal_base(storage, &journal_dir)?;
     let mut at_snapshot = None;
     let snapshot_seq = snapshot.as_ref().map(|data| data.seq);
     if snapshot_seq == Some(base_seq) {
         at_snapshot = Some(state.clone());
     }
-    let replayed = recovery::replay(
+    let replayed = recovery::replay_events(
         storage,
         &journal_dir,
         TailPolicy::Reject,
         base_seq.next(),
         &mut |record, place| {
-            store::apply_record(&mut state, &record, place)?;
+            recovery::apply_record(&mut state, &record, place)?;
             if Some(record.seq) == snapshot_seq {
                 at_snapshot = Some(state.clone());
             }
@@ -224,7 +188,7 @@ fn check_snapshot(
 ) -> Result<()> {
     let seq = data.seq;
     let manifest = dir.join(snapshot::MANIFEST_FILE);
-    let from_snapshot = store::state_from_snapshot(data, &manifest)?;
+    let from_snapshot = data.into_state(&manifest)?;
     match at_snapshot {
         Some(from_journal) if from_journal == from_snapshot => report.snapshot_seq = Some(seq.0),
         Some(_) => report.problems.push(format!(

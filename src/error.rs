@@ -187,4 +187,18 @@ impl Error {
                 | Error::Corrupt { .. }
         )
     }
+
+    /// The file and byte offset a corruption error names, if it names one.
+    #[must_use]
+    pub fn place(&self) -> Option<(&std::path::Path, u64)> {
+        match self {
+            Error::ChecksumMismatch { path, offset, .. }
+            | Error::TruncatedRecord { path, offset, .. }
+            | Error::RecordTooLarge { path, offset, .. }
+            | Error::SequenceGap { path, offset, .. }
+            | Error::UnsupportedVersion { path, offset, .. }
+            | Error::Corrupt { path, offset, .. } => Some((path, *offset)),
+            _ => None,
+        }
+    }
 }

@@ -26,31 +26,37 @@
 #![warn(clippy::pedantic)]
 #![cfg_attr(test, allow(clippy::unreadable_literal))]
 
-pub mod audit;
-pub mod error;
-pub mod event;
-pub mod maintenance;
-pub mod manager;
-pub mod movie;
-pub mod options;
-pub mod projection;
-pub mod record;
-pub mod recovery;
-pub mod retry;
-pub mod segment;
-pub mod snapshot;
-pub mod storage;
-pub mod store;
-pub mod writer;
+mod audit;
+mod entry;
+mod error;
+mod event;
+mod journal;
+mod lock;
+mod maintenance;
+mod manager;
+mod movie;
+mod options;
+mod projection;
+mod recovery;
+mod retry;
+mod seq;
+mod snapshot;
+mod storage;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
-pub use audit::{Until, VerifyReport, verify};
-pub use error::{Error, Result};
-pub use event::{Event, EventRecord, QueueEntry, Seq};
-pub use maintenance::{CompactReport, repair};
-pub use manager::{MovieId, QueueManager, Statistics};
-pub use movie::{Movie, Year};
-pub use options::Options;
-pub use projection::{ApplyError, Place, QueueState};
-pub use recovery::RepairReport;
-pub use retry::RetryPolicy;
-pub use writer::Durability;
+pub use crate::audit::{Until, VerifyReport, journal_files, verify};
+pub use crate::entry::QueueEntry;
+pub use crate::error::{Error, Result};
+pub use crate::event::{Event, EventRecord};
+pub use crate::journal::repair::RepairReport;
+pub use crate::journal::writer::Durability;
+pub use crate::maintenance::export_state;
+pub use crate::maintenance::{CompactReport, repair};
+pub use crate::manager::{MovieId, QueueManager, default_dir, now};
+pub use crate::movie::{Movie, Year};
+pub use crate::options::Options;
+pub use crate::projection::{Place, QueueState, Statistics};
+pub use crate::recovery::holds_store;
+pub use crate::retry::RetryPolicy;
+pub use crate::seq::Seq;

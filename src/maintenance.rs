@@ -1,16 +1,17 @@
-//! Maintenance: repair a damaged journal, compact it behind a snapshot,
-//! export and import the documented files.
+//! Maintenance on disk: repair a damaged store, compact the journal behind
+//! its base, write a state's documented files into a directory.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::event::{Event, Seq};
-use crate::manager::QueueManager;
-use crate::recovery::{self, RepairReport};
-use crate::segment;
-use crate::snapshot::{self, SnapshotData};
+use crate::journal::repair::{self as journal_repair, RepairReport};
+use crate::journal::segment;
+use crate::lock;
+use crate::projection::QueueState;
+use crate::recovery::{self, JOURNAL_DIR};
+use crate::seq::Seq;
+use crate::snapshot::{self, SnapshotData, base, files, manifest};
 use crate::storage::{self, RealStorage, Storage};
-use crate::store::{self, JOURNAL_DIR};
 
 /// What `compact` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,17 +38,18 @@ pub fn repair(dir: &Path) -> Result<RepairReport> {
 /// # Errors
 /// As [`repair`].
 pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
-    let _lock = store::lock(dir)?;
+    let _lock = lock::lock(dir)?;
     let journal_dir = dir.join(JOURNAL_DIR);
-    let (mut state, base_seq) = store::journal_base(storage, &journal_dir)?;
-    let report = recovery::repair(storage, &journal_dir, &mut |record, place| {
-        if record.seq <= base_seq {
+    let (mut state, base_seq) = recovery::journal_base(storage, &journal_dir)?;
+    let report = journal_repair::repair(storage, &journal_dir, &mut |raw| {
+        if raw.seq <= base_seq {
             return Ok(());
         }
-        store::apply_record(&mut state, &record, place)
+        let record = recovery::decode_record(raw)?;
+        recovery::apply_record(&mut state, &record, raw.place)
     })?;
     if report.damage.is_some()
-        && let Ok(Some(data)) = snapshot::load_snapshot(storage, dir)
+        && let Ok(Some(data)) = manifest::load_snapshot(storage, dir)
         && data.seq > report.last_seq
     {
         let manifest = dir.join(snapshot::MANIFEST_FILE);
@@ -61,101 +63,56 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
     Ok(report)
 }
 
-impl QueueManager {
-    /// Writes a snapshot, records the state it covers as the journal's
-    /// compaction base (`journal/base.json`, fsynced), then deletes the
-    /// segments whose every record the base covers. The live segment is
-    /// kept. History before the base is gone from `history` and `log`.
-    ///
-    /// # Errors
-    /// [`Error::ReadOnly`]; [`Error::Io`] naming the file.
-    pub fn compact(&self) -> Result<CompactReport> {
-        let seq = self.snapshot()?;
-        let storage = self.options_ref().storage.clone();
-        let journal_dir = self.dir().join(JOURNAL_DIR);
-        let state = self.state_at(seq)?;
-        let data = SnapshotData {
-            seq,
-            in_flight: state.in_flight().collect(),
-            pending: state.pending().collect(),
-            failed: state.failed().collect(),
-            completed: state.completed().collect(),
-        };
-        store::write_base(storage.as_ref(), &journal_dir, data)?;
-        let segments = segment::list_segments(storage.as_ref(), &journal_dir)?;
-        let mut removed = Vec::new();
-        for pair in segments.windows(2) {
-            if let [segment, next] = pair
-                && next.first_seq <= seq.next()
-            {
-                storage
-                    .remove_file(&segment.path)
-                    .map_err(|error| Error::io("remove", &segment.path, error))?;
-                removed.push(segment.path.clone());
-            }
-        }
-        if !removed.is_empty() {
+/// Records `data` as the journal's compaction base (`journal/base.json`,
+/// fsynced), then deletes the segments whose every record it covers (the
+/// last segment is kept) and fsyncs the directory.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn compact_journal(storage: &dyn Storage, dir: &Path, data: SnapshotData) -> Result<CompactReport> {
+    let seq = data.seq;
+    let journal_dir = dir.join(JOURNAL_DIR);
+    base::write_base(storage, &journal_dir, data)?;
+    let segments = segment::list_segments(storage, &journal_dir)?;
+    let mut removed = Vec::new();
+    for pair in segments.windows(2) {
+        if let [segment, next] = pair
+            && next.first_seq <= seq.next()
+        {
             storage
-                .sync_dir(&journal_dir)
-                .map_err(|error| Error::io("fsync directory", &journal_dir, error))?;
+                .remove_file(&segment.path)
+                .map_err(|error| Error::io("remove", &segment.path, error))?;
+            removed.push(segment.path.clone());
         }
-        Ok(CompactReport { seq, removed })
     }
-
-    /// Writes the three documented files of the current state into `dir`
-    /// (created if missing), each atomically; no manifest.
-    ///
-    /// # Errors
-    /// [`Error::Io`] naming the file.
-    pub fn export(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let dir = dir.as_ref();
-        let storage = self.options_ref().storage.clone();
+    if !removed.is_empty() {
         storage
-            .create_dir_all(dir)
-            .map_err(|error| Error::io("create directory", dir, error))?;
-        let files = snapshot::render_files(&self.state());
-        for (name, bytes) in snapshot::QUEUE_FILES.iter().zip(&files) {
-            storage::write_atomic(storage.as_ref(), &dir.join(name), bytes)?;
-        }
-        Ok(())
+            .sync_dir(&journal_dir)
+            .map_err(|error| Error::io("fsync directory", &journal_dir, error))?;
     }
+    Ok(CompactReport { seq, removed })
+}
 
-    /// Imports the documented files found in `dir` as one event; entries
-    /// whose id the store already knows are skipped. Returns how many
-    /// entries were added.
-    ///
-    /// # Errors
-    /// [`Error::BadQueueFile`] naming a file that cannot be read as a
-    /// queue; [`Error::InvalidArgument`] if `dir` holds none of the files.
-    pub fn import(&self, dir: impl AsRef<Path>) -> Result<usize> {
-        let dir = dir.as_ref();
-        let storage = self.options_ref().storage.clone();
-        let Some(data) = snapshot::load_legacy(storage.as_ref(), dir)? else {
-            return Err(Error::InvalidArgument(format!(
-                "{} holds none of {:?}",
-                dir.display(),
-                snapshot::QUEUE_FILES
-            )));
-        };
-        let before = self.state();
-        let mut pending = data.in_flight;
-        pending.extend(data.pending);
-        let event = Event::Imported {
-            pending,
-            failed: data.failed,
-            completed: data.completed,
-        };
-        let mut after = before.clone();
-        after
-            .apply(0.0, &event)
-            .map_err(|error| Error::InvalidArgument(error.0))?;
-        let count = |state: &crate::projection::QueueState| {
-            state.pending_count() + state.in_flight_count() + state.failed_count() + state.completed_count()
-        };
-        let added = count(&after) - count(&before);
-        if added > 0 {
-            self.commit_event(event)?;
-        }
-        Ok(added)
+/// Writes the three documented files of `state` (a replayed past state,
+/// say) into `dir` (created if missing), each atomically; no manifest.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn export_state(state: &QueueState, dir: &Path) -> Result<()> {
+    export_state_with(&RealStorage, state, dir)
+}
+
+/// [`export_state`] through a given storage.
+///
+/// # Errors
+/// As [`export_state`].
+pub fn export_state_with(storage: &dyn Storage, state: &QueueState, dir: &Path) -> Result<()> {
+    storage
+        .create_dir_all(dir)
+        .map_err(|error| Error::io("create directory", dir, error))?;
+    let rendered = files::render_files(state);
+    for (name, bytes) in snapshot::QUEUE_FILES.iter().zip(&rendered) {
+        storage::write_atomic(storage, &dir.join(name), bytes)?;
     }
+    Ok(())
 }

@@ -1,16 +1,14 @@
 //! `Options`: everything configurable about a `QueueManager`, as a builder.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Result;
-use crate::manager::QueueManager;
+use crate::journal::writer::{Durability, WriterConfig};
 use crate::retry::RetryPolicy;
 use crate::storage::{RealStorage, Storage};
-use crate::writer::{Durability, WriterConfig};
 
-/// The builder returned by [`QueueManager::options`].
+/// The builder returned by [`crate::QueueManager::options`]; its `open`
+/// opens the store.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub(crate) writer: WriterConfig,
@@ -112,18 +110,11 @@ impl Options {
     }
 
     /// The file-system seam (default: the real one). Tests pass a
-    /// [`crate::storage::FaultyStorage`].
+    /// `FaultyStorage` (the `testing` feature).
+    #[cfg(feature = "testing")]
     #[must_use]
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = storage;
         self
-    }
-
-    /// Opens (creating if missing) the store in `dir`.
-    ///
-    /// # Errors
-    /// See [`QueueManager::open`].
-    pub fn open(self, dir: impl AsRef<Path>) -> Result<QueueManager> {
-        QueueManager::open_with(dir.as_ref(), self)
     }
 }

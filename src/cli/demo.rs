@@ -7,8 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use movie_queue::manager::now;
-use movie_queue::{Movie, QueueManager};
+use movie_queue::{Movie, QueueManager, now};
 
 use super::output::{Output, event_line, local_time, movie_label, relative_time, write_statistics};
 use super::{fail_with_hint, open_writer};

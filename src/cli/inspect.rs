@@ -4,8 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use movie_queue::manager::{now, statistics};
-use movie_queue::{EventRecord, Place, QueueEntry, QueueManager, Seq, Until};
+use movie_queue::{EventRecord, Place, QueueEntry, QueueManager, Seq, Until, now};
 use serde_json::{Value, json};
 
 use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
@@ -238,15 +237,8 @@ pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()
 
 /// The journal's files and their sizes: `--follow` reads the journal again
 /// only when this changes.
-fn journal_files(dir: &Path) -> Vec<(std::ffi::OsString, u64)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir.join(movie_queue::store::JOURNAL_DIR))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| (entry.file_name(), entry.metadata().map_or(0, |metadata| metadata.len())))
-        .collect();
-    files.sort();
-    files
+fn journal_files(dir: &Path) -> Vec<(String, u64)> {
+    movie_queue::journal_files(dir)
 }
 
 /// The size of the journal, for a progress line: `28.3 MiB`.
@@ -300,7 +292,7 @@ pub fn replay(output: &mut Output, dir: &Path, args: &ReplayArgs) -> anyhow::Res
     ));
     let replayed = qm.state_until(until)?;
     drop(progress);
-    let stats = statistics(&replayed, qm.max_retries());
+    let stats = replayed.statistics(qm.max_retries());
     if let Some(out) = &args.out {
         write_queue_files(dir, out, &replayed)?;
     }
@@ -334,11 +326,7 @@ fn write_queue_files(dir: &Path, out: &Path, state: &movie_queue::QueueState) ->
             out.display()
         ));
     }
-    let files = movie_queue::snapshot::render_files(state);
-    for (name, bytes) in movie_queue::snapshot::QUEUE_FILES.iter().zip(&files) {
-        movie_queue::storage::write_atomic(&movie_queue::storage::RealStorage, &out.join(name), bytes)?;
-    }
-    Ok(())
+    Ok(movie_queue::export_state(state, out)?)
 }
 
 fn same_dir(first: &Path, second: &Path) -> bool {

@@ -93,7 +93,7 @@ fn init_logging() {
 fn store_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     match given {
         Some(dir) => Ok(dir),
-        None => movie_queue::manager::default_dir()
+        None => movie_queue::default_dir()
             .or_else(|_| fail_with_hint("HOME is not set, so there is no default store", "pass --dir DIR")),
     }
 }
@@ -150,11 +150,7 @@ pub fn require_directory(dir: &Path) -> anyhow::Result<()> {
             "--dir (or $MOVIE_QUEUE_DIR) names the store's directory",
         );
     }
-    let holds_store = dir.join(movie_queue::store::JOURNAL_DIR).is_dir()
-        || movie_queue::snapshot::QUEUE_FILES
-            .iter()
-            .any(|name| dir.join(name).is_file());
-    if !holds_store {
+    if !movie_queue::holds_store(dir) {
         return fail_with_hint(
             format!(
                 "{} holds no movie-queue store (no journal/, no queue_*.json)",

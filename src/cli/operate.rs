@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use movie_queue::manager::now;
-use movie_queue::{Movie, Place, QueueManager};
+use movie_queue::{Movie, Place, QueueManager, now};
 use serde_json::Value;
 
 use super::args::{AddArgs, FailArgs};

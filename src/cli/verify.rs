@@ -24,7 +24,7 @@ pub fn verify(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()>
         Ok(report) => report,
         Err(error) if error.is_corruption() => {
             if json {
-                let place = movie_queue::recovery::error_place(&error);
+                let place = error.place();
                 let value = json!({
                     "ok": false,
                     "error": error.to_string(),

@@ -37,6 +37,7 @@ impl FileBytes {
     }
 
     /// Copies the bytes into an owned buffer (so they can be altered).
+    #[cfg(any(test, feature = "testing"))]
     #[must_use]
     pub fn into_owned(self) -> Vec<u8> {
         match self {

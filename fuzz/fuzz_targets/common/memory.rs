@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use movie_queue::storage::{FileBytes, Storage, WritableFile};
+use movie_queue::testing::{FileBytes, Storage, WritableFile};
 
 #[derive(Debug, Default)]
 struct Tree {

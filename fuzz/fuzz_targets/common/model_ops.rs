@@ -1,6 +1,6 @@
 //! `model_ops`: a sequence of `QueueManager` operations on a pool of four
-//! ids, checked after every step against a plain reference model of the
-//! seed's semantics (four `Vec`s), including across close and reopen.
+//! ids, checked after every step against the crate's one reference model
+//! (`movie_queue::testing::ReferenceModel`), including across close and reopen.
 //!
 //! Input: byte 0 picks the options (durability, snapshot frequency, tiny
 //! segments so they roll over); then each operation is an opcode byte and
@@ -16,7 +16,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use movie_queue::{Durability, Movie, Place, QueueEntry, QueueManager, Seq, Statistics};
+use movie_queue::testing::ReferenceModel as Model;
+use movie_queue::{Durability, Movie, Place, QueueEntry, QueueManager, Seq};
 use serde_json::json;
 
 use super::bytes::{Builder, Cursor};
@@ -28,54 +29,6 @@ pub const OPERATIONS_MAX: usize = 48;
 const IDS: [&str; 4] = ["a", "b", "c", "d"];
 /// A `retry_after` far in the future (never ready during a run).
 const FAR_FUTURE_SECS: f64 = 1.0e6;
-
-/// The reference model: the four queues in order.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Model {
-    pending: Vec<QueueEntry>,
-    in_flight: Vec<QueueEntry>,
-    failed: Vec<QueueEntry>,
-    completed: Vec<QueueEntry>,
-}
-
-impl Model {
-    fn queue(&self, place: Place) -> &Vec<QueueEntry> {
-        match place {
-            Place::Pending => &self.pending,
-            Place::InFlight => &self.in_flight,
-            Place::Failed => &self.failed,
-            Place::Completed => &self.completed,
-        }
-    }
-
-    fn queue_mut(&mut self, place: Place) -> &mut Vec<QueueEntry> {
-        match place {
-            Place::Pending => &mut self.pending,
-            Place::InFlight => &mut self.in_flight,
-            Place::Failed => &mut self.failed,
-            Place::Completed => &mut self.completed,
-        }
-    }
-
-    fn find(&self, id: &str) -> Option<(Place, usize)> {
-        Place::ALL.into_iter().find_map(|place| {
-            let index = self.queue(place).iter().position(|entry| entry.id() == id)?;
-            Some((place, index))
-        })
-    }
-
-    fn remove(&mut self, id: &str) -> Option<(Place, usize, QueueEntry)> {
-        let (place, index) = self.find(id)?;
-        Some((place, index, self.queue_mut(place).remove(index)))
-    }
-
-    fn requeue(&mut self) -> usize {
-        let taken = std::mem::take(&mut self.in_flight);
-        let count = taken.len();
-        self.pending.splice(0..0, taken);
-        count
-    }
-}
 
 /// The store's options for this run, from the first byte.
 fn options(choice: u8) -> movie_queue::Options {
@@ -116,7 +69,7 @@ fn movie(cursor: &mut Cursor<'_>) -> Movie {
 }
 
 fn now() -> f64 {
-    movie_queue::manager::now()
+    movie_queue::now()
 }
 
 /// The run: the store under test, its directory, the model, the options.
@@ -179,23 +132,18 @@ impl Run {
     }
 
     fn add(&mut self, movie: Movie) {
-        let expected = self.model.find(movie.id()).is_none();
         let added = self.manager().add_to_pending(movie.clone()).expect("add_to_pending");
-        assert_eq!(added, expected, "add_to_pending({}) returned {added}", movie.id());
-        if expected {
-            self.model.pending.push(QueueEntry::new(movie));
-        }
+        assert_eq!(
+            added,
+            self.model.add(movie.clone()),
+            "add_to_pending({}) returned {added}",
+            movie.id()
+        );
     }
 
     fn take(&mut self) {
         let taken = self.manager().get_next_pending().expect("get_next_pending");
-        let expected = (!self.model.pending.is_empty()).then(|| self.model.pending.remove(0));
-        assert_eq!(
-            taken.as_ref(),
-            expected.as_ref().map(|entry| &entry.movie),
-            "get_next_pending"
-        );
-        self.model.in_flight.extend(expected);
+        assert_eq!(taken, self.model.take(), "get_next_pending");
     }
 
     /// A stamp the store chose during a call: within the call's time, then pinned.
@@ -243,25 +191,17 @@ impl Run {
         if completed {
             return;
         }
-        let old = self.model.remove(movie.id());
         let id = movie.id().to_owned();
         let retry_after = retry_after.unwrap_or_else(|| self.stamped(&id, before, |entry| entry.retry_after));
-        let failed_at = match old.as_ref().and_then(|(_, _, entry)| entry.failed_at) {
-            Some(first) => first,
-            None => self.stamped(&id, before, |entry| entry.failed_at),
+        let stamp = if self.model.first_failure(&id) {
+            self.stamped(&id, before, |entry| entry.failed_at)
+        } else {
+            0.0
         };
-        let entry = QueueEntry {
-            movie,
-            retry_count: old.as_ref().map_or(0, |(_, _, entry)| entry.retry_count) + 1,
-            last_error: Some(error.to_owned()),
-            retry_after: Some(retry_after),
-            failed_at: Some(failed_at),
-            completed_at: None,
-        };
-        match old {
-            Some((Place::Failed, index, _)) => self.model.failed.insert(index, entry),
-            _ => self.model.failed.push(entry),
-        }
+        assert!(
+            self.model.fail(movie, error, retry_after, stamp),
+            "the model refused a failure"
+        );
     }
 
     fn complete(&mut self, movie: Movie) {
@@ -275,12 +215,11 @@ impl Run {
         if already {
             return;
         }
-        self.model.remove(movie.id());
         let completed_at = self.stamped(movie.id(), before, |entry| entry.completed_at);
-        self.model.completed.push(QueueEntry {
-            completed_at: Some(completed_at),
-            ..QueueEntry::new(movie)
-        });
+        assert!(
+            self.model.complete(movie, completed_at),
+            "the model refused a completion"
+        );
     }
 
     fn move_to_pending(&mut self, id: &str) {
@@ -288,20 +227,12 @@ impl Run {
             .manager()
             .move_failed_to_pending(id)
             .expect("move_failed_to_pending");
-        let expected = matches!(self.model.find(id), Some((Place::Failed, _)));
-        assert_eq!(moved, expected, "move_failed_to_pending({id})");
-        if expected && let Some((_, _, entry)) = self.model.remove(id) {
-            self.model.pending.push(entry);
-        }
+        assert_eq!(moved, self.model.move_back(id), "move_failed_to_pending({id})");
     }
 
     fn reset(&mut self, id: &str) {
         let reset = self.manager().reset_failed_movie(id).expect("reset_failed_movie");
-        let expected = matches!(self.model.find(id), Some((Place::Failed, _)));
-        assert_eq!(reset, expected, "reset_failed_movie({id})");
-        if expected && let Some((_, _, entry)) = self.model.remove(id) {
-            self.model.pending.push(QueueEntry::new(entry.movie));
-        }
+        assert_eq!(reset, self.model.reset(id), "reset_failed_movie({id})");
     }
 
     fn cleanup(&mut self, choice: u8) {
@@ -332,11 +263,7 @@ impl Run {
                 )
             }
         };
-        let before = self.model.completed.len();
-        self.model
-            .completed
-            .retain(|entry| entry.completed_at.unwrap_or(0.0) >= cutoff);
-        assert_eq!(removed, before - self.model.completed.len(), "cleanup removed");
+        assert_eq!(removed, self.model.cleanup_before(cutoff), "cleanup removed");
     }
 
     fn requeue(&mut self) {
@@ -347,33 +274,14 @@ impl Run {
     fn queries(&mut self, max_retries: u32) {
         let manager = self.manager();
         let now = now();
-        let mut ready: Vec<QueueEntry> = self
-            .model
-            .failed
-            .iter()
-            .filter(|entry| entry.retry_after.unwrap_or(0.0) <= now && entry.retry_count < max_retries)
-            .cloned()
-            .collect();
-        ready.sort_by(|left, right| {
-            left.retry_after
-                .unwrap_or(0.0)
-                .total_cmp(&right.retry_after.unwrap_or(0.0))
-        });
         assert_eq!(
             manager.get_movies_ready_for_retry(max_retries),
-            ready,
+            self.model.ready_for_retry(now, max_retries),
             "ready for retry"
         );
-        let permanent: Vec<QueueEntry> = self
-            .model
-            .failed
-            .iter()
-            .filter(|entry| entry.retry_count >= max_retries)
-            .cloned()
-            .collect();
         assert_eq!(
             manager.get_permanent_failures(max_retries),
-            permanent,
+            self.model.permanent_failures(max_retries),
             "permanent failures"
         );
         for id in IDS {
@@ -421,17 +329,7 @@ impl Run {
             }
             2 => manager.flush().expect("flush"),
             _ => {
-                let statistics = manager.get_statistics();
-                let model = &self.model;
-                let permanent = model.failed.iter().filter(|entry| entry.retry_count >= 5).count();
-                let expected = Statistics {
-                    pending: model.pending.len(),
-                    in_flight: model.in_flight.len(),
-                    failed: model.failed.len(),
-                    completed: model.completed.len(),
-                    permanent_failures: permanent,
-                };
-                assert_eq!(statistics, expected, "get_statistics");
+                assert_eq!(manager.get_statistics(), self.model.statistics(5), "get_statistics");
             }
         }
     }

@@ -17,11 +17,11 @@
 //! is always caught.
 
 use movie_queue::Seq;
-use movie_queue::event::{decode_payload, encode_payload};
-use movie_queue::record::{
+use movie_queue::testing::{
     RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, RecordDefect, SEGMENT_HEADER_BYTES, decode_record,
     decode_segment_header, encode_record, encode_segment_header, valid_record_follows,
 };
+use movie_queue::testing::{decode_payload, encode_payload};
 
 use super::bytes::{Builder, Cursor};
 
@@ -144,7 +144,7 @@ pub fn check_payload(payload: &[u8]) {
 /// Encodes fuzzer-chosen payloads, decodes them back, then damages the
 /// segment and checks what is still decoded.
 fn round_trip(cursor: &mut Cursor<'_>) {
-    let first_seq = Seq(1 + cursor.u64() % (movie_queue::record::SEQ_MAX - 64));
+    let first_seq = Seq(1 + cursor.u64() % (movie_queue::testing::SEQ_MAX - 64));
     let count = cursor.below(17);
     let mut payloads = Vec::new();
     for _ in 0..count {

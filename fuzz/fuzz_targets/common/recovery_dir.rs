@@ -19,13 +19,12 @@
 
 use std::path::{Path, PathBuf};
 
-use movie_queue::event::encode_payload;
-use movie_queue::record::{encode_record, encode_segment_header};
-use movie_queue::recovery::error_place;
-use movie_queue::segment::segment_name;
-use movie_queue::snapshot::{self, SnapshotData};
-use movie_queue::storage::Storage;
-use movie_queue::{Error, Event, Movie, Place, QueueEntry, QueueManager, Seq, store};
+use movie_queue::testing::Storage;
+use movie_queue::testing::encode_payload;
+use movie_queue::testing::segment_name;
+use movie_queue::testing::{self, SnapshotData};
+use movie_queue::testing::{encode_record, encode_segment_header};
+use movie_queue::{Error, Event, Movie, Place, QueueEntry, QueueManager, Seq};
 use serde_json::json;
 
 use super::bytes::{Builder, Cursor};
@@ -112,7 +111,7 @@ pub fn build(data: &[u8]) -> Scenario {
     let in_flight = u64::from(cursor.below(4));
     let memory = MemoryStorage::new();
     let root = Path::new(ROOT);
-    let journal = root.join(store::JOURNAL_DIR);
+    let journal = root.join(testing::JOURNAL_DIR);
     memory.create_dir_all(root).expect("memory");
     let segments = usize::from(flags & 3);
     let mut expected = 1_u64;
@@ -131,22 +130,22 @@ pub fn build(data: &[u8]) -> Scenario {
         Default::default()
     };
     if flags & 8 != 0 {
-        snapshot::write_files(&memory, root, &queue_files, meta_seq, in_flight).expect("memory");
+        testing::write_files(&memory, root, &queue_files, meta_seq, in_flight).expect("memory");
     } else {
         if flags & 4 != 0 {
-            for (name, bytes) in snapshot::QUEUE_FILES.iter().zip(&queue_files) {
+            for (name, bytes) in testing::QUEUE_FILES.iter().zip(&queue_files) {
                 memory.put(&root.join(name), bytes);
             }
         }
         if flags & 16 != 0 {
-            memory.put(&root.join(snapshot::MANIFEST_FILE), cursor.chunk());
+            memory.put(&root.join(testing::MANIFEST_FILE), cursor.chunk());
         }
     }
     if flags & 32 != 0 {
         memory.create_dir_all(&journal).expect("memory");
-        store::write_base(&memory, &journal, base_data(&queue_files, meta_seq, in_flight)).expect("memory");
+        testing::write_base(&memory, &journal, base_data(&queue_files, meta_seq, in_flight)).expect("memory");
     } else if flags & 64 != 0 {
-        memory.put(&journal.join(store::BASE_FILE), cursor.chunk());
+        memory.put(&journal.join(testing::BASE_FILE), cursor.chunk());
     }
     if flags & 128 != 0 {
         let stray = match cursor.below(4) {
@@ -300,7 +299,7 @@ pub fn event(kind: u8, cursor: &mut Cursor<'_>) -> Event {
 
 /// The content of a consistent compaction base built from the queue files.
 fn base_data(files: &[Vec<u8>; 3], seq: Seq, in_flight: u64) -> SnapshotData {
-    let parse = |bytes: &[u8]| snapshot::parse_entries(bytes).unwrap_or_default();
+    let parse = |bytes: &[u8]| testing::parse_entries(bytes).unwrap_or_default();
     let mut pending = parse(&files[0]);
     let in_flight_count = usize::try_from(in_flight).unwrap_or(0).min(pending.len());
     let rest = pending.split_off(in_flight_count);
@@ -316,7 +315,9 @@ fn base_data(files: &[Vec<u8>; 3], seq: Seq, in_flight: u64) -> SnapshotData {
 /// Does this error name the snapshot manifest (a snapshot problem, not
 /// journal damage)?
 fn names_manifest(error: &movie_queue::Error) -> bool {
-    error_place(error).is_some_and(|(path, _)| path.ends_with(snapshot::MANIFEST_FILE))
+    error
+        .place()
+        .is_some_and(|(path, _)| path.ends_with(testing::MANIFEST_FILE))
 }
 
 /// The sequence numbers from which `Seq::next` overflows are near.
@@ -335,7 +336,7 @@ fn near_seq_overflow(scenario: &Scenario) -> bool {
     };
     scenario.files.iter().any(|(path, bytes)| {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let name_seq = movie_queue::segment::parse_segment_name(&name).map(|seq| seq.0);
+        let name_seq = movie_queue::testing::parse_segment_name(&name).map(|seq| seq.0);
         let header_seq = bytes
             .get(16..24)
             .map(|word| u64::from_le_bytes(word.try_into().unwrap_or_default()))
@@ -354,7 +355,10 @@ fn near_seq_overflow(scenario: &Scenario) -> bool {
 ///   end (regressions `verify_passes_gap_after_base`,
 ///   `verify_passes_base_beyond_journal_end`).
 fn verify_misses(opened: &Result<QueueManager, Error>, scenario: &Scenario) -> bool {
-    let has_base = scenario.files.iter().any(|(path, _)| path.ends_with(store::BASE_FILE));
+    let has_base = scenario
+        .files
+        .iter()
+        .any(|(path, _)| path.ends_with(testing::BASE_FILE));
     match opened {
         Err(Error::BadQueueFile { .. }) => true,
         Err(Error::Corrupt { .. }) => has_base,
@@ -395,7 +399,7 @@ fn check_queries(manager: &QueueManager) {
 /// and reopens it, checking the properties in the module's docs.
 fn check_opens(dir: &Path, scenario: &Scenario, issues: KnownIssues) {
     let snapshot_loads = matches!(
-        snapshot::load_snapshot(&movie_queue::storage::RealStorage, dir),
+        testing::load_snapshot(&movie_queue::testing::RealStorage, dir),
         Ok(Some(_))
     );
     let reader = QueueManager::open_read_only(dir);
@@ -519,7 +523,7 @@ fn library_store() -> Vec<u8> {
         manager.get_next_pending().expect("take");
         manager.close().expect("close");
     }
-    let journal = dir.path().join(store::JOURNAL_DIR);
+    let journal = dir.path().join(testing::JOURNAL_DIR);
     let mut input = Builder::default();
     input.byte(1 | 4 | 16).u64(0).byte(0);
     let mut names: Vec<_> = std::fs::read_dir(&journal)
@@ -530,7 +534,7 @@ fn library_store() -> Vec<u8> {
     input
         .byte(0)
         .chunk(&std::fs::read(&names[0]).expect("read the segment"));
-    for name in snapshot::QUEUE_FILES.iter().chain([&snapshot::MANIFEST_FILE]) {
+    for name in testing::QUEUE_FILES.iter().chain([&testing::MANIFEST_FILE]) {
         input.chunk(&std::fs::read(dir.path().join(name)).expect("read a snapshot file"));
     }
     input.finish()

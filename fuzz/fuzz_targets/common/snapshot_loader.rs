@@ -17,11 +17,11 @@
 
 use std::path::Path;
 
-use movie_queue::snapshot::{self, MANIFEST_FILE, QUEUE_FILES, SnapshotData};
-use movie_queue::{Event, Movie, QueueEntry, Seq, store};
+use movie_queue::testing::{self, MANIFEST_FILE, QUEUE_FILES, SnapshotData};
+use movie_queue::{Event, Movie, QueueEntry, Seq};
 use serde_json::Value;
 
-use movie_queue::storage::Storage;
+use movie_queue::testing::Storage;
 
 use super::bytes::{Builder, Cursor};
 use super::memory::MemoryStorage;
@@ -52,11 +52,11 @@ pub fn run(data: &[u8]) {
         if mode & 2 != 0 {
             let seq = Seq(cursor.u64());
             let in_flight = u64::from(cursor.byte());
-            snapshot::write_files(&memory, root, &files, seq, in_flight).expect("memory");
+            testing::write_files(&memory, root, &files, seq, in_flight).expect("memory");
             check_consistent_snapshot(&memory, root, &files, seq, in_flight);
         } else {
             memory.put(&root.join(MANIFEST_FILE), cursor.rest());
-            if let Ok(Some(data)) = snapshot::load_snapshot(&memory, root) {
+            if let Ok(Some(data)) = testing::load_snapshot(&memory, root) {
                 check_snapshot_data(data);
             }
         }
@@ -65,14 +65,14 @@ pub fn run(data: &[u8]) {
 
 /// One file's bytes: as entries, as a JSON value, as movies, as events.
 fn check_file(bytes: &[u8]) {
-    let parsed = snapshot::parse_entries(bytes);
+    let parsed = testing::parse_entries(bytes);
     if let Ok(entries) = &parsed {
         for entry in entries.iter().take(ELEMENTS_CHECKED_MAX) {
             check_entry(entry);
         }
         let rendered = serde_json::to_vec_pretty(entries).expect("entries serialize");
         assert_eq!(
-            snapshot::parse_entries(&rendered).as_ref(),
+            testing::parse_entries(&rendered).as_ref(),
             Ok(entries),
             "a file of entries re-renders to the same entries"
         );
@@ -190,7 +190,7 @@ fn check_movie(movie: &Movie) {
 
 /// The legacy loader returns the files' entries, or fails when one does not parse.
 fn check_legacy(memory: &MemoryStorage, root: &Path, files: &[Vec<u8>; 3], only_pending: bool) {
-    let loaded = snapshot::load_legacy(memory, root);
+    let loaded = testing::load_legacy(memory, root);
     let parsed: Vec<_> = files
         .iter()
         .enumerate()
@@ -198,7 +198,7 @@ fn check_legacy(memory: &MemoryStorage, root: &Path, files: &[Vec<u8>; 3], only_
             if only_pending && index > 0 {
                 Ok(Vec::new())
             } else {
-                snapshot::parse_entries(bytes)
+                testing::parse_entries(bytes)
             }
         })
         .collect();
@@ -221,8 +221,8 @@ fn check_legacy(memory: &MemoryStorage, root: &Path, files: &[Vec<u8>; 3], only_
 /// A manifest written by the library over these files loads exactly when
 /// every file parses and the in-flight count fits.
 fn check_consistent_snapshot(memory: &MemoryStorage, root: &Path, files: &[Vec<u8>; 3], seq: Seq, in_flight: u64) {
-    let parsed: Vec<_> = files.iter().map(|bytes| snapshot::parse_entries(bytes)).collect();
-    let loaded = snapshot::load_snapshot(memory, root);
+    let parsed: Vec<_> = files.iter().map(|bytes| testing::parse_entries(bytes)).collect();
+    let loaded = testing::load_snapshot(memory, root);
     match (&parsed[..], loaded) {
         ([Ok(pending), Ok(failed), Ok(completed)], Ok(Some(data))) => {
             assert_eq!(data.seq, seq);
@@ -236,7 +236,7 @@ fn check_consistent_snapshot(memory: &MemoryStorage, root: &Path, files: &[Vec<u
         // The loader refuses a sequence number no journal reaches (the
         // fuzzer writes any u64; the library only ever writes real ones).
         ([Ok(pending), Ok(_), Ok(_)], Err(rejected)) => assert!(
-            in_flight > pending.len() as u64 || seq.0 > movie_queue::record::SEQ_MAX,
+            in_flight > pending.len() as u64 || seq.0 > movie_queue::testing::SEQ_MAX,
             "a consistent snapshot was rejected: {rejected:?}"
         ),
         (_, Ok(None)) => panic!("the manifest just written is missing"),
@@ -248,18 +248,18 @@ fn check_consistent_snapshot(memory: &MemoryStorage, root: &Path, files: &[Vec<u
 /// A state built from snapshot data survives a snapshot round trip.
 fn check_snapshot_data(data: SnapshotData) {
     let seq = data.seq;
-    let Ok(state) = store::state_from_snapshot(data, Path::new("/store/queue_snapshot.json")) else {
+    let Ok(state) = data.into_state(Path::new("/store/queue_snapshot.json")) else {
         return;
     };
     let memory = MemoryStorage::new();
     let root = Path::new("/again");
     memory.create_dir_all(root).expect("memory");
-    snapshot::write_snapshot(&memory, root, &state, seq).expect("memory");
-    let loaded = snapshot::load_snapshot(&memory, root)
+    testing::write_snapshot(&memory, root, &state, seq).expect("memory");
+    let loaded = testing::load_snapshot(&memory, root)
         .expect("a written snapshot is consistent")
         .expect("a written snapshot has a manifest");
     assert_eq!(loaded.seq, seq);
-    let again = store::state_from_snapshot(loaded, root).expect("a written snapshot builds a state");
+    let again = loaded.into_state(root).expect("a written snapshot builds a state");
     assert!(again == state, "snapshot round trip of a state");
 }
 

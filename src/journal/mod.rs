@@ -1,0 +1,19 @@
+//! The journal: append-only, checksummed segment files, the source of truth.
+//!
+//! It knows bytes and sequence numbers, never events: a record's payload is
+//! opaque here, and decoding it into an event happens one layer up
+//! (`recovery.rs`, `audit.rs`).
+//!
+//! | file | its one job |
+//! |---|---|
+//! | `format.rs` | the bytes: segment header, record frame, CRC, limits |
+//! | `segment.rs` | segment files: naming, listing, durable creation |
+//! | `writer.rs` (+ `writer/`) | the handle callers hold, the one writer thread, its linger |
+//! | `reader.rs` | scanning every record in order, the torn-tail rule |
+//! | `repair.rs` | setting damaged bytes aside, never destroying them |
+
+pub(crate) mod format;
+pub(crate) mod reader;
+pub(crate) mod repair;
+pub(crate) mod segment;
+pub(crate) mod writer;

@@ -1,0 +1,150 @@
+//! Segment files: their names, listing them in order, creating one durably.
+//!
+//! A segment is `journal/<first_seq, 20 digits>.seg`. It is created under a
+//! `.tmp` name, its header written and fsynced, renamed into place and the
+//! directory fsynced, so a segment file either has a whole header or does
+//! not exist.
+
+use std::path::{Path, PathBuf};
+
+use super::format::encode_segment_header;
+use crate::error::{Error, Result};
+use crate::seq::Seq;
+use crate::storage::{self, Storage, WritableFile};
+
+/// The extension of a segment file.
+pub const SEGMENT_EXTENSION: &str = "seg";
+/// The compaction base kept beside the segments (see `snapshot/base.rs`).
+pub const BASE_FILE: &str = "base.json";
+/// The extension repair gives to the damaged part it sets aside.
+pub const BROKEN_EXTENSION: &str = "broken";
+
+/// The file name of the segment starting at `first_seq`.
+#[must_use]
+pub fn segment_name(first_seq: Seq) -> String {
+    format!("{:020}.{SEGMENT_EXTENSION}", first_seq.0)
+}
+
+/// The first sequence number a segment file name stands for, if it is one.
+#[must_use]
+pub fn parse_segment_name(name: &str) -> Option<Seq> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().map(Seq)
+}
+
+/// A segment file found in the journal directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// The first sequence number its name announces.
+    pub first_seq: Seq,
+}
+
+/// Lists the segments of `journal_dir` in order. Leftover `.tmp` files of
+/// an interrupted segment creation are removed; files set aside by repair
+/// (`*.broken`) are ignored; any other file is an error, never skipped.
+///
+/// # Errors
+/// [`Error::Io`] on a listing failure, [`Error::Corrupt`] for a foreign file.
+pub fn list_segments(storage: &dyn Storage, journal_dir: &Path) -> Result<Vec<SegmentFile>> {
+    if !storage.exists(journal_dir) {
+        return Ok(Vec::new());
+    }
+    let names = storage
+        .list_dir(journal_dir)
+        .map_err(|error| Error::io("list", journal_dir, error))?;
+    let mut segments = Vec::new();
+    for name in names {
+        let path = journal_dir.join(&name);
+        if let Some(first_seq) = parse_segment_name(&name) {
+            segments.push(SegmentFile { path, first_seq });
+        } else if is_leftover(&name) || name == BASE_FILE {
+            // Not part of the journal: an interrupted creation or repair's leftovers.
+        } else {
+            return Err(Error::Corrupt {
+                path,
+                offset: 0,
+                detail: "unexpected file in the journal directory (not a segment); move it elsewhere".into(),
+            });
+        }
+    }
+    segments.sort_by_key(|segment| segment.first_seq);
+    Ok(segments)
+}
+
+/// Is `name` an interrupted creation (`*.tmp`) or repair's set-aside bytes (`*.broken`)?
+#[expect(
+    clippy::case_sensitive_file_extension_comparisons,
+    reason = "the store names its own files in lower case"
+)]
+fn is_leftover(name: &str) -> bool {
+    name.ends_with(".tmp") || name.ends_with(&format!(".{BROKEN_EXTENSION}"))
+}
+
+/// Removes the `.tmp` leftovers of an interrupted segment creation (writer only).
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn remove_leftovers(storage: &dyn Storage, journal_dir: &Path) -> Result<()> {
+    if !storage.exists(journal_dir) {
+        return Ok(());
+    }
+    let names = storage
+        .list_dir(journal_dir)
+        .map_err(|error| Error::io("list", journal_dir, error))?;
+    for name in names.iter().filter(|name| {
+        std::path::Path::new(name.as_str())
+            .file_stem()
+            .is_some_and(|stem| parse_segment_name(&stem.to_string_lossy()).is_some())
+            && is_leftover(name)
+            && !name.ends_with(BROKEN_EXTENSION)
+    }) {
+        let path = journal_dir.join(name);
+        tracing::info!(path = %path.display(), "removing an interrupted segment creation");
+        storage
+            .remove_file(&path)
+            .map_err(|error| Error::io("remove", &path, error))?;
+    }
+    Ok(())
+}
+
+/// Creates the segment starting at `first_seq` durably and opens it for
+/// appending: header to a `.tmp` file, fsync, rename, directory fsync.
+///
+/// # Errors
+/// [`Error::Io`] naming the file of the failed step.
+pub fn create_segment(
+    storage: &dyn Storage,
+    journal_dir: &Path,
+    first_seq: Seq,
+) -> Result<(PathBuf, Box<dyn WritableFile>)> {
+    let path = journal_dir.join(segment_name(first_seq));
+    let temporary = storage::temporary_path(&path);
+    storage::write_synced(storage, &temporary, &encode_segment_header(first_seq))?;
+    storage
+        .rename(&temporary, &path)
+        .map_err(|error| Error::io("rename to", &path, error))?;
+    storage::sync_parent(storage, &path)?;
+    let file = storage
+        .open_append(&path)
+        .map_err(|error| Error::io("open", &path, error))?;
+    Ok((path, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_strangers_are_refused() {
+        assert_eq!(segment_name(Seq(7)), "00000000000000000007.seg");
+        assert_eq!(parse_segment_name("00000000000000000007.seg"), Some(Seq(7)));
+        assert_eq!(parse_segment_name("7.seg"), None);
+        assert_eq!(parse_segment_name("0000000000000000000x.seg"), None);
+        assert_eq!(parse_segment_name("00000000000000000007.seg.tmp"), None);
+    }
+}

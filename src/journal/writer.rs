@@ -1,0 +1,402 @@
+//! The single writer thread: the only code that appends to a segment.
+//!
+//! Callers hand it `(seq, payload)` pairs in sequence order through a bounded
+//! channel. It drains what is queued into one batch, frames the records,
+//! does one write and one `fdatasync` per batch (group commit), then
+//! publishes the new "synced through" sequence number and wakes every
+//! waiter. The first failed write or fsync poisons it: the batch fails,
+//! every later append returns [`Error::Poisoned`], nothing is retried.
+//!
+//! This file is the handle callers hold ([`JournalWriter`], [`Ticket`],
+//! [`Flusher`]) and the state they share with the thread; the thread is in
+//! `writer/thread.rs`, its linger policy in `writer/linger.rs`.
+
+mod linger;
+mod thread;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::{JoinHandle, Thread};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use self::linger::POLLING;
+use self::thread::WriterThread;
+use super::format::{self, RECORD_PAYLOAD_BYTES_MAX};
+use super::segment;
+use crate::error::{Error, Result};
+use crate::seq::Seq;
+use crate::storage::Storage;
+
+/// When a mutating call returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// After the fsync that covers its event succeeded (concurrent callers
+    /// share one fsync; while there are several, the writer waits up to
+    /// 1 ms for them before each one). Nothing acknowledged is lost.
+    #[default]
+    Immediate,
+    /// As soon as its event is queued; the writer syncs within `max_delay`.
+    /// A crash loses at most the events of the last `max_delay` (plus the
+    /// time of one write and fsync); [`crate::QueueManager::flush`] waits.
+    Batched {
+        /// The longest an event waits before its batch is written.
+        max_delay: Duration,
+    },
+}
+
+/// The writer's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterConfig {
+    /// When the journal is made durable.
+    pub durability: Durability,
+    /// A segment rolls over once it would grow past this many bytes.
+    pub segment_bytes_max: u64,
+    /// The most events one batch (one write, one fsync) holds.
+    pub batch_events_max: usize,
+    /// The most events queued for the writer before callers block.
+    pub channel_events_max: usize,
+    /// The largest payload accepted (at most [`RECORD_PAYLOAD_BYTES_MAX`]).
+    pub event_bytes_max: u32,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            durability: Durability::Immediate,
+            segment_bytes_max: 64 << 20,
+            batch_events_max: 4096,
+            channel_events_max: 16_384,
+            event_bytes_max: RECORD_PAYLOAD_BYTES_MAX,
+        }
+    }
+}
+
+enum Command {
+    Append { seq: Seq, payload: Vec<u8> },
+    Flush,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Why the writer is poisoned, once it is.
+    poison: Mutex<Option<String>>,
+    /// Notified (with `poison` locked and released) when `synced_through`
+    /// advances or the writer is poisoned.
+    synced: Condvar,
+    /// The last durable sequence number; written with `poison` locked (so a
+    /// waiter checking it under that lock cannot miss the notification),
+    /// read without it.
+    synced_through: AtomicU64,
+    /// Whether `poison` is set, readable without the lock.
+    poisoned: AtomicBool,
+    /// Nonzero while the writer lingers: the number of queued commands at
+    /// which a sender must wake it, or [`POLLING`].
+    linger_for: AtomicUsize,
+    /// Flushes queued and not yet taken by the writer (it does not linger
+    /// while there are any).
+    flushes: AtomicUsize,
+    /// The writer thread, unparked to end a linger.
+    writer: OnceLock<Thread>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Option<String>> {
+        self.poison.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_synced(&self, seq: Seq) -> bool {
+        self.synced_through.load(Ordering::Acquire) >= seq.0
+    }
+
+    /// Fails with [`Error::Poisoned`] once the writer is poisoned.
+    fn check(&self) -> Result<()> {
+        if !self.poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match &*self.lock() {
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until `seq` is durable or the writer is poisoned.
+    fn wait_for(&self, seq: Seq) -> Result<()> {
+        if self.is_synced(seq) {
+            return Ok(());
+        }
+        let mut poison = self.lock();
+        loop {
+            if self.is_synced(seq) {
+                return Ok(());
+            }
+            if let Some(cause) = &*poison {
+                return Err(Error::Poisoned { cause: cause.clone() });
+            }
+            poison = self
+                .synced
+                .wait(poison)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Publishes a batch's outcome: the last durable sequence number, or the
+    /// cause of the failure that poisons the writer (a cause recorded
+    /// earlier is kept). Then wakes every waiter.
+    fn publish(&self, outcome: std::result::Result<Seq, String>) {
+        {
+            let mut poison = self.lock();
+            match outcome {
+                Ok(synced_through) => self.synced_through.store(synced_through.0, Ordering::Release),
+                Err(cause) => {
+                    poison.get_or_insert(cause);
+                    self.poisoned.store(true, Ordering::Release);
+                }
+            }
+        }
+        self.synced.notify_all();
+    }
+
+    /// Called after a command was queued (`queued`: the channel's length):
+    /// wakes the sleeping writer once as many commands as it lingers for are
+    /// queued. A missed wake-up only lets the linger run to its deadline.
+    fn nudge(&self, queued: impl FnOnce() -> usize) {
+        // Pairs with the fence in `WriterThread::linger`: either the writer
+        // sees this command in the channel, or this sees it sleeping.
+        fence(Ordering::SeqCst);
+        let wanted = self.linger_for.load(Ordering::SeqCst);
+        if wanted != 0
+            && wanted != POLLING
+            && queued() >= wanted
+            && self
+                .linger_for
+                .compare_exchange(wanted, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.unpark_writer();
+        }
+    }
+
+    /// Asks the writer to write and sync what it has at once: counted in
+    /// `flushes` before it is queued (so a linger starting meanwhile ends at
+    /// once), then any linger in progress is ended.
+    fn queue_flush(&self, sender: &Sender<Command>) -> Result<()> {
+        self.flushes.fetch_add(1, Ordering::SeqCst);
+        if sender.send(Command::Flush).is_err() {
+            self.flushes.fetch_sub(1, Ordering::SeqCst);
+            self.check()?;
+            return Err(Error::Closed);
+        }
+        self.stop_linger();
+        Ok(())
+    }
+
+    /// Ends the writer's linger now, if it lingers.
+    fn stop_linger(&self) {
+        if self.linger_for.swap(0, Ordering::SeqCst) != 0 {
+            self.unpark_writer();
+        }
+    }
+
+    fn unpark_writer(&self) {
+        if let Some(writer) = self.writer.get() {
+            writer.unpark();
+        }
+    }
+}
+
+/// Where the journal ends when the writer starts.
+#[derive(Debug, Clone)]
+pub struct JournalEnd {
+    /// The sequence number of the next record.
+    pub next_seq: Seq,
+    /// The last segment (its path, first sequence number and valid length),
+    /// to append to; `None` starts a new segment at `next_seq`.
+    pub last_segment: Option<(PathBuf, Seq, u64)>,
+}
+
+/// The handle to the writer thread.
+#[derive(Debug)]
+pub struct JournalWriter {
+    sender: Option<Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    config: WriterConfig,
+}
+
+/// An appended event's claim on durability; see [`JournalWriter::append`].
+#[derive(Debug)]
+#[must_use = "an Immediate append is acknowledged only once `wait` returns Ok"]
+pub struct Ticket {
+    seq: Seq,
+    shared: Arc<Shared>,
+}
+
+impl Ticket {
+    /// Waits until the event is durable.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if the write or fsync covering it failed.
+    pub fn wait(self) -> Result<()> {
+        self.shared.wait_for(self.seq)
+    }
+}
+
+impl JournalWriter {
+    /// Starts the writer thread at `end` of the journal in `journal_dir`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the segment cannot be opened or created.
+    pub fn start(storage: Arc<dyn Storage>, journal_dir: &Path, end: JournalEnd, config: WriterConfig) -> Result<Self> {
+        let (file, segment_first_seq, segment_len) = if let Some((path, first_seq, len)) = end.last_segment {
+            let file = storage
+                .open_append(&path)
+                .map_err(|error| Error::io("open", &path, error))?;
+            (file, first_seq, len)
+        } else {
+            storage
+                .create_dir_all(journal_dir)
+                .map_err(|error| Error::io("create directory", journal_dir, error))?;
+            let (_, file) = segment::create_segment(storage.as_ref(), journal_dir, end.next_seq)?;
+            (file, end.next_seq, format::SEGMENT_HEADER_BYTES as u64)
+        };
+        let shared = Arc::new(Shared::default());
+        shared.synced_through.store(end.next_seq.0 - 1, Ordering::Release);
+        let (sender, receiver) = crossbeam_channel::bounded(config.channel_events_max.max(1));
+        let thread_state = WriterThread::new(
+            storage,
+            journal_dir.to_path_buf(),
+            file,
+            (segment_first_seq, segment_len),
+            end.next_seq,
+            config,
+        );
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("movie-queue-writer".into())
+            .spawn(move || thread_state.run(&receiver, &thread_shared))
+            .map_err(|error| Error::io("spawn writer thread for", journal_dir, error))?;
+        Ok(JournalWriter {
+            sender: Some(sender),
+            thread: Some(thread),
+            shared,
+            config,
+        })
+    }
+
+    /// Fails with [`Error::Poisoned`] once a write or fsync has failed.
+    ///
+    /// # Errors
+    /// As described.
+    pub fn check(&self) -> Result<()> {
+        self.shared.check()
+    }
+
+    /// Refuses a payload over the configured limit, before anything is queued.
+    ///
+    /// # Errors
+    /// [`Error::EventTooLarge`].
+    pub fn check_size(&self, payload: &[u8]) -> Result<()> {
+        let limit = self.config.event_bytes_max.min(RECORD_PAYLOAD_BYTES_MAX);
+        if payload.len() > limit as usize {
+            return Err(Error::EventTooLarge {
+                length: payload.len() as u64,
+                limit: u64::from(limit),
+            });
+        }
+        Ok(())
+    }
+
+    /// Queues the record `seq` (callers append in sequence order, one after
+    /// the other). The returned ticket's `wait` returns once it is durable.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`], [`Error::EventTooLarge`], [`Error::Closed`].
+    pub fn append(&self, seq: Seq, payload: Vec<u8>) -> Result<Ticket> {
+        self.check()?;
+        self.check_size(&payload)?;
+        self.send(Command::Append { seq, payload })?;
+        Ok(Ticket {
+            seq,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Waits until every record queued so far is durable.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if a write or fsync failed.
+    pub fn flush(&self, through: Seq) -> Result<()> {
+        self.flusher()?.flush(through)
+    }
+
+    /// A handle that can wait for durability from another thread (the
+    /// snapshot thread flushes through the sequence number it covers).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the writer is closed.
+    pub fn flusher(&self) -> Result<Flusher> {
+        Ok(Flusher {
+            sender: self.sender.clone().ok_or(Error::Closed)?,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Stops the thread after it has written what was queued.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if the last writes failed.
+    pub fn close(mut self) -> Result<()> {
+        self.stop();
+        self.check()
+    }
+
+    fn stop(&mut self) {
+        self.sender = None;
+        self.shared.stop_linger();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            self.shared.publish(Err("the writer thread panicked".into()));
+        }
+    }
+
+    fn send(&self, command: Command) -> Result<()> {
+        let sender = self.sender.as_ref().ok_or(Error::Closed)?;
+        sender
+            .send(command)
+            .map_err(|_| self.check().err().unwrap_or(Error::Closed))?;
+        self.shared.nudge(|| sender.len());
+        Ok(())
+    }
+}
+
+/// Waits for durability on behalf of another thread; see [`JournalWriter::flusher`].
+#[derive(Debug, Clone)]
+pub struct Flusher {
+    sender: Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl Flusher {
+    /// Waits until every record through `through` is durable.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if a write or fsync failed; [`Error::Closed`].
+    pub fn flush(&self, through: Seq) -> Result<()> {
+        if self.shared.is_synced(through) {
+            return Ok(());
+        }
+        self.shared.check()?;
+        self.shared.queue_flush(&self.sender)?;
+        self.shared.wait_for(through)
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

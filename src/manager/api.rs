@@ -1,0 +1,284 @@
+//! The seed's Queue Manager API, and the additions (in flight, requeue,
+//! lookups), each a decision over the projection handed to `commit`.
+
+use super::{MovieId, QueueManager, check_time, now};
+use crate::entry::QueueEntry;
+use crate::error::Result;
+use crate::event::Event;
+use crate::journal::writer::Durability;
+use crate::movie::Movie;
+use crate::projection::{Place, QueueState, Statistics};
+use crate::seq::Seq;
+
+impl QueueManager {
+    // ----- the seed's API -------------------------------------------------
+
+    /// Adds a movie to the back of pending. `Ok(false)`: a movie with this
+    /// id is already pending, in flight, failed or completed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidMovie`] (empty id); [`Error::EventTooLarge`];
+    /// [`Error::Poisoned`] / [`Error::Io`] if it could not be made durable.
+    pub fn add_to_pending(&self, movie: Movie) -> Result<bool> {
+        movie.validate()?;
+        self.commit_and_wait(|state| Ok(state.place(movie.id()).is_none().then(|| Event::Added { movie })))
+    }
+
+    /// Adds many movies in one batch (one lock, one fsync); returns how
+    /// many were added (duplicates are skipped, also within `movies`).
+    ///
+    /// # Errors
+    /// As [`QueueManager::add_to_pending`]; movies before a failing one stay added.
+    pub fn add_many_to_pending(&self, movies: impl IntoIterator<Item = Movie>) -> Result<usize> {
+        let mut last = None;
+        let mut added = 0;
+        for movie in movies {
+            movie.validate()?;
+            if let Some(ticket) =
+                self.commit(|state| Ok(state.place(movie.id()).is_none().then(|| Event::Added { movie })))?
+            {
+                last = Some(ticket);
+                added += 1;
+            }
+        }
+        if let (Some(ticket), Durability::Immediate) = (last, self.options.writer.durability) {
+            ticket.wait()?;
+        }
+        Ok(added)
+    }
+
+    /// Takes the movie at the front of pending (FIFO); it is now in flight
+    /// until completed, failed or requeued. `Ok(None)`: pending is empty.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] / [`Error::Io`] if the take could not be made durable.
+    pub fn get_next_pending(&self) -> Result<Option<Movie>> {
+        let mut taken = None;
+        self.commit_and_wait(|state| {
+            Ok(state.front_pending().map(|entry| {
+                taken = Some(entry.movie.clone());
+                Event::Taken {
+                    id: entry.id().to_owned(),
+                }
+            }))
+        })?;
+        Ok(taken)
+    }
+
+    /// Records a failure: `retry_count` + 1, `last_error`, `retry_after`
+    /// (`None`: now), `failed_at` on the first failure only. Takes the movie
+    /// out of pending or in flight; a movie already failed is updated in
+    /// place. `Ok(false)`: the movie is completed (nothing changes).
+    ///
+    /// # Errors
+    /// [`Error::InvalidMovie`], [`Error::InvalidArgument`] (non-finite
+    /// `retry_after`), [`Error::Poisoned`] / [`Error::Io`].
+    pub fn add_to_failed(&self, movie: Movie, error: impl Into<String>, retry_after: Option<f64>) -> Result<bool> {
+        movie.validate()?;
+        let retry_after = check_time("retry_after", retry_after.unwrap_or_else(now))?;
+        let error = error.into();
+        self.commit_and_wait(|state| {
+            Ok(
+                (state.place(movie.id()) != Some(Place::Completed)).then(|| Event::Failed {
+                    movie,
+                    error,
+                    retry_after,
+                }),
+            )
+        })
+    }
+
+    /// As [`QueueManager::add_to_failed`], with `retry_after` from the retry
+    /// policy (default: 1 h doubling per failure). Returns the `retry_after`
+    /// chosen, or `None` if the movie is completed.
+    ///
+    /// # Errors
+    /// As [`QueueManager::add_to_failed`].
+    pub fn fail_with_backoff(&self, movie: Movie, error: impl Into<String>) -> Result<Option<f64>> {
+        movie.validate()?;
+        let error = error.into();
+        let policy = self.options.retry_policy;
+        let mut chosen = None;
+        self.commit_and_wait(|state| {
+            let retry_count = match state.get(movie.id()) {
+                Some((Place::Completed, _)) => return Ok(None),
+                Some((_, entry)) => entry.retry_count + 1,
+                None => 1,
+            };
+            let retry_after = now() + policy.delay(retry_count).as_secs_f64();
+            chosen = Some(retry_after);
+            Ok(Some(Event::Failed {
+                movie,
+                error,
+                retry_after,
+            }))
+        })?;
+        Ok(chosen)
+    }
+
+    /// Failed movies whose `retry_after` has passed and whose
+    /// `retry_count < max_retries`, earliest `retry_after` first.
+    #[must_use]
+    pub fn get_movies_ready_for_retry(&self, max_retries: u32) -> Vec<QueueEntry> {
+        let now = now();
+        self.read().state.ready_for_retry(now, max_retries)
+    }
+
+    /// Moves a failed movie to the back of pending, keeping its
+    /// `retry_count`. `Ok(false)`: it is not in failed.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] / [`Error::Io`].
+    pub fn move_failed_to_pending(&self, movie: impl MovieId) -> Result<bool> {
+        let id = movie.movie_id().to_owned();
+        self.commit_and_wait(|state| {
+            Ok((state.place(&id) == Some(Place::Failed)).then_some(Event::MovedToPending { id }))
+        })
+    }
+
+    /// Failed movies with `retry_count >= max_retries`, in failed order.
+    #[must_use]
+    pub fn get_permanent_failures(&self, max_retries: u32) -> Vec<QueueEntry> {
+        self.read().state.permanent_failures(max_retries)
+    }
+
+    /// Manual intervention: a failed movie goes back to pending with
+    /// `retry_count` 0 and its error, `retry_after` and `failed_at`
+    /// cleared. `Ok(false)`: it is not in failed.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] / [`Error::Io`].
+    pub fn reset_failed_movie(&self, movie_id: impl MovieId) -> Result<bool> {
+        let id = movie_id.movie_id().to_owned();
+        self.commit_and_wait(|state| Ok((state.place(&id) == Some(Place::Failed)).then_some(Event::Reset { id })))
+    }
+
+    /// Marks a movie done (stamped `completed_at`), taking it out of pending,
+    /// in flight or failed. `Ok(false)`: it was already completed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidMovie`], [`Error::Poisoned`] / [`Error::Io`].
+    pub fn add_to_completed(&self, movie: Movie) -> Result<bool> {
+        movie.validate()?;
+        self.commit_and_wait(|state| {
+            Ok((state.place(movie.id()) != Some(Place::Completed)).then(|| Event::Completed { movie }))
+        })
+    }
+
+    /// Is a movie with this id completed?
+    #[must_use]
+    pub fn is_completed(&self, movie_id: impl MovieId) -> bool {
+        self.read().state.place(movie_id.movie_id()) == Some(Place::Completed)
+    }
+
+    /// Movies pending (not counting those in flight).
+    #[must_use]
+    pub fn get_pending_count(&self) -> usize {
+        self.read().state.pending_count()
+    }
+
+    /// Movies in flight.
+    #[must_use]
+    pub fn get_in_flight_count(&self) -> usize {
+        self.read().state.in_flight_count()
+    }
+
+    /// Movies failed.
+    #[must_use]
+    pub fn get_failed_count(&self) -> usize {
+        self.read().state.failed_count()
+    }
+
+    /// Movies completed.
+    #[must_use]
+    pub fn get_completed_count(&self) -> usize {
+        self.read().state.completed_count()
+    }
+
+    /// The counts, with permanent failures by the configured `max_retries`.
+    #[must_use]
+    pub fn get_statistics(&self) -> Statistics {
+        self.read().state.statistics(self.options.retry_policy.max_retries)
+    }
+
+    /// Removes completed entries older than `days` days; returns how many.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] / [`Error::Io`].
+    pub fn cleanup_old_completed(&self, days: u32) -> Result<usize> {
+        self.cleanup_completed_before(now() - f64::from(days) * 86_400.0)
+    }
+
+    /// Removes completed entries with `completed_at` before `cutoff` (Unix
+    /// seconds); returns how many.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a non-finite cutoff; [`Error::Poisoned`] / [`Error::Io`].
+    pub fn cleanup_completed_before(&self, cutoff: f64) -> Result<usize> {
+        let cutoff = check_time("cutoff", cutoff)?;
+        let mut removed = 0;
+        self.commit_and_wait(|state| {
+            let ids = state.completed_before(cutoff);
+            removed = ids.len();
+            Ok((!ids.is_empty()).then_some(Event::CleanedUp { cutoff, ids }))
+        })?;
+        Ok(removed)
+    }
+
+    // ----- additions ------------------------------------------------------
+
+    /// Puts every movie in flight back at the front of pending (oldest
+    /// first); returns how many.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] / [`Error::Io`].
+    pub fn requeue_in_flight(&self) -> Result<usize> {
+        let mut count = 0;
+        self.commit_and_wait(|state| {
+            let ids: Vec<String> = state.in_flight().map(|entry| entry.id().to_owned()).collect();
+            count = ids.len();
+            Ok((!ids.is_empty()).then_some(Event::Requeued { ids }))
+        })?;
+        Ok(count)
+    }
+
+    /// One movie's place and entry, if the store knows it.
+    #[must_use]
+    pub fn get(&self, movie_id: impl MovieId) -> Option<(Place, QueueEntry)> {
+        self.read()
+            .state
+            .get(movie_id.movie_id())
+            .map(|(place, entry)| (place, entry.clone()))
+    }
+
+    /// Every entry of one place, in queue order.
+    #[must_use]
+    pub fn list(&self, place: Place) -> Vec<QueueEntry> {
+        let inner = self.read();
+        let state = &inner.state;
+        match place {
+            Place::Pending => state.pending().collect(),
+            Place::InFlight => state.in_flight().collect(),
+            Place::Failed => state.failed().collect(),
+            Place::Completed => state.completed().collect(),
+        }
+    }
+
+    /// A copy of the whole projection as it is now.
+    #[must_use]
+    pub fn state(&self) -> QueueState {
+        self.read().state.clone()
+    }
+
+    /// The sequence number of the last event applied (`Seq(0)`: none).
+    #[must_use]
+    pub fn last_seq(&self) -> Seq {
+        Seq(self.read().next_seq.0 - 1)
+    }
+
+    /// The retry policy's `max_retries` (the default for statistics).
+    #[must_use]
+    pub fn max_retries(&self) -> u32 {
+        self.options.retry_policy.max_retries
+    }
+}

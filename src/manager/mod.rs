@@ -1,0 +1,333 @@
+//! `QueueManager`: the seed's Queue Manager API over the projection and the
+//! journal writer.
+//!
+//! Every mutation follows the same path (`commit`): under the state's
+//! write lock, decide the event from the projection (a rejected operation
+//! writes nothing), hand it to the writer, apply it to the projection;
+//! then, outside the lock, wait for the fsync (in `Immediate` mode).
+//! Every query answers from the projection under a read lock.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+mod api;
+mod audit;
+mod maintenance;
+mod snapshots;
+
+use crate::entry::QueueEntry;
+use crate::error::{Error, Result};
+use crate::event::{Event, encode_payload};
+use crate::journal::reader::TailPolicy;
+use crate::journal::writer::{Durability, JournalEnd, JournalWriter, Ticket};
+use crate::lock;
+use crate::movie::Movie;
+use crate::options::Options;
+use crate::projection::QueueState;
+use crate::recovery::{self, JOURNAL_DIR};
+use crate::seq::Seq;
+use crate::snapshot::{SnapshotData, legacy};
+
+/// Something that names a movie: a [`Movie`], a [`QueueEntry`] or an id.
+pub trait MovieId {
+    /// The movie's id.
+    fn movie_id(&self) -> &str;
+}
+
+impl MovieId for Movie {
+    fn movie_id(&self) -> &str {
+        self.id()
+    }
+}
+
+impl MovieId for QueueEntry {
+    fn movie_id(&self) -> &str {
+        self.id()
+    }
+}
+
+impl MovieId for str {
+    fn movie_id(&self) -> &str {
+        self
+    }
+}
+
+impl MovieId for String {
+    fn movie_id(&self) -> &str {
+        self
+    }
+}
+
+impl<T: MovieId + ?Sized> MovieId for &T {
+    fn movie_id(&self) -> &str {
+        (**self).movie_id()
+    }
+}
+
+/// What the state lock guards: the projection, the next sequence number,
+/// the writer, and the snapshot bookkeeping.
+struct Inner {
+    state: QueueState,
+    next_seq: Seq,
+    writer: Option<JournalWriter>,
+    events_since_snapshot: u64,
+    last_snapshot_at: Instant,
+}
+
+/// The queue manager: thread-safe (`Send + Sync`; share it as
+/// `Arc<QueueManager>`), crash-safe, every change journaled.
+pub struct QueueManager {
+    dir: PathBuf,
+    options: Options,
+    inner: RwLock<Inner>,
+    snapshot_thread: Mutex<Option<JoinHandle<()>>>,
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for QueueManager {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("QueueManager")
+            .field("dir", &self.dir)
+            .field("read_only", &self.options.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current time, Unix seconds.
+#[must_use]
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+}
+
+/// The seed's place for the queue files: `~/.movie_sync/`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when no home directory is known.
+pub fn default_dir() -> Result<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(|home| PathBuf::from(home).join(".movie_sync"))
+        .ok_or_else(|| Error::InvalidArgument("HOME is not set; pass a directory".into()))
+}
+
+fn check_time(name: &str, time: f64) -> Result<f64> {
+    if time.is_finite() {
+        Ok(time)
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{name} {time} is not a finite Unix time"
+        )))
+    }
+}
+
+impl QueueManager {
+    /// Opens the store at the seed's place, `~/.movie_sync/`.
+    ///
+    /// # Errors
+    /// See [`QueueManager::open`].
+    pub fn open_default() -> Result<Self> {
+        Self::open(default_dir()?)
+    }
+
+    /// Opens (creating if missing) the store in `dir` with default options.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another writer holds it; corruption naming file
+    /// and offset; [`Error::Io`] naming the path.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::options().open(dir)
+    }
+
+    /// A builder for everything configurable.
+    #[must_use]
+    pub fn options() -> Options {
+        Options::default()
+    }
+
+    /// Opens `dir` read-only: no lock, no writes; sees a consistent prefix
+    /// of a journal another process may be appending to.
+    ///
+    /// # Errors
+    /// As [`QueueManager::open`], except [`Error::Locked`].
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::options().read_only(true).open(dir)
+    }
+
+    pub(crate) fn open_with(dir: &Path, options: Options) -> Result<Self> {
+        let storage = options.storage.clone();
+        let lock = if options.read_only {
+            lock::require_directory(dir)?;
+            None
+        } else {
+            storage
+                .create_dir_all(dir)
+                .map_err(|error| Error::io("create directory", dir, error))?;
+            Some(lock::lock(dir)?)
+        };
+        let policy = if options.read_only {
+            TailPolicy::Stop
+        } else {
+            TailPolicy::Truncate
+        };
+        let recovered = recovery::recover(storage.as_ref(), dir, policy)?;
+        let writer = if options.read_only {
+            None
+        } else {
+            let last_segment = recovered
+                .report
+                .segments
+                .last()
+                .map(|segment| (segment.path.clone(), segment.first_seq, segment.valid_len));
+            let end = JournalEnd {
+                next_seq: recovered.last_seq.next(),
+                last_segment,
+            };
+            Some(JournalWriter::start(
+                storage,
+                &dir.join(JOURNAL_DIR),
+                end,
+                options.writer,
+            )?)
+        };
+        let manager = QueueManager {
+            dir: dir.to_path_buf(),
+            inner: RwLock::new(Inner {
+                state: recovered.state,
+                next_seq: recovered.last_seq.next(),
+                writer,
+                events_since_snapshot: recovered.events_since_snapshot,
+                last_snapshot_at: Instant::now(),
+            }),
+            options,
+            snapshot_thread: Mutex::new(None),
+            _lock: lock,
+        };
+        manager.after_open(recovered.legacy)?;
+        Ok(manager)
+    }
+
+    fn after_open(&self, legacy: Option<SnapshotData>) -> Result<()> {
+        if let Some(data) = legacy {
+            tracing::info!(dir = %self.dir.display(), "importing the legacy queue files as the first event");
+            let event = legacy::legacy_import(data);
+            if let Some(ticket) = self.commit(|_| Ok(Some(event)))? {
+                ticket.wait()?;
+            }
+        }
+        if self.options.requeue_in_flight_on_open && !self.options.read_only {
+            self.requeue_in_flight()?;
+        }
+        Ok(())
+    }
+
+    /// The store's directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The single path of every mutation: `decide` looks at the state and
+    /// returns the event to journal (or `None`: rejected, nothing written).
+    /// Returns the ticket to wait on in `Immediate` mode.
+    fn commit(&self, decide: impl FnOnce(&QueueState) -> Result<Option<Event>>) -> Result<Option<Ticket>> {
+        let mut inner = self.write();
+        let inner = &mut *inner;
+        let writer = inner.writer.as_ref().ok_or_else(|| self.not_writable())?;
+        writer.check()?;
+        let Some(event) = decide(&inner.state)? else {
+            return Ok(None);
+        };
+        inner
+            .state
+            .check(&event)
+            .map_err(|error| Error::InvalidArgument(error.0))?;
+        let ts = now();
+        let payload = encode_payload(ts, &event)?;
+        let seq = inner.next_seq;
+        let ticket = writer.append(seq, payload)?;
+        inner.state.apply_checked(ts, &event);
+        inner.next_seq = seq.next();
+        inner.events_since_snapshot += 1;
+        if self.snapshot_due(inner) {
+            self.start_background_snapshot(inner);
+        }
+        Ok(Some(ticket))
+    }
+
+    /// Commits and, in `Immediate` mode, waits for durability. Returns
+    /// whether an event was written.
+    fn commit_and_wait(&self, decide: impl FnOnce(&QueueState) -> Result<Option<Event>>) -> Result<bool> {
+        match self.commit(decide)? {
+            None => Ok(false),
+            Some(ticket) => {
+                if self.options.writer.durability == Durability::Immediate {
+                    ticket.wait()?;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn not_writable(&self) -> Error {
+        if self.options.read_only {
+            Error::ReadOnly { dir: self.dir.clone() }
+        } else {
+            Error::Closed
+        }
+    }
+
+    /// Waits until every event so far is durable (in `Batched` mode the
+    /// only way to know; in `Immediate` mode a no-op).
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if a write or fsync failed.
+    pub fn flush(&self) -> Result<()> {
+        let inner = self.read();
+        let through = Seq(inner.next_seq.0 - 1);
+        match &inner.writer {
+            Some(writer) => {
+                let flusher = writer.flusher()?;
+                drop(inner);
+                flusher.flush(through)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Journals one event as it is (import); `Ok(false)`: it changed nothing.
+    pub(crate) fn commit_event(&self, event: Event) -> Result<bool> {
+        self.commit_and_wait(|_| Ok(Some(event)))
+    }
+}
+
+impl Drop for QueueManager {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            tracing::warn!(%error, dir = %self.dir.display(), "closing the queue manager on drop failed");
+        }
+    }
+}
+
+impl Options {
+    /// Opens (creating if missing) the store in `dir`.
+    ///
+    /// # Errors
+    /// See [`QueueManager::open`].
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<QueueManager> {
+        QueueManager::open_with(dir.as_ref(), self)
+    }
+}

@@ -1,0 +1,125 @@
+//! Snapshots of a running manager: due by count or time and written in the
+//! background from disk, written on request, and written last on close.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::{Inner, QueueManager};
+use crate::audit::{self, Until};
+use crate::error::Result;
+use crate::journal::writer::Flusher;
+use crate::seq::Seq;
+use crate::snapshot::{self, manifest};
+use crate::storage::Storage;
+
+impl QueueManager {
+    pub(super) fn snapshot_due(&self, inner: &Inner) -> bool {
+        let by_count =
+            self.options.snapshot_every_events > 0 && inner.events_since_snapshot >= self.options.snapshot_every_events;
+        let by_time = self
+            .options
+            .snapshot_every
+            .is_some_and(|interval| inner.events_since_snapshot > 0 && inner.last_snapshot_at.elapsed() >= interval);
+        by_count || by_time
+    }
+
+    /// Starts a snapshot of record `seq` on a thread of its own. The thread
+    /// rebuilds that state from disk — the previous snapshot plus the
+    /// journal records after it — so writers never wait for it: nothing is
+    /// cloned or held under the lock.
+    pub(super) fn start_background_snapshot(&self, inner: &mut Inner) {
+        let Ok(mut running) = self.snapshot_thread.try_lock() else {
+            return;
+        };
+        if running.as_ref().is_some_and(|thread| !thread.is_finished()) {
+            return;
+        }
+        let Some(flusher) = inner.writer.as_ref().and_then(|writer| writer.flusher().ok()) else {
+            return;
+        };
+        let seq = Seq(inner.next_seq.0 - 1);
+        inner.events_since_snapshot = 0;
+        inner.last_snapshot_at = Instant::now();
+        let storage = self.options.storage.clone();
+        let dir = self.dir.clone();
+        let spawned = std::thread::Builder::new()
+            .name("movie-queue-snapshot".into())
+            .spawn(move || {
+                if let Err(error) = snapshot_from_disk(storage.as_ref(), &dir, &flusher, seq) {
+                    tracing::warn!(%error, "background snapshot failed; the journal still holds every event");
+                }
+            });
+        match spawned {
+            Ok(thread) => *running = Some(thread),
+            Err(error) => tracing::warn!(%error, "could not start the snapshot thread"),
+        }
+    }
+
+    fn join_snapshot_thread(&self) {
+        let thread = self
+            .snapshot_thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::warn!("the snapshot thread panicked");
+        }
+    }
+
+    /// Writes a snapshot now (waiting for it): the three documented files
+    /// and the manifest, covering every event so far.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`]; [`Error::Poisoned`]; [`Error::Io`] naming the file.
+    pub fn snapshot(&self) -> Result<Seq> {
+        self.join_snapshot_thread();
+        let (flusher, seq) = {
+            let mut inner = self.write();
+            let writer = inner.writer.as_ref().ok_or_else(|| self.not_writable())?;
+            let flusher = writer.flusher()?;
+            inner.events_since_snapshot = 0;
+            inner.last_snapshot_at = Instant::now();
+            (flusher, Seq(inner.next_seq.0 - 1))
+        };
+        snapshot_from_disk(self.options.storage.as_ref(), &self.dir, &flusher, seq)?;
+        Ok(seq)
+    }
+
+    /// Flushes the journal, writes the final snapshot and stops the writer.
+    ///
+    /// # Errors
+    /// The first failure among these steps.
+    pub fn close(self) -> Result<()> {
+        self.shutdown()
+    }
+
+    pub(super) fn shutdown(&self) -> Result<()> {
+        self.join_snapshot_thread();
+        let mut inner = self.write();
+        let Some(writer) = inner.writer.take() else {
+            return Ok(());
+        };
+        let seq = Seq(inner.next_seq.0 - 1);
+        let snapshot = writer.flush(seq).and_then(|()| {
+            if inner.events_since_snapshot > 0 || !self.dir.join(snapshot::MANIFEST_FILE).exists() {
+                manifest::write_snapshot(self.options.storage.as_ref(), &self.dir, &inner.state, seq)
+            } else {
+                Ok(())
+            }
+        });
+        let closed = writer.close();
+        snapshot.and(closed)
+    }
+}
+
+/// Writes the snapshot of record `seq` from what is on disk: waits until
+/// the journal is durable through `seq`, rebuilds that state from the
+/// previous snapshot plus the journal after it, and writes the files. Runs
+/// without any lock of the manager's.
+fn snapshot_from_disk(storage: &dyn Storage, dir: &Path, flusher: &Flusher, seq: Seq) -> Result<()> {
+    flusher.flush(seq)?;
+    let state = audit::state_until(storage, dir, Until::Seq(seq))?;
+    manifest::write_snapshot(storage, dir, &state, seq)
+}

@@ -1,0 +1,249 @@
+//! The queue views as a pure function of the events.
+//!
+//! [`QueueState`] holds the four queues (pending, in flight, failed,
+//! completed) and the indexes the manager's queries need. It changes only
+//! through [`QueueState::apply`], one [`Event`] at a time, so replaying a
+//! journal rebuilds exactly the state the live queue had.
+//!
+//! **Architecture invariant:** this module does no I/O, reads no clock and
+//! draws no random numbers; every time it uses comes from the event or the
+//! caller.
+//!
+//! Representation: every entry lives once, in a slot of a slab, as its
+//! compact JSON (the documented files' shape; the id is read from it) plus
+//! the numbers its indexes need, so a queue of 100,000 movies costs little
+//! more than their JSON. A hash table maps each id to its slot (it stores
+//! slot numbers only: hashes are of the id read from the slot). Each place
+//! is a doubly linked list through the slots, so every move is `O(1)`;
+//! each entry also carries an order key that ascends from its place's
+//! front to its back (front inserts take keys below the front's, back
+//! inserts above the back's). Failed entries are also indexed by
+//! `(retry_count, retry_after)`, completed ones by `completed_at`, so the
+//! retry and clean-up queries cost `O(log n + k)`. Queries hand out parsed
+//! [`QueueEntry`] values.
+//!
+//! The id table's hasher is seeded per process; the seed changes where ids
+//! sit in memory, never a result.
+
+mod invariants;
+mod lists;
+mod mutation;
+mod rules;
+mod slab;
+#[cfg(test)]
+mod tests;
+mod time_index;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use serde::Serialize;
+
+use self::lists::List;
+use self::slab::{IdSlot, Index, Node, table_hash};
+use self::time_index::TimeKey;
+use crate::entry::QueueEntry;
+use crate::event::Event;
+
+/// Which of the four queues an entry is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Place {
+    /// Waiting to be taken, first in first out.
+    Pending,
+    /// Taken and being worked on.
+    InFlight,
+    /// Failed; waiting for a retry, a reset or a give-up.
+    Failed,
+    /// Done.
+    Completed,
+}
+
+impl Place {
+    /// The four places, in the order the queues are listed.
+    pub const ALL: [Place; 4] = [Place::Pending, Place::InFlight, Place::Failed, Place::Completed];
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Place::Pending => "pending",
+            Place::InFlight => "in flight",
+            Place::Failed => "failed",
+            Place::Completed => "completed",
+        })
+    }
+}
+
+/// Why an event cannot apply to this state (a bug or a corrupt journal);
+/// carries a human message naming the event kind and the id.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ApplyError(pub String);
+
+/// The queue counts, as `get_statistics()` returns them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Statistics {
+    /// Movies waiting.
+    pub pending: usize,
+    /// Movies taken by `get_next_pending` and not yet reported.
+    pub in_flight: usize,
+    /// Movies that failed (permanent failures included).
+    pub failed: usize,
+    /// Movies done.
+    pub completed: usize,
+    /// Failed movies with `retry_count >= max_retries`.
+    pub permanent_failures: usize,
+}
+
+/// The four queues and their indexes, as a pure function of the events.
+#[derive(Debug, Clone, Default)]
+pub struct QueueState {
+    /// Every known entry; `None` marks a free slot.
+    slab: Vec<Option<Node>>,
+    /// Free slots of `slab`, reused before it grows.
+    free: Vec<Index>,
+    /// The slot of every known entry, by the hash of its id (the id itself
+    /// is read from the entry, so it is stored once).
+    by_id: HashTable<IdSlot>,
+    hasher: DefaultHashBuilder,
+    /// Pending, in flight, failed, completed (as [`Place::ALL`]).
+    lists: [List; 4],
+    /// Failed entries by `retry_count`, then `(retry_after, order key)`.
+    /// Never holds an empty set, so it doubles as the `retry_count`
+    /// histogram of the failed queue.
+    retry_index: BTreeMap<u32, BTreeSet<TimeKey>>,
+    /// Completed entries by `(completed_at, order key)`.
+    completed_index: BTreeSet<TimeKey>,
+    /// Where entries are serialized before they are stored.
+    scratch: Vec<u8>,
+}
+
+impl QueueState {
+    /// An empty state: the projection of no events.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes room for `additional` more entries without growing (replay
+    /// and snapshot loading know roughly how many are coming).
+    pub fn reserve(&mut self, additional: usize) {
+        self.slab.reserve(additional.saturating_sub(self.free.len()));
+        self.by_id.reserve(additional, |slot: &IdSlot| table_hash(slot.hash));
+    }
+
+    /// Applies one event that happened at time `ts` (Unix seconds).
+    ///
+    /// # Errors
+    /// [`ApplyError`] when the event cannot apply to this state (see
+    /// [`QueueState::check`]); the state is then unchanged.
+    pub fn apply(&mut self, ts: f64, event: &Event) -> Result<(), ApplyError> {
+        self.check(event)?;
+        self.apply_checked(ts, event);
+        Ok(())
+    }
+
+    /// Applies an event that [`QueueState::check`] has just accepted on
+    /// this very state (the manager checks before journaling, under the
+    /// same lock), without checking it a second time.
+    pub(crate) fn apply_checked(&mut self, ts: f64, event: &Event) {
+        debug_assert!(
+            self.check(event).is_ok(),
+            "apply_checked of an unchecked event {event:?}"
+        );
+        self.mutate(ts, event);
+        debug_assert!(self.agrees_after(event), "projection indexes disagree after {event:?}");
+    }
+
+    /// Where the movie `id` is, if anywhere.
+    #[must_use]
+    pub fn place(&self, id: &str) -> Option<Place> {
+        self.find(id).map(|(_, node)| node.place)
+    }
+
+    /// The movie `id`'s place and entry, if it is known.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<(Place, QueueEntry)> {
+        let (_, node) = self.find(id)?;
+        Some((node.place, node.entry()?))
+    }
+
+    /// The entry the next `Taken` must name.
+    #[must_use]
+    pub fn front_pending(&self) -> Option<QueueEntry> {
+        self.node(self.list(Place::Pending).head)?.entry()
+    }
+
+    /// The id at the front of pending.
+    #[must_use]
+    pub fn front_pending_id(&self) -> Option<&str> {
+        self.node(self.list(Place::Pending).head).map(Node::id)
+    }
+
+    /// The ids of one place, in queue order.
+    pub fn ids(&self, place: Place) -> impl Iterator<Item = &str> {
+        self.nodes(place).map(|(_, node)| node.id())
+    }
+
+    /// The entries of one place, in queue order, as the compact JSON of
+    /// each (the documented files' shape, without re-serializing).
+    pub fn entries_json(&self, place: Place) -> impl Iterator<Item = &str> {
+        self.nodes(place).map(|(_, node)| node.json())
+    }
+
+    /// How many entries are pending.
+    #[must_use]
+    pub fn pending_count(&self) -> usize {
+        self.list(Place::Pending).len
+    }
+
+    /// How many entries are in flight.
+    #[must_use]
+    pub fn in_flight_count(&self) -> usize {
+        self.list(Place::InFlight).len
+    }
+
+    /// How many entries are failed.
+    #[must_use]
+    pub fn failed_count(&self) -> usize {
+        self.list(Place::Failed).len
+    }
+
+    /// How many entries are completed.
+    #[must_use]
+    pub fn completed_count(&self) -> usize {
+        self.list(Place::Completed).len
+    }
+
+    /// The pending entries, front first.
+    pub fn pending(&self) -> impl Iterator<Item = QueueEntry> + '_ {
+        self.entries_in(Place::Pending)
+    }
+
+    /// The in-flight entries in the order they were taken, oldest first.
+    pub fn in_flight(&self) -> impl Iterator<Item = QueueEntry> + '_ {
+        self.entries_in(Place::InFlight)
+    }
+
+    /// The failed entries in order of first arrival in failed (failing
+    /// again while failed keeps the position).
+    pub fn failed(&self) -> impl Iterator<Item = QueueEntry> + '_ {
+        self.entries_in(Place::Failed)
+    }
+
+    /// The completed entries in completion order.
+    pub fn completed(&self) -> impl Iterator<Item = QueueEntry> + '_ {
+        self.entries_in(Place::Completed)
+    }
+}
+
+/// Equal when the four queues hold equal entries in equal order; the slots
+/// and order keys behind them do not matter.
+impl PartialEq for QueueState {
+    fn eq(&self, other: &Self) -> bool {
+        Place::ALL
+            .into_iter()
+            .all(|place| self.entries_json(place).eq(other.entries_json(place)))
+    }
+}

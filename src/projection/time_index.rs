@@ -1,0 +1,146 @@
+//! The time indexes: failed entries by `(retry_count, retry_after)`,
+//! completed ones by `completed_at`, for the retry and clean-up queries in
+//! `O(log n + k)`.
+
+use std::cmp::Ordering;
+
+use super::slab::{Index, NIL};
+use super::{Place, QueueState, Statistics};
+use crate::entry::QueueEntry;
+
+/// A Unix time ordered by [`f64::total_cmp`], so it can key a `BTreeSet`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Time(pub(super) f64);
+
+impl PartialEq for Time {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Time {}
+
+impl PartialOrd for Time {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Time {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// A place's key in a time index: the time, then the order key (ties in
+/// queue order), then the slot.
+pub(super) type TimeKey = (Time, i64, Index);
+
+/// Keeping the indexes and querying them.
+impl QueueState {
+    /// Adds a slot to its place's time index (failed and completed only).
+    pub(super) fn index(&mut self, index: Index) {
+        let node = self.node_mut(index);
+        let (place, count, time_key) = (node.place, node.retry_count, node.time_key(index));
+        match place {
+            Place::Failed => {
+                self.retry_index.entry(count).or_default().insert(time_key);
+            }
+            Place::Completed => {
+                self.completed_index.insert(time_key);
+            }
+            Place::Pending | Place::InFlight => {}
+        }
+    }
+
+    /// Removes a slot from its place's time index.
+    pub(super) fn unindex(&mut self, index: Index) {
+        let node = self.node_mut(index);
+        let (place, count, time_key) = (node.place, node.retry_count, node.time_key(index));
+        match place {
+            Place::Failed => {
+                if let Some(by_time) = self.retry_index.get_mut(&count) {
+                    by_time.remove(&time_key);
+                    if by_time.is_empty() {
+                        self.retry_index.remove(&count);
+                    }
+                }
+            }
+            Place::Completed => {
+                self.completed_index.remove(&time_key);
+            }
+            Place::Pending | Place::InFlight => {}
+        }
+    }
+
+    /// Failed entries due for a retry: `retry_after <= now` (missing counts
+    /// as 0.0) and `retry_count < max_retries`, ordered by `retry_after`,
+    /// ties in failed order. Costs `O(r log n + k log k)` for `r` distinct
+    /// retry counts below `max_retries` and `k` entries returned; permanent
+    /// failures are never visited.
+    #[must_use]
+    pub fn ready_for_retry(&self, now: f64, max_retries: u32) -> Vec<QueueEntry> {
+        let mut due: Vec<TimeKey> = self
+            .retry_index
+            .range(..max_retries)
+            .flat_map(|(_, by_time)| by_time.range(..=(Time(now), i64::MAX, NIL)))
+            .copied()
+            .collect();
+        due.sort_unstable();
+        due.into_iter()
+            .filter_map(|(_, _, index)| self.node(index)?.entry())
+            .collect()
+    }
+
+    /// Failed entries with `retry_count >= max_retries`, in failed order.
+    #[must_use]
+    pub fn permanent_failures(&self, max_retries: u32) -> Vec<QueueEntry> {
+        let mut keys: Vec<(i64, Index)> = self
+            .retry_index
+            .range(max_retries..)
+            .flat_map(|(_, by_time)| by_time.iter().map(|&(_, key, index)| (key, index)))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .filter_map(|(_, index)| self.node(index)?.entry())
+            .collect()
+    }
+
+    /// The counts, with permanent failures at `max_retries`.
+    #[must_use]
+    pub fn statistics(&self, max_retries: u32) -> Statistics {
+        Statistics {
+            pending: self.pending_count(),
+            in_flight: self.in_flight_count(),
+            failed: self.failed_count(),
+            completed: self.completed_count(),
+            permanent_failures: self.permanent_failure_count(max_retries),
+        }
+    }
+
+    /// How many failed entries have `retry_count >= max_retries`, without
+    /// visiting them: `O(log n)` plus one step per distinct retry count.
+    #[must_use]
+    pub fn permanent_failure_count(&self, max_retries: u32) -> usize {
+        self.retry_index
+            .range(max_retries..)
+            .map(|(_, by_time)| by_time.len())
+            .sum()
+    }
+
+    /// Ids of completed entries with `completed_at < cutoff` (missing counts
+    /// as 0.0), in completed order: exactly the ids a `CleanedUp` event with
+    /// this cutoff may name.
+    #[must_use]
+    pub fn completed_before(&self, cutoff: f64) -> Vec<String> {
+        let mut keys: Vec<(i64, Index)> = self
+            .completed_index
+            .range(..(Time(cutoff), i64::MIN, 0))
+            .map(|&(_, key, index)| (key, index))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .filter_map(|(_, index)| self.node(index).map(|node| node.id().to_owned()))
+            .collect()
+    }
+}

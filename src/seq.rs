@@ -1,0 +1,38 @@
+//! The sequence-number newtype and its limits: a leaf every layer may import.
+
+use serde::{Deserialize, Serialize};
+
+/// The largest sequence number the store accepts (2^62): far beyond any
+/// journal, and far enough from `u64::MAX` that `seq + 1` never wraps.
+pub const SEQ_MAX: u64 = 1 << 62;
+
+/// A journal sequence number: contiguous from 1, one per event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+impl Seq {
+    /// The sequence number after this one.
+    #[must_use]
+    pub fn next(self) -> Seq {
+        Seq(self.0.saturating_add(1))
+    }
+
+    /// The sequence number before this one (`Seq(0)` stays `Seq(0)`).
+    #[must_use]
+    pub fn previous(self) -> Seq {
+        Seq(self.0.saturating_sub(1))
+    }
+
+    /// Is this a sequence number the store accepts (at most [`SEQ_MAX`])?
+    #[must_use]
+    pub fn in_range(self) -> bool {
+        self.0 <= SEQ_MAX
+    }
+}
+
+impl std::fmt::Display for Seq {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}

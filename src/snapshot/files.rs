@@ -1,0 +1,194 @@
+//! The documented files: the three JSON arrays the application reads,
+//! rendered from the projection's stored JSON and parsed in one pass.
+
+use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
+
+use crate::entry::QueueEntry;
+use crate::movie::RawFields;
+use crate::projection::{Place, QueueState};
+
+/// Serializes the three documented files of `state` (pretty-printed, as
+/// the application's own writer does), from the entries' stored JSON.
+#[must_use]
+pub fn render_files(state: &QueueState) -> [Vec<u8>; 3] {
+    let pending = state
+        .entries_json(Place::InFlight)
+        .chain(state.entries_json(Place::Pending));
+    [
+        render(pending),
+        render(state.entries_json(Place::Failed)),
+        render(state.entries_json(Place::Completed)),
+    ]
+}
+
+/// Renders entries (each as compact JSON) as a pretty-printed JSON array,
+/// one entry at a time, each indented by two spaces as Python's
+/// `json.dump(..., indent=2)` writes it.
+fn render<'a>(entries: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut out = b"[".to_vec();
+    let mut empty = true;
+    for json in entries {
+        out.extend_from_slice(if empty { b"\n  " } else { b",\n  " });
+        empty = false;
+        write_pretty(&mut out, json.as_bytes(), b"  ");
+    }
+    out.extend_from_slice(if empty { b"]\n" } else { b"\n]\n" });
+    out
+}
+
+/// Writes compact JSON as `serde_json::to_vec_pretty` would write the same
+/// value, with `margin` after every line break, without parsing it into a
+/// tree. `compact` must be the compact output of `serde_json` (no whitespace
+/// outside strings), as every entry the state stores is.
+fn write_pretty(out: &mut Vec<u8>, compact: &[u8], margin: &[u8]) {
+    let line = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.extend_from_slice(margin);
+        for _ in 0..depth {
+            out.extend_from_slice(b"  ");
+        }
+    };
+    let mut depth = 0_usize;
+    let mut rest = compact;
+    while let Some((&byte, after)) = rest.split_first() {
+        rest = after;
+        match byte {
+            b'"' => {
+                // Copy the string through its closing quote, escapes and all.
+                let mut end = 0;
+                let mut escaped = false;
+                for &inner in rest {
+                    end += 1;
+                    match inner {
+                        _ if escaped => escaped = false,
+                        b'\\' => escaped = true,
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+                out.push(b'"');
+                out.extend_from_slice(&rest[..end]);
+                rest = &rest[end..];
+            }
+            b'{' | b'[' => {
+                out.push(byte);
+                let close = if byte == b'{' { b'}' } else { b']' };
+                if let Some(after_close) = rest.strip_prefix(&[close]) {
+                    out.push(close);
+                    rest = after_close;
+                } else {
+                    depth += 1;
+                    line(out, depth);
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                line(out, depth);
+                out.push(byte);
+            }
+            b',' => {
+                out.push(b',');
+                line(out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(byte),
+        }
+    }
+}
+
+/// Parses one documented file: a JSON array of entries, read in one pass
+/// straight into entries (no intermediate tree of the whole file).
+///
+/// # Errors
+/// A message naming the entry index and what is wrong with it, or where
+/// the JSON itself is malformed.
+pub fn parse_entries(bytes: &[u8]) -> std::result::Result<Vec<QueueEntry>, String> {
+    let mut invalid = None;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = deserializer
+        .deserialize_seq(EntriesVisitor { invalid: &mut invalid })
+        .and_then(|entries| deserializer.end().map(|()| entries));
+    match (parsed, invalid) {
+        (Ok(entries), _) => Ok(entries),
+        (Err(_), Some(invalid)) => Err(invalid),
+        (Err(error), None) => Err(format!("not a JSON array of movies: {error}")),
+    }
+}
+
+/// Reads a JSON array of entries, validating each as it comes; the first
+/// invalid one stops the parse and is described in `invalid`.
+struct EntriesVisitor<'a> {
+    invalid: &'a mut Option<String>,
+}
+
+impl<'de> Visitor<'de> for EntriesVisitor<'_> {
+    type Value = Vec<QueueEntry>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON array of movies")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0));
+        while let Some(raw) = access.next_element::<RawFields>()? {
+            match QueueEntry::from_raw(raw) {
+                Ok(entry) => entries.push(entry),
+                Err(error) => {
+                    let message = format!("entry {}: {error}", entries.len());
+                    *self.invalid = Some(message.clone());
+                    return Err(A::Error::custom(message));
+                }
+            }
+        }
+        Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |x| x.is_finite())
+                .prop_map(Value::from),
+            "[ a\"\\\\/:,{}\\[\\]\n\t\u{1}\u{e9}]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+                prop::collection::vec(("[a\"\\\\:,{ ]{0,3}", inner), 0..5)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn pretty_writing_of_compact_json_matches_serde_json(value in json_value()) {
+            let compact = serde_json::to_string(&value).expect("serializes");
+            let mut out = Vec::new();
+            write_pretty(&mut out, compact.as_bytes(), b"");
+            prop_assert_eq!(String::from_utf8(out).expect("UTF-8"), serde_json::to_string_pretty(&value).expect("serializes"));
+        }
+    }
+
+    #[test]
+    fn rendered_files_are_indented_like_python_json_dump() {
+        let entries = [
+            r#"{"id":"1","title":"A, B: \"C\"","year":1999,"tags":[],"more":{"a":[1,{}]}}"#,
+            r#"{"id":"2","title":"x","year":"2000"}"#,
+        ];
+        let text = String::from_utf8(render(entries.into_iter())).expect("UTF-8");
+        let expected = "[\n  {\n    \"id\": \"1\",\n    \"title\": \"A, B: \\\"C\\\"\",\n    \"year\": 1999,\n    \"tags\": [],\n    \"more\": {\n      \"a\": [\n        1,\n        {}\n      ]\n    }\n  },\n  {\n    \"id\": \"2\",\n    \"title\": \"x\",\n    \"year\": \"2000\"\n  }\n]\n";
+        assert_eq!(text, expected);
+        assert_eq!(render(std::iter::empty()), b"[]\n");
+    }
+}

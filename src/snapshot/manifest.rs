@@ -1,0 +1,176 @@
+//! The manifest: writing a snapshot (the documented files plus
+//! `queue_snapshot.json`) atomically, and loading it only when every
+//! checksum agrees.
+//!
+//! Write (numbered as in `docs/DURABILITY.md`):
+//! 1. serialize `queue_pending.json` (in-flight entries first, then
+//!    pending), `queue_failed.json`, `queue_completed.json`;
+//! 2. write each to `<name>.tmp` and fsync it;
+//! 3. write the manifest (covered sequence number, in-flight count, each
+//!    file's length and CRC32) to `queue_snapshot.json.tmp` and fsync it;
+//! 4. rename the three files into place, fsync the directory;
+//! 5. rename the manifest into place, fsync the directory.
+//!
+//! A crash before 5 leaves the old manifest beside (some) new files: their
+//! checksums disagree and start-up falls back to the journal. The manifest
+//! is never durable before the files it describes.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::files::{parse_entries, render_files};
+use super::{MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData};
+use crate::entry::QueueEntry;
+use crate::error::{Error, Result};
+use crate::projection::QueueState;
+use crate::seq::Seq;
+use crate::storage::{self, Storage};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct FileDigest {
+    name: String,
+    bytes: u64,
+    crc32: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Manifest {
+    version: u32,
+    seq: Seq,
+    in_flight: u64,
+    files: Vec<FileDigest>,
+}
+
+/// Writes a snapshot of `state`, which reflects every journal record up to
+/// `seq` and no other, into `dir` (steps 1–5 above).
+///
+/// # Errors
+/// [`Error::Io`] naming the file of the step that failed.
+pub fn write_snapshot(storage: &dyn Storage, dir: &Path, state: &QueueState, seq: Seq) -> Result<()> {
+    let files = render_files(state);
+    write_files(storage, dir, &files, seq, state.in_flight_count() as u64)
+}
+
+/// Writes already rendered files as a snapshot covering `seq` (steps 2–5).
+///
+/// # Errors
+/// [`Error::Io`] naming the file of the step that failed.
+pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 3], seq: Seq, in_flight: u64) -> Result<()> {
+    let mut digests = Vec::with_capacity(3);
+    for (name, bytes) in QUEUE_FILES.iter().zip(files) {
+        storage::write_synced(storage, &storage::temporary_path(&dir.join(name)), bytes)?;
+        digests.push(FileDigest {
+            name: (*name).to_owned(),
+            bytes: bytes.len() as u64,
+            crc32: crc32fast::hash(bytes),
+        });
+    }
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        seq,
+        in_flight,
+        files: digests,
+    };
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|error| Error::InvalidArgument(format!("manifest cannot be serialized: {error}")))?;
+    let manifest_path = dir.join(MANIFEST_FILE);
+    storage::write_synced(storage, &storage::temporary_path(&manifest_path), &manifest_bytes)?;
+    for name in QUEUE_FILES {
+        let path = dir.join(name);
+        storage
+            .rename(&storage::temporary_path(&path), &path)
+            .map_err(|error| Error::io("rename to", &path, error))?;
+    }
+    storage::sync_parent(storage, &manifest_path)?;
+    storage
+        .rename(&storage::temporary_path(&manifest_path), &manifest_path)
+        .map_err(|error| Error::io("rename to", &manifest_path, error))?;
+    storage::sync_parent(storage, &manifest_path)
+}
+
+/// Loads the snapshot of `dir` if its manifest and all three files agree.
+/// `Ok(None)`: there is no manifest. `Err(Rejected)`: there is one, but the
+/// set is inconsistent or unreadable (a crash mid-snapshot, a hand edit).
+///
+/// # Errors
+/// [`Rejected`] saying which file disagrees and how.
+pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<Option<SnapshotData>, Rejected> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if !storage.exists(&manifest_path) {
+        return Ok(None);
+    }
+    let reject = |detail: String| Rejected(format!("{}: {detail}", manifest_path.display()));
+    let bytes = storage
+        .read(&manifest_path)
+        .map_err(|error| reject(error.to_string()))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|error| reject(error.to_string()))?;
+    if manifest.seq.0 > crate::seq::SEQ_MAX {
+        return Err(reject(format!("sequence number {} is out of range", manifest.seq)));
+    }
+    if manifest.version != MANIFEST_VERSION {
+        return Err(reject(format!("unsupported manifest version {}", manifest.version)));
+    }
+    let names: Vec<&str> = manifest.files.iter().map(|digest| digest.name.as_str()).collect();
+    if names != QUEUE_FILES {
+        return Err(reject(format!("manifest lists {names:?}, expected {QUEUE_FILES:?}")));
+    }
+    let mut lists = Vec::with_capacity(3);
+    for digest in &manifest.files {
+        lists.push(load_checked(storage, &dir.join(&digest.name), digest)?);
+    }
+    let [mut pending, failed, completed]: [Vec<QueueEntry>; 3] =
+        lists.try_into().map_err(|_| reject("three files expected".into()))?;
+    let in_flight_count = usize::try_from(manifest.in_flight).unwrap_or(usize::MAX);
+    if in_flight_count > pending.len() {
+        return Err(reject(format!(
+            "{} in-flight entries announced, {PENDING_FILE} holds {}",
+            manifest.in_flight,
+            pending.len()
+        )));
+    }
+    let rest = pending.split_off(in_flight_count);
+    Ok(Some(SnapshotData {
+        seq: manifest.seq,
+        in_flight: pending,
+        pending: rest,
+        failed,
+        completed,
+    }))
+}
+
+fn load_checked(
+    storage: &dyn Storage,
+    path: &Path,
+    digest: &FileDigest,
+) -> std::result::Result<Vec<QueueEntry>, Rejected> {
+    let reject = |detail: String| Rejected(format!("{}: {detail}", path.display()));
+    let bytes = storage.read(path).map_err(|error| reject(error.to_string()))?;
+    let crc32 = crc32fast::hash(&bytes);
+    if bytes.len() as u64 != digest.bytes || crc32 != digest.crc32 {
+        return Err(reject(format!(
+            "{} bytes with CRC32 {crc32:#010x}, the manifest recorded {} bytes with {:#010x} \
+             (an interrupted snapshot or an edit by hand)",
+            bytes.len(),
+            digest.bytes,
+            digest.crc32
+        )));
+    }
+    parse_entries(&bytes).map_err(reject)
+}
+
+/// Removes `*.tmp` files an interrupted snapshot left in `dir` (writer only).
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn remove_leftovers(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    for name in QUEUE_FILES.iter().chain(std::iter::once(&MANIFEST_FILE)) {
+        let temporary = storage::temporary_path(&dir.join(name));
+        if storage.exists(&temporary) {
+            storage
+                .remove_file(&temporary)
+                .map_err(|error| Error::io("remove", &temporary, error))?;
+        }
+    }
+    Ok(())
+}

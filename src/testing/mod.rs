@@ -1,0 +1,32 @@
+//! Test seams, behind the `testing` cargo feature: for this crate's own
+//! integration tests, benches and fuzz targets. Not part of the stable API.
+//!
+//! * the file-system seam and the fault-injecting storage;
+//! * the journal's byte format, to build and damage segments by hand;
+//! * the names of the store's files;
+//! * the lower-level entry points the durability tests drive directly;
+//! * [`ReferenceModel`], the one reference model of the queue.
+
+mod model;
+
+pub use self::model::ReferenceModel;
+pub use crate::audit::{state_until, verify_with};
+pub use crate::event::{decode_payload, encode_payload};
+pub use crate::journal::format::{
+    HeaderDefect, RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, RecordDefect, SEGMENT_HEADER_BYTES, decode_record,
+    decode_segment_header, encode_record, encode_segment_header, valid_record_follows,
+};
+pub use crate::journal::reader::{ReplayReport, TailPolicy};
+pub use crate::journal::segment::{list_segments, parse_segment_name, segment_name};
+pub use crate::journal::writer::{JournalEnd, JournalWriter, WriterConfig};
+pub use crate::lock::LOCK_FILE;
+pub use crate::maintenance::repair_with;
+pub use crate::recovery::JOURNAL_DIR;
+pub use crate::recovery::replay_events;
+pub use crate::seq::SEQ_MAX;
+pub use crate::snapshot::base::{BASE_FILE, write_base};
+pub use crate::snapshot::files::{parse_entries, render_files};
+pub use crate::snapshot::legacy::load_legacy;
+pub use crate::snapshot::manifest::{load_snapshot, write_files, write_snapshot};
+pub use crate::snapshot::{COMPLETED_FILE, FAILED_FILE, MANIFEST_FILE, PENDING_FILE, QUEUE_FILES, SnapshotData};
+pub use crate::storage::{Fault, FaultyStorage, FileBytes, RealStorage, Storage, WritableFile, write_atomic};

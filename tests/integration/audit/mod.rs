@@ -1,0 +1,1 @@
+mod history_and_replay;

@@ -1,0 +1,168 @@
+//! `add` (flags, one JSON object, JSON lines on stdin), `next` and
+//! `complete` through the built binary: what each prints, its exit code,
+//! and the state `stats`/`list` show afterwards. Proves the scripting
+//! contract: year kept as given, duplicates reported, a bad stdin line
+//! named by number with nothing added, `next` silent on an empty queue,
+//! movies taken stay in flight across invocations.
+
+use crate::support::cli as cli_support;
+
+use cli_support::{add, counts, events, mq, mq_stdin, stats};
+use serde_json::json;
+
+#[test]
+fn add_by_flags_keeps_the_year_a_string_and_reports_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = mq(
+        dir.path(),
+        &[
+            "add",
+            "--id",
+            "123",
+            "--title",
+            "The Matrix",
+            "--year",
+            "1999",
+            "--slug",
+            "the-matrix",
+            "--imdb-id",
+            "tt0133093",
+        ],
+    )
+    .ok();
+    assert!(run.stdout.starts_with("added 123"), "{run:?}");
+    let again = mq(
+        dir.path(),
+        &["add", "--id", "123", "--title", "The Matrix", "--year", "1999"],
+    )
+    .ok();
+    assert!(
+        again.stdout.contains("skipped") && again.stdout.contains("already pending"),
+        "{again:?}"
+    );
+    let listed = mq(dir.path(), &["list", "pending", "--json"]).ok().json();
+    assert_eq!(
+        listed,
+        json!([{"id": "123", "title": "The Matrix", "year": "1999", "slug": "the-matrix", "imdb_id": "tt0133093"}])
+    );
+}
+
+#[test]
+fn add_json_keeps_types_and_extra_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let movie = r#"{"id":"7","title":"Heat","year":1995,"status":"queued","nested":{"a":[1,2.5]}}"#;
+    mq(dir.path(), &["add", "--json", movie]).ok();
+    let listed = mq(dir.path(), &["list", "pending", "--json"]).ok().json();
+    assert_eq!(
+        listed,
+        json!([{"id":"7","title":"Heat","year":1995,"status":"queued","nested":{"a":[1,2.5]}}])
+    );
+    let bad = mq(dir.path(), &["add", "--json", r#"{"title":"no id","year":"1"}"#]).fails_with(1);
+    assert!(bad.stderr.starts_with("movie-queue: --json: invalid movie"), "{bad:?}");
+    mq(dir.path(), &["add", "--id", "1", "--title", "x"]).fails_with(2);
+}
+
+#[test]
+fn bulk_add_from_stdin_adds_every_line_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    add(dir.path(), "b");
+    let input = "{\"id\":\"a\",\"title\":\"A\",\"year\":\"2001\"}\n\n\
+                 {\"id\":\"b\",\"title\":\"B\",\"year\":2002}\n\
+                 {\"id\":\"c\",\"title\":\"C\",\"year\":2003,\"extra\":true}\n\
+                 {\"id\":\"a\",\"title\":\"A again\",\"year\":\"2001\"}\n";
+    let run = mq_stdin(dir.path(), &["add", "--json", "-"], input).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("added a"), "{run:?}");
+    assert!(
+        lines[1].starts_with("skipped b") && lines[1].contains("already pending"),
+        "{run:?}"
+    );
+    assert!(lines[2].starts_with("added c"), "{run:?}");
+    assert!(
+        lines[3].starts_with("skipped a") && lines[3].contains("earlier line"),
+        "{run:?}"
+    );
+    assert_eq!(lines[4], "2 added, 2 skipped");
+    let ids: Vec<_> = mq(dir.path(), &["list", "pending", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!("b"), json!("a"), json!("c")]);
+    assert_eq!(
+        events(dir.path()).len(),
+        3,
+        "one event per added movie, none for the skipped"
+    );
+}
+
+#[test]
+fn a_bad_stdin_line_is_named_and_nothing_is_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "{\"id\":\"a\",\"title\":\"A\",\"year\":\"2001\"}\n{\"id\":\"b\",\"title\":\n";
+    let run = mq_stdin(dir.path(), &["add", "--json", "-"], input).fails_with(1);
+    assert!(
+        run.stderr.starts_with("movie-queue: stdin line 2: not valid JSON"),
+        "{run:?}"
+    );
+    let run = mq_stdin(
+        dir.path(),
+        &["add", "--json", "-"],
+        "{\"id\":5,\"title\":\"x\",\"year\":\"1\"}\n",
+    )
+    .fails_with(1);
+    assert!(
+        run.stderr.contains("stdin line 1") && run.stderr.contains("\"id\" must be a string"),
+        "{run:?}"
+    );
+    assert!(!dir.path().join("journal").exists() || events(dir.path()).is_empty());
+}
+
+#[test]
+fn next_takes_fifo_and_prints_nothing_when_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = mq(dir.path(), &["next"]).ok();
+    assert_eq!(empty.stdout, "", "nothing on an empty queue");
+    add(dir.path(), "1");
+    add(dir.path(), "2");
+    let taken = mq(dir.path(), &["next"]).ok();
+    assert_eq!(taken.stdout.lines().count(), 1);
+    assert_eq!(taken.json(), json!({"id": "1", "title": "Movie 1", "year": "2020"}));
+    add(dir.path(), "3");
+    assert_eq!(
+        stats(dir.path()),
+        counts(2, 1, 0, 0, 0),
+        "the taken movie stays in flight across invocations"
+    );
+    assert_eq!(mq(dir.path(), &["next"]).ok().json()["id"], "2");
+    assert_eq!(mq(dir.path(), &["next"]).ok().json()["id"], "3");
+    assert_eq!(mq(dir.path(), &["next"]).ok().stdout, "");
+    assert_eq!(stats(dir.path()), counts(0, 3, 0, 0, 0));
+}
+
+#[test]
+fn complete_accepts_pending_in_flight_and_failed_movies() {
+    let dir = tempfile::tempdir().unwrap();
+    for id in ["pending", "flying", "failing"] {
+        add(dir.path(), id);
+    }
+    mq(dir.path(), &["next"]).ok();
+    mq(dir.path(), &["fail", "failing", "--error", "boom"]).ok();
+    for id in ["pending", "flying", "failing"] {
+        let run = mq(dir.path(), &["complete", id]).ok();
+        assert!(run.stdout.starts_with(&format!("completed {id}")), "{run:?}");
+    }
+    assert_eq!(stats(dir.path()), counts(0, 0, 0, 3, 0));
+    let again = mq(dir.path(), &["complete", "flying"]).ok();
+    assert!(again.stdout.contains("already completed"), "{again:?}");
+    let unknown = mq(dir.path(), &["complete", "nope"]).fails_with(1);
+    assert!(
+        unknown.stderr.starts_with("movie-queue: no movie with id \"nope\""),
+        "{unknown:?}"
+    );
+    let re_add = mq(dir.path(), &["add", "--id", "flying", "--title", "x", "--year", "1"]).ok();
+    assert!(re_add.stdout.contains("already completed"), "{re_add:?}");
+}

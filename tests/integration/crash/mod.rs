@@ -1,0 +1,2 @@
+mod batched_loss_window;
+mod power_loss_sweep;

@@ -1,0 +1,6 @@
+mod corruption;
+mod group_commit;
+mod poison;
+mod record_limits;
+mod round_trip;
+mod torn_tail;

@@ -1,0 +1,5 @@
+mod bad_input;
+mod bit_flip_sweep;
+mod repair;
+mod truncation_sweep;
+mod zero_sector_sweep;

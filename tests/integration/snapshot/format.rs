@@ -1,0 +1,112 @@
+//! The documented JSON files are exactly the seed's format: arrays of
+//! entries with the seed's field names and types (timestamps floats, `year`
+//! as given), in-flight movies first in `queue_pending.json`, extra fields
+//! kept; and a hand-edited or half-written set falls back to the journal.
+
+use crate::support::common;
+
+use common::{movie, open, scratch};
+use movie_queue::QueueManager;
+use serde_json::Value;
+
+fn read(dir: &std::path::Path, name: &str) -> Vec<Value> {
+    serde_json::from_slice::<Value>(&std::fs::read(dir.join(name)).unwrap())
+        .unwrap()
+        .as_array()
+        .expect("a JSON array")
+        .clone()
+}
+
+#[test]
+fn the_documented_files_have_the_seeds_fields_and_types() {
+    let dir = scratch();
+    let qm = open(dir.path());
+    let matrix = movie_queue::Movie::new("123", "The Matrix", "1999")
+        .with_slug("the-matrix")
+        .with_imdb_id("tt0133093")
+        .with_extra("status", Value::from("queued"))
+        .unwrap();
+    qm.add_to_pending(matrix.clone()).unwrap();
+    qm.add_to_pending(movie_queue::Movie::new("7", "Heat", 1995)).unwrap();
+    qm.add_to_pending(movie("waiting")).unwrap();
+    qm.add_to_pending(movie("done")).unwrap();
+    let taken = qm.get_next_pending().unwrap().unwrap();
+    qm.add_to_failed(taken, "Not found on tracker", Some(1_760_813_282.5))
+        .unwrap();
+    qm.get_next_pending().unwrap(); // "7" stays in flight
+    qm.add_to_completed(movie("done")).unwrap();
+    qm.close().unwrap();
+
+    let pending = read(dir.path(), "queue_pending.json");
+    let ids: Vec<&str> = pending.iter().map(|entry| entry["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["7", "waiting"], "in flight first, then pending");
+    assert_eq!(
+        pending[0]["year"],
+        Value::from(1995),
+        "an integer year stays an integer"
+    );
+    assert_eq!(
+        pending[1].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["id", "title", "year"]
+    );
+
+    let failed = read(dir.path(), "queue_failed.json");
+    let entry = failed[0].as_object().unwrap();
+    assert_eq!(
+        entry.keys().collect::<Vec<_>>(),
+        [
+            "id",
+            "title",
+            "year",
+            "slug",
+            "imdb_id",
+            "status",
+            "retry_count",
+            "last_error",
+            "retry_after",
+            "failed_at"
+        ]
+    );
+    assert!(entry["retry_count"].is_u64());
+    assert!(entry["last_error"].is_string());
+    assert!(entry["retry_after"].is_f64() && entry["failed_at"].is_f64());
+    assert_eq!(entry["year"], Value::from("1999"));
+
+    let completed = read(dir.path(), "queue_completed.json");
+    assert!(completed[0]["completed_at"].is_f64());
+    assert_eq!(completed[0]["id"], "done");
+}
+
+#[test]
+fn a_hand_edited_or_torn_snapshot_falls_back_to_the_journal() {
+    let dir = scratch();
+    let qm = open(dir.path());
+    for id in ["1", "2", "3"] {
+        qm.add_to_pending(movie(id)).unwrap();
+    }
+    qm.add_to_completed(movie("2")).unwrap();
+    let live = qm.state();
+    qm.close().unwrap();
+
+    // An edit by hand: valid JSON, different content.
+    std::fs::write(dir.path().join("queue_pending.json"), b"[]\n").unwrap();
+    let qm = QueueManager::open(dir.path()).unwrap();
+    assert!(qm.state() == live, "a hand-edited file was trusted");
+    qm.close().unwrap();
+    assert_eq!(
+        read(dir.path(), "queue_pending.json").len(),
+        2,
+        "close wrote the files again"
+    );
+
+    // A torn file: invalid JSON.
+    std::fs::write(dir.path().join("queue_completed.json"), b"[{\"id\":").unwrap();
+    let qm = QueueManager::open(dir.path()).unwrap();
+    assert!(qm.state() == live, "a torn file was trusted");
+    drop(qm);
+
+    // No manifest at all, but a journal: the journal wins, never an import.
+    std::fs::remove_file(dir.path().join("queue_snapshot.json")).unwrap();
+    let qm = QueueManager::open(dir.path()).unwrap();
+    assert!(qm.state() == live);
+}

@@ -1,0 +1,1 @@
+mod lock_and_permissions;
