@@ -14,6 +14,7 @@ use crate::movie::{Movie, RawFields, kind_of};
 /// `failed_at`, `completed_at` beside the movie's fields, each written only
 /// when set).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct QueueEntry {
     /// The movie.
     pub movie: Movie,

@@ -36,6 +36,9 @@ pub enum Error {
     Poisoned {
         /// The first failure, as text.
         cause: String,
+        /// The first failure's kind, when it was an I/O error
+        /// (`StorageFull` for a full disk, say).
+        kind: Option<std::io::ErrorKind>,
     },
 
     /// A record's checksum does not match its bytes.
@@ -53,15 +56,18 @@ pub enum Error {
         found: u32,
     },
 
-    /// A record's header or payload runs past the end of the file.
-    #[error("{path}: truncated record at byte offset {offset}: {detail}")]
+    /// A record that is incomplete or zero-filled (or, under a reader that
+    /// rejects them, any damaged last record: a torn tail).
+    #[error("{path}: truncated record at byte offset {offset}: {defect} {situation}")]
     TruncatedRecord {
         /// The segment file.
         path: PathBuf,
         /// Byte offset of the record's header in the file.
         offset: u64,
-        /// What is missing.
-        detail: String,
+        /// What is wrong with the record.
+        defect: RecordDefect,
+        /// Where the damage sits, which decides what it means.
+        situation: DamageSituation,
     },
 
     /// A record's length field is larger than the format allows.
@@ -162,6 +168,83 @@ pub enum Error {
     /// The manager was closed (or its writer thread is gone).
     #[error("the queue manager is closed")]
     Closed,
+}
+
+/// What is wrong with the record at some offset of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordDefect {
+    /// Fewer bytes than a record header remain.
+    ShortHeader {
+        /// The bytes that remain.
+        available: u64,
+    },
+    /// A zero length (never written; typically zero-filled space).
+    Empty,
+    /// The length is over the format's limit.
+    TooLarge(u32),
+    /// The payload runs past the end of the data.
+    PastEnd {
+        /// Declared payload length.
+        length: u32,
+        /// Bytes available after the header.
+        available: u64,
+    },
+    /// The CRC does not match.
+    Checksum {
+        /// Stored.
+        expected: u32,
+        /// Computed.
+        found: u32,
+    },
+}
+
+impl std::fmt::Display for RecordDefect {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordDefect::ShortHeader { available } => {
+                write!(formatter, "{available} bytes, less than a record header")
+            }
+            RecordDefect::Empty => formatter.write_str("zero-filled space"),
+            RecordDefect::TooLarge(length) => write!(formatter, "a length of {length} bytes, over the format's limit"),
+            RecordDefect::PastEnd { length, available } => {
+                write!(formatter, "a record of {length} bytes with only {available} written")
+            }
+            RecordDefect::Checksum { expected, found } => write!(
+                formatter,
+                "a checksum mismatch (stored {expected:#010x}, computed {found:#010x})"
+            ),
+        }
+    }
+}
+
+/// Where a damaged record sits, which decides what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DamageSituation {
+    /// Valid records follow it in its segment: corruption.
+    ValidRecordsFollow,
+    /// It is in a segment that is not the last: corruption.
+    NotLastSegment,
+    /// Nothing valid follows it in the last segment: the torn tail of an
+    /// interrupted write, reported by a reader that does not cut it.
+    TornTail {
+        /// Bytes from the damaged record to the end of the segment.
+        bytes: u64,
+    },
+}
+
+impl std::fmt::Display for DamageSituation {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DamageSituation::ValidRecordsFollow => formatter.write_str("with valid records after it"),
+            DamageSituation::NotLastSegment => formatter.write_str("in a segment that is not the last"),
+            DamageSituation::TornTail { bytes } => write!(
+                formatter,
+                "(a torn tail of {bytes} bytes; the next writer open truncates it, or run `movie-queue repair`)"
+            ),
+        }
+    }
 }
 
 impl Error {

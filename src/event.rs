@@ -12,12 +12,14 @@ use crate::seq::Seq;
 /// The event schema version this build writes and reads (`"v"` in every payload).
 pub const EVENT_VERSION: u32 = 1;
 
-/// Every state change of the queue (schema version [`EVENT_VERSION`]).
+/// Every state change of the queue (event schema version 1; see
+/// `docs/FORMAT.md`).
 ///
 /// The projection (`QueueState::apply`) gives each its meaning; the
 /// manager only journals events that change something.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Event {
     /// A movie joined the back of pending.
     Added {
@@ -125,6 +127,7 @@ impl Event {
 /// An event as the journal holds it: its sequence number, its time and
 /// what happened.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct EventRecord {
     /// Its place in the journal.
     pub seq: Seq,
@@ -132,6 +135,14 @@ pub struct EventRecord {
     pub ts: f64,
     /// What happened.
     pub event: Event,
+}
+
+impl EventRecord {
+    /// An event that happened at `ts` (Unix seconds), journaled as record `seq`.
+    #[must_use]
+    pub fn new(seq: Seq, ts: f64, event: Event) -> Self {
+        EventRecord { seq, ts, event }
+    }
 }
 
 #[derive(Serialize)]

@@ -47,7 +47,7 @@ pub mod testing;
 
 pub use crate::audit::{Until, VerifyReport, journal_files, verify};
 pub use crate::entry::QueueEntry;
-pub use crate::error::{Error, Result};
+pub use crate::error::{DamageSituation, Error, RecordDefect, Result};
 pub use crate::event::{Event, EventRecord};
 pub use crate::journal::repair::RepairReport;
 pub use crate::journal::writer::Durability;
@@ -60,3 +60,14 @@ pub use crate::projection::{Place, QueueState, Statistics};
 pub use crate::recovery::holds_store;
 pub use crate::retry::RetryPolicy;
 pub use crate::seq::Seq;
+
+// `QueueManager` is shared across threads as `Arc<QueueManager>`.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<QueueManager>();
+};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

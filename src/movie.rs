@@ -111,7 +111,8 @@ impl Movie {
     }
 
     /// Adds (or replaces) an extra JSON field. The five queue-managed keys
-    /// ([`QUEUE_FIELDS`]) and the declared fields are refused.
+    /// (`retry_count`, `last_error`, `retry_after`, `failed_at`,
+    /// `completed_at`) and the declared fields are refused.
     ///
     /// # Errors
     /// [`Error::InvalidMovie`] when `key` is a declared or queue-managed field.

@@ -17,18 +17,6 @@ impl Seq {
     pub fn next(self) -> Seq {
         Seq(self.0.saturating_add(1))
     }
-
-    /// The sequence number before this one (`Seq(0)` stays `Seq(0)`).
-    #[must_use]
-    pub fn previous(self) -> Seq {
-        Seq(self.0.saturating_sub(1))
-    }
-
-    /// Is this a sequence number the store accepts (at most [`SEQ_MAX`])?
-    #[must_use]
-    pub fn in_range(self) -> bool {
-        self.0 <= SEQ_MAX
-    }
 }
 
 impl std::fmt::Display for Seq {

@@ -1,5 +1,5 @@
 //! Fuzz target `snapshot_loader`: see `common/snapshot_loader.rs` for the input format and the
-//! properties checked. `tests/fuzz_regressions.rs` replays the committed
+//! properties checked. `tests/integration/fuzz_regressions.rs` replays the committed
 //! inputs through the same code on the stable toolchain.
 #![no_main]
 

@@ -18,6 +18,7 @@
 //! The record CRC is seeded with the segment's `first_seq`, so a record can
 //! only be valid in the segment it was written to.
 
+pub use crate::error::RecordDefect;
 use crate::seq::{SEQ_MAX, Seq};
 
 /// The first eight bytes of every segment.
@@ -143,31 +144,6 @@ impl RawRecord<'_> {
     }
 }
 
-/// What is wrong with the record at some offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordDefect {
-    /// Fewer than [`RECORD_HEADER_BYTES`] bytes remain.
-    ShortHeader(usize),
-    /// A zero length (never written; typically zero-filled space).
-    Empty,
-    /// The length is over [`RECORD_PAYLOAD_BYTES_MAX`].
-    TooLarge(u32),
-    /// The payload runs past the end of the data.
-    PastEnd {
-        /// Declared payload length.
-        length: u32,
-        /// Bytes available after the header.
-        available: usize,
-    },
-    /// The CRC does not match.
-    Checksum {
-        /// Stored.
-        expected: u32,
-        /// Computed.
-        found: u32,
-    },
-}
-
 /// Decodes the record at the start of `bytes` in a segment whose first
 /// sequence number is `segment_first_seq`. Checks the length against the
 /// format's maximum and the bytes available before touching the payload.
@@ -175,9 +151,9 @@ pub enum RecordDefect {
 /// # Errors
 /// [`RecordDefect`] saying what is wrong.
 pub fn decode_record(bytes: &[u8], segment_first_seq: Seq) -> Result<RawRecord<'_>, RecordDefect> {
-    let header = bytes
-        .get(..RECORD_HEADER_BYTES)
-        .ok_or(RecordDefect::ShortHeader(bytes.len()))?;
+    let header = bytes.get(..RECORD_HEADER_BYTES).ok_or(RecordDefect::ShortHeader {
+        available: bytes.len() as u64,
+    })?;
     let length = read_u32(header, 0);
     if length == 0 {
         return Err(RecordDefect::Empty);
@@ -185,7 +161,7 @@ pub fn decode_record(bytes: &[u8], segment_first_seq: Seq) -> Result<RawRecord<'
     if length > RECORD_PAYLOAD_BYTES_MAX {
         return Err(RecordDefect::TooLarge(length));
     }
-    let available = bytes.len() - RECORD_HEADER_BYTES;
+    let available = (bytes.len() - RECORD_HEADER_BYTES) as u64;
     let payload = bytes
         .get(RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + length as usize)
         .ok_or(RecordDefect::PastEnd { length, available })?;
@@ -292,7 +268,10 @@ mod tests {
             })
         );
         assert_eq!(decode_record(&[0; 16], Seq(1)), Err(RecordDefect::Empty));
-        assert_eq!(decode_record(&[0; 5], Seq(1)), Err(RecordDefect::ShortHeader(5)));
+        assert_eq!(
+            decode_record(&[0; 5], Seq(1)),
+            Err(RecordDefect::ShortHeader { available: 5 })
+        );
     }
 
     #[test]

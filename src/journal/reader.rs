@@ -13,7 +13,7 @@ use super::format::{
     self, HeaderDefect, RecordDefect, SEGMENT_HEADER_BYTES, decode_record, decode_segment_header, valid_record_follows,
 };
 use super::segment::{self, SegmentFile};
-use crate::error::{Error, Result};
+use crate::error::{DamageSituation, Error, Result};
 use crate::seq::Seq;
 use crate::storage::Storage;
 
@@ -39,7 +39,7 @@ pub struct TornTail {
     /// How many bytes follow that point.
     pub bytes: u64,
     /// What was found there.
-    pub reason: String,
+    pub defect: RecordDefect,
 }
 
 /// One segment as replay found it.
@@ -127,12 +127,12 @@ pub fn replay(
             valid_len: scan.valid_len,
             records: scan.records,
         });
-        if let Some(reason) = scan.torn {
+        if let Some(defect) = scan.torn {
             let torn = TornTail {
                 path: file.path.clone(),
                 offset: scan.valid_len,
                 bytes: bytes.len() as u64 - scan.valid_len,
-                reason,
+                defect,
             };
             drop(bytes);
             report.torn_tail = Some(handle_torn_tail(storage, policy, torn)?);
@@ -149,10 +149,8 @@ fn handle_torn_tail(storage: &dyn Storage, policy: TailPolicy, torn: TornTail) -
         TailPolicy::Reject => Err(Error::TruncatedRecord {
             path: torn.path,
             offset: torn.offset,
-            detail: format!(
-                "torn tail of {} bytes ({}); the next writer open truncates it, or run `movie-queue repair`",
-                torn.bytes, torn.reason
-            ),
+            defect: torn.defect,
+            situation: DamageSituation::TornTail { bytes: torn.bytes },
         }),
         TailPolicy::Stop => Ok(torn),
         TailPolicy::Truncate => {
@@ -160,7 +158,7 @@ fn handle_torn_tail(storage: &dyn Storage, policy: TailPolicy, torn: TornTail) -
                 path = %torn.path.display(),
                 offset = torn.offset,
                 bytes = torn.bytes,
-                reason = %torn.reason,
+                defect = %torn.defect,
                 "truncating the torn tail of the journal (an incomplete last write, never acknowledged)"
             );
             storage
@@ -175,7 +173,7 @@ struct SegmentScan {
     valid_len: u64,
     records: u64,
     next_seq: Seq,
-    torn: Option<String>,
+    torn: Option<RecordDefect>,
 }
 
 fn scan_segment(
@@ -205,7 +203,7 @@ fn scan_segment(
             Err(defect) => {
                 let follows = valid_record_follows(rest.get(1..).unwrap_or_default(), first_seq, scan.next_seq);
                 if is_last && follows.is_none() {
-                    scan.torn = Some(describe(&defect));
+                    scan.torn = Some(defect);
                     return Ok(scan);
                 }
                 return Err(defect_error(place, defect, is_last));
@@ -292,27 +290,13 @@ fn check_header(file: &SegmentFile, bytes: &[u8], expected: Option<Seq>) -> Resu
     Ok(first_seq)
 }
 
-fn describe(defect: &RecordDefect) -> String {
-    match defect {
-        RecordDefect::ShortHeader(len) => format!("{len} bytes, less than a record header"),
-        RecordDefect::Empty => "zero-filled space".into(),
-        RecordDefect::TooLarge(length) => format!("a length of {length} bytes, over the format's limit"),
-        RecordDefect::PastEnd { length, available } => {
-            format!("a record of {length} bytes with only {available} written")
-        }
-        RecordDefect::Checksum { expected, found } => {
-            format!("a checksum mismatch (stored {expected:#010x}, computed {found:#010x})")
-        }
-    }
-}
-
 fn defect_error(place: RecordPlace<'_>, defect: RecordDefect, is_last: bool) -> Error {
     let path = place.path.to_path_buf();
     let offset = place.offset;
-    let followed = if is_last {
-        "with valid records after it"
+    let situation = if is_last {
+        DamageSituation::ValidRecordsFollow
     } else {
-        "in a segment that is not the last"
+        DamageSituation::NotLastSegment
     };
     match defect {
         RecordDefect::Checksum { expected, found } => Error::ChecksumMismatch {
@@ -327,15 +311,11 @@ fn defect_error(place: RecordPlace<'_>, defect: RecordDefect, is_last: bool) -> 
             length: u64::from(length),
             limit: u64::from(format::RECORD_PAYLOAD_BYTES_MAX),
         },
-        other @ (RecordDefect::ShortHeader(_) | RecordDefect::PastEnd { .. }) => Error::TruncatedRecord {
+        defect => Error::TruncatedRecord {
             path,
             offset,
-            detail: format!("{} {followed}", describe(&other)),
-        },
-        RecordDefect::Empty => Error::Corrupt {
-            path,
-            offset,
-            detail: format!("zero-filled space {followed}"),
+            defect,
+            situation,
         },
     }
 }

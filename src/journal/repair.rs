@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::seq::Seq;
 use crate::storage::{self, Storage};
 
-/// What [`repair`] did.
+/// What [`crate::repair`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepairReport {
     /// The damage found (`None`: the journal was sound and nothing changed).

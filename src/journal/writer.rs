@@ -79,10 +79,39 @@ enum Command {
     Flush,
 }
 
+/// Why the writer is poisoned: the first failure, kept for every later caller.
+#[derive(Debug, Clone)]
+struct Poison {
+    cause: String,
+    kind: Option<std::io::ErrorKind>,
+}
+
+impl Poison {
+    /// The poison of a failed write or fsync (or a bug the writer caught).
+    fn of(error: &Error) -> Self {
+        let kind = match error {
+            Error::Io { source, .. } => Some(source.kind()),
+            Error::Poisoned { kind, .. } => *kind,
+            _ => None,
+        };
+        Poison {
+            cause: error.to_string(),
+            kind,
+        }
+    }
+
+    fn error(&self) -> Error {
+        Error::Poisoned {
+            cause: self.cause.clone(),
+            kind: self.kind,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shared {
     /// Why the writer is poisoned, once it is.
-    poison: Mutex<Option<String>>,
+    poison: Mutex<Option<Poison>>,
     /// Notified (with `poison` locked and released) when `synced_through`
     /// advances or the writer is poisoned.
     synced: Condvar,
@@ -103,7 +132,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Option<String>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Poison>> {
         self.poison.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -117,7 +146,7 @@ impl Shared {
             return Ok(());
         }
         match &*self.lock() {
-            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            Some(poison) => Err(poison.error()),
             None => Ok(()),
         }
     }
@@ -132,8 +161,8 @@ impl Shared {
             if self.is_synced(seq) {
                 return Ok(());
             }
-            if let Some(cause) = &*poison {
-                return Err(Error::Poisoned { cause: cause.clone() });
+            if let Some(poison) = &*poison {
+                return Err(poison.error());
             }
             poison = self
                 .synced
@@ -145,7 +174,7 @@ impl Shared {
     /// Publishes a batch's outcome: the last durable sequence number, or the
     /// cause of the failure that poisons the writer (a cause recorded
     /// earlier is kept). Then wakes every waiter.
-    fn publish(&self, outcome: std::result::Result<Seq, String>) {
+    fn publish(&self, outcome: std::result::Result<Seq, Poison>) {
         {
             let mut poison = self.lock();
             match outcome {
@@ -359,7 +388,10 @@ impl JournalWriter {
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
-            self.shared.publish(Err("the writer thread panicked".into()));
+            self.shared.publish(Err(Poison {
+                cause: "the writer thread panicked".into(),
+                kind: None,
+            }));
         }
     }
 

@@ -17,8 +17,8 @@ impl QueueManager {
     /// id is already pending, in flight, failed or completed.
     ///
     /// # Errors
-    /// [`Error::InvalidMovie`] (empty id); [`Error::EventTooLarge`];
-    /// [`Error::Poisoned`] / [`Error::Io`] if it could not be made durable.
+    /// [`crate::Error::InvalidMovie`] (empty id); [`crate::Error::EventTooLarge`];
+    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`] if it could not be made durable.
     pub fn add_to_pending(&self, movie: Movie) -> Result<bool> {
         movie.validate()?;
         self.commit_and_wait(|state| Ok(state.place(movie.id()).is_none().then(|| Event::Added { movie })))
@@ -51,7 +51,7 @@ impl QueueManager {
     /// until completed, failed or requeued. `Ok(None)`: pending is empty.
     ///
     /// # Errors
-    /// [`Error::Poisoned`] / [`Error::Io`] if the take could not be made durable.
+    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`] if the take could not be made durable.
     pub fn get_next_pending(&self) -> Result<Option<Movie>> {
         let mut taken = None;
         self.commit_and_wait(|state| {
@@ -71,8 +71,8 @@ impl QueueManager {
     /// place. `Ok(false)`: the movie is completed (nothing changes).
     ///
     /// # Errors
-    /// [`Error::InvalidMovie`], [`Error::InvalidArgument`] (non-finite
-    /// `retry_after`), [`Error::Poisoned`] / [`Error::Io`].
+    /// [`crate::Error::InvalidMovie`], [`crate::Error::InvalidArgument`] (non-finite
+    /// `retry_after`), [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn add_to_failed(&self, movie: Movie, error: impl Into<String>, retry_after: Option<f64>) -> Result<bool> {
         movie.validate()?;
         let retry_after = check_time("retry_after", retry_after.unwrap_or_else(now))?;
@@ -128,7 +128,7 @@ impl QueueManager {
     /// `retry_count`. `Ok(false)`: it is not in failed.
     ///
     /// # Errors
-    /// [`Error::Poisoned`] / [`Error::Io`].
+    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn move_failed_to_pending(&self, movie: impl MovieId) -> Result<bool> {
         let id = movie.movie_id().to_owned();
         self.commit_and_wait(|state| {
@@ -147,7 +147,7 @@ impl QueueManager {
     /// cleared. `Ok(false)`: it is not in failed.
     ///
     /// # Errors
-    /// [`Error::Poisoned`] / [`Error::Io`].
+    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn reset_failed_movie(&self, movie_id: impl MovieId) -> Result<bool> {
         let id = movie_id.movie_id().to_owned();
         self.commit_and_wait(|state| Ok((state.place(&id) == Some(Place::Failed)).then_some(Event::Reset { id })))
@@ -157,7 +157,7 @@ impl QueueManager {
     /// in flight or failed. `Ok(false)`: it was already completed.
     ///
     /// # Errors
-    /// [`Error::InvalidMovie`], [`Error::Poisoned`] / [`Error::Io`].
+    /// [`crate::Error::InvalidMovie`], [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn add_to_completed(&self, movie: Movie) -> Result<bool> {
         movie.validate()?;
         self.commit_and_wait(|state| {
@@ -204,7 +204,7 @@ impl QueueManager {
     /// Removes completed entries older than `days` days; returns how many.
     ///
     /// # Errors
-    /// [`Error::Poisoned`] / [`Error::Io`].
+    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn cleanup_old_completed(&self, days: u32) -> Result<usize> {
         self.cleanup_completed_before(now() - f64::from(days) * 86_400.0)
     }
@@ -213,7 +213,7 @@ impl QueueManager {
     /// seconds); returns how many.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a non-finite cutoff; [`Error::Poisoned`] / [`Error::Io`].
+    /// [`crate::Error::InvalidArgument`] for a non-finite cutoff; [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn cleanup_completed_before(&self, cutoff: f64) -> Result<usize> {
         let cutoff = check_time("cutoff", cutoff)?;
         let mut removed = 0;
@@ -231,7 +231,7 @@ impl QueueManager {
     /// first); returns how many.
     ///
     /// # Errors
-    /// [`Error::Poisoned`] / [`Error::Io`].
+    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn requeue_in_flight(&self) -> Result<usize> {
         let mut count = 0;
         self.commit_and_wait(|state| {

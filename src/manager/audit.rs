@@ -1,7 +1,7 @@
 //! The audit queries of a running manager: they flush, then read the
 //! journal on disk through `audit.rs`.
 
-use super::QueueManager;
+use super::{MovieId, QueueManager};
 use crate::audit::{self, Until};
 use crate::error::Result;
 use crate::event::EventRecord;
@@ -14,7 +14,8 @@ impl QueueManager {
     ///
     /// # Errors
     /// Corruption or I/O while reading the journal.
-    pub fn history(&self, id: &str) -> Result<Vec<EventRecord>> {
+    pub fn history(&self, movie_id: impl MovieId) -> Result<Vec<EventRecord>> {
+        let id = movie_id.movie_id();
         let mut events = Vec::new();
         self.for_each_event(Seq(1), &mut |record| {
             if record.event.concerns(id) {

@@ -72,7 +72,7 @@ impl QueueManager {
     /// and the manifest, covering every event so far.
     ///
     /// # Errors
-    /// [`Error::ReadOnly`]; [`Error::Poisoned`]; [`Error::Io`] naming the file.
+    /// [`crate::Error::ReadOnly`]; [`crate::Error::Poisoned`]; [`crate::Error::Io`] naming the file.
     pub fn snapshot(&self) -> Result<Seq> {
         self.join_snapshot_thread();
         let (flusher, seq) = {

@@ -79,10 +79,11 @@ impl fmt::Display for Place {
 /// carries a human message naming the event kind and the id.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
-pub struct ApplyError(pub String);
+pub(crate) struct ApplyError(pub(crate) String);
 
 /// The queue counts, as `get_statistics()` returns them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Statistics {
     /// Movies waiting.
     pub pending: usize,
@@ -128,7 +129,7 @@ impl QueueState {
 
     /// Makes room for `additional` more entries without growing (replay
     /// and snapshot loading know roughly how many are coming).
-    pub fn reserve(&mut self, additional: usize) {
+    pub(crate) fn reserve(&mut self, additional: usize) {
         self.slab.reserve(additional.saturating_sub(self.free.len()));
         self.by_id.reserve(additional, |slot: &IdSlot| table_hash(slot.hash));
     }
@@ -138,7 +139,7 @@ impl QueueState {
     /// # Errors
     /// [`ApplyError`] when the event cannot apply to this state (see
     /// [`QueueState::check`]); the state is then unchanged.
-    pub fn apply(&mut self, ts: f64, event: &Event) -> Result<(), ApplyError> {
+    pub(crate) fn apply(&mut self, ts: f64, event: &Event) -> Result<(), ApplyError> {
         self.check(event)?;
         self.apply_checked(ts, event);
         Ok(())
@@ -177,18 +178,13 @@ impl QueueState {
 
     /// The id at the front of pending.
     #[must_use]
-    pub fn front_pending_id(&self) -> Option<&str> {
+    pub(crate) fn front_pending_id(&self) -> Option<&str> {
         self.node(self.list(Place::Pending).head).map(Node::id)
-    }
-
-    /// The ids of one place, in queue order.
-    pub fn ids(&self, place: Place) -> impl Iterator<Item = &str> {
-        self.nodes(place).map(|(_, node)| node.id())
     }
 
     /// The entries of one place, in queue order, as the compact JSON of
     /// each (the documented files' shape, without re-serializing).
-    pub fn entries_json(&self, place: Place) -> impl Iterator<Item = &str> {
+    pub(crate) fn entries_json(&self, place: Place) -> impl Iterator<Item = &str> {
         self.nodes(place).map(|(_, node)| node.json())
     }
 

@@ -14,7 +14,7 @@ impl QueueState {
     /// # Errors
     /// [`ApplyError`] naming the event kind, the id and what is wrong, such
     /// as `taken: "7" is not at the front of pending (it is failed)`.
-    pub fn check(&self, event: &Event) -> Result<(), ApplyError> {
+    pub(crate) fn check(&self, event: &Event) -> Result<(), ApplyError> {
         let kind = event.kind();
         match event {
             Event::Added { movie } => self.expect_unknown(kind, movie.id()),

@@ -8,7 +8,7 @@
 //! from the code that made them.
 //!
 //! Regenerate the committed seeds with `MOVIE_QUEUE_WRITE_SEEDS=1 cargo test
-//! --test fuzz_regressions -- --ignored write_seed_corpus`; the other
+//! --test integration -- --ignored write_seed_corpus`; the other
 //! `#[ignore]`d tests are the known library bugs (they fail until fixed).
 
 #[path = "../../fuzz/fuzz_targets/common/mod.rs"]

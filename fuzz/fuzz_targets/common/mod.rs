@@ -1,5 +1,5 @@
 //! The code each fuzz target runs, shared with the stable-toolchain replay
-//! test `tests/fuzz_regressions.rs` (which includes this directory with
+//! test `tests/integration/fuzz_regressions.rs` (which includes this directory with
 //! `#[path]`), so a committed input is checked by exactly the code that
 //! found it.
 //!

@@ -108,7 +108,9 @@ fn check_defect(rest: &[u8], defect: &RecordDefect) {
         .get(..4)
         .map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]));
     match *defect {
-        RecordDefect::ShortHeader(len) => assert!(len == rest.len() && len < RECORD_HEADER_BYTES),
+        RecordDefect::ShortHeader { available } => {
+            assert!(available == rest.len() as u64 && rest.len() < RECORD_HEADER_BYTES);
+        }
         RecordDefect::Empty => assert_eq!(length, Some(0)),
         RecordDefect::TooLarge(declared) => {
             assert!(declared > RECORD_PAYLOAD_BYTES_MAX && length == Some(declared));
@@ -117,10 +119,11 @@ fn check_defect(rest: &[u8], defect: &RecordDefect) {
             length: declared,
             available,
         } => {
-            assert_eq!(available, rest.len() - RECORD_HEADER_BYTES);
-            assert!(declared as usize > available && length == Some(declared));
+            assert_eq!(available, (rest.len() - RECORD_HEADER_BYTES) as u64);
+            assert!(u64::from(declared) > available && length == Some(declared));
         }
         RecordDefect::Checksum { expected, found } => assert_ne!(expected, found),
+        ref other => panic!("a defect this harness does not know: {other:?}"),
     }
 }
 

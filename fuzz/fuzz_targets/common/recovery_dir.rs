@@ -256,14 +256,13 @@ fn entry(cursor: &mut Cursor<'_>) -> QueueEntry {
     let movie = movie(cursor);
     let fields = cursor.byte();
     let time = f64::from(cursor.u16());
-    QueueEntry {
-        movie,
-        retry_count: u32::from(fields & 3),
-        last_error: (fields & 4 != 0).then(|| "error".to_owned()),
-        retry_after: (fields & 8 != 0).then_some(time + 3600.0),
-        failed_at: (fields & 16 != 0).then_some(time),
-        completed_at: (fields & 32 != 0).then_some(time),
-    }
+    let mut entry = QueueEntry::new(movie);
+    entry.retry_count = u32::from(fields & 3);
+    entry.last_error = (fields & 4 != 0).then(|| "error".to_owned());
+    entry.retry_after = (fields & 8 != 0).then_some(time + 3600.0);
+    entry.failed_at = (fields & 16 != 0).then_some(time);
+    entry.completed_at = (fields & 32 != 0).then_some(time);
+    entry
 }
 
 fn entries(cursor: &mut Cursor<'_>) -> Vec<QueueEntry> {

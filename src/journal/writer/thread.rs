@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::linger::{linger, linger_plan};
-use super::{Command, Durability, Shared, WriterConfig};
+use super::{Command, Durability, Poison, Shared, WriterConfig};
 use crate::error::{Error, Result};
 use crate::journal::{format, segment};
 use crate::seq::Seq;
@@ -68,7 +68,7 @@ impl WriterThread {
             let outcome = result.map(|()| Seq(self.next_seq.0 - 1)).map_err(|error| {
                 tracing::error!(%error, "journal write failed; the store is poisoned until reopened");
                 self.discard_unsynced();
-                error.to_string()
+                Poison::of(&error)
             });
             let poisoned = outcome.is_err();
             shared.publish(outcome);
@@ -140,6 +140,7 @@ impl WriterThread {
             if *seq != self.next_seq {
                 return Err(Error::Poisoned {
                     cause: format!("bug: record {seq} queued when {} was due", self.next_seq),
+                    kind: None,
                 });
             }
             let framed = format::framed_len(payload.len()) as u64;

@@ -40,7 +40,10 @@ fn pending_ids(qm: &QueueManager) -> Vec<String> {
 
 fn assert_poisoned(result: movie_queue::Result<impl std::fmt::Debug>, what: &str) {
     match result {
-        Err(Error::Poisoned { cause }) => assert!(!cause.is_empty(), "{what}: the cause is named"),
+        Err(Error::Poisoned { cause, kind }) => {
+            assert!(!cause.is_empty(), "{what}: the cause is named");
+            assert!(kind.is_some(), "{what}: the I/O error's kind is kept");
+        }
         other => panic!("{what}: expected Poisoned, got {other:?}"),
     }
 }

@@ -24,7 +24,7 @@
 //! the journal and `verify` must agree.
 //!
 //! 256 cases by default; `PROPTEST_CASES=5000 cargo test --release --test
-//! model_queue_manager` runs a longer search.
+//! integration model::` runs a longer search.
 
 use crate::support::durability as durability_support;
 
@@ -367,31 +367,34 @@ impl Sut {
         let pending: Vec<QueueEntry> = spec
             .pending
             .iter()
-            .map(|&(id, retry_count)| QueueEntry {
-                retry_count,
-                last_error: (retry_count > 0).then(|| "an old failure".to_owned()),
-                ..QueueEntry::new(movie(id, 1))
+            .map(|&(id, retry_count)| {
+                let mut entry = QueueEntry::new(movie(id, 1));
+                entry.retry_count = retry_count;
+                entry.last_error = (retry_count > 0).then(|| "an old failure".to_owned());
+                entry
             })
             .collect();
         let later = now() + 7_200.0;
         let failed: Vec<QueueEntry> = spec
             .failed
             .iter()
-            .map(|&(id, retry_count, future, has_failed_at)| QueueEntry {
-                retry_count,
-                last_error: Some("imported failure".into()),
-                retry_after: Some(if future { later } else { 1_000.0 }),
-                failed_at: has_failed_at.then_some(900.0),
-                ..QueueEntry::new(movie(id, 2))
+            .map(|&(id, retry_count, future, has_failed_at)| {
+                let mut entry = QueueEntry::new(movie(id, 2));
+                entry.retry_count = retry_count;
+                entry.last_error = Some("imported failure".into());
+                entry.retry_after = Some(if future { later } else { 1_000.0 });
+                entry.failed_at = has_failed_at.then_some(900.0);
+                entry
             })
             .collect();
         let completed: Vec<QueueEntry> = spec
             .completed
             .iter()
             .enumerate()
-            .map(|(index, &(id, has_completed_at))| QueueEntry {
-                completed_at: has_completed_at.then_some(1_000.0 + index as f64),
-                ..QueueEntry::new(movie(id, 0))
+            .map(|(index, &(id, has_completed_at))| {
+                let mut entry = QueueEntry::new(movie(id, 0));
+                entry.completed_at = has_completed_at.then_some(1_000.0 + index as f64);
+                entry
             })
             .collect();
         for (name, entries) in [

@@ -6,8 +6,9 @@
 //! How: a small store is built through the API, then one thing is broken
 //! by hand — a foreign file in `journal/`, a segment header with another
 //! version or magic, a manifest or documented file with invalid JSON, a
-//! legacy store whose file is invalid, a second writer, files the process
-//! may not write or read — and the store is opened. Each case checks the
+//! legacy store whose file is invalid, a second writer — and the store is
+//! opened. (Files the process may not write or read: `processes::permissions`,
+//! which runs `chattr`, a child process.) Each case checks the
 //! outcome (a named error, or a fallback that gives the exact state) and
 //! that nothing was silently deleted or emptied.
 
@@ -15,8 +16,6 @@ use crate::support::durability as durability_support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 
 use durability_support::{journal_dir, movie, scratch, segment_paths};
 use movie_queue::{Error, QueueManager, QueueState};
@@ -34,15 +33,6 @@ fn small_store(dir: &Path) -> QueueState {
     state
 }
 
-/// The tests of this file take turns: the permission tests run `chattr`
-/// when the process is privileged, and a fork copies every open `LOCK`
-/// file of the process, holding its lock until the child execs — another
-/// test's reopen would then meet `Locked`.
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn open_error(dir: &Path) -> Error {
     match QueueManager::open(dir) {
         Ok(qm) => panic!("opened despite the damage: {:?}", qm.get_statistics()),
@@ -52,7 +42,6 @@ fn open_error(dir: &Path) -> Error {
 
 #[test]
 fn a_foreign_file_in_the_journal_directory_is_an_error_naming_it_and_is_kept() {
-    let _turn = one_at_a_time();
     let dir = scratch();
     small_store(dir.path());
     let stranger = journal_dir(dir.path()).join("notes.txt");
@@ -69,7 +58,6 @@ fn a_foreign_file_in_the_journal_directory_is_an_error_naming_it_and_is_kept() {
 
 #[test]
 fn a_leftover_tmp_segment_is_removed_and_set_aside_files_are_ignored() {
-    let _turn = one_at_a_time();
     let dir = scratch();
     let state = small_store(dir.path());
     let journal = journal_dir(dir.path());
@@ -85,7 +73,6 @@ fn a_leftover_tmp_segment_is_removed_and_set_aside_files_are_ignored() {
 
 #[test]
 fn a_segment_of_another_format_version_is_an_unsupported_version_error() {
-    let _turn = one_at_a_time();
     let dir = scratch();
     small_store(dir.path());
     let segment = segment_paths(dir.path()).remove(0);
@@ -111,7 +98,6 @@ fn a_segment_of_another_format_version_is_an_unsupported_version_error() {
 
 #[test]
 fn a_segment_with_a_foreign_magic_number_is_corrupt() {
-    let _turn = one_at_a_time();
     let dir = scratch();
     small_store(dir.path());
     let segment = segment_paths(dir.path()).remove(0);
@@ -125,7 +111,6 @@ fn a_segment_with_a_foreign_magic_number_is_corrupt() {
 
 #[test]
 fn an_unusable_manifest_falls_back_to_the_journal() {
-    let _turn = one_at_a_time();
     type Edit = fn(&str) -> String;
     let manifest_edits: [(&str, Edit); 3] = [
         ("invalid JSON", |_| "{ not json".to_owned()),
@@ -159,7 +144,6 @@ fn an_unusable_manifest_falls_back_to_the_journal() {
 
 #[test]
 fn invalid_json_in_a_documented_file_is_rebuilt_from_the_journal() {
-    let _turn = one_at_a_time();
     for name in ["queue_pending.json", "queue_failed.json", "queue_completed.json"] {
         let dir = scratch();
         let state = small_store(dir.path());
@@ -177,7 +161,6 @@ fn invalid_json_in_a_documented_file_is_rebuilt_from_the_journal() {
 
 #[test]
 fn invalid_json_in_a_legacy_file_with_no_journal_is_reported_and_never_emptied() {
-    let _turn = one_at_a_time();
     let dir = scratch();
     fs::write(
         dir.path().join("queue_pending.json"),
@@ -212,7 +195,6 @@ fn segment_paths_if_any(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_second_writer_is_refused_at_once_while_readers_still_work() {
-    let _turn = one_at_a_time();
     let dir = scratch();
     let first = QueueManager::open(dir.path()).expect("open");
     first.add_to_pending(movie("1")).expect("add");
@@ -230,118 +212,4 @@ fn a_second_writer_is_refused_at_once_while_readers_still_work() {
     first.close().expect("close");
     let second = QueueManager::open(dir.path()).expect("the lock is released on close");
     assert_eq!(second.get_pending_count(), 1);
-}
-
-/// Takes away write (or read) permission from a path for the guard's
-/// lifetime. A privileged process ignores permission bits, so as root the
-/// write case uses the immutable attribute (`chattr +i`) instead; the read
-/// case cannot be made to fail for root and is skipped there.
-struct Denied {
-    path: PathBuf,
-    immutable: bool,
-    mode: u32,
-}
-
-impl Drop for Denied {
-    fn drop(&mut self) {
-        if self.immutable {
-            drop(Command::new("chattr").arg("-i").arg(&self.path).status());
-        } else {
-            set_mode(&self.path, self.mode);
-        }
-    }
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-fn mode_of(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path).expect("metadata").permissions().mode() & 0o7777
-}
-
-/// Does this process ignore permission bits (root, `CAP_DAC_OVERRIDE`)?
-fn privileged() -> bool {
-    let probe = scratch();
-    let path = probe.path().join("probe");
-    fs::write(&path, "x").expect("write");
-    set_mode(&path, 0o000);
-    fs::File::open(&path).is_ok()
-}
-
-fn deny_writes(path: &Path) -> Option<Denied> {
-    let mode = mode_of(path);
-    if !privileged() {
-        set_mode(path, if path.is_dir() { 0o555 } else { 0o444 });
-        return Some(Denied {
-            path: path.to_path_buf(),
-            immutable: false,
-            mode,
-        });
-    }
-    let status = Command::new("chattr").arg("+i").arg(path).status();
-    if status.is_ok_and(|status| status.success()) {
-        return Some(Denied {
-            path: path.to_path_buf(),
-            immutable: true,
-            mode,
-        });
-    }
-    eprintln!("skipped: privileged and no usable chattr; write permission cannot be taken away");
-    None
-}
-
-fn assert_io_error_naming(error: &Error, path: &Path) {
-    match error {
-        Error::Io { path: named, .. } => assert_eq!(named, path, "{error}"),
-        other => panic!("expected an I/O error naming {}, got {other}", path.display()),
-    }
-    assert!(error.to_string().contains(&path.display().to_string()));
-}
-
-#[test]
-fn a_segment_the_writer_may_not_write_is_an_io_error_naming_it() {
-    let _turn = one_at_a_time();
-    let dir = scratch();
-    let state = small_store(dir.path());
-    let segment = segment_paths(dir.path()).pop().expect("a segment");
-    let Some(_denied) = deny_writes(&segment) else { return };
-    assert_io_error_naming(&open_error(dir.path()), &segment);
-    let reader = QueueManager::open_read_only(dir.path()).expect("reading needs no write permission");
-    assert!(reader.state() == state);
-}
-
-#[test]
-fn a_store_directory_the_writer_may_not_write_is_an_io_error_naming_the_path() {
-    let _turn = one_at_a_time();
-    let parent = scratch();
-    let Some(_denied) = deny_writes(parent.path()) else {
-        return;
-    };
-    let store = parent.path().join("store");
-    let error = open_error(&store);
-    assert_io_error_naming(&error, &store);
-}
-
-#[test]
-fn a_segment_the_process_may_not_read_is_an_io_error_naming_it() {
-    let _turn = one_at_a_time();
-    if privileged() {
-        eprintln!("skipped: a privileged process reads files whatever their mode");
-        return;
-    }
-    let dir = scratch();
-    small_store(dir.path());
-    let segment = segment_paths(dir.path()).remove(0);
-    let mode = mode_of(&segment);
-    set_mode(&segment, 0o000);
-    let _restore = Denied {
-        path: segment.clone(),
-        immutable: false,
-        mode,
-    };
-    assert_io_error_naming(&open_error(dir.path()), &segment);
-    assert_io_error_naming(&movie_queue::verify(dir.path()).expect_err("verify"), &segment);
 }

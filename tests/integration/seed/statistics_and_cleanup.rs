@@ -4,9 +4,9 @@
 
 use crate::support::common;
 
-use common::{movie, scratch};
+use common::{counts, movie, scratch};
 use movie_queue::now;
-use movie_queue::{Event, QueueManager, Seq, Statistics};
+use movie_queue::{Event, QueueManager, Seq};
 use serde_json::json;
 
 #[test]
@@ -22,16 +22,7 @@ fn statistics_count_every_place_and_permanent_failures_by_the_configured_limit()
     qm.add_to_failed(movie("3"), "e", None).unwrap();
     qm.add_to_failed(movie("4"), "e", None).unwrap();
     qm.add_to_failed(movie("4"), "e", None).unwrap();
-    assert_eq!(
-        qm.get_statistics(),
-        Statistics {
-            pending: 1,
-            in_flight: 1,
-            failed: 2,
-            completed: 1,
-            permanent_failures: 1
-        }
-    );
+    assert_eq!(counts(&qm.get_statistics()), [1, 1, 2, 1, 1]);
     assert_eq!(
         serde_json::to_value(qm.get_statistics()).unwrap(),
         json!({"pending": 1, "in_flight": 1, "failed": 2, "completed": 1, "permanent_failures": 1})

@@ -4,8 +4,8 @@
 
 use crate::support::common;
 
-use common::{movie, open, scratch};
-use movie_queue::{Place, QueueManager, Statistics};
+use common::{counts, movie, open, scratch};
+use movie_queue::{Place, QueueManager};
 
 #[test]
 fn the_seed_usage_example_runs_with_the_same_meaning() {
@@ -31,16 +31,7 @@ fn the_seed_usage_example_runs_with_the_same_meaning() {
     for entry in &ready {
         assert!(qm.move_failed_to_pending(entry).unwrap());
     }
-    assert_eq!(
-        qm.get_statistics(),
-        Statistics {
-            pending: 2,
-            in_flight: 0,
-            failed: 0,
-            completed: 0,
-            permanent_failures: 0
-        }
-    );
+    assert_eq!(counts(&qm.get_statistics()), [2, 0, 0, 0, 0]);
     assert_eq!(qm.get_next_pending().unwrap().unwrap().id(), "2");
     assert!(qm.add_to_completed(movie("2")).unwrap());
     assert!(

@@ -102,21 +102,17 @@ fn dir_is_global_and_defaults_to_the_environment_then_home() {
         2
     );
 
-    let from_env = command()
-        .env("MOVIE_QUEUE_DIR", &dir)
-        .args(["stats", "--json"])
-        .output()
-        .unwrap();
+    let from_env = cli_support::output(command().env("MOVIE_QUEUE_DIR", &dir).args(["stats", "--json"]));
     assert!(from_env.status.success());
     assert!(String::from_utf8_lossy(&from_env.stdout).contains("\"pending\":2"));
 
     let home = scratch.path().join("home");
     std::fs::create_dir(&home).unwrap();
-    let added = command()
-        .env("HOME", &home)
-        .args(["add", "--id", "h", "--title", "x", "--year", "1"])
-        .output()
-        .unwrap();
+    let added = cli_support::output(
+        command()
+            .env("HOME", &home)
+            .args(["add", "--id", "h", "--title", "x", "--year", "1"]),
+    );
     assert!(added.status.success(), "{added:?}");
     assert!(
         home.join(".movie_sync").join("journal").is_dir(),
@@ -151,14 +147,14 @@ fn a_closed_stdout_is_not_a_panic() {
         .map(|index| format!("{{\"id\":\"{index}\",\"title\":\"Movie {index}\",\"year\":2000}}\n"))
         .collect();
     cli_support::mq_stdin(dir.path(), &["add", "--json", "-"], &input).ok();
-    let mut child = command()
-        .arg("--dir")
-        .arg(dir.path())
-        .arg("log")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cli_support::spawn(
+        command()
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("log")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let mut first = [0_u8; 16];
     child.stdout.take().unwrap().read_exact(&mut first).unwrap();
     let output = child.wait_with_output().unwrap();

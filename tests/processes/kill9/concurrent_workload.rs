@@ -25,7 +25,7 @@
 //! and compaction (every fifth round) all meet the kills.
 //!
 //! `kill9_short` (5 kills) runs in CI. The soak:
-//! `MOVIE_QUEUE_KILL9_SOAK_SECS=300 cargo test --release --test kill9_concurrent_workload -- --ignored kill9_soak --nocapture`.
+//! `MOVIE_QUEUE_KILL9_SOAK_SECS=300 cargo test --release --test processes -- --ignored kill9_soak --nocapture`.
 
 use crate::support::durability as durability_support;
 
@@ -380,6 +380,7 @@ fn kill_loop(until: impl Fn(u64, Instant) -> bool) -> Tally {
 
 #[test]
 fn kill9_short() {
+    let _alone = crate::support::alone();
     let tally = kill_loop(|round, _| round >= 5);
     assert_eq!(tally.kills, 5);
     assert!(tally.acknowledgements > 0);
@@ -388,6 +389,7 @@ fn kill9_short() {
 #[test]
 #[ignore = "long run: MOVIE_QUEUE_KILL9_SOAK_SECS (default 300) of kill -9; see docs/DURABILITY.md"]
 fn kill9_soak() {
+    let _alone = crate::support::alone();
     let seconds: u64 = std::env::var("MOVIE_QUEUE_KILL9_SOAK_SECS")
         .ok()
         .and_then(|seconds| seconds.parse().ok())

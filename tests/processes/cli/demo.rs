@@ -46,12 +46,12 @@ fn demo_runs_end_to_end_and_leaves_a_sound_store() {
 fn demo_without_dir_uses_a_fresh_scratch_directory_not_the_environment() {
     let scratch = tempfile::tempdir().unwrap();
     let configured = scratch.path().join("configured");
-    let output = command()
-        .env("MOVIE_QUEUE_DIR", &configured)
-        .env("TMPDIR", scratch.path())
-        .arg("demo")
-        .output()
-        .unwrap();
+    let output = cli_support::output(
+        command()
+            .env("MOVIE_QUEUE_DIR", &configured)
+            .env("TMPDIR", scratch.path())
+            .arg("demo"),
+    );
     assert!(output.status.success(), "{output:?}");
     assert!(!configured.exists(), "the demo never touches $MOVIE_QUEUE_DIR");
     let made: Vec<_> = std::fs::read_dir(scratch.path())

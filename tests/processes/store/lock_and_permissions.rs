@@ -28,6 +28,7 @@ fn child_tries_to_open() {
 
 #[test]
 fn a_second_writer_is_refused_at_once_and_readers_still_work() {
+    let _alone = crate::support::alone();
     let dir = scratch();
     let qm = open(dir.path());
     qm.add_to_pending(movie("1")).unwrap();

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -73,31 +73,38 @@ pub fn command() -> Command {
 
 /// Runs `movie-queue --dir DIR ARGS...`.
 pub fn mq(dir: &Path, args: &[&str]) -> Run {
-    let output = command()
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run movie-queue");
-    Run::from(output)
+    Run::from(output(command().arg("--dir").arg(dir).args(args)))
+}
+
+/// Starts `command` (under [`super::spawning`]) and waits for its output.
+pub fn output(command: &mut Command) -> Output {
+    spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()))
+        .wait_with_output()
+        .expect("wait for the child")
+}
+
+/// Starts `command` under [`super::spawning`].
+pub fn spawn(command: &mut Command) -> Child {
+    let _spawning = super::spawning();
+    command.spawn().expect("start the child")
 }
 
 /// Runs `movie-queue ARGS...` as given (no `--dir`).
 pub fn mq_args(args: &[&str]) -> Run {
-    Run::from(command().args(args).output().expect("run movie-queue"))
+    Run::from(output(command().args(args)))
 }
 
 /// Runs `movie-queue --dir DIR ARGS...` with `input` on stdin.
 pub fn mq_stdin(dir: &Path, args: &[&str], input: &str) -> Run {
-    let mut child = command()
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn movie-queue");
+    let mut child = spawn(
+        command()
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     child
         .stdin
         .take()

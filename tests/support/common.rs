@@ -34,3 +34,14 @@ pub fn test_name(module: &str, function: &str) -> String {
     let module = module.split_once("::").map_or("", |(_, rest)| rest);
     format!("{module}::{function}")
 }
+
+/// The statistics as `[pending, in flight, failed, completed, permanent failures]`.
+pub fn counts(statistics: &movie_queue::Statistics) -> [usize; 5] {
+    [
+        statistics.pending,
+        statistics.in_flight,
+        statistics.failed,
+        statistics.completed,
+        statistics.permanent_failures,
+    ]
+}

@@ -142,13 +142,13 @@ fn log_json_lines_parse_and_their_seq_is_contiguous() {
 fn log_follow_prints_events_written_after_it_started() {
     let dir = tempfile::tempdir().unwrap();
     add(dir.path(), "1");
-    let mut child = command()
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["log", "--json", "--follow"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cli_support::spawn(
+        command()
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["log", "--json", "--follow"])
+            .stdout(Stdio::piped()),
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(first["seq"], 1);

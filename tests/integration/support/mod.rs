@@ -1,5 +1,0 @@
-//! Helpers shared by the integration tests.
-
-pub mod cli;
-pub mod common;
-pub mod durability;

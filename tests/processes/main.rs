@@ -1,0 +1,13 @@
+//! The integration tests that start processes: the `movie-queue` binary
+//! (`cli`), `kill -9` of a child writer (`kill9`), a second process meeting
+//! the lock (`store`), and `chattr` for the permission cases
+//! (`permissions`). Kept apart from `tests/integration/` because a fork
+//! lends every open `LOCK` of the process to the child until it execs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod kill9;
+mod permissions;
+mod store;
+#[path = "../support/mod.rs"]
+mod support;
