@@ -9,12 +9,12 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::event::EventRecord;
-use crate::journal::reader::TailPolicy;
+use crate::journal::reader::{self, JournalScan};
 use crate::lock;
 use crate::projection::QueueState;
-use crate::recovery::{self, JOURNAL_DIR};
+use crate::recovery::decision;
+use crate::recovery::{self, CheckpointKind, Evidence, JOURNAL_DIR};
 use crate::seq::Seq;
-use crate::snapshot::{self, manifest};
 use crate::storage::{RealStorage, Storage};
 
 /// Where a replay for `state_at` stops.
@@ -28,6 +28,7 @@ pub enum Until {
 
 /// What `verify` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Segment files checked.
     pub segments: usize,
@@ -41,7 +42,11 @@ pub struct VerifyReport {
     pub last_seq: u64,
     /// The sequence number the snapshot covers, if there is a consistent one.
     pub snapshot_seq: Option<u64>,
-    /// Problems that are not journal damage (an inconsistent snapshot).
+    /// What an open would start from: `empty`, `snapshot`, `base` or `legacy`.
+    pub start: String,
+    /// Problems that do not keep the store from opening (damage a
+    /// checkpoint covers, a torn tail, a snapshot that does not hold up),
+    /// each with what the next writer open or `repair` does about it.
     pub problems: Vec<String>,
 }
 
@@ -63,8 +68,8 @@ pub fn journal_files(dir: &Path) -> Vec<(String, u64)> {
 }
 
 /// Hands every event of the store in `dir` from `from` on to `visit`, in
-/// order, streaming (nothing is collected). A torn tail (a write in
-/// progress) ends the events.
+/// journal order, streaming (nothing is collected). Damaged records and a
+/// torn tail (maybe a write in progress) are not events: they are skipped.
 ///
 /// # Errors
 /// Corruption or I/O while reading the journal; what `visit` returned.
@@ -74,46 +79,53 @@ pub fn for_each_event(
     from: Seq,
     visit: &mut dyn FnMut(EventRecord) -> Result<()>,
 ) -> Result<()> {
-    recovery::replay_events(
-        storage,
-        &dir.join(JOURNAL_DIR),
-        TailPolicy::Stop,
-        from.max(Seq(1)),
-        &mut |record, _| visit(record),
-    )?;
-    Ok(())
+    let scan = reader::scan(storage, &dir.join(JOURNAL_DIR))?;
+    recovery::replay_events(storage, &scan, from.max(Seq(1)), Seq(u64::MAX), &mut |record, _| {
+        visit(record)
+    })
 }
 
-/// The state of the store in `dir` as of `until`, replayed from the
-/// journal's beginning (or its compaction base).
+/// The state of the store in `dir` as of `until`: from the latest
+/// checkpoint at or before the target whose records reach it.
 ///
 /// # Errors
-/// As [`QueueManager::state_at`].
+/// [`Error::InvalidArgument`] when no starting point reaches the target
+/// (compacted or damaged history), saying what can be answered; corruption
+/// or I/O.
 pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<QueueState> {
-    let journal_dir = dir.join(JOURNAL_DIR);
-    let (mut state, base_seq) = match until {
-        Until::Seq(seq) => recovery::starting_point(storage, dir, seq)?,
-        Until::Time(_) => recovery::journal_base(storage, &journal_dir)?,
+    let mut evidence = Evidence::gather(storage, dir)?;
+    let starts = starts_for(&evidence, until);
+    let Some((kind, start_seq)) = starts.into_iter().next() else {
+        return Err(unanswerable(&evidence, until));
     };
-    if let Until::Seq(seq) = until
-        && seq < base_seq
-    {
-        return Err(Error::InvalidArgument(format!(
-            "records through {base_seq} were compacted away; the earliest state available is as of record {base_seq}"
-        )));
-    }
+    let mut state = match kind {
+        Some(kind) => {
+            let path = evidence.checkpoint_path(kind);
+            let data = match kind {
+                CheckpointKind::Snapshot => evidence.snapshot.take(),
+                CheckpointKind::Base => evidence.base.take(),
+            };
+            data.and_then(std::result::Result::ok)
+                .unwrap_or_default()
+                .into_state(&path)?
+        }
+        None => QueueState::new(),
+    };
+    let chain = evidence.journal.chain_from(start_seq);
+    let through = match until {
+        Until::Seq(seq) => seq.min(chain.end),
+        Until::Time(_) => chain.end,
+    };
     let mut done = false;
     recovery::replay_events(
         storage,
-        &journal_dir,
-        TailPolicy::Stop,
-        base_seq.next(),
+        &evidence.journal,
+        start_seq.next(),
+        through,
         &mut |record, place| {
-            done = done
-                || match until {
-                    Until::Seq(seq) => record.seq > seq,
-                    Until::Time(time) => record.ts > time,
-                };
+            if let Until::Time(time) = until {
+                done = done || record.ts > time;
+            }
             if done {
                 return Ok(());
             }
@@ -123,11 +135,54 @@ pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Qu
     Ok(state)
 }
 
-/// Checks every record, the sequence, and the snapshot of the store in
-/// `dir` without changing anything (no lock needed).
+/// The starting points that can answer `until`, best first: a checkpoint
+/// (`Some(kind)`) or nothing (`None`), and the record it covers. A record
+/// target takes the latest start at or before it whose records reach it
+/// (or reach the journal's end); a time target the earliest start.
+fn starts_for(evidence: &Evidence, until: Until) -> Vec<(Option<CheckpointKind>, Seq)> {
+    let mut starts: Vec<(Option<CheckpointKind>, Seq)> = vec![(None, Seq(0))];
+    for kind in [CheckpointKind::Base, CheckpointKind::Snapshot] {
+        if let Some(data) = evidence.checkpoint(kind) {
+            starts.push((Some(kind), data.seq));
+        }
+    }
+    let reaches = |seq: Seq, target: Seq| {
+        let chain = evidence.journal.chain_from(seq);
+        chain.end >= target || chain.is_complete()
+    };
+    match until {
+        Until::Seq(target) => {
+            starts.retain(|&(_, seq)| seq <= target && reaches(seq, target));
+            starts.sort_by_key(|&(_, seq)| std::cmp::Reverse(seq));
+        }
+        Until::Time(_) => {
+            starts.retain(|&(_, seq)| reaches(seq, Seq(u64::MAX)));
+            starts.sort_by_key(|&(_, seq)| seq);
+        }
+    }
+    starts
+}
+
+fn unanswerable(evidence: &Evidence, until: Until) -> Error {
+    let first = evidence.journal.first_seq().unwrap_or_default();
+    let base = evidence.checkpoint(CheckpointKind::Base).map(|data| data.seq);
+    let earliest = base.unwrap_or(first.previous());
+    Error::InvalidArgument(match until {
+        Until::Seq(seq) => format!(
+            "the state as of record {seq} cannot be rebuilt: records before {} were compacted away or are damaged; \
+             the earliest state available is as of record {earliest}",
+            earliest.next()
+        ),
+        Until::Time(time) => format!("the state as of time {time} cannot be rebuilt from what the journal holds"),
+    })
+}
+
+/// Checks the store in `dir` as an open would, without changing anything
+/// (no lock needed): `Ok` exactly when the store opens, with the problems
+/// that do not keep it from opening.
 ///
 /// # Errors
-/// The first journal damage, naming its file and offset (a torn tail too).
+/// What keeps the store from opening, naming the file and offset.
 pub fn verify(dir: &Path) -> Result<VerifyReport> {
     verify_with(&RealStorage, dir)
 }
@@ -138,68 +193,65 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
 /// As [`verify`].
 pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
     lock::require_directory(dir)?;
-    let journal_dir = dir.join(JOURNAL_DIR);
-    let mut report = VerifyReport::default();
-    let snapshot = match manifest::load_snapshot(storage, dir) {
-        Ok(snapshot) => snapshot,
-        Err(snapshot::Rejected(reason)) => {
-            report.problems.push(format!(
-                "snapshot unusable (start-up rebuilds from the journal): {reason}"
-            ));
-            None
-        }
+    let evidence = Evidence::gather(storage, dir)?;
+    let mut decision = decision::decide(storage, evidence)?;
+    let problems = decision.problems();
+    let snapshot = decision.evidence.checkpoint(CheckpointKind::Snapshot).cloned();
+    let scan = decision.evidence.journal.clone();
+    let start = decision.start;
+    let own_base = decision
+        .evidence
+        .checkpoint(CheckpointKind::Base)
+        .map(|data| (data.clone(), decision.evidence.checkpoint_path(CheckpointKind::Base)));
+    decision.build_state(storage)?;
+    let mut report = VerifyReport {
+        segments: scan.segments.len(),
+        records: scan.records(),
+        bytes: scan.segments.iter().map(|segment| segment.len).sum(),
+        first_seq: scan.first_seq().map_or(0, |seq| seq.0),
+        last_seq: decision.chain.end.0,
+        snapshot_seq: None,
+        start: start.name().to_owned(),
+        problems,
     };
-    let (mut state, base_seq) = recovery::journal_base(storage, &journal_dir)?;
-    let mut at_snapshot = None;
-    let snapshot_seq = snapshot.as_ref().map(|data| data.seq);
-    if snapshot_seq == Some(base_seq) {
-        at_snapshot = Some(state.clone());
-    }
-    let replayed = recovery::replay_events(
-        storage,
-        &journal_dir,
-        TailPolicy::Reject,
-        base_seq.next(),
-        &mut |record, place| {
-            recovery::apply_record(&mut state, &record, place)?;
-            if Some(record.seq) == snapshot_seq {
-                at_snapshot = Some(state.clone());
-            }
-            Ok(())
-        },
-    )?;
-    report.segments = replayed.segments.len();
-    report.records = replayed.segments.iter().map(|segment| segment.records).sum();
-    report.bytes = replayed.bytes;
-    report.first_seq = replayed.first_seq.0;
-    report.last_seq = replayed.last_seq.0;
     if let Some(data) = snapshot {
-        check_snapshot(dir, data, at_snapshot, replayed.segments.is_empty(), &mut report)?;
+        check_snapshot(storage, dir, &scan, own_base, data, &mut report)?;
     }
     Ok(report)
 }
 
+/// Checks the snapshot against the journal's own state at its record,
+/// where the journal (from its base, or from nothing) reaches it.
 fn check_snapshot(
+    storage: &dyn Storage,
     dir: &Path,
-    data: snapshot::SnapshotData,
-    at_snapshot: Option<QueueState>,
-    journal_empty: bool,
+    scan: &JournalScan,
+    own_base: Option<(crate::snapshot::SnapshotData, std::path::PathBuf)>,
+    data: crate::snapshot::SnapshotData,
     report: &mut VerifyReport,
 ) -> Result<()> {
     let seq = data.seq;
-    let manifest = dir.join(snapshot::MANIFEST_FILE);
+    let (mut state, own) = match own_base {
+        Some((base, path)) => {
+            let own = base.seq;
+            (base.into_state(&path)?, own)
+        }
+        None => (QueueState::new(), Seq(0)),
+    };
+    let manifest = dir.join(crate::snapshot::MANIFEST_FILE);
     let from_snapshot = data.into_state(&manifest)?;
-    match at_snapshot {
-        Some(from_journal) if from_journal == from_snapshot => report.snapshot_seq = Some(seq.0),
-        Some(_) => report.problems.push(format!(
+    if own > seq || scan.chain_from(own).end < seq {
+        report.snapshot_seq = Some(seq.0);
+        return Ok(());
+    }
+    recovery::replay_into(storage, scan, own, seq, &mut state)?;
+    if state == from_snapshot {
+        report.snapshot_seq = Some(seq.0);
+    } else {
+        report.problems.push(format!(
             "{}: the snapshot of record {seq} differs from the journal's state at that record",
             manifest.display()
-        )),
-        None if journal_empty => report.snapshot_seq = Some(seq.0),
-        None => report.problems.push(format!(
-            "{}: the snapshot covers record {seq}, which the journal does not reach",
-            manifest.display()
-        )),
+        ));
     }
     Ok(())
 }

@@ -27,6 +27,7 @@
 #![cfg_attr(test, allow(clippy::unreadable_literal))]
 
 mod audit;
+mod clock;
 mod entry;
 mod error;
 mod event;
@@ -46,18 +47,18 @@ mod storage;
 pub mod testing;
 
 pub use crate::audit::{Until, VerifyReport, journal_files, verify};
+pub use crate::clock::now;
 pub use crate::entry::QueueEntry;
 pub use crate::error::{DamageSituation, Error, RecordDefect, Result};
 pub use crate::event::{Event, EventRecord};
-pub use crate::journal::repair::RepairReport;
 pub use crate::journal::writer::Durability;
 pub use crate::maintenance::export_state;
 pub use crate::maintenance::{CompactReport, repair};
-pub use crate::manager::{MovieId, QueueManager, default_dir, now};
+pub use crate::manager::{MovieId, QueueManager, default_dir};
 pub use crate::movie::{Movie, Year};
 pub use crate::options::Options;
 pub use crate::projection::{Place, QueueState, Statistics};
-pub use crate::recovery::holds_store;
+pub use crate::recovery::{RepairReport, holds_store};
 pub use crate::retry::RetryPolicy;
 pub use crate::seq::Seq;
 

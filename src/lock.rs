@@ -1,49 +1,90 @@
 //! The writer's lock: one writer per store directory, held for the
 //! process's lifetime (the kernel releases it when the process dies).
+//!
+//! The lock is taken on the store directory itself, which cannot be
+//! unlinked while the writer works in it, so deleting a file cannot let a
+//! second writer in; the `LOCK` file is locked as well, for the tools of
+//! the first release that lock only it. Neither is followed if it is a
+//! symbolic link.
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::storage::{self, Entry, Storage};
 
 /// The lock file a writer holds for its lifetime.
 pub const LOCK_FILE: &str = "LOCK";
+
+/// The locks a writer holds: the store directory's and `LOCK`'s.
+#[derive(Debug)]
+pub struct WriterLock {
+    _directory: File,
+    _file: File,
+}
+
+/// Creates the store directory if it is missing (0700, made durable in
+/// its parent) and takes the writer's lock.
+///
+/// # Errors
+/// [`Error::Locked`] if another writer holds it; [`Error::Io`] naming the path.
+pub fn create_and_lock(storage: &dyn Storage, dir: &Path) -> Result<WriterLock> {
+    let missing = matches!(storage.entry(dir), Ok(Entry::Missing));
+    if missing {
+        storage
+            .create_dir_all(dir)
+            .map_err(|error| Error::io("create directory", dir, error))?;
+        storage::sync_parent(storage, dir)?;
+    }
+    require_directory(dir)?;
+    lock(dir)
+}
 
 /// Takes the store's writer lock, or fails at once with [`Error::Locked`].
 ///
 /// # Errors
 /// [`Error::Locked`] if another writer holds it; [`Error::Io`].
-pub fn lock(dir: &Path) -> Result<File> {
+pub fn lock(dir: &Path) -> Result<WriterLock> {
+    let directory = File::open(dir).map_err(|error| Error::io("open", dir, error))?;
+    try_lock(&directory, dir, dir)?;
     let path = dir.join(LOCK_FILE);
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     let file = options.open(&path).map_err(|error| Error::io("open", &path, error))?;
+    try_lock(&file, &path, dir)?;
+    Ok(WriterLock {
+        _directory: directory,
+        _file: file,
+    })
+}
+
+fn try_lock(file: &File, path: &Path, dir: &Path) -> Result<()> {
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { dir: dir.to_path_buf() }),
-        Err(std::fs::TryLockError::Error(error)) => Err(Error::io("lock", &path, error)),
+        Err(std::fs::TryLockError::Error(error)) => Err(Error::io("lock", path, error)),
     }
 }
 
-/// Fails unless `dir` is an existing directory (a reader never creates one,
-/// and a regular file is not an empty store).
+/// Fails unless `dir` is an existing directory the process may read (a
+/// reader never creates one, and a regular file is not an empty store).
 ///
 /// # Errors
-/// [`Error::Io`] naming `dir`: not found, or not a directory.
+/// [`Error::Io`] naming `dir`: not found, not a directory, permission denied.
 pub fn require_directory(dir: &Path) -> Result<()> {
     let metadata = std::fs::metadata(dir).map_err(|error| Error::io("open store", dir, error))?;
-    if metadata.is_dir() {
-        Ok(())
-    } else {
-        Err(Error::io(
+    if !metadata.is_dir() {
+        return Err(Error::io(
             "open store",
             dir,
             std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-        ))
+        ));
     }
+    std::fs::read_dir(dir).map_err(|error| Error::io("open store", dir, error))?;
+    Ok(())
 }

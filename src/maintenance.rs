@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::journal::repair::{self as journal_repair, RepairReport};
+use crate::journal::format::RECORD_PAYLOAD_BYTES_MAX;
 use crate::journal::segment;
+use crate::journal::writer::WriterConfig;
 use crate::lock;
 use crate::projection::QueueState;
-use crate::recovery::{self, JOURNAL_DIR};
+use crate::recovery::{self, ImportLimits, JOURNAL_DIR, RepairReport};
 use crate::seq::Seq;
-use crate::snapshot::{self, SnapshotData, base, files, manifest};
+use crate::snapshot::{self, SnapshotData, base, files};
 use crate::storage::{self, RealStorage, Storage};
 
 /// What `compact` did.
@@ -22,10 +23,12 @@ pub struct CompactReport {
     pub removed: Vec<PathBuf>,
 }
 
-/// Repairs the journal of the (closed) store in `dir`: keeps every valid
-/// record before the first damage, sets the rest aside as `*.broken` files
-/// (never deleting anything), and sets aside a snapshot that covers records
-/// that are no longer there. Takes the writer lock.
+/// Repairs the (closed) store in `dir` so that it opens, keeping every
+/// acknowledged change that survives anywhere in it: the starting point
+/// whose records reach furthest is kept, damage after it is set aside as
+/// `*.broken` files, and nothing is deleted (see `recovery/repair.rs`).
+/// Takes the writer lock. A store that opens already is left as a writer's
+/// open would leave it.
 ///
 /// # Errors
 /// [`Error::Locked`] if a writer has the store open; [`Error::Io`].
@@ -38,29 +41,14 @@ pub fn repair(dir: &Path) -> Result<RepairReport> {
 /// # Errors
 /// As [`repair`].
 pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
+    lock::require_directory(dir)?;
     let _lock = lock::lock(dir)?;
-    let journal_dir = dir.join(JOURNAL_DIR);
-    let (mut state, base_seq) = recovery::journal_base(storage, &journal_dir)?;
-    let report = journal_repair::repair(storage, &journal_dir, &mut |raw| {
-        if raw.seq <= base_seq {
-            return Ok(());
-        }
-        let record = recovery::decode_record(raw)?;
-        recovery::apply_record(&mut state, &record, raw.place)
-    })?;
-    if report.damage.is_some()
-        && let Ok(Some(data)) = manifest::load_snapshot(storage, dir)
-        && data.seq > report.last_seq
-    {
-        let manifest = dir.join(snapshot::MANIFEST_FILE);
-        let aside = dir.join(format!("{}.broken", snapshot::MANIFEST_FILE));
-        storage
-            .rename(&manifest, &aside)
-            .map_err(|error| Error::io("rename aside", &manifest, error))?;
-        storage::sync_parent(storage, &manifest)?;
-        tracing::warn!(manifest = %manifest.display(), "the snapshot covered records repair set aside; it was set aside too");
-    }
-    Ok(report)
+    let limits = ImportLimits {
+        event_bytes_max: RECORD_PAYLOAD_BYTES_MAX as usize,
+        segment_bytes_max: WriterConfig::default().segment_bytes_max,
+        now: crate::clock::now(),
+    };
+    recovery::repair_store(storage, dir, limits)
 }
 
 /// Records `data` as the journal's compaction base (`journal/base.json`,

@@ -17,6 +17,12 @@ impl Seq {
     pub fn next(self) -> Seq {
         Seq(self.0.saturating_add(1))
     }
+
+    /// The sequence number before this one (`Seq(0)` stays `Seq(0)`).
+    #[must_use]
+    pub fn previous(self) -> Seq {
+        Seq(self.0.saturating_sub(1))
+    }
 }
 
 impl std::fmt::Display for Seq {

@@ -55,6 +55,10 @@ pub fn fail_with_hint<T>(message: impl Into<String>, hint: impl Into<String>) ->
     .into())
 }
 
+/// The hint for a store that does not open: following it is tested.
+pub const REPAIR_HINT: &str = "run `movie-queue repair`: it keeps every acknowledged change that survives in the \
+                               store and sets the damaged bytes aside (nothing is deleted)";
+
 /// Runs the tool; the process's exit status.
 pub fn run() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -201,7 +205,8 @@ fn hint_for(error: &anyhow::Error) -> Option<String> {
             path.display()
         )),
         Error::Poisoned { .. } => Some("run the command again: opening the store replays the journal".into()),
-        error if error.is_corruption() => Some("run `movie-queue verify` then `movie-queue repair`".into()),
+        Error::BadQueueFile { .. } => Some(REPAIR_HINT.into()),
+        error if error.is_corruption() => Some(REPAIR_HINT.into()),
         _ => None,
     }
 }

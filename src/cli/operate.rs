@@ -304,16 +304,21 @@ pub fn repair(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
     let Some(damage) = report.damage else {
         writeln!(
             output.out,
-            "the journal is sound; nothing changed (last record {})",
+            "the store is sound; nothing changed (last record {})",
             report.last_seq
         )?;
         return Ok(());
     };
-    writeln!(output.out, "damage: {damage}")?;
-    writeln!(output.out, "kept every record through {}", report.last_seq)?;
-    writeln!(output.out, "set aside (never deleted):")?;
-    for path in &report.set_aside {
-        writeln!(output.out, "  {}", path.display())?;
+    writeln!(output.out, "found: {damage}")?;
+    for action in &report.actions {
+        writeln!(output.out, "  {action}")?;
+    }
+    writeln!(output.out, "the store holds every record through {}", report.last_seq)?;
+    if !report.set_aside.is_empty() {
+        writeln!(output.out, "set aside (never deleted):")?;
+        for path in &report.set_aside {
+            writeln!(output.out, "  {}", path.display())?;
+        }
     }
     writeln!(output.out, "run `movie-queue verify` to check the result")?;
     Ok(())

@@ -174,20 +174,48 @@ pub fn decode_record(bytes: &[u8], segment_first_seq: Seq) -> Result<RawRecord<'
     Ok(RawRecord { seq, payload })
 }
 
+/// What a search for a valid record after damage found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resync {
+    /// A valid record starts at this offset of the bytes searched.
+    Found(usize),
+    /// No valid record starts anywhere in them.
+    Nothing,
+    /// The search gave up (crafted bytes that declare huge lengths at every
+    /// offset would make it quadratic): treat as if one might follow.
+    GaveUp,
+}
+
 /// Is there a valid record with a sequence number in `lowest..lowest + 2^20`
 /// at any offset of `bytes`? Used to tell a torn tail (nothing valid after
-/// the damage) from damage in the middle of a segment.
+/// the damage) from damage in the middle of a segment, and to find where
+/// valid records resume. Bounded: it hashes at most eight times the bytes
+/// searched (plus 1 MiB), then gives up.
 #[must_use]
-pub fn valid_record_follows(bytes: &[u8], segment_first_seq: Seq, lowest: Seq) -> Option<usize> {
+pub fn valid_record_follows(bytes: &[u8], segment_first_seq: Seq, lowest: Seq) -> Resync {
     const WINDOW: u64 = 1 << 20;
-    let last_start = bytes.len().checked_sub(RECORD_HEADER_BYTES)?;
-    (0..=last_start).find(|&offset| {
+    let Some(last_start) = bytes.len().checked_sub(RECORD_HEADER_BYTES) else {
+        return Resync::Nothing;
+    };
+    let mut budget = bytes.len().saturating_mul(8).saturating_add(1 << 20);
+    for offset in 0..=last_start {
         let Some(rest) = bytes.get(offset..) else {
-            return false;
+            break;
         };
         let seq = read_u64(rest, 8);
-        seq >= lowest.0 && seq - lowest.0 < WINDOW && decode_record(rest, segment_first_seq).is_ok()
-    })
+        let length = read_u32(rest, 0) as usize;
+        if seq < lowest.0 || seq - lowest.0 >= WINDOW || length == 0 || length > rest.len() - RECORD_HEADER_BYTES {
+            continue;
+        }
+        if budget < length {
+            return Resync::GaveUp;
+        }
+        budget -= length;
+        if decode_record(rest, segment_first_seq).is_ok() {
+            return Resync::Found(offset);
+        }
+    }
+    Resync::Nothing
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
@@ -275,11 +303,26 @@ mod tests {
     }
 
     #[test]
+    fn a_search_through_crafted_lengths_gives_up_instead_of_hashing_forever() {
+        // Every 16th offset declares a record running to the end, seq 1.
+        let mut crafted = vec![0_u8; 1 << 20];
+        for (index, chunk) in crafted.chunks_mut(16).enumerate() {
+            let length = u32::try_from((1 << 20) - index * 16 - 16).unwrap_or(0);
+            chunk[0..4].copy_from_slice(&length.to_le_bytes());
+            chunk[8..16].copy_from_slice(&1_u64.to_le_bytes());
+        }
+        assert_eq!(valid_record_follows(&crafted, Seq(1), Seq(1)), Resync::GaveUp);
+    }
+
+    #[test]
     fn finds_a_valid_record_after_damage() {
         let mut bytes = vec![0xAB; 7];
         encode_record(&mut bytes, Seq(1), Seq(5), b"{}");
-        assert_eq!(valid_record_follows(&bytes, Seq(1), Seq(5)), Some(7));
-        assert_eq!(valid_record_follows(&bytes, Seq(1), Seq(6)), None);
-        assert_eq!(valid_record_follows(&bytes[..bytes.len() - 1], Seq(1), Seq(5)), None);
+        assert_eq!(valid_record_follows(&bytes, Seq(1), Seq(5)), Resync::Found(7));
+        assert_eq!(valid_record_follows(&bytes, Seq(1), Seq(6)), Resync::Nothing);
+        assert_eq!(
+            valid_record_follows(&bytes[..bytes.len() - 1], Seq(1), Seq(5)),
+            Resync::Nothing
+        );
     }
 }

@@ -9,11 +9,15 @@
 //! | `format.rs` | the bytes: segment header, record frame, CRC, limits |
 //! | `segment.rs` | segment files: naming, listing, durable creation |
 //! | `writer.rs` (+ `writer/`) | the handle callers hold, the one writer thread, its linger |
-//! | `reader.rs` | scanning every record in order, the torn-tail rule |
+//! | `reader.rs` | every record checked in order (resuming after damage), opaque payloads handed on |
+//! | `chain.rs` | how far valid records continue a starting point, and what lies after them |
 //! | `repair.rs` | setting damaged bytes aside, never destroying them |
+//! | `staging.rs` | a whole journal built aside and renamed into place (the legacy import) |
 
+pub(crate) mod chain;
 pub(crate) mod format;
 pub(crate) mod reader;
 pub(crate) mod repair;
 pub(crate) mod segment;
+pub(crate) mod staging;
 pub(crate) mod writer;

@@ -1,77 +1,24 @@
-//! Reading the journal back: segments in order, every record checked, each
-//! record's opaque payload handed to a callback; what to do with a torn
-//! tail. The reader knows bytes and sequence numbers, never events.
+//! Reading the journal back. The reader knows bytes and sequence numbers,
+//! never events; it changes nothing.
 //!
-//! The rule (checklist items 2–5 in the spec): only the last segment may end
-//! in a torn tail — a damaged or incomplete final record with no valid record
-//! after it, zero-filled space included. Everything else is corruption,
-//! reported with its file and byte offset, never skipped or truncated.
+//! [`scan`] checks every record of every segment and describes what it
+//! found: the runs of valid, contiguous records and the damage between
+//! them, resuming after damage at the next valid record (records are bound
+//! to their segment by their CRC, so stale or foreign bytes never pass as
+//! records). `chain.rs` then answers the question recovery asks of a scan
+//! for each possible starting point. [`replay`] hands on the payloads of a
+//! range of records.
 
 use std::path::{Path, PathBuf};
 
 use super::format::{
-    self, HeaderDefect, RecordDefect, SEGMENT_HEADER_BYTES, decode_record, decode_segment_header, valid_record_follows,
+    self, HeaderDefect, RecordDefect, Resync, SEGMENT_HEADER_BYTES, decode_record, decode_segment_header,
+    valid_record_follows,
 };
 use super::segment::{self, SegmentFile};
 use crate::error::{DamageSituation, Error, Result};
 use crate::seq::Seq;
 use crate::storage::Storage;
-
-/// What replay does with a torn tail in the last segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TailPolicy {
-    /// Cut the file back to the last valid record and log it (a writer's open).
-    Truncate,
-    /// Stop before it and leave the file alone (a read-only open: the tail
-    /// may be a write still in progress).
-    Stop,
-    /// Report it as an error (`verify`).
-    Reject,
-}
-
-/// A torn tail found by replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TornTail {
-    /// The last segment.
-    pub path: PathBuf,
-    /// Where its last valid record ends.
-    pub offset: u64,
-    /// How many bytes follow that point.
-    pub bytes: u64,
-    /// What was found there.
-    pub defect: RecordDefect,
-}
-
-/// One segment as replay found it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScannedSegment {
-    /// The file.
-    pub path: PathBuf,
-    /// Its first sequence number.
-    pub first_seq: Seq,
-    /// Bytes up to the end of its last valid record.
-    pub valid_len: u64,
-    /// Records it holds.
-    pub records: u64,
-}
-
-/// What replay saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReplayReport {
-    /// The last valid record's sequence number (`Seq(0)`: none).
-    pub last_seq: Seq,
-    /// The first segment's first sequence number (`Seq(0)`: no segment).
-    /// Records before it were compacted away.
-    pub first_seq: Seq,
-    /// The sequence number the next record must have.
-    pub next_seq: Seq,
-    /// Every segment, in order.
-    pub segments: Vec<ScannedSegment>,
-    /// The torn tail, if any (already cut under [`TailPolicy::Truncate`]).
-    pub torn_tail: Option<TornTail>,
-    /// Valid record bytes read, headers included.
-    pub bytes: u64,
-}
 
 /// Where a record sits, for error messages.
 #[derive(Debug, Clone, Copy)]
@@ -97,225 +44,412 @@ pub struct RawRecord<'a> {
 /// What the reader calls for each record it hands on.
 pub type OnRecord<'a> = dyn FnMut(RawRecord<'_>) -> Result<()> + 'a;
 
-/// Replays the journal in `journal_dir`: every record is checked; records
-/// with `seq >= from` are handed to `on_record` in order.
+/// Valid records with contiguous sequence numbers, back to back in one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    /// The first record's sequence number.
+    pub first: Seq,
+    /// The last record's sequence number.
+    pub last: Seq,
+    /// Byte offset of the first record's header.
+    pub start: u64,
+    /// Byte offset just past the last record.
+    pub end: u64,
+}
+
+/// What is wrong at a place of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DamageKind {
+    /// The segment header cannot be read.
+    Header(HeaderDefect),
+    /// The header's first sequence number is not the one the name says.
+    NameMismatch {
+        /// What the header says.
+        header: Seq,
+    },
+    /// A record that fails its checks.
+    Record(RecordDefect),
+    /// A valid record with another sequence number than the one due.
+    Sequence {
+        /// The sequence number found.
+        found: Seq,
+    },
+}
+
+/// A damaged span of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Where it starts.
+    pub offset: u64,
+    /// Where valid records resume (or the end of the file).
+    pub end: u64,
+    /// The sequence number the record at `offset` should have had.
+    pub expected: Seq,
+    /// What is wrong.
+    pub kind: DamageKind,
+    /// Does a valid record follow it in its segment (or might one: the
+    /// search for one gave up)?
+    pub valid_after: bool,
+}
+
+/// One segment as [`scan`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentScan {
+    /// The file.
+    pub path: PathBuf,
+    /// The first sequence number its name announces.
+    pub first_seq: Seq,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Its runs of valid records, in file order.
+    pub runs: Vec<Run>,
+    /// Its damaged spans, in file order.
+    pub damages: Vec<Damage>,
+}
+
+impl SegmentScan {
+    /// Byte offset just past its last valid record (the header's end if none).
+    #[must_use]
+    pub fn valid_end(&self) -> u64 {
+        self.runs.last().map_or(SEGMENT_HEADER_BYTES as u64, |run| run.end)
+    }
+
+    /// Does its header hold up (no damage at offset 0)?
+    #[must_use]
+    pub fn header_ok(&self) -> bool {
+        !self
+            .damages
+            .first()
+            .is_some_and(|damage| matches!(damage.kind, DamageKind::Header(_) | DamageKind::NameMismatch { .. }))
+    }
+
+    /// The error describing `damage` of this segment, as a reader reports it.
+    #[must_use]
+    pub fn error(&self, damage: &Damage, is_last: bool) -> Error {
+        damage_error(&self.path, damage, is_last)
+    }
+}
+
+/// The whole journal as [`scan`] found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalScan {
+    /// Every segment, in order of the sequence number its name announces.
+    pub segments: Vec<SegmentScan>,
+}
+
+/// Scans every segment of the journal in `journal_dir` (none if it does not
+/// exist), checking every record. Changes nothing.
 ///
 /// # Errors
-/// The first corruption found (with its file and offset), an I/O error, a
-/// torn tail under [`TailPolicy::Reject`], or what `on_record` returned.
-pub fn replay(
-    storage: &dyn Storage,
-    journal_dir: &Path,
-    policy: TailPolicy,
-    from: Seq,
-    on_record: &mut OnRecord<'_>,
-) -> Result<ReplayReport> {
+/// [`Error::Io`] reading a file or the directory; [`Error::Corrupt`] for a
+/// file in the journal directory that has no business there.
+pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
     let files = segment::list_segments(storage, journal_dir)?;
-    let mut report = ReplayReport::default();
-    let mut expected: Option<Seq> = None;
-    for (index, file) in files.iter().enumerate() {
-        let is_last = index + 1 == files.len();
+    let mut segments = Vec::with_capacity(files.len());
+    for file in &files {
         let bytes = storage
             .read(&file.path)
             .map_err(|error| Error::io("read", &file.path, error))?;
-        let scan = scan_segment(file, &bytes, expected, is_last, from, on_record)?;
-        expected = Some(scan.next_seq);
-        report.bytes += scan.valid_len - SEGMENT_HEADER_BYTES as u64;
-        report.segments.push(ScannedSegment {
-            path: file.path.clone(),
-            first_seq: file.first_seq,
-            valid_len: scan.valid_len,
-            records: scan.records,
-        });
-        if let Some(defect) = scan.torn {
-            let torn = TornTail {
-                path: file.path.clone(),
-                offset: scan.valid_len,
-                bytes: bytes.len() as u64 - scan.valid_len,
-                defect,
-            };
-            drop(bytes);
-            report.torn_tail = Some(handle_torn_tail(storage, policy, torn)?);
-        }
+        segments.push(scan_segment(file, &bytes));
     }
-    report.first_seq = files.first().map_or(Seq(0), |file| file.first_seq);
-    report.next_seq = expected.unwrap_or(Seq(1));
-    report.last_seq = Seq(report.next_seq.0 - 1);
-    Ok(report)
+    Ok(JournalScan { segments })
 }
 
-fn handle_torn_tail(storage: &dyn Storage, policy: TailPolicy, torn: TornTail) -> Result<TornTail> {
-    match policy {
-        TailPolicy::Reject => Err(Error::TruncatedRecord {
-            path: torn.path,
-            offset: torn.offset,
-            defect: torn.defect,
-            situation: DamageSituation::TornTail { bytes: torn.bytes },
-        }),
-        TailPolicy::Stop => Ok(torn),
-        TailPolicy::Truncate => {
-            tracing::warn!(
-                path = %torn.path.display(),
-                offset = torn.offset,
-                bytes = torn.bytes,
-                defect = %torn.defect,
-                "truncating the torn tail of the journal (an incomplete last write, never acknowledged)"
-            );
-            storage
-                .truncate(&torn.path, torn.offset)
-                .map_err(|error| Error::io("truncate", &torn.path, error))?;
-            Ok(torn)
-        }
-    }
-}
-
-struct SegmentScan {
-    valid_len: u64,
-    records: u64,
-    next_seq: Seq,
-    torn: Option<RecordDefect>,
-}
-
-fn scan_segment(
-    file: &SegmentFile,
-    bytes: &[u8],
-    expected: Option<Seq>,
-    is_last: bool,
-    from: Seq,
-    on_record: &mut OnRecord<'_>,
-) -> Result<SegmentScan> {
-    let first_seq = check_header(file, bytes, expected)?;
+/// Scans one segment's bytes.
+#[must_use]
+pub fn scan_segment(file: &SegmentFile, bytes: &[u8]) -> SegmentScan {
     let mut scan = SegmentScan {
-        valid_len: SEGMENT_HEADER_BYTES as u64,
-        records: 0,
-        next_seq: first_seq,
-        torn: None,
+        path: file.path.clone(),
+        first_seq: file.first_seq,
+        len: bytes.len() as u64,
+        runs: Vec::new(),
+        damages: Vec::new(),
     };
+    let first_seq = match decode_segment_header(bytes) {
+        Ok(header) if header == file.first_seq && header.0 != 0 => header,
+        Ok(header) => {
+            scan.damages
+                .push(whole_file(bytes, file.first_seq, DamageKind::NameMismatch { header }));
+            return scan;
+        }
+        // A header whose CRC fails (a flipped bit) still leaves the records
+        // readable under the name's sequence number; anything else (another
+        // format, another kind of file) leaves nothing to trust.
+        Err(defect @ HeaderDefect::Checksum { .. }) if file.first_seq.0 != 0 => {
+            scan.damages.push(Damage {
+                offset: 0,
+                end: SEGMENT_HEADER_BYTES as u64,
+                expected: file.first_seq,
+                kind: DamageKind::Header(defect),
+                valid_after: true,
+            });
+            file.first_seq
+        }
+        Err(defect) => {
+            scan.damages
+                .push(whole_file(bytes, file.first_seq, DamageKind::Header(defect)));
+            return scan;
+        }
+    };
+    scan_records(&mut scan, bytes, first_seq);
+    if let Some(header) = scan.damages.first_mut().filter(|damage| damage.offset == 0) {
+        header.valid_after = !scan.runs.is_empty();
+    }
+    scan
+}
+
+fn whole_file(bytes: &[u8], expected: Seq, kind: DamageKind) -> Damage {
+    Damage {
+        offset: 0,
+        end: bytes.len() as u64,
+        expected,
+        kind,
+        valid_after: false,
+    }
+}
+
+/// Walks the records after the header, resuming after damage.
+fn scan_records(scan: &mut SegmentScan, bytes: &[u8], first_seq: Seq) {
     let mut offset = SEGMENT_HEADER_BYTES;
+    let mut expected = first_seq;
+    let mut run: Option<Run> = None;
     while offset < bytes.len() {
         let rest = bytes.get(offset..).unwrap_or_default();
-        let place = RecordPlace {
-            path: &file.path,
-            offset: offset as u64,
-        };
-        let raw = match decode_record(rest, first_seq) {
-            Ok(raw) => raw,
-            Err(defect) => {
-                let follows = valid_record_follows(rest.get(1..).unwrap_or_default(), first_seq, scan.next_seq);
-                if is_last && follows.is_none() {
-                    scan.torn = Some(defect);
-                    return Ok(scan);
+        match decode_record(rest, first_seq) {
+            Ok(raw) if raw.seq == expected => {
+                let end = (offset + raw.framed_len()) as u64;
+                match &mut run {
+                    Some(current) => {
+                        current.last = raw.seq;
+                        current.end = end;
+                    }
+                    None => {
+                        run = Some(Run {
+                            first: raw.seq,
+                            last: raw.seq,
+                            start: offset as u64,
+                            end,
+                        });
+                    }
                 }
-                return Err(defect_error(place, defect, is_last));
+                expected = raw.seq.next();
+                offset += raw.framed_len();
             }
-        };
-        if raw.seq != scan.next_seq {
-            return Err(Error::SequenceGap {
-                path: file.path.clone(),
-                offset: place.offset,
-                expected: scan.next_seq.0,
-                found: raw.seq.0,
-            });
+            Ok(raw) => {
+                scan.runs.extend(run.take());
+                scan.damages.push(Damage {
+                    offset: offset as u64,
+                    end: offset as u64,
+                    expected,
+                    kind: DamageKind::Sequence { found: raw.seq },
+                    valid_after: true,
+                });
+                expected = raw.seq;
+            }
+            Err(defect) => {
+                scan.runs.extend(run.take());
+                let after = rest.get(1..).unwrap_or_default();
+                let resumed = match valid_record_follows(after, first_seq, expected) {
+                    Resync::Found(at) => Some(offset + 1 + at),
+                    Resync::Nothing => None,
+                    Resync::GaveUp => {
+                        scan.damages
+                            .push(damage_to_end(offset, bytes.len(), expected, defect, true));
+                        return;
+                    }
+                };
+                let Some(resumed) = resumed else {
+                    scan.damages
+                        .push(damage_to_end(offset, bytes.len(), expected, defect, false));
+                    return;
+                };
+                scan.damages.push(Damage {
+                    offset: offset as u64,
+                    end: resumed as u64,
+                    expected,
+                    kind: DamageKind::Record(defect),
+                    valid_after: true,
+                });
+                // The record found decides what is due from there on.
+                let found = bytes
+                    .get(resumed..)
+                    .and_then(|rest| decode_record(rest, first_seq).ok());
+                expected = found.map_or(expected, |raw| raw.seq);
+                offset = resumed;
+            }
         }
-        if raw.seq >= from {
-            on_record(RawRecord {
-                seq: raw.seq,
-                payload: raw.payload,
-                place,
-            })?;
-        }
-        offset += raw.framed_len();
-        scan.valid_len = offset as u64;
-        scan.records += 1;
-        scan.next_seq = raw.seq.next();
     }
-    Ok(scan)
+    scan.runs.extend(run);
 }
 
-fn check_header(file: &SegmentFile, bytes: &[u8], expected: Option<Seq>) -> Result<Seq> {
-    let first_seq = decode_segment_header(bytes).map_err(|defect| match defect {
+fn damage_to_end(offset: usize, len: usize, expected: Seq, defect: RecordDefect, valid_after: bool) -> Damage {
+    Damage {
+        offset: offset as u64,
+        end: len as u64,
+        expected,
+        kind: DamageKind::Record(defect),
+        valid_after,
+    }
+}
+
+/// The error a reader reports for `damage` in the segment at `path`.
+#[must_use]
+pub fn damage_error(path: &Path, damage: &Damage, is_last: bool) -> Error {
+    let path = path.to_path_buf();
+    let offset = damage.offset;
+    match &damage.kind {
+        DamageKind::Header(defect) => header_error(path, defect),
+        DamageKind::NameMismatch { header } => Error::Corrupt {
+            path,
+            offset: 16,
+            detail: format!(
+                "segment header says it starts at record {header}, its name says {}",
+                damage.expected
+            ),
+        },
+        DamageKind::Sequence { found } => Error::SequenceGap {
+            path,
+            offset,
+            expected: damage.expected.0,
+            found: found.0,
+        },
+        DamageKind::Record(RecordDefect::Checksum { expected, found }) if damage.valid_after || !is_last => {
+            Error::ChecksumMismatch {
+                path,
+                offset,
+                expected: *expected,
+                found: *found,
+            }
+        }
+        DamageKind::Record(RecordDefect::TooLarge(length)) if damage.valid_after || !is_last => Error::RecordTooLarge {
+            path,
+            offset,
+            length: u64::from(*length),
+            limit: u64::from(format::RECORD_PAYLOAD_BYTES_MAX),
+        },
+        DamageKind::Record(defect) => Error::TruncatedRecord {
+            path,
+            offset,
+            defect: defect.clone(),
+            situation: if damage.valid_after {
+                DamageSituation::ValidRecordsFollow
+            } else if !is_last {
+                DamageSituation::NotLastSegment
+            } else {
+                DamageSituation::TornTail {
+                    bytes: damage.end - damage.offset,
+                }
+            },
+        },
+    }
+}
+
+fn header_error(path: PathBuf, defect: &HeaderDefect) -> Error {
+    match *defect {
         HeaderDefect::Version(version) => Error::UnsupportedVersion {
-            path: file.path.clone(),
+            path,
             offset: 8,
             version,
             supported: format::FORMAT_VERSION,
         },
         HeaderDefect::Checksum { expected, found } => Error::ChecksumMismatch {
-            path: file.path.clone(),
+            path,
             offset: 0,
             expected,
             found,
         },
         HeaderDefect::Magic => Error::Corrupt {
-            path: file.path.clone(),
+            path,
             offset: 0,
             detail: "not a movie-queue journal segment (bad magic number)".into(),
         },
         HeaderDefect::Reserved => Error::Corrupt {
-            path: file.path.clone(),
+            path,
             offset: 28,
             detail: "segment header's reserved word is not zero".into(),
         },
         HeaderDefect::SeqOutOfRange(seq) => Error::Corrupt {
-            path: file.path.clone(),
+            path,
             offset: 16,
             detail: format!("segment header's first sequence number {seq} is out of range"),
         },
         HeaderDefect::Short(len) => Error::Corrupt {
-            path: file.path.clone(),
+            path,
             offset: len as u64,
             detail: format!("segment header is {len} bytes, needs {SEGMENT_HEADER_BYTES}"),
         },
-    })?;
-    if first_seq != file.first_seq || first_seq.0 == 0 {
-        return Err(Error::Corrupt {
-            path: file.path.clone(),
-            offset: 16,
-            detail: format!(
-                "segment header says it starts at record {first_seq}, its name says {}",
-                file.first_seq
-            ),
-        });
     }
-    if let Some(expected) = expected
-        && expected != first_seq
-    {
-        return Err(Error::SequenceGap {
-            path: file.path.clone(),
-            offset: 16,
-            expected: expected.0,
-            found: first_seq.0,
-        });
-    }
-    Ok(first_seq)
 }
 
-fn defect_error(place: RecordPlace<'_>, defect: RecordDefect, is_last: bool) -> Error {
-    let path = place.path.to_path_buf();
-    let offset = place.offset;
-    let situation = if is_last {
-        DamageSituation::ValidRecordsFollow
-    } else {
-        DamageSituation::NotLastSegment
-    };
-    match defect {
-        RecordDefect::Checksum { expected, found } => Error::ChecksumMismatch {
-            path,
-            offset,
-            expected,
-            found,
-        },
-        RecordDefect::TooLarge(length) => Error::RecordTooLarge {
-            path,
-            offset,
-            length: u64::from(length),
-            limit: u64::from(format::RECORD_PAYLOAD_BYTES_MAX),
-        },
-        defect => Error::TruncatedRecord {
-            path,
-            offset,
-            defect,
-            situation,
-        },
+/// Hands on the payloads of records `from..=through` (those the chain
+/// recovery chose), reading only the segments that hold them. Each record
+/// is checked again as it is read.
+///
+/// # Errors
+/// [`Error::Io`]; corruption if a record is no longer what the scan found
+/// (the file changed meanwhile); what `on_record` returned.
+pub fn replay(
+    storage: &dyn Storage,
+    scan: &JournalScan,
+    from: Seq,
+    through: Seq,
+    on_record: &mut OnRecord<'_>,
+) -> Result<()> {
+    if from > through {
+        return Ok(());
     }
+    for segment in &scan.segments {
+        let wanted: Vec<&Run> = segment
+            .runs
+            .iter()
+            .filter(|run| run.last >= from && run.first <= through)
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let bytes = storage
+            .read(&segment.path)
+            .map_err(|error| Error::io("read", &segment.path, error))?;
+        for run in wanted {
+            replay_run(segment, &bytes, run, from, through, on_record)?;
+        }
+    }
+    Ok(())
+}
+
+fn replay_run(
+    segment: &SegmentScan,
+    bytes: &[u8],
+    run: &Run,
+    from: Seq,
+    through: Seq,
+    on_record: &mut OnRecord<'_>,
+) -> Result<()> {
+    let mut offset = usize::try_from(run.start).unwrap_or(usize::MAX);
+    let mut seq = run.first;
+    while seq <= run.last && seq <= through {
+        let changed = || Error::Corrupt {
+            path: segment.path.clone(),
+            offset: offset as u64,
+            detail: format!("record {seq} changed while it was read (another process is repairing the store?)"),
+        };
+        let rest = bytes.get(offset..).ok_or_else(changed)?;
+        let raw = decode_record(rest, segment.first_seq).map_err(|_| changed())?;
+        if raw.seq != seq {
+            return Err(changed());
+        }
+        if seq >= from {
+            on_record(RawRecord {
+                seq,
+                payload: raw.payload,
+                place: RecordPlace {
+                    path: &segment.path,
+                    offset: offset as u64,
+                },
+            })?;
+        }
+        offset += raw.framed_len();
+        seq = seq.next();
+    }
+    Ok(())
 }

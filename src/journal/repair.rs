@@ -1,102 +1,75 @@
-//! Setting damaged journal bytes aside: find the first damage, copy
-//! everything from there on to `*.broken` files, then cut. Never deletes.
+//! Setting damaged bytes aside. Nothing here destroys anything: bytes are
+//! cut from a file only after a copy of them is durable beside it, and a
+//! whole file is set aside by renaming it. A set-aside name (`*.broken`)
+//! is never reused, so a second repair never replaces the first one's file.
 
 use std::path::{Path, PathBuf};
 
-use super::format::SEGMENT_HEADER_BYTES;
-use super::reader::{OnRecord, TailPolicy, replay};
-use super::segment::{self, BROKEN_EXTENSION};
+use super::segment::BROKEN_EXTENSION;
 use crate::error::{Error, Result};
-use crate::seq::Seq;
 use crate::storage::{self, Storage};
 
-/// What [`crate::repair`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RepairReport {
-    /// The damage found (`None`: the journal was sound and nothing changed).
-    pub damage: Option<String>,
-    /// Files written with the bytes set aside (`*.broken`).
-    pub set_aside: Vec<PathBuf>,
-    /// The last sequence number kept.
-    pub last_seq: Seq,
-}
-
-/// Repairs the journal: finds the first damage (as replay with `on_record`
-/// sees it), copies everything from there on aside to `*.broken` files,
-/// truncates the damaged segment to its last valid record, and fsyncs.
-/// Every valid record before the damage is kept; nothing is deleted.
+/// A name beside `path` that nothing uses yet: `<name>.<tag>.broken`, or
+/// `<name>.<tag>.<n>.broken` for the first free `n`.
 ///
 /// # Errors
-/// An I/O error naming its path; a damage this cannot locate.
-pub fn repair(storage: &dyn Storage, journal_dir: &Path, on_record: &mut OnRecord<'_>) -> Result<RepairReport> {
-    let damage = match replay(storage, journal_dir, TailPolicy::Reject, Seq(0), on_record) {
-        Ok(report) => {
-            return Ok(RepairReport {
-                damage: None,
-                set_aside: Vec::new(),
-                last_seq: report.last_seq,
-            });
-        }
-        Err(error) => error,
-    };
-    let Some((path, offset)) = damage.place().map(|(path, offset)| (path.to_path_buf(), offset)) else {
-        return Err(damage);
-    };
-    let files = segment::list_segments(storage, journal_dir)?;
-    let mut set_aside = Vec::new();
-    let mut after_damage = false;
-    for file in &files {
-        if file.path == path {
-            after_damage = true;
-            let keep = if offset < SEGMENT_HEADER_BYTES as u64 {
-                0
-            } else {
-                offset
-            };
-            set_aside.push(cut_segment(storage, &file.path, keep)?);
-        } else if after_damage {
-            set_aside.push(move_aside(storage, &file.path)?);
+/// [`Error::Io`] inspecting the directory.
+pub fn free_broken_name(storage: &dyn Storage, path: &Path, tag: &str) -> Result<PathBuf> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    for attempt in 0_u32.. {
+        let candidate = if attempt == 0 {
+            path.with_file_name(format!("{name}.{tag}.{BROKEN_EXTENSION}"))
+        } else {
+            path.with_file_name(format!("{name}.{tag}.{attempt}.{BROKEN_EXTENSION}"))
+        };
+        let entry = storage
+            .entry(&candidate)
+            .map_err(|error| Error::io("inspect", &candidate, error))?;
+        if entry == storage::Entry::Missing {
+            return Ok(candidate);
         }
     }
-    storage::sync_parent(storage, &path)?;
-    let last_seq = replay(storage, journal_dir, TailPolicy::Reject, Seq(u64::MAX), &mut |_| Ok(()))?.last_seq;
-    Ok(RepairReport {
-        damage: Some(damage.to_string()),
-        set_aside,
-        last_seq,
-    })
+    unreachable!("a free name is found long before u32 runs out")
 }
 
-fn broken_path(path: &Path, offset: u64) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{offset}.{BROKEN_EXTENSION}"));
-    path.with_file_name(name)
-}
-
-/// Copies `path[keep..]` aside, then truncates `path` to `keep` (or moves
-/// the whole file aside when not even its header is sound).
-fn cut_segment(storage: &dyn Storage, path: &Path, keep: u64) -> Result<PathBuf> {
-    if keep == 0 {
-        return move_aside(storage, path);
-    }
+/// Copies `path[keep..]` to a new `*.broken` file beside it (fsynced, and
+/// its directory), then cuts `path` to `keep` bytes (fsynced). Zero bytes
+/// hold nothing and are not copied. Returns the copy's path, if one was made.
+///
+/// # Errors
+/// [`Error::Io`] naming the file of the failed step; nothing is cut unless
+/// the copy is durable.
+pub fn cut_aside(storage: &dyn Storage, path: &Path, keep: u64) -> Result<Option<PathBuf>> {
     let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
     let start = usize::try_from(keep).unwrap_or(usize::MAX).min(bytes.len());
-    let aside = broken_path(path, keep);
-    storage::write_synced(storage, &aside, bytes.get(start..).unwrap_or_default())?;
-    storage::sync_parent(storage, &aside)?;
-    drop(bytes);
-    storage
-        .truncate(path, keep)
-        .map_err(|error| Error::io("truncate", path, error))?;
-    tracing::warn!(path = %path.display(), offset = keep, aside = %aside.display(), "repair cut the segment");
+    let cut = bytes.get(start..).unwrap_or_default();
+    let mut aside = None;
+    if cut.iter().any(|&byte| byte != 0) {
+        let copy = free_broken_name(storage, path, &keep.to_string())?;
+        storage::write_new(storage, &copy, cut)?;
+        storage::sync_parent(storage, &copy)?;
+        tracing::warn!(path = %path.display(), offset = keep, aside = %copy.display(), "set damaged bytes aside");
+        aside = Some(copy);
+    }
+    if !cut.is_empty() {
+        storage
+            .truncate(path, keep)
+            .map_err(|error| Error::io("truncate", path, error))?;
+    }
     Ok(aside)
 }
 
-fn move_aside(storage: &dyn Storage, path: &Path) -> Result<PathBuf> {
-    let aside = broken_path(path, 0);
+/// Renames the whole file at `path` aside (`<name>.<tag>.broken`) and
+/// fsyncs its directory. Returns the new name.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn move_aside(storage: &dyn Storage, path: &Path, tag: &str) -> Result<PathBuf> {
+    let aside = free_broken_name(storage, path, tag)?;
     storage
         .rename(path, &aside)
         .map_err(|error| Error::io("rename aside", path, error))?;
-    tracing::warn!(path = %path.display(), aside = %aside.display(), "repair set the segment aside");
+    storage::sync_parent(storage, &aside)?;
+    tracing::warn!(path = %path.display(), aside = %aside.display(), "set a file aside");
     Ok(aside)
 }

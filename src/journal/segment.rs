@@ -123,8 +123,16 @@ pub fn create_segment(
     first_seq: Seq,
 ) -> Result<(PathBuf, Box<dyn WritableFile>)> {
     let path = journal_dir.join(segment_name(first_seq));
+    if storage.exists(&path) {
+        return Err(Error::io(
+            "create segment",
+            &path,
+            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file is already there"),
+        ));
+    }
     let temporary = storage::temporary_path(&path);
-    storage::write_synced(storage, &temporary, &encode_segment_header(first_seq))?;
+    storage::remove_if_present(storage, &temporary)?;
+    storage::write_new(storage, &temporary, &encode_segment_header(first_seq))?;
     storage
         .rename(&temporary, &path)
         .map_err(|error| Error::io("rename to", &path, error))?;

@@ -28,7 +28,7 @@ use super::format::{self, RECORD_PAYLOAD_BYTES_MAX};
 use super::segment;
 use crate::error::{Error, Result};
 use crate::seq::Seq;
-use crate::storage::Storage;
+use crate::storage::{self, Storage};
 
 /// When a mutating call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +60,14 @@ pub struct WriterConfig {
     pub channel_events_max: usize,
     /// The largest payload accepted (at most [`RECORD_PAYLOAD_BYTES_MAX`]).
     pub event_bytes_max: u32,
+}
+
+impl WriterConfig {
+    /// The largest payload accepted: the configured limit, at most the format's.
+    #[must_use]
+    pub fn event_bytes_limit(&self) -> usize {
+        self.event_bytes_max.min(RECORD_PAYLOAD_BYTES_MAX) as usize
+    }
 }
 
 impl Default for WriterConfig {
@@ -280,6 +288,12 @@ impl JournalWriter {
     /// [`Error::Io`] if the segment cannot be opened or created.
     pub fn start(storage: Arc<dyn Storage>, journal_dir: &Path, end: JournalEnd, config: WriterConfig) -> Result<Self> {
         let (file, segment_first_seq, segment_len) = if let Some((path, first_seq, len)) = end.last_segment {
+            // A killed predecessor's writes may be in the page cache only:
+            // they become durable before anything (a snapshot, a record
+            // after them) relies on them.
+            storage
+                .sync_file(&path)
+                .map_err(|error| Error::io("fdatasync", &path, error))?;
             let file = storage
                 .open_append(&path)
                 .map_err(|error| Error::io("open", &path, error))?;
@@ -291,6 +305,9 @@ impl JournalWriter {
             let (_, file) = segment::create_segment(storage.as_ref(), journal_dir, end.next_seq)?;
             (file, end.next_seq, format::SEGMENT_HEADER_BYTES as u64)
         };
+        // The journal directory and the store directory hold their entries durably.
+        storage::sync_parent(storage.as_ref(), &journal_dir.join(segment::segment_name(end.next_seq)))?;
+        storage::sync_parent(storage.as_ref(), journal_dir)?;
         let shared = Arc::new(Shared::default());
         shared.synced_through.store(end.next_seq.0 - 1, Ordering::Release);
         let (sender, receiver) = crossbeam_channel::bounded(config.channel_events_max.max(1));
@@ -328,11 +345,11 @@ impl JournalWriter {
     /// # Errors
     /// [`Error::EventTooLarge`].
     pub fn check_size(&self, payload: &[u8]) -> Result<()> {
-        let limit = self.config.event_bytes_max.min(RECORD_PAYLOAD_BYTES_MAX);
-        if payload.len() > limit as usize {
+        let limit = self.config.event_bytes_limit();
+        if payload.len() > limit {
             return Err(Error::EventTooLarge {
                 length: payload.len() as u64,
-                limit: u64::from(limit),
+                limit: limit as u64,
             });
         }
         Ok(())

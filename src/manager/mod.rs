@@ -7,11 +7,13 @@
 //! then, outside the lock, wait for the fsync (in `Immediate` mode).
 //! Every query answers from the projection under a read lock.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
+
+pub use crate::clock::now;
 
 mod api;
 mod audit;
@@ -21,15 +23,13 @@ mod snapshots;
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::event::{Event, encode_payload};
-use crate::journal::reader::TailPolicy;
-use crate::journal::writer::{Durability, JournalEnd, JournalWriter, Ticket};
-use crate::lock;
+use crate::journal::writer::{Durability, JournalWriter, Ticket};
+use crate::lock::{self, WriterLock};
 use crate::movie::Movie;
 use crate::options::Options;
 use crate::projection::QueueState;
-use crate::recovery::{self, JOURNAL_DIR};
+use crate::recovery::{self, ImportLimits, JOURNAL_DIR};
 use crate::seq::Seq;
-use crate::snapshot::{SnapshotData, legacy};
 
 /// Something that names a movie: a [`Movie`], a [`QueueEntry`] or an id.
 pub trait MovieId {
@@ -84,7 +84,10 @@ pub struct QueueManager {
     options: Options,
     inner: RwLock<Inner>,
     snapshot_thread: Mutex<Option<JoinHandle<()>>>,
-    _lock: Option<File>,
+    /// Set once the open completed: only then may closing (or dropping)
+    /// write a snapshot of the state.
+    opened: AtomicBool,
+    _lock: Option<WriterLock>,
 }
 
 impl std::fmt::Debug for QueueManager {
@@ -95,14 +98,6 @@ impl std::fmt::Debug for QueueManager {
             .field("read_only", &self.options.read_only)
             .finish_non_exhaustive()
     }
-}
-
-/// The current time, Unix seconds.
-#[must_use]
-pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
 }
 
 /// The seed's place for the queue files: `~/.movie_sync/`.
@@ -161,39 +156,26 @@ impl QueueManager {
 
     pub(crate) fn open_with(dir: &Path, options: Options) -> Result<Self> {
         let storage = options.storage.clone();
-        let lock = if options.read_only {
+        let (lock, recovered) = if options.read_only {
             lock::require_directory(dir)?;
-            None
+            (None, recovery::recover_read_only(storage.as_ref(), dir)?)
         } else {
-            storage
-                .create_dir_all(dir)
-                .map_err(|error| Error::io("create directory", dir, error))?;
-            Some(lock::lock(dir)?)
-        };
-        let policy = if options.read_only {
-            TailPolicy::Stop
-        } else {
-            TailPolicy::Truncate
-        };
-        let recovered = recovery::recover(storage.as_ref(), dir, policy)?;
-        let writer = if options.read_only {
-            None
-        } else {
-            let last_segment = recovered
-                .report
-                .segments
-                .last()
-                .map(|segment| (segment.path.clone(), segment.first_seq, segment.valid_len));
-            let end = JournalEnd {
-                next_seq: recovered.last_seq.next(),
-                last_segment,
+            let lock = lock::create_and_lock(storage.as_ref(), dir)?;
+            let limits = ImportLimits {
+                event_bytes_max: options.writer.event_bytes_limit(),
+                segment_bytes_max: options.writer.segment_bytes_max,
+                now: now(),
             };
-            Some(JournalWriter::start(
+            (Some(lock), recovery::recover_for_writer(storage.as_ref(), dir, limits)?)
+        };
+        let writer = match lock {
+            Some(_) => Some(JournalWriter::start(
                 storage,
                 &dir.join(JOURNAL_DIR),
-                end,
+                recovered.end,
                 options.writer,
-            )?)
+            )?),
+            None => None,
         };
         let manager = QueueManager {
             dir: dir.to_path_buf(),
@@ -206,24 +188,14 @@ impl QueueManager {
             }),
             options,
             snapshot_thread: Mutex::new(None),
+            opened: AtomicBool::new(false),
             _lock: lock,
         };
-        manager.after_open(recovered.legacy)?;
+        if manager.options.requeue_in_flight_on_open && !manager.options.read_only {
+            manager.requeue_in_flight()?;
+        }
+        manager.opened.store(true, Ordering::Release);
         Ok(manager)
-    }
-
-    fn after_open(&self, legacy: Option<SnapshotData>) -> Result<()> {
-        if let Some(data) = legacy {
-            tracing::info!(dir = %self.dir.display(), "importing the legacy queue files as the first event");
-            let event = legacy::legacy_import(data);
-            if let Some(ticket) = self.commit(|_| Ok(Some(event)))? {
-                ticket.wait()?;
-            }
-        }
-        if self.options.requeue_in_flight_on_open && !self.options.read_only {
-            self.requeue_in_flight()?;
-        }
-        Ok(())
     }
 
     /// The store's directory.

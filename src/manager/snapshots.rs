@@ -102,8 +102,12 @@ impl QueueManager {
             return Ok(());
         };
         let seq = Seq(inner.next_seq.0 - 1);
+        // A manager whose open did not complete never writes a snapshot:
+        // its state may not be the store's.
+        let opened = self.opened.load(std::sync::atomic::Ordering::Acquire);
         let snapshot = writer.flush(seq).and_then(|()| {
-            if inner.events_since_snapshot > 0 || !self.dir.join(snapshot::MANIFEST_FILE).exists() {
+            let due = inner.events_since_snapshot > 0 || !self.dir.join(snapshot::MANIFEST_FILE).exists();
+            if opened && due {
                 manifest::write_snapshot(self.options.storage.as_ref(), &self.dir, &inner.state, seq)
             } else {
                 Ok(())

@@ -1,21 +1,42 @@
-//! The compaction base `journal/base.json`: the state the journal's first
-//! remaining segment continues, written by `compact` before any segment
-//! is deleted.
+//! The compaction base `journal/base.json`: the state as of a record,
+//! kept in the journal's own directory. `compact` writes it before it
+//! deletes the segments it covers; recovery writes it when a snapshot is
+//! the only bridge over records the journal no longer holds (damage it set
+//! aside), so the journal never depends on the documented files.
+//!
+//! Version 2 is sealed: `{"crc32":C,"base":{"version":2,"seq":S,...}}`, with
+//! `C` over the stored bytes of the `base` value, so the checksum covers the
+//! sequence number too. Version 1 (checksum over the re-serialized lists,
+//! not over `seq`) is still read.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::SnapshotData;
+use super::{Rejected, SnapshotData, Unsealed, seal, unseal};
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
-use crate::seq::Seq;
+use crate::seq::{SEQ_MAX, Seq};
 use crate::storage::{self, Storage};
 
 pub use crate::journal::segment::BASE_FILE;
 
+/// The base format this build writes.
+const BASE_VERSION: u32 = 2;
+
 #[derive(Serialize, Deserialize)]
-struct BaseFile {
+struct Base {
+    version: u32,
+    seq: Seq,
+    in_flight: Vec<QueueEntry>,
+    pending: Vec<QueueEntry>,
+    failed: Vec<QueueEntry>,
+    completed: Vec<QueueEntry>,
+}
+
+/// Version 1: the checksum beside the lists, over their re-serialization.
+#[derive(Deserialize)]
+struct BaseVersion1 {
     version: u32,
     seq: Seq,
     crc32: u32,
@@ -25,64 +46,103 @@ struct BaseFile {
     completed: Vec<QueueEntry>,
 }
 
-fn base_crc(data: &SnapshotData) -> Result<u32> {
-    let lists = (&data.in_flight, &data.pending, &data.failed, &data.completed);
-    let bytes = serde_json::to_vec(&lists).map_err(|error| Error::InvalidArgument(error.to_string()))?;
-    Ok(crc32fast::hash(&bytes))
-}
-
 /// Writes the compaction base (the state as of `data.seq`) atomically.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn write_base(storage: &dyn Storage, journal_dir: &Path, data: SnapshotData) -> Result<()> {
-    let crc32 = base_crc(&data)?;
-    let file = BaseFile {
-        version: 1,
+    let base = Base {
+        version: BASE_VERSION,
         seq: data.seq,
-        crc32,
         in_flight: data.in_flight,
         pending: data.pending,
         failed: data.failed,
         completed: data.completed,
     };
-    let bytes = serde_json::to_vec(&file).map_err(|error| Error::InvalidArgument(error.to_string()))?;
-    storage::write_atomic(storage, &journal_dir.join(BASE_FILE), &bytes)
+    let body = serde_json::to_vec(&base).map_err(|error| Error::InvalidArgument(error.to_string()))?;
+    storage::write_atomic(storage, &journal_dir.join(BASE_FILE), &seal("base", &body))
 }
 
-/// Loads and checks the compaction base.
+/// Loads and checks the compaction base. `Ok(None)`: there is none.
 ///
 /// # Errors
-/// [`Error::Corrupt`] naming the file when it is missing, unreadable or its CRC disagrees.
-pub fn load_base(storage: &dyn Storage, path: &Path) -> Result<SnapshotData> {
-    let corrupt = |detail: String| Error::Corrupt {
-        path: path.to_path_buf(),
-        offset: 0,
-        detail,
-    };
+/// [`Rejected`] naming the file when it is unreadable or its checksum,
+/// version or sequence number does not hold.
+pub fn load_base(storage: &dyn Storage, path: &Path) -> std::result::Result<Option<SnapshotData>, Rejected> {
     if !storage.exists(path) {
-        return Err(corrupt(
-            "the journal was compacted but its base file is missing and no usable snapshot covers the gap".into(),
+        return Ok(None);
+    }
+    let reject = |detail: String| Rejected::new(path, detail);
+    let bytes = storage.read(path).map_err(|error| reject(error.to_string()))?;
+    let data = parse_base(&bytes).map_err(reject)?;
+    if data.seq.0 > SEQ_MAX {
+        return Err(reject(format!("sequence number {} is out of range", data.seq)));
+    }
+    Ok(Some(data))
+}
+
+fn parse_base(bytes: &[u8]) -> std::result::Result<SnapshotData, String> {
+    match unseal(bytes)? {
+        Unsealed::Body(body) => {
+            let base: Base = serde_json::from_str(body).map_err(|error| error.to_string())?;
+            if base.version != BASE_VERSION {
+                return Err(format!("unsupported base version {}", base.version));
+            }
+            Ok(SnapshotData {
+                seq: base.seq,
+                in_flight: base.in_flight,
+                pending: base.pending,
+                failed: base.failed,
+                completed: base.completed,
+            })
+        }
+        Unsealed::NotSealed => parse_version_1(bytes),
+    }
+}
+
+fn parse_version_1(bytes: &[u8]) -> std::result::Result<SnapshotData, String> {
+    let file: BaseVersion1 = serde_json::from_slice(bytes).map_err(|error| error.to_string())?;
+    if file.version != 1 {
+        return Err(format!("unsupported base version {}", file.version));
+    }
+    let lists = (&file.in_flight, &file.pending, &file.failed, &file.completed);
+    let found = serde_json::to_vec(&lists)
+        .map(|json| crc32fast::hash(&json))
+        .unwrap_or_default();
+    if found != file.crc32 {
+        return Err(format!(
+            "checksum {found:#010x} does not match the recorded {:#010x}",
+            file.crc32
         ));
     }
-    let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
-    let file: BaseFile = serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
-    let data = SnapshotData {
+    Ok(SnapshotData {
         seq: file.seq,
         in_flight: file.in_flight,
         pending: file.pending,
         failed: file.failed,
         completed: file.completed,
-    };
-    let found = base_crc(&data)?;
-    if data.seq.0 > crate::seq::SEQ_MAX {
-        return Err(corrupt(format!("sequence number {} is out of range", data.seq)));
+    })
+}
+
+/// Reads a base whose checksum does not hold, for `repair`'s last resort
+/// when nothing else knows the state it records: its content if it parses.
+#[must_use]
+pub fn load_base_leniently(storage: &dyn Storage, path: &Path) -> Option<SnapshotData> {
+    #[derive(Deserialize)]
+    struct Loose {
+        #[serde(alias = "base")]
+        body: Base,
     }
-    if found != file.crc32 || file.version != 1 {
-        return Err(corrupt(format!(
-            "checksum {found:#010x} does not match the recorded {:#010x}",
-            file.crc32
-        )));
-    }
-    Ok(data)
+    let bytes = storage.read(path).ok()?;
+    let base = serde_json::from_slice::<Loose>(&bytes)
+        .map(|loose| loose.body)
+        .or_else(|_| serde_json::from_slice::<Base>(&bytes))
+        .ok()?;
+    (base.seq.0 <= SEQ_MAX).then_some(SnapshotData {
+        seq: base.seq,
+        in_flight: base.in_flight,
+        pending: base.pending,
+        failed: base.failed,
+        completed: base.completed,
+    })
 }

@@ -103,44 +103,66 @@ fn write_pretty(out: &mut Vec<u8>, compact: &[u8], margin: &[u8]) {
 /// A message naming the entry index and what is wrong with it, or where
 /// the JSON itself is malformed.
 pub fn parse_entries(bytes: &[u8]) -> std::result::Result<Vec<QueueEntry>, String> {
-    let mut invalid = None;
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let parsed = deserializer
-        .deserialize_seq(EntriesVisitor { invalid: &mut invalid })
-        .and_then(|entries| deserializer.end().map(|()| entries));
-    match (parsed, invalid) {
-        (Ok(entries), _) => Ok(entries),
-        (Err(_), Some(invalid)) => Err(invalid),
-        (Err(error), None) => Err(format!("not a JSON array of movies: {error}")),
+    match parse_entries_prefix(bytes) {
+        (entries, None) => Ok(entries),
+        (_, Some(error)) => Err(error),
     }
 }
 
-/// Reads a JSON array of entries, validating each as it comes; the first
-/// invalid one stops the parse and is described in `invalid`.
+/// Parses as many entries of a documented file as hold up: every entry
+/// before the first invalid one (or the first place the JSON breaks), and
+/// what stopped the parse, if anything did. `repair` salvages a damaged
+/// legacy file with it.
+#[must_use]
+pub fn parse_entries_prefix(bytes: &[u8]) -> (Vec<QueueEntry>, Option<String>) {
+    let mut invalid = None;
+    let mut entries = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = deserializer
+        .deserialize_seq(EntriesVisitor {
+            invalid: &mut invalid,
+            entries: &mut entries,
+        })
+        .and_then(|()| deserializer.end());
+    let error = match (parsed, invalid) {
+        (Ok(()), _) => None,
+        (Err(_), Some(invalid)) => Some(invalid),
+        (Err(error), None) => Some(format!(
+            "not a JSON array of movies: {error} (after {} valid entries)",
+            entries.len()
+        )),
+    };
+    (entries, error)
+}
+
+/// Reads a JSON array of entries into `entries`, validating each as it
+/// comes; the first invalid one stops the parse and is described in
+/// `invalid` (the entries before it stay in `entries`).
 struct EntriesVisitor<'a> {
     invalid: &'a mut Option<String>,
+    entries: &'a mut Vec<QueueEntry>,
 }
 
 impl<'de> Visitor<'de> for EntriesVisitor<'_> {
-    type Value = Vec<QueueEntry>;
+    type Value = ();
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str("a JSON array of movies")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> std::result::Result<Self::Value, A::Error> {
-        let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0));
+        self.entries.reserve(access.size_hint().unwrap_or(0));
         while let Some(raw) = access.next_element::<RawFields>()? {
             match QueueEntry::from_raw(raw) {
-                Ok(entry) => entries.push(entry),
+                Ok(entry) => self.entries.push(entry),
                 Err(error) => {
-                    let message = format!("entry {}: {error}", entries.len());
+                    let message = format!("entry {}: {error}", self.entries.len());
                     *self.invalid = Some(message.clone());
                     return Err(A::Error::custom(message));
                 }
             }
         }
-        Ok(entries)
+        Ok(())
     }
 }
 

@@ -1,15 +1,25 @@
 //! Legacy stores: the documented files of a Movie Sync installation that
-//! has no journal yet, and the event that imports them.
+//! has no journal yet, and the events that import them.
+//!
+//! A legacy store of any size is imported in bounded records: the entries
+//! are cut into `imported` events of at most [`IMPORT_CHUNK_BYTES`] (and
+//! the store's event limit) each, journaled as records `1..=n` in a staging
+//! directory and installed at once (`journal/staging.rs`). The legacy files
+//! are never rewritten before the import is durable.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::files::parse_entries;
+use super::files::{parse_entries, parse_entries_prefix};
 use super::{QUEUE_FILES, SnapshotData};
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{Event, encode_payload};
 use crate::seq::Seq;
 use crate::storage::Storage;
+
+/// The largest `imported` event a legacy import writes (a single entry
+/// larger than this gets an event of its own, up to the event limit).
+pub const IMPORT_CHUNK_BYTES: usize = 4 << 20;
 
 /// Reads the documented files of a store that has no manifest (a legacy
 /// Movie Sync installation, or a directory given to `import`). Missing
@@ -29,22 +39,55 @@ pub fn load_legacy(storage: &dyn Storage, dir: &Path) -> Result<Option<SnapshotD
         let bytes = storage.read(&path).map_err(|error| Error::io("read", &path, error))?;
         *list = parse_entries(&bytes).map_err(|detail| Error::BadQueueFile {
             path: path.clone(),
-            detail: format!("{detail}; there is no journal to rebuild it from, so fix or move the file"),
+            detail: format!(
+                "{detail}; nothing else holds these entries: fix the file, or run `movie-queue repair` \
+                 to keep every entry before the damage and set the file aside"
+            ),
         })?;
     }
+    Ok(found.then(|| into_data(lists)))
+}
+
+/// Reads what holds up of the documented files in `dir`: each file's
+/// entries before its first damage. Returns them and the files that were
+/// damaged (for `repair`, which sets those aside after the import).
+///
+/// # Errors
+/// [`Error::Io`] reading a file.
+pub fn salvage_legacy(storage: &dyn Storage, dir: &Path) -> Result<(SnapshotData, Vec<PathBuf>)> {
+    let mut lists: [Vec<QueueEntry>; 3] = Default::default();
+    let mut damaged = Vec::new();
+    for (name, list) in QUEUE_FILES.iter().zip(&mut lists) {
+        let path = dir.join(name);
+        if !storage.exists(&path) {
+            continue;
+        }
+        let bytes = storage.read(&path).map_err(|error| Error::io("read", &path, error))?;
+        let (entries, error) = parse_entries_prefix(&bytes);
+        if let Some(error) = error {
+            tracing::warn!(path = %path.display(), %error, kept = entries.len(), "salvaging a damaged documented file");
+            damaged.push(path);
+        }
+        *list = entries;
+    }
+    Ok((into_data(lists), damaged))
+}
+
+fn into_data(lists: [Vec<QueueEntry>; 3]) -> SnapshotData {
     let [pending, failed, completed] = lists;
-    Ok(found.then_some(SnapshotData {
+    SnapshotData {
         seq: Seq(0),
         in_flight: Vec::new(),
         pending,
         failed,
         completed,
-    }))
+    }
 }
 
-/// The event that imports a legacy store's files: the writer journals it
-/// as its first record; a reader applies it to an empty state, so both see
-/// the same queues (an id listed twice keeps its first entry).
+/// The event that imports a legacy store's files in one piece: a reader
+/// of a legacy store applies it to an empty state, so it sees the same
+/// queues the writer's import journals (an id listed twice keeps its
+/// first entry).
 #[must_use]
 pub fn legacy_import(data: SnapshotData) -> Event {
     let mut pending = data.in_flight;
@@ -54,4 +97,63 @@ pub fn legacy_import(data: SnapshotData) -> Event {
         failed: data.failed,
         completed: data.completed,
     }
+}
+
+/// The import of `data` as journal payloads of at most `event_bytes_max`
+/// bytes each (and [`IMPORT_CHUNK_BYTES`] where entries allow), stamped
+/// `ts`, in file order: applied in order they give the state
+/// [`legacy_import`] gives.
+///
+/// # Errors
+/// [`Error::EventTooLarge`] when one entry alone is over the limit (the
+/// message names its queue and index); nothing is written.
+pub fn import_payloads(data: SnapshotData, ts: f64, event_bytes_max: usize) -> Result<Vec<Vec<u8>>> {
+    let target = IMPORT_CHUNK_BYTES.min(event_bytes_max);
+    let mut payloads = Vec::new();
+    let mut chunk: [Vec<QueueEntry>; 3] = Default::default();
+    let mut chunk_bytes = 0_usize;
+    let mut pending = data.in_flight;
+    pending.extend(data.pending);
+    for (queue, entries) in [pending, data.failed, data.completed].into_iter().enumerate() {
+        for (index, entry) in entries.into_iter().enumerate() {
+            let size = serde_json::to_vec(&entry).map_or(usize::MAX, |json| json.len() + 1);
+            if chunk_bytes > 0 && chunk_bytes + size > target {
+                payloads.push(encode_chunk(&mut chunk, ts, event_bytes_max)?);
+                chunk_bytes = 0;
+            }
+            if size > event_bytes_max {
+                return Err(Error::InvalidMovie(format!(
+                    "{} entry {index} ({:?}) is {size} bytes of JSON, over the event limit of {event_bytes_max}: \
+                     the legacy store cannot be imported; nothing was changed",
+                    QUEUE_FILES[queue],
+                    entry.id()
+                )));
+            }
+            chunk[queue].push(entry);
+            chunk_bytes += size;
+        }
+    }
+    if chunk_bytes > 0 || payloads.is_empty() {
+        payloads.push(encode_chunk(&mut chunk, ts, event_bytes_max)?);
+    }
+    Ok(payloads)
+}
+
+fn encode_chunk(chunk: &mut [Vec<QueueEntry>; 3], ts: f64, event_bytes_max: usize) -> Result<Vec<u8>> {
+    let [pending, failed, completed] = std::mem::take(chunk);
+    let payload = encode_payload(
+        ts,
+        &Event::Imported {
+            pending,
+            failed,
+            completed,
+        },
+    )?;
+    if payload.len() > event_bytes_max {
+        return Err(Error::EventTooLarge {
+            length: payload.len() as u64,
+            limit: event_bytes_max as u64,
+        });
+    }
+    Ok(payload)
 }

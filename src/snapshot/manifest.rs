@@ -20,7 +20,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::files::{parse_entries, render_files};
-use super::{MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData};
+use super::{
+    MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, seal, unseal,
+};
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::projection::QueueState;
@@ -59,7 +61,9 @@ pub fn write_snapshot(storage: &dyn Storage, dir: &Path, state: &QueueState, seq
 pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 3], seq: Seq, in_flight: u64) -> Result<()> {
     let mut digests = Vec::with_capacity(3);
     for (name, bytes) in QUEUE_FILES.iter().zip(files) {
-        storage::write_synced(storage, &storage::temporary_path(&dir.join(name)), bytes)?;
+        let temporary = storage::temporary_path(&dir.join(name));
+        storage::remove_if_present(storage, &temporary)?;
+        storage::write_new(storage, &temporary, bytes)?;
         digests.push(FileDigest {
             name: (*name).to_owned(),
             bytes: bytes.len() as u64,
@@ -72,10 +76,13 @@ pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 3], seq:
         in_flight,
         files: digests,
     };
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest)
+    let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|error| Error::InvalidArgument(format!("manifest cannot be serialized: {error}")))?;
+    let manifest_bytes = seal("manifest", &body);
     let manifest_path = dir.join(MANIFEST_FILE);
-    storage::write_synced(storage, &storage::temporary_path(&manifest_path), &manifest_bytes)?;
+    let temporary = storage::temporary_path(&manifest_path);
+    storage::remove_if_present(storage, &temporary)?;
+    storage::write_new(storage, &temporary, &manifest_bytes)?;
     for name in QUEUE_FILES {
         let path = dir.join(name);
         storage
@@ -100,17 +107,11 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
     if !storage.exists(&manifest_path) {
         return Ok(None);
     }
-    let reject = |detail: String| Rejected(format!("{}: {detail}", manifest_path.display()));
+    let reject = |detail: String| Rejected::new(&manifest_path, detail);
     let bytes = storage
         .read(&manifest_path)
         .map_err(|error| reject(error.to_string()))?;
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|error| reject(error.to_string()))?;
-    if manifest.seq.0 > crate::seq::SEQ_MAX {
-        return Err(reject(format!("sequence number {} is out of range", manifest.seq)));
-    }
-    if manifest.version != MANIFEST_VERSION {
-        return Err(reject(format!("unsupported manifest version {}", manifest.version)));
-    }
+    let manifest = parse_manifest(&bytes).map_err(reject)?;
     let names: Vec<&str> = manifest.files.iter().map(|digest| digest.name.as_str()).collect();
     if names != QUEUE_FILES {
         return Err(reject(format!("manifest lists {names:?}, expected {QUEUE_FILES:?}")));
@@ -119,8 +120,9 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
     for digest in &manifest.files {
         lists.push(load_checked(storage, &dir.join(&digest.name), digest)?);
     }
-    let [mut pending, failed, completed]: [Vec<QueueEntry>; 3] =
-        lists.try_into().map_err(|_| reject("three files expected".into()))?;
+    let [mut pending, failed, completed]: [Vec<QueueEntry>; 3] = lists
+        .try_into()
+        .map_err(|_| Rejected::new(&manifest_path, "three files expected".into()))?;
     let in_flight_count = usize::try_from(manifest.in_flight).unwrap_or(usize::MAX);
     if in_flight_count > pending.len() {
         return Err(reject(format!(
@@ -139,12 +141,31 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
     }))
 }
 
+/// A manifest's content: version 2 sealed with its own checksum, or
+/// version 1 as the first release wrote it.
+fn parse_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {
+    let (manifest, version): (Manifest, u32) = match unseal(bytes)? {
+        Unsealed::Body(body) => (
+            serde_json::from_str(body).map_err(|error| error.to_string())?,
+            MANIFEST_VERSION,
+        ),
+        Unsealed::NotSealed => (serde_json::from_slice(bytes).map_err(|error| error.to_string())?, 1),
+    };
+    if manifest.version != version {
+        return Err(format!("unsupported manifest version {}", manifest.version));
+    }
+    if manifest.seq.0 > crate::seq::SEQ_MAX {
+        return Err(format!("sequence number {} is out of range", manifest.seq));
+    }
+    Ok(manifest)
+}
+
 fn load_checked(
     storage: &dyn Storage,
     path: &Path,
     digest: &FileDigest,
 ) -> std::result::Result<Vec<QueueEntry>, Rejected> {
-    let reject = |detail: String| Rejected(format!("{}: {detail}", path.display()));
+    let reject = |detail: String| Rejected::new(path, detail);
     let bytes = storage.read(path).map_err(|error| reject(error.to_string()))?;
     let crc32 = crc32fast::hash(&bytes);
     if bytes.len() as u64 != digest.bytes || crc32 != digest.crc32 {
@@ -165,12 +186,7 @@ fn load_checked(
 /// [`Error::Io`] naming the file.
 pub fn remove_leftovers(storage: &dyn Storage, dir: &Path) -> Result<()> {
     for name in QUEUE_FILES.iter().chain(std::iter::once(&MANIFEST_FILE)) {
-        let temporary = storage::temporary_path(&dir.join(name));
-        if storage.exists(&temporary) {
-            storage
-                .remove_file(&temporary)
-                .map_err(|error| Error::io("remove", &temporary, error))?;
-        }
+        storage::remove_if_present(storage, &storage::temporary_path(&dir.join(name)))?;
     }
     Ok(())
 }

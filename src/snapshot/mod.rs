@@ -14,7 +14,7 @@ pub(crate) mod files;
 pub(crate) mod legacy;
 pub(crate) mod manifest;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
@@ -31,12 +31,89 @@ pub const COMPLETED_FILE: &str = "queue_completed.json";
 pub const MANIFEST_FILE: &str = "queue_snapshot.json";
 /// The three documented files, in the order the manifest lists them.
 pub const QUEUE_FILES: [&str; 3] = [PENDING_FILE, FAILED_FILE, COMPLETED_FILE];
-/// The manifest format this build writes and reads.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest format this build writes (version 1, without a checksum
+/// of its own, is still read).
+pub const MANIFEST_VERSION: u32 = 2;
 
-/// Why a snapshot was not used (logged; start-up then falls back).
+/// Wraps a JSON `body` as `{"crc32":C,"<key>":BODY}`, where `C` is the
+/// CRC32 of `body`'s bytes exactly as they are stored: the file checksums
+/// everything it asserts, and a flipped digit anywhere is caught.
+#[must_use]
+pub fn seal(key: &str, body: &[u8]) -> Vec<u8> {
+    let mut sealed = format!("{{\"crc32\":{},\"{key}\":", crc32fast::hash(body)).into_bytes();
+    sealed.extend_from_slice(body);
+    sealed.extend_from_slice(b"}\n");
+    sealed
+}
+
+#[derive(serde::Deserialize)]
+struct Sealed<'a> {
+    crc32: u32,
+    #[serde(borrow, alias = "manifest", alias = "base")]
+    body: &'a serde_json::value::RawValue,
+}
+
+/// What [`unseal`] found.
+#[derive(Debug)]
+pub enum Unsealed<'a> {
+    /// A sealed body whose checksum holds.
+    Body(&'a str),
+    /// Not a sealed file (an older format, read its own way).
+    NotSealed,
+}
+
+/// Opens a file written by [`seal`], checking its checksum over the
+/// stored bytes.
+///
+/// # Errors
+/// A message saying what does not hold (the checksum, the JSON).
+pub fn unseal(bytes: &[u8]) -> std::result::Result<Unsealed<'_>, String> {
+    match serde_json::from_slice::<Sealed<'_>>(bytes) {
+        Ok(sealed) => {
+            let found = crc32fast::hash(sealed.body.get().as_bytes());
+            if found == sealed.crc32 {
+                Ok(Unsealed::Body(sealed.body.get()))
+            } else {
+                Err(format!(
+                    "checksum {found:#010x} of its content does not match the recorded {:#010x}",
+                    sealed.crc32
+                ))
+            }
+        }
+        Err(_)
+            if serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|value| value.get("crc32").is_none()) =>
+        {
+            Ok(Unsealed::NotSealed)
+        }
+        Err(error) => Err(format!("not a sealed JSON file: {error}")),
+    }
+}
+
+/// Why a snapshot (or a compaction base) was not used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected(pub String);
+pub struct Rejected {
+    /// The file that does not hold up.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub detail: String,
+}
+
+impl Rejected {
+    /// `path` is rejected for `detail`.
+    #[must_use]
+    pub fn new(path: &Path, detail: String) -> Self {
+        Rejected {
+            path: path.to_path_buf(),
+            detail,
+        }
+    }
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}: {}", self.path.display(), self.detail)
+    }
+}
 
 /// A snapshot's content: the queues as of journal record `seq`.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,13 +1,23 @@
 //! A fault-injecting [`Storage`] over the real file system, for tests.
 //!
-//! It writes real files, and remembers what a power loss would take away:
-//! bytes written since a file's last `fdatasync`, and directory changes
-//! (creations, renames, removals) since the directory's last `fsync`.
-//! [`FaultyStorage::power_loss`] undoes exactly those, optionally keeping
-//! a prefix of the unsynced bytes (a torn write). Scheduled [`Fault`]s fail
-//! a given write or fsync, or cut the power right after a given fsync.
+//! It writes real files and models what the kernel and the disk would keep:
+//!
+//! * **the page cache**: bytes written since a file's last `fdatasync`, and
+//!   directory changes (creations, renames, removals, new directories)
+//!   since the directory's last `fsync`, survive a killed process but not
+//!   a power loss. [`FaultyStorage::kill`] ends a "process" (its handles
+//!   fail from then on) and keeps the page cache;
+//!   [`FaultyStorage::revive`] hands out a handle of the next process,
+//!   which sees the same files and the same unsynced state.
+//! * **power loss** ([`FaultyStorage::power_loss`]): every unsynced change
+//!   is undone, except a prefix of each file's unsynced bytes (a torn
+//!   write) whose 512-byte sectors may survive out of order (a sector that
+//!   did not reach the disk reads as zeros).
+//! * scheduled [`Fault`]s fail a given write or fsync, or cut the power
+//!   before or after a given fsync.
+//!
 //! After a power loss every call fails with EIO, as a dead machine would;
-//! reopen with a new `FaultyStorage` (or [`RealStorage`]).
+//! reopen with a new `FaultyStorage` (or [`super::RealStorage`]).
 
 use std::collections::HashMap;
 use std::fs;
@@ -15,10 +25,15 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{FileBytes, RealStorage, Storage, WritableFile};
+use super::{Entry, RealStorage, Storage, WritableFile};
+
+/// The sector size of the modelled disk: unsynced data survives a power
+/// loss in whole sectors, in any order.
+const SECTOR_BYTES: u64 = 512;
 
 /// A failure to inject. Indexes count from 0 over the storage's lifetime:
-/// every `sync_data` and `sync_dir` is one fsync, every `write_all` one write.
+/// every `sync_data`, `sync_file`, `truncate` and `sync_dir` is one fsync,
+/// every `write_all` one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// The fsync with this index fails with `errno` (e.g. `libc` EIO = 5).
@@ -54,7 +69,18 @@ pub enum Fault {
     },
 }
 
-#[derive(Debug, Default)]
+/// What a power loss keeps of the unsynced bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PowerLoss {
+    /// How many unsynced bytes of each file may survive (its length after).
+    pub torn_bytes: u64,
+    /// Which of those bytes' sectors reached the disk: sector `k` of the
+    /// unsynced part is lost (reads as zeros) when bit `k % 64` is set.
+    /// 0: all of them (an in-order torn write).
+    pub lost_sectors: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
 struct FileState {
     len: u64,
     durable_len: u64,
@@ -63,23 +89,43 @@ struct FileState {
 #[derive(Debug)]
 enum DirectoryChange {
     Created(PathBuf),
+    CreatedDirectory(PathBuf),
     Renamed {
         from: PathBuf,
         to: PathBuf,
         replaced: Option<Vec<u8>>,
+        /// Has the source's directory been synced since?
+        source_synced: bool,
+        /// Has the target's directory been synced since?
+        target_synced: bool,
     },
     Removed {
         path: PathBuf,
         content: Vec<u8>,
     },
+    RemovedDirectory(PathBuf),
 }
 
 impl DirectoryChange {
-    fn directory(&self) -> Option<&Path> {
+    /// Records an fsync of `directory`; says whether the change is still
+    /// not durable.
+    fn sync(&mut self, directory: &Path) -> bool {
         match self {
             DirectoryChange::Created(path)
-            | DirectoryChange::Renamed { to: path, .. }
-            | DirectoryChange::Removed { path, .. } => path.parent(),
+            | DirectoryChange::CreatedDirectory(path)
+            | DirectoryChange::RemovedDirectory(path)
+            | DirectoryChange::Removed { path, .. } => super::parent_of(path) != directory,
+            DirectoryChange::Renamed {
+                from,
+                to,
+                source_synced,
+                target_synced,
+                ..
+            } => {
+                *source_synced |= super::parent_of(from) == directory;
+                *target_synced |= super::parent_of(to) == directory;
+                !(*source_synced && *target_synced)
+            }
         }
     }
 }
@@ -90,19 +136,26 @@ struct State {
     syncs: u64,
     writes: u64,
     crashed: bool,
+    /// The process whose handles work; older ones were killed.
+    generation: u64,
     files: HashMap<PathBuf, FileState>,
     unsynced_changes: Vec<DirectoryChange>,
     read_corruptions: Vec<(PathBuf, u64, u8)>,
 }
 
-/// The fault-injecting storage. Clones share their state.
+/// The fault-injecting storage. Clones share their state (and process).
 #[derive(Debug, Clone, Default)]
 pub struct FaultyStorage {
     state: Arc<Mutex<State>>,
+    generation: u64,
 }
 
 fn dead() -> io::Error {
     io::Error::other("injected: the machine lost power")
+}
+
+fn killed() -> io::Error {
+    io::Error::other("injected: the process was killed")
 }
 
 impl FaultyStorage {
@@ -140,6 +193,26 @@ impl FaultyStorage {
         self.lock().crashed
     }
 
+    /// Kills the process using this storage: its handles (and every clone
+    /// of them) fail from now on, but what it wrote stays in the page
+    /// cache, unsynced, for the next process to see.
+    pub fn kill(&self) {
+        let mut state = self.lock();
+        state.generation = state.generation.max(self.generation) + 1;
+    }
+
+    /// A handle for the next process after [`FaultyStorage::kill`]: the same
+    /// files and the same unsynced state (a later power loss still undoes
+    /// what nobody synced).
+    #[must_use]
+    pub fn revive(&self) -> FaultyStorage {
+        let generation = self.lock().generation;
+        FaultyStorage {
+            state: Arc::clone(&self.state),
+            generation,
+        }
+    }
+
     /// Cuts the power now: every file loses what was written since its last
     /// fsync except the first `torn_bytes`, and every directory change not
     /// made durable by a directory fsync is undone. Every later call fails.
@@ -147,20 +220,40 @@ impl FaultyStorage {
     /// # Errors
     /// The real file system's error while rolling back.
     pub fn power_loss(&self, torn_bytes: u64) -> io::Result<()> {
+        self.power_loss_with(PowerLoss {
+            torn_bytes,
+            lost_sectors: 0,
+        })
+    }
+
+    /// Cuts the power now, keeping what `loss` says of the unsynced bytes.
+    ///
+    /// # Errors
+    /// The real file system's error while rolling back.
+    pub fn power_loss_with(&self, loss: PowerLoss) -> io::Result<()> {
         let mut state = self.lock();
-        power_loss_locked(&mut state, torn_bytes)
+        power_loss_locked(&mut state, loss)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Counts one fsync; fails it or cuts the power after it as scheduled.
-    fn sync_with(&self, sync: impl FnOnce(&mut State) -> io::Result<()>) -> io::Result<()> {
-        let mut state = self.lock();
+    /// The state, if this handle's process is alive and the power is on.
+    fn live(&self) -> io::Result<MutexGuard<'_, State>> {
+        let state = self.lock();
         if state.crashed {
-            return Err(dead());
+            Err(dead())
+        } else if state.generation != self.generation {
+            Err(killed())
+        } else {
+            Ok(state)
         }
+    }
+
+    /// Counts one fsync; fails it or cuts the power around it as scheduled.
+    fn sync_with(&self, sync: impl FnOnce(&mut State) -> io::Result<()>) -> io::Result<()> {
+        let mut state = self.live()?;
         let index = state.syncs;
         state.syncs += 1;
         let mut power_loss = None;
@@ -170,7 +263,13 @@ impl FaultyStorage {
                     return Err(io::Error::from_raw_os_error(errno));
                 }
                 Fault::PowerLossBeforeSync { index: at, torn_bytes } if at == index => {
-                    power_loss_locked(&mut state, torn_bytes)?;
+                    power_loss_locked(
+                        &mut state,
+                        PowerLoss {
+                            torn_bytes,
+                            lost_sectors: 0,
+                        },
+                    )?;
                     return Err(dead());
                 }
                 Fault::PowerLossAfterSync { index: at, torn_bytes } if at == index => {
@@ -181,33 +280,69 @@ impl FaultyStorage {
         }
         sync(&mut state)?;
         if let Some(torn_bytes) = power_loss {
-            power_loss_locked(&mut state, torn_bytes)?;
+            power_loss_locked(
+                &mut state,
+                PowerLoss {
+                    torn_bytes,
+                    lost_sectors: 0,
+                },
+            )?;
         }
         Ok(())
     }
 }
 
-fn power_loss_locked(state: &mut State, torn_bytes: u64) -> io::Result<()> {
+fn power_loss_locked(state: &mut State, loss: PowerLoss) -> io::Result<()> {
     for (path, file) in &mut state.files {
         if file.len > file.durable_len && path.exists() {
-            let keep = file.durable_len + torn_bytes.min(file.len - file.durable_len);
+            let keep = file.durable_len + loss.torn_bytes.min(file.len - file.durable_len);
             fs::OpenOptions::new().write(true).open(path)?.set_len(keep)?;
+            zero_lost_sectors(path, file.durable_len, keep, loss.lost_sectors)?;
             file.len = keep;
         }
     }
     while let Some(change) = state.unsynced_changes.pop() {
         match change {
             DirectoryChange::Created(path) => remove_if_present(&path)?,
-            DirectoryChange::Renamed { from, to, replaced } => {
+            DirectoryChange::CreatedDirectory(path) => {
+                if path.exists() {
+                    fs::remove_dir_all(&path)?;
+                }
+            }
+            DirectoryChange::Renamed { from, to, replaced, .. } => {
                 fs::rename(&to, &from)?;
                 if let Some(content) = replaced {
                     fs::write(&to, content)?;
                 }
             }
             DirectoryChange::Removed { path, content } => fs::write(&path, content)?,
+            DirectoryChange::RemovedDirectory(path) => fs::create_dir_all(&path)?,
         }
     }
     state.crashed = true;
+    Ok(())
+}
+
+/// Zeroes the sectors of `path[from..to]` that `lost_sectors` marks as lost.
+fn zero_lost_sectors(path: &Path, from: u64, to: u64, lost_sectors: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    if lost_sectors == 0 || from >= to {
+        return Ok(());
+    }
+    let mut file = fs::OpenOptions::new().write(true).open(path)?;
+    let mut start = from;
+    let mut sector = 0_u64;
+    while start < to {
+        let end = ((start / SECTOR_BYTES) + 1) * SECTOR_BYTES;
+        let end = end.min(to);
+        if lost_sectors & (1 << (sector % 64)) != 0 {
+            file.seek(SeekFrom::Start(start))?;
+            let zeros = vec![0_u8; usize::try_from(end - start).unwrap_or(0)];
+            file.write_all(&zeros)?;
+        }
+        start = end;
+        sector += 1;
+    }
     Ok(())
 }
 
@@ -226,10 +361,7 @@ struct FaultyFile {
 
 impl WritableFile for FaultyFile {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let mut state = self.storage.lock();
-        if state.crashed {
-            return Err(dead());
-        }
+        let mut state = self.storage.live()?;
         let index = state.writes;
         state.writes += 1;
         for fault in &state.faults {
@@ -256,50 +388,62 @@ impl WritableFile for FaultyFile {
     }
 }
 
+/// The directories `create_dir_all` would create for `path`, outermost first.
+fn missing_directories(path: &Path) -> Vec<PathBuf> {
+    let mut missing = Vec::new();
+    let mut current = Some(path);
+    while let Some(directory) = current {
+        if directory.as_os_str().is_empty() || directory.exists() {
+            break;
+        }
+        missing.push(directory.to_path_buf());
+        current = directory.parent();
+    }
+    missing.reverse();
+    missing
+}
+
 impl Storage for FaultyStorage {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.live()?;
-        RealStorage.create_dir_all(path)
+        let mut state = self.live()?;
+        let missing = missing_directories(path);
+        RealStorage.create_dir_all(path)?;
+        for directory in missing {
+            state
+                .unsynced_changes
+                .push(DirectoryChange::CreatedDirectory(directory));
+        }
+        Ok(())
     }
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        self.live()?;
+        drop(self.live()?);
         RealStorage.list_dir(path)
     }
 
-    fn exists(&self, path: &Path) -> bool {
-        RealStorage.exists(path)
+    fn entry(&self, path: &Path) -> io::Result<Entry> {
+        drop(self.live()?);
+        RealStorage.entry(path)
     }
 
-    fn read(&self, path: &Path) -> io::Result<FileBytes> {
-        self.live()?;
-        let bytes = RealStorage.read(path)?;
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        drop(self.live()?);
+        let mut bytes = RealStorage.read(path)?;
         let state = self.lock();
-        let flips: Vec<_> = state.read_corruptions.iter().filter(|(p, ..)| p == path).collect();
-        if flips.is_empty() {
-            return Ok(bytes);
-        }
-        let mut owned = bytes.into_owned();
-        for (_, offset, mask) in flips {
-            if let Some(byte) = usize::try_from(*offset).ok().and_then(|offset| owned.get_mut(offset)) {
+        for (_, offset, mask) in state.read_corruptions.iter().filter(|(p, ..)| p == path) {
+            if let Some(byte) = usize::try_from(*offset).ok().and_then(|offset| bytes.get_mut(offset)) {
                 *byte ^= mask;
             }
         }
-        Ok(FileBytes::Owned(owned))
+        Ok(bytes)
     }
 
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let mut state = self.lock();
-        if state.crashed {
-            return Err(dead());
-        }
-        let existed = path.exists();
-        let inner = RealStorage.create(path)?;
-        if !existed {
-            state
-                .unsynced_changes
-                .push(DirectoryChange::Created(path.to_path_buf()));
-        }
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        let mut state = self.live()?;
+        let inner = RealStorage.create_new(path)?;
+        state
+            .unsynced_changes
+            .push(DirectoryChange::Created(path.to_path_buf()));
         state.files.insert(path.to_path_buf(), FileState::default());
         Ok(Box::new(FaultyFile {
             path: path.to_path_buf(),
@@ -309,10 +453,7 @@ impl Storage for FaultyStorage {
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let mut state = self.lock();
-        if state.crashed {
-            return Err(dead());
-        }
+        let mut state = self.live()?;
         let inner = RealStorage.open_append(path)?;
         let len = fs::metadata(path)?.len();
         state
@@ -326,11 +467,18 @@ impl Storage for FaultyStorage {
         }))
     }
 
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.sync_with(|state| {
+            RealStorage.sync_file(path)?;
+            if let Some(file) = state.files.get_mut(path) {
+                file.durable_len = file.len;
+            }
+            Ok(())
+        })
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut state = self.lock();
-        if state.crashed {
-            return Err(dead());
-        }
+        let mut state = self.live()?;
         let replaced = fs::read(to).ok();
         fs::rename(from, to)?;
         if let Some(file) = state.files.remove(from) {
@@ -340,22 +488,30 @@ impl Storage for FaultyStorage {
             from: from.to_path_buf(),
             to: to.to_path_buf(),
             replaced,
+            source_synced: false,
+            target_synced: false,
         });
         Ok(())
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let mut state = self.lock();
-        if state.crashed {
-            return Err(dead());
-        }
-        let content = fs::read(path)?;
+        let mut state = self.live()?;
+        let content = fs::read(path).unwrap_or_default();
         fs::remove_file(path)?;
         state.files.remove(path);
         state.unsynced_changes.push(DirectoryChange::Removed {
             path: path.to_path_buf(),
             content,
         });
+        Ok(())
+    }
+
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.live()?;
+        fs::remove_dir(path)?;
+        state
+            .unsynced_changes
+            .push(DirectoryChange::RemovedDirectory(path.to_path_buf()));
         Ok(())
     }
 
@@ -372,14 +528,11 @@ impl Storage for FaultyStorage {
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.sync_with(|state| {
             RealStorage.sync_dir(path)?;
-            state.unsynced_changes.retain(|change| change.directory() != Some(path));
+            // A change is durable once its directory is synced; a rename
+            // between directories once both are (until then a power loss
+            // undoes it, the conservative reading).
+            state.unsynced_changes.retain_mut(|change| change.sync(path));
             Ok(())
         })
-    }
-}
-
-impl FaultyStorage {
-    fn live(&self) -> io::Result<()> {
-        if self.lock().crashed { Err(dead()) } else { Ok(()) }
     }
 }

@@ -2,11 +2,18 @@
 //! [`Storage`]. [`RealStorage`] is the operating system; `FaultyStorage`
 //! (in `storage/faulty.rs`, behind the `testing` feature) wraps it to
 //! inject the failures trusted storage engines test against: power loss,
-//! torn writes, EIO/ENOSPC, bit rot.
+//! torn and reordered writes, a killed process, EIO/ENOSPC, bit rot.
+//!
+//! Two rules hold for every implementation:
+//! * files are read into owned buffers, never memory-mapped: another
+//!   process (a writer cutting a torn tail, `repair`) may shrink a file
+//!   while it is read, and a shrunk mapping kills its reader with SIGBUS;
+//! * a file is created only if nothing is at its name, and no symbolic link
+//!   is ever followed when a file is created, opened for writing or read
+//!   (`create_new` plus `O_NOFOLLOW`).
 
 #[cfg(any(test, feature = "testing"))]
 mod faulty;
-mod mapped;
 mod real;
 
 use std::fmt::Debug;
@@ -14,13 +21,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 #[cfg(any(test, feature = "testing"))]
-pub use self::faulty::{Fault, FaultyStorage};
-pub use self::mapped::FileBytes;
+pub use self::faulty::{Fault, FaultyStorage, PowerLoss};
 pub use self::real::RealStorage;
 
-/// A file opened for appending.
+/// A file opened for writing.
 pub trait WritableFile: Send {
-    /// Writes every byte or fails.
+    /// Writes every byte at the current position (the end, for a file
+    /// opened to append) or fails.
     ///
     /// # Errors
     /// The operating system's error.
@@ -33,9 +40,23 @@ pub trait WritableFile: Send {
     fn sync_data(&mut self) -> io::Result<()>;
 }
 
+/// What is at a path, without following a symbolic link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Nothing.
+    Missing,
+    /// A regular file of this many bytes.
+    File(u64),
+    /// A directory.
+    Directory,
+    /// Anything else: a symbolic link, a socket, a device.
+    Other,
+}
+
 /// The file-system operations the store uses, and nothing else.
 pub trait Storage: Send + Sync + Debug {
-    /// Creates a directory and its parents; new directories are user-only (0700).
+    /// Creates a directory and its missing parents; new directories are
+    /// user-only (0700). An existing directory is kept as it is.
     ///
     /// # Errors
     /// The operating system's error.
@@ -45,33 +66,52 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// The operating system's error.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
-    /// Does `path` exist?
-    fn exists(&self, path: &Path) -> bool;
-    /// The whole content of a file (memory-mapped where possible).
+    /// What is at `path` (a symbolic link is reported as [`Entry::Other`],
+    /// never followed).
     ///
     /// # Errors
-    /// The operating system's error.
-    fn read(&self, path: &Path) -> io::Result<FileBytes>;
-    /// Creates (or truncates) a file for writing, user-only (0600).
+    /// The operating system's error other than "not found".
+    fn entry(&self, path: &Path) -> io::Result<Entry>;
+    /// The whole content of a regular file, read into memory.
     ///
     /// # Errors
-    /// The operating system's error.
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
-    /// Opens an existing file to append to it.
+    /// The operating system's error; `path` being a symbolic link.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Creates a new file for writing, user-only (0600); fails if anything
+    /// (a file, a link) is already at `path`.
     ///
     /// # Errors
-    /// The operating system's error.
+    /// The operating system's error (`AlreadyExists`).
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Opens an existing regular file to append to it.
+    ///
+    /// # Errors
+    /// The operating system's error; `path` being a symbolic link.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
-    /// Renames a file (atomic on POSIX; durable after [`Storage::sync_dir`]).
+    /// Makes an existing file's content durable (`fdatasync`), whoever
+    /// wrote it (a killed predecessor's writes may be in the page cache only).
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn sync_file(&self, path: &Path) -> io::Result<()>;
+    /// Renames a file or directory (atomic on POSIX; durable after
+    /// [`Storage::sync_dir`] of both parents).
     ///
     /// # Errors
     /// The operating system's error.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
-    /// Removes a file (durable after [`Storage::sync_dir`]).
+    /// Removes a file or a symbolic link, never what a link points to
+    /// (durable after [`Storage::sync_dir`]).
     ///
     /// # Errors
     /// The operating system's error.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Removes an empty directory (durable after [`Storage::sync_dir`] of
+    /// its parent).
+    ///
+    /// # Errors
+    /// The operating system's error (the directory is not empty, say).
+    fn remove_dir(&self, path: &Path) -> io::Result<()>;
     /// Cuts a file to `len` bytes and syncs it.
     ///
     /// # Errors
@@ -82,33 +122,59 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// The operating system's error.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Does anything (a file, a directory, a link) exist at `path`?
+    fn exists(&self, path: &Path) -> bool {
+        !matches!(self.entry(path), Ok(Entry::Missing))
+    }
 }
 
-/// Writes `bytes` to `path` atomically and durably: a `.tmp` sibling is
-/// written and fsynced, renamed over `path`, and the directory fsynced.
+/// Writes `bytes` to `path` atomically and durably: a stale `.tmp` sibling
+/// (file or link) is removed, a new one written and fsynced, renamed over
+/// `path`, and the directory fsynced.
 ///
 /// # Errors
 /// [`crate::Error::Io`] naming the file of the step that failed.
 pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::Result<()> {
     let temporary = temporary_path(path);
-    write_synced(storage, &temporary, bytes)?;
+    remove_if_present(storage, &temporary)?;
+    write_new(storage, &temporary, bytes)?;
     storage
         .rename(&temporary, path)
         .map_err(|error| crate::Error::io("rename to", path, error))?;
     sync_parent(storage, path)
 }
 
-/// Writes `bytes` to a new file at `path` and fsyncs it (no rename).
+/// Writes `bytes` to a new file at `path` (nothing may be there yet) and
+/// fsyncs it (no rename, no directory fsync).
 ///
 /// # Errors
 /// [`crate::Error::Io`] naming the file.
-pub fn write_synced(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::Result<()> {
+pub fn write_new(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::Result<()> {
     let mut file = storage
-        .create(path)
+        .create_new(path)
         .map_err(|error| crate::Error::io("create", path, error))?;
     file.write_all(bytes)
         .map_err(|error| crate::Error::io("write", path, error))?;
     file.sync_data().map_err(|error| crate::Error::io("fsync", path, error))
+}
+
+/// Removes what is at `path` (a file or a link), if anything.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the path; a directory there.
+pub fn remove_if_present(storage: &dyn Storage, path: &Path) -> crate::Result<()> {
+    match storage.entry(path) {
+        Ok(Entry::Missing) => Ok(()),
+        Ok(Entry::Directory) => Err(crate::Error::io(
+            "remove",
+            path,
+            io::Error::new(io::ErrorKind::IsADirectory, "a directory is where a file goes"),
+        )),
+        Ok(_) => storage
+            .remove_file(path)
+            .map_err(|error| crate::Error::io("remove", path, error)),
+        Err(error) => Err(crate::Error::io("inspect", path, error)),
+    }
 }
 
 /// Fsyncs the directory holding `path`.
@@ -116,10 +182,19 @@ pub fn write_synced(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::
 /// # Errors
 /// [`crate::Error::Io`] naming the directory.
 pub fn sync_parent(storage: &dyn Storage, path: &Path) -> crate::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("."));
+    let parent = parent_of(path);
     storage
         .sync_dir(parent)
         .map_err(|error| crate::Error::io("fsync directory", parent, error))
+}
+
+/// The directory holding `path` (`.` for a bare name).
+#[must_use]
+pub fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
 }
 
 /// `name.tmp` beside `path`.

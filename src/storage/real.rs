@@ -1,10 +1,12 @@
-//! The operating system's file system behind the [`Storage`] seam.
+//! The operating system's file system behind the [`Storage`] seam: files
+//! read into owned buffers (never mapped), created exclusively (`O_EXCL`)
+//! and never through a symbolic link (`O_NOFOLLOW`), user-only modes.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
-use super::{FileBytes, Storage, WritableFile};
+use super::{Entry, Storage, WritableFile};
 
 /// The operating system's file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -22,15 +24,26 @@ impl WritableFile for RealFile {
     }
 }
 
+/// `O_NOFOLLOW` and, for new files, 0600.
 #[cfg(unix)]
-fn private_file_options(options: &mut OpenOptions) -> &mut OpenOptions {
+fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
     use std::os::unix::fs::OpenOptionsExt;
-    options.mode(0o600)
+    options.custom_flags(libc::O_NOFOLLOW).mode(0o600)
 }
 
 #[cfg(not(unix))]
-fn private_file_options(options: &mut OpenOptions) -> &mut OpenOptions {
+fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
     options
+}
+
+/// Opens an existing regular file read-only without following a link.
+fn open_existing(path: &Path, write: bool) -> io::Result<File> {
+    let file = no_follow(OpenOptions::new().read(!write).append(write)).open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"))
+    }
 }
 
 impl Storage for RealStorage {
@@ -54,22 +67,34 @@ impl Storage for RealStorage {
         Ok(names)
     }
 
-    fn exists(&self, path: &Path) -> bool {
-        path.exists()
+    fn entry(&self, path: &Path) -> io::Result<Entry> {
+        match fs::symlink_metadata(path) {
+            Ok(metadata) if metadata.is_file() => Ok(Entry::File(metadata.len())),
+            Ok(metadata) if metadata.is_dir() => Ok(Entry::Directory),
+            Ok(_) => Ok(Entry::Other),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Entry::Missing),
+            Err(error) => Err(error),
+        }
     }
 
-    fn read(&self, path: &Path) -> io::Result<FileBytes> {
-        FileBytes::map(path)
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let mut file = open_existing(path, false)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file = private_file_options(OpenOptions::new().write(true).create(true).truncate(true)).open(path)?;
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        let file = no_follow(OpenOptions::new().write(true).create_new(true)).open(path)?;
         Ok(Box::new(RealFile(file)))
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Box::new(RealFile(file)))
+        Ok(Box::new(RealFile(open_existing(path, true)?)))
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        open_existing(path, false)?.sync_data()
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -80,8 +105,12 @@ impl Storage for RealStorage {
         fs::remove_file(path)
     }
 
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        fs::remove_dir(path)
+    }
+
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        let file = OpenOptions::new().write(true).open(path)?;
+        let file = no_follow(OpenOptions::new().write(true)).open(path)?;
         file.set_len(len)?;
         file.sync_all()
     }

@@ -12,11 +12,12 @@ mod model;
 pub use self::model::ReferenceModel;
 pub use crate::audit::{state_until, verify_with};
 pub use crate::event::{decode_payload, encode_payload};
+pub use crate::journal::chain::{Chain, ChainEnd};
 pub use crate::journal::format::{
-    HeaderDefect, RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, RecordDefect, SEGMENT_HEADER_BYTES, decode_record,
-    decode_segment_header, encode_record, encode_segment_header, valid_record_follows,
+    HeaderDefect, RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, RecordDefect, Resync, SEGMENT_HEADER_BYTES,
+    decode_record, decode_segment_header, encode_record, encode_segment_header, valid_record_follows,
 };
-pub use crate::journal::reader::{ReplayReport, TailPolicy};
+pub use crate::journal::reader::{JournalScan, scan as scan_journal};
 pub use crate::journal::segment::{list_segments, parse_segment_name, segment_name};
 pub use crate::journal::writer::{JournalEnd, JournalWriter, WriterConfig};
 pub use crate::lock::LOCK_FILE;
@@ -29,4 +30,4 @@ pub use crate::snapshot::files::{parse_entries, render_files};
 pub use crate::snapshot::legacy::load_legacy;
 pub use crate::snapshot::manifest::{load_snapshot, write_files, write_snapshot};
 pub use crate::snapshot::{COMPLETED_FILE, FAILED_FILE, MANIFEST_FILE, PENDING_FILE, QUEUE_FILES, SnapshotData};
-pub use crate::storage::{Fault, FaultyStorage, FileBytes, RealStorage, Storage, WritableFile, write_atomic};
+pub use crate::storage::{Entry, Fault, FaultyStorage, PowerLoss, RealStorage, Storage, WritableFile, write_atomic};

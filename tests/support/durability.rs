@@ -507,6 +507,34 @@ pub fn check_outcome(
     }
 }
 
+/// Checks `verify`'s verdict against the oracle: it passes exactly when
+/// an open succeeds, and a torn tail an open sets aside is named among its
+/// problems.
+pub fn check_verdict(
+    context: &str,
+    verdict: &Result<movie_queue::VerifyReport, Error>,
+    expected: &Expected,
+    records: u64,
+) {
+    match (expected, verdict) {
+        (Expected::Error { .. }, Err(_)) => {}
+        (Expected::Prefix { records: kept, .. }, Ok(report)) => {
+            assert_eq!(
+                report.last_seq, *kept,
+                "{context}: verify reports the last record an open keeps"
+            );
+            if *kept < records {
+                assert!(
+                    report.problems.iter().any(|problem| problem.contains("torn tail")),
+                    "{context}: verify names the torn tail: {:?}",
+                    report.problems
+                );
+            }
+        }
+        (expected, verdict) => panic!("{context}: verify and open disagree: open {expected:?}, verify {verdict:?}"),
+    }
+}
+
 /// Opens `dir` as a writer through `storage`, returns its state, closes it.
 pub fn open_state(dir: &Path, storage: Arc<dyn Storage>) -> Result<QueueState, Error> {
     let qm = quiet_options(storage).open(dir)?;
@@ -683,16 +711,43 @@ pub fn added_records(first: u64, last: u64) -> Vec<(u64, Vec<u8>)> {
         .collect()
 }
 
-/// Replays the journal in `journal` under `policy`, collecting the
-/// sequence numbers of the records handed out.
-pub fn replay_seqs(
-    journal: &Path,
-    policy: movie_queue::testing::TailPolicy,
-) -> Result<(Vec<u64>, movie_queue::testing::ReplayReport), Error> {
+/// A damaged tail the reader found after the last valid record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailFound {
+    /// The segment.
+    pub path: PathBuf,
+    /// Where the damage starts (the end of the last valid record).
+    pub offset: u64,
+    /// Bytes from there to the end of the file.
+    pub bytes: u64,
+}
+
+/// Reads the journal in `journal` as recovery does from record 1 (no
+/// checkpoint): the sequence numbers of the records it would apply, and the
+/// damaged tail after them, if any. Changes nothing.
+///
+/// # Errors
+/// The damage that breaks the chain (valid records after it), naming file and offset.
+pub fn replay_seqs(journal: &Path) -> Result<(Vec<u64>, Option<TailFound>), Error> {
+    let scan = movie_queue::testing::scan_journal(&RealStorage, journal)?;
+    let chain = scan.chain_from(Seq(0));
+    let tail = match &chain.after {
+        movie_queue::testing::ChainEnd::Broken(broken) => return Err(scan.break_error(broken)),
+        movie_queue::testing::ChainEnd::Tail { segment, damage } => {
+            let segment = &scan.segments[*segment];
+            let damage = &segment.damages[*damage];
+            Some(TailFound {
+                path: segment.path.clone(),
+                offset: damage.offset,
+                bytes: damage.end - damage.offset,
+            })
+        }
+        movie_queue::testing::ChainEnd::Clean => None,
+    };
     let mut seqs = Vec::new();
-    let report = movie_queue::testing::replay_events(&RealStorage, journal, policy, Seq(1), &mut |record, _| {
+    movie_queue::testing::replay_events(&RealStorage, &scan, Seq(1), chain.end, &mut |record, _| {
         seqs.push(record.seq.0);
         Ok(())
     })?;
-    Ok((seqs, report))
+    Ok((seqs, tail))
 }

@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use movie_queue::testing::{FileBytes, Storage, WritableFile};
+use movie_queue::testing::{Entry, Storage, WritableFile};
 
 #[derive(Debug, Default)]
 struct Tree {
@@ -102,20 +102,30 @@ impl Storage for MemoryStorage {
         Ok(names)
     }
 
-    fn exists(&self, path: &Path) -> bool {
+    fn entry(&self, path: &Path) -> io::Result<Entry> {
         let tree = self.lock();
-        tree.files.contains_key(path) || tree.dirs.contains(path)
+        Ok(match tree.files.get(path) {
+            Some(bytes) => Entry::File(bytes.len() as u64),
+            None if tree.dirs.contains(path) => Entry::Directory,
+            None => Entry::Missing,
+        })
     }
 
-    fn read(&self, path: &Path) -> io::Result<FileBytes> {
-        self.get(path).map(FileBytes::Owned).ok_or_else(|| not_found(path))
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.get(path).ok_or_else(|| not_found(path))
     }
 
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let mut tree = self.lock();
         let parent = path.parent().unwrap_or(Path::new(""));
         if !tree.dirs.contains(parent) {
             return Err(not_found(parent));
+        }
+        if tree.files.contains_key(path) || tree.dirs.contains(path) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists", path.display()),
+            ));
         }
         tree.files.insert(path.to_path_buf(), Vec::new());
         Ok(Box::new(MemoryFile {
@@ -132,6 +142,27 @@ impl Storage for MemoryStorage {
             path: path.to_path_buf(),
             storage: self.clone(),
         }))
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        if self.lock().files.contains_key(path) {
+            Ok(())
+        } else {
+            Err(not_found(path))
+        }
+    }
+
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        let mut tree = self.lock();
+        if tree
+            .files
+            .keys()
+            .chain(&tree.dirs)
+            .any(|child| child.parent() == Some(path))
+        {
+            return Err(io::Error::new(io::ErrorKind::DirectoryNotEmpty, "not empty"));
+        }
+        tree.dirs.remove(path).then_some(()).ok_or_else(|| not_found(path))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

@@ -18,7 +18,7 @@
 
 use movie_queue::Seq;
 use movie_queue::testing::{
-    RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, RecordDefect, SEGMENT_HEADER_BYTES, decode_record,
+    RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, RecordDefect, Resync, SEGMENT_HEADER_BYTES, decode_record,
     decode_segment_header, encode_record, encode_segment_header, valid_record_follows,
 };
 use movie_queue::testing::{decode_payload, encode_payload};
@@ -79,7 +79,9 @@ pub fn walk(bytes: &[u8]) -> Records<'_> {
             }
             Err(defect) => {
                 check_defect(rest, &defect);
-                if let Some(skip) = valid_record_follows(rest.get(1..).unwrap_or_default(), first_seq, expected) {
+                if let Resync::Found(skip) =
+                    valid_record_follows(rest.get(1..).unwrap_or_default(), first_seq, expected)
+                {
                     let found = decode_record(&rest[1 + skip..], first_seq)
                         .expect("valid_record_follows points at a record that decodes");
                     assert!(found.seq >= expected && found.seq.0 - expected.0 < FOLLOW_WINDOW);
@@ -165,7 +167,7 @@ fn round_trip(cursor: &mut Cursor<'_>) {
     assert_eq!(walk(&segment), whole, "encoded records decode to themselves");
     if !payloads.is_empty() {
         let body = &segment[SEGMENT_HEADER_BYTES..];
-        assert_eq!(valid_record_follows(body, first_seq, first_seq), Some(0));
+        assert_eq!(valid_record_follows(body, first_seq, first_seq), Resync::Found(0));
     }
     match cursor.below(3) {
         0 => {}

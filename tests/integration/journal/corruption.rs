@@ -17,7 +17,6 @@ use std::fs;
 use std::path::Path;
 
 use durability_support::{added_payload, added_records, journal_dir, replay_seqs, scratch, write_segment};
-use movie_queue::testing::TailPolicy;
 use movie_queue::testing::{RECORD_HEADER_BYTES, encode_record, encode_segment_header};
 use movie_queue::{Error, QueueManager, Seq};
 
@@ -53,7 +52,7 @@ fn a_flipped_bit_in_a_middle_record_is_a_checksum_mismatch_naming_file_and_offse
     let computed = hasher.finalize();
 
     for error in [
-        replay_seqs(&journal, TailPolicy::Truncate).expect_err("a writer's replay"),
+        replay_seqs(&journal).expect_err("a writer's replay"),
         open_error(dir.path()),
         movie_queue::verify(dir.path()).expect_err("verify"),
     ] {
@@ -87,7 +86,7 @@ fn damage_in_a_segment_that_is_not_the_last_is_an_error_even_in_its_last_record(
     let last = bytes.len() - 3;
     bytes[last] ^= 0x01;
     fs::write(&first, &bytes).expect("write");
-    let error = replay_seqs(&journal, TailPolicy::Truncate).expect_err("not a torn tail");
+    let error = replay_seqs(&journal).expect_err("not a torn tail");
     assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error}");
     assert_eq!(error.place(), Some((first.as_path(), starts[2])));
     assert_untouched(&first, &bytes);
@@ -109,7 +108,7 @@ fn a_sequence_gap_inside_a_segment_is_detected_even_in_the_last_record() {
         (4, added_payload("c", 4)),
     ];
     let (path, starts) = write_segment(&journal, 1, &records);
-    let error = replay_seqs(&journal, TailPolicy::Truncate).expect_err("a gap");
+    let error = replay_seqs(&journal).expect_err("a gap");
     match &error {
         Error::SequenceGap {
             path: named,
@@ -134,7 +133,7 @@ fn a_repeated_sequence_number_is_detected() {
         (2, added_payload("b", 2)),
     ];
     let (path, starts) = write_segment(&journal, 1, &records);
-    let error = replay_seqs(&journal, TailPolicy::Truncate).expect_err("a repeat");
+    let error = replay_seqs(&journal).expect_err("a repeat");
     assert!(
         matches!(
             error,
@@ -155,7 +154,7 @@ fn a_sequence_gap_across_segments_is_detected_at_the_later_segment_header() {
     let journal = journal_dir(dir.path());
     write_segment(&journal, 1, &added_records(1, 2));
     let (second, _) = write_segment(&journal, 4, &added_records(4, 5));
-    let error = replay_seqs(&journal, TailPolicy::Truncate).expect_err("a gap across segments");
+    let error = replay_seqs(&journal).expect_err("a gap across segments");
     match &error {
         Error::SequenceGap {
             path, expected, found, ..
@@ -178,7 +177,7 @@ fn a_segment_whose_name_and_header_disagree_is_corrupt() {
     let (renamed, _) = write_segment(&journal, 3, &added_records(3, 4));
     let impostor = journal.join(movie_queue::testing::segment_name(Seq(5)));
     fs::rename(&renamed, &impostor).expect("rename");
-    let error = replay_seqs(&journal, TailPolicy::Truncate).expect_err("name and header disagree");
+    let error = replay_seqs(&journal).expect_err("name and header disagree");
     assert!(error.is_corruption(), "{error}");
     assert_eq!(error.place().map(|(path, _)| path), Some(impostor.as_path()));
 }
@@ -199,7 +198,7 @@ fn a_record_copied_from_another_segment_is_not_accepted() {
     encode_record(&mut bytes, Seq(3), Seq(5), &added_payload("e", 5));
     let second = journal.join(movie_queue::testing::segment_name(Seq(3)));
     fs::write(&second, &bytes).expect("write");
-    let error = replay_seqs(&journal, TailPolicy::Truncate).expect_err("a stale record");
+    let error = replay_seqs(&journal).expect_err("a stale record");
     assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error}");
     assert_eq!(error.place(), Some((second.as_path(), stale_start)));
     assert_untouched(&second, &bytes);

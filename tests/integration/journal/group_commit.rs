@@ -24,7 +24,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use durability_support::{movie, scratch};
-use movie_queue::testing::{FaultyStorage, FileBytes, Storage, WritableFile};
+use movie_queue::testing::{Entry, FaultyStorage, Storage, WritableFile};
 use movie_queue::{Durability, QueueManager};
 
 const THREADS: usize = 8;
@@ -55,14 +55,20 @@ impl Storage for SlowFsync {
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
         self.0.list_dir(path)
     }
-    fn exists(&self, path: &Path) -> bool {
-        self.0.exists(path)
+    fn entry(&self, path: &Path) -> io::Result<Entry> {
+        self.0.entry(path)
     }
-    fn read(&self, path: &Path) -> io::Result<FileBytes> {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         self.0.read(path)
     }
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(SlowFile(self.0.create(path)?)))
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(SlowFile(self.0.create_new(path)?)))
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.0.sync_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        self.0.remove_dir(path)
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         Ok(Box::new(SlowFile(self.0.open_append(path)?)))

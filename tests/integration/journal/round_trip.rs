@@ -19,8 +19,8 @@ use std::sync::Arc;
 use durability_support::{journal_dir, layout, movie, scratch, write_import_fixture};
 use movie_queue::testing::RealStorage;
 use movie_queue::testing::encode_payload;
+use movie_queue::testing::{ChainEnd, replay_events, scan_journal};
 use movie_queue::testing::{JournalEnd, JournalWriter, WriterConfig};
-use movie_queue::testing::{TailPolicy, replay_events};
 use movie_queue::{Event, EventRecord, Movie, QueueEntry, QueueManager, Seq};
 use serde_json::json;
 
@@ -67,7 +67,10 @@ fn every_event() -> Vec<Event> {
 
 fn replay_all(journal: &Path) -> Vec<EventRecord> {
     let mut records = Vec::new();
-    replay_events(&RealStorage, journal, TailPolicy::Reject, Seq(1), &mut |record, _| {
+    let scan = scan_journal(&RealStorage, journal).expect("scan");
+    let chain = scan.chain_from(Seq(0));
+    assert_eq!(chain.after, ChainEnd::Clean, "a sound journal");
+    replay_events(&RealStorage, &scan, Seq(1), chain.end, &mut |record, _| {
         records.push(record);
         Ok(())
     })

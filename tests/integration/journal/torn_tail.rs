@@ -1,27 +1,26 @@
 //! A torn tail — the last record of the last segment cut short at any
-//! byte — is truncated on a writer's open: replay gives exactly the
-//! records before it and the file is cut back to where they end.
+//! byte — is set aside and cut on a writer's open: the state is exactly the
+//! records before it, the torn bytes are kept in a `*.broken` file, and the
+//! file is cut back to where the records end.
 //!
 //! How: a segment of five records is crafted with the format's encoder;
 //! for every length between the end of the fourth record and the end of
-//! the fifth, a copy cut to that length is replayed under each tail
-//! policy: `Truncate` (a writer's open) reports the torn tail with its
-//! offset and size, hands out records 1–4 and cuts the file to the end of
-//! record 4; `Stop` (a read-only open) hands out the same records and
-//! leaves the file alone; `Reject` (`verify`) fails naming the file and
-//! offset. The same cuts, reopened by a `QueueManager`, give the state of
-//! four added movies, and the next append continues at record 5.
+//! the fifth, a copy cut to that length is read (records 1–4 and the tail
+//! with its offset and size; the file untouched), verified (it passes,
+//! naming the torn tail as a problem), and opened by a writer (record 4 is
+//! the last, the file is cut to its end, the torn bytes are in a
+//! `*.broken` file). The same cuts, reopened by a `QueueManager`, give the
+//! state of four added movies, and the next append continues at record 5.
 
 use crate::support::durability as durability_support;
 
 use std::fs;
 
 use durability_support::{added_records, journal_dir, movie, replay_seqs, scratch, write_segment};
-use movie_queue::testing::TailPolicy;
-use movie_queue::{Error, QueueManager, Seq};
+use movie_queue::{QueueManager, Seq};
 
 #[test]
-fn a_tail_torn_at_every_byte_of_the_last_record_is_cut_back_to_the_records_before_it() {
+fn a_tail_torn_at_every_byte_of_the_last_record_is_set_aside_and_cut_back_to_the_records_before_it() {
     let dir = scratch();
     let journal = journal_dir(dir.path());
     let (path, starts) = write_segment(&journal, 1, &added_records(1, 5));
@@ -29,46 +28,68 @@ fn a_tail_torn_at_every_byte_of_the_last_record_is_cut_back_to_the_records_befor
     let last_start = usize::try_from(starts[4]).expect("small");
     for cut in last_start..whole.len() {
         let torn = cut > last_start;
+        clear_broken(&journal);
         fs::write(&path, &whole[..cut]).expect("cut");
 
-        let (seqs, report) = replay_seqs(&journal, TailPolicy::Stop).expect("a read-only replay stops before it");
+        let (seqs, tail) = replay_seqs(&journal).expect("a reader stops before it");
         assert_eq!(seqs, [1, 2, 3, 4], "cut at {cut}");
         assert_eq!(
             fs::metadata(&path).expect("meta").len(),
             cut as u64,
-            "Stop leaves the file alone"
+            "reading changes nothing"
         );
-
-        match replay_seqs(&journal, TailPolicy::Reject) {
-            Err(error) if torn => {
-                assert!(matches!(error, Error::TruncatedRecord { .. }), "cut at {cut}: {error}");
-                assert_eq!(error.place(), Some((path.as_path(), starts[4])), "cut at {cut}");
-            }
-            Ok(_) if !torn => {}
-            other => panic!("cut at {cut}: verify's policy gave {:?}", other.map(|(seqs, _)| seqs)),
+        if torn {
+            let tail = tail.expect("the torn tail is found");
+            assert_eq!((tail.path.as_path(), tail.offset), (path.as_path(), starts[4]));
+            assert_eq!(tail.bytes, (cut - last_start) as u64);
+        } else {
+            assert_eq!(tail, None, "a cut at a record boundary is no torn tail");
         }
 
-        let (seqs, report_truncating) = replay_seqs(&journal, TailPolicy::Truncate).expect("a writer truncates it");
-        assert_eq!(seqs, [1, 2, 3, 4], "cut at {cut}");
-        assert_eq!(report_truncating.last_seq, Seq(4));
-        assert_eq!(report_truncating.next_seq, Seq(5));
+        let report = movie_queue::verify(dir.path()).expect("verify passes: a writer's open succeeds");
+        assert_eq!(report.last_seq, 4, "cut at {cut}");
+        assert_eq!(
+            report.problems.iter().any(|problem| problem.contains("torn tail")),
+            torn
+        );
+
+        let qm = QueueManager::options()
+            .requeue_in_flight_on_open(false)
+            .open(dir.path())
+            .expect("a writer's open");
+        assert_eq!(qm.last_seq(), Seq(4), "cut at {cut}");
+        drop(qm);
         assert_eq!(
             fs::metadata(&path).expect("meta").len(),
             starts[4],
             "cut at {cut}: the file is cut back"
         );
+        let aside = broken_files(&journal);
         if torn {
-            let tail = report_truncating.torn_tail.expect("the torn tail is reported");
-            assert_eq!(tail.path, path);
-            assert_eq!(tail.offset, starts[4]);
-            assert_eq!(tail.bytes, (cut - last_start) as u64);
-            assert_eq!(report.torn_tail.map(|tail| tail.offset), Some(starts[4]));
+            assert_eq!(aside.len(), 1, "cut at {cut}: the torn bytes are set aside first");
+            assert_eq!(fs::read(&aside[0]).expect("read"), &whole[last_start..cut]);
         } else {
-            assert_eq!(
-                report_truncating.torn_tail, None,
-                "a cut at a record boundary is no torn tail"
-            );
+            assert!(aside.is_empty());
         }
+        for name in durability_support::SNAPSHOT_FILES {
+            drop(fs::remove_file(dir.path().join(name)));
+        }
+    }
+}
+
+fn broken_files(journal: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = fs::read_dir(journal)
+        .expect("list")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.to_string_lossy().ends_with(".broken"))
+        .collect();
+    found.sort();
+    found
+}
+
+fn clear_broken(journal: &std::path::Path) {
+    for path in broken_files(journal) {
+        fs::remove_file(path).expect("remove");
     }
 }
 
@@ -98,7 +119,8 @@ fn a_queue_manager_reopens_a_torn_tail_with_the_records_before_it_and_appends_af
         assert!(qm.add_to_pending(movie("after")).expect("append after the cut"));
         assert_eq!(qm.last_seq(), Seq(5));
         qm.close().expect("close");
-        let (seqs, _) = replay_seqs(&journal, TailPolicy::Reject).expect("the journal is sound again");
+        let (seqs, tail) = replay_seqs(&journal).expect("the journal is sound again");
+        assert_eq!(tail, None);
         assert_eq!(seqs, [1, 2, 3, 4, 5], "cut at {cut}");
         for name in durability_support::SNAPSHOT_FILES {
             drop(fs::remove_file(dir.path().join(name)));

@@ -101,7 +101,7 @@ fn a_corrupt_legacy_file_is_reported_never_emptied() {
     let error = QueueManager::open(dir.path()).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("queue_failed.json"), "{message}");
-    assert!(message.contains("no journal"), "{message}");
+    assert!(message.contains("nothing else holds these entries"), "{message}");
     assert!(
         !dir.path().join("journal").exists() || std::fs::read_dir(dir.path().join("journal")).unwrap().count() == 0
     );

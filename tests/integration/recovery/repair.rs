@@ -1,16 +1,18 @@
-//! Repair: every valid record before the first damage is kept, everything
-//! from the damage on is set aside in `*.broken` files (never deleted),
-//! and the store opens again; a power loss at any fsync of the repair
-//! loses no byte.
+//! Repair: with no checkpoint over the damage, every valid record before
+//! it is kept, everything from the damage on is set aside in `*.broken`
+//! files (never deleted), and the store opens again; a valid snapshot over
+//! damaged records keeps them all (the store opens before repair, and
+//! repair records the snapshot's state as the compaction base); a power
+//! loss at any fsync of the repair loses no byte.
 //!
 //! How: a journal of three segments is built through the API; a bit is
 //! flipped in a middle record of the last segment, or of the first one,
 //! or in the first segment's header. `movie_queue::repair` must report the
 //! damage, leave the damaged segment cut at the damaged record's offset
 //! with the bytes from there on in `<segment>.<offset>.broken`, move every
-//! later segment aside whole, set aside a snapshot that covers records no
-//! longer there, and leave a store that opens with exactly the records
-//! before the damage and passes `verify`. A sound journal is left alone.
+//! later segment aside whole, and leave a store that opens with exactly the
+//! records before the damage and passes `verify`. A sound journal is left
+//! alone.
 //! Then `repair_with` runs over a `FaultyStorage` that loses power after
 //! each of its fsyncs in turn: afterwards every original byte must still
 //! be somewhere — in the segment or in a `.broken` file.
@@ -151,7 +153,7 @@ fn repair_keeps_the_records_before_the_damage_and_sets_the_rest_aside() {
 }
 
 #[test]
-fn repair_sets_aside_a_snapshot_that_covers_records_no_longer_there() {
+fn a_valid_snapshot_over_damaged_records_keeps_them_and_repair_records_it_as_the_base() {
     let dir = scratch();
     let qm = quiet_options(real())
         .segment_bytes_max(400)
@@ -160,26 +162,43 @@ fn repair_sets_aside_a_snapshot_that_covers_records_no_longer_there() {
     for op in short_script() {
         durability_support::apply(&qm, &op).expect("op");
     }
+    let full = qm.state();
+    let last = qm.last_seq();
     qm.snapshot().expect("snapshot");
     qm.close().expect("close");
     let segments = layout(dir.path());
     damage(dir.path(), &segments, 0, Some(1));
-    let report = movie_queue::repair(dir.path()).expect("repair");
-    assert_eq!(report.last_seq, Seq(1));
+    let open = |context: &str| {
+        let qm = QueueManager::options()
+            .requeue_in_flight_on_open(false)
+            .read_only(true)
+            .open(dir.path())
+            .unwrap_or_else(|error| panic!("{context}: {error}"));
+        assert!(
+            qm.state() == full,
+            "{context}: the snapshot proves every acknowledged change"
+        );
+        assert_eq!(qm.last_seq(), last, "{context}");
+    };
+    open("before repair");
+    let verified = movie_queue::verify(dir.path()).expect("verify passes: the store opens");
     assert!(
-        dir.path().join("queue_snapshot.json.broken").exists(),
-        "the stale snapshot is set aside"
+        verified.problems.iter().any(|problem| problem.contains("history only")),
+        "{:?}",
+        verified.problems
     );
-    let qm = QueueManager::options()
-        .requeue_in_flight_on_open(false)
-        .open(dir.path())
-        .expect("open");
-    assert_eq!(
-        qm.last_seq(),
-        Seq(1),
-        "the store does not pretend to have the set-aside records"
+    let report = movie_queue::repair(dir.path()).expect("repair");
+    assert!(report.damage.is_some(), "the damage is reported");
+    assert_eq!(report.last_seq, last, "nothing the snapshot proves is set aside");
+    assert!(
+        dir.path().join("journal").join("base.json").exists(),
+        "the snapshot's state is recorded as the compaction base"
     );
-    assert_eq!(qm.get_pending_count(), 1);
+    assert!(dir.path().join("queue_snapshot.json").exists(), "the snapshot is kept");
+    open("after repair");
+    // The base alone now bridges the damage: the documented files may go.
+    durability_support::remove_snapshot(dir.path());
+    open("after repair, without the snapshot");
 }
 
 #[test]

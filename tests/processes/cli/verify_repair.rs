@@ -1,7 +1,10 @@
 //! Damage and repair through the binary. A byte inside the third record of
-//! a journal segment with five records is flipped: `verify` (and every
-//! command that opens the store) exits 1 naming the segment file and the
-//! record's byte offset with a hint to repair; `repair` sets the damaged
+//! a journal segment with five records is flipped. With the snapshot the
+//! last close wrote, the store still opens with all five (`verify` passes,
+//! naming the damage as history only) and `repair` records the snapshot's
+//! state as the compaction base. Without it, `verify` (and every command
+//! that opens the store) exits 1 naming the segment file and the record's
+//! byte offset with a hint to repair; following the hint sets the damaged
 //! tail aside and `verify` then passes, with both records before the damage
 //! still in `log --json`. Record offsets come from docs/FORMAT.md: a 32-byte
 //! segment header, then records of a 16-byte header (length first, u32 LE)
@@ -40,14 +43,62 @@ fn flip_inside_record(dir: &Path, index: usize) -> (std::path::PathBuf, usize) {
     (path, offset)
 }
 
+/// Five adds, each its own call: every close leaves a snapshot covering
+/// all the records so far.
+fn five_adds(dir: &Path) {
+    for id in ["1", "2", "3", "4", "5"] {
+        add(dir, id);
+    }
+    let clean = mq(dir, &["verify"]).ok();
+    assert!(clean.stdout.contains("5 records"), "{clean:?}");
+}
+
+#[test]
+fn damage_a_snapshot_covers_keeps_every_record_and_verify_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    five_adds(dir.path());
+    let (segment, offset) = flip_inside_record(dir.path(), 2);
+    let name = segment.file_name().unwrap().to_str().unwrap();
+
+    let verify = mq(dir.path(), &["verify"]).ok();
+    assert!(verify.stdout.contains(name), "names the file: {verify:?}");
+    assert!(
+        verify.stdout.contains(&format!("byte offset {offset}")),
+        "names the offset: {verify:?}"
+    );
+    assert!(verify.stdout.contains("history only"), "{verify:?}");
+    assert_eq!(mq(dir.path(), &["verify", "--json"]).ok().json()["ok"], true);
+    assert_eq!(
+        cli_support::stats(dir.path())["pending"],
+        5,
+        "the snapshot proves all five"
+    );
+
+    let repair = mq(dir.path(), &["repair"]).ok();
+    assert!(repair.stdout.contains("every record through 5"), "{repair:?}");
+    assert!(dir.path().join("journal").join("base.json").exists(), "{repair:?}");
+    mq(dir.path(), &["verify"]).ok();
+    add(dir.path(), "6");
+    assert_eq!(
+        cli_support::stats(dir.path())["pending"],
+        6,
+        "the store takes writes again"
+    );
+}
+
 #[test]
 fn verify_names_file_and_offset_and_repair_keeps_every_record_before_the_damage() {
     let dir = tempfile::tempdir().unwrap();
-    for id in ["1", "2", "3", "4", "5"] {
-        add(dir.path(), id);
+    five_adds(dir.path());
+    // Without the snapshot, nothing but the journal knows the records.
+    for name in [
+        "queue_snapshot.json",
+        "queue_pending.json",
+        "queue_failed.json",
+        "queue_completed.json",
+    ] {
+        std::fs::remove_file(dir.path().join(name)).unwrap();
     }
-    let clean = mq(dir.path(), &["verify"]).ok();
-    assert!(clean.stdout.contains("5 records"), "{clean:?}");
     let (segment, offset) = flip_inside_record(dir.path(), 2);
     let name = segment.file_name().unwrap().to_str().unwrap();
 
@@ -76,8 +127,9 @@ fn verify_names_file_and_offset_and_repair_keeps_every_record_before_the_damage(
         assert!(refused.stderr.contains("movie-queue repair"), "{refused:?}");
     }
 
+    // Following the hint.
     let repair = mq(dir.path(), &["repair"]).ok();
-    assert!(repair.stdout.contains("kept every record through 2"), "{repair:?}");
+    assert!(repair.stdout.contains("every record through 2"), "{repair:?}");
     assert!(repair.stdout.contains(".broken"), "{repair:?}");
     let verified = mq(dir.path(), &["verify"]).ok();
     assert!(verified.stdout.contains("2 records"), "{verified:?}");

@@ -1,0 +1,103 @@
+//! A whole journal built aside and installed at once: the legacy import
+//! writes its records into a staging directory no reader looks at, makes
+//! every byte durable, then renames the directory into place. Until the
+//! rename is durable the store has no journal (its legacy files are the
+//! truth and the next open imports them again); after it, the journal holds
+//! the whole import. There is no moment in between.
+
+use std::path::{Path, PathBuf};
+
+use super::format::{self, SEGMENT_HEADER_BYTES, encode_record, encode_segment_header};
+use super::segment::segment_name;
+use crate::error::{Error, Result};
+use crate::seq::Seq;
+use crate::storage::{self, Entry, Storage};
+
+/// The staging directory beside the journal.
+pub const STAGING_DIR: &str = "journal.import";
+
+/// The staging directory of the store whose journal is `journal_dir`.
+#[must_use]
+pub fn staging_dir(journal_dir: &Path) -> PathBuf {
+    journal_dir.with_file_name(STAGING_DIR)
+}
+
+/// Removes a staging directory an interrupted import left (its files, then
+/// the directory). Nothing in it was ever part of the store.
+///
+/// # Errors
+/// [`Error::Io`] naming the path.
+pub fn remove_staging(storage: &dyn Storage, staging: &Path) -> Result<()> {
+    match storage.entry(staging) {
+        Ok(Entry::Missing) => return Ok(()),
+        Ok(Entry::Directory) => {}
+        Ok(_) => return storage::remove_if_present(storage, staging),
+        Err(error) => return Err(Error::io("inspect", staging, error)),
+    }
+    let names = storage
+        .list_dir(staging)
+        .map_err(|error| Error::io("list", staging, error))?;
+    for name in names {
+        storage::remove_if_present(storage, &staging.join(name))?;
+    }
+    storage
+        .remove_dir(staging)
+        .map_err(|error| Error::io("remove directory", staging, error))
+}
+
+/// Writes `payloads` as records `1..=n` into segments of at most
+/// `segment_bytes_max` bytes in a fresh staging directory, each segment
+/// fsynced, then the directory.
+///
+/// # Errors
+/// [`Error::Io`] naming the file; nothing outside the staging directory
+/// is touched.
+pub fn write_staged(storage: &dyn Storage, staging: &Path, payloads: &[Vec<u8>], segment_bytes_max: u64) -> Result<()> {
+    remove_staging(storage, staging)?;
+    storage
+        .create_dir_all(staging)
+        .map_err(|error| Error::io("create directory", staging, error))?;
+    let mut segment_first = Seq(1);
+    let mut bytes = encode_segment_header(segment_first).to_vec();
+    for (index, payload) in payloads.iter().enumerate() {
+        let seq = Seq(index as u64 + 1);
+        let framed = format::framed_len(payload.len()) as u64;
+        let has_records = bytes.len() > SEGMENT_HEADER_BYTES;
+        if has_records && bytes.len() as u64 + framed > segment_bytes_max {
+            storage::write_new(storage, &staging.join(segment_name(segment_first)), &bytes)?;
+            segment_first = seq;
+            bytes = encode_segment_header(segment_first).to_vec();
+        }
+        encode_record(&mut bytes, segment_first, seq, payload);
+    }
+    storage::write_new(storage, &staging.join(segment_name(segment_first)), &bytes)?;
+    storage
+        .sync_dir(staging)
+        .map_err(|error| Error::io("fsync directory", staging, error))
+}
+
+/// Installs the staged journal as `journal_dir`. An existing journal
+/// directory (it holds no record: the import is chosen only then) is
+/// removed if empty, else set aside whole (`journal.<n>.broken`); then the
+/// staging directory is renamed into place and the store directory fsynced.
+///
+/// # Errors
+/// [`Error::Io`] naming the path.
+pub fn install_staged(storage: &dyn Storage, staging: &Path, journal_dir: &Path) -> Result<()> {
+    if storage.exists(journal_dir) {
+        let left = storage
+            .list_dir(journal_dir)
+            .map_err(|error| Error::io("list", journal_dir, error))?;
+        if left.is_empty() {
+            storage
+                .remove_dir(journal_dir)
+                .map_err(|error| Error::io("remove directory", journal_dir, error))?;
+        } else {
+            super::repair::move_aside(storage, journal_dir, "before-import")?;
+        }
+    }
+    storage
+        .rename(staging, journal_dir)
+        .map_err(|error| Error::io("rename to", journal_dir, error))?;
+    storage::sync_parent(storage, journal_dir)
+}

@@ -1,0 +1,298 @@
+//! The one decision, from all the evidence, of where the state starts and
+//! which records continue it. Open, `verify` and `repair` all ask it, so
+//! `verify` passes exactly when open succeeds.
+//!
+//! The rules, in `docs/DURABILITY.md` as a table:
+//! * A starting point is a valid checkpoint (snapshot or compaction base:
+//!   the state as of record `c`), or nothing (record 0) — or, for a store
+//!   with no journal record, no manifest and no base, its legacy files.
+//! * A starting point works when valid records continue it without a hole
+//!   to the journal's end: `c + 1, c + 2, …`, every valid record after it
+//!   reached, at most a damaged tail in the last segment after them.
+//! * Of the starting points that work, the latest is used. Damage before
+//!   the records it needs is history only (the checkpoint knows the state
+//!   there). A damaged tail after them is a torn tail when the record due
+//!   there is past the starting point (it was never acknowledged), else an
+//!   acknowledged record the checkpoint covers.
+//! * No starting point works: the store does not open, and the error names
+//!   the first damage that breaks the best one (the one `repair` keeps).
+
+use super::evidence::{CheckpointKind, Evidence};
+use crate::error::{Error, Result};
+use crate::journal::chain::{Break, Chain, ChainEnd};
+use crate::seq::Seq;
+use crate::snapshot::SnapshotData;
+use crate::snapshot::base::BASE_FILE;
+use crate::snapshot::legacy;
+use crate::storage::Storage;
+
+/// Where the state starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Nothing: the journal holds every record from 1 (or none at all).
+    Empty,
+    /// A checkpoint that holds up.
+    Checkpoint(CheckpointKind),
+    /// A legacy store's documented files (no journal yet).
+    Legacy,
+}
+
+/// A damaged tail the chosen chain leaves in the last segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tail {
+    /// The segment (the last one).
+    pub segment: usize,
+    /// The damage's index in it.
+    pub damage: usize,
+    /// Is the record due there covered by the starting point (acknowledged
+    /// and known), or past it (a torn write, never acknowledged)?
+    pub covered: bool,
+}
+
+/// What recovery decided.
+#[derive(Debug)]
+pub struct Decision {
+    /// The evidence it was decided from.
+    pub evidence: Evidence,
+    /// Where the state starts.
+    pub start: Start,
+    /// The starting point's record and the records that continue it.
+    pub chain: Chain,
+    /// The damaged tail, if any.
+    pub tail: Option<Tail>,
+    /// Damage before the records the chain needs (segment, damage index):
+    /// history the starting point makes unnecessary.
+    pub history: Vec<(usize, usize)>,
+    /// Does only the snapshot know the state at the starting point (the
+    /// journal cannot reach it by itself), so that a writer must record it
+    /// as the compaction base?
+    pub base_needed: bool,
+    /// The legacy files' content, for [`Start::Legacy`].
+    pub legacy: Option<SnapshotData>,
+}
+
+impl Start {
+    /// Its name in reports: `empty`, `snapshot`, `base` or `legacy`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Start::Empty => "empty",
+            Start::Checkpoint(CheckpointKind::Snapshot) => "snapshot",
+            Start::Checkpoint(CheckpointKind::Base) => "base",
+            Start::Legacy => "legacy",
+        }
+    }
+}
+
+impl Decision {
+    /// Would `repair` change anything: a damaged tail to set aside, a base
+    /// to record, a checkpoint that does not hold up, a legacy store to
+    /// import? (History damage a durable base covers is left as it is.)
+    #[must_use]
+    pub fn needs_repair(&self) -> bool {
+        self.tail.is_some()
+            || self.base_needed
+            || self.evidence.rejected().next().is_some()
+            || self.start == Start::Legacy
+    }
+
+    /// The problems an open of this store survives, in words: each says
+    /// what the next writer open (or `repair`) does about it.
+    #[must_use]
+    pub fn problems(&self) -> Vec<String> {
+        let decision = self;
+        let evidence = &decision.evidence;
+        let mut problems = Vec::new();
+        let last = evidence.journal.segments.len().saturating_sub(1);
+        for &(segment, damage) in &decision.history {
+            let scan = &evidence.journal.segments[segment];
+            problems.push(format!(
+                "{} (history only: the {} covers it; `movie-queue log` skips it)",
+                scan.error(&scan.damages[damage], segment == last),
+                decision.start.name()
+            ));
+        }
+        if let Some(tail) = decision.tail {
+            let scan = &evidence.journal.segments[tail.segment];
+            let damage = &scan.damages[tail.damage];
+            problems.push(if tail.covered {
+                format!(
+                    "{}: record {} at byte offset {} is damaged; the {} covers it, and the next writer open sets the bytes aside",
+                    scan.path.display(),
+                    damage.expected,
+                    damage.offset,
+                    decision.start.name()
+                )
+            } else {
+                format!(
+                    "{}: a torn tail of {} bytes at byte offset {} (an incomplete last write, never acknowledged); \
+                     the next writer open sets it aside",
+                    scan.path.display(),
+                    damage.end - damage.offset,
+                    damage.offset
+                )
+            });
+        }
+        for rejected in evidence.rejected() {
+            problems.push(format!(
+                "{rejected} (not used; the next writer close writes a new snapshot)"
+            ));
+        }
+        if decision.base_needed {
+            problems.push(
+                "only the snapshot knows the state the journal continues; the next writer open records it as the compaction base".into(),
+            );
+        }
+        if decision.start == Start::Legacy {
+            problems.push("a legacy store: the next writer open imports its documented files into the journal".into());
+        }
+        problems
+    }
+}
+
+/// A starting point and how far the journal continues it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Which.
+    pub start: Start,
+    /// Its chain.
+    pub chain: Chain,
+}
+
+/// Every starting point that holds up, with its chain.
+#[must_use]
+pub fn candidates(evidence: &Evidence) -> Vec<Candidate> {
+    let mut candidates = vec![Candidate {
+        start: Start::Empty,
+        chain: evidence.journal.chain_from(Seq(0)),
+    }];
+    for kind in [CheckpointKind::Base, CheckpointKind::Snapshot] {
+        if let Some(data) = evidence.checkpoint(kind) {
+            candidates.push(Candidate {
+                start: Start::Checkpoint(kind),
+                chain: evidence.journal.chain_from(data.seq),
+            });
+        }
+    }
+    candidates
+}
+
+/// Decides where the state of the store `evidence` describes starts.
+///
+/// # Errors
+/// The corruption that keeps the store from opening, naming the file (and
+/// offset) involved; [`Error::BadQueueFile`] for a legacy file that does
+/// not parse; [`Error::Io`].
+pub fn decide(storage: &dyn Storage, evidence: Evidence) -> Result<Decision> {
+    let undamaged = evidence.journal.segments.iter().all(|segment| segment.damages.is_empty());
+    if evidence.is_legacy()
+        && undamaged
+        && let Some(data) = legacy::load_legacy(storage, &evidence.dir)?
+    {
+        let chain = evidence.journal.chain_from(Seq(0));
+        return Ok(finish(evidence, Start::Legacy, chain, Some(data)));
+    }
+    refuse_empty_start_over_lost_state(&evidence)?;
+    let all = candidates(&evidence);
+    let chosen = all
+        .iter()
+        .filter(|candidate| candidate.chain.is_complete())
+        .max_by_key(|candidate| candidate.chain.start)
+        .cloned();
+    match chosen {
+        Some(candidate) => Ok(finish(evidence, candidate.start, candidate.chain, None)),
+        None => Err(refusal(&evidence, &all)),
+    }
+}
+
+/// A store whose journal holds no record but whose manifest or base exists
+/// (and does not hold up) is not an empty store: those files were the only
+/// copy of its state.
+fn refuse_empty_start_over_lost_state(evidence: &Evidence) -> Result<()> {
+    if evidence.journal.last_seq().is_some() || evidence.covered_through().0 > 0 {
+        return Ok(());
+    }
+    match evidence.rejected().next() {
+        Some(rejected)
+            if evidence.checkpoint(CheckpointKind::Snapshot).is_none()
+                && evidence.checkpoint(CheckpointKind::Base).is_none() =>
+        {
+            Err(Error::Corrupt {
+                path: rejected.path.clone(),
+                offset: 0,
+                detail: format!(
+                    "{}; the journal holds no record, so nothing else knows the queues: \
+                     run `movie-queue repair` to keep every entry that still reads and set the damaged file aside",
+                    rejected.detail
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<SnapshotData>) -> Decision {
+    let tail = match chain.after {
+        ChainEnd::Tail { segment, damage } => Some(Tail {
+            segment,
+            damage,
+            covered: evidence.journal.segments[segment].damages[damage].expected <= chain.start,
+        }),
+        _ => None,
+    };
+    let mut history = evidence.journal.damages_before(chain.first);
+    if let Some(tail) = tail {
+        history.retain(|&at| at != (tail.segment, tail.damage));
+    }
+    let base_needed = start == Start::Checkpoint(CheckpointKind::Snapshot) && !journal_reaches(&evidence, chain.start);
+    Decision {
+        evidence,
+        start,
+        chain,
+        tail,
+        history,
+        base_needed,
+        legacy,
+    }
+}
+
+/// Can the journal (from its own base, or from nothing) reproduce the
+/// state as of record `seq` without the snapshot?
+fn journal_reaches(evidence: &Evidence, seq: Seq) -> bool {
+    let own = evidence
+        .checkpoint(CheckpointKind::Base)
+        .map_or(Seq(0), |data| data.seq);
+    own >= seq || evidence.journal.chain_from(own).end >= seq
+}
+
+/// The error for a store no starting point opens: the break of the
+/// candidate that keeps the most (the one `repair` would keep).
+fn refusal(evidence: &Evidence, all: &[Candidate]) -> Error {
+    let best = all
+        .iter()
+        .max_by_key(|candidate| (candidate.chain.end, candidate.chain.start))
+        .unwrap_or(&all[0]);
+    let ChainEnd::Broken(broken) = &best.chain.after else {
+        unreachable!("no candidate is complete");
+    };
+    if let (Start::Empty, Break::Gap { expected, .. }) = (best.start, broken)
+        && *expected == Seq(1)
+        && evidence.checkpoint(CheckpointKind::Base).is_none()
+    {
+        let first = evidence.journal.first_seq().unwrap_or_default();
+        let why = match &evidence.base {
+            None => "is missing".to_owned(),
+            Some(Err(rejected)) => format!("does not hold up ({})", rejected.detail),
+            Some(Ok(_)) => "does not reach it".to_owned(),
+        };
+        return Error::Corrupt {
+            path: evidence.journal_dir.join(BASE_FILE),
+            offset: 0,
+            detail: format!(
+                "the journal starts at record {first}; the compaction base that holds the state before it {why}, \
+                 and no snapshot covers the gap"
+            ),
+        };
+    }
+    evidence.journal.break_error(broken)
+}

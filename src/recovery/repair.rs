@@ -1,0 +1,314 @@
+//! `repair`: make a store that does not open open again, keeping every
+//! acknowledged change that survives anywhere in it, destroying nothing.
+//!
+//! Each round gathers the evidence and asks the one decision:
+//! * it works: the journal's records are decoded and applied as an open
+//!   would (an event that does not decode or apply breaks the chain at its
+//!   record), then what a writer's open does is done (a damaged tail set
+//!   aside, the compaction base recorded);
+//! * no starting point works: the one whose chain keeps the most is
+//!   chosen, and everything after its break (the damaged record on, and
+//!   every later segment) is set aside;
+//! * no journal record and a manifest or base that does not hold up: that
+//!   file is set aside, and the documented files become a legacy store;
+//! * a legacy file that does not parse: every entry before its damage is
+//!   kept, the import is made, and the file is set aside;
+//! * a compaction base that does not hold up and nothing else knowing the
+//!   state before the journal: its content is used if it still parses.
+//!
+//! Set-aside files are `*.broken` beside where they were; a name is never
+//! reused.
+
+use std::path::{Path, PathBuf};
+
+use super::decision;
+use super::evidence::{CheckpointKind, Evidence};
+use super::execute::{ImportLimits, record_base};
+use super::{JOURNAL_DIR, execute};
+use crate::error::{Error, Result};
+use crate::journal::chain::{Break, ChainEnd};
+use crate::journal::{repair, staging};
+use crate::seq::Seq;
+use crate::snapshot::base::{self, BASE_FILE};
+use crate::snapshot::{MANIFEST_FILE, QUEUE_FILES, legacy, manifest};
+use crate::storage::Storage;
+
+/// What `repair` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// The first problem found (`None`: the store was sound and nothing changed).
+    pub damage: Option<String>,
+    /// What was done, one line each.
+    pub actions: Vec<String>,
+    /// Files written with set-aside bytes, or renamed aside (`*.broken`).
+    pub set_aside: Vec<PathBuf>,
+    /// The last record the repaired store holds.
+    pub last_seq: Seq,
+}
+
+/// How many rounds `repair` takes at most (each sets something aside).
+const ROUNDS_MAX: usize = 64;
+
+/// Repairs the store in `dir` (its lock held by the caller).
+///
+/// # Errors
+/// [`Error::Io`] of a step (what was set aside before it stays aside);
+/// the last error if the store still does not open after every round.
+pub fn repair_store(storage: &dyn Storage, dir: &Path, limits: ImportLimits) -> Result<RepairReport> {
+    let mut report = RepairReport::default();
+    for _ in 0..ROUNDS_MAX {
+        let evidence = match Evidence::gather(storage, dir) {
+            Ok(evidence) => evidence,
+            Err(error) => {
+                note(&mut report, &error);
+                set_aside_foreign_file(storage, dir, &error, &mut report)?;
+                continue;
+            }
+        };
+        match decision::decide(storage, evidence) {
+            Ok(mut decision) => {
+                if let Err(error) = decision.build_state(storage) {
+                    note(&mut report, &error);
+                    cut_at_error(storage, dir, &error, &mut report)?;
+                    continue;
+                }
+                if report.damage.is_none() && !decision.needs_repair() {
+                    report.last_seq = decision.chain.end;
+                    return Ok(report);
+                }
+                if report.damage.is_none() {
+                    report.damage = decision.problems().into_iter().next();
+                }
+                return finish(storage, dir, limits, &decision.evidence, report);
+            }
+            Err(error) => {
+                note(&mut report, &error);
+                repair_round(storage, dir, &error, &mut report)?;
+            }
+        }
+    }
+    Err(Error::Corrupt {
+        path: dir.to_path_buf(),
+        offset: 0,
+        detail: format!("repair did not converge after {ROUNDS_MAX} rounds"),
+    })
+}
+
+fn note(report: &mut RepairReport, error: &Error) {
+    if report.damage.is_none() {
+        report.damage = Some(error.to_string());
+    }
+}
+
+fn set_aside(report: &mut RepairReport, path: PathBuf, why: &str) {
+    report.actions.push(format!("set {} aside: {why}", path.display()));
+    report.set_aside.push(path);
+}
+
+/// The store opens: set aside the checkpoints that do not hold up, do
+/// what a writer's open does, then write a fresh snapshot of the state, as
+/// a writer's close would (the documented files are right again).
+fn finish(
+    storage: &dyn Storage,
+    dir: &Path,
+    limits: ImportLimits,
+    evidence: &Evidence,
+    mut report: RepairReport,
+) -> Result<RepairReport> {
+    for rejected in evidence.rejected() {
+        if rejected.path == dir.join(MANIFEST_FILE) {
+            for name in QUEUE_FILES {
+                copy_aside(storage, &dir.join(name), &mut report)?;
+            }
+        }
+        if storage.exists(&rejected.path) {
+            let aside = repair::move_aside(storage, &rejected.path, "damaged")?;
+            set_aside(&mut report, aside, "it does not hold up");
+        }
+    }
+    let before = broken_files(storage, dir);
+    let recovered = execute::recover_for_writer(storage, dir, limits)?;
+    for path in broken_files(storage, dir) {
+        if !before.contains(&path) {
+            set_aside(&mut report, path, "a damaged tail, or a superseded compaction base");
+        }
+    }
+    manifest::write_snapshot(storage, dir, &recovered.state, recovered.last_seq)?;
+    report.actions.push(format!(
+        "wrote a snapshot of the repaired state (record {})",
+        recovered.last_seq
+    ));
+    report.last_seq = recovered.last_seq;
+    Ok(report)
+}
+
+/// Keeps a copy of a documented file (as it is) before a snapshot replaces it.
+fn copy_aside(storage: &dyn Storage, path: &Path, report: &mut RepairReport) -> Result<()> {
+    let Ok(crate::storage::Entry::File(_)) = storage.entry(path) else {
+        return Ok(());
+    };
+    let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
+    let copy = repair::free_broken_name(storage, path, "before-repair")?;
+    crate::storage::write_new(storage, &copy, &bytes)?;
+    crate::storage::sync_parent(storage, &copy)?;
+    set_aside(report, copy, "a copy of the documented file the new snapshot replaces");
+    Ok(())
+}
+
+/// Every `*.broken` file in the store and its journal directory.
+fn broken_files(storage: &dyn Storage, dir: &Path) -> Vec<PathBuf> {
+    [dir.to_path_buf(), dir.join(JOURNAL_DIR)]
+        .into_iter()
+        .flat_map(|directory| {
+            storage
+                .list_dir(&directory)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|name| name.contains(".broken"))
+                .map(move |name| directory.join(name))
+        })
+        .collect()
+}
+
+/// One round for a store no starting point opens.
+fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut RepairReport) -> Result<()> {
+    let evidence = Evidence::gather(storage, dir)?;
+    if let Error::BadQueueFile { .. } = error {
+        return salvage_legacy_files(storage, dir, report);
+    }
+    if evidence.journal.last_seq().is_none() && evidence.covered_through().0 == 0 {
+        // No record, and the checkpoint that held the state does not hold up.
+        for path in evidence
+            .rejected()
+            .map(|rejected| rejected.path.clone())
+            .collect::<Vec<_>>()
+        {
+            let aside = repair::move_aside(storage, &path, "damaged")?;
+            set_aside(report, aside, "it does not hold up and nothing can use it");
+        }
+        return Ok(());
+    }
+    if try_lenient_base(storage, &evidence, report)? {
+        return Ok(());
+    }
+    let all = decision::candidates(&evidence);
+    let best = all
+        .iter()
+        .max_by_key(|candidate| (candidate.chain.end, candidate.chain.start))
+        .ok_or_else(|| error_clone(error))?;
+    let ChainEnd::Broken(broken) = &best.chain.after else {
+        return Err(error_clone(error));
+    };
+    let (segment, offset) = match *broken {
+        Break::Damage { segment, damage } => (segment, evidence.journal.segments[segment].damages[damage].offset),
+        Break::Gap { segment, run, .. } => (segment, evidence.journal.segments[segment].runs[run].start),
+    };
+    set_aside_from_on(storage, &evidence, segment, offset, report)
+}
+
+/// Sets aside segment `segment` from `offset` on, and every later segment.
+fn set_aside_from_on(
+    storage: &dyn Storage,
+    evidence: &Evidence,
+    segment: usize,
+    offset: u64,
+    report: &mut RepairReport,
+) -> Result<()> {
+    let scans = &evidence.journal.segments;
+    let whole = offset < crate::journal::format::SEGMENT_HEADER_BYTES as u64;
+    if whole {
+        let aside = repair::move_aside(storage, &scans[segment].path, "0")?;
+        set_aside(report, aside, "damaged from its header on");
+    } else if let Some(aside) = repair::cut_aside(storage, &scans[segment].path, offset)? {
+        set_aside(
+            report,
+            aside,
+            &format!("{} from byte {offset} on", scans[segment].path.display()),
+        );
+    } else {
+        report.actions.push(format!(
+            "cut {} at byte {offset} (zeros only after it)",
+            scans[segment].path.display()
+        ));
+    }
+    for later in &scans[segment + 1..] {
+        let aside = repair::move_aside(storage, &later.path, "0")?;
+        set_aside(report, aside, "after the damage, its records cannot be applied");
+    }
+    Ok(())
+}
+
+/// An event that does not decode or apply: its record on is set aside.
+fn cut_at_error(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut RepairReport) -> Result<()> {
+    let evidence = Evidence::gather(storage, dir)?;
+    let Some((path, offset)) = error.place() else {
+        return Err(error_clone(error));
+    };
+    let Some(segment) = evidence.journal.segments.iter().position(|scan| scan.path == path) else {
+        return Err(error_clone(error));
+    };
+    set_aside_from_on(storage, &evidence, segment, offset, report)
+}
+
+/// A file in `journal/` that is no segment: moved aside.
+fn set_aside_foreign_file(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut RepairReport) -> Result<()> {
+    match error {
+        Error::Corrupt { path, .. } if path.parent() == Some(dir.join(JOURNAL_DIR).as_path()) => {
+            let aside = repair::move_aside(storage, path, "foreign")?;
+            set_aside(report, aside, "not a journal segment");
+            Ok(())
+        }
+        _ => Err(error_clone(error)),
+    }
+}
+
+/// The legacy files do not all parse: keep every entry before each one's
+/// damage, import them, and set the damaged files aside.
+fn salvage_legacy_files(storage: &dyn Storage, dir: &Path, report: &mut RepairReport) -> Result<()> {
+    let (data, damaged) = legacy::salvage_legacy(storage, dir)?;
+    let journal_dir = dir.join(JOURNAL_DIR);
+    let staging = staging::staging_dir(&journal_dir);
+    let payloads = legacy::import_payloads(
+        data,
+        crate::clock::now(),
+        crate::journal::format::RECORD_PAYLOAD_BYTES_MAX as usize,
+    )?;
+    staging::write_staged(storage, &staging, &payloads, 64 << 20)?;
+    staging::install_staged(storage, &staging, &journal_dir)?;
+    report
+        .actions
+        .push("imported every entry of the documented files that still reads".into());
+    for path in damaged {
+        let aside = repair::move_aside(storage, &path, "damaged")?;
+        set_aside(report, aside, "its entries after the damage could not be read");
+    }
+    Ok(())
+}
+
+/// Nothing knows the state before the journal but a compaction base whose
+/// checksum fails: its content is used if it parses.
+fn try_lenient_base(storage: &dyn Storage, evidence: &Evidence, report: &mut RepairReport) -> Result<bool> {
+    let path = evidence.journal_dir.join(BASE_FILE);
+    let needed = evidence.journal.first_seq().is_some_and(|first| first.0 > 1)
+        && evidence.covered_through() < evidence.journal.first_seq().unwrap_or_default().previous();
+    if !needed || evidence.checkpoint(CheckpointKind::Base).is_some() || !storage.exists(&path) {
+        return Ok(false);
+    }
+    let Some(data) = base::load_base_leniently(storage, &path) else {
+        return Ok(false);
+    };
+    report
+        .actions
+        .push("used the compaction base whose checksum fails: nothing else knows the state before the journal".into());
+    record_base(storage, evidence, data)?;
+    Ok(true)
+}
+
+fn error_clone(error: &Error) -> Error {
+    Error::Corrupt {
+        path: error.place().map(|(path, _)| path.to_path_buf()).unwrap_or_default(),
+        offset: error.place().map_or(0, |(_, offset)| offset),
+        detail: format!("repair cannot resolve this: {error}"),
+    }
+}
