@@ -165,6 +165,19 @@ pub enum Error {
         dir: PathBuf,
     },
 
+    /// Every change is durable in the journal, but writing the snapshot
+    /// (the documented files) failed; the next open rebuilds it. A caller
+    /// that made changes may report them as done.
+    #[error(
+        "every change through record {seq} is durable in the journal, but the snapshot was not written ({cause}); the next open rebuilds it"
+    )]
+    SnapshotFailed {
+        /// The record the journal is durable through.
+        seq: u64,
+        /// Why the snapshot failed.
+        cause: Box<Error>,
+    },
+
     /// The manager was closed (or its writer thread is gone).
     #[error("the queue manager is closed")]
     Closed,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::{Inner, QueueManager};
 use crate::audit::{self, Until};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::journal::writer::Flusher;
 use crate::seq::Seq;
 use crate::snapshot::{self, manifest};
@@ -108,7 +108,12 @@ impl QueueManager {
         let snapshot = writer.flush(seq).and_then(|()| {
             let due = inner.events_since_snapshot > 0 || !self.dir.join(snapshot::MANIFEST_FILE).exists();
             if opened && due {
-                manifest::write_snapshot(self.options.storage.as_ref(), &self.dir, &inner.state, seq)
+                manifest::write_snapshot(self.options.storage.as_ref(), &self.dir, &inner.state, seq).map_err(|error| {
+                    Error::SnapshotFailed {
+                        seq: seq.0,
+                        cause: Box::new(error),
+                    }
+                })
             } else {
                 Ok(())
             }

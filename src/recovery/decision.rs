@@ -184,7 +184,11 @@ pub fn candidates(evidence: &Evidence) -> Vec<Candidate> {
 /// offset) involved; [`Error::BadQueueFile`] for a legacy file that does
 /// not parse; [`Error::Io`].
 pub fn decide(storage: &dyn Storage, evidence: Evidence) -> Result<Decision> {
-    let undamaged = evidence.journal.segments.iter().all(|segment| segment.damages.is_empty());
+    let undamaged = evidence
+        .journal
+        .segments
+        .iter()
+        .all(|segment| segment.damages.is_empty());
     if evidence.is_legacy()
         && undamaged
         && let Some(data) = legacy::load_legacy(storage, &evidence.dir)?
