@@ -5,6 +5,7 @@
 
 use super::format::SEGMENT_HEADER_BYTES;
 use super::reader::{DamageKind, JournalScan, Run};
+use super::tail::TailMarker;
 use crate::error::Error;
 use crate::seq::Seq;
 
@@ -48,6 +49,12 @@ pub enum Break {
         run: usize,
         /// The sequence number due there.
         expected: Seq,
+    },
+    /// The segment the tail marker names (starting at this record) is
+    /// missing: the journal went on past what is left of it.
+    Missing {
+        /// The missing segment's first sequence number.
+        first_seq: Seq,
     },
 }
 
@@ -158,6 +165,17 @@ impl JournalScan {
     /// How far valid records continue the state known as of record `start`.
     #[must_use]
     pub fn chain_from(&self, start: Seq) -> Chain {
+        let mut chain = self.chain_through_segments(start);
+        if let (ChainEnd::Clean | ChainEnd::Tail { .. }, TailMarker::Segment(first_seq)) = (&chain.after, self.tail)
+            && self.segments.last().is_none_or(|last| last.first_seq < first_seq)
+        {
+            chain.after = ChainEnd::Broken(Break::Missing { first_seq });
+        }
+        chain
+    }
+
+    /// [`JournalScan::chain_from`], from the segments alone.
+    fn chain_through_segments(&self, start: Seq) -> Chain {
         let pieces = self.pieces();
         let wanted = start.next();
         let found = pieces.iter().position(|piece| match *piece {
@@ -302,6 +320,15 @@ impl JournalScan {
                 let scan = &self.segments[segment];
                 scan.error(&scan.damages[damage], is_last)
             }
+            Break::Missing { first_seq } => Error::Corrupt {
+                path: self.dir.join(super::segment::segment_name(first_seq)),
+                offset: 0,
+                detail: format!(
+                    "this segment is missing, yet the journal went on to it (journal/{} says so): \
+                     the records it held are lost unless a copy of the file is put back",
+                    super::tail::TAIL_FILE
+                ),
+            },
             Break::Gap { segment, run, expected } => {
                 let scan = &self.segments[segment];
                 let run = scan.runs[run];

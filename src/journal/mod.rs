@@ -13,6 +13,7 @@
 //! | `chain.rs` | how far valid records continue a starting point, and what lies after them |
 //! | `repair.rs` | setting damaged bytes aside, never destroying them |
 //! | `staging.rs` | a whole journal built aside and renamed into place (the legacy import) |
+//! | `tail.rs` | the marker of the last segment the journal went on to |
 
 pub(crate) mod chain;
 pub(crate) mod format;
@@ -20,4 +21,5 @@ pub(crate) mod reader;
 pub(crate) mod repair;
 pub(crate) mod segment;
 pub(crate) mod staging;
+pub(crate) mod tail;
 pub(crate) mod writer;

@@ -16,6 +16,7 @@ use super::format::{
     valid_record_follows,
 };
 use super::segment::{self, SegmentFile};
+use super::tail::{self, TailMarker};
 use crate::error::{DamageSituation, Error, Result};
 use crate::seq::Seq;
 use crate::storage::Storage;
@@ -131,10 +132,14 @@ impl SegmentScan {
 }
 
 /// The whole journal as [`scan`] found it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalScan {
+    /// The journal directory.
+    pub dir: PathBuf,
     /// Every segment, in order of the sequence number its name announces.
     pub segments: Vec<SegmentScan>,
+    /// What the tail marker says.
+    pub tail: TailMarker,
 }
 
 /// Scans every segment of the journal in `journal_dir` (none if it does not
@@ -152,7 +157,12 @@ pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
             .map_err(|error| Error::io("read", &file.path, error))?;
         segments.push(scan_segment(file, &bytes));
     }
-    Ok(JournalScan { segments })
+    let tail = tail::read(storage, journal_dir);
+    Ok(JournalScan {
+        dir: journal_dir.to_path_buf(),
+        segments,
+        tail,
+    })
 }
 
 /// Scans one segment's bytes.

@@ -62,7 +62,7 @@ pub fn list_segments(storage: &dyn Storage, journal_dir: &Path) -> Result<Vec<Se
         let path = journal_dir.join(&name);
         if let Some(first_seq) = parse_segment_name(&name) {
             segments.push(SegmentFile { path, first_seq });
-        } else if is_leftover(&name) || name == BASE_FILE {
+        } else if is_leftover(&name) || name == BASE_FILE || name == super::tail::TAIL_FILE {
             // Not part of the journal: an interrupted creation or repair's leftovers.
         } else {
             return Err(Error::Corrupt {
@@ -137,6 +137,7 @@ pub fn create_segment(
         .rename(&temporary, &path)
         .map_err(|error| Error::io("rename to", &path, error))?;
     storage::sync_parent(storage, &path)?;
+    super::tail::write(storage, journal_dir, first_seq)?;
     let file = storage
         .open_append(&path)
         .map_err(|error| Error::io("open", &path, error))?;

@@ -71,6 +71,7 @@ pub fn write_staged(storage: &dyn Storage, staging: &Path, payloads: &[Vec<u8>],
         encode_record(&mut bytes, segment_first, seq, payload);
     }
     storage::write_new(storage, &staging.join(segment_name(segment_first)), &bytes)?;
+    super::tail::write(storage, staging, segment_first)?;
     storage
         .sync_dir(staging)
         .map_err(|error| Error::io("fsync directory", staging, error))

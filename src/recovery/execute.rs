@@ -170,6 +170,17 @@ fn append_point(storage: &dyn Storage, decision: &Decision) -> Result<Option<(st
     }
     if clean && last.runs.is_empty() {
         repair::move_aside(storage, &last.path, "empty")?;
+        mark_tail(storage, &decision.evidence.journal_dir)?;
     }
     Ok(None)
+}
+
+/// Points the tail marker at the journal's last segment as it is now (or
+/// removes it when no segment is left).
+pub(super) fn mark_tail(storage: &dyn Storage, journal_dir: &Path) -> Result<()> {
+    let segments = crate::journal::segment::list_segments(storage, journal_dir)?;
+    match segments.last() {
+        Some(last) => crate::journal::tail::write(storage, journal_dir, last.first_seq),
+        None => crate::journal::tail::remove(storage, journal_dir),
+    }
 }

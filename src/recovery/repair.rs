@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::decision;
 use super::evidence::{CheckpointKind, Evidence};
-use super::execute::{ImportLimits, record_base};
+use super::execute::{ImportLimits, mark_tail, record_base};
 use super::{JOURNAL_DIR, execute};
 use crate::error::{Error, Result};
 use crate::journal::chain::{Break, ChainEnd};
@@ -178,14 +178,17 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
         return salvage_legacy_files(storage, dir, report);
     }
     if evidence.journal.last_seq().is_none() && evidence.covered_through().0 == 0 {
-        // No record, and the checkpoint that held the state does not hold up.
-        for path in evidence
-            .rejected()
-            .map(|rejected| rejected.path.clone())
-            .collect::<Vec<_>>()
-        {
-            let aside = repair::move_aside(storage, &path, "damaged")?;
-            set_aside(report, aside, "it does not hold up and nothing can use it");
+        // No record, and the checkpoint that held the state does not hold
+        // up: its manifest (or base) goes aside, and the documented files
+        // are read as a legacy store (salvaged if they must be).
+        let base = evidence.journal_dir.join(crate::snapshot::base::BASE_FILE);
+        let rejected_base = evidence.rejected().any(|rejected| rejected.path == base);
+        let manifest = dir.join(MANIFEST_FILE);
+        for (path, why) in [(manifest, evidence.snapshot.is_some()), (base, rejected_base)] {
+            if why && storage.exists(&path) {
+                let aside = repair::move_aside(storage, &path, "damaged")?;
+                set_aside(report, aside, "it does not hold up and nothing else records the queues");
+            }
         }
         return Ok(());
     }
@@ -203,6 +206,12 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
     let (segment, offset) = match *broken {
         Break::Damage { segment, damage } => (segment, evidence.journal.segments[segment].damages[damage].offset),
         Break::Gap { segment, run, .. } => (segment, evidence.journal.segments[segment].runs[run].start),
+        Break::Missing { first_seq } => {
+            report.actions.push(format!(
+                "accepted that the segment of records {first_seq} on is gone: the journal now ends at its last segment"
+            ));
+            return mark_tail(storage, &evidence.journal_dir);
+        }
     };
     set_aside_from_on(storage, &evidence, segment, offset, report)
 }
@@ -236,7 +245,7 @@ fn set_aside_from_on(
         let aside = repair::move_aside(storage, &later.path, "0")?;
         set_aside(report, aside, "after the damage, its records cannot be applied");
     }
-    Ok(())
+    mark_tail(storage, &evidence.journal_dir)
 }
 
 /// An event that does not decode or apply: its record on is set aside.

@@ -19,6 +19,7 @@ pub use crate::journal::format::{
 };
 pub use crate::journal::reader::{JournalScan, scan as scan_journal};
 pub use crate::journal::segment::{list_segments, parse_segment_name, segment_name};
+pub use crate::journal::tail::{TAIL_FILE, write as write_tail};
 pub use crate::journal::writer::{JournalEnd, JournalWriter, WriterConfig};
 pub use crate::lock::LOCK_FILE;
 pub use crate::maintenance::repair_with;
@@ -26,7 +27,7 @@ pub use crate::recovery::JOURNAL_DIR;
 pub use crate::recovery::replay_events;
 pub use crate::seq::SEQ_MAX;
 pub use crate::snapshot::base::{BASE_FILE, write_base};
-pub use crate::snapshot::files::{parse_entries, render_files};
+pub use crate::snapshot::files::{parse_entries, parse_entries_prefix, render_files};
 pub use crate::snapshot::legacy::load_legacy;
 pub use crate::snapshot::manifest::{load_snapshot, write_files, write_snapshot};
 pub use crate::snapshot::{COMPLETED_FILE, FAILED_FILE, MANIFEST_FILE, PENDING_FILE, QUEUE_FILES, SnapshotData};

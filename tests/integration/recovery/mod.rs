@@ -1,5 +1,6 @@
 mod bad_input;
 mod bit_flip_sweep;
+mod damage_matrix;
 mod repair;
 mod truncation_sweep;
 mod zero_sector_sweep;

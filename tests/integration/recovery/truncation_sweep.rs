@@ -59,6 +59,19 @@ fn a_cut_at_every_byte_offset_reopens_as_the_exact_prefix_real_fs() {
                 fs::remove_file(work.path().join("journal").join(later.path.file_name().expect("name")))
                     .expect("remove a later segment");
             }
+            if index + 1 < segments.len() {
+                // The journal as it was while this segment was the last.
+                let first = movie_queue::testing::parse_segment_name(
+                    &segment.path.file_name().expect("name").to_string_lossy(),
+                )
+                .expect("a segment name");
+                movie_queue::testing::write_tail(
+                    &movie_queue::testing::RealStorage,
+                    &work.path().join("journal"),
+                    first,
+                )
+                .expect("tail marker");
+            }
             let outcome = open_state(work.path(), real());
             let len_after = fs::metadata(&target).map(|meta| meta.len() as usize).ok();
             pristine.restore(work.path());
@@ -110,11 +123,12 @@ fn a_write_torn_by_power_loss_reopens_as_the_prefix_faulty_storage() {
 /// Runs `ops` until the fsync covering record `seq` fails, cuts the power
 /// keeping `torn` unsynced bytes, reopens and checks.
 fn torn_once(ops: &[Op], seq: u64, torn: u64) {
-    // The record's fsync is the operation's first, or its third when the
-    // record opens a new segment (header fsync, directory fsync, record).
-    // Whether it does depends on the timestamps' lengths, which vary from
-    // run to run near a segment boundary; try both, a few times.
-    for extra in [0, 2, 0, 2, 0, 2, 0, 2] {
+    // The record's fsync is the operation's first, or its fifth when the
+    // record opens a new segment (header fsync, directory fsync, tail
+    // marker fsync, directory fsync, record). Whether it does depends on
+    // the timestamps' lengths, which vary from run to run near a segment
+    // boundary; try both, a few times.
+    for extra in [0, 4, 0, 4, 0, 4, 0, 4] {
         let work = scratch();
         let faulty = FaultyStorage::new();
         let options = quiet_options(Arc::new(faulty.clone())).segment_bytes_max(SEGMENT_BYTES_MAX);
