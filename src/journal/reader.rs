@@ -149,6 +149,10 @@ pub struct JournalScan {
 /// [`Error::Io`] reading a file or the directory; [`Error::Corrupt`] for a
 /// file in the journal directory that has no business there.
 pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
+    // The marker first: a writer creates a segment before it names it
+    // there, so a reader racing a roll never sees the marker ahead of the
+    // listing.
+    let tail = tail::read(storage, journal_dir);
     let files = segment::list_segments(storage, journal_dir)?;
     let mut segments = Vec::with_capacity(files.len());
     for file in &files {
@@ -157,7 +161,6 @@ pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
             .map_err(|error| Error::io("read", &file.path, error))?;
         segments.push(scan_segment(file, &bytes));
     }
-    let tail = tail::read(storage, journal_dir);
     Ok(JournalScan {
         dir: journal_dir.to_path_buf(),
         segments,

@@ -21,6 +21,10 @@ use crate::storage::Storage;
 /// larger than this gets an event of its own, up to the event limit).
 pub const IMPORT_CHUNK_BYTES: usize = 4 << 20;
 
+/// Room left in an event for what wraps its entries (`{"v":1,"ts":…,
+/// "event":{"imported":{"pending":[…],"failed":[…],"completed":[…]}}}`).
+const EVENT_WRAPPER_BYTES: usize = 256;
+
 /// Reads the documented files of a store that has no manifest (a legacy
 /// Movie Sync installation, or a directory given to `import`). Missing
 /// files are empty queues; an unreadable one is an error, never emptied.
@@ -108,7 +112,8 @@ pub fn legacy_import(data: SnapshotData) -> Event {
 /// [`Error::EventTooLarge`] when one entry alone is over the limit (the
 /// message names its queue and index); nothing is written.
 pub fn import_payloads(data: SnapshotData, ts: f64, event_bytes_max: usize) -> Result<Vec<Vec<u8>>> {
-    let target = IMPORT_CHUNK_BYTES.min(event_bytes_max);
+    let room = event_bytes_max.saturating_sub(EVENT_WRAPPER_BYTES);
+    let target = IMPORT_CHUNK_BYTES.min(room);
     let mut payloads = Vec::new();
     let mut chunk: [Vec<QueueEntry>; 3] = Default::default();
     let mut chunk_bytes = 0_usize;
@@ -121,7 +126,7 @@ pub fn import_payloads(data: SnapshotData, ts: f64, event_bytes_max: usize) -> R
                 payloads.push(encode_chunk(&mut chunk, ts, event_bytes_max)?);
                 chunk_bytes = 0;
             }
-            if size > event_bytes_max {
+            if size > room {
                 return Err(Error::InvalidMovie(format!(
                     "{} entry {index} ({:?}) is {size} bytes of JSON, over the event limit of {event_bytes_max}: \
                      the legacy store cannot be imported; nothing was changed",

@@ -59,6 +59,18 @@ pub enum Fault {
         /// How many unsynced bytes of each file survive.
         torn_bytes: u64,
     },
+    /// The power goes out as the fsync with this index starts, and the
+    /// unsynced sectors reach the disk out of order: each file keeps
+    /// `torn_bytes` of its unsynced bytes, of which the sectors
+    /// `lost_sectors` marks read as zeros (see [`PowerLoss`]).
+    PowerLossBeforeSyncReordered {
+        /// Which fsync.
+        index: u64,
+        /// How many unsynced bytes of each file survive.
+        torn_bytes: u64,
+        /// Which of their sectors are lost.
+        lost_sectors: u64,
+    },
     /// The power goes out right after the fsync with this index succeeds,
     /// keeping `torn_bytes` of each file's unsynced bytes (0: none).
     PowerLossAfterSync {
@@ -268,6 +280,20 @@ impl FaultyStorage {
                         PowerLoss {
                             torn_bytes,
                             lost_sectors: 0,
+                        },
+                    )?;
+                    return Err(dead());
+                }
+                Fault::PowerLossBeforeSyncReordered {
+                    index: at,
+                    torn_bytes,
+                    lost_sectors,
+                } if at == index => {
+                    power_loss_locked(
+                        &mut state,
+                        PowerLoss {
+                            torn_bytes,
+                            lost_sectors,
                         },
                     )?;
                     return Err(dead());

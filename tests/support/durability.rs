@@ -283,6 +283,45 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+impl Pristine {
+    /// Does this capture hold the same files with the same bytes as
+    /// `other` (the `LOCK` file, which any writer creates, aside)?
+    #[must_use]
+    pub fn same_as(&self, other: &Pristine) -> bool {
+        let without_lock = |pristine: &Pristine| -> Vec<(PathBuf, Vec<u8>)> {
+            let mut files: Vec<_> = pristine
+                .files
+                .iter()
+                .filter(|(path, _)| path.file_name().is_none_or(|name| name != "LOCK"))
+                .cloned()
+                .collect();
+            files.sort();
+            files
+        };
+        without_lock(self) == without_lock(other)
+    }
+
+    /// The captured bytes of one file.
+    #[must_use]
+    pub fn file(&self, path: &Path) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(kept, _)| kept == path)
+            .map(|(_, bytes)| bytes.as_slice())
+    }
+
+    /// Puts `dir` back as captured, directories created since included.
+    pub fn restore_exactly(&self, dir: &Path) {
+        for entry in fs::read_dir(dir).expect("list").flatten() {
+            let path = entry.path();
+            if path.is_dir() && !self.files.iter().any(|(kept, _)| kept.starts_with(&path)) {
+                fs::remove_dir_all(&path).expect("remove a new directory");
+            }
+        }
+        self.restore(dir);
+    }
+}
+
 /// Replaces the content of `to` with a copy of `from` (files and
 /// directories, recursively).
 pub fn reset_dir(from: &Path, to: &Path) {
