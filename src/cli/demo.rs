@@ -10,7 +10,7 @@ use std::time::Duration;
 use movie_queue::{Movie, QueueManager, now};
 
 use super::output::{Output, event_line, local_time, movie_label, relative_time, write_statistics};
-use super::{fail_with_hint, open_writer};
+use super::{close_writer, fail_with_hint, open_writer};
 
 /// (id, title, year, slug, `IMDb` id).
 const MOVIES: [(&str, &str, &str, &str, &str); 8] = [
@@ -62,9 +62,7 @@ pub fn run(output: &mut Output, dir: Option<&Path>) -> anyhow::Result<()> {
     demo.say(&format!("QueueManager::open({:?})", dir.display().to_string()))?;
     let qm = open_writer(&dir)?;
     let outcome = demo.story(&qm);
-    let closed = qm.close();
-    outcome?;
-    closed?;
+    close_writer(qm, outcome)?;
     demo.explore(&dir)
 }
 

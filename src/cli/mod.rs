@@ -135,6 +135,78 @@ pub fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
     Ok(QueueManager::options().requeue_in_flight_on_open(false).open(dir)?)
 }
 
+/// Closes a writer after its command's `work`. Once every change the
+/// command made is durable in the journal (the flush succeeded), the
+/// command has happened: a failure after that, such as a snapshot that
+/// could not be written at close on a full disk, is a warning on stderr and
+/// the command still succeeds (it has printed its result). Otherwise the
+/// first error wins.
+pub fn close_writer<T>(qm: QueueManager, work: anyhow::Result<T>) -> anyhow::Result<T> {
+    let durable = qm.flush();
+    let closed = qm.close();
+    let value = work?;
+    durable?;
+    if let Err(error) = closed {
+        warn(&closing_warning(&error));
+    }
+    Ok(value)
+}
+
+/// What a failed close means when every change is already durable.
+fn closing_warning(error: &Error) -> String {
+    match error {
+        Error::SnapshotFailed { seq, cause } => format!(
+            "every change is durable in the journal (through record {seq}), but the snapshot was not written \
+             ({}); the next open rebuilds the snapshot",
+            describe(cause)
+        ),
+        other => format!(
+            "every change is durable in the journal, but closing the store failed ({}); \
+             the next open recovers from the journal",
+            describe(other)
+        ),
+    }
+}
+
+/// A library error in words: an I/O error as `OPERATION PATH: REASON`.
+pub fn describe(error: &Error) -> String {
+    match error {
+        Error::Io {
+            operation,
+            path,
+            source,
+        } => format!("{operation} {}: {}", path.display(), io_reason(source)),
+        other => other.to_string(),
+    }
+}
+
+/// Why an operating-system call failed, in plain words: `permission
+/// denied`, `not a directory`, `no such file or directory`, ...
+pub fn io_reason(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let words = match error.kind() {
+        ErrorKind::PermissionDenied => "permission denied",
+        ErrorKind::NotFound => "no such file or directory",
+        ErrorKind::NotADirectory => "not a directory",
+        ErrorKind::IsADirectory => "is a directory",
+        ErrorKind::AlreadyExists => "already exists",
+        ErrorKind::StorageFull => "no space left on device",
+        ErrorKind::ReadOnlyFilesystem => "read-only file system",
+        _ => return error.to_string(),
+    };
+    if error.raw_os_error().is_none() {
+        // A message of the library's own says more than its kind.
+        return error.to_string();
+    }
+    words.to_owned()
+}
+
+/// Prints `movie-queue: warning: MESSAGE` on stderr.
+pub fn warn(message: &str) {
+    // Never `eprintln!`: it panics when stderr is closed.
+    let _ = writeln!(std::io::stderr().lock(), "movie-queue: warning: {message}");
+}
+
 /// Opens the store for a reading command: no lock, no writes.
 pub fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
     require_directory(dir)?;
@@ -174,7 +246,11 @@ fn report(error: &anyhow::Error) -> ExitCode {
     if broken_pipe {
         return ExitCode::SUCCESS;
     }
-    let message = error.to_string().replace('\n', " ");
+    let message = match error.downcast_ref::<Error>() {
+        Some(error) => describe(error),
+        None => error.to_string(),
+    }
+    .replace('\n', " ");
     // Never `eprintln!`: it panics when stderr is closed.
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "movie-queue: {message}");

@@ -11,16 +11,14 @@ use serde_json::Value;
 
 use super::args::{AddArgs, FailArgs};
 use super::output::{Output, local_time, movie_label, relative_time, times};
-use super::{fail, fail_with_hint, open_writer};
+use super::{close_writer, fail, fail_with_hint, open_writer};
 
-/// Opens the writer, runs `work`, closes; the first error wins.
+/// Opens the writer, runs `work`, closes (see [`close_writer`]: a failure
+/// after every change is durable is a warning, not an error).
 fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let qm = open_writer(dir)?;
     let result = work(&qm);
-    let closed = qm.close();
-    let value = result?;
-    closed?;
-    Ok(value)
+    close_writer(qm, result)
 }
 
 fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {

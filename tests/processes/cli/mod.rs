@@ -1,5 +1,6 @@
 mod add_and_take;
 mod demo;
+mod durable_success;
 mod errors;
 mod fail_retry;
 mod inspect;
