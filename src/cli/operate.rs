@@ -2,7 +2,8 @@
 //! in flight stay in flight), does one thing and closes it (a clean close
 //! writes the snapshot).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -28,28 +29,39 @@ fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
     )
 }
 
-/// `add`: from flags, one JSON object, or JSON lines on stdin (one batch).
+/// A movie to add, with the stdin line it came from (`None`: from flags or `--json OBJ`).
+type Candidate = (Option<usize>, Movie);
+
+/// What to do about a line that stops `add --json -`.
+const NOTHING_ADDED: &str = "nothing was added; give one JSON object a line, each with \"id\", \"title\" and \"year\"";
+
+/// `add`: from flags, one JSON object, or JSON lines on stdin (one batch,
+/// all or nothing: every line is read and checked before the first is added).
 pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()> {
-    let movies = match args.json.as_deref() {
+    let candidates = match args.json.as_deref() {
         Some("-") => read_movie_lines(std::io::stdin().lock())?,
-        Some(text) => vec![parse_movie(text).or_else(|message| fail(format!("--json: {message}")))?],
-        None => vec![movie_from_flags(args)?],
+        Some(text) => vec![(
+            None,
+            parse_movie(text).or_else(|message| fail(format!("--json: {message}")))?,
+        )],
+        None => vec![(None, movie_from_flags(args)?)],
     };
-    if movies.is_empty() {
+    if candidates.is_empty() {
         writeln!(output.out, "no movies on stdin; nothing added")?;
         return Ok(());
     }
     with_writer(dir, |qm| {
-        let verdicts = verdicts(qm, &movies);
+        check_limits(qm, &candidates)?;
+        let verdicts = verdicts(qm, &candidates);
         let expected = verdicts.iter().filter(|verdict| verdict.is_none()).count();
-        let added = qm.add_many_to_pending(movies.iter().cloned())?;
+        let added = qm.add_many_to_pending(candidates.iter().map(|(_, movie)| movie.clone()))?;
         if added != expected {
             return fail(format!(
                 "added {added} movies where {expected} were expected; `movie-queue list pending` shows the result"
             ));
         }
         let style = output.style;
-        for (movie, verdict) in movies.iter().zip(&verdicts) {
+        for ((_, movie), verdict) in candidates.iter().zip(&verdicts) {
             match verdict {
                 None => writeln!(
                     output.out,
@@ -67,22 +79,45 @@ pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()
                 )?,
             }
         }
-        if movies.len() > 1 {
-            writeln!(output.out, "{added} added, {} skipped", movies.len() - added)?;
+        if candidates.len() > 1 {
+            writeln!(output.out, "{added} added, {} skipped", candidates.len() - added)?;
         }
         Ok(())
     })
 }
 
+/// Checks every movie against the store's limits (a valid movie, its event
+/// under the record size limit) before the first is added, so that a batch
+/// is all or nothing; the error names the stdin line.
+fn check_limits(qm: &QueueManager, candidates: &[Candidate]) -> anyhow::Result<()> {
+    for (line, movie) in candidates {
+        if let Err(error) = qm.check_addable(movie) {
+            return match line {
+                Some(number) => fail_with_hint(format!("stdin line {number}: {error}"), NOTHING_ADDED),
+                None => Err(error.into()),
+            };
+        }
+    }
+    Ok(())
+}
+
 /// For each movie: `None` if it will be added, else why it is skipped.
-fn verdicts(qm: &QueueManager, movies: &[Movie]) -> Vec<Option<String>> {
-    let mut seen = HashSet::new();
-    movies
+fn verdicts(qm: &QueueManager, candidates: &[Candidate]) -> Vec<Option<String>> {
+    let mut seen = HashMap::new();
+    candidates
         .iter()
-        .map(|movie| match qm.get(movie.id()) {
+        .map(|(line, movie)| match qm.get(movie.id()) {
             Some((place, _)) => Some(format!("duplicate: already {place}")),
-            None if !seen.insert(movie.id().to_owned()) => Some("duplicate of an earlier line".to_owned()),
-            None => None,
+            None => match seen.entry(movie.id()) {
+                Entry::Occupied(first) => Some(match first.get() {
+                    Some(number) => format!("duplicate of line {number}"),
+                    None => "duplicate of an earlier movie".to_owned(),
+                }),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(*line);
+                    None
+                }
+            },
         })
         .collect()
 }
@@ -110,26 +145,22 @@ fn parse_movie(text: &str) -> Result<Movie, String> {
     Movie::from_value(value).map_err(|error| error.to_string())
 }
 
-/// One movie a line (blank lines skipped); an error names the line.
-fn read_movie_lines(input: impl BufRead) -> anyhow::Result<Vec<Movie>> {
+/// One movie a line (blank lines skipped), each with its line number; an
+/// error names the line.
+fn read_movie_lines(input: impl BufRead) -> anyhow::Result<Vec<Candidate>> {
     let mut movies = Vec::new();
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
         let line = match line {
             Ok(line) => line,
-            Err(error) => return fail(format!("stdin line {number}: {error}")),
+            Err(error) => return fail_with_hint(format!("stdin line {number}: {error}"), NOTHING_ADDED),
         };
         if line.trim().is_empty() {
             continue;
         }
         match parse_movie(&line) {
-            Ok(movie) => movies.push(movie),
-            Err(message) => {
-                return fail_with_hint(
-                    format!("stdin line {number}: {message}"),
-                    "nothing was added; give one JSON object a line, each with \"id\", \"title\" and \"year\"",
-                );
-            }
+            Ok(movie) => movies.push((Some(number), movie)),
+            Err(message) => return fail_with_hint(format!("stdin line {number}: {message}"), NOTHING_ADDED),
         }
     }
     Ok(movies)
