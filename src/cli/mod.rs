@@ -214,8 +214,10 @@ pub fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
 }
 
 /// Refuses a path that exists but is not a directory (the library would
-/// read it as an empty store), and a directory that holds no store (a
-/// mistyped `--dir` would otherwise look like an empty queue).
+/// read it as an empty store), a directory the process may not read, and a
+/// directory that holds no store (a mistyped `--dir` would otherwise look
+/// like an empty queue). A path that cannot be looked up at all is left to
+/// the library's open, whose error names it and says why.
 pub fn require_directory(dir: &Path) -> anyhow::Result<()> {
     let Ok(metadata) = std::fs::metadata(dir) else {
         return Ok(());
@@ -226,16 +228,33 @@ pub fn require_directory(dir: &Path) -> anyhow::Result<()> {
             "--dir (or $MOVIE_QUEUE_DIR) names the store's directory",
         );
     }
-    if !movie_queue::holds_store(dir) {
+    if movie_queue::holds_store(dir) {
+        return Ok(());
+    }
+    // `holds_store` cannot tell a directory it may not look into from one without a store.
+    if let Err(error) = readable(dir) {
         return fail_with_hint(
             format!(
-                "{} holds no movie-queue store (no journal/, no queue_*.json)",
-                dir.display()
+                "cannot read the store directory {}: {}",
+                dir.display(),
+                io_reason(&error)
             ),
-            "check --dir (or $MOVIE_QUEUE_DIR); a mutating command such as `movie-queue add` creates a store",
+            "run as the user the store belongs to, or give this one read and search permission on it",
         );
     }
-    Ok(())
+    fail_with_hint(
+        format!(
+            "{} holds no movie-queue store (no journal/, no queue_*.json)",
+            dir.display()
+        ),
+        "check --dir (or $MOVIE_QUEUE_DIR); a mutating command such as `movie-queue add` creates a store",
+    )
+}
+
+/// May the process list `dir` (read) and look up names in it (search)?
+fn readable(dir: &Path) -> std::io::Result<()> {
+    std::fs::read_dir(dir)?;
+    std::fs::metadata(dir.join(".")).map(drop)
 }
 
 /// Prints the error as one line (and a hint line) on stderr; exit status 1.
@@ -278,6 +297,10 @@ fn hint_for(error: &anyhow::Error) -> Option<String> {
         } if *operation == "open store" && source.kind() == std::io::ErrorKind::NotFound => Some(format!(
             "there is no store at {} yet: a mutating command such as `movie-queue add` creates one, \
                  or pass --dir DIR",
+            path.display()
+        )),
+        Error::Io { path, source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => Some(format!(
+            "`ls -ld {}` shows its owner and mode: run as a user who may read it (and write it, to change the store)",
             path.display()
         )),
         Error::Poisoned { .. } => Some("run the command again: opening the store replays the journal".into()),
