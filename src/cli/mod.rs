@@ -204,7 +204,11 @@ pub fn io_reason(error: &std::io::Error) -> String {
 /// Prints `movie-queue: warning: MESSAGE` on stderr.
 pub fn warn(message: &str) {
     // Never `eprintln!`: it panics when stderr is closed.
-    let _ = writeln!(std::io::stderr().lock(), "movie-queue: warning: {message}");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "movie-queue: warning: {}",
+        output::safe(message)
+    );
 }
 
 /// Opens the store for a reading command: no lock, no writes.
@@ -268,13 +272,13 @@ fn report(error: &anyhow::Error) -> ExitCode {
     let message = match error.downcast_ref::<Error>() {
         Some(error) => describe(error),
         None => error.to_string(),
-    }
-    .replace('\n', " ");
+    };
+    let message = output::safe(&message);
     // Never `eprintln!`: it panics when stderr is closed.
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "movie-queue: {message}");
     if let Some(hint) = hint_for(error) {
-        let _ = writeln!(stderr, "hint: {hint}");
+        let _ = writeln!(stderr, "hint: {}", output::safe(&hint));
     }
     ExitCode::from(1)
 }

@@ -11,7 +11,7 @@ use movie_queue::{Movie, Place, QueueManager, now};
 use serde_json::Value;
 
 use super::args::{AddArgs, FailArgs};
-use super::output::{Output, local_time, movie_label, relative_time, times};
+use super::output::{Output, local_time, movie_id, movie_label, relative_time, safe, safe_path, times};
 use super::{close_writer, fail, fail_with_hint, open_writer};
 
 /// Opens the writer, runs `work`, closes (see [`close_writer`]: a failure
@@ -67,14 +67,14 @@ pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()
                     output.out,
                     "{} {}  {}",
                     style.green("added"),
-                    movie.id(),
+                    movie_id(movie),
                     movie_label(movie)
                 )?,
                 Some(why) => writeln!(
                     output.out,
                     "{} {}  {} ({why})",
                     style.yellow("skipped"),
-                    movie.id(),
+                    movie_id(movie),
                     movie_label(movie)
                 )?,
             }
@@ -180,7 +180,7 @@ pub fn complete(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()>
     with_writer(dir, |qm| match qm.get(id) {
         None => unknown_id(id, dir),
         Some((Place::Completed, _)) => {
-            writeln!(output.out, "{id} is already completed; nothing changed")?;
+            writeln!(output.out, "{} is already completed; nothing changed", safe(id))?;
             Ok(())
         }
         Some((place, entry)) => {
@@ -188,8 +188,9 @@ pub fn complete(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()>
             qm.add_to_completed(entry.movie)?;
             writeln!(
                 output.out,
-                "{} {id}  {label} (was {place})",
-                output.style.green("completed")
+                "{} {}  {label} (was {place})",
+                output.style.green("completed"),
+                safe(id)
             )?;
             Ok(())
         }
@@ -225,17 +226,19 @@ pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::R
         let max_retries = qm.max_retries();
         writeln!(
             output.out,
-            "{} {id}  {label}: failure {retry_count}, retry after {} ({})",
+            "{} {}  {label}: failure {retry_count}, retry after {} ({})",
             output.style.red("failed"),
+            safe(id),
             local_time(retry_after),
             relative_time(retry_after, now())
         )?;
         if retry_count >= max_retries {
             writeln!(
                 output.out,
-                "{id} has failed {} (max {max_retries}): a permanent failure; \
-                 `movie-queue reset {id}` gives it a fresh start",
-                times(retry_count)
+                "{shown} has failed {} (max {max_retries}): a permanent failure; \
+                 `movie-queue reset {shown}` gives it a fresh start",
+                times(retry_count),
+                shown = safe(id)
             )?;
         }
         Ok(())
@@ -253,12 +256,12 @@ pub fn retry(output: &mut Output, dir: &Path, max_retries: Option<u32>) -> anyho
                 moved += 1;
                 writeln!(
                     output.out,
-                    "{} {}  {} (failed {}; last error {:?})",
+                    "{} {}  {} (failed {}; last error \"{}\")",
                     output.style.cyan("pending again"),
-                    entry.id(),
+                    safe(entry.id()),
                     movie_label(&entry.movie),
                     times(entry.retry_count),
-                    entry.last_error.as_deref().unwrap_or("")
+                    safe(entry.last_error.as_deref().unwrap_or(""))
                 )?;
             }
         }
@@ -293,7 +296,8 @@ pub fn reset(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
             qm.reset_failed_movie(id)?;
             writeln!(
                 output.out,
-                "reset {id}  {}: back to pending with retry count 0 (it had failed {})",
+                "reset {}  {}: back to pending with retry count 0 (it had failed {})",
+                safe(id),
                 movie_label(&entry.movie),
                 times(entry.retry_count)
             )?;
@@ -338,15 +342,15 @@ pub fn repair(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
         )?;
         return Ok(());
     };
-    writeln!(output.out, "found: {damage}")?;
+    writeln!(output.out, "found: {}", safe(&damage))?;
     for action in &report.actions {
-        writeln!(output.out, "  {action}")?;
+        writeln!(output.out, "  {}", safe(action))?;
     }
     writeln!(output.out, "the store holds every record through {}", report.last_seq)?;
     if !report.set_aside.is_empty() {
         writeln!(output.out, "set aside (never deleted):")?;
         for path in &report.set_aside {
-            writeln!(output.out, "  {}", path.display())?;
+            writeln!(output.out, "  {}", safe_path(path))?;
         }
     }
     writeln!(output.out, "run `movie-queue verify` to check the result")?;
@@ -360,7 +364,7 @@ pub fn snapshot(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
         output.out,
         "snapshot written to {}: queue_pending.json, queue_failed.json, queue_completed.json, \
          covering records through {seq}",
-        dir.display()
+        safe_path(dir)
     )?;
     Ok(())
 }
@@ -375,7 +379,7 @@ pub fn compact(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
         report.removed.len()
     )?;
     for path in &report.removed {
-        writeln!(output.out, "  {}", path.display())?;
+        writeln!(output.out, "  {}", safe_path(path))?;
     }
     Ok(())
 }
@@ -386,7 +390,7 @@ pub fn import(output: &mut Output, dir: &Path, source: &Path) -> anyhow::Result<
     writeln!(
         output.out,
         "imported {added} entries from {} (entries whose id the store already knew were skipped)",
-        source.display()
+        safe_path(source)
     )?;
     Ok(())
 }

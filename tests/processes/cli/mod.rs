@@ -2,6 +2,7 @@ mod add_and_take;
 mod demo;
 mod durable_success;
 mod errors;
+mod escaping;
 mod fail_retry;
 mod inspect;
 mod maintenance;
