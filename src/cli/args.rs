@@ -152,7 +152,7 @@ pub enum Command {
     /// Write the three documented files of the current state into a directory
     #[command(after_help = "Example:\n  movie-queue export /tmp/queue-files/")]
     Export {
-        /// Where to write them (created if missing)
+        /// Where to write them (created 0700 if missing; files 0600); never the store or its journal/
         #[arg(value_name = "DIR")]
         target: PathBuf,
     },
@@ -274,7 +274,7 @@ pub struct ReplayArgs {
     /// Print the statistics as JSON
     #[arg(long)]
     pub json: bool,
-    /// Write the three documented queue files of that state here
+    /// Write the three documented queue files of that state here (created 0700 if missing; never the store)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }

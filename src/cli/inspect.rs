@@ -12,7 +12,7 @@ use super::output::{
     Output, Progress, event_json, event_line, local_time, movie_label, relative_time, retries, safe, safe_path,
     write_json, write_statistics, write_table,
 };
-use super::{fail, fail_with_hint, open_reader};
+use super::{fail_with_hint, open_reader};
 
 /// `stats [--json]`.
 pub fn stats(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> {
@@ -319,35 +319,16 @@ pub fn replay(output: &mut Output, dir: &Path, args: &ReplayArgs) -> anyhow::Res
     Ok(())
 }
 
-/// Writes the three documented files of `state` into `out` (never the store itself).
+/// Writes the three documented files of `state` into `out` (never into the store).
 fn write_queue_files(dir: &Path, out: &Path, state: &movie_queue::QueueState) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).or_else(|error| fail(format!("create directory {}: {error}", out.display())))?;
-    if same_dir(dir, out) {
-        return fail(format!(
-            "--out {} is the store itself; choose another directory",
-            out.display()
-        ));
-    }
+    super::out_dir::check(dir, out)?;
     Ok(movie_queue::export_state(state, out)?)
-}
-
-fn same_dir(first: &Path, second: &Path) -> bool {
-    match (first.canonicalize(), second.canonicalize()) {
-        (Ok(first), Ok(second)) => first == second,
-        _ => false,
-    }
 }
 
 /// `export DIR`: the three documented files of the current state.
 pub fn export(output: &mut Output, dir: &Path, target: &Path) -> anyhow::Result<()> {
     let qm = open_reader(dir)?;
-    std::fs::create_dir_all(target).or_else(|error| fail(format!("create directory {}: {error}", target.display())))?;
-    if same_dir(dir, target) {
-        return fail(format!(
-            "{} is the store itself; choose another directory",
-            target.display()
-        ));
-    }
+    super::out_dir::check(dir, target)?;
     qm.export(target)?;
     let stats = qm.get_statistics();
     writeln!(

@@ -6,6 +6,7 @@ mod args;
 mod demo;
 mod inspect;
 mod operate;
+mod out_dir;
 mod output;
 mod verify;
 

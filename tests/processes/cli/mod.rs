@@ -6,5 +6,6 @@ mod escaping;
 mod fail_retry;
 mod inspect;
 mod maintenance;
+mod out_dir;
 mod replay;
 mod verify_repair;
