@@ -22,7 +22,8 @@ const DIR_HELP: &str = "The store directory [default: $MOVIE_QUEUE_DIR, else ~/.
         movie-queue --dir /tmp/q add --id 123 --title 'The Matrix' --year 1999\n  \
         movie-queue --dir /tmp/q next\n  \
         movie-queue --dir /tmp/q stats --json\n\n\
-        Exit status: 0 success, 1 error (one line on stderr naming the file, offset or id), 2 usage."
+        Exit status: 0 success (a `warning:` line on stderr: the change stands, something after it failed), \
+        1 error (one line on stderr naming the file, offset or id), 2 usage."
 )]
 pub struct Cli {
     #[arg(long, global = true, env = "MOVIE_QUEUE_DIR", value_name = "DIR", help = DIR_HELP)]

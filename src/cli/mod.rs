@@ -141,7 +141,9 @@ pub fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
 /// command has happened: a failure after that, such as a snapshot that
 /// could not be written at close on a full disk, is a warning on stderr and
 /// the command still succeeds (it has printed its result). Otherwise the
-/// first error wins.
+/// first error wins. The store is opened with `Durability::Immediate`, so
+/// each operation `work` made returned only once durable: whatever it
+/// printed about a change is true even when a later step fails.
 pub fn close_writer<T>(qm: QueueManager, work: anyhow::Result<T>) -> anyhow::Result<T> {
     let durable = qm.flush();
     let closed = qm.close();
