@@ -22,7 +22,8 @@ const DIR_HELP: &str = "The store directory [default: $MOVIE_QUEUE_DIR, else ~/.
         movie-queue --dir /tmp/q add --id 123 --title 'The Matrix' --year 1999\n  \
         movie-queue --dir /tmp/q next\n  \
         movie-queue --dir /tmp/q stats --json\n\n\
-        Exit status: 0 success, 1 error (one line on stderr naming the file, offset or id), 2 usage."
+        Exit status: 0 success (a `warning:` line on stderr: the change stands, something after it failed), \
+        1 error (one line on stderr naming the file, offset or id), 2 usage."
 )]
 pub struct Cli {
     #[arg(long, global = true, env = "MOVIE_QUEUE_DIR", value_name = "DIR", help = DIR_HELP)]
@@ -40,8 +41,10 @@ pub enum Command {
         movie-queue add --id 123 --title 'The Matrix' --year 1999 --imdb-id tt0133093\n  \
         movie-queue add --json '{\"id\":\"7\",\"title\":\"Heat\",\"year\":1995,\"status\":\"queued\"}'\n  \
         movie-queue add --json - < movies.jsonl      # one JSON object a line, one batch\n\n\
-        A bad line stops the run before anything is added. A run killed part-way keeps the movies \
-        already written; running it again skips them as duplicates.")]
+        Every line is read and checked first: a bad line (not JSON, not a valid movie, or over the \
+        64 MiB event limit) stops the run before anything is added, naming the line. An id \
+        repeated in the input is skipped as a duplicate of its first line. A run killed part-way \
+        keeps the movies already written; running it again skips them as duplicates.")]
     Add(AddArgs),
 
     /// Take the next pending movie (prints it as one JSON line; nothing when empty)
@@ -150,7 +153,7 @@ pub enum Command {
     /// Write the three documented files of the current state into a directory
     #[command(after_help = "Example:\n  movie-queue export /tmp/queue-files/")]
     Export {
-        /// Where to write them (created if missing)
+        /// Where to write them (created 0700 if missing; files 0600); never the store or its journal/
         #[arg(value_name = "DIR")]
         target: PathBuf,
     },
@@ -272,7 +275,7 @@ pub struct ReplayArgs {
     /// Print the statistics as JSON
     #[arg(long)]
     pub json: bool,
-    /// Write the three documented queue files of that state here
+    /// Write the three documented queue files of that state here (created 0700 if missing; never the store)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use movie_queue::{Movie, QueueManager, now};
 
-use super::output::{Output, event_line, local_time, movie_label, relative_time, write_statistics};
-use super::{fail_with_hint, open_writer};
+use super::output::{Output, event_line, local_time, movie_label, relative_time, safe_path, write_statistics};
+use super::{close_writer, fail_with_hint, open_writer};
 
 /// (id, title, year, slug, `IMDb` id).
 const MOVIES: [(&str, &str, &str, &str, &str); 8] = [
@@ -59,12 +59,10 @@ pub fn run(output: &mut Output, dir: Option<&Path>) -> anyhow::Result<()> {
          (some fail), retry, complete, then the statistics and one movie's audit trail."
     )?;
     demo.section("1. Open a store")?;
-    demo.say(&format!("QueueManager::open({:?})", dir.display().to_string()))?;
+    demo.say(&format!("QueueManager::open({:?})", safe_path(&dir)))?;
     let qm = open_writer(&dir)?;
     let outcome = demo.story(&qm);
-    let closed = qm.close();
-    outcome?;
-    closed?;
+    close_writer(qm, outcome)?;
     demo.explore(&dir)
 }
 
@@ -207,8 +205,8 @@ impl Demo<'_> {
 
     fn explore(&mut self, dir: &Path) -> anyhow::Result<()> {
         self.section("Explore the store yourself")?;
-        self.say(&format!("the store is kept at {}", dir.display()))?;
-        let quoted = shell_quote(&dir.display().to_string());
+        self.say(&format!("the store is kept at {}", safe_path(dir)))?;
+        let quoted = shell_quote(&safe_path(dir));
         // Started by `cargo run`: the binary may not be on PATH yet.
         let program = if std::env::var_os("CARGO").is_some() {
             "cargo run --release --"

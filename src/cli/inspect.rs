@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
 use super::output::{
-    Output, Progress, event_json, event_line, local_time, relative_time, retries, write_json, write_statistics,
-    write_table,
+    Output, Progress, event_json, event_line, local_time, movie_label, relative_time, retries, safe, safe_path,
+    write_json, write_statistics, write_table,
 };
-use super::{fail, fail_with_hint, open_reader};
+use super::{fail_with_hint, open_reader};
 
 /// `stats [--json]`.
 pub fn stats(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> {
@@ -64,9 +64,9 @@ fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super::output::S
     let now = now();
     let base = |entry: &QueueEntry| {
         vec![
-            entry.id().to_owned(),
-            entry.movie.title().to_owned(),
-            entry.movie.year().to_string(),
+            safe(entry.id()).into_owned(),
+            safe(entry.movie.title()).into_owned(),
+            safe(&entry.movie.year().to_string()).into_owned(),
         ]
     };
     let retry_after = |entry: &QueueEntry| match entry.retry_after {
@@ -96,7 +96,7 @@ fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super::output::S
                     row.push(retries(entry));
                     row.push(retry_after(entry));
                     row.push(entry.failed_at.map(local_time).unwrap_or_default());
-                    row.push(entry.last_error.clone().unwrap_or_default());
+                    row.push(safe(entry.last_error.as_deref().unwrap_or_default()).into_owned());
                     row
                 })
                 .collect();
@@ -157,7 +157,7 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
     let style = output.style;
     match &current {
         Some((place, entry)) => {
-            let title = format!("{} ({})", entry.movie.title(), entry.movie.year());
+            let title = movie_label(&entry.movie);
             writeln!(
                 output.out,
                 "{}  {}",
@@ -165,12 +165,14 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
                 style.yellow(&format!("[{place}]"))
             )?;
             for (name, value) in entry_fields(entry) {
-                writeln!(output.out, "  {name:<13} {value}")?;
+                let name = safe(&name);
+                writeln!(output.out, "  {name:<13} {}", safe(&value))?;
             }
         }
         None => writeln!(
             output.out,
-            "{id}: no longer in the store (cleaned up); its history follows"
+            "{}: no longer in the store (cleaned up); its history follows",
+            safe(id)
         )?,
     }
     writeln!(output.out, "\n{}", style.bold("history"))?;
@@ -288,7 +290,7 @@ pub fn replay(output: &mut Output, dir: &Path, args: &ReplayArgs) -> anyhow::Res
     let progress = Progress::start(format!(
         "replaying {} of journal in {}",
         journal_size(dir),
-        dir.display()
+        safe_path(dir)
     ));
     let replayed = qm.state_until(until)?;
     drop(progress);
@@ -311,41 +313,22 @@ pub fn replay(output: &mut Output, dir: &Path, args: &ReplayArgs) -> anyhow::Res
         writeln!(
             output.out,
             "wrote queue_pending.json, queue_failed.json and queue_completed.json to {}",
-            out.display()
+            safe_path(out)
         )?;
     }
     Ok(())
 }
 
-/// Writes the three documented files of `state` into `out` (never the store itself).
+/// Writes the three documented files of `state` into `out` (never into the store).
 fn write_queue_files(dir: &Path, out: &Path, state: &movie_queue::QueueState) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).or_else(|error| fail(format!("create directory {}: {error}", out.display())))?;
-    if same_dir(dir, out) {
-        return fail(format!(
-            "--out {} is the store itself; choose another directory",
-            out.display()
-        ));
-    }
+    super::out_dir::check(dir, out)?;
     Ok(movie_queue::export_state(state, out)?)
-}
-
-fn same_dir(first: &Path, second: &Path) -> bool {
-    match (first.canonicalize(), second.canonicalize()) {
-        (Ok(first), Ok(second)) => first == second,
-        _ => false,
-    }
 }
 
 /// `export DIR`: the three documented files of the current state.
 pub fn export(output: &mut Output, dir: &Path, target: &Path) -> anyhow::Result<()> {
     let qm = open_reader(dir)?;
-    std::fs::create_dir_all(target).or_else(|error| fail(format!("create directory {}: {error}", target.display())))?;
-    if same_dir(dir, target) {
-        return fail(format!(
-            "{} is the store itself; choose another directory",
-            target.display()
-        ));
-    }
+    super::out_dir::check(dir, target)?;
     qm.export(target)?;
     let stats = qm.get_statistics();
     writeln!(
@@ -354,7 +337,7 @@ pub fn export(output: &mut Output, dir: &Path, target: &Path) -> anyhow::Result<
         stats.pending + stats.in_flight,
         stats.failed,
         stats.completed,
-        target.display()
+        safe_path(target)
     )?;
     Ok(())
 }

@@ -6,6 +6,7 @@ mod args;
 mod demo;
 mod inspect;
 mod operate;
+mod out_dir;
 mod output;
 mod verify;
 
@@ -135,6 +136,84 @@ pub fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
     Ok(QueueManager::options().requeue_in_flight_on_open(false).open(dir)?)
 }
 
+/// Closes a writer after its command's `work`. Once every change the
+/// command made is durable in the journal (the flush succeeded), the
+/// command has happened: a failure after that, such as a snapshot that
+/// could not be written at close on a full disk, is a warning on stderr and
+/// the command still succeeds (it has printed its result). Otherwise the
+/// first error wins. The store is opened with `Durability::Immediate`, so
+/// each operation `work` made returned only once durable: whatever it
+/// printed about a change is true even when a later step fails.
+pub fn close_writer<T>(qm: QueueManager, work: anyhow::Result<T>) -> anyhow::Result<T> {
+    let durable = qm.flush();
+    let closed = qm.close();
+    let value = work?;
+    durable?;
+    if let Err(error) = closed {
+        warn(&closing_warning(&error));
+    }
+    Ok(value)
+}
+
+/// What a failed close means when every change is already durable.
+fn closing_warning(error: &Error) -> String {
+    match error {
+        Error::SnapshotFailed { seq, cause } => format!(
+            "every change is durable in the journal (through record {seq}), but the snapshot was not written \
+             ({}); the next open rebuilds the snapshot",
+            describe(cause)
+        ),
+        other => format!(
+            "every change is durable in the journal, but closing the store failed ({}); \
+             the next open recovers from the journal",
+            describe(other)
+        ),
+    }
+}
+
+/// A library error in words: an I/O error as `OPERATION PATH: REASON`.
+pub fn describe(error: &Error) -> String {
+    match error {
+        Error::Io {
+            operation,
+            path,
+            source,
+        } => format!("{operation} {}: {}", path.display(), io_reason(source)),
+        other => other.to_string(),
+    }
+}
+
+/// Why an operating-system call failed, in plain words: `permission
+/// denied`, `not a directory`, `no such file or directory`, ...
+pub fn io_reason(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let words = match error.kind() {
+        ErrorKind::PermissionDenied => "permission denied",
+        ErrorKind::NotFound => "no such file or directory",
+        ErrorKind::NotADirectory => "not a directory",
+        ErrorKind::IsADirectory => "is a directory",
+        ErrorKind::AlreadyExists => "already exists",
+        ErrorKind::StorageFull => "no space left on device",
+        ErrorKind::ReadOnlyFilesystem => "read-only file system",
+        _ => return error.to_string(),
+    };
+    if error.raw_os_error().is_none() {
+        // A message of the library's own says more than its kind.
+        return error.to_string();
+    }
+    words.to_owned()
+}
+
+/// Prints `movie-queue: warning: MESSAGE` on stderr.
+pub fn warn(message: &str) {
+    // Never `eprintln!`: it panics when stderr is closed.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "movie-queue: warning: {}",
+        output::safe(message)
+    );
+}
+
 /// Opens the store for a reading command: no lock, no writes.
 pub fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
     require_directory(dir)?;
@@ -142,8 +221,10 @@ pub fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
 }
 
 /// Refuses a path that exists but is not a directory (the library would
-/// read it as an empty store), and a directory that holds no store (a
-/// mistyped `--dir` would otherwise look like an empty queue).
+/// read it as an empty store), a directory the process may not read, and a
+/// directory that holds no store (a mistyped `--dir` would otherwise look
+/// like an empty queue). A path that cannot be looked up at all is left to
+/// the library's open, whose error names it and says why.
 pub fn require_directory(dir: &Path) -> anyhow::Result<()> {
     let Ok(metadata) = std::fs::metadata(dir) else {
         return Ok(());
@@ -154,16 +235,33 @@ pub fn require_directory(dir: &Path) -> anyhow::Result<()> {
             "--dir (or $MOVIE_QUEUE_DIR) names the store's directory",
         );
     }
-    if !movie_queue::holds_store(dir) {
+    if movie_queue::holds_store(dir) {
+        return Ok(());
+    }
+    // `holds_store` cannot tell a directory it may not look into from one without a store.
+    if let Err(error) = readable(dir) {
         return fail_with_hint(
             format!(
-                "{} holds no movie-queue store (no journal/, no queue_*.json)",
-                dir.display()
+                "cannot read the store directory {}: {}",
+                dir.display(),
+                io_reason(&error)
             ),
-            "check --dir (or $MOVIE_QUEUE_DIR); a mutating command such as `movie-queue add` creates a store",
+            "run as the user the store belongs to, or give this one read and search permission on it",
         );
     }
-    Ok(())
+    fail_with_hint(
+        format!(
+            "{} holds no movie-queue store (no journal/, no queue_*.json)",
+            dir.display()
+        ),
+        "check --dir (or $MOVIE_QUEUE_DIR); a mutating command such as `movie-queue add` creates a store",
+    )
+}
+
+/// May the process list `dir` (read) and look up names in it (search)?
+fn readable(dir: &Path) -> std::io::Result<()> {
+    std::fs::read_dir(dir)?;
+    std::fs::metadata(dir.join(".")).map(drop)
 }
 
 /// Prints the error as one line (and a hint line) on stderr; exit status 1.
@@ -174,12 +272,16 @@ fn report(error: &anyhow::Error) -> ExitCode {
     if broken_pipe {
         return ExitCode::SUCCESS;
     }
-    let message = error.to_string().replace('\n', " ");
+    let message = match error.downcast_ref::<Error>() {
+        Some(error) => describe(error),
+        None => error.to_string(),
+    };
+    let message = output::safe(&message);
     // Never `eprintln!`: it panics when stderr is closed.
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "movie-queue: {message}");
     if let Some(hint) = hint_for(error) {
-        let _ = writeln!(stderr, "hint: {hint}");
+        let _ = writeln!(stderr, "hint: {}", output::safe(&hint));
     }
     ExitCode::from(1)
 }
@@ -202,6 +304,10 @@ fn hint_for(error: &anyhow::Error) -> Option<String> {
         } if *operation == "open store" && source.kind() == std::io::ErrorKind::NotFound => Some(format!(
             "there is no store at {} yet: a mutating command such as `movie-queue add` creates one, \
                  or pass --dir DIR",
+            path.display()
+        )),
+        Error::Io { path, source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => Some(format!(
+            "`ls -ld {}` shows its owner and mode: run as a user who may read it (and write it, to change the store)",
             path.display()
         )),
         Error::Poisoned { .. } => Some("run the command again: opening the store replays the journal".into()),

@@ -2,7 +2,8 @@
 //! in flight stay in flight), does one thing and closes it (a clean close
 //! writes the snapshot).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -10,17 +11,15 @@ use movie_queue::{Movie, Place, QueueManager, now};
 use serde_json::Value;
 
 use super::args::{AddArgs, FailArgs};
-use super::output::{Output, local_time, movie_label, relative_time, times};
-use super::{fail, fail_with_hint, open_writer};
+use super::output::{Output, local_time, movie_id, movie_label, relative_time, safe, safe_path, times};
+use super::{close_writer, fail, fail_with_hint, open_writer};
 
-/// Opens the writer, runs `work`, closes; the first error wins.
+/// Opens the writer, runs `work`, closes (see [`close_writer`]: a failure
+/// after every change is durable is a warning, not an error).
 fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let qm = open_writer(dir)?;
     let result = work(&qm);
-    let closed = qm.close();
-    let value = result?;
-    closed?;
-    Ok(value)
+    close_writer(qm, result)
 }
 
 fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
@@ -30,61 +29,95 @@ fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
     )
 }
 
-/// `add`: from flags, one JSON object, or JSON lines on stdin (one batch).
+/// A movie to add, with the stdin line it came from (`None`: from flags or `--json OBJ`).
+type Candidate = (Option<usize>, Movie);
+
+/// What to do about a line that stops `add --json -`.
+const NOTHING_ADDED: &str = "nothing was added; give one JSON object a line, each with \"id\", \"title\" and \"year\"";
+
+/// `add`: from flags, one JSON object, or JSON lines on stdin (one batch,
+/// all or nothing: every line is read and checked before the first is added).
 pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()> {
-    let movies = match args.json.as_deref() {
+    let candidates = match args.json.as_deref() {
         Some("-") => read_movie_lines(std::io::stdin().lock())?,
-        Some(text) => vec![parse_movie(text).or_else(|message| fail(format!("--json: {message}")))?],
-        None => vec![movie_from_flags(args)?],
+        Some(text) => vec![(
+            None,
+            parse_movie(text).or_else(|message| fail(format!("--json: {message}")))?,
+        )],
+        None => vec![(None, movie_from_flags(args)?)],
     };
-    if movies.is_empty() {
+    if candidates.is_empty() {
         writeln!(output.out, "no movies on stdin; nothing added")?;
         return Ok(());
     }
     with_writer(dir, |qm| {
-        let verdicts = verdicts(qm, &movies);
+        check_limits(qm, &candidates)?;
+        let verdicts = verdicts(qm, &candidates);
         let expected = verdicts.iter().filter(|verdict| verdict.is_none()).count();
-        let added = qm.add_many_to_pending(movies.iter().cloned())?;
+        let added = qm.add_many_to_pending(candidates.iter().map(|(_, movie)| movie.clone()))?;
         if added != expected {
             return fail(format!(
                 "added {added} movies where {expected} were expected; `movie-queue list pending` shows the result"
             ));
         }
         let style = output.style;
-        for (movie, verdict) in movies.iter().zip(&verdicts) {
+        for ((_, movie), verdict) in candidates.iter().zip(&verdicts) {
             match verdict {
                 None => writeln!(
                     output.out,
                     "{} {}  {}",
                     style.green("added"),
-                    movie.id(),
+                    movie_id(movie),
                     movie_label(movie)
                 )?,
                 Some(why) => writeln!(
                     output.out,
                     "{} {}  {} ({why})",
                     style.yellow("skipped"),
-                    movie.id(),
+                    movie_id(movie),
                     movie_label(movie)
                 )?,
             }
         }
-        if movies.len() > 1 {
-            writeln!(output.out, "{added} added, {} skipped", movies.len() - added)?;
+        if candidates.len() > 1 {
+            writeln!(output.out, "{added} added, {} skipped", candidates.len() - added)?;
         }
         Ok(())
     })
 }
 
+/// Checks every movie against the store's limits (a valid movie, its event
+/// under the record size limit) before the first is added, so that a batch
+/// is all or nothing; the error names the stdin line.
+fn check_limits(qm: &QueueManager, candidates: &[Candidate]) -> anyhow::Result<()> {
+    for (line, movie) in candidates {
+        if let Err(error) = qm.check_addable(movie) {
+            return match line {
+                Some(number) => fail_with_hint(format!("stdin line {number}: {error}"), NOTHING_ADDED),
+                None => Err(error.into()),
+            };
+        }
+    }
+    Ok(())
+}
+
 /// For each movie: `None` if it will be added, else why it is skipped.
-fn verdicts(qm: &QueueManager, movies: &[Movie]) -> Vec<Option<String>> {
-    let mut seen = HashSet::new();
-    movies
+fn verdicts(qm: &QueueManager, candidates: &[Candidate]) -> Vec<Option<String>> {
+    let mut seen = HashMap::new();
+    candidates
         .iter()
-        .map(|movie| match qm.get(movie.id()) {
+        .map(|(line, movie)| match qm.get(movie.id()) {
             Some((place, _)) => Some(format!("duplicate: already {place}")),
-            None if !seen.insert(movie.id().to_owned()) => Some("duplicate of an earlier line".to_owned()),
-            None => None,
+            None => match seen.entry(movie.id()) {
+                Entry::Occupied(first) => Some(match first.get() {
+                    Some(number) => format!("duplicate of line {number}"),
+                    None => "duplicate of an earlier movie".to_owned(),
+                }),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(*line);
+                    None
+                }
+            },
         })
         .collect()
 }
@@ -112,26 +145,22 @@ fn parse_movie(text: &str) -> Result<Movie, String> {
     Movie::from_value(value).map_err(|error| error.to_string())
 }
 
-/// One movie a line (blank lines skipped); an error names the line.
-fn read_movie_lines(input: impl BufRead) -> anyhow::Result<Vec<Movie>> {
+/// One movie a line (blank lines skipped), each with its line number; an
+/// error names the line.
+fn read_movie_lines(input: impl BufRead) -> anyhow::Result<Vec<Candidate>> {
     let mut movies = Vec::new();
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
         let line = match line {
             Ok(line) => line,
-            Err(error) => return fail(format!("stdin line {number}: {error}")),
+            Err(error) => return fail_with_hint(format!("stdin line {number}: {error}"), NOTHING_ADDED),
         };
         if line.trim().is_empty() {
             continue;
         }
         match parse_movie(&line) {
-            Ok(movie) => movies.push(movie),
-            Err(message) => {
-                return fail_with_hint(
-                    format!("stdin line {number}: {message}"),
-                    "nothing was added; give one JSON object a line, each with \"id\", \"title\" and \"year\"",
-                );
-            }
+            Ok(movie) => movies.push((Some(number), movie)),
+            Err(message) => return fail_with_hint(format!("stdin line {number}: {message}"), NOTHING_ADDED),
         }
     }
     Ok(movies)
@@ -151,7 +180,7 @@ pub fn complete(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()>
     with_writer(dir, |qm| match qm.get(id) {
         None => unknown_id(id, dir),
         Some((Place::Completed, _)) => {
-            writeln!(output.out, "{id} is already completed; nothing changed")?;
+            writeln!(output.out, "{} is already completed; nothing changed", safe(id))?;
             Ok(())
         }
         Some((place, entry)) => {
@@ -159,8 +188,9 @@ pub fn complete(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()>
             qm.add_to_completed(entry.movie)?;
             writeln!(
                 output.out,
-                "{} {id}  {label} (was {place})",
-                output.style.green("completed")
+                "{} {}  {label} (was {place})",
+                output.style.green("completed"),
+                safe(id)
             )?;
             Ok(())
         }
@@ -196,17 +226,19 @@ pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::R
         let max_retries = qm.max_retries();
         writeln!(
             output.out,
-            "{} {id}  {label}: failure {retry_count}, retry after {} ({})",
+            "{} {}  {label}: failure {retry_count}, retry after {} ({})",
             output.style.red("failed"),
+            safe(id),
             local_time(retry_after),
             relative_time(retry_after, now())
         )?;
         if retry_count >= max_retries {
             writeln!(
                 output.out,
-                "{id} has failed {} (max {max_retries}): a permanent failure; \
-                 `movie-queue reset {id}` gives it a fresh start",
-                times(retry_count)
+                "{shown} has failed {} (max {max_retries}): a permanent failure; \
+                 `movie-queue reset {shown}` gives it a fresh start",
+                times(retry_count),
+                shown = safe(id)
             )?;
         }
         Ok(())
@@ -224,12 +256,12 @@ pub fn retry(output: &mut Output, dir: &Path, max_retries: Option<u32>) -> anyho
                 moved += 1;
                 writeln!(
                     output.out,
-                    "{} {}  {} (failed {}; last error {:?})",
+                    "{} {}  {} (failed {}; last error \"{}\")",
                     output.style.cyan("pending again"),
-                    entry.id(),
+                    safe(entry.id()),
                     movie_label(&entry.movie),
                     times(entry.retry_count),
-                    entry.last_error.as_deref().unwrap_or("")
+                    safe(entry.last_error.as_deref().unwrap_or(""))
                 )?;
             }
         }
@@ -264,7 +296,8 @@ pub fn reset(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
             qm.reset_failed_movie(id)?;
             writeln!(
                 output.out,
-                "reset {id}  {}: back to pending with retry count 0 (it had failed {})",
+                "reset {}  {}: back to pending with retry count 0 (it had failed {})",
+                safe(id),
                 movie_label(&entry.movie),
                 times(entry.retry_count)
             )?;
@@ -309,15 +342,15 @@ pub fn repair(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
         )?;
         return Ok(());
     };
-    writeln!(output.out, "found: {damage}")?;
+    writeln!(output.out, "found: {}", safe(&damage))?;
     for action in &report.actions {
-        writeln!(output.out, "  {action}")?;
+        writeln!(output.out, "  {}", safe(action))?;
     }
     writeln!(output.out, "the store holds every record through {}", report.last_seq)?;
     if !report.set_aside.is_empty() {
         writeln!(output.out, "set aside (never deleted):")?;
         for path in &report.set_aside {
-            writeln!(output.out, "  {}", path.display())?;
+            writeln!(output.out, "  {}", safe_path(path))?;
         }
     }
     writeln!(output.out, "run `movie-queue verify` to check the result")?;
@@ -331,7 +364,7 @@ pub fn snapshot(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
         output.out,
         "snapshot written to {}: queue_pending.json, queue_failed.json, queue_completed.json, \
          covering records through {seq}",
-        dir.display()
+        safe_path(dir)
     )?;
     Ok(())
 }
@@ -346,7 +379,7 @@ pub fn compact(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
         report.removed.len()
     )?;
     for path in &report.removed {
-        writeln!(output.out, "  {}", path.display())?;
+        writeln!(output.out, "  {}", safe_path(path))?;
     }
     Ok(())
 }
@@ -357,7 +390,7 @@ pub fn import(output: &mut Output, dir: &Path, source: &Path) -> anyhow::Result<
     writeln!(
         output.out,
         "imported {added} entries from {} (entries whose id the store already knew were skipped)",
-        source.display()
+        safe_path(source)
     )?;
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! How results look: colour (only on a terminal, never with `NO_COLOR`),
 //! aligned tables, local date-times, events as one line or one JSON object.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
@@ -89,6 +91,50 @@ impl Style {
             _ => self.bold(kind),
         }
     }
+}
+
+/// `text` made safe to print on a terminal, the way `ls`, git and ripgrep
+/// quote names: control characters (C0 such as newline and ESC, DEL, C1),
+/// the Unicode bidirectional controls and the line and paragraph
+/// separators are shown as escapes (`\n`, `\r`, `\t`, `\x1b`, `\u{202e}`),
+/// so an id cannot forge a line of output or reach the terminal as an
+/// escape sequence. Everything else, a backslash too, is printed as it is
+/// (`--json` shows the exact text). Every user-provided string that human
+/// output prints goes through here.
+pub fn safe(text: &str) -> Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        match character {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            character if needs_escape(character) && character.is_ascii() => {
+                let _ = write!(escaped, "\\x{:02x}", u32::from(character));
+            }
+            character if needs_escape(character) => {
+                let _ = write!(escaped, "\\u{{{:x}}}", u32::from(character));
+            }
+            character => escaped.push(character),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// [`safe`] of a path as it is displayed.
+pub fn safe_path(path: &Path) -> String {
+    safe(&path.display().to_string()).into_owned()
+}
+
+fn needs_escape(character: char) -> bool {
+    character.is_control()
+        || matches!(
+            character,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// Pads `text` to `width` characters (colour codes added after padding).
@@ -200,7 +246,12 @@ pub fn times(count: u32) -> String {
 
 /// `The Matrix (1999)`.
 pub fn movie_label(movie: &Movie) -> String {
-    format!("{} ({})", movie.title(), movie.year())
+    format!("{} ({})", safe(movie.title()), safe(&movie.year().to_string()))
+}
+
+/// A movie's id, safe to print.
+pub fn movie_id(movie: &Movie) -> Cow<'_, str> {
+    safe(movie.id())
 }
 
 /// An event record as one flat JSON object: `{"seq":…,"ts":…,"type":"added", …the event's fields}`.
@@ -247,9 +298,9 @@ fn ids_summary(ids: &[String]) -> String {
     text
 }
 
-/// What an event did, in a few words.
+/// What an event did, in a few words, safe to print.
 pub fn event_summary(event: &Event) -> String {
-    match event {
+    let summary = match event {
         Event::Added { movie } | Event::Completed { movie } => format!("{}  {}", movie.id(), movie_label(movie)),
         Event::Taken { id } | Event::MovedToPending { id } | Event::Reset { id } => id.clone(),
         Event::Failed {
@@ -257,7 +308,7 @@ pub fn event_summary(event: &Event) -> String {
             error,
             retry_after,
         } => format!(
-            "{}  {}  error {error:?}, retry after {}",
+            "{}  {}  error \"{error}\", retry after {}",
             movie.id(),
             movie_label(movie),
             local_time(*retry_after)
@@ -281,7 +332,8 @@ pub fn event_summary(event: &Event) -> String {
         ),
         // A kind added after this build: its name says what happened.
         _ => event.kind().to_owned(),
-    }
+    };
+    safe(&summary).into_owned()
 }
 
 /// The `retry_count` column: empty for a movie that never failed.
@@ -357,6 +409,16 @@ mod tests {
     use super::*;
     use movie_queue::Seq;
     use serde_json::json;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_is_kept() {
+        assert!(matches!(safe("The Matrix \\ Ü"), Cow::Borrowed("The Matrix \\ Ü")));
+        assert_eq!(
+            safe("a\nb\rc\td\x1b[31m\x7f\u{9b}\u{202e}\u{2066}\u{2028}"),
+            r"a\nb\rc\td\x1b[31m\x7f\u{9b}\u{202e}\u{2066}\u{2028}"
+        );
+        assert_eq!(safe_path(Path::new("/tmp/a\nb")), r"/tmp/a\nb");
+    }
 
     #[test]
     fn relative_times_read_naturally() {

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::inspect::journal_size;
-use super::output::{Output, Progress, write_json};
+use super::output::{Output, Progress, safe, safe_path, write_json};
 use super::{fail_with_hint, require_directory};
 
 /// `verify [--json]`: exit 1 exactly when the store does not open.
@@ -18,7 +18,7 @@ pub fn verify(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()>
     let progress = Progress::start(format!(
         "verifying {} of journal in {}",
         journal_size(dir),
-        dir.display()
+        safe_path(dir)
     ));
     let verified = movie_queue::verify(dir);
     drop(progress);
@@ -68,7 +68,7 @@ fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) 
         None => {}
     }
     for problem in &report.problems {
-        writeln!(output.out, "{} {problem}", output.style.red("problem"))?;
+        writeln!(output.out, "{} {}", output.style.red("problem"), safe(problem))?;
     }
     if report.problems.is_empty() {
         writeln!(output.out, "{}", output.style.green("ok"))?;

@@ -3,8 +3,8 @@
 
 use super::{MovieId, QueueManager, check_time, now};
 use crate::entry::QueueEntry;
-use crate::error::Result;
-use crate::event::Event;
+use crate::error::{Error, Result};
+use crate::event::{Event, encode_payload};
 use crate::journal::writer::Durability;
 use crate::movie::Movie;
 use crate::projection::{Place, QueueState, Statistics};
@@ -45,6 +45,29 @@ impl QueueManager {
             ticket.wait()?;
         }
         Ok(added)
+    }
+
+    /// Checks, writing nothing, that [`QueueManager::add_to_pending`] would
+    /// not refuse `movie` as an error: a valid movie whose `added` event is
+    /// within the event size limit ([`crate::Options::event_bytes_max`]).
+    /// Checking every movie of a batch first makes it all or nothing. (A
+    /// duplicate is no error: it is skipped.)
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidMovie`]; [`crate::Error::EventTooLarge`].
+    pub fn check_addable(&self, movie: &Movie) -> Result<()> {
+        movie.validate()?;
+        // The widest time an event can carry, so the commit's own time
+        // never makes the payload longer than the one checked here.
+        let payload = encode_payload(-f64::MAX, &Event::Added { movie: movie.clone() })?;
+        let limit = self.options.writer.event_bytes_limit();
+        if payload.len() > limit {
+            return Err(Error::EventTooLarge {
+                length: payload.len() as u64,
+                limit: limit as u64,
+            });
+        }
+        Ok(())
     }
 
     /// Takes the movie at the front of pending (FIFO); it is now in flight

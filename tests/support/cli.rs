@@ -143,3 +143,128 @@ pub fn counts(pending: u64, in_flight: u64, failed: u64, completed: u64, permane
         "permanent_failures": permanent_failures,
     })
 }
+
+/// Someone the permission bits apply to, to run `movie-queue` as in the
+/// permission cases. A process that ignores permission bits (root) cannot
+/// be denied anything, so there the binary runs as another user: a
+/// throwaway system user `movie-queue-test` (made with `useradd` the first
+/// time; left in place for later runs), else `nobody`.
+#[derive(Debug, Clone)]
+pub struct Unprivileged {
+    /// `(uid, gid)` to run as; `None`: this process's own user will do.
+    ids: Option<(u32, u32)>,
+}
+
+const TEST_USER: &str = "movie-queue-test";
+
+impl Unprivileged {
+    /// The user, or `None` (after printing why) when no such user can be
+    /// had: the test is then skipped.
+    pub fn get() -> Option<Self> {
+        static USER: std::sync::OnceLock<Result<Unprivileged, String>> = std::sync::OnceLock::new();
+        match USER.get_or_init(Self::find) {
+            Ok(user) => Some(user.clone()),
+            Err(why) => {
+                println!("skipped: {why}");
+                None
+            }
+        }
+    }
+
+    fn find() -> Result<Self, String> {
+        if !ignores_permissions() {
+            return Ok(Unprivileged { ids: None });
+        }
+        let ids = user_ids(TEST_USER)
+            .or_else(|| {
+                // Another test binary may make it meanwhile: look again whatever this says.
+                drop(try_output(
+                    Command::new("useradd")
+                        .args(["--system", "--no-create-home", "--user-group"])
+                        .args(["--shell", "/usr/sbin/nologin", TEST_USER]),
+                ));
+                user_ids(TEST_USER)
+            })
+            .or_else(|| user_ids("nobody"))
+            .ok_or_else(|| {
+                format!("running as root, and neither `useradd {TEST_USER}` nor `nobody` gives a second user")
+            })?;
+        let user = Unprivileged { ids: Some(ids) };
+        let probe = try_output(user.command().arg("--version"));
+        match probe {
+            Ok(output) if output.status.success() => Ok(user),
+            Ok(output) => Err(format!(
+                "uid {} cannot run {}: {}",
+                ids.0,
+                env!("CARGO_BIN_EXE_movie-queue"),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
+            Err(error) => Err(format!("cannot start a process as uid {}: {error}", ids.0)),
+        }
+    }
+
+    /// A `movie-queue` command (as [`command`]) that runs as this user.
+    pub fn command(&self) -> Command {
+        let mut command = command();
+        if let Some((uid, gid)) = self.ids {
+            use std::os::unix::process::CommandExt;
+            // As root, std also drops the supplementary groups.
+            command.uid(uid).gid(gid);
+        }
+        command
+    }
+
+    /// Runs `movie-queue --dir DIR ARGS...` as this user.
+    pub fn mq(&self, dir: &Path, args: &[&str]) -> Run {
+        Run::from(output(self.command().arg("--dir").arg(dir).args(args)))
+    }
+
+    /// A scratch directory this user owns (so it can make a store in it).
+    pub fn scratch(&self) -> tempfile::TempDir {
+        let scratch = tempfile::tempdir().unwrap();
+        if let Some((uid, gid)) = self.ids {
+            std::os::unix::fs::chown(scratch.path(), Some(uid), Some(gid)).unwrap();
+        }
+        scratch
+    }
+}
+
+/// Sets the permission bits of `path`.
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The permission bits of `path` (not following a link).
+pub fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// Does this process ignore permission bits (root, `CAP_DAC_OVERRIDE`)?
+fn ignores_permissions() -> bool {
+    let probe = tempfile::tempdir().unwrap();
+    let path = probe.path().join("probe");
+    std::fs::write(&path, "x").unwrap();
+    set_mode(&path, 0o000);
+    std::fs::File::open(&path).is_ok()
+}
+
+/// `(uid, gid)` of the user `name`, if there is one.
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let id = |flag: &str| -> Option<u32> {
+        let output = try_output(Command::new("id").arg(flag).arg(name)).ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+    };
+    Some((id("-u")?, id("-g")?))
+}
+
+/// Runs `command` to its end under [`super::spawning`], output captured;
+/// an error if it cannot be started.
+fn try_output(command: &mut Command) -> std::io::Result<Output> {
+    let _spawning = super::spawning();
+    command.stdin(Stdio::null()).output()
+}

@@ -79,7 +79,7 @@ fn bulk_add_from_stdin_adds_every_line_in_one_run() {
     );
     assert!(lines[2].starts_with("added c"), "{run:?}");
     assert!(
-        lines[3].starts_with("skipped a") && lines[3].contains("earlier line"),
+        lines[3].starts_with("skipped a") && lines[3].contains("duplicate of line 1"),
         "{run:?}"
     );
     assert_eq!(lines[4], "2 added, 2 skipped");
@@ -119,6 +119,39 @@ fn a_bad_stdin_line_is_named_and_nothing_is_added() {
         "{run:?}"
     );
     assert!(!dir.path().join("journal").exists() || events(dir.path()).is_empty());
+}
+
+/// Proves `add --json -` is all or nothing against the store's limits too
+/// (issue 11: the lines before a line over the record limit were added):
+/// a valid movie whose `added` event is over the 64 MiB event limit, on
+/// line 3 after a valid line (a blank line between), stops the run with
+/// exit 1 naming line 3 and the limit, and the store holds only what it
+/// held before (no event written).
+#[test]
+fn a_stdin_line_over_the_event_limit_stops_the_batch_before_anything_is_added() {
+    let dir = tempfile::tempdir().unwrap();
+    add(dir.path(), "before");
+    let huge_title = "x".repeat(64 << 20);
+    let input = format!(
+        "{{\"id\":\"a\",\"title\":\"A\",\"year\":2001}}\n\n\
+         {{\"id\":\"huge\",\"title\":\"{huge_title}\",\"year\":2002}}\n\
+         {{\"id\":\"c\",\"title\":\"C\",\"year\":2003}}\n"
+    );
+    let run = mq_stdin(dir.path(), &["add", "--json", "-"], &input).fails_with(1);
+    let mut lines = run.stderr.lines();
+    let message = lines.next().unwrap_or_default();
+    assert!(
+        message.starts_with("movie-queue: stdin line 3: event of ")
+            && message.ends_with("over the record limit of 67108864 bytes"),
+        "{run:?}"
+    );
+    assert!(
+        lines.next().unwrap_or_default().starts_with("hint: nothing was added"),
+        "{run:?}"
+    );
+    assert_eq!(run.stdout, "");
+    assert_eq!(stats(dir.path()), counts(1, 0, 0, 0, 0));
+    assert_eq!(events(dir.path()).len(), 1, "no event written by the refused batch");
 }
 
 #[test]

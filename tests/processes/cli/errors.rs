@@ -163,6 +163,53 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(output.status.success(), "{output:?}");
 }
 
+/// Proves that a store directory the user may not read is reported as
+/// "permission denied" with its path (issue 11: the reading commands said
+/// it "holds no movie-queue store"), by every reading command, `repair`,
+/// `export` and a writer's open alike. The binary runs as a second user
+/// (created when the tests run as root) on a store that user made, then
+/// made mode 000.
+#[test]
+fn a_store_directory_the_user_may_not_read_is_permission_denied_naming_it() {
+    let Some(user) = cli_support::Unprivileged::get() else {
+        return;
+    };
+    let scratch = user.scratch();
+    let dir = scratch.path().join("store");
+    let out = scratch.path().join("out");
+    user.mq(&dir, &["add", "--id", "1", "--title", "One", "--year", "2001"])
+        .ok();
+    let export = ["export", out.to_str().unwrap()];
+    cli_support::set_mode(&dir, 0o000);
+    let runs: Vec<_> = [
+        &["stats"][..],
+        &["list", "pending"],
+        &["show", "1"],
+        &["log"],
+        &["replay", "--until", "1"],
+        &["verify"],
+        &["repair"],
+        &export,
+        &["next"],
+        &["add", "--id", "2", "--title", "Two", "--year", "2002"],
+    ]
+    .into_iter()
+    .map(|command| (command, user.mq(&dir, command)))
+    .collect();
+    cli_support::set_mode(&dir, 0o700);
+    for (command, run) in runs {
+        let run = run.fails_with(1);
+        let message = run.stderr.lines().next().unwrap_or_default();
+        assert!(
+            message.starts_with("movie-queue: ")
+                && message.contains(dir.to_str().unwrap())
+                && message.ends_with(": permission denied"),
+            "{command:?}: {run:?}"
+        );
+    }
+    assert_eq!(cli_support::stats(&dir), counts(1, 0, 0, 0, 0));
+}
+
 /// The CLI refuses such a path itself (`require_directory`); the library
 /// does too, rather than answer as if it were an empty store.
 #[test]

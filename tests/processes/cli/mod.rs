@@ -1,8 +1,11 @@
 mod add_and_take;
 mod demo;
+mod durable_success;
 mod errors;
+mod escaping;
 mod fail_retry;
 mod inspect;
 mod maintenance;
+mod out_dir;
 mod replay;
 mod verify_repair;
