@@ -7,6 +7,7 @@ mod demo;
 mod inspect;
 mod operate;
 mod output;
+mod removed;
 mod verify;
 
 use std::io::{IsTerminal, Write};
@@ -125,6 +126,10 @@ fn dispatch(command: Command, dir: &Path) -> anyhow::Result<()> {
         Command::Compact => operate::compact(out, dir),
         Command::Import { source } => operate::import(out, dir, &source),
         Command::Export { target } => inspect::export(out, dir, &target),
+        Command::MarkRemoved { ids } => removed::mark_removed(out, dir, &ids),
+        Command::Restore { id } => removed::restore(out, dir, &id),
+        Command::Forget { id } => removed::forget(out, dir, &id),
+        Command::Removed(args) => removed::list(out, dir, &args),
         Command::Demo => demo::run(out, Some(dir)),
     }
 }

@@ -14,7 +14,7 @@ use super::output::{Output, local_time, movie_label, relative_time, times};
 use super::{fail, fail_with_hint, open_writer};
 
 /// Opens the writer, runs `work`, closes; the first error wins.
-fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub(super) fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let qm = open_writer(dir)?;
     let result = work(&qm);
     let closed = qm.close();
@@ -23,7 +23,7 @@ fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> anyhow::Result
     Ok(value)
 }
 
-fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
+pub(super) fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
     fail_with_hint(
         format!("no movie with id {id:?} in {}", dir.display()),
         "`movie-queue list pending` (or in-flight, failed, completed) shows what the store holds",

@@ -4,5 +4,6 @@ mod errors;
 mod fail_retry;
 mod inspect;
 mod maintenance;
+mod removed;
 mod replay;
 mod verify_repair;
