@@ -6,13 +6,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::movie::{Movie, RawFields, kind_of};
+use crate::movie::{Movie, RawFields, Stamp, kind_of};
 
 /// One movie as a queue holds it: the movie's own fields plus what the
 /// queue keeps about it. Serialized flat, exactly as the documented JSON
 /// files show an entry (`retry_count`, `last_error`, `retry_after`,
-/// `failed_at`, `completed_at` beside the movie's fields, each written only
-/// when set).
+/// `failed_at`, `completed_at`, `removed_at` beside the movie's fields, each
+/// written only when set). A time of whole seconds is written as a JSON
+/// integer (as the application stamps them), any other as a float.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueueEntry {
@@ -28,6 +29,8 @@ pub struct QueueEntry {
     pub failed_at: Option<f64>,
     /// When it was completed, Unix seconds.
     pub completed_at: Option<f64>,
+    /// When it left the watchlist (moved to removed), Unix seconds.
+    pub removed_at: Option<f64>,
 }
 
 impl QueueEntry {
@@ -41,6 +44,7 @@ impl QueueEntry {
             retry_after: None,
             failed_at: None,
             completed_at: None,
+            removed_at: None,
         }
     }
 
@@ -52,7 +56,8 @@ impl QueueEntry {
 
     /// The entry as one flat JSON object (the documented files' shape):
     /// the movie's fields, then `retry_count` (once it has failed),
-    /// `last_error`, `retry_after`, `failed_at`, `completed_at` where set.
+    /// `last_error`, `retry_after`, `failed_at`, `completed_at`, `removed_at`
+    /// where set.
     #[must_use]
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
@@ -96,6 +101,7 @@ impl QueueEntry {
         let retry_after = time_field(raw.retry_after.take(), "retry_after")?;
         let failed_at = time_field(raw.failed_at.take(), "failed_at")?;
         let completed_at = time_field(raw.completed_at.take(), "completed_at")?;
+        let removed_at = time_field(raw.removed_at.take(), "removed_at")?;
         Ok(QueueEntry {
             movie: Movie::from_raw(raw)?,
             retry_count,
@@ -103,6 +109,7 @@ impl QueueEntry {
             retry_after,
             failed_at,
             completed_at,
+            removed_at,
         })
     }
 }
@@ -128,6 +135,9 @@ pub(crate) struct EntryFields<'a> {
     pub(crate) retry_after: Option<f64>,
     pub(crate) failed_at: Option<f64>,
     pub(crate) completed_at: Option<f64>,
+    pub(crate) removed_at: Option<f64>,
+    /// Fields stamped on the movie (`status`, `queued_at`, ...).
+    pub(crate) stamps: &'a [Stamp],
 }
 
 impl<'a> EntryFields<'a> {
@@ -140,6 +150,8 @@ impl<'a> EntryFields<'a> {
             retry_after: None,
             failed_at: None,
             completed_at: None,
+            removed_at: None,
+            stamps: &[],
         }
     }
 }
@@ -154,6 +166,8 @@ impl QueueEntry {
             retry_after: self.retry_after,
             failed_at: self.failed_at,
             completed_at: self.completed_at,
+            removed_at: self.removed_at,
+            stamps: &[],
         }
     }
 }
@@ -162,7 +176,7 @@ impl Serialize for EntryFields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(None)?;
-        self.movie.serialize_fields(&mut map)?;
+        self.movie.serialize_fields(&mut map, self.stamps)?;
         if self.retry_count > 0 || self.failed_at.is_some() {
             map.serialize_entry("retry_count", &self.retry_count)?;
         }
@@ -173,13 +187,27 @@ impl Serialize for EntryFields<'_> {
             ("retry_after", self.retry_after),
             ("failed_at", self.failed_at),
             ("completed_at", self.completed_at),
+            ("removed_at", self.removed_at),
         ] {
             if let Some(time) = time.filter(|time| time.is_finite()) {
-                map.serialize_entry(key, &time)?;
+                match whole_seconds(time) {
+                    Some(seconds) => map.serialize_entry(key, &seconds)?,
+                    None => map.serialize_entry(key, &time)?,
+                }
             }
         }
         map.end()
     }
+}
+
+/// The largest magnitude below which every whole `f64` is exact (2^53).
+const EXACT_INTEGER_MAX: f64 = 9_007_199_254_740_992.0;
+
+/// A time of whole seconds as the integer it is (written as a JSON
+/// integer, as the application stamps its times); `None` for any other.
+#[expect(clippy::cast_possible_truncation, reason = "whole and within 2^53, so exact")]
+pub(crate) fn whole_seconds(time: f64) -> Option<i64> {
+    (time.fract() == 0.0 && time.abs() < EXACT_INTEGER_MAX).then_some(time as i64)
 }
 
 impl Serialize for QueueEntry {
@@ -208,10 +236,10 @@ mod tests {
         assert_eq!(entry.retry_after, Some(1_760_813_282.0));
         assert_eq!(entry.failed_at, Some(1_760_806_482.5));
         assert_eq!(entry.retry_count, 2);
+        // Whole seconds stay integers, as the application writes them.
         assert_eq!(
-            entry.to_value(),
-            json!({"id": "1", "title": "x", "year": "1", "retry_count": 2, "last_error": "e",
-                   "retry_after": 1760813282.0, "failed_at": 1760806482.5})
+            serde_json::to_string(&entry).expect("serializes"),
+            r#"{"id":"1","title":"x","year":"1","retry_count":2,"last_error":"e","retry_after":1760813282,"failed_at":1760806482.5}"#
         );
     }
 
@@ -245,6 +273,7 @@ mod tests {
             Just("retry_after"),
             Just("failed_at"),
             Just("completed_at"),
+            Just("removed_at"),
             Just("extra"),
             Just("other"),
         ];

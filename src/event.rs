@@ -9,14 +9,20 @@ use crate::error::{Error, Result};
 use crate::movie::Movie;
 use crate::seq::Seq;
 
-/// The event schema version this build writes and reads (`"v"` in every payload).
-pub const EVENT_VERSION: u32 = 1;
+/// The event schema version this build writes (`"v"` in every payload).
+pub const EVENT_VERSION: u32 = 2;
 
-/// Every state change of the queue (event schema version 1; see
+/// The oldest event schema version this build reads: version 1 records
+/// replay by version 1's rules (no stamped fields), so a journal written
+/// before version 2 replays to exactly the state it had.
+pub const EVENT_VERSION_MIN: u32 = 1;
+
+/// Every state change of the queue (event schema version 2; see
 /// `docs/FORMAT.md`).
 ///
-/// The projection (`QueueState::apply`) gives each its meaning; the
-/// manager only journals events that change something.
+/// The projection (`QueueState::apply`) gives each its meaning, by the
+/// rules of the record's schema version; the manager only journals events
+/// that change something.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -79,6 +85,32 @@ pub enum Event {
         failed: Vec<QueueEntry>,
         /// `queue_completed.json`, in order.
         completed: Vec<QueueEntry>,
+        /// `queue_removed.json`, in order (version 2; absent in version 1).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removed: Vec<QueueEntry>,
+    },
+    /// A movie left the watchlist: from wherever it was (or nowhere) to
+    /// the back of removed, `removed_at` = this event's time (version 2).
+    Removed {
+        /// The movie as given by the caller (its fields replace the stored ones).
+        movie: Movie,
+    },
+    /// Pending and completed movies that left the watchlist, to the back
+    /// of removed in this order, as they are stored (version 2).
+    MarkedRemoved {
+        /// Their ids.
+        ids: Vec<String>,
+    },
+    /// A removed movie went back to the end of pending (version 2).
+    Restored {
+        /// Its id.
+        id: String,
+    },
+    /// A removed movie was dropped from the store (its files deleted by
+    /// the application); its id is unknown again (version 2).
+    Forgotten {
+        /// Its id.
+        id: String,
     },
 }
 
@@ -86,18 +118,31 @@ impl Event {
     /// The ids this event concerns, for `history(id)`.
     pub fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         match self {
-            Event::Added { movie } | Event::Failed { movie, .. } | Event::Completed { movie } => {
-                Box::new(std::iter::once(movie.id()))
+            Event::Added { movie }
+            | Event::Failed { movie, .. }
+            | Event::Completed { movie }
+            | Event::Removed { movie } => Box::new(std::iter::once(movie.id())),
+            Event::Taken { id }
+            | Event::MovedToPending { id }
+            | Event::Reset { id }
+            | Event::Restored { id }
+            | Event::Forgotten { id } => Box::new(std::iter::once(id.as_str())),
+            Event::CleanedUp { ids, .. } | Event::Requeued { ids } | Event::MarkedRemoved { ids } => {
+                Box::new(ids.iter().map(String::as_str))
             }
-            Event::Taken { id } | Event::MovedToPending { id } | Event::Reset { id } => {
-                Box::new(std::iter::once(id.as_str()))
-            }
-            Event::CleanedUp { ids, .. } | Event::Requeued { ids } => Box::new(ids.iter().map(String::as_str)),
             Event::Imported {
                 pending,
                 failed,
                 completed,
-            } => Box::new(pending.iter().chain(failed).chain(completed).map(QueueEntry::id)),
+                removed,
+            } => Box::new(
+                pending
+                    .iter()
+                    .chain(failed)
+                    .chain(completed)
+                    .chain(removed)
+                    .map(QueueEntry::id),
+            ),
         }
     }
 
@@ -120,12 +165,27 @@ impl Event {
             Event::CleanedUp { .. } => "cleaned_up",
             Event::Requeued { .. } => "requeued",
             Event::Imported { .. } => "imported",
+            Event::Removed { .. } => "removed",
+            Event::MarkedRemoved { .. } => "marked_removed",
+            Event::Restored { .. } => "restored",
+            Event::Forgotten { .. } => "forgotten",
+        }
+    }
+
+    /// The first event schema version that has this event (as it is:
+    /// an `imported` event with removed entries is version 2).
+    #[must_use]
+    pub fn since_version(&self) -> u32 {
+        match self {
+            Event::Removed { .. } | Event::MarkedRemoved { .. } | Event::Restored { .. } | Event::Forgotten { .. } => 2,
+            Event::Imported { removed, .. } if !removed.is_empty() => 2,
+            _ => 1,
         }
     }
 }
 
-/// An event as the journal holds it: its sequence number, its time and
-/// what happened.
+/// An event as the journal holds it: its sequence number, its time, the
+/// schema version it was written in and what happened.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EventRecord {
@@ -133,15 +193,30 @@ pub struct EventRecord {
     pub seq: Seq,
     /// When it happened, Unix seconds.
     pub ts: f64,
+    /// The event schema version it was written in (its rules apply on replay).
+    pub version: u32,
     /// What happened.
     pub event: Event,
 }
 
 impl EventRecord {
-    /// An event that happened at `ts` (Unix seconds), journaled as record `seq`.
+    /// An event that happened at `ts` (Unix seconds), journaled as record
+    /// `seq` in the current schema version.
     #[must_use]
     pub fn new(seq: Seq, ts: f64, event: Event) -> Self {
-        EventRecord { seq, ts, event }
+        EventRecord {
+            seq,
+            ts,
+            version: EVENT_VERSION,
+            event,
+        }
+    }
+
+    /// As [`EventRecord::new`], written in schema `version`.
+    #[must_use]
+    pub fn with_version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
     }
 }
 
@@ -159,7 +234,7 @@ struct PayloadIn {
     event: Event,
 }
 
-/// Encodes an event's journal payload: `{"v":1,"ts":…,"event":{…}}`.
+/// Encodes an event's journal payload: `{"v":2,"ts":…,"event":{…}}`.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `ts` is not finite.
@@ -180,18 +255,30 @@ pub fn encode_payload(ts: f64, event: &Event) -> Result<Vec<u8>> {
 pub enum PayloadError {
     /// The payload is not an event of any known shape.
     Malformed(String),
-    /// The payload's `"v"` is not [`EVENT_VERSION`].
+    /// The payload's `"v"` is not a version this build reads
+    /// ([`EVENT_VERSION_MIN`]`..=`[`EVENT_VERSION`]).
     Version(u32),
+}
+
+/// A decoded payload: the schema version, the time, the event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The schema version it was written in.
+    pub version: u32,
+    /// Its time, Unix seconds.
+    pub ts: f64,
+    /// What happened.
+    pub event: Event,
 }
 
 /// Decodes an event's journal payload (the inverse of [`encode_payload`]).
 ///
 /// # Errors
 /// [`PayloadError`] saying what is wrong; the caller adds file and offset.
-pub fn decode_payload(bytes: &[u8]) -> std::result::Result<(f64, Event), PayloadError> {
+pub fn decode_payload(bytes: &[u8]) -> std::result::Result<Decoded, PayloadError> {
     let payload: PayloadIn =
         serde_json::from_slice(bytes).map_err(|error| PayloadError::Malformed(error.to_string()))?;
-    if payload.v != EVENT_VERSION {
+    if !(EVENT_VERSION_MIN..=EVENT_VERSION).contains(&payload.v) {
         return Err(PayloadError::Version(payload.v));
     }
     if !payload.ts.is_finite() {
@@ -200,7 +287,19 @@ pub fn decode_payload(bytes: &[u8]) -> std::result::Result<(f64, Event), Payload
             payload.ts
         )));
     }
-    Ok((payload.ts, payload.event))
+    if payload.event.since_version() > payload.v {
+        return Err(PayloadError::Malformed(format!(
+            "a version {} payload holds a {} event of version {}",
+            payload.v,
+            payload.event.kind(),
+            payload.event.since_version()
+        )));
+    }
+    Ok(Decoded {
+        version: payload.v,
+        ts: payload.ts,
+        event: payload.event,
+    })
 }
 
 #[cfg(test)]
@@ -238,7 +337,16 @@ mod tests {
                 pending: vec![QueueEntry::new(Movie::new("4", "Up", 2009))],
                 failed: vec![failed],
                 completed: vec![completed],
+                removed: vec![],
             },
+            Event::Removed {
+                movie: Movie::new("5", "Jaws", 1975),
+            },
+            Event::MarkedRemoved {
+                ids: vec!["1".into(), "3".into()],
+            },
+            Event::Restored { id: "5".into() },
+            Event::Forgotten { id: "5".into() },
         ]
     }
 
@@ -246,18 +354,36 @@ mod tests {
     fn every_event_round_trips_through_its_payload() {
         for event in every_event() {
             let bytes = encode_payload(1_760_806_482.123_456_7, &event).expect("encodes");
-            let (ts, back) = decode_payload(&bytes).expect("decodes");
-            assert_eq!(ts.to_bits(), 1_760_806_482.123_456_7_f64.to_bits());
-            assert_eq!(back, event);
+            let decoded = decode_payload(&bytes).expect("decodes");
+            assert_eq!(decoded.ts.to_bits(), 1_760_806_482.123_456_7_f64.to_bits());
+            assert_eq!(decoded.version, EVENT_VERSION);
+            assert_eq!(decoded.event, event);
         }
     }
 
     #[test]
     fn unknown_versions_and_kinds_are_refused() {
-        let wrong_version = br#"{"v":2,"ts":1.0,"event":{"taken":{"id":"1"}}}"#;
-        assert!(matches!(decode_payload(wrong_version), Err(PayloadError::Version(2))));
+        let wrong_version = br#"{"v":3,"ts":1.0,"event":{"taken":{"id":"1"}}}"#;
+        assert!(matches!(decode_payload(wrong_version), Err(PayloadError::Version(3))));
+        let no_version = br#"{"v":0,"ts":1.0,"event":{"taken":{"id":"1"}}}"#;
+        assert!(matches!(decode_payload(no_version), Err(PayloadError::Version(0))));
         let unknown_kind = br#"{"v":1,"ts":1.0,"event":{"exploded":{"id":"1"}}}"#;
         assert!(matches!(decode_payload(unknown_kind), Err(PayloadError::Malformed(_))));
         assert!(encode_payload(f64::NAN, &Event::Taken { id: "1".into() }).is_err());
+    }
+
+    #[test]
+    fn version_1_payloads_still_decode_but_hold_no_version_2_event() {
+        let old = br#"{"v":1,"ts":1.5,"event":{"taken":{"id":"1"}}}"#;
+        let decoded = decode_payload(old).expect("a version 1 payload");
+        assert_eq!((decoded.version, decoded.event), (1, Event::Taken { id: "1".into() }));
+        let too_new = br#"{"v":1,"ts":1.5,"event":{"forgotten":{"id":"1"}}}"#;
+        assert!(matches!(decode_payload(too_new), Err(PayloadError::Malformed(_))));
+        let removed_entries = br#"{"v":1,"ts":1.5,"event":{"imported":{"pending":[],"failed":[],"completed":[],
+            "removed":[{"id":"1"}]}}}"#;
+        assert!(matches!(
+            decode_payload(removed_entries),
+            Err(PayloadError::Malformed(_))
+        ));
     }
 }

@@ -54,7 +54,7 @@ pub use crate::event::{Event, EventRecord};
 pub use crate::journal::writer::Durability;
 pub use crate::maintenance::export_state;
 pub use crate::maintenance::{CompactReport, repair};
-pub use crate::manager::{MovieId, QueueManager, default_dir};
+pub use crate::manager::{GRACE_PERIOD_DEFAULT, MovieId, QueueManager, default_dir};
 pub use crate::movie::{Movie, Year};
 pub use crate::options::Options;
 pub use crate::projection::{Place, QueueState, Statistics};

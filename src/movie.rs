@@ -10,7 +10,30 @@ use crate::error::{Error, Result};
 /// Keys the queue itself manages on an entry (see `docs/FORMAT.md`). They
 /// are never part of a movie's own fields: `Movie::from_value` drops them and
 /// the queue writes its own values in their place.
-pub const QUEUE_FIELDS: [&str; 5] = ["retry_count", "last_error", "retry_after", "failed_at", "completed_at"];
+pub const QUEUE_FIELDS: [&str; 6] = [
+    "retry_count",
+    "last_error",
+    "retry_after",
+    "failed_at",
+    "completed_at",
+    "removed_at",
+];
+
+/// A field the queue stamps on a movie as the application does
+/// (`status`, `queued_at`, ...; see `docs/FORMAT.md`): set to a value, or
+/// taken away.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum StampValue {
+    /// An integer (Unix seconds, a count).
+    Int(i64),
+    /// A fixed word (`"pending"`, ...).
+    Text(&'static str),
+    /// The field is removed.
+    Absent,
+}
+
+/// One stamped field: its key and what it becomes.
+pub(crate) type Stamp = (&'static str, StampValue);
 
 /// A movie's year, kept as the application gave it (its own data uses both).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -66,14 +89,15 @@ impl Year {
 /// One movie of the watchlist.
 ///
 /// `id` is a non-empty string and identifies the movie everywhere;
-/// `title` is a string; `year` a string or an integer. `slug` and `imdb_id`
-/// are optional, and any other JSON field is kept in order and written back
+/// `title` is a string; `year` a string or an integer. `title`, `year`,
+/// `slug` and `imdb_id` may be missing (or `null`, which is kept as it was
+/// given), and any other JSON field is kept in order and written back
 /// unchanged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Movie {
     id: String,
-    title: String,
-    year: Year,
+    title: Option<String>,
+    year: Option<Year>,
     slug: Option<String>,
     imdb_id: Option<String>,
     extra: Map<String, Value>,
@@ -88,8 +112,8 @@ impl Movie {
     pub fn new(id: impl Into<String>, title: impl Into<String>, year: impl Into<Year>) -> Self {
         Movie {
             id: id.into(),
-            title: title.into(),
-            year: year.into(),
+            title: Some(title.into()),
+            year: Some(year.into()),
             slug: None,
             imdb_id: None,
             extra: Map::new(),
@@ -127,9 +151,9 @@ impl Movie {
         Ok(self)
     }
 
-    /// Builds a movie from a JSON object, validating `id`, `title` and `year`.
-    /// Queue-managed keys (`retry_count`, `completed_at`, ...) are dropped:
-    /// the queue keeps those itself.
+    /// Builds a movie from a JSON object, validating `id`, `title` and `year`
+    /// where given. Queue-managed keys (`retry_count`, `completed_at`, ...)
+    /// are dropped: the queue keeps those itself.
     ///
     /// # Errors
     /// [`Error::InvalidMovie`] naming the field that is missing or mistyped.
@@ -145,7 +169,7 @@ impl Movie {
 
     /// Validates the fields of one JSON object (the queue-managed ones
     /// already taken out, or ignored here).
-    pub(crate) fn from_raw(raw: RawFields) -> Result<Self> {
+    pub(crate) fn from_raw(mut raw: RawFields) -> Result<Self> {
         let id = match raw.id {
             Some(Value::String(id)) if !id.is_empty() => id,
             Some(Value::String(_)) => return Err(Error::InvalidMovie("\"id\" is empty".into())),
@@ -157,20 +181,23 @@ impl Movie {
             }
             None => return Err(Error::InvalidMovie("the movie has no \"id\"".into())),
         };
-        let title = match raw.title {
-            Some(Value::String(title)) => title,
-            Some(other) => {
-                return Err(Error::InvalidMovie(format!(
-                    "movie {id:?}: \"title\" must be a string, not {}",
-                    kind_of(&other)
-                )));
+        // A declared field given as `null` is kept as it came, among the others.
+        for (key, slot) in [
+            ("title", &mut raw.title),
+            ("year", &mut raw.year),
+            ("slug", &mut raw.slug),
+            ("imdb_id", &mut raw.imdb_id),
+        ] {
+            if let Some(Value::Null) = slot {
+                *slot = None;
+                raw.extra.insert(key.to_owned(), Value::Null);
             }
-            None => return Err(Error::InvalidMovie(format!("movie {id:?} has no \"title\""))),
-        };
+        }
         let year = match raw.year {
-            Some(Value::String(year)) => Year::Text(year),
+            None => None,
+            Some(Value::String(year)) => Some(Year::Text(year)),
             Some(Value::Number(number)) if number.as_i64().is_some() => {
-                Year::Number(number.as_i64().unwrap_or_default())
+                Some(Year::Number(number.as_i64().unwrap_or_default()))
             }
             Some(other) => {
                 return Err(Error::InvalidMovie(format!(
@@ -178,16 +205,13 @@ impl Movie {
                     kind_of(&other)
                 )));
             }
-            None => return Err(Error::InvalidMovie(format!("movie {id:?} has no \"year\""))),
         };
-        let slug = optional_string(raw.slug, "slug", &id)?;
-        let imdb_id = optional_string(raw.imdb_id, "imdb_id", &id)?;
         Ok(Movie {
+            title: optional_string(raw.title, "title", &id)?,
+            slug: optional_string(raw.slug, "slug", &id)?,
+            imdb_id: optional_string(raw.imdb_id, "imdb_id", &id)?,
             id,
-            title,
             year,
-            slug,
-            imdb_id,
             extra: raw.extra,
         })
     }
@@ -214,8 +238,12 @@ impl Movie {
     pub(crate) fn to_map(&self) -> Map<String, Value> {
         let mut map = Map::with_capacity(5 + self.extra.len());
         map.insert("id".into(), Value::String(self.id.clone()));
-        map.insert("title".into(), Value::String(self.title.clone()));
-        map.insert("year".into(), self.year.to_value());
+        if let Some(title) = &self.title {
+            map.insert("title".into(), Value::String(title.clone()));
+        }
+        if let Some(year) = &self.year {
+            map.insert("year".into(), year.to_value());
+        }
         if let Some(slug) = &self.slug {
             map.insert("slug".into(), Value::String(slug.clone()));
         }
@@ -234,16 +262,16 @@ impl Movie {
         &self.id
     }
 
-    /// Its title.
+    /// Its title, if it has one.
     #[must_use]
-    pub fn title(&self) -> &str {
-        &self.title
+    pub fn title(&self) -> Option<&str> {
+        self.title.as_deref()
     }
 
-    /// Its year, as given.
+    /// Its year as given, if it has one.
     #[must_use]
-    pub fn year(&self) -> &Year {
-        &self.year
+    pub fn year(&self) -> Option<&Year> {
+        self.year.as_ref()
     }
 
     /// Its slug, if any.
@@ -263,6 +291,12 @@ impl Movie {
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra
     }
+
+    /// The extra fields, to change (the reference model stamps them).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn extra_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.extra
+    }
 }
 
 fn is_declared(key: &str) -> bool {
@@ -271,7 +305,7 @@ fn is_declared(key: &str) -> bool {
 
 fn optional_string(value: Option<Value>, key: &str, id: &str) -> Result<Option<String>> {
     match value {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
         Some(other) => Err(Error::InvalidMovie(format!(
             "movie {id:?}: {key:?} must be a string, not {}",
@@ -314,6 +348,8 @@ pub(crate) struct RawFields {
     pub(crate) failed_at: Option<Value>,
     /// `completed_at`, as it came.
     pub(crate) completed_at: Option<Value>,
+    /// `removed_at`, as it came.
+    pub(crate) removed_at: Option<Value>,
     extra: Map<String, Value>,
 }
 
@@ -329,6 +365,7 @@ enum FieldKey {
     RetryAfter,
     FailedAt,
     CompletedAt,
+    RemovedAt,
     Other(String),
 }
 
@@ -346,6 +383,7 @@ impl FieldKey {
             "retry_after" => FieldKey::RetryAfter,
             "failed_at" => FieldKey::FailedAt,
             "completed_at" => FieldKey::CompletedAt,
+            "removed_at" => FieldKey::RemovedAt,
             _ => return None,
         })
     }
@@ -399,6 +437,7 @@ impl RawFields {
             FieldKey::RetryAfter => &mut self.retry_after,
             FieldKey::FailedAt => &mut self.failed_at,
             FieldKey::CompletedAt => &mut self.completed_at,
+            FieldKey::RemovedAt => &mut self.removed_at,
             FieldKey::Other(key) => {
                 self.extra.insert(key, value);
                 return;
@@ -435,16 +474,22 @@ impl<'de> Deserialize<'de> for RawFields {
 
 impl Movie {
     /// Writes the movie's fields into a map being serialized, in the
-    /// documented order (so an entry can add its own fields after them).
+    /// documented order (so an entry can add its own fields after them),
+    /// with `stamps` applied: a stamped key the movie has takes the stamp's
+    /// value in its place, the others follow the movie's fields.
     pub(crate) fn serialize_fields<M: serde::ser::SerializeMap>(
         &self,
         map: &mut M,
+        stamps: &[Stamp],
     ) -> std::result::Result<(), M::Error> {
         map.serialize_entry("id", &self.id)?;
-        map.serialize_entry("title", &self.title)?;
+        if let Some(title) = &self.title {
+            map.serialize_entry("title", title)?;
+        }
         match &self.year {
-            Year::Text(text) => map.serialize_entry("year", text)?,
-            Year::Number(number) => map.serialize_entry("year", number)?,
+            Some(Year::Text(text)) => map.serialize_entry("year", text)?,
+            Some(Year::Number(number)) => map.serialize_entry("year", number)?,
+            None => {}
         }
         if let Some(slug) = &self.slug {
             map.serialize_entry("slug", slug)?;
@@ -453,9 +498,29 @@ impl Movie {
             map.serialize_entry("imdb_id", imdb_id)?;
         }
         for (key, value) in &self.extra {
-            map.serialize_entry(key, value)?;
+            match stamps.iter().find(|(stamped, _)| stamped == key) {
+                Some((_, stamp)) => serialize_stamp(map, key, *stamp)?,
+                None => map.serialize_entry(key, value)?,
+            }
+        }
+        for &(key, stamp) in stamps {
+            if !self.extra.contains_key(key) {
+                serialize_stamp(map, key, stamp)?;
+            }
         }
         Ok(())
+    }
+}
+
+fn serialize_stamp<M: serde::ser::SerializeMap>(
+    map: &mut M,
+    key: &str,
+    stamp: StampValue,
+) -> std::result::Result<(), M::Error> {
+    match stamp {
+        StampValue::Int(number) => map.serialize_entry(key, &number),
+        StampValue::Text(text) => map.serialize_entry(key, text),
+        StampValue::Absent => Ok(()),
     }
 }
 
@@ -463,7 +528,7 @@ impl Serialize for Movie {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(None)?;
-        self.serialize_fields(&mut map)?;
+        self.serialize_fields(&mut map, &[])?;
         map.end()
     }
 }
@@ -484,7 +549,7 @@ mod tests {
         let input = json!({"id": "7", "title": "Heat", "year": 1995, "status": "queued",
                            "nested": {"a": [1, 2.5]}, "queued_at": 1760806482.5});
         let movie = Movie::from_value(input.clone()).expect("valid movie");
-        assert_eq!(movie.year(), &Year::Number(1995));
+        assert_eq!(movie.year(), Some(&Year::Number(1995)));
         let text = serde_json::to_string(&movie).expect("serializes");
         assert_eq!(
             text,
@@ -510,6 +575,16 @@ mod tests {
             assert!(message.contains(needle), "{message} lacks {needle}");
         }
         assert!(Movie::new("", "t", "1").validate().is_err());
+    }
+
+    #[test]
+    fn any_object_with_an_id_comes_back_as_it_went_in() {
+        let input = json!({"id": "1", "slug": null, "year": null, "rating": 7.5});
+        let movie = Movie::from_value(input.clone()).expect("an id is enough");
+        assert_eq!((movie.title(), movie.year(), movie.slug()), (None, None, None));
+        assert_eq!(movie.to_value(), input);
+        let text = serde_json::to_string(&movie).expect("serializes");
+        assert_eq!(serde_json::from_str::<Movie>(&text).expect("parses"), movie);
     }
 
     #[test]

@@ -150,7 +150,38 @@ pub enum Command {
         source: PathBuf,
     },
 
-    /// Write the three documented files of the current state into a directory
+    /// Move every pending or completed movie not on the watchlist to removed
+    #[command(after_help = "Examples:\n  \
+        movie-queue mark-removed 603 949 1124      # the ids still on the watchlist\n  \
+        movie-queue mark-removed - < watchlist-ids.txt   # one id a line on stdin\n\n\
+        Movies in flight or failed stay where they are. An empty watchlist on stdin removes every \
+        pending and completed movie.")]
+    MarkRemoved {
+        /// The ids on the watchlist now, or `-` to read them from stdin (one a line)
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+
+    /// Put a removed movie back at the end of pending
+    #[command(after_help = "Example:\n  movie-queue restore 603")]
+    Restore {
+        /// The movie's id
+        id: String,
+    },
+
+    /// Drop a removed movie from the store (after its files were deleted)
+    #[command(after_help = "Example:\n  movie-queue removed --ready --json | jq -r '.[].id' | \
+        while read id; do rm -rf \"/movies/$id\" && movie-queue forget \"$id\"; done")]
+    Forget {
+        /// The movie's id
+        id: String,
+    },
+
+    /// List the removed movies, or (--ready) those whose grace period is over
+    #[command(after_help = "Examples:\n  movie-queue removed\n  movie-queue removed --ready --grace 7d --json")]
+    Removed(RemovedArgs),
+
+    /// Write the four documented files of the current state into a directory
     #[command(after_help = "Example:\n  movie-queue export /tmp/queue-files/")]
     Export {
         /// Where to write them (created 0700 if missing; files 0600); never the store or its journal/
@@ -163,6 +194,19 @@ pub enum Command {
         movie-queue demo                    # a fresh directory under the system's temp dir\n  \
         movie-queue demo --dir /tmp/demo    # a new or empty directory of your choice")]
     Demo,
+}
+
+/// `removed`.
+#[derive(Debug, Args)]
+pub struct RemovedArgs {
+    /// Only movies whose grace period is over (their files may be deleted)
+    #[arg(long)]
+    pub ready: bool,
+    /// The grace period after removal (`7d`, `12h`, `0s`)
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 /// `--json` on a reading command.
@@ -223,6 +267,8 @@ pub enum ListWhich {
     Failed,
     /// Done
     Completed,
+    /// Left the watchlist, waiting for their files' deletion
+    Removed,
     /// Failed at least --max-retries times
     Permanent,
 }
@@ -275,7 +321,7 @@ pub struct ReplayArgs {
     /// Print the statistics as JSON
     #[arg(long)]
     pub json: bool,
-    /// Write the three documented queue files of that state here (created 0700 if missing; never the store)
+    /// Write the four documented queue files of that state here (created 0700 if missing; never the store)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }

@@ -33,6 +33,7 @@ pub fn list(output: &mut Output, dir: &Path, args: &ListArgs) -> anyhow::Result<
         ListWhich::InFlight => qm.list(Place::InFlight),
         ListWhich::Failed => qm.list(Place::Failed),
         ListWhich::Completed => qm.list(Place::Completed),
+        ListWhich::Removed => qm.list(Place::Removed),
         ListWhich::Permanent => qm.get_permanent_failures(max_retries),
     };
     if args.json.json {
@@ -54,19 +55,20 @@ fn which_name(which: ListWhich) -> &'static str {
         ListWhich::InFlight => "in flight",
         ListWhich::Failed => "failed",
         ListWhich::Completed => "completed",
+        ListWhich::Removed => "removed",
         ListWhich::Permanent => "failed permanently",
     }
 }
 
-type Table = (Vec<&'static str>, Vec<Vec<String>>, Vec<usize>);
+pub(super) type Table = (Vec<&'static str>, Vec<Vec<String>>, Vec<usize>);
 
-fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super::output::Style) -> Table {
+pub(super) fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super::output::Style) -> Table {
     let now = now();
     let base = |entry: &QueueEntry| {
         vec![
             safe(entry.id()).into_owned(),
-            safe(entry.movie.title()).into_owned(),
-            safe(&entry.movie.year().to_string()).into_owned(),
+            safe(entry.movie.title().unwrap_or_default()).into_owned(),
+            safe(&entry.movie.year().map(ToString::to_string).unwrap_or_default()).into_owned(),
         ]
     };
     let retry_after = |entry: &QueueEntry| match entry.retry_after {
@@ -111,16 +113,21 @@ fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super::output::S
             ];
             (header, rows, vec![3])
         }
-        ListWhich::Completed => {
+        ListWhich::Completed | ListWhich::Removed => {
+            let (time, column): (fn(&QueueEntry) -> Option<f64>, _) = if which == ListWhich::Completed {
+                (|entry| entry.completed_at, "COMPLETED AT")
+            } else {
+                (|entry| entry.removed_at, "REMOVED AT")
+            };
             let rows = entries
                 .iter()
                 .map(|entry| {
                     let mut row = base(entry);
-                    row.push(entry.completed_at.map(local_time).unwrap_or_default());
+                    row.push(time(entry).map(local_time).unwrap_or_default());
                     row
                 })
                 .collect();
-            (vec!["ID", "TITLE", "YEAR", "COMPLETED AT"], rows, vec![])
+            (vec!["ID", "TITLE", "YEAR", column], rows, vec![])
         }
     }
 }
@@ -131,6 +138,7 @@ fn place_name(place: Place) -> &'static str {
         Place::InFlight => "in_flight",
         Place::Failed => "failed",
         Place::Completed => "completed",
+        Place::Removed => "removed",
     }
 }
 
@@ -206,6 +214,7 @@ fn entry_fields(entry: &QueueEntry) -> Vec<(String, String)> {
         ("retry after", entry.retry_after),
         ("first failed", entry.failed_at),
         ("completed at", entry.completed_at),
+        ("removed at", entry.removed_at),
     ];
     for (name, time) in times {
         if let Some(time) = time {

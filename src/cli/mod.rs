@@ -8,6 +8,7 @@ mod inspect;
 mod operate;
 mod out_dir;
 mod output;
+mod removed;
 mod verify;
 
 use std::io::{IsTerminal, Write};
@@ -126,6 +127,10 @@ fn dispatch(command: Command, dir: &Path) -> anyhow::Result<()> {
         Command::Compact => operate::compact(out, dir),
         Command::Import { source } => operate::import(out, dir, &source),
         Command::Export { target } => inspect::export(out, dir, &target),
+        Command::MarkRemoved { ids } => removed::mark_removed(out, dir, &ids),
+        Command::Restore { id } => removed::restore(out, dir, &id),
+        Command::Forget { id } => removed::forget(out, dir, &id),
+        Command::Removed(args) => removed::list(out, dir, &args),
         Command::Demo => demo::run(out, Some(dir)),
     }
 }

@@ -16,13 +16,13 @@ use super::{close_writer, fail, fail_with_hint, open_writer};
 
 /// Opens the writer, runs `work`, closes (see [`close_writer`]: a failure
 /// after every change is durable is a warning, not an error).
-fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub(super) fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let qm = open_writer(dir)?;
     let result = work(&qm);
     close_writer(qm, result)
 }
 
-fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
+pub(super) fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
     fail_with_hint(
         format!("no movie with id {id:?} in {}", dir.display()),
         "`movie-queue list pending` (or in-flight, failed, completed) shows what the store holds",

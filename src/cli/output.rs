@@ -189,6 +189,7 @@ pub fn write_statistics(output: &mut Output, stats: &Statistics, indent: &str) -
         ("failed", stats.failed),
         ("completed", stats.completed),
         ("permanent failures", stats.permanent_failures),
+        ("removed", stats.removed),
     ];
     let width = rows.iter().map(|(_, count)| count.to_string().len()).max().unwrap_or(1);
     for (name, count) in rows {
@@ -244,9 +245,14 @@ pub fn times(count: u32) -> String {
     }
 }
 
-/// `The Matrix (1999)`.
+/// `The Matrix (1999)`; a missing title or year is left out.
 pub fn movie_label(movie: &Movie) -> String {
-    format!("{} ({})", safe(movie.title()), safe(&movie.year().to_string()))
+    match (movie.title(), movie.year()) {
+        (Some(title), Some(year)) => format!("{} ({})", safe(title), safe(&year.to_string())),
+        (Some(title), None) => safe(title).into_owned(),
+        (None, Some(year)) => format!("({})", safe(&year.to_string())),
+        (None, None) => String::new(),
+    }
 }
 
 /// A movie's id, safe to print.
@@ -301,8 +307,14 @@ fn ids_summary(ids: &[String]) -> String {
 /// What an event did, in a few words, safe to print.
 pub fn event_summary(event: &Event) -> String {
     let summary = match event {
-        Event::Added { movie } | Event::Completed { movie } => format!("{}  {}", movie.id(), movie_label(movie)),
-        Event::Taken { id } | Event::MovedToPending { id } | Event::Reset { id } => id.clone(),
+        Event::Added { movie } | Event::Completed { movie } | Event::Removed { movie } => {
+            format!("{}  {}", movie.id(), movie_label(movie))
+        }
+        Event::Taken { id }
+        | Event::MovedToPending { id }
+        | Event::Reset { id }
+        | Event::Restored { id }
+        | Event::Forgotten { id } => id.clone(),
         Event::Failed {
             movie,
             error,
@@ -320,15 +332,18 @@ pub fn event_summary(event: &Event) -> String {
             ids_summary(ids)
         ),
         Event::Requeued { ids } => format!("{} back to the front of pending: {}", ids.len(), ids_summary(ids)),
+        Event::MarkedRemoved { ids } => format!("{} left the watchlist: {}", ids.len(), ids_summary(ids)),
         Event::Imported {
             pending,
             failed,
             completed,
+            removed,
         } => format!(
-            "{} pending, {} failed, {} completed",
+            "{} pending, {} failed, {} completed, {} removed",
             pending.len(),
             failed.len(),
-            completed.len()
+            completed.len(),
+            removed.len()
         ),
         // A kind added after this build: its name says what happened.
         _ => event.kind().to_owned(),

@@ -76,13 +76,23 @@ impl QueueManager {
     /// # Errors
     /// [`crate::Error::Poisoned`] / [`crate::Error::Io`] if the take could not be made durable.
     pub fn get_next_pending(&self) -> Result<Option<Movie>> {
+        Ok(self.take_next_pending()?.map(|entry| entry.movie))
+    }
+
+    /// As [`QueueManager::get_next_pending`], returning the whole entry
+    /// (its retry fields too, for a movie that failed before).
+    ///
+    /// # Errors
+    /// As [`QueueManager::get_next_pending`].
+    pub fn take_next_pending(&self) -> Result<Option<QueueEntry>> {
         let mut taken = None;
         self.commit_and_wait(|state| {
             Ok(state.front_pending().map(|entry| {
-                taken = Some(entry.movie.clone());
-                Event::Taken {
+                let event = Event::Taken {
                     id: entry.id().to_owned(),
-                }
+                };
+                taken = Some(entry);
+                event
             }))
         })?;
         Ok(taken)
@@ -91,7 +101,7 @@ impl QueueManager {
     /// Records a failure: `retry_count` + 1, `last_error`, `retry_after`
     /// (`None`: now), `failed_at` on the first failure only. Takes the movie
     /// out of pending or in flight; a movie already failed is updated in
-    /// place. `Ok(false)`: the movie is completed (nothing changes).
+    /// place. `Ok(false)`: the movie is completed or removed (nothing changes).
     ///
     /// # Errors
     /// [`crate::Error::InvalidMovie`], [`crate::Error::InvalidArgument`] (non-finite
@@ -101,19 +111,17 @@ impl QueueManager {
         let retry_after = check_time("retry_after", retry_after.unwrap_or_else(now))?;
         let error = error.into();
         self.commit_and_wait(|state| {
-            Ok(
-                (state.place(movie.id()) != Some(Place::Completed)).then(|| Event::Failed {
-                    movie,
-                    error,
-                    retry_after,
-                }),
-            )
+            Ok((!is_done(state, movie.id())).then(|| Event::Failed {
+                movie,
+                error,
+                retry_after,
+            }))
         })
     }
 
     /// As [`QueueManager::add_to_failed`], with `retry_after` from the retry
     /// policy (default: 1 h doubling per failure). Returns the `retry_after`
-    /// chosen, or `None` if the movie is completed.
+    /// chosen, or `None` if the movie is completed or removed.
     ///
     /// # Errors
     /// As [`QueueManager::add_to_failed`].
@@ -124,7 +132,7 @@ impl QueueManager {
         let mut chosen = None;
         self.commit_and_wait(|state| {
             let retry_count = match state.get(movie.id()) {
-                Some((Place::Completed, _)) => return Ok(None),
+                Some((Place::Completed | Place::Removed, _)) => return Ok(None),
                 Some((_, entry)) => entry.retry_count + 1,
                 None => 1,
             };
@@ -177,15 +185,13 @@ impl QueueManager {
     }
 
     /// Marks a movie done (stamped `completed_at`), taking it out of pending,
-    /// in flight or failed. `Ok(false)`: it was already completed.
+    /// in flight or failed. `Ok(false)`: it was already completed, or removed.
     ///
     /// # Errors
     /// [`crate::Error::InvalidMovie`], [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn add_to_completed(&self, movie: Movie) -> Result<bool> {
         movie.validate()?;
-        self.commit_and_wait(|state| {
-            Ok((state.place(movie.id()) != Some(Place::Completed)).then(|| Event::Completed { movie }))
-        })
+        self.commit_and_wait(|state| Ok((!is_done(state, movie.id())).then(|| Event::Completed { movie })))
     }
 
     /// Is a movie with this id completed?
@@ -277,14 +283,7 @@ impl QueueManager {
     /// Every entry of one place, in queue order.
     #[must_use]
     pub fn list(&self, place: Place) -> Vec<QueueEntry> {
-        let inner = self.read();
-        let state = &inner.state;
-        match place {
-            Place::Pending => state.pending().collect(),
-            Place::InFlight => state.in_flight().collect(),
-            Place::Failed => state.failed().collect(),
-            Place::Completed => state.completed().collect(),
-        }
+        self.read().state.entries(place).collect()
     }
 
     /// A copy of the whole projection as it is now.
@@ -304,4 +303,10 @@ impl QueueManager {
     pub fn max_retries(&self) -> u32 {
         self.options.retry_policy.max_retries
     }
+}
+
+/// Completed and removed movies are done with: failures and completions
+/// of them change nothing.
+fn is_done(state: &QueueState, id: &str) -> bool {
+    matches!(state.place(id), Some(Place::Completed | Place::Removed))
 }

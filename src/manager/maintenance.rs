@@ -5,7 +5,7 @@ use std::path::Path;
 use super::QueueManager;
 use crate::error::{Error, Result};
 use crate::maintenance::{self, CompactReport};
-use crate::projection::QueueState;
+use crate::projection::{Place, QueueState};
 use crate::snapshot::{self, SnapshotData, legacy};
 
 impl QueueManager {
@@ -57,9 +57,7 @@ impl QueueManager {
         after
             .apply(0.0, &event)
             .map_err(|error| Error::InvalidArgument(error.0))?;
-        let count = |state: &QueueState| {
-            state.pending_count() + state.in_flight_count() + state.failed_count() + state.completed_count()
-        };
+        let count = |state: &QueueState| Place::ALL.into_iter().map(|place| state.count(place)).sum::<usize>();
         let added = count(&after) - count(&before);
         if added > 0 {
             self.commit_event(event)?;

@@ -18,7 +18,10 @@ pub use crate::clock::now;
 mod api;
 mod audit;
 mod maintenance;
+mod removed;
 mod snapshots;
+
+pub use self::removed::GRACE_PERIOD_DEFAULT;
 
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};

@@ -41,6 +41,7 @@ impl QueueState {
             && retry_indexed == self.failed_count()
             && self.retry_index.values().all(|by_time| !by_time.is_empty())
             && self.completed_index.len() == self.completed_count()
+            && self.removed_index.len() == self.removed_count()
     }
 
     /// Is this node under its id, linked to its neighbours and in its
@@ -53,6 +54,7 @@ impl QueueState {
                 .get(&node.retry_count)
                 .is_some_and(|by_time| by_time.contains(&time_key)),
             Place::Completed => self.completed_index.contains(&time_key),
+            Place::Removed => self.removed_index.contains(&time_key),
             Place::Pending | Place::InFlight => true,
         };
         let list = self.list(node.place);

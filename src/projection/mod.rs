@@ -1,9 +1,10 @@
 //! The queue views as a pure function of the events.
 //!
-//! [`QueueState`] holds the four queues (pending, in flight, failed,
-//! completed) and the indexes the manager's queries need. It changes only
-//! through [`QueueState::apply`], one [`Event`] at a time, so replaying a
-//! journal rebuilds exactly the state the live queue had.
+//! [`QueueState`] holds the five queues (pending, in flight, failed,
+//! completed, removed) and the indexes the manager's queries need. It
+//! changes only through [`QueueState::apply`], one [`Event`] at a time, by
+//! the rules of the event's schema version, so replaying a journal rebuilds
+//! exactly the state the live queue had.
 //!
 //! **Architecture invariant:** this module does no I/O, reads no clock and
 //! draws no random numbers; every time it uses comes from the event or the
@@ -18,9 +19,9 @@
 //! each entry also carries an order key that ascends from its place's
 //! front to its back (front inserts take keys below the front's, back
 //! inserts above the back's). Failed entries are also indexed by
-//! `(retry_count, retry_after)`, completed ones by `completed_at`, so the
-//! retry and clean-up queries cost `O(log n + k)`. Queries hand out parsed
-//! [`QueueEntry`] values.
+//! `(retry_count, retry_after)`, completed ones by `completed_at`, removed
+//! ones by `removed_at`, so the retry, clean-up and deletion queries cost
+//! `O(log n + k)`. Queries hand out parsed [`QueueEntry`] values.
 //!
 //! The id table's hasher is seeded per process; the seed changes where ids
 //! sit in memory, never a result.
@@ -30,6 +31,7 @@ mod lists;
 mod mutation;
 mod rules;
 mod slab;
+mod stamps;
 #[cfg(test)]
 mod tests;
 mod time_index;
@@ -44,9 +46,9 @@ use self::lists::List;
 use self::slab::{IdSlot, Index, Node, table_hash};
 use self::time_index::TimeKey;
 use crate::entry::QueueEntry;
-use crate::event::Event;
+use crate::event::{EVENT_VERSION, Event};
 
-/// Which of the four queues an entry is in.
+/// Which of the five queues an entry is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Place {
     /// Waiting to be taken, first in first out.
@@ -57,11 +59,19 @@ pub enum Place {
     Failed,
     /// Done.
     Completed,
+    /// Left the watchlist; its files are deleted after a grace period.
+    Removed,
 }
 
 impl Place {
-    /// The four places, in the order the queues are listed.
-    pub const ALL: [Place; 4] = [Place::Pending, Place::InFlight, Place::Failed, Place::Completed];
+    /// The five places, in the order the queues are listed.
+    pub const ALL: [Place; 5] = [
+        Place::Pending,
+        Place::InFlight,
+        Place::Failed,
+        Place::Completed,
+        Place::Removed,
+    ];
 }
 
 impl fmt::Display for Place {
@@ -71,6 +81,7 @@ impl fmt::Display for Place {
             Place::InFlight => "in flight",
             Place::Failed => "failed",
             Place::Completed => "completed",
+            Place::Removed => "removed",
         })
     }
 }
@@ -95,9 +106,11 @@ pub struct Statistics {
     pub completed: usize,
     /// Failed movies with `retry_count >= max_retries`.
     pub permanent_failures: usize,
+    /// Movies that left the watchlist, waiting for their files' deletion.
+    pub removed: usize,
 }
 
-/// The four queues and their indexes, as a pure function of the events.
+/// The five queues and their indexes, as a pure function of the events.
 #[derive(Debug, Clone, Default)]
 pub struct QueueState {
     /// Every known entry; `None` marks a free slot.
@@ -108,14 +121,16 @@ pub struct QueueState {
     /// is read from the entry, so it is stored once).
     by_id: HashTable<IdSlot>,
     hasher: DefaultHashBuilder,
-    /// Pending, in flight, failed, completed (as [`Place::ALL`]).
-    lists: [List; 4],
+    /// Pending, in flight, failed, completed, removed (as [`Place::ALL`]).
+    lists: [List; 5],
     /// Failed entries by `retry_count`, then `(retry_after, order key)`.
     /// Never holds an empty set, so it doubles as the `retry_count`
     /// histogram of the failed queue.
     retry_index: BTreeMap<u32, BTreeSet<TimeKey>>,
     /// Completed entries by `(completed_at, order key)`.
     completed_index: BTreeSet<TimeKey>,
+    /// Removed entries by `(removed_at, order key)`.
+    removed_index: BTreeSet<TimeKey>,
     /// Where entries are serialized before they are stored.
     scratch: Vec<u8>,
 }
@@ -134,26 +149,38 @@ impl QueueState {
         self.by_id.reserve(additional, |slot: &IdSlot| table_hash(slot.hash));
     }
 
-    /// Applies one event that happened at time `ts` (Unix seconds).
+    /// Applies one event of the current schema version that happened at
+    /// time `ts` (Unix seconds).
     ///
     /// # Errors
     /// [`ApplyError`] when the event cannot apply to this state (see
     /// [`QueueState::check`]); the state is then unchanged.
     pub(crate) fn apply(&mut self, ts: f64, event: &Event) -> Result<(), ApplyError> {
+        self.apply_version(EVENT_VERSION, ts, event)
+    }
+
+    /// Applies one event written in schema `version` by that version's
+    /// rules (version 1 stamps nothing; see `docs/FORMAT.md`).
+    ///
+    /// # Errors
+    /// As [`QueueState::apply`].
+    pub(crate) fn apply_version(&mut self, version: u32, ts: f64, event: &Event) -> Result<(), ApplyError> {
         self.check(event)?;
-        self.apply_checked(ts, event);
+        self.mutate(version, ts, event);
+        debug_assert!(self.agrees_after(event), "projection indexes disagree after {event:?}");
         Ok(())
     }
 
-    /// Applies an event that [`QueueState::check`] has just accepted on
-    /// this very state (the manager checks before journaling, under the
-    /// same lock), without checking it a second time.
+    /// Applies an event of the current schema version that
+    /// [`QueueState::check`] has just accepted on this very state (the
+    /// manager checks before journaling, under the same lock), without
+    /// checking it a second time.
     pub(crate) fn apply_checked(&mut self, ts: f64, event: &Event) {
         debug_assert!(
             self.check(event).is_ok(),
             "apply_checked of an unchecked event {event:?}"
         );
-        self.mutate(ts, event);
+        self.mutate(EVENT_VERSION, ts, event);
         debug_assert!(self.agrees_after(event), "projection indexes disagree after {event:?}");
     }
 
@@ -180,6 +207,11 @@ impl QueueState {
     #[must_use]
     pub(crate) fn front_pending_id(&self) -> Option<&str> {
         self.node(self.list(Place::Pending).head).map(Node::id)
+    }
+
+    /// The ids of one place, in queue order.
+    pub(crate) fn ids_in(&self, place: Place) -> impl Iterator<Item = &str> {
+        self.nodes(place).map(|(_, node)| node.id())
     }
 
     /// The entries of one place, in queue order, as the compact JSON of
@@ -212,6 +244,18 @@ impl QueueState {
         self.list(Place::Completed).len
     }
 
+    /// How many entries are removed.
+    #[must_use]
+    pub fn removed_count(&self) -> usize {
+        self.list(Place::Removed).len
+    }
+
+    /// How many entries the place holds.
+    #[must_use]
+    pub fn count(&self, place: Place) -> usize {
+        self.list(place).len
+    }
+
     /// The pending entries, front first.
     pub fn pending(&self) -> impl Iterator<Item = QueueEntry> + '_ {
         self.entries_in(Place::Pending)
@@ -232,9 +276,19 @@ impl QueueState {
     pub fn completed(&self) -> impl Iterator<Item = QueueEntry> + '_ {
         self.entries_in(Place::Completed)
     }
+
+    /// The removed entries in the order they were removed.
+    pub fn removed(&self) -> impl Iterator<Item = QueueEntry> + '_ {
+        self.entries_in(Place::Removed)
+    }
+
+    /// The entries of one place, in queue order.
+    pub fn entries(&self, place: Place) -> impl Iterator<Item = QueueEntry> + '_ {
+        self.entries_in(place)
+    }
 }
 
-/// Equal when the four queues hold equal entries in equal order; the slots
+/// Equal when the five queues hold equal entries in equal order; the slots
 /// and order keys behind them do not matter.
 impl PartialEq for QueueState {
     fn eq(&self, other: &Self) -> bool {

@@ -1,18 +1,26 @@
-//! Mutation: what each accepted event changes. Runs only after `check`
-//! passed, so nothing here can fail.
+//! Mutation: what each accepted event changes, by the rules of its schema
+//! version (`stamps.rs`). Runs only after `check` passed, so nothing here
+//! can fail.
 
 use super::lists::End;
 use super::slab::{Index, Node};
+use super::stamps::Stamping;
 use super::{ApplyError, Place, QueueState};
 use crate::entry::{EntryFields, QueueEntry};
 use crate::event::Event;
-use crate::movie::Movie;
+use crate::movie::{Movie, Stamp};
 
 impl QueueState {
-    pub(super) fn mutate(&mut self, ts: f64, event: &Event) {
+    pub(super) fn mutate(&mut self, version: u32, ts: f64, event: &Event) {
+        let stamping = Stamping::new(version, ts);
         match event {
             Event::Added { movie } => {
-                let node = Node::new(EntryFields::fresh(movie), Place::Pending, &mut self.scratch);
+                let stamps = stamping.added();
+                let entry = EntryFields {
+                    stamps: &stamps,
+                    ..EntryFields::fresh(movie)
+                };
+                let node = Node::new(entry, Place::Pending, &mut self.scratch);
                 let index = self.insert(node);
                 self.attach(index, End::Back);
             }
@@ -22,39 +30,20 @@ impl QueueState {
                 movie,
                 error,
                 retry_after,
-            } => self.fail(ts, movie, error, *retry_after),
-            Event::MovedToPending { id } => self.relocate(id, Place::Pending, End::Back),
-            Event::Reset { id } => {
-                if let Some(index) = self.find(id).map(|(index, _)| index) {
-                    self.detach(index);
-                    if let Some(entry) = self.node(index).and_then(Node::entry) {
-                        let node = Node::new(EntryFields::fresh(&entry.movie), Place::Pending, &mut self.scratch);
-                        self.replace(index, node);
-                    }
-                    self.attach(index, End::Back);
-                }
-            }
+            } => self.fail(stamping, movie, error, *retry_after),
+            Event::MovedToPending { id } => self.move_back(stamping, id),
+            Event::Reset { id } => self.reset(stamping, id),
             Event::Completed { movie } => {
+                let stamps = stamping.completed();
                 let entry = EntryFields {
-                    completed_at: Some(ts),
+                    completed_at: Some(stamping.completed_at()),
+                    stamps: &stamps,
                     ..EntryFields::fresh(movie)
                 };
                 let node = Node::new(entry, Place::Completed, &mut self.scratch);
-                let index = match self.find(movie.id()).map(|(index, _)| index) {
-                    Some(index) => {
-                        self.detach(index);
-                        self.replace(index, node);
-                        index
-                    }
-                    None => self.insert(node),
-                };
-                self.attach(index, End::Back);
+                self.place_back(movie.id(), node);
             }
-            Event::CleanedUp { ids, .. } => {
-                for id in ids {
-                    self.remove(id);
-                }
-            }
+            Event::CleanedUp { ids, .. } => ids.iter().for_each(|id| self.remove(id)),
             Event::Requeued { ids } => {
                 // Pushing to the front in reverse leaves ids[0] first.
                 for id in ids.iter().rev() {
@@ -65,30 +54,37 @@ impl QueueState {
                 pending,
                 failed,
                 completed,
+                removed,
             } => {
                 self.import(Place::Pending, pending);
                 self.import(Place::Failed, failed);
                 self.import(Place::Completed, completed);
+                self.import(Place::Removed, removed);
             }
+            Event::Removed { movie } => self.move_to_removed(stamping, movie.id(), Some(movie)),
+            Event::MarkedRemoved { ids } => ids.iter().for_each(|id| self.move_to_removed(stamping, id, None)),
+            Event::Restored { id } => self.restore(id),
+            Event::Forgotten { id } => self.remove(id),
         }
     }
 
     /// The `Failed` event: a failure from anywhere but completed. A failed
     /// entry is updated where it stands; any other joins the back of failed.
-    fn fail(&mut self, ts: f64, movie: &Movie, error: &str, retry_after: f64) {
+    fn fail(&mut self, stamping: Stamping, movie: &Movie, error: &str, retry_after: f64) {
         let old = self
             .find(movie.id())
             .map(|(index, node)| (index, node.place, node.retry_count));
         let first_failed_at = old
             .and_then(|(index, _, _)| self.node(index)?.entry())
             .and_then(|entry| entry.failed_at);
+        let stamps = stamping.failed();
         let entry = EntryFields {
-            movie,
             retry_count: old.map_or(0, |(_, _, count)| count).saturating_add(1),
             last_error: Some(error),
             retry_after: Some(retry_after),
-            failed_at: first_failed_at.or(Some(ts)),
-            completed_at: None,
+            failed_at: first_failed_at.or(Some(stamping.ts())),
+            stamps: &stamps,
+            ..EntryFields::fresh(movie)
         };
         let node = Node::new(entry, Place::Failed, &mut self.scratch);
         match old {
@@ -105,16 +101,108 @@ impl QueueState {
                 };
                 self.index(index);
             }
-            Some((index, _, _)) => {
+            _ => self.place_back(movie.id(), node),
+        }
+    }
+
+    /// `moved_to_pending`: a failed entry to the back of pending, its
+    /// retry fields kept (and, in version 2, `retry_attempt` stamped).
+    fn move_back(&mut self, stamping: Stamping, id: &str) {
+        let Some((index, node)) = self.find(id) else { return };
+        let retry_count = node.retry_count;
+        let stamps = stamping.moved_to_pending(retry_count);
+        if stamps.is_empty() {
+            self.move_to(index, Place::Pending, End::Back);
+        } else if let Some(entry) = node.entry() {
+            self.restamp(index, &entry, Place::Pending, &stamps, |fields| fields);
+        }
+    }
+
+    /// `reset`: a failed entry to the back of pending as a fresh record.
+    fn reset(&mut self, stamping: Stamping, id: &str) {
+        let Some(entry) = self.find(id).and_then(|(_, node)| node.entry()) else {
+            return;
+        };
+        let stamps = stamping.reset();
+        let fresh = QueueEntry::new(entry.movie);
+        if let Some((index, _)) = self.find(id) {
+            self.restamp(index, &fresh, Place::Pending, &stamps, |fields| fields);
+        }
+    }
+
+    /// `removed` / `marked_removed`: from wherever `id` is (or nowhere,
+    /// with `movie` given) to the back of removed, keeping what the queue
+    /// knew of it, `removed_at` stamped; a `movie` given replaces its fields.
+    fn move_to_removed(&mut self, stamping: Stamping, id: &str, movie: Option<&Movie>) {
+        let stamps = Stamping::removed();
+        let old = self.find(id).and_then(|(index, node)| Some((index, node.entry()?)));
+        let mut entry = match (&old, movie) {
+            (Some((_, entry)), _) => entry.clone(),
+            (None, Some(movie)) => QueueEntry::new(movie.clone()),
+            // `check` accepted it: an id without a movie is known.
+            (None, None) => return,
+        };
+        if let Some(movie) = movie {
+            entry.movie = movie.clone();
+        }
+        entry.removed_at = Some(stamping.removed_at());
+        if let Some((index, _)) = old {
+            self.restamp(index, &entry, Place::Removed, &stamps, |fields| fields);
+        } else {
+            let fields = EntryFields {
+                stamps: &stamps,
+                ..entry.fields()
+            };
+            let node = Node::new(fields, Place::Removed, &mut self.scratch);
+            let index = self.insert(node);
+            self.attach(index, End::Back);
+        }
+    }
+
+    /// `restored`: a removed entry to the back of pending, `removed_at` dropped.
+    fn restore(&mut self, id: &str) {
+        let Some((index, node)) = self.find(id) else { return };
+        if let Some(entry) = node.entry() {
+            let stamps = Stamping::restored();
+            self.restamp(index, &entry, Place::Pending, &stamps, |fields| EntryFields {
+                removed_at: None,
+                ..fields
+            });
+        }
+    }
+
+    /// Rewrites the entry in slot `index` from `entry` (its fields adjusted
+    /// by `adjust`, `stamps` applied) and moves it to the back of `place`.
+    fn restamp(
+        &mut self,
+        index: Index,
+        entry: &QueueEntry,
+        place: Place,
+        stamps: &[Stamp],
+        adjust: impl FnOnce(EntryFields<'_>) -> EntryFields<'_>,
+    ) {
+        let fields = adjust(EntryFields {
+            stamps,
+            ..entry.fields()
+        });
+        let node = Node::new(fields, place, &mut self.scratch);
+        self.detach(index);
+        self.replace(index, node);
+        self.attach(index, End::Back);
+    }
+
+    /// Puts `node` (the entry of `id`) at the back of its place: in the
+    /// slot `id` has (taken out of its old place), or a new one.
+    fn place_back(&mut self, id: &str, node: Node) {
+        let index = match self.find(id).map(|(index, _)| index) {
+            Some(index) => {
                 self.detach(index);
                 self.replace(index, node);
-                self.attach(index, End::Back);
+                index
             }
-            None => {
-                let index = self.insert(node);
-                self.attach(index, End::Back);
-            }
-        }
+            None => self.insert(node),
+        };
+        self.attach(index, End::Back);
     }
 
     /// Appends each entry whose id is not known yet, unchanged.

@@ -21,16 +21,34 @@ impl QueueState {
             Event::Taken { id } => self.expect_front(kind, id),
             Event::Failed { movie, retry_after, .. } => {
                 expect_finite(kind, "retry_after", *retry_after)?;
-                self.expect_not_completed(kind, movie.id())
+                self.expect_not_done(kind, movie.id())
             }
             Event::MovedToPending { id } | Event::Reset { id } => self.expect_in(kind, id, Place::Failed),
-            Event::Completed { movie } => self.expect_not_completed(kind, movie.id()),
+            Event::Completed { movie } => self.expect_not_done(kind, movie.id()),
             Event::CleanedUp { cutoff, ids } => self.expect_cleanable(kind, *cutoff, ids),
             Event::Requeued { ids } => {
                 expect_distinct(kind, ids)?;
                 ids.iter().try_for_each(|id| self.expect_in(kind, id, Place::InFlight))
             }
             Event::Imported { .. } => Ok(()),
+            Event::Removed { movie } => {
+                if self.place(movie.id()) == Some(Place::Removed) {
+                    Err(ApplyError(format!("{kind}: {:?} is already removed", movie.id())))
+                } else {
+                    Ok(())
+                }
+            }
+            Event::MarkedRemoved { ids } => {
+                expect_distinct(kind, ids)?;
+                ids.iter().try_for_each(|id| match self.place(id) {
+                    Some(Place::Pending | Place::Completed) => Ok(()),
+                    _ => Err(ApplyError(format!(
+                        "{kind}: {id:?} is neither pending nor completed ({})",
+                        self.whereabouts(id)
+                    ))),
+                })
+            }
+            Event::Restored { id } | Event::Forgotten { id } => self.expect_in(kind, id, Place::Removed),
         }
     }
 
@@ -77,11 +95,13 @@ impl QueueState {
         }
     }
 
-    fn expect_not_completed(&self, kind: &str, id: &str) -> Result<(), ApplyError> {
-        if self.place(id) == Some(Place::Completed) {
-            Err(ApplyError(format!("{kind}: {id:?} is already completed")))
-        } else {
-            Ok(())
+    /// Completed and removed movies are done with: only `cleaned_up`,
+    /// `removed`, `restored` and `forgotten` move them.
+    fn expect_not_done(&self, kind: &str, id: &str) -> Result<(), ApplyError> {
+        match self.place(id) {
+            Some(Place::Completed) => Err(ApplyError(format!("{kind}: {id:?} is already completed"))),
+            Some(Place::Removed) => Err(ApplyError(format!("{kind}: {id:?} is removed (restore it first)"))),
+            _ => Ok(()),
         }
     }
 

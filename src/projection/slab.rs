@@ -30,8 +30,8 @@ pub(super) struct Node {
     pub(super) id_inline: bool,
     pub(super) place: Place,
     pub(super) retry_count: u32,
-    /// `retry_after` in failed, `completed_at` in completed (a missing one
-    /// counts as 0.0); unused elsewhere.
+    /// `retry_after` in failed, `completed_at` in completed, `removed_at`
+    /// in removed (a missing one counts as 0.0); unused elsewhere.
     pub(super) index_time: f64,
     /// The order key in its place: ascending from front to back.
     pub(super) key: i64,
@@ -48,6 +48,7 @@ impl Node {
         let index_time = match place {
             Place::Failed => entry.retry_after.unwrap_or(0.0),
             Place::Completed => entry.completed_at.unwrap_or(0.0),
+            Place::Removed => entry.removed_at.unwrap_or(0.0),
             Place::Pending | Place::InFlight => 0.0,
         };
         let id = entry.movie.id();

@@ -1,6 +1,6 @@
 //! The time indexes: failed entries by `(retry_count, retry_after)`,
-//! completed ones by `completed_at`, for the retry and clean-up queries in
-//! `O(log n + k)`.
+//! completed ones by `completed_at`, removed ones by `removed_at`, for the
+//! retry, clean-up and deletion queries in `O(log n + k)`.
 
 use std::cmp::Ordering;
 
@@ -38,7 +38,7 @@ pub(super) type TimeKey = (Time, i64, Index);
 
 /// Keeping the indexes and querying them.
 impl QueueState {
-    /// Adds a slot to its place's time index (failed and completed only).
+    /// Adds a slot to its place's time index (failed, completed, removed).
     pub(super) fn index(&mut self, index: Index) {
         let node = self.node_mut(index);
         let (place, count, time_key) = (node.place, node.retry_count, node.time_key(index));
@@ -48,6 +48,9 @@ impl QueueState {
             }
             Place::Completed => {
                 self.completed_index.insert(time_key);
+            }
+            Place::Removed => {
+                self.removed_index.insert(time_key);
             }
             Place::Pending | Place::InFlight => {}
         }
@@ -68,6 +71,9 @@ impl QueueState {
             }
             Place::Completed => {
                 self.completed_index.remove(&time_key);
+            }
+            Place::Removed => {
+                self.removed_index.remove(&time_key);
             }
             Place::Pending | Place::InFlight => {}
         }
@@ -115,6 +121,7 @@ impl QueueState {
             failed: self.failed_count(),
             completed: self.completed_count(),
             permanent_failures: self.permanent_failure_count(max_retries),
+            removed: self.removed_count(),
         }
     }
 
@@ -141,6 +148,26 @@ impl QueueState {
         keys.sort_unstable();
         keys.into_iter()
             .filter_map(|(_, index)| self.node(index).map(|node| node.id().to_owned()))
+            .collect()
+    }
+}
+
+/// The removed queue's grace period.
+impl QueueState {
+    /// Removed entries whose grace period is over at `now`:
+    /// `removed_at <= now - grace_period_secs` (a missing `removed_at`
+    /// counts as 0.0), in removed order. `O(log n + k log k)`.
+    #[must_use]
+    pub fn ready_for_deletion(&self, now: f64, grace_period_secs: f64) -> Vec<QueueEntry> {
+        let cutoff = now - grace_period_secs;
+        let mut keys: Vec<(i64, Index)> = self
+            .removed_index
+            .range(..=(Time(cutoff), i64::MAX, NIL))
+            .map(|&(_, key, index)| (key, index))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .filter_map(|(_, index)| self.node(index)?.entry())
             .collect()
     }
 }

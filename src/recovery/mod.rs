@@ -180,8 +180,8 @@ pub fn replay_events(
 /// # Errors
 /// Corruption naming the record's file and offset.
 pub fn decode_record(raw: RawRecord<'_>) -> Result<EventRecord> {
-    let (ts, event) = decode_payload(raw.payload).map_err(|error| payload_error(raw.place, error))?;
-    Ok(EventRecord::new(raw.seq, ts, event))
+    let decoded = decode_payload(raw.payload).map_err(|error| payload_error(raw.place, error))?;
+    Ok(EventRecord::new(raw.seq, decoded.ts, decoded.event).with_version(decoded.version))
 }
 
 fn payload_error(place: RecordPlace<'_>, error: PayloadError) -> Error {
@@ -205,9 +205,11 @@ fn payload_error(place: RecordPlace<'_>, error: PayloadError) -> Error {
 /// # Errors
 /// [`Error::Corrupt`] naming the record's file and offset.
 pub fn apply_record(state: &mut QueueState, record: &EventRecord, place: RecordPlace<'_>) -> Result<()> {
-    state.apply(record.ts, &record.event).map_err(|error| Error::Corrupt {
-        path: place.path.to_path_buf(),
-        offset: place.offset,
-        detail: format!("record {} does not apply to the state before it: {error}", record.seq),
-    })
+    state
+        .apply_version(record.version, record.ts, &record.event)
+        .map_err(|error| Error::Corrupt {
+            path: place.path.to_path_buf(),
+            offset: place.offset,
+            detail: format!("record {} does not apply to the state before it: {error}", record.seq),
+        })
 }

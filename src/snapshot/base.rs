@@ -21,8 +21,9 @@ use crate::storage::{self, Storage};
 
 pub use crate::journal::segment::BASE_FILE;
 
-/// The base format this build writes.
-const BASE_VERSION: u32 = 2;
+/// The base format this build writes: version 3 holds the removed queue;
+/// version 2 (sealed, without it) is still read.
+const BASE_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Base {
@@ -32,6 +33,21 @@ struct Base {
     pending: Vec<QueueEntry>,
     failed: Vec<QueueEntry>,
     completed: Vec<QueueEntry>,
+    #[serde(default)]
+    removed: Vec<QueueEntry>,
+}
+
+impl Base {
+    fn into_data(self) -> SnapshotData {
+        SnapshotData {
+            seq: self.seq,
+            in_flight: self.in_flight,
+            pending: self.pending,
+            failed: self.failed,
+            completed: self.completed,
+            removed: self.removed,
+        }
+    }
 }
 
 /// Version 1: the checksum beside the lists, over their re-serialization.
@@ -58,6 +74,7 @@ pub fn write_base(storage: &dyn Storage, journal_dir: &Path, data: SnapshotData)
         pending: data.pending,
         failed: data.failed,
         completed: data.completed,
+        removed: data.removed,
     };
     let body = serde_json::to_vec(&base).map_err(|error| Error::InvalidArgument(error.to_string()))?;
     storage::write_atomic(storage, &journal_dir.join(BASE_FILE), &seal("base", &body))
@@ -85,16 +102,11 @@ fn parse_base(bytes: &[u8]) -> std::result::Result<SnapshotData, String> {
     match unseal(bytes)? {
         Unsealed::Body(body) => {
             let base: Base = serde_json::from_str(body).map_err(|error| error.to_string())?;
-            if base.version != BASE_VERSION {
+            let removed_allowed = base.version >= 3 || base.removed.is_empty();
+            if !(2..=BASE_VERSION).contains(&base.version) || !removed_allowed {
                 return Err(format!("unsupported base version {}", base.version));
             }
-            Ok(SnapshotData {
-                seq: base.seq,
-                in_flight: base.in_flight,
-                pending: base.pending,
-                failed: base.failed,
-                completed: base.completed,
-            })
+            Ok(base.into_data())
         }
         Unsealed::NotSealed => parse_version_1(bytes),
     }
@@ -121,6 +133,7 @@ fn parse_version_1(bytes: &[u8]) -> std::result::Result<SnapshotData, String> {
         pending: file.pending,
         failed: file.failed,
         completed: file.completed,
+        removed: Vec::new(),
     })
 }
 
@@ -138,11 +151,5 @@ pub fn load_base_leniently(storage: &dyn Storage, path: &Path) -> Option<Snapsho
         .map(|loose| loose.body)
         .or_else(|_| serde_json::from_slice::<Base>(&bytes))
         .ok()?;
-    (base.seq.0 <= SEQ_MAX).then_some(SnapshotData {
-        seq: base.seq,
-        in_flight: base.in_flight,
-        pending: base.pending,
-        failed: base.failed,
-        completed: base.completed,
-    })
+    (base.seq.0 <= SEQ_MAX).then(|| base.into_data())
 }

@@ -1,4 +1,4 @@
-//! The documented files: the three JSON arrays the application reads,
+//! The documented files: the four JSON arrays the application reads,
 //! rendered from the projection's stored JSON and parsed in one pass.
 
 use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
@@ -7,10 +7,10 @@ use crate::entry::QueueEntry;
 use crate::movie::RawFields;
 use crate::projection::{Place, QueueState};
 
-/// Serializes the three documented files of `state` (pretty-printed, as
+/// Serializes the four documented files of `state` (pretty-printed, as
 /// the application's own writer does), from the entries' stored JSON.
 #[must_use]
-pub fn render_files(state: &QueueState) -> [Vec<u8>; 3] {
+pub fn render_files(state: &QueueState) -> [Vec<u8>; 4] {
     let pending = state
         .entries_json(Place::InFlight)
         .chain(state.entries_json(Place::Pending));
@@ -18,6 +18,7 @@ pub fn render_files(state: &QueueState) -> [Vec<u8>; 3] {
         render(pending),
         render(state.entries_json(Place::Failed)),
         render(state.entries_json(Place::Completed)),
+        render(state.entries_json(Place::Removed)),
     ]
 }
 

@@ -32,7 +32,7 @@ const EVENT_WRAPPER_BYTES: usize = 256;
 /// # Errors
 /// [`Error::BadQueueFile`] naming the file; [`Error::Io`].
 pub fn load_legacy(storage: &dyn Storage, dir: &Path) -> Result<Option<SnapshotData>> {
-    let mut lists: [Vec<QueueEntry>; 3] = Default::default();
+    let mut lists: [Vec<QueueEntry>; 4] = Default::default();
     let mut found = false;
     for (name, list) in QUEUE_FILES.iter().zip(&mut lists) {
         let path = dir.join(name);
@@ -59,7 +59,7 @@ pub fn load_legacy(storage: &dyn Storage, dir: &Path) -> Result<Option<SnapshotD
 /// # Errors
 /// [`Error::Io`] reading a file.
 pub fn salvage_legacy(storage: &dyn Storage, dir: &Path) -> Result<(SnapshotData, Vec<PathBuf>)> {
-    let mut lists: [Vec<QueueEntry>; 3] = Default::default();
+    let mut lists: [Vec<QueueEntry>; 4] = Default::default();
     let mut damaged = Vec::new();
     for (name, list) in QUEUE_FILES.iter().zip(&mut lists) {
         let path = dir.join(name);
@@ -77,14 +77,15 @@ pub fn salvage_legacy(storage: &dyn Storage, dir: &Path) -> Result<(SnapshotData
     Ok((into_data(lists), damaged))
 }
 
-fn into_data(lists: [Vec<QueueEntry>; 3]) -> SnapshotData {
-    let [pending, failed, completed] = lists;
+fn into_data(lists: [Vec<QueueEntry>; 4]) -> SnapshotData {
+    let [pending, failed, completed, removed] = lists;
     SnapshotData {
         seq: Seq(0),
         in_flight: Vec::new(),
         pending,
         failed,
         completed,
+        removed,
     }
 }
 
@@ -100,6 +101,7 @@ pub fn legacy_import(data: SnapshotData) -> Event {
         pending,
         failed: data.failed,
         completed: data.completed,
+        removed: data.removed,
     }
 }
 
@@ -115,11 +117,14 @@ pub fn import_payloads(data: SnapshotData, ts: f64, event_bytes_max: usize) -> R
     let room = event_bytes_max.saturating_sub(EVENT_WRAPPER_BYTES);
     let target = IMPORT_CHUNK_BYTES.min(room);
     let mut payloads = Vec::new();
-    let mut chunk: [Vec<QueueEntry>; 3] = Default::default();
+    let mut chunk: [Vec<QueueEntry>; 4] = Default::default();
     let mut chunk_bytes = 0_usize;
     let mut pending = data.in_flight;
     pending.extend(data.pending);
-    for (queue, entries) in [pending, data.failed, data.completed].into_iter().enumerate() {
+    for (queue, entries) in [pending, data.failed, data.completed, data.removed]
+        .into_iter()
+        .enumerate()
+    {
         for (index, entry) in entries.into_iter().enumerate() {
             let size = serde_json::to_vec(&entry).map_or(usize::MAX, |json| json.len() + 1);
             if chunk_bytes > 0 && chunk_bytes + size > target {
@@ -144,14 +149,15 @@ pub fn import_payloads(data: SnapshotData, ts: f64, event_bytes_max: usize) -> R
     Ok(payloads)
 }
 
-fn encode_chunk(chunk: &mut [Vec<QueueEntry>; 3], ts: f64, event_bytes_max: usize) -> Result<Vec<u8>> {
-    let [pending, failed, completed] = std::mem::take(chunk);
+fn encode_chunk(chunk: &mut [Vec<QueueEntry>; 4], ts: f64, event_bytes_max: usize) -> Result<Vec<u8>> {
+    let [pending, failed, completed, removed] = std::mem::take(chunk);
     let payload = encode_payload(
         ts,
         &Event::Imported {
             pending,
             failed,
             completed,
+            removed,
         },
     )?;
     if payload.len() > event_bytes_max {

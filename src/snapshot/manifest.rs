@@ -4,11 +4,12 @@
 //!
 //! Write (numbered as in `docs/DURABILITY.md`):
 //! 1. serialize `queue_pending.json` (in-flight entries first, then
-//!    pending), `queue_failed.json`, `queue_completed.json`;
+//!    pending), `queue_failed.json`, `queue_completed.json`,
+//!    `queue_removed.json`;
 //! 2. write each to `<name>.tmp` and fsync it;
 //! 3. write the manifest (covered sequence number, in-flight count, each
 //!    file's length and CRC32) to `queue_snapshot.json.tmp` and fsync it;
-//! 4. rename the three files into place, fsync the directory;
+//! 4. rename the four files into place, fsync the directory;
 //! 5. rename the manifest into place, fsync the directory.
 //!
 //! A crash before 5 leaves the old manifest beside (some) new files: their
@@ -23,6 +24,11 @@ use super::files::{parse_entries, render_files};
 use super::{
     MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, seal, unseal,
 };
+
+/// The files a manifest of `version` lists: the first three before version 3.
+fn files_of(version: u32) -> &'static [&'static str] {
+    if version >= 3 { &QUEUE_FILES } else { &QUEUE_FILES[..3] }
+}
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::projection::QueueState;
@@ -58,8 +64,8 @@ pub fn write_snapshot(storage: &dyn Storage, dir: &Path, state: &QueueState, seq
 ///
 /// # Errors
 /// [`Error::Io`] naming the file of the step that failed.
-pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 3], seq: Seq, in_flight: u64) -> Result<()> {
-    let mut digests = Vec::with_capacity(3);
+pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq: Seq, in_flight: u64) -> Result<()> {
+    let mut digests = Vec::with_capacity(QUEUE_FILES.len());
     for (name, bytes) in QUEUE_FILES.iter().zip(files) {
         let temporary = storage::temporary_path(&dir.join(name));
         storage::remove_if_present(storage, &temporary)?;
@@ -96,7 +102,8 @@ pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 3], seq:
     storage::sync_parent(storage, &manifest_path)
 }
 
-/// Loads the snapshot of `dir` if its manifest and all three files agree.
+/// Loads the snapshot of `dir` if its manifest and all its files agree (a
+/// manifest older than version 3 lists three files and no removed movie).
 /// `Ok(None)`: there is no manifest. `Err(Rejected)`: there is one, but the
 /// set is inconsistent or unreadable (a crash mid-snapshot, a hand edit).
 ///
@@ -113,16 +120,18 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
         .map_err(|error| reject(error.to_string()))?;
     let manifest = parse_manifest(&bytes).map_err(reject)?;
     let names: Vec<&str> = manifest.files.iter().map(|digest| digest.name.as_str()).collect();
-    if names != QUEUE_FILES {
-        return Err(reject(format!("manifest lists {names:?}, expected {QUEUE_FILES:?}")));
+    let expected = files_of(manifest.version);
+    if names != expected {
+        return Err(reject(format!("manifest lists {names:?}, expected {expected:?}")));
     }
-    let mut lists = Vec::with_capacity(3);
+    let mut lists = Vec::with_capacity(QUEUE_FILES.len());
     for digest in &manifest.files {
         lists.push(load_checked(storage, &dir.join(&digest.name), digest)?);
     }
-    let [mut pending, failed, completed]: [Vec<QueueEntry>; 3] = lists
+    lists.resize_with(QUEUE_FILES.len(), Vec::new);
+    let [mut pending, failed, completed, removed]: [Vec<QueueEntry>; 4] = lists
         .try_into()
-        .map_err(|_| Rejected::new(&manifest_path, "three files expected".into()))?;
+        .map_err(|_| Rejected::new(&manifest_path, "four files expected".into()))?;
     let in_flight_count = usize::try_from(manifest.in_flight).unwrap_or(usize::MAX);
     if in_flight_count > pending.len() {
         return Err(reject(format!(
@@ -138,20 +147,21 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
         pending: rest,
         failed,
         completed,
+        removed,
     }))
 }
 
-/// A manifest's content: version 2 sealed with its own checksum, or
-/// version 1 as the first release wrote it.
+/// A manifest's content: version 3 (four files) or 2 (three) sealed with
+/// its own checksum, or version 1 as the first release wrote it.
 fn parse_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {
-    let (manifest, version): (Manifest, u32) = match unseal(bytes)? {
+    let (manifest, versions): (Manifest, std::ops::RangeInclusive<u32>) = match unseal(bytes)? {
         Unsealed::Body(body) => (
             serde_json::from_str(body).map_err(|error| error.to_string())?,
-            MANIFEST_VERSION,
+            2..=MANIFEST_VERSION,
         ),
-        Unsealed::NotSealed => (serde_json::from_slice(bytes).map_err(|error| error.to_string())?, 1),
+        Unsealed::NotSealed => (serde_json::from_slice(bytes).map_err(|error| error.to_string())?, 1..=1),
     };
-    if manifest.version != version {
+    if !versions.contains(&manifest.version) {
         return Err(format!("unsupported manifest version {}", manifest.version));
     }
     if manifest.seq.0 > crate::seq::SEQ_MAX {

@@ -27,13 +27,16 @@ pub const PENDING_FILE: &str = "queue_pending.json";
 pub const FAILED_FILE: &str = "queue_failed.json";
 /// Movies done.
 pub const COMPLETED_FILE: &str = "queue_completed.json";
+/// Movies that left the watchlist, waiting for their files' deletion.
+pub const REMOVED_FILE: &str = "queue_removed.json";
 /// The manifest naming the sequence number the files cover and their checksums.
 pub const MANIFEST_FILE: &str = "queue_snapshot.json";
-/// The three documented files, in the order the manifest lists them.
-pub const QUEUE_FILES: [&str; 3] = [PENDING_FILE, FAILED_FILE, COMPLETED_FILE];
-/// The manifest format this build writes (version 1, without a checksum
-/// of its own, is still read).
-pub const MANIFEST_VERSION: u32 = 2;
+/// The four documented files, in the order the manifest lists them.
+pub const QUEUE_FILES: [&str; 4] = [PENDING_FILE, FAILED_FILE, COMPLETED_FILE, REMOVED_FILE];
+/// The manifest format this build writes: version 3 lists the four files;
+/// versions 2 (sealed) and 1 (without a checksum of its own) list the
+/// first three and are still read (their state has no removed movie).
+pub const MANIFEST_VERSION: u32 = 3;
 
 /// Wraps a JSON `body` as `{"crc32":C,"<key>":BODY}`, where `C` is the
 /// CRC32 of `body`'s bytes exactly as they are stored: the file checksums
@@ -129,6 +132,8 @@ pub struct SnapshotData {
     pub failed: Vec<QueueEntry>,
     /// Completed, in completion order.
     pub completed: Vec<QueueEntry>,
+    /// Removed, in removal order.
+    pub removed: Vec<QueueEntry>,
 }
 
 impl SnapshotData {
@@ -139,12 +144,15 @@ impl SnapshotData {
     /// [`Error::Corrupt`] if the content cannot be a state (an id twice).
     pub fn into_state(self, source: &Path) -> Result<QueueState> {
         let mut state = QueueState::new();
-        state.reserve(self.in_flight.len() + self.pending.len() + self.failed.len() + self.completed.len());
+        state.reserve(
+            self.in_flight.len() + self.pending.len() + self.failed.len() + self.completed.len() + self.removed.len(),
+        );
         let places = [
             (Place::InFlight, self.in_flight),
             (Place::Pending, self.pending),
             (Place::Failed, self.failed),
             (Place::Completed, self.completed),
+            (Place::Removed, self.removed),
         ];
         for (place, entries) in places {
             for entry in entries {
@@ -167,6 +175,7 @@ impl SnapshotData {
             pending: state.pending().collect(),
             failed: state.failed().collect(),
             completed: state.completed().collect(),
+            removed: state.removed().collect(),
         }
     }
 }

@@ -10,6 +10,8 @@
 mod model;
 
 pub use self::model::ReferenceModel;
+#[cfg(test)]
+pub(crate) use self::model::Stamped;
 pub use crate::audit::{state_until, verify_with};
 pub use crate::event::{decode_payload, encode_payload};
 pub use crate::journal::chain::{Chain, ChainEnd};

@@ -1,19 +1,51 @@
 //! The one reference model of the queue, shared by the projection's unit
 //! tests, the model test of `QueueManager` and the `model_ops` fuzz target.
 //!
-//! It is written from the seed and the spec with four plain `Vec`s and
-//! linear searches; it uses nothing of the projection it checks. Each
-//! operation says whether it was accepted, exactly as the store's call
-//! returns; refused operations change nothing.
+//! It is written from the seed, the spec and issue 13 (the removed queue,
+//! the application's stamped fields) with five plain `Vec`s and linear
+//! searches; it uses nothing of the projection it checks. Each operation
+//! says whether it was accepted, exactly as the store's call returns;
+//! refused operations change nothing. Stamps follow event schema version
+//! 2: `queued_at`, `last_failed_at`, `completed_at`, `removed_at` are the
+//! operation's time in whole seconds, `failed_at` the time itself.
 
 use std::collections::HashSet;
 
+use serde_json::Value;
+
 use crate::entry::QueueEntry;
 use crate::event::Event;
-use crate::movie::Movie;
+use crate::movie::{Movie, Stamp, StampValue};
 use crate::projection::{Place, Statistics};
 
-/// The four queues as plain lists, front first.
+/// A movie with stamps applied as an entry's serialization applies them:
+/// a stamped key keeps its place, a new one goes last, an absent one goes.
+pub(crate) trait Stamped {
+    /// The movie, stamped.
+    fn stamped(self, stamps: &[Stamp]) -> Self;
+}
+
+impl Stamped for Movie {
+    fn stamped(mut self, stamps: &[Stamp]) -> Self {
+        let extra = self.extra_mut();
+        for &(key, stamp) in stamps {
+            match stamp {
+                StampValue::Int(number) => {
+                    extra.insert(key.to_owned(), Value::from(number));
+                }
+                StampValue::Text(text) => {
+                    extra.insert(key.to_owned(), Value::from(text));
+                }
+                StampValue::Absent => {
+                    extra.shift_remove(key);
+                }
+            }
+        }
+        self
+    }
+}
+
+/// The five queues as plain lists, front first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReferenceModel {
     /// Waiting, first in first out.
@@ -24,11 +56,24 @@ pub struct ReferenceModel {
     pub failed: Vec<QueueEntry>,
     /// Completed, in completion order.
     pub completed: Vec<QueueEntry>,
+    /// Removed, in removal order.
+    pub removed: Vec<QueueEntry>,
 }
 
-/// `retry_after` or `completed_at` as an index key: a missing time counts as 0.
+/// `retry_after`, `completed_at` or `removed_at` as an index key: a missing
+/// time counts as 0.
 fn time_of(time: Option<f64>) -> f64 {
     time.unwrap_or(0.0)
+}
+
+/// A time in whole seconds, as the application stamps it.
+#[expect(clippy::cast_possible_truncation, reason = "test times fit an i64")]
+fn seconds(time: f64) -> i64 {
+    time.floor() as i64
+}
+
+fn status(word: &'static str) -> (&'static str, StampValue) {
+    ("status", StampValue::Text(word))
 }
 
 impl ReferenceModel {
@@ -38,14 +83,15 @@ impl ReferenceModel {
         Self::default()
     }
 
-    /// The four queues with their places, in [`Place::ALL`] order.
+    /// The five queues with their places, in [`Place::ALL`] order.
     #[must_use]
-    pub fn queues(&self) -> [(Place, &Vec<QueueEntry>); 4] {
+    pub fn queues(&self) -> [(Place, &Vec<QueueEntry>); 5] {
         [
             (Place::Pending, &self.pending),
             (Place::InFlight, &self.in_flight),
             (Place::Failed, &self.failed),
             (Place::Completed, &self.completed),
+            (Place::Removed, &self.removed),
         ]
     }
 
@@ -57,6 +103,7 @@ impl ReferenceModel {
             Place::InFlight => &self.in_flight,
             Place::Failed => &self.failed,
             Place::Completed => &self.completed,
+            Place::Removed => &self.removed,
         }
     }
 
@@ -66,6 +113,7 @@ impl ReferenceModel {
             Place::InFlight => &mut self.in_flight,
             Place::Failed => &mut self.failed,
             Place::Completed => &mut self.completed,
+            Place::Removed => &mut self.removed,
         }
     }
 
@@ -91,11 +139,18 @@ impl ReferenceModel {
         Some((place, index, list.remove(index)))
     }
 
-    /// `add_to_pending`: refused for any id already known.
-    pub fn add(&mut self, movie: Movie) -> bool {
+    /// Completed and removed movies are done with.
+    fn is_done(&self, id: &str) -> bool {
+        matches!(self.place(id), Some(Place::Completed | Place::Removed))
+    }
+
+    /// `add_to_pending` at time `stamp`: refused for any id already known;
+    /// `queued_at` and `status: "pending"` stamped.
+    pub fn add(&mut self, movie: Movie, stamp: f64) -> bool {
         if self.place(movie.id()).is_some() {
             return false;
         }
+        let movie = movie.stamped(&[("queued_at", StampValue::Int(seconds(stamp))), status("pending")]);
         self.pending.push(QueueEntry::new(movie));
         true
     }
@@ -111,12 +166,13 @@ impl ReferenceModel {
         Some(movie)
     }
 
-    /// `add_to_failed` at time `stamp`: refused for a completed movie and a
-    /// non-finite `retry_after`. `retry_count` goes up by one, `failed_at`
-    /// is set on the first failure only, a failed movie keeps its place in
-    /// failed and any other joins the back.
+    /// `add_to_failed` at time `stamp`: refused for a completed or removed
+    /// movie and a non-finite `retry_after`. `retry_count` goes up by one,
+    /// `failed_at` is set on the first failure only, `last_failed_at` and
+    /// `status: "failed"` on each; a failed movie keeps its place in failed
+    /// and any other joins the back.
     pub fn fail(&mut self, movie: Movie, error: &str, retry_after: f64, stamp: f64) -> bool {
-        if self.place(movie.id()) == Some(Place::Completed) || !retry_after.is_finite() {
+        if self.is_done(movie.id()) || !retry_after.is_finite() {
             return false;
         }
         let old = self.remove(movie.id());
@@ -126,7 +182,8 @@ impl ReferenceModel {
             retry_after: Some(retry_after),
             failed_at: old.as_ref().and_then(|(_, _, entry)| entry.failed_at).or(Some(stamp)),
             completed_at: None,
-            movie,
+            removed_at: None,
+            movie: movie.stamped(&[status("failed"), ("last_failed_at", StampValue::Int(seconds(stamp)))]),
         };
         match old {
             Some((Place::Failed, index, _)) => self.failed.insert(index, entry),
@@ -141,41 +198,143 @@ impl ReferenceModel {
         self.find(id).and_then(|(_, entry)| entry.failed_at).is_none()
     }
 
-    /// `move_failed_to_pending`: a failed movie to the back of pending, as it is.
+    /// `move_failed_to_pending`: a failed movie to the back of pending with
+    /// its retry fields, `status: "pending"` and `retry_attempt` (its retry
+    /// count) stamped.
     pub fn move_back(&mut self, id: &str) -> bool {
         if self.place(id) != Some(Place::Failed) {
             return false;
         }
-        if let Some((_, _, entry)) = self.remove(id) {
+        if let Some((_, _, mut entry)) = self.remove(id) {
+            let attempt = ("retry_attempt", StampValue::Int(i64::from(entry.retry_count)));
+            entry.movie = entry.movie.stamped(&[status("pending"), attempt]);
             self.pending.push(entry);
         }
         true
     }
 
     /// `reset_failed_movie`: a failed movie to the back of pending with a
-    /// fresh record (no retry count, error or times).
+    /// fresh record (no retry count, error or times; no `retry_attempt` or
+    /// `last_failed_at`), `status: "pending"`.
     pub fn reset(&mut self, id: &str) -> bool {
         if self.place(id) != Some(Place::Failed) {
             return false;
         }
         if let Some((_, _, entry)) = self.remove(id) {
-            self.pending.push(QueueEntry::new(entry.movie));
+            let movie = entry.movie.stamped(&[
+                status("pending"),
+                ("retry_attempt", StampValue::Absent),
+                ("last_failed_at", StampValue::Absent),
+            ]);
+            self.pending.push(QueueEntry::new(movie));
         }
         true
     }
 
-    /// `add_to_completed` at time `stamp`: refused when already completed;
-    /// otherwise out of wherever it is, to the back of completed.
+    /// `add_to_completed` at time `stamp`: refused when already completed
+    /// or removed; otherwise out of wherever it is, to the back of
+    /// completed, `completed_at` (whole seconds) and `status` stamped.
     pub fn complete(&mut self, movie: Movie, stamp: f64) -> bool {
-        if self.place(movie.id()) == Some(Place::Completed) {
+        if self.is_done(movie.id()) {
             return false;
         }
         self.remove(movie.id());
         self.completed.push(QueueEntry {
-            completed_at: Some(stamp),
-            ..QueueEntry::new(movie)
+            completed_at: Some(stamp.floor()),
+            ..QueueEntry::new(movie.stamped(&[status("completed")]))
         });
         true
+    }
+
+    /// `add_to_removed` at time `stamp`: refused when already removed;
+    /// otherwise out of wherever it is (keeping what the queue knew of
+    /// it, the movie's fields replaced by those given), to the back of
+    /// removed with `removed_at` (whole seconds) and `status` stamped.
+    pub fn remove_movie(&mut self, movie: Movie, stamp: f64) -> bool {
+        if self.place(movie.id()) == Some(Place::Removed) {
+            return false;
+        }
+        let mut entry = self
+            .remove(movie.id())
+            .map_or_else(|| QueueEntry::new(movie.clone()), |(_, _, entry)| entry);
+        entry.movie = movie;
+        self.push_removed(entry, stamp);
+        true
+    }
+
+    fn push_removed(&mut self, mut entry: QueueEntry, stamp: f64) {
+        entry.movie = entry.movie.stamped(&[status("removed")]);
+        entry.removed_at = Some(stamp.floor());
+        self.removed.push(entry);
+    }
+
+    /// The ids `mark_movies_as_removed(watchlist)` moves: pending, then
+    /// completed, each in queue order, not on the watchlist.
+    #[must_use]
+    pub fn not_on_watchlist(&self, watchlist: &[String]) -> Vec<String> {
+        self.pending
+            .iter()
+            .chain(&self.completed)
+            .map(|entry| entry.id().to_owned())
+            .filter(|id| !watchlist.contains(id))
+            .collect()
+    }
+
+    /// `mark_movies_as_removed(watchlist)` at time `stamp`: returns how many moved.
+    pub fn mark_removed(&mut self, watchlist: &[String], stamp: f64) -> usize {
+        let ids = self.not_on_watchlist(watchlist);
+        self.mark_ids_removed(&ids, stamp);
+        ids.len()
+    }
+
+    /// A `marked_removed` event: valid when the ids are distinct and each
+    /// pending or completed.
+    pub fn mark_ids_removed(&mut self, ids: &[String], stamp: f64) -> bool {
+        let movable = |id: &String| matches!(self.place(id), Some(Place::Pending | Place::Completed));
+        if !distinct(ids) || !ids.iter().all(movable) {
+            return false;
+        }
+        for id in ids {
+            if let Some((_, _, entry)) = self.remove(id) {
+                self.push_removed(entry, stamp);
+            }
+        }
+        true
+    }
+
+    /// `restore_removed_movie`: a removed movie to the back of pending,
+    /// `removed_at` dropped, `status: "pending"`.
+    pub fn restore(&mut self, id: &str) -> bool {
+        if self.place(id) != Some(Place::Removed) {
+            return false;
+        }
+        if let Some((_, _, mut entry)) = self.remove(id) {
+            entry.removed_at = None;
+            entry.movie = entry.movie.stamped(&[status("pending")]);
+            self.pending.push(entry);
+        }
+        true
+    }
+
+    /// `remove_from_removed_queue`: a removed movie is dropped.
+    pub fn forget(&mut self, id: &str) -> bool {
+        if self.place(id) != Some(Place::Removed) {
+            return false;
+        }
+        self.remove(id);
+        true
+    }
+
+    /// Removed entries with `removed_at <= now - grace_period` (missing
+    /// counts as 0), in removed order.
+    #[must_use]
+    pub fn ready_for_deletion(&self, now: f64, grace_period: f64) -> Vec<QueueEntry> {
+        let cutoff = now - grace_period;
+        self.removed
+            .iter()
+            .filter(|entry| time_of(entry.removed_at).total_cmp(&cutoff).is_le())
+            .cloned()
+            .collect()
     }
 
     /// Ids of completed entries with `completed_at < cutoff`, in completed order.
@@ -233,14 +392,12 @@ impl ReferenceModel {
     }
 
     /// `import`: each entry whose id is not known yet joins the back of its
-    /// queue, unchanged; returns how many did.
-    pub fn import(&mut self, pending: &[QueueEntry], failed: &[QueueEntry], completed: &[QueueEntry]) -> usize {
+    /// queue (pending, failed, completed, removed), unchanged; returns how
+    /// many did.
+    pub fn import(&mut self, queues: [&[QueueEntry]; 4]) -> usize {
         let mut added = 0;
-        for (place, entries) in [
-            (Place::Pending, pending),
-            (Place::Failed, failed),
-            (Place::Completed, completed),
-        ] {
+        let places = [Place::Pending, Place::Failed, Place::Completed, Place::Removed];
+        for (place, entries) in places.into_iter().zip(queues) {
             for entry in entries {
                 if self.place(entry.id()).is_none() {
                     self.queue_mut(place).push(entry.clone());
@@ -255,7 +412,7 @@ impl ReferenceModel {
     /// it was (the projection must accept exactly these).
     pub fn apply(&mut self, ts: f64, event: &Event) -> bool {
         match event {
-            Event::Added { movie } => self.add(movie.clone()),
+            Event::Added { movie } => self.add(movie.clone(), ts),
             Event::Taken { id } => self.pending.first().is_some_and(|entry| entry.id() == id) && self.take().is_some(),
             Event::Failed {
                 movie,
@@ -271,10 +428,15 @@ impl ReferenceModel {
                 pending,
                 failed,
                 completed,
+                removed,
             } => {
-                self.import(pending, failed, completed);
+                self.import([pending, failed, completed, removed]);
                 true
             }
+            Event::Removed { movie } => self.remove_movie(movie.clone(), ts),
+            Event::MarkedRemoved { ids } => self.mark_ids_removed(ids, ts),
+            Event::Restored { id } => self.restore(id),
+            Event::Forgotten { id } => self.forget(id),
         }
     }
 
@@ -311,6 +473,7 @@ impl ReferenceModel {
             failed: self.failed.len(),
             completed: self.completed.len(),
             permanent_failures: self.permanent_failures(max_retries).len(),
+            removed: self.removed.len(),
         }
     }
 }

@@ -141,6 +141,7 @@ pub fn counts(pending: u64, in_flight: u64, failed: u64, completed: u64, permane
         "failed": failed,
         "completed": completed,
         "permanent_failures": permanent_failures,
+        "removed": 0,
     })
 }
 
@@ -267,4 +268,24 @@ fn user_ids(name: &str) -> Option<(u32, u32)> {
 fn try_output(command: &mut Command) -> std::io::Result<Output> {
     let _spawning = super::spawning();
     command.stdin(Stdio::null()).output()
+}
+
+/// A movie or entry (or an array of them) without its clock stamps
+/// (`queued_at`, `last_failed_at`, integers), which are checked to be there.
+pub fn unstamped(mut value: Value) -> Value {
+    match &mut value {
+        Value::Array(items) => return Value::Array(items.drain(..).map(unstamped).collect()),
+        Value::Object(fields) => {
+            let queued_at = fields.shift_remove("queued_at");
+            assert!(
+                queued_at.is_some_and(|time| time.is_u64()),
+                "an integer queued_at in {value}"
+            );
+            if let Value::Object(fields) = &mut value {
+                fields.shift_remove("last_failed_at");
+            }
+        }
+        _ => {}
+    }
+    value
 }

@@ -218,15 +218,16 @@ impl ReferenceRun {
     }
 }
 
-/// The manifest and the three documented files.
-pub const SNAPSHOT_FILES: [&str; 4] = [
+/// The manifest and the four documented files.
+pub const SNAPSHOT_FILES: [&str; 5] = [
     "queue_snapshot.json",
     "queue_pending.json",
     "queue_failed.json",
     "queue_completed.json",
+    "queue_removed.json",
 ];
 
-/// Removes the snapshot (manifest and the three documented files) of `dir`.
+/// Removes the snapshot (manifest and the four documented files) of `dir`.
 pub fn remove_snapshot(dir: &Path) {
     for name in SNAPSHOT_FILES {
         let path = dir.join(name);

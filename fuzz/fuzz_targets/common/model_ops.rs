@@ -7,9 +7,10 @@
 //! its arguments, up to [`OPERATIONS_MAX`] of them.
 //!
 //! Properties: every call returns what the model says (added or not, the
-//! movie taken, counts removed, retry lists, statistics); after every step
-//! the four queues equal the model's, entry by entry (times stamped by the
-//! store are checked to lie within the call and are then pinned); a reopen
+//! movie taken, counts removed, retry and deletion lists, statistics);
+//! after every step the five queues equal the model's, entry by entry
+//! (times stamped by the store are checked to lie within the call and are
+//! then pinned); a reopen
 //! gives the same state; a full replay of the journal gives the live state;
 //! a read-only open sees what the writer flushed; the closed store verifies.
 
@@ -112,7 +113,7 @@ impl Run {
 
     /// One operation and its check against the model.
     fn step(&mut self, cursor: &mut Cursor<'_>) {
-        match cursor.below(16) {
+        match cursor.below(20) {
             0 | 1 => self.add(movie(cursor)),
             2 | 3 => self.take(),
             4 | 5 => {
@@ -127,18 +128,80 @@ impl Run {
             12 => self.requeue(),
             13 => self.queries(u32::from(cursor.below(4))),
             14 => self.reopen(cursor.byte()),
-            _ => self.maintenance(cursor.below(4)),
+            15 => self.maintenance(cursor.below(4)),
+            16 => self.remove(movie(cursor)),
+            17 => self.mark_removed(cursor.byte()),
+            18 => self.restore(IDS[usize::from(cursor.below(4))]),
+            _ => self.forget(IDS[usize::from(cursor.below(4))]),
         }
     }
 
     fn add(&mut self, movie: Movie) {
+        let before = now();
         let added = self.manager().add_to_pending(movie.clone()).expect("add_to_pending");
+        let stamp = if added {
+            self.stamped(movie.id(), before, queued_at)
+        } else {
+            0.0
+        };
         assert_eq!(
             added,
-            self.model.add(movie.clone()),
+            self.model.add(movie.clone(), stamp),
             "add_to_pending({}) returned {added}",
             movie.id()
         );
+    }
+
+    fn remove(&mut self, movie: Movie) {
+        let before = now();
+        let removed = self.manager().add_to_removed(movie.clone()).expect("add_to_removed");
+        let stamp = if removed {
+            self.stamped(movie.id(), before, |entry| entry.removed_at)
+        } else {
+            0.0
+        };
+        assert_eq!(
+            removed,
+            self.model.remove_movie(movie.clone(), stamp),
+            "add_to_removed({})",
+            movie.id()
+        );
+    }
+
+    /// `mark_movies_as_removed` with the ids whose bit is set in `mask`.
+    fn mark_removed(&mut self, mask: u8) {
+        let watchlist: Vec<String> = (0..IDS.len())
+            .filter(|bit| mask & (1 << bit) != 0)
+            .map(|bit| IDS[bit].to_owned())
+            .collect();
+        let expected = self.model.not_on_watchlist(&watchlist);
+        let before = now();
+        let moved = self
+            .manager()
+            .mark_movies_as_removed(&watchlist)
+            .expect("mark_movies_as_removed");
+        let stamp = match expected.first() {
+            Some(id) => self.stamped(id, before, |entry| entry.removed_at),
+            None => 0.0,
+        };
+        assert_eq!(
+            moved,
+            self.model.mark_removed(&watchlist, stamp),
+            "mark_movies_as_removed"
+        );
+    }
+
+    fn restore(&mut self, id: &str) {
+        let restored = self.manager().restore_removed_movie(id).expect("restore_removed_movie");
+        assert_eq!(restored, self.model.restore(id), "restore_removed_movie({id})");
+    }
+
+    fn forget(&mut self, id: &str) {
+        let forgotten = self
+            .manager()
+            .remove_from_removed_queue(id)
+            .expect("remove_from_removed_queue");
+        assert_eq!(forgotten, self.model.forget(id), "remove_from_removed_queue({id})");
     }
 
     fn take(&mut self) {
@@ -146,13 +209,14 @@ impl Run {
         assert_eq!(taken, self.model.take(), "get_next_pending");
     }
 
-    /// A stamp the store chose during a call: within the call's time, then pinned.
+    /// A stamp the store chose during a call: within the call's time (a
+    /// stamp in whole seconds from the second the call began), then pinned.
     fn stamped(&self, id: &str, before: f64, pick: impl Fn(&QueueEntry) -> Option<f64>) -> f64 {
         let after = now();
         let (_, entry) = self.manager().get(id).expect("the stamped movie is known");
         let stamp = pick(&entry).expect("the store stamped the entry");
         assert!(
-            (before..=after).contains(&stamp),
+            (before.floor()..=after).contains(&stamp),
             "stamp {stamp} outside the call ({before}..{after})"
         );
         stamp
@@ -186,9 +250,15 @@ impl Run {
 
     /// The model's side of a failure the store reported as `failed`.
     fn apply_failure(&mut self, movie: Movie, error: &str, before: f64, failed: bool, retry_after: Option<f64>) {
-        let completed = matches!(self.model.find(movie.id()), Some((Place::Completed, _)));
-        assert_eq!(failed, !completed, "a failure is refused exactly for a completed movie");
-        if completed {
+        let done = matches!(
+            self.model.find(movie.id()),
+            Some((Place::Completed | Place::Removed, _))
+        );
+        assert_eq!(
+            failed, !done,
+            "a failure is refused exactly for a completed or removed movie"
+        );
+        if done {
             return;
         }
         let id = movie.id().to_owned();
@@ -196,7 +266,7 @@ impl Run {
         let stamp = if self.model.first_failure(&id) {
             self.stamped(&id, before, |entry| entry.failed_at)
         } else {
-            0.0
+            self.stamped(&id, before, last_failed_at)
         };
         assert!(
             self.model.fail(movie, error, retry_after, stamp),
@@ -210,7 +280,10 @@ impl Run {
             .manager()
             .add_to_completed(movie.clone())
             .expect("add_to_completed");
-        let already = matches!(self.model.find(movie.id()), Some((Place::Completed, _)));
+        let already = matches!(
+            self.model.find(movie.id()),
+            Some((Place::Completed | Place::Removed, _))
+        );
         assert_eq!(completed, !already, "add_to_completed({})", movie.id());
         if already {
             return;
@@ -284,6 +357,13 @@ impl Run {
             self.model.permanent_failures(max_retries),
             "permanent failures"
         );
+        for grace in [Duration::ZERO, movie_queue::GRACE_PERIOD_DEFAULT] {
+            assert_eq!(
+                manager.get_movies_ready_for_deletion(grace),
+                self.model.ready_for_deletion(now, grace.as_secs_f64()),
+                "ready for deletion"
+            );
+        }
         for id in IDS {
             let expected = matches!(self.model.find(id), Some((Place::Completed, _)));
             assert_eq!(self.manager().is_completed(id), expected, "is_completed({id})");
@@ -334,7 +414,7 @@ impl Run {
         }
     }
 
-    /// The store's four queues equal the model's, entry by entry.
+    /// The store's five queues equal the model's, entry by entry.
     fn compare(&self, when: &str) {
         let manager = self.manager();
         let model = &self.model;
@@ -345,6 +425,7 @@ impl Run {
         assert_eq!(manager.get_in_flight_count(), model.in_flight.len());
         assert_eq!(manager.get_failed_count(), model.failed.len());
         assert_eq!(manager.get_completed_count(), model.completed.len());
+        assert_eq!(manager.get_removed_count(), model.removed.len());
     }
 
     /// Close, check the store verifies and reopens to the model.
@@ -353,6 +434,16 @@ impl Run {
         manager.close().expect("close");
         check_closed(self.dir.path(), &self.model);
     }
+}
+
+/// `queued_at`, stamped on the movie in whole seconds.
+fn queued_at(entry: &QueueEntry) -> Option<f64> {
+    entry.movie.extra().get("queued_at")?.as_f64()
+}
+
+/// `last_failed_at`, stamped on the movie in whole seconds.
+fn last_failed_at(entry: &QueueEntry) -> Option<f64> {
+    entry.movie.extra().get("last_failed_at")?.as_f64()
 }
 
 fn check_closed(dir: &Path, model: &Model) {
@@ -376,7 +467,8 @@ fn check_closed(dir: &Path, model: &Model) {
 /// Operations: add `[0, id, variant]`, take `[2]`, fail `[4, retry, id, variant]`,
 /// backoff `[6, id, variant]`, complete `[7, id, variant]`, move back `[9, id]`,
 /// reset `[10, id]`, cleanup `[11, how]`, requeue `[12]`, queries `[13, max]`,
-/// reopen `[14, how]`, maintenance `[15, what]`.
+/// reopen `[14, how]`, maintenance `[15, what]`, remove `[16, id, variant]`,
+/// mark removed `[17, watchlist mask]`, restore `[18, id]`, forget `[19, id]`.
 pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mut usage = Builder::default();
     // Immediate: add a and b, take a, fail it (due), queries, move it back,
@@ -397,9 +489,17 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     reopen.byte(16).raw(&[
         0, 0, 0, 0, 1, 0, 2, 14, 1, 2, 14, 2, 12, 2, 2, 14, 16, 13, 2, 4, 2, 0, 0, 15, 0, 14, 0, 13, 3,
     ]);
+    let mut removed = Builder::default();
+    // The removed queue: add a, b, c; take a; complete it; mark the
+    // watchlist {b}: a (completed) and c (pending) move; restore c, remove
+    // b by hand, forget a, queries, a close and reopen, queries.
+    removed.byte(0).raw(&[
+        0, 0, 0, 0, 1, 0, 0, 2, 0, 2, 7, 0, 0, 17, 2, 18, 2, 16, 1, 0, 19, 0, 13, 1, 14, 0, 13, 1,
+    ]);
     vec![
         ("usage_example", usage.finish()),
         ("retry_cycle", cycle.finish()),
         ("reopen", reopen.finish()),
+        ("removed_queue", removed.finish()),
     ]
 }

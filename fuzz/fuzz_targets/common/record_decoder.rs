@@ -131,16 +131,21 @@ fn check_defect(rest: &[u8], defect: &RecordDefect) {
 
 /// A payload that decodes as an event re-encodes to one that decodes the same.
 pub fn check_payload(payload: &[u8]) {
-    let Ok((ts, event)) = decode_payload(payload) else {
+    let Ok(decoded) = decode_payload(payload) else {
         return;
     };
+    let (ts, event) = (decoded.ts, decoded.event);
     assert!(ts.is_finite());
+    assert!(
+        event.since_version() <= decoded.version,
+        "a payload holds only events of its version"
+    );
     let encoded = encode_payload(ts, &event).expect("a decoded event encodes");
-    let (ts_again, event_again) = decode_payload(&encoded).expect("an encoded event decodes");
-    assert_eq!(ts.to_bits(), ts_again.to_bits(), "event time round trip");
+    let again = decode_payload(&encoded).expect("an encoded event decodes");
+    assert_eq!(ts.to_bits(), again.ts.to_bits(), "event time round trip");
     assert_eq!(
         event,
-        event_again,
+        again.event,
         "event round trip through {}",
         String::from_utf8_lossy(&encoded)
     );

@@ -130,7 +130,9 @@ pub fn build(data: &[u8]) -> Scenario {
         Default::default()
     };
     if flags & 8 != 0 {
-        testing::write_files(&memory, root, &queue_files, meta_seq, in_flight).expect("memory");
+        let [pending, failed, completed] = queue_files.clone();
+        let files = [pending, failed, completed, b"[]\n".to_vec()];
+        testing::write_files(&memory, root, &files, meta_seq, in_flight).expect("memory");
     } else {
         if flags & 4 != 0 {
             for (name, bytes) in testing::QUEUE_FILES.iter().zip(&queue_files) {
@@ -292,6 +294,7 @@ pub fn event(kind: u8, cursor: &mut Cursor<'_>) -> Event {
             pending: entries(cursor),
             failed: entries(cursor),
             completed: entries(cursor),
+            removed: Vec::new(),
         },
     }
 }
@@ -308,6 +311,7 @@ fn base_data(files: &[Vec<u8>; 3], seq: Seq, in_flight: u64) -> SnapshotData {
         pending: rest,
         failed: parse(&files[1]),
         completed: parse(&files[2]),
+        removed: Vec::new(),
     }
 }
 
@@ -375,7 +379,8 @@ fn check_queries(manager: &QueueManager) {
             statistics.pending,
             statistics.in_flight,
             statistics.failed,
-            statistics.completed
+            statistics.completed,
+            statistics.removed
         ],
         lists.clone().map(|list| list.len()),
         "statistics agree with the lists"

@@ -52,7 +52,10 @@ pub fn run(data: &[u8]) {
         if mode & 2 != 0 {
             let seq = Seq(cursor.u64());
             let in_flight = u64::from(cursor.byte());
-            testing::write_files(&memory, root, &files, seq, in_flight).expect("memory");
+            // The three chunks are the first three files; removed is empty.
+            let [pending, failed, completed] = files.clone();
+            let all = [pending, failed, completed, b"[]\n".to_vec()];
+            testing::write_files(&memory, root, &all, seq, in_flight).expect("memory");
             check_consistent_snapshot(&memory, root, &files, seq, in_flight);
         } else {
             memory.put(&root.join(MANIFEST_FILE), cursor.rest());
@@ -231,6 +234,7 @@ fn check_consistent_snapshot(memory: &MemoryStorage, root: &Path, files: &[Vec<u
             all_pending.extend(data.pending.iter().cloned());
             assert_eq!(&all_pending, pending);
             assert_eq!((&data.failed, &data.completed), (failed, completed));
+            assert!(data.removed.is_empty());
             check_snapshot_data(data);
         }
         // The loader refuses a sequence number no journal reaches (the

@@ -2,10 +2,12 @@
 //! and random runs against the reference model (`random.rs`).
 
 mod random;
+mod removed;
 mod rules;
 
 use super::*;
-use crate::movie::Movie;
+use crate::movie::{Movie, Stamp, StampValue};
+use crate::testing::Stamped;
 
 pub(super) fn movie(id: &str) -> Movie {
     Movie::new(id, format!("Movie {id}"), 2000)
@@ -46,4 +48,19 @@ pub(super) fn state_of(events: &[Event]) -> QueueState {
 
 pub(super) fn ids(entries: impl IntoIterator<Item = QueueEntry>) -> Vec<String> {
     entries.into_iter().map(|entry| entry.id().to_owned()).collect()
+}
+
+/// `status: word`, as version 2 stamps it.
+pub(super) fn status(word: &'static str) -> Stamp {
+    ("status", StampValue::Text(word))
+}
+
+/// An integer field stamped by version 2 (`queued_at`, `last_failed_at`, ...).
+pub(super) fn stamp(key: &'static str, value: i64) -> Stamp {
+    (key, StampValue::Int(value))
+}
+
+/// `movie(id)` as `added` at `time` leaves it: `queued_at`, `status: "pending"`.
+pub(super) fn queued(id: &str, time: i64) -> Movie {
+    movie(id).stamped(&[stamp("queued_at", time), status("pending")])
 }

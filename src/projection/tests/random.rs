@@ -72,6 +72,11 @@ enum Op {
     Requeue(Vec<u8>),
     RequeueInFlight(bool),
     Import(Vec<(u8, u8, u32, Option<u8>)>),
+    Remove(u8),
+    MarkRemoved(Vec<u8>),
+    MarkNotOnWatchlist(Vec<u8>),
+    Restore(u8),
+    Forget(u8),
 }
 
 const ID_POOL: u8 = 8;
@@ -80,7 +85,7 @@ fn op() -> impl Strategy<Value = Op> {
     let id = || 0..ID_POOL;
     let time = || 0..40_u8;
     let ids = move || prop::collection::vec(id(), 0..4);
-    let imported = (id(), 0..3_u8, 0..4_u32, prop::option::of(time()));
+    let imported = (id(), 0..4_u8, 0..4_u32, prop::option::of(time()));
     prop_oneof![
         3 => id().prop_map(Op::Add),
         3 => Just(Op::TakeFront),
@@ -94,6 +99,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => ids().prop_map(Op::Requeue),
         1 => any::<bool>().prop_map(Op::RequeueInFlight),
         1 => prop::collection::vec(imported, 0..5).prop_map(Op::Import),
+        2 => id().prop_map(Op::Remove),
+        1 => ids().prop_map(Op::MarkRemoved),
+        1 => ids().prop_map(Op::MarkNotOnWatchlist),
+        2 => id().prop_map(Op::Restore),
+        1 => id().prop_map(Op::Forget),
     ]
 }
 
@@ -140,11 +150,25 @@ fn event_of(op: Op, state: &QueueState, step: u32) -> Event {
             Event::Requeued { ids }
         }
         Op::Import(entries) => import_of(entries, step),
+        Op::Remove(id) => Event::Removed { movie: movie_of(id) },
+        Op::MarkRemoved(ids) => Event::MarkedRemoved { ids: names(ids) },
+        Op::MarkNotOnWatchlist(watchlist) => {
+            let watchlist: Vec<String> = names(watchlist);
+            let ids = [Place::Pending, Place::Completed]
+                .into_iter()
+                .flat_map(|place| state.ids_in(place))
+                .filter(|id| !watchlist.iter().any(|kept| kept == id))
+                .map(str::to_owned)
+                .collect();
+            Event::MarkedRemoved { ids }
+        }
+        Op::Restore(id) => Event::Restored { id: name(id) },
+        Op::Forget(id) => Event::Forgotten { id: name(id) },
     }
 }
 
 fn import_of(entries: Vec<(u8, u8, u32, Option<u8>)>, step: u32) -> Event {
-    let (mut pending, mut failed, mut completed) = (vec![], vec![], vec![]);
+    let (mut pending, mut failed, mut completed, mut removed) = (vec![], vec![], vec![], vec![]);
     for (id, place, retry_count, time) in entries {
         let time = time.map(f64::from);
         let mut entry = QueueEntry::new(Movie::new(name(id), format!("imported at {step}"), 1));
@@ -155,9 +179,13 @@ fn import_of(entries: Vec<(u8, u8, u32, Option<u8>)>, step: u32) -> Event {
                 entry.retry_after = time;
                 failed.push(entry);
             }
-            _ => {
+            2 => {
                 entry.completed_at = time;
                 completed.push(entry);
+            }
+            _ => {
+                entry.removed_at = time;
+                removed.push(entry);
             }
         }
     }
@@ -165,6 +193,7 @@ fn import_of(entries: Vec<(u8, u8, u32, Option<u8>)>, step: u32) -> Event {
         pending,
         failed,
         completed,
+        removed,
     }
 }
 
@@ -173,6 +202,13 @@ fn assert_matches_model(state: &QueueState, model: &ReferenceModel, now: f64) {
     assert!(state.in_flight().eq(model.in_flight.iter().cloned()));
     assert!(state.failed().eq(model.failed.iter().cloned()));
     assert!(state.completed().eq(model.completed.iter().cloned()));
+    assert!(state.removed().eq(model.removed.iter().cloned()));
+    for grace in [0.0, 3.0, 100.0] {
+        assert_eq!(
+            state.ready_for_deletion(now, grace),
+            model.ready_for_deletion(now, grace)
+        );
+    }
     for max_retries in 0..4 {
         assert_eq!(
             state.ready_for_retry(now, max_retries),

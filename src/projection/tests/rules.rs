@@ -37,7 +37,7 @@ fn ids_that_json_escapes_are_kept_beside_the_entry() {
 fn added_joins_the_back_of_pending_once() {
     let mut state = state_of(&[added("1"), added("2")]);
     assert_eq!(ids(state.pending()), ["1", "2"]);
-    assert_eq!(state.get("2"), Some((Place::Pending, QueueEntry::new(movie("2")))));
+    assert_eq!(state.get("2"), Some((Place::Pending, QueueEntry::new(queued("2", 2)))));
     let error = state.apply(3.0, &added("1")).expect_err("duplicate");
     assert_eq!(error.0, r#"added: "1" is already known (it is pending)"#);
 }
@@ -56,7 +56,7 @@ fn taken_needs_the_front_of_pending() {
     state.apply(6.0, &taken("2")).expect("front");
     assert_eq!(ids(state.in_flight()), ["1", "2"]);
     assert_eq!(state.front_pending(), None);
-    assert_eq!(state.in_flight().next(), Some(QueueEntry::new(movie("1"))));
+    assert_eq!(state.in_flight().next(), Some(QueueEntry::new(queued("1", 1))));
 }
 
 #[test]
@@ -73,7 +73,11 @@ fn failures_count_up_across_moves_and_keep_the_first_failure_time() {
         let (place, entry) = state.get("1").expect("known");
         assert_eq!(place, Place::Failed);
         assert_eq!(entry.retry_count, round);
-        assert_eq!(entry.movie, renamed);
+        let last_failed_at = stamp("last_failed_at", i64::from(round) * 10);
+        assert_eq!(
+            entry.movie,
+            renamed.clone().stamped(&[status("failed"), last_failed_at])
+        );
         assert_eq!(entry.last_error.as_deref(), Some(format!("error {round}").as_str()));
         assert_eq!(entry.retry_after, Some(time + 5.0));
         assert_eq!(entry.failed_at, Some(10.0));
@@ -83,6 +87,11 @@ fn failures_count_up_across_moves_and_keep_the_first_failure_time() {
         let (place, entry) = state.get("1").expect("known");
         assert_eq!(place, Place::Pending);
         assert_eq!((entry.retry_count, entry.failed_at), (round, Some(10.0)));
+        let attempt = stamp("retry_attempt", i64::from(round));
+        assert_eq!(
+            entry.movie,
+            renamed.stamped(&[status("pending"), last_failed_at, attempt])
+        );
         assert_eq!(entry.retry_after, Some(time + 5.0));
     }
 }
@@ -111,7 +120,9 @@ fn reset_clears_the_failure_and_moved_to_pending_needs_failed() {
     assert_eq!(error.0, r#"reset: "2" is not failed (it is pending)"#);
     state.apply(5.0, &Event::Reset { id: "1".into() }).expect("resets");
     assert_eq!(ids(state.pending()), ["2", "1"]);
-    assert_eq!(state.get("1"), Some((Place::Pending, QueueEntry::new(movie("1")))));
+    // A fresh record: no retry fields, no `last_failed_at` left, pending again.
+    let fresh = movie("1").stamped(&[status("pending")]);
+    assert_eq!(state.get("1"), Some((Place::Pending, QueueEntry::new(fresh))));
     let error = state
         .check(&Event::MovedToPending { id: "9".into() })
         .expect_err("unknown");
@@ -131,7 +142,7 @@ fn completed_comes_from_anywhere_once() {
     );
     let entry = QueueEntry {
         completed_at: Some(10.0),
-        ..QueueEntry::new(movie("2"))
+        ..QueueEntry::new(movie("2").stamped(&[status("completed")]))
     };
     assert_eq!(state.get("2"), Some((Place::Completed, entry)));
     let error = state.check(&completed("2")).expect_err("twice");
@@ -280,6 +291,7 @@ fn a_missing_retry_after_counts_as_zero() {
             pending: vec![],
             failed: vec![entry],
             completed: vec![],
+            removed: vec![],
         },
     ]);
     assert_eq!(ids(state.ready_for_retry(0.0, 5)), ["1", "imported"]);
@@ -320,6 +332,7 @@ fn completed_before_follows_completed_order_not_time_order() {
                 stamped("unstamped", None),
                 stamped("new", Some(9.0)),
             ],
+            removed: vec![],
         },
     ]);
     assert_eq!(ids(state.completed()), ["live", "old", "unstamped", "new"]);
@@ -350,12 +363,15 @@ fn imported_appends_unknown_entries_unchanged_and_skips_known_ones() {
             QueueEntry::new(Movie::new("f", "Again", 1)),
             QueueEntry::new(movie("c")),
         ],
+        removed: vec![],
     };
     state.check(&import).expect("never refused");
     state.apply(3.0, &import).expect("imports");
     assert_eq!(ids(state.pending()), ["known", "p"]);
     assert_eq!(
-        state.get("known").map(|(_, entry)| entry.movie.title().to_owned()),
+        state
+            .get("known")
+            .and_then(|(_, entry)| entry.movie.title().map(str::to_owned)),
         Some("Movie known".to_owned())
     );
     assert_eq!(ids(state.failed()), ["f"]);
@@ -384,5 +400,5 @@ fn equality_ignores_order_keys() {
 #[test]
 fn place_displays_as_words() {
     let words: Vec<String> = Place::ALL.iter().map(ToString::to_string).collect();
-    assert_eq!(words, ["pending", "in flight", "failed", "completed"]);
+    assert_eq!(words, ["pending", "in flight", "failed", "completed", "removed"]);
 }

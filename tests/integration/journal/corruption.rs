@@ -208,13 +208,13 @@ fn a_record_copied_from_another_segment_is_not_accepted() {
 fn a_valid_checksum_over_an_invalid_event_is_corruption_at_its_record() {
     let dir = scratch();
     let journal = journal_dir(dir.path());
-    let unknown_version = br#"{"v":2,"ts":1.0,"event":{"taken":{"id":"1"}}}"#.to_vec();
+    let unknown_version = br#"{"v":3,"ts":1.0,"event":{"taken":{"id":"1"}}}"#.to_vec();
     let mut records = added_records(1, 2);
     records.push((3, unknown_version));
     records.push((4, added_payload("d", 4)));
     let (path, starts) = write_segment(&journal, 1, &records);
     let error = open_error(dir.path());
-    assert!(matches!(error, Error::UnsupportedVersion { version: 2, .. }), "{error}");
+    assert!(matches!(error, Error::UnsupportedVersion { version: 3, .. }), "{error}");
     assert_eq!(error.place(), Some((path.as_path(), starts[2])));
 
     for payload in [

@@ -61,7 +61,14 @@ fn every_event() -> Vec<Event> {
             pending: vec![QueueEntry::new(Movie::new("4", "Up", 2009))],
             failed: vec![failed],
             completed: vec![completed],
+            removed: vec![],
         },
+        Event::Removed {
+            movie: Movie::new("5", "Jaws", 1975),
+        },
+        Event::MarkedRemoved { ids: vec!["4".into()] },
+        Event::Restored { id: "5".into() },
+        Event::Forgotten { id: "4".into() },
     ]
 }
 

@@ -56,8 +56,8 @@ fn legacy_files_are_imported_as_one_event_with_every_value_kept() {
     let events: Vec<_> = qm.events_from(Seq(1)).unwrap().collect();
     assert!(matches!(events[0].event, Event::Imported { .. }));
     let [pending, failed, completed] = legacy_files().map(|(_, value)| value);
-    let mut expected_failed = failed.clone();
-    expected_failed[0]["failed_at"] = json!(1760806482.0);
+    // An integer time stays an integer.
+    let expected_failed = failed.clone();
     // Movie fields come first in the documented order, then the queue's; values are equal.
     assert_eq!(as_values(&qm.list(Place::Pending)), pending.as_array().unwrap().clone());
     assert_eq!(
@@ -146,7 +146,12 @@ fn an_id_listed_twice_in_legacy_files_reads_as_the_writer_imports_it() {
     let ids_titles = |qm: &QueueManager, place| -> Vec<(String, String)> {
         qm.list(place)
             .iter()
-            .map(|entry| (entry.id().to_owned(), entry.movie.title().to_owned()))
+            .map(|entry| {
+                (
+                    entry.id().to_owned(),
+                    entry.movie.title().unwrap_or_default().to_owned(),
+                )
+            })
             .collect()
     };
     let reader = QueueManager::open_read_only(dir.path()).unwrap();

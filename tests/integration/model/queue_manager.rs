@@ -7,17 +7,22 @@
 //! "now"), move back, reset, complete (movies given with varying fields,
 //! which replace the stored ones), clean up before a cut-off (an old
 //! time, a completed entry's own time, the future), clean up by days,
-//! requeue, snapshot, import of legacy files, clean close and reopen, and
+//! requeue, the removed queue (add to removed, mark the movies off a
+//! watchlist as removed, restore, forget), snapshot, import of legacy
+//! files, clean close and reopen, and
 //! power loss (keeping 0, 1 or 50 unsynced bytes) and reopen, with small
 //! segments and a background snapshot every five events. The model is the
 //! crate's one reference model (`movie_queue::testing::ReferenceModel`),
 //! written from the spec and the seed with plain `Vec`s; it does not use
 //! the library's projection. After each step the return value, the
-//! four queues (in order, every field), the statistics, `is_completed`,
-//! `get`, `get_movies_ready_for_retry` and `get_permanent_failures` must
-//! agree with the model. Timestamps the store takes from the clock
-//! (`failed_at` on a first failure, `completed_at`, `retry_after` of
-//! "now") are read back and checked to lie within the call. A reopen —
+//! five queues (in order, every field, the stamped ones included), the
+//! statistics, `is_completed`, `get`, `get_movies_ready_for_retry`,
+//! `get_permanent_failures` and `get_movies_ready_for_deletion` must agree
+//! with the model. Timestamps the store takes from the clock (`queued_at`,
+//! `failed_at` on a first failure, `last_failed_at`, `completed_at`,
+//! `removed_at`, `retry_after` of "now") are read back and checked to lie
+//! within the call (those in whole seconds from the second it began). A
+//! reopen —
 //! clean or after a power loss, in `Immediate` mode — must give exactly
 //! the model (with in-flight movies requeued, as the default open does):
 //! nothing acknowledged is lost. At the end of each case a full replay of
@@ -30,6 +35,7 @@ use crate::support::durability as durability_support;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use durability_support::{entries, scratch};
 use movie_queue::now;
@@ -71,23 +77,57 @@ struct ImportSpec {
     failed: Vec<(usize, u32, bool, bool)>,
     /// (id, has completed_at)
     completed: Vec<(usize, bool)>,
+    /// (id, has removed_at)
+    removed: Vec<(usize, bool)>,
 }
 
 #[derive(Debug, Clone)]
 enum Transition {
-    Add { id: usize, variant: u8 },
+    Add {
+        id: usize,
+        variant: u8,
+    },
     Take,
-    Fail { id: usize, variant: u8, retry: Retry },
-    MoveBack { id: usize },
-    Reset { id: usize },
-    Complete { id: usize, variant: u8 },
+    Fail {
+        id: usize,
+        variant: u8,
+        retry: Retry,
+    },
+    MoveBack {
+        id: usize,
+    },
+    Reset {
+        id: usize,
+    },
+    Complete {
+        id: usize,
+        variant: u8,
+    },
     CleanupBefore(Cutoff),
-    CleanupOld { days: u32 },
+    CleanupOld {
+        days: u32,
+    },
     Requeue,
+    Remove {
+        id: usize,
+        variant: u8,
+    },
+    /// `mark_movies_as_removed` with the ids whose bit is set.
+    MarkRemoved {
+        watchlist: u8,
+    },
+    Restore {
+        id: usize,
+    },
+    Forget {
+        id: usize,
+    },
     Snapshot,
     Import(ImportSpec),
     Reopen,
-    Crash { torn_bytes: u64 },
+    Crash {
+        torn_bytes: u64,
+    },
 }
 
 /// The movie `IDS[id]` in one of three shapes: the fields a caller gives
@@ -115,11 +155,13 @@ fn import_strategy() -> impl Strategy<Value = ImportSpec> {
         prop::collection::vec((id_strategy(), 0..3_u32), 0..3),
         prop::collection::vec((id_strategy(), 0..7_u32, any::<bool>(), any::<bool>()), 0..3),
         prop::collection::vec((id_strategy(), any::<bool>()), 0..3),
+        prop::collection::vec((id_strategy(), any::<bool>()), 0..2),
     )
-        .prop_map(|(pending, failed, completed)| ImportSpec {
+        .prop_map(|(pending, failed, completed, removed)| ImportSpec {
             pending,
             failed,
             completed,
+            removed,
         })
 }
 
@@ -152,6 +194,10 @@ impl ReferenceStateMachine for Reference {
             1 => cutoff.prop_map(Transition::CleanupBefore),
             1 => prop_oneof![Just(0_u32), Just(30)].prop_map(|days| Transition::CleanupOld { days }),
             1 => Just(Transition::Requeue),
+            2 => (id_strategy(), 0..3_u8).prop_map(|(id, variant)| Transition::Remove { id, variant }),
+            1 => any::<u8>().prop_map(|watchlist| Transition::MarkRemoved { watchlist }),
+            2 => id_strategy().prop_map(|id| Transition::Restore { id }),
+            1 => id_strategy().prop_map(|id| Transition::Forget { id }),
             1 => Just(Transition::Snapshot),
             1 => import_strategy().prop_map(Transition::Import),
             1 => Just(Transition::Reopen),
@@ -223,6 +269,18 @@ impl Sut {
                 expected.as_ref().is_some_and(|(place, _)| *place == Place::Completed)
             );
         }
+        for grace in [
+            Duration::ZERO,
+            Duration::from_secs(600),
+            movie_queue::GRACE_PERIOD_DEFAULT,
+        ] {
+            let at = now();
+            assert_eq!(
+                qm.get_movies_ready_for_deletion(grace),
+                self.model.ready_for_deletion(at, grace.as_secs_f64()),
+                "{context}: ready for deletion after {grace:?}"
+            );
+        }
         for max_retries in [1, 3, MAX_RETRIES] {
             let at = now();
             assert_eq!(
@@ -244,7 +302,7 @@ impl Sut {
         let (_, entry) = self.qm().get(id).expect("the movie is known");
         let time = field(&entry).expect("the store stamped a time");
         assert!(
-            (from..=to).contains(&time),
+            (from.floor()..=to).contains(&time),
             "stamp {time} outside the call {from}..={to}"
         );
         time
@@ -255,8 +313,14 @@ impl Sut {
         match transition {
             Transition::Add { id, variant } => {
                 let movie = movie(*id, *variant);
+                let from = now();
                 let got = self.qm().add_to_pending(movie.clone()).expect("add_to_pending");
-                assert_eq!(got, self.model.add(movie), "{context}");
+                let stamp = if got {
+                    self.stamped(movie.id(), |e| extra_time(e, "queued_at"), from, now())
+                } else {
+                    0.0
+                };
+                assert_eq!(got, self.model.add(movie, stamp), "{context}");
             }
             Transition::Take => {
                 let got = self.qm().get_next_pending().expect("get_next_pending");
@@ -310,6 +374,32 @@ impl Sut {
                 let got = self.qm().requeue_in_flight().expect("requeue_in_flight");
                 assert_eq!(got, self.model.requeue(), "{context}");
             }
+            Transition::Remove { id, variant } => {
+                let movie = movie(*id, *variant);
+                let from = now();
+                let got = self.qm().add_to_removed(movie.clone()).expect("add_to_removed");
+                let stamp = if got {
+                    self.stamped(movie.id(), |e| e.removed_at, from, now())
+                } else {
+                    0.0
+                };
+                assert_eq!(got, self.model.remove_movie(movie, stamp), "{context}");
+            }
+            Transition::MarkRemoved { watchlist } => self.mark_removed(*watchlist, &context),
+            Transition::Restore { id } => {
+                let got = self
+                    .qm()
+                    .restore_removed_movie(IDS[*id])
+                    .expect("restore_removed_movie");
+                assert_eq!(got, self.model.restore(IDS[*id]), "{context}");
+            }
+            Transition::Forget { id } => {
+                let got = self
+                    .qm()
+                    .remove_from_removed_queue(IDS[*id])
+                    .expect("remove_from_removed_queue");
+                assert_eq!(got, self.model.forget(IDS[*id]), "{context}");
+            }
             Transition::Snapshot => {
                 self.qm().snapshot().expect("snapshot");
             }
@@ -353,13 +443,31 @@ impl Sut {
         let stamp = if first {
             self.stamped(&id, |e| e.failed_at, from, to)
         } else {
-            0.0
+            self.stamped(&id, |e| extra_time(e, "last_failed_at"), from, to)
         };
         assert!(
             self.model
                 .fail(movie, &format!("error {}", self.steps), retry_after, stamp),
             "{context}: the store failed a movie the model refuses"
         );
+    }
+
+    fn mark_removed(&mut self, mask: u8, context: &str) {
+        let watchlist: Vec<String> = (0..IDS.len())
+            .filter(|bit| mask & (1 << bit) != 0)
+            .map(|bit| IDS[bit].to_owned())
+            .collect();
+        let moving = self.model.not_on_watchlist(&watchlist);
+        let from = now();
+        let got = self
+            .qm()
+            .mark_movies_as_removed(&watchlist)
+            .expect("mark_movies_as_removed");
+        let stamp = match moving.first() {
+            Some(id) => self.stamped(id, |e| e.removed_at, from, now()),
+            None => 0.0,
+        };
+        assert_eq!(got, self.model.mark_removed(&watchlist, stamp), "{context}");
     }
 
     fn import(&mut self, spec: &ImportSpec, context: &str) {
@@ -397,16 +505,35 @@ impl Sut {
                 entry
             })
             .collect();
+        let removed: Vec<QueueEntry> = spec
+            .removed
+            .iter()
+            .map(|&(id, has_removed_at)| {
+                let mut entry = QueueEntry::new(movie(id, 2));
+                entry.removed_at = has_removed_at.then_some(1_500.0);
+                entry
+            })
+            .collect();
         for (name, entries) in [
             ("queue_pending.json", &pending),
             ("queue_failed.json", &failed),
             ("queue_completed.json", &completed),
+            ("queue_removed.json", &removed),
         ] {
             std::fs::write(files.path().join(name), serde_json::to_vec(entries).expect("JSON")).expect("write");
         }
         let got = self.qm().import(files.path()).expect("import");
-        assert_eq!(got, self.model.import(&pending, &failed, &completed), "{context}");
+        assert_eq!(
+            got,
+            self.model.import([&pending, &failed, &completed, &removed]),
+            "{context}"
+        );
     }
+}
+
+/// A time the store stamped on the movie (`queued_at`, `last_failed_at`).
+fn extra_time(entry: &QueueEntry, key: &str) -> Option<f64> {
+    entry.movie.extra().get(key)?.as_f64()
 }
 
 struct QueueManagerTest;
@@ -449,6 +576,7 @@ impl StateMachineTest for QueueManagerTest {
             entries(replayed.in_flight()),
             entries(replayed.failed()),
             entries(replayed.completed()),
+            entries(replayed.removed()),
         ];
         for ((place, expected), actual) in state.model.queues().into_iter().zip(&lists) {
             assert!(actual == expected, "full replay: {place} differs from the model");

@@ -155,8 +155,8 @@ fn files_of(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 fn write_legacy(dir: &Path) -> QueueState {
     let mut model = ReferenceModel::new();
-    model.add(Movie::new("l1", "Legacy one", 1999));
-    model.add(Movie::new("l2", "Legacy two", "2001"));
+    model.add(Movie::new("l1", "Legacy one", 1999), 800.0);
+    model.add(Movie::new("l2", "Legacy two", "2001"), 810.0);
     model.fail(Movie::new("l3", "Legacy three", 2003), "no seeders", 1_000.0, 900.0);
     model.complete(Movie::new("l4", "Legacy four", 2004), 1_200.0);
     for (name, list) in DOCUMENTED.iter().zip([&model.pending, &model.failed, &model.completed]) {

@@ -25,7 +25,7 @@ fn statistics_count_every_place_and_permanent_failures_by_the_configured_limit()
     assert_eq!(counts(&qm.get_statistics()), [1, 1, 2, 1, 1]);
     assert_eq!(
         serde_json::to_value(qm.get_statistics()).unwrap(),
-        json!({"pending": 1, "in_flight": 1, "failed": 2, "completed": 1, "permanent_failures": 1})
+        json!({"pending": 1, "in_flight": 1, "failed": 2, "completed": 1, "permanent_failures": 1, "removed": 0})
     );
     assert_eq!(
         (

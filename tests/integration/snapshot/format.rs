@@ -1,7 +1,11 @@
-//! The documented JSON files are exactly the seed's format: arrays of
-//! entries with the seed's field names and types (timestamps floats, `year`
-//! as given), in-flight movies first in `queue_pending.json`, extra fields
-//! kept; and a hand-edited or half-written set falls back to the journal.
+//! The documented JSON files are exactly the seed's format, with the
+//! application's stamped fields: arrays of entries with the seed's field
+//! names and types (`retry_after` and `failed_at` floats, `year` as given),
+//! the application's `status`, `queued_at`, `last_failed_at`,
+//! `completed_at` and `removed_at` (integers), in-flight movies first in
+//! `queue_pending.json`, extra fields kept, the removed queue in
+//! `queue_removed.json`; and a hand-edited or half-written set falls back
+//! to the journal.
 
 use crate::support::common;
 
@@ -35,6 +39,8 @@ fn the_documented_files_have_the_seeds_fields_and_types() {
         .unwrap();
     qm.get_next_pending().unwrap(); // "7" stays in flight
     qm.add_to_completed(movie("done")).unwrap();
+    qm.add_to_pending(movie("gone")).unwrap();
+    qm.mark_movies_as_removed(["123", "7", "waiting"]).unwrap();
     qm.close().unwrap();
 
     let pending = read(dir.path(), "queue_pending.json");
@@ -47,8 +53,9 @@ fn the_documented_files_have_the_seeds_fields_and_types() {
     );
     assert_eq!(
         pending[1].as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["id", "title", "year"]
+        ["id", "title", "year", "queued_at", "status"]
     );
+    assert!(pending[1]["queued_at"].is_u64() && pending[1]["status"] == "pending");
 
     let failed = read(dir.path(), "queue_failed.json");
     let entry = failed[0].as_object().unwrap();
@@ -61,6 +68,8 @@ fn the_documented_files_have_the_seeds_fields_and_types() {
             "slug",
             "imdb_id",
             "status",
+            "queued_at",
+            "last_failed_at",
             "retry_count",
             "last_error",
             "retry_after",
@@ -70,11 +79,17 @@ fn the_documented_files_have_the_seeds_fields_and_types() {
     assert!(entry["retry_count"].is_u64());
     assert!(entry["last_error"].is_string());
     assert!(entry["retry_after"].is_f64() && entry["failed_at"].is_f64());
+    assert!(entry["last_failed_at"].is_u64() && entry["status"] == "failed");
     assert_eq!(entry["year"], Value::from("1999"));
 
-    let completed = read(dir.path(), "queue_completed.json");
-    assert!(completed[0]["completed_at"].is_f64());
-    assert_eq!(completed[0]["id"], "done");
+    // `done` left the watchlist: it is in queue_removed.json, with the
+    // `completed_at` it had.
+    assert_eq!(read(dir.path(), "queue_completed.json"), Vec::<Value>::new());
+    let removed = read(dir.path(), "queue_removed.json");
+    let ids: Vec<&str> = removed.iter().map(|entry| entry["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["gone", "done"], "pending first, then completed");
+    assert!(removed[1]["completed_at"].is_u64() && removed[1]["removed_at"].is_u64());
+    assert_eq!(removed[1]["status"], "removed");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use crate::support::cli as cli_support;
 
-use cli_support::{add, counts, mq, stats};
+use cli_support::{add, counts, mq, stats, unstamped};
 use serde_json::{Value, json};
 
 fn now() -> f64 {
@@ -122,9 +122,10 @@ fn permanent_failures_reset_and_retry_limits() {
     let run = mq(dir.path(), &["reset", "1"]).ok();
     assert!(run.stdout.starts_with("reset 1"), "{run:?}");
     let entry = mq(dir.path(), &["show", "1", "--json"]).ok().json()["entry"].clone();
+    assert!(entry.get("last_failed_at").is_none(), "{entry}");
     assert_eq!(
-        entry,
-        json!({"id": "1", "title": "Movie 1", "year": "2020"}),
+        unstamped(entry),
+        json!({"id": "1", "title": "Movie 1", "year": "2020", "status": "pending"}),
         "reset clears the failure fields"
     );
     assert_eq!(pending_ids(dir.path()), ["2", "1"]);

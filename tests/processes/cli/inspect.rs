@@ -36,12 +36,13 @@ fn stats_prints_the_documented_json_and_an_aligned_table() {
     let json = mq(dir.path(), &["stats", "--json"]).ok();
     assert_eq!(
         json.stdout,
-        "{\"pending\":1,\"in_flight\":1,\"failed\":1,\"completed\":1,\"permanent_failures\":0}\n"
+        "{\"pending\":1,\"in_flight\":1,\"failed\":1,\"completed\":1,\"permanent_failures\":0,\"removed\":0}\n"
     );
     let table = mq(dir.path(), &["stats"]).ok();
     let lines: Vec<&str> = table.stdout.lines().collect();
-    assert_eq!(lines.len(), 5);
+    assert_eq!(lines.len(), 6);
     assert!(lines[0].starts_with("pending") && lines[4].starts_with("permanent failures"));
+    assert!(lines[5].starts_with("removed"));
     let width = lines[0].len();
     assert!(
         lines.iter().all(|line| line.len() == width),
@@ -60,7 +61,10 @@ fn list_prints_entries_as_json_and_as_an_aligned_table() {
     }
     assert!(entry["failed_at"].is_f64(), "JSON keeps Unix seconds");
     let completed = mq(dir.path(), &["list", "completed", "--json"]).ok().json();
-    assert!(completed[0]["completed_at"].is_f64());
+    assert!(
+        completed[0]["completed_at"].is_u64(),
+        "whole seconds, as the application stamps it"
+    );
     assert_eq!(
         mq(dir.path(), &["list", "in-flight", "--json"]).ok().json()[0]["id"],
         "3"

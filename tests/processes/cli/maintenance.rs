@@ -21,6 +21,7 @@ fn snapshot_writes_the_documented_files_and_verify_checks_them() {
         "queue_pending.json",
         "queue_failed.json",
         "queue_completed.json",
+        "queue_removed.json",
         "queue_snapshot.json",
     ] {
         assert!(dir.path().join(name).is_file(), "{name}");

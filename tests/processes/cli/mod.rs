@@ -7,5 +7,6 @@ mod fail_retry;
 mod inspect;
 mod maintenance;
 mod out_dir;
+mod removed;
 mod replay;
 mod verify_repair;

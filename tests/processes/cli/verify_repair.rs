@@ -96,6 +96,7 @@ fn verify_names_file_and_offset_and_repair_keeps_every_record_before_the_damage(
         "queue_pending.json",
         "queue_failed.json",
         "queue_completed.json",
+        "queue_removed.json",
     ] {
         std::fs::remove_file(dir.path().join(name)).unwrap();
     }

@@ -84,6 +84,7 @@ fn a_new_store_is_private_and_an_existing_directory_keeps_its_mode() {
         "queue_pending.json",
         "queue_failed.json",
         "queue_completed.json",
+        "queue_removed.json",
         "queue_snapshot.json",
         "LOCK",
     ] {

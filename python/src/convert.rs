@@ -1,0 +1,182 @@
+//! Python values and JSON: a movie is any JSON-compatible `dict` with a
+//! string `id`; every value comes back as the type it went in as (an `int`
+//! stays an `int`, a `float` a `float`, dict keys in their order).
+
+use movie_queue::{Movie, QueueEntry};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+
+/// How deep a movie's JSON may nest (a guard against runaway recursion).
+const NESTING_MAX: usize = 64;
+
+/// A Python value as JSON.
+///
+/// # Errors
+/// `TypeError` for a value JSON has no type for (a non-string dict key, a
+/// set, an object); `ValueError` for NaN or infinity, an integer beyond
+/// 64 bits, nesting deeper than 64.
+pub fn to_json(value: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if depth > NESTING_MAX {
+        return Err(PyValueError::new_err(format!(
+            "nested more than {NESTING_MAX} levels deep"
+        )));
+    }
+    if value.is_none() {
+        Ok(Value::Null)
+    } else if let Ok(flag) = value.cast::<PyBool>() {
+        Ok(Value::Bool(flag.is_true()))
+    } else if value.is_instance_of::<PyInt>() {
+        if let Ok(number) = value.extract::<i64>() {
+            Ok(Value::from(number))
+        } else if let Ok(number) = value.extract::<u64>() {
+            Ok(Value::from(number))
+        } else {
+            Err(PyValueError::new_err(format!(
+                "the integer {value} does not fit in 64 bits"
+            )))
+        }
+    } else if value.is_instance_of::<PyFloat>() {
+        let number: f64 = value.extract()?;
+        Number::from_f64(number)
+            .map(Value::Number)
+            .ok_or_else(|| PyValueError::new_err(format!("{number} is not a JSON number")))
+    } else if let Ok(text) = value.cast::<PyString>() {
+        Ok(Value::String(text.to_cow()?.into_owned()))
+    } else if let Ok(dict) = value.cast::<PyDict>() {
+        let mut map = Map::with_capacity(dict.len());
+        for (key, item) in dict.iter() {
+            let Ok(key) = key.cast::<PyString>() else {
+                return Err(PyTypeError::new_err(format!(
+                    "dict keys must be strings, not {}",
+                    key.get_type().name()?
+                )));
+            };
+            map.insert(key.to_cow()?.into_owned(), to_json(&item, depth + 1)?);
+        }
+        Ok(Value::Object(map))
+    } else if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        let items: PyResult<Vec<Value>> = value.try_iter()?.map(|item| to_json(&item?, depth + 1)).collect();
+        Ok(Value::Array(items?))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "a {} is not JSON-compatible",
+            value.get_type().name()?
+        )))
+    }
+}
+
+/// JSON as a Python value: integers as `int`, other numbers as `float`.
+pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(flag) => PyBool::new(py, *flag).to_owned().into_any(),
+        Value::Number(number) => {
+            if let Some(integer) = number.as_i64() {
+                integer.into_pyobject(py)?.into_any()
+            } else if let Some(integer) = number.as_u64() {
+                integer.into_pyobject(py)?.into_any()
+            } else {
+                number.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(text) => PyString::new(py, text).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_python(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (key, item) in map {
+                dict.set_item(key, to_python(py, item)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// A movie from a Python `dict`.
+///
+/// # Errors
+/// `TypeError` when it is not a dict, its `id` is not a string or a field
+/// has the wrong type; `ValueError` when it has no `id` or an empty one.
+pub fn movie(value: &Bound<'_, PyAny>) -> PyResult<Movie> {
+    let Ok(dict) = value.cast::<PyDict>() else {
+        return Err(PyTypeError::new_err(format!(
+            "a movie is a dict, not a {}",
+            value.get_type().name()?
+        )));
+    };
+    match dict.get_item("id")? {
+        None => return Err(PyValueError::new_err("the movie has no 'id'")),
+        Some(id) if !id.is_instance_of::<PyString>() => {
+            return Err(PyTypeError::new_err(format!(
+                "the movie's 'id' must be a str, not {}",
+                id.get_type().name()?
+            )));
+        }
+        Some(_) => {}
+    }
+    Movie::from_value(to_json(value, 0)?).map_err(|error| {
+        let message = error.to_string();
+        if message.contains("must be") {
+            PyTypeError::new_err(message)
+        } else {
+            PyValueError::new_err(message)
+        }
+    })
+}
+
+/// A movie id from a `str`, or from a movie `dict` (its `id`).
+///
+/// # Errors
+/// `TypeError` for anything else; `ValueError` for a dict without an id.
+pub fn movie_id(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(text) = value.cast::<PyString>() {
+        return Ok(text.to_cow()?.into_owned());
+    }
+    if value.is_instance_of::<PyDict>() {
+        return Ok(movie(value)?.id().to_owned());
+    }
+    Err(PyTypeError::new_err(format!(
+        "a movie id is a str (or a movie dict), not a {}",
+        value.get_type().name()?
+    )))
+}
+
+/// An entry as the dict the application's queues hold.
+pub fn entry<'py>(py: Python<'py>, entry: &QueueEntry) -> PyResult<Bound<'py, PyAny>> {
+    to_python(py, &entry.to_value())
+}
+
+/// Entries as a list of dicts.
+pub fn entries<'py>(py: Python<'py>, entries: &[QueueEntry]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for item in entries {
+        list.append(entry(py, item)?)?;
+    }
+    Ok(list)
+}
+
+/// A Unix time in seconds from an `int` or a `float`.
+///
+/// # Errors
+/// `TypeError` for another type (a `bool` too); `ValueError` for NaN or infinity.
+pub fn seconds(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if value.is_instance_of::<PyBool>() || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>()) {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int or a float (Unix seconds), not {}",
+            value.get_type().name()?
+        )));
+    }
+    let time: f64 = value.extract()?;
+    if time.is_finite() {
+        Ok(time)
+    } else {
+        Err(PyValueError::new_err(format!("{name} {time} is not a finite time")))
+    }
+}
