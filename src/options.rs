@@ -94,6 +94,15 @@ impl Options {
         self
     }
 
+    /// The most payload bytes waiting for the writer before callers wait for
+    /// room (default 64 MiB; a single event always fits). Bounds the memory
+    /// a slow disk can make the queue hold.
+    #[must_use]
+    pub fn channel_bytes_max(mut self, bytes: usize) -> Self {
+        self.writer.channel_bytes_max = bytes;
+        self
+    }
+
     /// The most events one group commit holds (default 4,096).
     #[must_use]
     pub fn batch_events_max(mut self, events: usize) -> Self {

@@ -56,8 +56,12 @@ pub struct WriterConfig {
     pub segment_bytes_max: u64,
     /// The most events one batch (one write, one fsync) holds.
     pub batch_events_max: usize,
-    /// The most events queued for the writer before callers block.
+    /// The most events queued for the writer before callers block (they
+    /// wait for room before they take the state's lock).
     pub channel_events_max: usize,
+    /// The most payload bytes queued for the writer before callers block
+    /// (one event more than this may be queued: a single event always fits).
+    pub channel_bytes_max: usize,
     /// The largest payload accepted (at most [`RECORD_PAYLOAD_BYTES_MAX`]).
     pub event_bytes_max: u32,
 }
@@ -77,6 +81,7 @@ impl Default for WriterConfig {
             segment_bytes_max: 64 << 20,
             batch_events_max: 4096,
             channel_events_max: 16_384,
+            channel_bytes_max: 64 << 20,
             event_bytes_max: RECORD_PAYLOAD_BYTES_MAX,
         }
     }
@@ -137,6 +142,21 @@ struct Shared {
     flushes: AtomicUsize,
     /// The writer thread, unparked to end a linger.
     writer: OnceLock<Thread>,
+    /// Events and payload bytes reserved or queued and not yet taken by
+    /// the writer; `true` once no more may be queued (the writer is gone).
+    queued: Mutex<Queued>,
+    /// Notified when the writer takes commands, is poisoned or stops.
+    room_freed: Condvar,
+    /// The bounds of `queued`.
+    limits: OnceLock<(usize, usize)>,
+}
+
+/// What is queued for the writer.
+#[derive(Debug, Default, Clone, Copy)]
+struct Queued {
+    events: usize,
+    bytes: usize,
+    closed: bool,
 }
 
 impl Shared {
@@ -179,6 +199,49 @@ impl Shared {
         }
     }
 
+    fn queued(&self) -> MutexGuard<'_, Queued> {
+        self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Blocks until an event may be queued, then holds a place for it.
+    fn reserve(&self) -> Result<()> {
+        let (events_max, bytes_max) = self.limits.get().copied().unwrap_or((usize::MAX, usize::MAX));
+        let mut queued = self.queued();
+        loop {
+            self.check()?;
+            if queued.closed {
+                return Err(Error::Closed);
+            }
+            if queued.events < events_max && (queued.bytes < bytes_max || queued.events == 0) {
+                queued.events += 1;
+                return Ok(());
+            }
+            // A poison published meanwhile notifies; the timeout is a backstop.
+            queued = self
+                .room_freed
+                .wait_timeout(queued, Duration::from_millis(100))
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Gives back `events` places and `bytes` bytes (taken by the writer,
+    /// or a reservation not used).
+    fn release(&self, events: usize, bytes: usize) {
+        {
+            let mut queued = self.queued();
+            queued.events = queued.events.saturating_sub(events);
+            queued.bytes = queued.bytes.saturating_sub(bytes);
+        }
+        self.room_freed.notify_all();
+    }
+
+    /// No more may be queued (the writer is stopping); waiters wake.
+    fn close_room(&self) {
+        self.queued().closed = true;
+        self.room_freed.notify_all();
+    }
+
     /// Publishes a batch's outcome: the last durable sequence number, or the
     /// cause of the failure that poisons the writer (a cause recorded
     /// earlier is kept). Then wakes every waiter.
@@ -194,6 +257,7 @@ impl Shared {
             }
         }
         self.synced.notify_all();
+        self.room_freed.notify_all();
     }
 
     /// Called after a command was queued (`queued`: the channel's length):
@@ -263,6 +327,46 @@ pub struct JournalWriter {
     config: WriterConfig,
 }
 
+/// A place held in the writer's queue for one event; see [`Reserver`].
+/// Dropped unused, it gives the place back.
+#[derive(Debug)]
+#[must_use = "a reservation holds a place in the writer's queue until it is used or dropped"]
+pub struct Reservation {
+    shared: Arc<Shared>,
+    used: bool,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.used {
+            self.shared.release(1, 0);
+        }
+    }
+}
+
+/// Reserves places in the writer's queue: a caller waits for room here,
+/// holding no lock of its own, before it decides and queues an event
+/// under the state's lock (where it must never wait for the writer).
+#[derive(Debug, Clone)]
+pub struct Reserver {
+    shared: Arc<Shared>,
+}
+
+impl Reserver {
+    /// Blocks until an event may be queued (fewer than the configured
+    /// events and bytes are waiting for the writer), then holds its place.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`]; [`Error::Closed`] once the writer stops.
+    pub fn reserve(&self) -> Result<Reservation> {
+        self.shared.reserve()?;
+        Ok(Reservation {
+            shared: Arc::clone(&self.shared),
+            used: false,
+        })
+    }
+}
+
 /// An appended event's claim on durability; see [`JournalWriter::append`].
 #[derive(Debug)]
 #[must_use = "an Immediate append is acknowledged only once `wait` returns Ok"]
@@ -310,7 +414,11 @@ impl JournalWriter {
         storage::sync_parent(storage.as_ref(), journal_dir)?;
         let shared = Arc::new(Shared::default());
         shared.synced_through.store(end.next_seq.0 - 1, Ordering::Release);
-        let (sender, receiver) = crossbeam_channel::bounded(config.channel_events_max.max(1));
+        let _ = shared
+            .limits
+            .set((config.channel_events_max.max(1), config.channel_bytes_max.max(1)));
+        // Unbounded: the room callers reserve first bounds it.
+        let (sender, receiver) = crossbeam_channel::unbounded();
         let thread_state = WriterThread::new(
             storage,
             journal_dir.to_path_buf(),
@@ -322,7 +430,22 @@ impl JournalWriter {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("movie-queue-writer".into())
-            .spawn(move || thread_state.run(&receiver, &thread_shared))
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| thread_state.run(&receiver, &thread_shared));
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|text| (*text).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(%message, "the journal writer thread panicked; the store is poisoned");
+                    thread_shared.publish(Err(Poison {
+                        cause: format!("the writer thread panicked: {message}"),
+                        kind: None,
+                    }));
+                    thread_shared.close_room();
+                }
+            })
             .map_err(|error| Error::io("spawn writer thread for", journal_dir, error))?;
         Ok(JournalWriter {
             sender: Some(sender),
@@ -355,15 +478,30 @@ impl JournalWriter {
         Ok(())
     }
 
-    /// Queues the record `seq` (callers append in sequence order, one after
-    /// the other). The returned ticket's `wait` returns once it is durable.
+    /// A handle to reserve places in the queue (see [`Reserver`]).
+    #[must_use]
+    pub fn reserver(&self) -> Reserver {
+        Reserver {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Queues the record `seq` in the place `reservation` holds (callers
+    /// append in sequence order, one after the other). The returned
+    /// ticket's `wait` returns once it is durable. Never blocks.
     ///
     /// # Errors
     /// [`Error::Poisoned`], [`Error::EventTooLarge`], [`Error::Closed`].
-    pub fn append(&self, seq: Seq, payload: Vec<u8>) -> Result<Ticket> {
+    pub fn append(&self, seq: Seq, payload: Vec<u8>, mut reservation: Reservation) -> Result<Ticket> {
         self.check()?;
         self.check_size(&payload)?;
-        self.send(Command::Append { seq, payload })?;
+        let bytes = payload.len();
+        self.shared.queued().bytes += bytes;
+        if let Err(error) = self.send(Command::Append { seq, payload }) {
+            self.shared.release(0, bytes);
+            return Err(error);
+        }
+        reservation.used = true;
         Ok(Ticket {
             seq,
             shared: Arc::clone(&self.shared),
@@ -401,6 +539,7 @@ impl JournalWriter {
 
     fn stop(&mut self) {
         self.sender = None;
+        self.shared.close_room();
         self.shared.stop_linger();
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ pub use self::removed::GRACE_PERIOD_DEFAULT;
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::event::{Event, encode_payload};
-use crate::journal::writer::{Durability, JournalWriter, Ticket};
+use crate::journal::writer::{Durability, JournalWriter, Reserver, Ticket};
 use crate::lock::{self, WriterLock};
 use crate::movie::Movie;
 use crate::options::Options;
@@ -87,6 +87,13 @@ pub struct QueueManager {
     options: Options,
     inner: RwLock<Inner>,
     snapshot_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Held while a snapshot's files are written: the background thread,
+    /// an explicit `snapshot()` and the close take turns, never writing
+    /// the same temporary files at once.
+    snapshot_writing: Arc<Mutex<()>>,
+    /// Reserves room in the writer's queue without any lock held (`None`:
+    /// read-only).
+    reserver: Option<Reserver>,
     /// Set once the open completed: only then may closing (or dropping)
     /// write a snapshot of the state.
     opened: AtomicBool,
@@ -180,8 +187,11 @@ impl QueueManager {
             )?),
             None => None,
         };
+        let reserver = writer.as_ref().map(JournalWriter::reserver);
         let manager = QueueManager {
             dir: dir.to_path_buf(),
+            snapshot_writing: Arc::new(Mutex::new(())),
+            reserver,
             inner: RwLock::new(Inner {
                 state: recovered.state,
                 next_seq: recovered.last_seq.next(),
@@ -219,6 +229,9 @@ impl QueueManager {
     /// returns the event to journal (or `None`: rejected, nothing written).
     /// Returns the ticket to wait on in `Immediate` mode.
     fn commit(&self, decide: impl FnOnce(&QueueState) -> Result<Option<Event>>) -> Result<Option<Ticket>> {
+        // Room in the writer's queue is waited for here, holding no lock:
+        // readers never stall behind a full queue.
+        let reservation = self.reserver.as_ref().ok_or_else(|| self.not_writable())?.reserve()?;
         let mut inner = self.write();
         let inner = &mut *inner;
         let writer = inner.writer.as_ref().ok_or_else(|| self.not_writable())?;
@@ -233,7 +246,7 @@ impl QueueManager {
         let ts = now();
         let payload = encode_payload(ts, &event)?;
         let seq = inner.next_seq;
-        let ticket = writer.append(seq, payload)?;
+        let ticket = writer.append(seq, payload, reservation)?;
         inner.state.apply_checked(ts, &event);
         inner.next_seq = seq.next();
         inner.events_since_snapshot += 1;

@@ -2,6 +2,7 @@
 //! background from disk, written on request, and written last on close.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{Inner, QueueManager};
@@ -42,10 +43,11 @@ impl QueueManager {
         inner.last_snapshot_at = Instant::now();
         let storage = self.options.storage.clone();
         let dir = self.dir.clone();
+        let writing = Arc::clone(&self.snapshot_writing);
         let spawned = std::thread::Builder::new()
             .name("movie-queue-snapshot".into())
             .spawn(move || {
-                if let Err(error) = snapshot_from_disk(storage.as_ref(), &dir, &flusher, seq) {
+                if let Err(error) = snapshot_from_disk(storage.as_ref(), &dir, &flusher, seq, &writing) {
                     tracing::warn!(%error, "background snapshot failed; the journal still holds every event");
                 }
             });
@@ -83,7 +85,13 @@ impl QueueManager {
             inner.last_snapshot_at = Instant::now();
             (flusher, Seq(inner.next_seq.0 - 1))
         };
-        snapshot_from_disk(self.options.storage.as_ref(), &self.dir, &flusher, seq)?;
+        snapshot_from_disk(
+            self.options.storage.as_ref(),
+            &self.dir,
+            &flusher,
+            seq,
+            &self.snapshot_writing,
+        )?;
         Ok(seq)
     }
 
@@ -108,6 +116,7 @@ impl QueueManager {
         let snapshot = writer.flush(seq).and_then(|()| {
             let due = inner.events_since_snapshot > 0 || !self.dir.join(snapshot::MANIFEST_FILE).exists();
             if opened && due {
+                let _writing = lock(&self.snapshot_writing);
                 manifest::write_snapshot(self.options.storage.as_ref(), &self.dir, &inner.state, seq).map_err(|error| {
                     Error::SnapshotFailed {
                         seq: seq.0,
@@ -125,10 +134,22 @@ impl QueueManager {
 
 /// Writes the snapshot of record `seq` from what is on disk: waits until
 /// the journal is durable through `seq`, rebuilds that state from the
-/// previous snapshot plus the journal after it, and writes the files. Runs
-/// without any lock of the manager's.
-fn snapshot_from_disk(storage: &dyn Storage, dir: &Path, flusher: &Flusher, seq: Seq) -> Result<()> {
+/// previous snapshot plus the journal after it, and writes the files
+/// holding `writing` (one snapshot writer at a time). Holds no lock of the
+/// manager's state.
+fn snapshot_from_disk(
+    storage: &dyn Storage,
+    dir: &Path,
+    flusher: &Flusher,
+    seq: Seq,
+    writing: &Mutex<()>,
+) -> Result<()> {
     flusher.flush(seq)?;
     let state = audit::state_until(storage, dir, Until::Seq(seq))?;
+    let _writing = lock(writing);
     manifest::write_snapshot(storage, dir, &state, seq)
+}
+
+fn lock(mutex: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

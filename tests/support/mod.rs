@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod common;
 pub mod durability;
+pub mod gated;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 

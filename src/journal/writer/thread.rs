@@ -121,6 +121,7 @@ impl WriterThread {
     fn take(command: Command, batch: &mut Vec<(Seq, Vec<u8>)>, shared: &Shared) -> bool {
         match command {
             Command::Append { seq, payload } => {
+                shared.release(1, payload.len());
                 batch.push((seq, payload));
                 false
             }

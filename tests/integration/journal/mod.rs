@@ -4,3 +4,4 @@ mod poison;
 mod record_limits;
 mod round_trip;
 mod torn_tail;
+mod writer_edges;

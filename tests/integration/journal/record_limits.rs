@@ -83,13 +83,21 @@ fn the_journal_writer_refuses_a_payload_over_its_limit_before_queueing_it() {
     let journal = journal_dir(dir.path());
     let writer = JournalWriter::start(Arc::new(RealStorage), &journal, end, config).expect("start");
     let error = writer
-        .append(Seq(1), vec![b'x'; LIMIT as usize + 1])
+        .append(
+            Seq(1),
+            vec![b'x'; LIMIT as usize + 1],
+            writer.reserver().reserve().expect("room"),
+        )
         .expect_err("too large");
     assert!(
         matches!(error, Error::EventTooLarge { length, limit } if length == u64::from(LIMIT) + 1 && limit == u64::from(LIMIT))
     );
     writer
-        .append(Seq(1), added_payload("a", 1))
+        .append(
+            Seq(1),
+            added_payload("a", 1),
+            writer.reserver().reserve().expect("room"),
+        )
         .expect("fits")
         .wait()
         .expect("durable");

@@ -104,7 +104,12 @@ fn every_event_kind_round_trips_through_the_journal_writer_and_replay() {
         let seq = Seq(index as u64 + 1);
         let ts = 1_760_806_482.123_456_7 + index as f64 / 3.0;
         let payload = encode_payload(ts, &event).expect("encode");
-        writer.append(seq, payload).expect("append").wait().expect("durable");
+        let room = writer.reserver().reserve().expect("room");
+        writer
+            .append(seq, payload, room)
+            .expect("append")
+            .wait()
+            .expect("durable");
         written.push(EventRecord::new(seq, ts, event));
     }
     writer.close().expect("close the writer");
