@@ -71,6 +71,13 @@ pub enum Fault {
         /// Which of their sectors are lost.
         lost_sectors: u64,
     },
+    /// The process is killed as the fsync with this index starts: the fsync
+    /// fails, every later call of this process fails, and what it wrote
+    /// stays in the page cache, unsynced (see [`FaultyStorage::revive`]).
+    KillBeforeSync {
+        /// Which fsync.
+        index: u64,
+    },
     /// The power goes out right after the fsync with this index succeeds,
     /// keeping `torn_bytes` of each file's unsynced bytes (0: none).
     PowerLossAfterSync {
@@ -297,6 +304,10 @@ impl FaultyStorage {
                         },
                     )?;
                     return Err(dead());
+                }
+                Fault::KillBeforeSync { index: at } if at == index => {
+                    state.generation += 1;
+                    return Err(killed());
                 }
                 Fault::PowerLossAfterSync { index: at, torn_bytes } if at == index => {
                     power_loss = Some(torn_bytes);

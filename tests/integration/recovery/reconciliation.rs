@@ -12,7 +12,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use movie_queue::testing::{Fault, FaultyStorage, PowerLoss, RealStorage};
+use movie_queue::testing::{Fault, FaultyStorage, RealStorage};
 use movie_queue::{Error, Movie, QueueManager, QueueState, Seq};
 
 use crate::support::durability::{Pristine, layout, movie, quiet_options, remove_snapshot, scratch};
@@ -303,37 +303,23 @@ fn a_manager_whose_open_failed_never_writes_a_snapshot_on_drop() {
 fn a_writer_makes_a_killed_predecessors_unsynced_records_durable_before_it_serves_them() {
     let dir = scratch();
     let first = FaultyStorage::new();
-    let qm = quiet_options(Arc::new(first.clone()))
-        .durability(movie_queue::Durability::Batched {
-            max_delay: std::time::Duration::from_millis(1),
-        })
-        .open(dir.path())
-        .expect("open");
-    for id in ["1", "2", "3"] {
-        qm.add_to_pending(movie(id)).expect("add");
-    }
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    // The records are written; the process dies before anyone syncs them
-    // (Batched waits for nobody's fsync... unless it ran: then they are durable anyway).
-    first.kill();
+    let qm = quiet_options(Arc::new(first.clone())).open(dir.path()).expect("open");
+    qm.add_to_pending(movie("1")).expect("acknowledged");
+    // The next batch is written, and the process dies as its fsync starts:
+    // the bytes are in the page cache, nobody synced them.
+    first.inject(Fault::KillBeforeSync {
+        index: first.sync_count(),
+    });
+    assert!(qm.add_many_to_pending(["2", "3"].map(movie)).is_err());
     drop(qm);
     let second = first.revive();
-    let reopened = quiet_options(Arc::new(second.clone()))
-        .open(dir.path())
-        .expect("the next process opens");
+    let reopened = quiet_options(Arc::new(second.clone())).open(dir.path()).expect("the next process opens");
     let served = reopened.state();
-    second
-        .power_loss_with(PowerLoss {
-            torn_bytes: 0,
-            lost_sectors: 0,
-        })
-        .expect("power loss");
+    assert_eq!(served.pending_count(), 3, "the next process reads the page cache");
+    second.power_loss(0).expect("power loss");
     drop(reopened);
     let after = QueueManager::open_read_only(dir.path()).expect("reopen after the power loss");
-    assert!(
-        after.state() == served,
-        "what the second process served was not durable"
-    );
+    assert!(after.state() == served, "what the second process served was not durable");
 }
 
 #[test]
