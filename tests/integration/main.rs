@@ -12,6 +12,7 @@ mod architecture;
 mod audit;
 mod crash;
 mod fuzz_regressions;
+mod hostile;
 mod journal;
 mod legacy;
 mod model;

@@ -1,0 +1,3 @@
+mod lock;
+mod readers;
+mod symlinks;
