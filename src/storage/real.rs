@@ -119,3 +119,33 @@ impl Storage for RealStorage {
         File::open(path)?.sync_all()
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// Every way the store touches a file refuses a symbolic link, whether
+    /// it points at an existing file (whose bytes must stay as they are) or
+    /// at nothing (where nothing may be created).
+    #[test]
+    fn a_link_is_never_followed_by_create_append_or_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let to_file = dir.path().join("to-file");
+        let to_nothing = dir.path().join("to-nothing");
+        symlink(&victim, &to_file).unwrap();
+        symlink(dir.path().join("absent"), &to_nothing).unwrap();
+        let storage = RealStorage;
+
+        for link in [&to_file, &to_nothing] {
+            assert!(storage.create_new(link).is_err(), "{}", link.display());
+            assert!(storage.open_append(link).is_err(), "{}", link.display());
+            assert!(storage.read(link).is_err(), "{}", link.display());
+            assert_eq!(storage.entry(link).unwrap(), Entry::Other);
+        }
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert!(!dir.path().join("absent").exists());
+    }
+}
