@@ -130,22 +130,22 @@ mod tests {
     /// at nothing (where nothing may be created).
     #[test]
     fn a_link_is_never_followed_by_create_append_or_read() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("a scratch directory");
         let victim = dir.path().join("victim");
-        fs::write(&victim, b"precious").unwrap();
+        fs::write(&victim, b"precious").expect("write the victim");
         let to_file = dir.path().join("to-file");
         let to_nothing = dir.path().join("to-nothing");
-        symlink(&victim, &to_file).unwrap();
-        symlink(dir.path().join("absent"), &to_nothing).unwrap();
+        symlink(&victim, &to_file).expect("a link");
+        symlink(dir.path().join("absent"), &to_nothing).expect("a link");
         let storage = RealStorage;
 
         for link in [&to_file, &to_nothing] {
             assert!(storage.create_new(link).is_err(), "{}", link.display());
             assert!(storage.open_append(link).is_err(), "{}", link.display());
             assert!(storage.read(link).is_err(), "{}", link.display());
-            assert_eq!(storage.entry(link).unwrap(), Entry::Other);
+            assert_eq!(storage.entry(link).expect("entry"), Entry::Other);
         }
-        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::read(&victim).expect("read the victim"), b"precious");
         assert!(!dir.path().join("absent").exists());
     }
 }

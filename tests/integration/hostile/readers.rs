@@ -85,6 +85,9 @@ fn readers_in_this_process_survive_a_writer_cutting_and_repairing_under_them() {
         }
     }
     stop.store(true, Ordering::SeqCst);
-    let reads: u32 = readers.into_iter().map(|reader| reader.join().expect("a reader died")).sum();
+    let reads: u32 = readers
+        .into_iter()
+        .map(|reader| reader.join().expect("a reader died"))
+        .sum();
     assert!(reads > 0, "the readers read");
 }

@@ -51,7 +51,10 @@ impl Planted {
 
 fn store() -> (tempfile::TempDir, QueueManager) {
     let dir = scratch();
-    let qm = quiet_options(real()).segment_bytes_max(300).open(dir.path()).expect("open");
+    let qm = quiet_options(real())
+        .segment_bytes_max(300)
+        .open(dir.path())
+        .expect("open");
     qm.add_to_pending(movie("1")).expect("add");
     (dir, qm)
 }
@@ -86,7 +89,8 @@ fn links_at_the_temporary_names_of_a_new_segment_and_the_tail_marker_are_never_f
     }
     planted.push(plant(&journal.join("tail.tmp")));
     for index in 2..12 {
-        qm.add_to_pending(movie(&index.to_string())).expect("add, rolling segments");
+        qm.add_to_pending(movie(&index.to_string()))
+            .expect("add, rolling segments");
     }
     qm.close().expect("close");
     assert!(layout(dir.path()).len() >= 2, "the segment rolled over");
@@ -129,7 +133,10 @@ fn links_at_the_names_repair_sets_bytes_aside_under_are_never_followed() {
         planted.assert_untouched("repair");
     }
     assert!(
-        report.set_aside.iter().all(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file())),
+        report
+            .set_aside
+            .iter()
+            .all(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file())),
         "the bytes went to a free name: {report:?}"
     );
     QueueManager::open(dir.path()).expect("the repaired store opens");
@@ -158,15 +165,23 @@ fn a_link_at_the_staging_directory_of_a_legacy_import_is_never_followed() {
 fn links_at_the_temporary_names_of_an_export_are_never_followed() {
     let (_dir, qm) = store();
     let out = scratch();
-    let planted: Vec<Planted> = ["queue_pending.json.tmp", "queue_failed.json.tmp", "queue_completed.json.tmp"]
-        .iter()
-        .map(|name| plant(&out.path().join(name)))
-        .collect();
+    let planted: Vec<Planted> = [
+        "queue_pending.json.tmp",
+        "queue_failed.json.tmp",
+        "queue_completed.json.tmp",
+    ]
+    .iter()
+    .map(|name| plant(&out.path().join(name)))
+    .collect();
     qm.export(out.path()).expect("export");
     for planted in &planted {
         planted.assert_untouched("export");
     }
-    assert!(fs::symlink_metadata(out.path().join("queue_pending.json")).expect("written").is_file());
+    assert!(
+        fs::symlink_metadata(out.path().join("queue_pending.json"))
+            .expect("written")
+            .is_file()
+    );
 }
 
 #[test]

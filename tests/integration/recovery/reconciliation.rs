@@ -313,13 +313,18 @@ fn a_writer_makes_a_killed_predecessors_unsynced_records_durable_before_it_serve
     assert!(qm.add_many_to_pending(["2", "3"].map(movie)).is_err());
     drop(qm);
     let second = first.revive();
-    let reopened = quiet_options(Arc::new(second.clone())).open(dir.path()).expect("the next process opens");
+    let reopened = quiet_options(Arc::new(second.clone()))
+        .open(dir.path())
+        .expect("the next process opens");
     let served = reopened.state();
     assert_eq!(served.pending_count(), 3, "the next process reads the page cache");
     second.power_loss(0).expect("power loss");
     drop(reopened);
     let after = QueueManager::open_read_only(dir.path()).expect("reopen after the power loss");
-    assert!(after.state() == served, "what the second process served was not durable");
+    assert!(
+        after.state() == served,
+        "what the second process served was not durable"
+    );
 }
 
 #[test]

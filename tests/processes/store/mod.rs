@@ -1,1 +1,2 @@
 mod lock_and_permissions;
+mod readers;
