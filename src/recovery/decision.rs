@@ -5,7 +5,8 @@
 //! The rules, in `docs/DURABILITY.md` as a table:
 //! * A starting point is a valid checkpoint (snapshot or compaction base:
 //!   the state as of record `c`), or nothing (record 0) — or, for a store
-//!   with no journal record, no manifest and no base, its legacy files.
+//!   with no valid journal record, no manifest and no base, its legacy
+//!   files (the state at record 0, when the journal from nothing works).
 //! * A starting point works when valid records continue it without a hole
 //!   to the journal's end: `c + 1, c + 2, …`, every valid record after it
 //!   reached, at most a damaged tail in the last segment after them.
@@ -184,17 +185,15 @@ pub fn candidates(evidence: &Evidence) -> Vec<Candidate> {
 /// offset) involved; [`Error::BadQueueFile`] for a legacy file that does
 /// not parse; [`Error::Io`].
 pub fn decide(storage: &dyn Storage, evidence: Evidence) -> Result<Decision> {
-    let undamaged = evidence
-        .journal
-        .segments
-        .iter()
-        .all(|segment| segment.damages.is_empty());
+    // No valid record, no checkpoint: the legacy files are the state at
+    // record 0 — as long as the journal from nothing holds up (at most a
+    // torn first write, never acknowledged), for reader and writer alike.
+    let from_nothing = evidence.journal.chain_from(Seq(0));
     if evidence.is_legacy()
-        && undamaged
+        && from_nothing.is_complete()
         && let Some(data) = legacy::load_legacy(storage, &evidence.dir)?
     {
-        let chain = evidence.journal.chain_from(Seq(0));
-        return Ok(finish(evidence, Start::Legacy, chain, Some(data)));
+        return Ok(finish(evidence, Start::Legacy, from_nothing, Some(data)));
     }
     refuse_empty_start_over_lost_state(&evidence)?;
     let all = candidates(&evidence);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use movie_queue::testing::{Fault, FaultyStorage, RealStorage};
 use movie_queue::{Error, Movie, QueueManager, QueueState, Seq};
 
-use crate::support::durability::{Pristine, layout, movie, quiet_options, remove_snapshot, scratch};
+use crate::support::durability::{Pristine, layout, movie, quiet_options, remove_snapshot, scratch, write_segment};
 
 fn ids(state: &QueueState) -> Vec<String> {
     let mut ids: Vec<String> = state.pending().map(|entry| entry.id().to_owned()).collect();
@@ -161,6 +161,48 @@ fn a_legacy_entry_over_the_event_limit_is_refused_with_everything_unchanged() {
         "the legacy store changed"
     );
     assert!(!dir.path().join("journal").exists());
+}
+
+/// A journal holding no valid record — only a torn first write, never
+/// acknowledged — beside legacy files: the legacy files are the state, for
+/// a reader as for a writer (a reader used to serve an empty queue while a
+/// writer imported the files: found by the `recovery_dir` fuzz target).
+#[test]
+fn a_torn_first_write_beside_legacy_files_reads_as_the_legacy_store_for_reader_and_writer() {
+    let dir = scratch();
+    let pending = serde_json::json!([{"id": "a", "title": "Heat", "year": 1995}]);
+    fs::write(
+        dir.path().join("queue_pending.json"),
+        serde_json::to_vec(&pending).expect("json"),
+    )
+    .expect("write");
+    let (segment, _) = write_segment(&dir.path().join("journal"), 1, &[]);
+    let mut torn = fs::read(&segment).expect("read");
+    torn.extend_from_slice(&[
+        0x6a, 0, 0, 0, 0xfe, 0x87, 0xc8, 0xf9, 1, 0, 0, 0, 0, 0, 0, 0, b'{', b'"',
+    ]);
+    fs::write(&segment, &torn).expect("a torn first write");
+
+    let reader = QueueManager::open_read_only(dir.path()).expect("a reader opens");
+    assert_eq!(ids(&reader.state()), ["a"], "the reader sees the legacy files");
+    drop(reader);
+    let report = movie_queue::verify(dir.path()).expect("verify passes");
+    let problems = report.problems.join("\n");
+    assert!(
+        problems.contains("torn tail") && problems.contains("legacy store"),
+        "{problems}"
+    );
+
+    let writer = quiet_options(Arc::new(RealStorage))
+        .open(dir.path())
+        .expect("a writer opens");
+    assert_eq!(ids(&writer.state()), ["a"], "the writer imports the same");
+    writer.close().expect("close");
+    let aside = dir.path().join("journal.before-import.broken");
+    assert_eq!(
+        fs::read(aside.join(segment.file_name().expect("a name"))).expect("the old journal is kept aside"),
+        torn
+    );
 }
 
 #[test]
