@@ -40,23 +40,48 @@ pub fn free_broken_name(storage: &dyn Storage, path: &Path, tag: &str) -> Result
 /// [`Error::Io`] naming the file of the failed step; nothing is cut unless
 /// the copy is durable.
 pub fn cut_aside(storage: &dyn Storage, path: &Path, keep: u64) -> Result<Option<PathBuf>> {
+    let aside = copy_aside(storage, path, keep)?;
+    cut(storage, path, keep)?;
+    Ok(aside)
+}
+
+/// The first half of [`cut_aside`]: copies `path[keep..]` (unless it is
+/// all zeros) to a new `*.broken` file beside it, durably. Changes nothing
+/// else.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn copy_aside(storage: &dyn Storage, path: &Path, keep: u64) -> Result<Option<PathBuf>> {
     let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
     let start = usize::try_from(keep).unwrap_or(usize::MAX).min(bytes.len());
-    let cut = bytes.get(start..).unwrap_or_default();
-    let mut aside = None;
-    if cut.iter().any(|&byte| byte != 0) {
-        let copy = free_broken_name(storage, path, &keep.to_string())?;
-        storage::write_new(storage, &copy, cut)?;
-        storage::sync_parent(storage, &copy)?;
-        tracing::warn!(path = %path.display(), offset = keep, aside = %copy.display(), "set damaged bytes aside");
-        aside = Some(copy);
+    let tail = bytes.get(start..).unwrap_or_default();
+    if tail.iter().all(|&byte| byte == 0) {
+        return Ok(None);
     }
-    if !cut.is_empty() {
+    let copy = free_broken_name(storage, path, &keep.to_string())?;
+    storage::write_new(storage, &copy, tail)?;
+    storage::sync_parent(storage, &copy)?;
+    tracing::warn!(path = %path.display(), offset = keep, aside = %copy.display(), "set damaged bytes aside");
+    Ok(Some(copy))
+}
+
+/// The second half of [`cut_aside`]: cuts `path` to `keep` bytes, if it is
+/// longer (the truncation is fsynced).
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn cut(storage: &dyn Storage, path: &Path, keep: u64) -> Result<()> {
+    let len = match storage.entry(path) {
+        Ok(storage::Entry::File(len)) => len,
+        Ok(_) => return Ok(()),
+        Err(error) => return Err(Error::io("inspect", path, error)),
+    };
+    if len > keep {
         storage
             .truncate(path, keep)
             .map_err(|error| Error::io("truncate", path, error))?;
     }
-    Ok(aside)
+    Ok(())
 }
 
 /// Renames the whole file at `path` aside (`<name>.<tag>.broken`) and

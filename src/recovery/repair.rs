@@ -216,7 +216,13 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
     set_aside_from_on(storage, &evidence, segment, offset, report)
 }
 
-/// Sets aside segment `segment` from `offset` on, and every later segment.
+/// Sets aside segment `segment` from `offset` on, and every later segment,
+/// in an order where a kill at any step leaves either the store as it was
+/// (refused at the same damage) or the repaired one: the damaged bytes are
+/// copied first, the tail marker is pointed at the segment that stays
+/// last, the later segments go aside from the last one back (each one
+/// gone leaves the damage where it was), and only then is the damaged
+/// segment cut (or, damaged in its header, moved aside).
 fn set_aside_from_on(
     storage: &dyn Storage,
     evidence: &Evidence,
@@ -225,27 +231,38 @@ fn set_aside_from_on(
     report: &mut RepairReport,
 ) -> Result<()> {
     let scans = &evidence.journal.segments;
+    let path = &scans[segment].path;
     let whole = offset < crate::journal::format::SEGMENT_HEADER_BYTES as u64;
-    if whole {
-        let aside = repair::move_aside(storage, &scans[segment].path, "0")?;
-        set_aside(report, aside, "damaged from its header on");
-    } else if let Some(aside) = repair::cut_aside(storage, &scans[segment].path, offset)? {
-        set_aside(
-            report,
-            aside,
-            &format!("{} from byte {offset} on", scans[segment].path.display()),
-        );
+    let copy = if whole {
+        None
     } else {
-        report.actions.push(format!(
-            "cut {} at byte {offset} (zeros only after it)",
-            scans[segment].path.display()
-        ));
+        repair::copy_aside(storage, path, offset)?
+    };
+    let stays_last = if whole { segment.checked_sub(1) } else { Some(segment) };
+    match stays_last {
+        Some(last) => crate::journal::tail::write(storage, &evidence.journal_dir, scans[last].first_seq)?,
+        None => crate::journal::tail::remove(storage, &evidence.journal_dir)?,
     }
-    for later in &scans[segment + 1..] {
-        let aside = repair::move_aside(storage, &later.path, "0")?;
+    let mut later_aside = Vec::new();
+    for later in scans[segment + 1..].iter().rev() {
+        later_aside.push(repair::move_aside(storage, &later.path, "0")?);
+    }
+    if whole {
+        let aside = repair::move_aside(storage, path, "0")?;
+        set_aside(report, aside, "damaged from its header on");
+    } else {
+        repair::cut(storage, path, offset)?;
+        match copy {
+            Some(copy) => set_aside(report, copy, &format!("{} from byte {offset} on", path.display())),
+            None => report
+                .actions
+                .push(format!("cut {} at byte {offset} (zeros only after it)", path.display())),
+        }
+    }
+    for aside in later_aside.into_iter().rev() {
         set_aside(report, aside, "after the damage, its records cannot be applied");
     }
-    mark_tail(storage, &evidence.journal_dir)
+    Ok(())
 }
 
 /// An event that does not decode or apply: its record on is set aside.
