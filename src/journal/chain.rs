@@ -50,6 +50,15 @@ pub enum Break {
         /// The sequence number due there.
         expected: Seq,
     },
+    /// The last segment holds no valid record and its header says it
+    /// starts past the record due: the records between were lost (a
+    /// segment is created only once every record before it is durable).
+    Ahead {
+        /// The segment (the last one).
+        segment: usize,
+        /// The sequence number due there.
+        expected: Seq,
+    },
     /// The segment the tail marker names (starting at this record) is
     /// missing: the journal went on past what is left of it.
     Missing {
@@ -166,6 +175,17 @@ impl JournalScan {
     #[must_use]
     pub fn chain_from(&self, start: Seq) -> Chain {
         let mut chain = self.chain_through_segments(start);
+        let expected = chain.end.next();
+        if chain.is_complete()
+            && let Some(last) = self.segments.len().checked_sub(1)
+            && self.segments[last].runs.is_empty()
+            && self.segments[last].first_seq > expected
+        {
+            chain.after = ChainEnd::Broken(Break::Ahead {
+                segment: last,
+                expected,
+            });
+        }
         if let (ChainEnd::Clean | ChainEnd::Tail { .. }, TailMarker::Segment(first_seq)) = (&chain.after, self.tail)
             && self.segments.last().is_none_or(|last| last.first_seq < first_seq)
         {
@@ -320,6 +340,12 @@ impl JournalScan {
                 let scan = &self.segments[segment];
                 scan.error(&scan.damages[damage], is_last)
             }
+            Break::Ahead { segment, expected } => Error::SequenceGap {
+                path: self.segments[segment].path.clone(),
+                offset: 16,
+                expected: expected.0,
+                found: self.segments[segment].first_seq.0,
+            },
             Break::Missing { first_seq } => Error::Corrupt {
                 path: self.dir.join(super::segment::segment_name(first_seq)),
                 offset: 0,

@@ -131,7 +131,11 @@ fn finish(
     let recovered = execute::recover_for_writer(storage, dir, limits)?;
     for path in broken_files(storage, dir) {
         if !before.contains(&path) {
-            set_aside(&mut report, path, "a damaged tail, or a superseded compaction base");
+            set_aside(
+                &mut report,
+                path,
+                "by the writer's open: a damaged tail, a superseded compaction base, or a journal without records an import replaced",
+            );
         }
     }
     manifest::write_snapshot(storage, dir, &recovered.state, recovered.last_seq)?;
@@ -184,13 +188,19 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
         let base = evidence.journal_dir.join(crate::snapshot::base::BASE_FILE);
         let rejected_base = evidence.rejected().any(|rejected| rejected.path == base);
         let manifest = dir.join(MANIFEST_FILE);
+        let mut moved = false;
         for (path, why) in [(manifest, evidence.snapshot.is_some()), (base, rejected_base)] {
             if why && storage.exists(&path) {
                 let aside = repair::move_aside(storage, &path, "damaged")?;
                 set_aside(report, aside, "it does not hold up and nothing else records the queues");
+                moved = true;
             }
         }
-        return Ok(());
+        if moved {
+            return Ok(());
+        }
+        // Nothing to set aside there: what breaks the journal (a segment
+        // that starts past the records due, say) is dealt with below.
     }
     if try_lenient_base(storage, &evidence, report)? {
         return Ok(());
@@ -205,7 +215,20 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
     };
     let (segment, offset) = match *broken {
         Break::Damage { segment, damage } => (segment, evidence.journal.segments[segment].damages[damage].offset),
-        Break::Gap { segment, run, .. } => (segment, evidence.journal.segments[segment].runs[run].start),
+        Break::Gap { segment, run, .. } => {
+            // A segment whose first record is not the one due is wrong
+            // from its header on (the header names that record).
+            let start = evidence.journal.segments[segment].runs[run].start;
+            (
+                segment,
+                if start == crate::journal::format::SEGMENT_HEADER_BYTES as u64 {
+                    0
+                } else {
+                    start
+                },
+            )
+        }
+        Break::Ahead { segment, .. } => (segment, 0),
         Break::Missing { first_seq } => {
             report.actions.push(format!(
                 "accepted that the segment of records {first_seq} on is gone: the journal now ends at its last segment"

@@ -205,6 +205,50 @@ fn a_torn_first_write_beside_legacy_files_reads_as_the_legacy_store_for_reader_a
     );
 }
 
+/// A last segment holding no valid record whose header starts past the
+/// record due says the records between were lost (a segment is created
+/// only after every record before it is durable): a gap, refused by
+/// reader, writer and `verify` alike, never an empty segment to write
+/// over; `repair` sets it aside. (Found by the `recovery_dir` fuzz target:
+/// the writer failed creating a segment whose name a record-less segment
+/// held, while a reader opened.)
+#[test]
+fn a_last_segment_starting_past_the_records_due_is_a_gap() {
+    let dir = scratch();
+    let journal = dir.path().join("journal");
+    write_segment(&journal, 1, &crate::support::durability::added_records(1, 3));
+    let (ahead, _) = write_segment(&journal, 9, &[]);
+    let mut torn = fs::read(&ahead).expect("read");
+    torn.extend_from_slice(b"torn");
+    fs::write(&ahead, &torn).expect("a torn write after the header");
+
+    for error in [
+        QueueManager::open_read_only(dir.path())
+            .map(drop)
+            .expect_err("a reader refuses"),
+        movie_queue::verify(dir.path()).map(drop).expect_err("verify refuses"),
+        quiet_options(Arc::new(RealStorage))
+            .open(dir.path())
+            .map(drop)
+            .expect_err("a writer refuses"),
+    ] {
+        assert!(
+            matches!(&error, Error::SequenceGap { path, offset: 16, expected: 4, found: 9 } if *path == ahead),
+            "{error:?}"
+        );
+    }
+    movie_queue::repair(dir.path()).expect("repair");
+    let qm = quiet_options(Arc::new(RealStorage))
+        .open(dir.path())
+        .expect("open after repair");
+    assert_eq!(ids(&qm.state()), ["m1", "m2", "m3"]);
+    drop(qm);
+    assert_eq!(
+        fs::read(journal.join("00000000000000000009.seg.0.broken")).expect("set aside whole"),
+        torn
+    );
+}
+
 #[test]
 fn many_legacy_entries_import_in_bounded_records_and_a_reader_sees_the_same() {
     let dir = scratch();
