@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::output::quoted;
+
 /// The store directory's name in `--help`.
 const DIR_HELP: &str = "The store directory [default: $MOVIE_QUEUE_DIR, else ~/.movie_sync/]";
 
@@ -329,7 +331,7 @@ pub struct ReplayArgs {
 fn parse_unix_secs(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(secs) if secs.is_finite() => Ok(secs),
-        _ => Err(format!("{text:?} is not a Unix time in seconds")),
+        _ => Err(format!("{} is not a Unix time in seconds", quoted(text))),
     }
 }
 
@@ -345,21 +347,25 @@ fn parse_until(text: &str) -> Result<UntilArg, String> {
         return text
             .parse::<u64>()
             .map(UntilArg::Seq)
-            .map_err(|error| format!("{text:?}: {error}"));
+            .map_err(|error| format!("{}: {error}", quoted(text)));
     }
     if let Ok(secs) = text.parse::<f64>() {
         return if secs.is_finite() && text.contains('.') {
             Ok(UntilArg::Time(secs))
         } else {
             Err(format!(
-                "{text:?} is neither a record number nor a Unix time with a decimal point"
+                "{} is neither a record number nor a Unix time with a decimal point",
+                quoted(text)
             ))
         };
     }
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|time| UntilArg::Time(time.timestamp_micros() as f64 / 1e6))
         .map_err(|error| {
-            format!("{text:?} is not a record number, a Unix time (1760806482.5) or an RFC 3339 date-time: {error}")
+            format!(
+                "{} is not a record number, a Unix time (1760806482.5) or an RFC 3339 date-time: {error}",
+                quoted(text)
+            )
         })
 }
 

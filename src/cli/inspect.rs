@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
 use super::output::{
-    Output, Progress, event_json, event_line, local_time, movie_label, relative_time, retries, safe, safe_path,
-    write_json, write_statistics, write_table,
+    Output, Progress, event_json, event_line, local_time, movie_label, quoted, relative_time, retries, safe, safe_path,
+    show_id, write_json, write_statistics, write_table,
 };
 use super::{fail_with_hint, open_reader};
 
@@ -66,7 +66,7 @@ pub(super) fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super
     let now = now();
     let base = |entry: &QueueEntry| {
         vec![
-            safe(entry.id()).into_owned(),
+            show_id(entry.id()).into_owned(),
             safe(entry.movie.title().unwrap_or_default()).into_owned(),
             safe(&entry.movie.year().map(ToString::to_string).unwrap_or_default()).into_owned(),
         ]
@@ -149,7 +149,7 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
     let history = qm.history(id)?;
     if current.is_none() && history.is_empty() {
         return fail_with_hint(
-            format!("no movie with id {id:?} in {}", dir.display()),
+            format!("no movie with id {} in {}", quoted(id), dir.display()),
             "`movie-queue list pending` (or in-flight, failed, completed) shows what the store holds",
         );
     }
@@ -172,6 +172,7 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
                 style.bold(&title),
                 style.yellow(&format!("[{place}]"))
             )?;
+            writeln!(output.out, "  {:<13} {}", "id", show_id(entry.id()))?;
             for (name, value) in entry_fields(entry) {
                 let name = safe(&name);
                 writeln!(output.out, "  {name:<13} {}", safe(&value))?;
@@ -180,7 +181,7 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
         None => writeln!(
             output.out,
             "{}: no longer in the store (cleaned up); its history follows",
-            safe(id)
+            show_id(id)
         )?,
     }
     writeln!(output.out, "\n{}", style.bold("history"))?;
@@ -190,11 +191,11 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
     Ok(())
 }
 
-/// The fields of an entry worth showing, as (name, text).
+/// The fields of an entry worth showing after its id, as (name, text).
 fn entry_fields(entry: &QueueEntry) -> Vec<(String, String)> {
     let now = now();
     let movie = &entry.movie;
-    let mut fields = vec![("id".to_owned(), movie.id().to_owned())];
+    let mut fields = Vec::new();
     if let Some(slug) = movie.slug() {
         fields.push(("slug".into(), slug.to_owned()));
     }

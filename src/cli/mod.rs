@@ -176,7 +176,9 @@ fn closing_warning(error: &Error) -> String {
     }
 }
 
-/// A library error in words: an I/O error as `OPERATION PATH: REASON`.
+/// A library error in words: an I/O error as `OPERATION PATH: REASON`; an
+/// id in double quotes, its control characters escaped as everywhere else
+/// ([`output::restyle_debug_escapes`]). The caller makes it [`output::safe`].
 pub fn describe(error: &Error) -> String {
     match error {
         Error::Io {
@@ -184,7 +186,8 @@ pub fn describe(error: &Error) -> String {
             path,
             source,
         } => format!("{operation} {}: {}", path.display(), io_reason(source)),
-        other => other.to_string(),
+        Error::NotFound { id, wanted } => format!("no movie with id {} is {wanted}", output::quoted(id)),
+        other => output::restyle_debug_escapes(&other.to_string()).into_owned(),
     }
 }
 

@@ -11,8 +11,10 @@ use movie_queue::{Movie, Place, QueueManager, now};
 use serde_json::Value;
 
 use super::args::{AddArgs, FailArgs};
-use super::output::{Output, local_time, movie_id, movie_label, relative_time, safe, safe_path, times};
-use super::{close_writer, fail, fail_with_hint, open_writer};
+use super::output::{
+    Output, local_time, movie_id, movie_label, quoted, relative_time, safe, safe_path, show_id, times,
+};
+use super::{close_writer, describe, fail, fail_with_hint, open_writer};
 
 /// Opens the writer, runs `work`, closes (see [`close_writer`]: a failure
 /// after every change is durable is a warning, not an error).
@@ -24,7 +26,7 @@ pub(super) fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> any
 
 pub(super) fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
     fail_with_hint(
-        format!("no movie with id {id:?} in {}", dir.display()),
+        format!("no movie with id {} in {}", quoted(id), dir.display()),
         "`movie-queue list pending` (or in-flight, failed, completed) shows what the store holds",
     )
 }
@@ -93,7 +95,7 @@ fn check_limits(qm: &QueueManager, candidates: &[Candidate]) -> anyhow::Result<(
     for (line, movie) in candidates {
         if let Err(error) = qm.check_addable(movie) {
             return match line {
-                Some(number) => fail_with_hint(format!("stdin line {number}: {error}"), NOTHING_ADDED),
+                Some(number) => fail_with_hint(format!("stdin line {number}: {}", describe(&error)), NOTHING_ADDED),
                 None => Err(error.into()),
             };
         }
@@ -142,7 +144,7 @@ fn movie_from_flags(args: &AddArgs) -> anyhow::Result<Movie> {
 /// One movie from a JSON object; the error says what is wrong.
 fn parse_movie(text: &str) -> Result<Movie, String> {
     let value: Value = serde_json::from_str(text).map_err(|error| format!("not valid JSON: {error}"))?;
-    Movie::from_value(value).map_err(|error| error.to_string())
+    Movie::from_value(value).map_err(|error| describe(&error))
 }
 
 /// One movie a line (blank lines skipped), each with its line number; an
@@ -180,7 +182,7 @@ pub fn complete(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()>
     with_writer(dir, |qm| match qm.get(id) {
         None => unknown_id(id, dir),
         Some((Place::Completed, _)) => {
-            writeln!(output.out, "{} is already completed; nothing changed", safe(id))?;
+            writeln!(output.out, "{} is already completed; nothing changed", show_id(id))?;
             Ok(())
         }
         Some((place, entry)) => {
@@ -190,7 +192,7 @@ pub fn complete(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()>
                 output.out,
                 "{} {}  {label} (was {place})",
                 output.style.green("completed"),
-                safe(id)
+                show_id(id)
             )?;
             Ok(())
         }
@@ -204,7 +206,10 @@ pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::R
         let movie = match qm.get(id) {
             None => return unknown_id(id, dir),
             Some((Place::Completed, _)) => {
-                return fail(format!("movie {id:?} is completed; a completed movie cannot fail"));
+                return fail(format!(
+                    "movie {} is completed; a completed movie cannot fail",
+                    quoted(id)
+                ));
             }
             Some((_, entry)) => entry.movie,
         };
@@ -219,7 +224,12 @@ pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::R
             }
             None => match qm.fail_with_backoff(movie, args.error.as_str())? {
                 Some(time) => time,
-                None => return fail(format!("movie {id:?} is completed; a completed movie cannot fail")),
+                None => {
+                    return fail(format!(
+                        "movie {} is completed; a completed movie cannot fail",
+                        quoted(id)
+                    ));
+                }
             },
         };
         let retry_count = qm.get(id).map_or(0, |(_, entry)| entry.retry_count);
@@ -228,7 +238,7 @@ pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::R
             output.out,
             "{} {}  {label}: failure {retry_count}, retry after {} ({})",
             output.style.red("failed"),
-            safe(id),
+            show_id(id),
             local_time(retry_after),
             relative_time(retry_after, now())
         )?;
@@ -238,7 +248,7 @@ pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::R
                 "{shown} has failed {} (max {max_retries}): a permanent failure; \
                  `movie-queue reset {shown}` gives it a fresh start",
                 times(retry_count),
-                shown = safe(id)
+                shown = show_id(id)
             )?;
         }
         Ok(())
@@ -258,7 +268,7 @@ pub fn retry(output: &mut Output, dir: &Path, max_retries: Option<u32>) -> anyho
                     output.out,
                     "{} {}  {} (failed {}; last error \"{}\")",
                     output.style.cyan("pending again"),
-                    safe(entry.id()),
+                    show_id(entry.id()),
                     movie_label(&entry.movie),
                     times(entry.retry_count),
                     safe(entry.last_error.as_deref().unwrap_or(""))
@@ -297,14 +307,15 @@ pub fn reset(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
             writeln!(
                 output.out,
                 "reset {}  {}: back to pending with retry count 0 (it had failed {})",
-                safe(id),
+                show_id(id),
                 movie_label(&entry.movie),
                 times(entry.retry_count)
             )?;
             Ok(())
         }
         Some((place, _)) => fail(format!(
-            "movie {id:?} is {place}, not failed; only a failed movie can be reset"
+            "movie {} is {place}, not failed; only a failed movie can be reset",
+            quoted(id)
         )),
     })
 }

@@ -124,6 +124,71 @@ pub fn safe(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped)
 }
 
+/// `text` in double quotes, [`safe`] inside: how error messages name an id
+/// or an argument (`no movie with id "a\x1b[31m"`). A quote or backslash
+/// inside is printed as it is, as [`safe`] prints it.
+pub fn quoted(text: &str) -> String {
+    format!("\"{}\"", safe(text))
+}
+
+/// A movie's id as human output shows it: [`safe`], and in double quotes
+/// ([`quoted`]) when it would not stand out on its own: empty, beginning
+/// or ending with whitespace (an id of spaces would print blank), or
+/// beginning with a double quote (so that it is not taken for a quoted one).
+pub fn show_id(id: &str) -> Cow<'_, str> {
+    if id.is_empty() || id.starts_with(char::is_whitespace) || id.ends_with(char::is_whitespace) || id.starts_with('"')
+    {
+        Cow::Owned(quoted(id))
+    } else {
+        safe(id)
+    }
+}
+
+/// A library message with the escapes of Rust's `{:?}` quoting (which
+/// the library uses to name an id: `movie "a\u{1b}"`) for ASCII control
+/// characters, `\u{1b}` and `\0`, rewritten in [`safe`]'s style, `\x1b`
+/// and `\x00`, so that every line shows a character one way. A backslash
+/// escaped as `\\` is kept as it is, and so is every other escape (`\n`,
+/// `\u{202e}` are already [`safe`]'s).
+pub fn restyle_debug_escapes(text: &str) -> Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !text.contains('\\') {
+        return Cow::Borrowed(text);
+    }
+    let mut restyled = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        restyled.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        let ascii_control = escape
+            .strip_prefix("\\u{")
+            .and_then(|digits| digits.split_once('}'))
+            .filter(|(digits, _)| !digits.is_empty() && digits.len() <= 6)
+            .and_then(|(digits, _)| {
+                u32::from_str_radix(digits, 16)
+                    .ok()
+                    .map(|code| (code, digits.len() + 4))
+            })
+            .filter(|&(code, _)| code < 0x20 || code == 0x7f);
+        let taken = if escape.starts_with("\\\\") {
+            restyled.push_str("\\\\");
+            2
+        } else if escape.starts_with("\\0") {
+            restyled.push_str("\\x00");
+            2
+        } else if let Some((code, length)) = ascii_control {
+            let _ = write!(restyled, "\\x{code:02x}");
+            length
+        } else {
+            restyled.push('\\');
+            1
+        };
+        rest = &escape[taken..];
+    }
+    restyled.push_str(rest);
+    Cow::Owned(restyled)
+}
+
 /// [`safe`] of a path as it is displayed.
 pub fn safe_path(path: &Path) -> String {
     safe(&path.display().to_string()).into_owned()
@@ -255,9 +320,9 @@ pub fn movie_label(movie: &Movie) -> String {
     }
 }
 
-/// A movie's id, safe to print.
+/// A movie's id as human output shows it ([`show_id`]).
 pub fn movie_id(movie: &Movie) -> Cow<'_, str> {
-    safe(movie.id())
+    show_id(movie.id())
 }
 
 /// An event record as one flat JSON object: `{"seq":…,"ts":…,"type":"added", …the event's fields}`.
@@ -295,7 +360,12 @@ pub fn event_line(style: Style, record: &EventRecord) -> String {
 
 fn ids_summary(ids: &[String]) -> String {
     const SHOWN: usize = 5;
-    let mut text = ids.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    let mut text = ids
+        .iter()
+        .take(SHOWN)
+        .map(|id| show_id(id).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
     if ids.len() > SHOWN {
         text.push_str(" … (");
         text.push_str(&ids.len().to_string());
@@ -308,20 +378,20 @@ fn ids_summary(ids: &[String]) -> String {
 pub fn event_summary(event: &Event) -> String {
     let summary = match event {
         Event::Added { movie } | Event::Completed { movie } | Event::Removed { movie } => {
-            format!("{}  {}", movie.id(), movie_label(movie))
+            format!("{}  {}", movie_id(movie), movie_label(movie))
         }
         Event::Taken { id }
         | Event::MovedToPending { id }
         | Event::Reset { id }
         | Event::Restored { id }
-        | Event::Forgotten { id } => id.clone(),
+        | Event::Forgotten { id } => show_id(id).into_owned(),
         Event::Failed {
             movie,
             error,
             retry_after,
         } => format!(
             "{}  {}  error \"{error}\", retry after {}",
-            movie.id(),
+            movie_id(movie),
             movie_label(movie),
             local_time(*retry_after)
         ),
@@ -433,6 +503,29 @@ mod tests {
             r"a\nb\rc\td\x1b[31m\x7f\u{9b}\u{202e}\u{2066}\u{2028}"
         );
         assert_eq!(safe_path(Path::new("/tmp/a\nb")), r"/tmp/a\nb");
+    }
+
+    #[test]
+    fn debug_escapes_of_ascii_controls_are_restyled_and_nothing_else() {
+        assert!(matches!(restyle_debug_escapes("plain"), Cow::Borrowed("plain")));
+        let debug = format!("{:?}", "a\x1b[31m\0\x7f\n\u{202e}\u{9b}\\u{1b}");
+        assert_eq!(
+            restyle_debug_escapes(&debug),
+            r#""a\x1b[31m\x00\x7f\n\u{202e}\u{9b}\\u{1b}""#
+        );
+        assert_eq!(restyle_debug_escapes(r"a\u{zz} b\"), r"a\u{zz} b\");
+    }
+
+    #[test]
+    fn an_id_that_would_not_stand_out_is_quoted() {
+        assert_eq!(show_id("603"), "603");
+        assert_eq!(show_id("a b"), "a b");
+        assert_eq!(show_id("   "), r#""   ""#);
+        assert_eq!(show_id(""), r#""""#);
+        assert_eq!(show_id(" a\x1b"), r#"" a\x1b""#);
+        assert_eq!(show_id("a\u{a0}"), "\"a\u{a0}\"");
+        assert_eq!(show_id("\"x\""), r#"""x"""#);
+        assert_eq!(quoted("n\x1b"), r#""n\x1b""#);
     }
 
     #[test]

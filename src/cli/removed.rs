@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::args::{ListWhich, RemovedArgs};
 use super::inspect::entry_table;
 use super::operate::{unknown_id, with_writer};
-use super::output::{Output, movie_label, write_json, write_table};
+use super::output::{Output, movie_label, quoted, show_id, write_json, write_table};
 use super::{fail, open_reader};
 
 /// `mark-removed ID... | -`: the watchlist's ids, from the arguments or stdin.
@@ -50,10 +50,15 @@ pub fn restore(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> 
         Some((Place::Removed, entry)) => {
             qm.restore_removed_movie(id)?;
             let label = movie_label(&entry.movie);
-            writeln!(output.out, "{} {id}  {label}", output.style.green("restored"))?;
+            writeln!(
+                output.out,
+                "{} {}  {label}",
+                output.style.green("restored"),
+                show_id(id)
+            )?;
             Ok(())
         }
-        Some((place, _)) => fail(format!("{id} is {place}, not removed; nothing changed")),
+        Some((place, _)) => fail(format!("movie {} is {place}, not removed; nothing changed", quoted(id))),
     })
 }
 
@@ -64,10 +69,10 @@ pub fn forget(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
         Some((Place::Removed, entry)) => {
             qm.remove_from_removed_queue(id)?;
             let label = movie_label(&entry.movie);
-            writeln!(output.out, "{} {id}  {label}", output.style.green("forgot"))?;
+            writeln!(output.out, "{} {}  {label}", output.style.green("forgot"), show_id(id))?;
             Ok(())
         }
-        Some((place, _)) => fail(format!("{id} is {place}, not removed; nothing changed")),
+        Some((place, _)) => fail(format!("movie {} is {place}, not removed; nothing changed", quoted(id))),
     })
 }
 

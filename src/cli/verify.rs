@@ -35,7 +35,7 @@ pub fn verify(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()>
                 });
                 write_json(output, &value)?;
             }
-            return fail_with_hint(error.to_string(), super::REPAIR_HINT);
+            return fail_with_hint(super::describe(&error), super::REPAIR_HINT);
         }
         Err(error) => return Err(error.into()),
     };

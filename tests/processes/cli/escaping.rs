@@ -86,3 +86,77 @@ fn control_characters_in_ids_titles_and_errors_are_escaped_and_json_is_exact() {
     let unknown = mq(dir.path(), &["complete", "nope\x1b[31m\u{202e}"]).fails_with(1);
     assert_printable(&unknown, 0);
 }
+
+/// Proves that an error line shows a control character as a table does
+/// (`\x1b`, `\u{202e}`; it showed ESC as `\u{1b}`), whether the CLI or the
+/// library words the error: an unknown id, a movie the library refuses.
+#[test]
+fn error_lines_escape_control_characters_as_tables_do() {
+    let dir = tempfile::tempdir().unwrap();
+    mq(
+        dir.path(),
+        &["add", "--id", "a\x1b[31m", "--title", "t\x1b", "--year", "1"],
+    )
+    .ok();
+    let listed = mq(dir.path(), &["list", "pending"]).ok();
+    assert!(listed.stdout.contains(r"a\x1b[31m"), "{listed:?}");
+    let unknown = mq(dir.path(), &["complete", "nope\x1b[31m\u{202e}"]).fails_with(1);
+    assert!(
+        unknown
+            .stderr
+            .starts_with(r#"movie-queue: no movie with id "nope\x1b[31m\u{202e}" in "#),
+        "{unknown:?}"
+    );
+    let movie = json!({"id": "b\x1b\u{0}", "title": "t", "year": 1.5});
+    let refused = mq(dir.path(), &["add", "--json", &movie.to_string()]).fails_with(1);
+    assert!(refused.stderr.contains(r#""b\x1b\x00""#), "{refused:?}");
+    let not_a_time = mq(dir.path(), &["replay", "--until", "x\x07"]).fails_with(2);
+    assert!(not_a_time.stderr.contains(r#""x\x07""#), "{not_a_time:?}");
+    for run in [&unknown, &refused, &not_a_time] {
+        assert!(
+            !run.stderr.contains(r"\u{1b}") && !run.stderr.contains(r"\u{0}"),
+            "{run:?}"
+        );
+        assert!(!run.stderr.contains(r"\u{7}"), "{run:?}");
+        assert_printable(run, 0);
+    }
+}
+
+/// Proves that an id of spaces (or with a space at either end) is shown in
+/// double quotes by human output (`add` printed `added    x (1)`), in
+/// tables, `show`, `log`, `fail`, `complete`, `restore` and `forget`
+/// alike, while `--json` keeps it exact.
+#[test]
+fn an_id_of_spaces_is_quoted_in_human_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let added = mq(dir.path(), &["add", "--id", "   ", "--title", "x", "--year", "1"]).ok();
+    assert_eq!(added.stdout, "added \"   \"  x (1)\n");
+    let edged = mq(dir.path(), &["add", "--json", r#"{"id":" a","title":"y","year":2}"#]).ok();
+    assert_eq!(edged.stdout, "added \" a\"  y (2)\n");
+    let listed = mq(dir.path(), &["list", "pending"]).ok();
+    assert!(listed.stdout.contains("1  \"   \"  x"), "{listed:?}");
+    assert!(listed.stdout.contains("2  \" a\"   y"), "{listed:?}");
+    let shown = mq(dir.path(), &["show", "   "]).ok();
+    assert!(shown.stdout.contains("  id            \"   \"\n"), "{shown:?}");
+    assert!(
+        mq(dir.path(), &["log"])
+            .ok()
+            .stdout
+            .contains("added             \"   \"  x (1)")
+    );
+    let failed = mq(dir.path(), &["fail", "   ", "--error", "e", "--retry-after", "1"]).ok();
+    assert!(
+        failed.stdout.starts_with("failed \"   \"  x (1): failure 1"),
+        "{failed:?}"
+    );
+    let completed = mq(dir.path(), &["complete", "   "]).ok();
+    assert_eq!(completed.stdout, "completed \"   \"  x (1) (was failed)\n");
+    mq(dir.path(), &["mark-removed", "nothing"]).ok();
+    let restored = mq(dir.path(), &["restore", "   "]).ok();
+    assert_eq!(restored.stdout, "restored \"   \"  x (1)\n");
+    mq(dir.path(), &["mark-removed", "nothing"]).ok();
+    let forgot = mq(dir.path(), &["forget", " a"]).ok();
+    assert_eq!(forgot.stdout, "forgot \" a\"  y (2)\n");
+    let exact = mq(dir.path(), &["list", "removed", "--json"]).ok().json();
+    assert_eq!(exact[0]["id"], "   ");
+}
