@@ -48,6 +48,7 @@ pub fn lock(dir: &Path) -> Result<WriterLock> {
     let directory = File::open(dir).map_err(|error| Error::io("open", dir, error))?;
     try_lock(&directory, dir, dir)?;
     let path = dir.join(LOCK_FILE);
+    set_aside_if_not_a_file(&path)?;
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -61,6 +62,24 @@ pub fn lock(dir: &Path) -> Result<WriterLock> {
         _directory: directory,
         _file: file,
     })
+}
+
+/// With the directory's lock held (no other writer of this version can be
+/// at work), anything but a regular file at `LOCK` — a link, a directory, a
+/// FIFO — is renamed aside (never followed, never deleted), so a planted
+/// name cannot keep every writer out.
+fn set_aside_if_not_a_file(path: &Path) -> Result<()> {
+    let storage = crate::storage::RealStorage;
+    match storage.entry(path) {
+        Ok(Entry::File(_) | Entry::Missing) => Ok(()),
+        Ok(_) => {
+            let aside = storage::free_aside_name(&storage, path, "not-a-file")?;
+            std::fs::rename(path, &aside).map_err(|error| Error::io("rename aside", path, error))?;
+            tracing::warn!(path = %path.display(), aside = %aside.display(), "LOCK was not a regular file; set it aside");
+            Ok(())
+        }
+        Err(error) => Err(Error::io("inspect", path, error)),
+    }
 }
 
 fn try_lock(file: &File, path: &Path, dir: &Path) -> Result<()> {

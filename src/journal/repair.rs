@@ -5,31 +5,16 @@
 
 use std::path::{Path, PathBuf};
 
-use super::segment::BROKEN_EXTENSION;
 use crate::error::{Error, Result};
 use crate::storage::{self, Storage};
 
-/// A name beside `path` that nothing uses yet: `<name>.<tag>.broken`, or
-/// `<name>.<tag>.<n>.broken` for the first free `n`.
+/// A name beside `path` that nothing uses yet (see
+/// [`storage::free_aside_name`]).
 ///
 /// # Errors
 /// [`Error::Io`] inspecting the directory.
 pub fn free_broken_name(storage: &dyn Storage, path: &Path, tag: &str) -> Result<PathBuf> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-    for attempt in 0_u32.. {
-        let candidate = if attempt == 0 {
-            path.with_file_name(format!("{name}.{tag}.{BROKEN_EXTENSION}"))
-        } else {
-            path.with_file_name(format!("{name}.{tag}.{attempt}.{BROKEN_EXTENSION}"))
-        };
-        let entry = storage
-            .entry(&candidate)
-            .map_err(|error| Error::io("inspect", &candidate, error))?;
-        if entry == storage::Entry::Missing {
-            return Ok(candidate);
-        }
-    }
-    unreachable!("a free name is found long before u32 runs out")
+    storage::free_aside_name(storage, path, tag)
 }
 
 /// Copies `path[keep..]` to a new `*.broken` file beside it (fsynced, and

@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use super::format::encode_segment_header;
 use crate::error::{Error, Result};
 use crate::seq::Seq;
-use crate::storage::{self, Storage, WritableFile};
+use crate::storage::{self, Entry, Storage, WritableFile};
 
 /// The extension of a segment file.
 pub const SEGMENT_EXTENSION: &str = "seg";
 /// The compaction base kept beside the segments (see `snapshot/base.rs`).
 pub const BASE_FILE: &str = "base.json";
 /// The extension repair gives to the damaged part it sets aside.
-pub const BROKEN_EXTENSION: &str = "broken";
+pub const BROKEN_EXTENSION: &str = crate::storage::ASIDE_EXTENSION;
 
 /// The file name of the segment starting at `first_seq`.
 #[must_use]
@@ -61,6 +61,21 @@ pub fn list_segments(storage: &dyn Storage, journal_dir: &Path) -> Result<Vec<Se
     for name in names {
         let path = journal_dir.join(&name);
         if let Some(first_seq) = parse_segment_name(&name) {
+            match storage.entry(&path) {
+                Ok(Entry::File(_)) => {}
+                Ok(Entry::Missing) => continue,
+                Ok(_) => {
+                    return Err(Error::Corrupt {
+                        path,
+                        offset: 0,
+                        detail: "not a regular file (a symbolic link, a directory or a special file) where a \
+                                 segment belongs: the store never follows links or reads special files; \
+                                 `movie-queue repair` sets it aside"
+                            .into(),
+                    });
+                }
+                Err(error) => return Err(Error::io("inspect", &path, error)),
+            }
             segments.push(SegmentFile { path, first_seq });
         } else if is_leftover(&name) || name == BASE_FILE || name == super::tail::TAIL_FILE {
             // Not part of the journal: an interrupted creation or repair's leftovers.
@@ -96,18 +111,18 @@ pub fn remove_leftovers(storage: &dyn Storage, journal_dir: &Path) -> Result<()>
     let names = storage
         .list_dir(journal_dir)
         .map_err(|error| Error::io("list", journal_dir, error))?;
+    let ours = [format!("{BASE_FILE}.tmp"), format!("{}.tmp", super::tail::TAIL_FILE)];
     for name in names.iter().filter(|name| {
-        std::path::Path::new(name.as_str())
+        let segment_tmp = std::path::Path::new(name.as_str())
             .file_stem()
             .is_some_and(|stem| parse_segment_name(&stem.to_string_lossy()).is_some())
             && is_leftover(name)
-            && !name.ends_with(BROKEN_EXTENSION)
+            && !name.ends_with(BROKEN_EXTENSION);
+        segment_tmp || ours.contains(name)
     }) {
         let path = journal_dir.join(name);
-        tracing::info!(path = %path.display(), "removing an interrupted segment creation");
-        storage
-            .remove_file(&path)
-            .map_err(|error| Error::io("remove", &path, error))?;
+        tracing::info!(path = %path.display(), "removing the leftover of an interrupted write");
+        storage::remove_if_present(storage, &path)?;
     }
     Ok(())
 }

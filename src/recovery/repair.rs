@@ -30,6 +30,7 @@ use crate::journal::chain::{Break, ChainEnd};
 use crate::journal::{repair, staging};
 use crate::seq::Seq;
 use crate::snapshot::base::{self, BASE_FILE};
+use crate::snapshot::files::render_files;
 use crate::snapshot::{MANIFEST_FILE, QUEUE_FILES, legacy, manifest};
 use crate::storage::Storage;
 
@@ -117,11 +118,6 @@ fn finish(
     mut report: RepairReport,
 ) -> Result<RepairReport> {
     for rejected in evidence.rejected() {
-        if rejected.path == dir.join(MANIFEST_FILE) {
-            for name in QUEUE_FILES {
-                copy_aside(storage, &dir.join(name), &mut report)?;
-            }
-        }
         if storage.exists(&rejected.path) {
             let aside = repair::move_aside(storage, &rejected.path, "damaged")?;
             set_aside(&mut report, aside, "it does not hold up");
@@ -138,7 +134,23 @@ fn finish(
             );
         }
     }
-    manifest::write_snapshot(storage, dir, &recovered.state, recovered.last_seq)?;
+    // The documented files may be the only copy of something (a manifest
+    // deleted by hand, the journal cut): whichever the fresh snapshot would
+    // change is kept aside first.
+    let files = render_files(&recovered.state);
+    for (name, bytes) in QUEUE_FILES.iter().zip(&files) {
+        let path = dir.join(name);
+        if storage.read(&path).is_ok_and(|current| current != *bytes) {
+            copy_aside(storage, &path, &mut report)?;
+        }
+    }
+    manifest::write_files(
+        storage,
+        dir,
+        &files,
+        recovered.last_seq,
+        recovered.state.in_flight_count() as u64,
+    )?;
     report.actions.push(format!(
         "wrote a snapshot of the repaired state (record {})",
         recovered.last_seq

@@ -40,6 +40,12 @@ pub fn load_legacy(storage: &dyn Storage, dir: &Path) -> Result<Option<SnapshotD
             continue;
         }
         found = true;
+        if !is_regular(storage, &path) {
+            return Err(Error::BadQueueFile {
+                path,
+                detail: NOT_REGULAR.into(),
+            });
+        }
         let bytes = storage.read(&path).map_err(|error| Error::io("read", &path, error))?;
         *list = parse_entries(&bytes).map_err(|detail| Error::BadQueueFile {
             path: path.clone(),
@@ -66,6 +72,11 @@ pub fn salvage_legacy(storage: &dyn Storage, dir: &Path) -> Result<(SnapshotData
         if !storage.exists(&path) {
             continue;
         }
+        if !is_regular(storage, &path) {
+            tracing::warn!(path = %path.display(), "not a regular file where a documented file belongs; nothing read from it");
+            damaged.push(path);
+            continue;
+        }
         let bytes = storage.read(&path).map_err(|error| Error::io("read", &path, error))?;
         let (entries, error) = parse_entries_prefix(&bytes);
         if let Some(error) = error {
@@ -75,6 +86,15 @@ pub fn salvage_legacy(storage: &dyn Storage, dir: &Path) -> Result<(SnapshotData
         *list = entries;
     }
     Ok((into_data(lists), damaged))
+}
+
+const NOT_REGULAR: &str = "not a regular file (a symbolic link, a directory or a special file): the store never \
+                           follows links or reads special files; put the real file there, or run `movie-queue repair` \
+                           to set it aside (its entries are then not imported)";
+
+/// Is `path` a regular file (never a link followed)?
+fn is_regular(storage: &dyn Storage, path: &Path) -> bool {
+    matches!(storage.entry(path), Ok(crate::storage::Entry::File(_)))
 }
 
 fn into_data(lists: [Vec<QueueEntry>; 4]) -> SnapshotData {

@@ -165,16 +165,47 @@ pub fn write_new(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::Res
 pub fn remove_if_present(storage: &dyn Storage, path: &Path) -> crate::Result<()> {
     match storage.entry(path) {
         Ok(Entry::Missing) => Ok(()),
-        Ok(Entry::Directory) => Err(crate::Error::io(
-            "remove",
-            path,
-            io::Error::new(io::ErrorKind::IsADirectory, "a directory is where a file goes"),
-        )),
+        Ok(Entry::Directory) => {
+            // Not ours to delete (someone made it, with who knows what in
+            // it): renamed aside, which frees the name all the same.
+            let aside = free_aside_name(storage, path, "in-the-way")?;
+            storage
+                .rename(path, &aside)
+                .map_err(|error| crate::Error::io("rename aside", path, error))?;
+            tracing::warn!(path = %path.display(), aside = %aside.display(), "a directory was where a file goes; set it aside");
+            sync_parent(storage, path)
+        }
         Ok(_) => storage
             .remove_file(path)
             .map_err(|error| crate::Error::io("remove", path, error)),
         Err(error) => Err(crate::Error::io("inspect", path, error)),
     }
+}
+
+/// The extension of everything set aside (never read, never deleted).
+pub const ASIDE_EXTENSION: &str = "broken";
+
+/// A name beside `path` that nothing uses yet: `<name>.<tag>.broken`, or
+/// `<name>.<tag>.<n>.broken` for the first free `n`.
+///
+/// # Errors
+/// [`crate::Error::Io`] inspecting the directory.
+pub fn free_aside_name(storage: &dyn Storage, path: &Path, tag: &str) -> crate::Result<PathBuf> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    for attempt in 0_u32.. {
+        let candidate = if attempt == 0 {
+            path.with_file_name(format!("{name}.{tag}.{ASIDE_EXTENSION}"))
+        } else {
+            path.with_file_name(format!("{name}.{tag}.{attempt}.{ASIDE_EXTENSION}"))
+        };
+        let entry = storage
+            .entry(&candidate)
+            .map_err(|error| crate::Error::io("inspect", &candidate, error))?;
+        if entry == Entry::Missing {
+            return Ok(candidate);
+        }
+    }
+    unreachable!("a free name is found long before u32 runs out")
 }
 
 /// Fsyncs the directory holding `path`.

@@ -36,9 +36,19 @@ fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
     options
 }
 
-/// Opens an existing regular file read-only without following a link.
+/// Opens an existing regular file read-only (or to append) without
+/// following a link, and without blocking: a FIFO planted at the name
+/// must not hang the opener (`O_NONBLOCK` changes nothing for a regular
+/// file); anything but a regular file is refused once open.
 fn open_existing(path: &Path, write: bool) -> io::Result<File> {
-    let file = no_follow(OpenOptions::new().read(!write).append(write)).open(path)?;
+    let mut options = OpenOptions::new();
+    options.read(!write).append(write);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
     if file.metadata()?.is_file() {
         Ok(file)
     } else {

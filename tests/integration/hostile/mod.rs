@@ -1,3 +1,4 @@
 mod lock;
 mod readers;
+mod special_files;
 mod symlinks;

@@ -16,7 +16,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use movie_queue::{Error, QueueManager};
+use movie_queue::QueueManager;
 
 use crate::support::durability::{layout, movie, quiet_options, real, remove_snapshot, scratch};
 
@@ -185,13 +185,18 @@ fn links_at_the_temporary_names_of_an_export_are_never_followed() {
 }
 
 #[test]
-fn a_link_at_lock_is_refused_never_followed() {
+fn a_link_at_lock_is_set_aside_never_followed() {
     let dir = scratch();
     let planted = plant(&dir.path().join("LOCK"));
-    let error = QueueManager::open(dir.path()).expect_err("LOCK is a link");
+    let qm = QueueManager::open(dir.path()).expect("the link is set aside and a real LOCK made");
+    qm.add_to_pending(movie("1")).expect("add");
+    drop(qm);
     assert!(
-        matches!(&error, Error::Io { path, .. } if path.ends_with("LOCK")),
-        "the error names LOCK: {error}"
+        fs::symlink_metadata(dir.path().join("LOCK.not-a-file.broken"))
+            .expect("the link, set aside")
+            .file_type()
+            .is_symlink()
     );
+    assert!(fs::symlink_metadata(dir.path().join("LOCK")).expect("LOCK").is_file());
     planted.assert_untouched("open");
 }

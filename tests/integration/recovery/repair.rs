@@ -290,3 +290,41 @@ fn a_power_loss_during_repair_loses_no_byte() {
         QueueManager::open(work.path()).unwrap_or_else(|error| panic!("{context}: open after repair: {error}"));
     }
 }
+
+/// The documented files can be the only copy of acknowledged movies (their
+/// manifest deleted, the journal damaged before them): `repair` keeps a
+/// copy of each file its fresh snapshot would change (found by a hostile
+/// review: six adds, the manifest removed, one byte flipped in record 3 —
+/// repair rewrote `queue_pending.json` from six movies to two, no copy).
+#[test]
+fn repair_keeps_a_copy_of_every_documented_file_its_snapshot_changes() {
+    let dir = scratch();
+    for id in 1..=6 {
+        let qm = quiet_options(real()).open(dir.path()).expect("open");
+        qm.add_to_pending(durability_support::movie(&id.to_string()))
+            .expect("add");
+        qm.close().expect("close");
+    }
+    let pending = dir.path().join("queue_pending.json");
+    let six = fs::read(&pending).expect("the documented file");
+    let unchanged = fs::read(dir.path().join("queue_failed.json")).expect("the documented file");
+    fs::remove_file(dir.path().join("queue_snapshot.json")).expect("remove the manifest");
+    let segment = layout(dir.path()).remove(0);
+    let record = segment.records[2];
+    let mut bytes = fs::read(&segment.path).expect("read");
+    bytes[(record.start + record.end) / 2] ^= 0x01;
+    fs::write(&segment.path, bytes).expect("damage record 3");
+
+    movie_queue::repair(dir.path()).expect("repair");
+    let qm = QueueManager::open_read_only(dir.path()).expect("opens after repair");
+    assert_eq!(qm.get_statistics().pending, 2, "the records before the damage");
+    assert_eq!(
+        fs::read(dir.path().join("queue_pending.json.before-repair.broken")).expect("a copy was kept"),
+        six
+    );
+    assert_eq!(fs::read(dir.path().join("queue_failed.json")).expect("read"), unchanged);
+    assert!(
+        !dir.path().join("queue_failed.json.before-repair.broken").exists(),
+        "a file the snapshot does not change needs no copy"
+    );
+}
