@@ -5,13 +5,14 @@
 mod args;
 mod demo;
 mod inspect;
+mod logging;
 mod operate;
 mod out_dir;
 mod output;
 mod removed;
 mod verify;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -69,7 +70,7 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    init_logging();
+    logging::init();
     let result = match (cli.command, cli.dir) {
         // The demo never uses $MOVIE_QUEUE_DIR or ~/.movie_sync/: only a --dir given on the command line.
         (Command::Demo, _) if !dir_given => demo::run(&mut Output::stdout(), None),
@@ -79,20 +80,6 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report(&error),
     }
-}
-
-/// Warnings and errors of the library on stderr; `RUST_LOG` overrides.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .with_target(false)
-        .without_time()
-        .try_init();
 }
 
 /// `--dir`, else `$MOVIE_QUEUE_DIR` (clap reads it), else `~/.movie_sync/`.

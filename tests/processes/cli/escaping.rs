@@ -160,3 +160,37 @@ fn an_id_of_spaces_is_quoted_in_human_output() {
     let exact = mq(dir.path(), &["list", "removed", "--json"]).ok().json();
     assert_eq!(exact[0]["id"], "   ");
 }
+
+/// Proves that the library's log lines on stderr (tracing's `WARN …`,
+/// printed by default) escape control characters in the paths they name
+/// as every other line does: a store directory named with a newline and
+/// ESC, whose journal ends in a torn write that the next writer open sets
+/// aside, gave `WARN … path=/…/h` and a raw newline and ESC on stderr.
+#[test]
+fn log_lines_escape_control_characters_in_paths() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("h\ni\x1b[31m");
+    mq(&dir, &["add", "--id", "1", "--title", "One", "--year", "2001"]).ok();
+    let journal = dir.join("journal");
+    let last = std::fs::read_dir(&journal)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".seg"))
+        .max()
+        .unwrap();
+    let mut segment = std::fs::OpenOptions::new()
+        .append(true)
+        .open(journal.join(last))
+        .unwrap();
+    std::io::Write::write_all(&mut segment, b"a torn write, never acknowledged").unwrap();
+    drop(segment);
+
+    let added = mq(&dir, &["add", "--id", "2", "--title", "Two", "--year", "2002"]).ok();
+    assert_printable(&added, 1);
+    let logged: Vec<&str> = added.stderr.lines().collect();
+    assert!(!logged.is_empty(), "the torn write set aside is logged: {added:?}");
+    for line in logged {
+        assert!(line.trim_start().starts_with("WARN "), "one log line a line: {added:?}");
+        assert!(line.contains(r"h\ni\x1b[31m/journal/"), "the path escaped: {added:?}");
+    }
+}
