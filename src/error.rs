@@ -32,7 +32,7 @@ pub enum Error {
     },
 
     /// An earlier write or fsync failed; nothing more is written until the store is reopened.
-    #[error("the journal is poisoned by an earlier write or fsync failure ({cause}); reopen the store to recover")]
+    #[error("a write or fsync of the journal failed ({cause}); nothing more is written until the store is reopened")]
     Poisoned {
         /// The first failure, as text.
         cause: String,

@@ -71,14 +71,17 @@ pub fn run() -> ExitCode {
         Err(error) => error.exit(),
     };
     logging::init();
-    let result = match (cli.command, cli.dir) {
+    let (result, store) = match (cli.command, cli.dir) {
         // The demo never uses $MOVIE_QUEUE_DIR or ~/.movie_sync/: only a --dir given on the command line.
-        (Command::Demo, _) if !dir_given => demo::run(&mut Output::stdout(), None),
-        (command, dir) => store_dir(dir).and_then(|dir| dispatch(command, &dir)),
+        (Command::Demo, _) if !dir_given => (demo::run(&mut Output::stdout(), None), None),
+        (command, dir) => match store_dir(dir) {
+            Ok(dir) => (dispatch(command, &dir), Some(dir)),
+            Err(error) => (Err(error), None),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => report(&error),
+        Err(error) => report(&error, store.as_deref()),
     }
 }
 
@@ -260,7 +263,8 @@ fn readable(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Prints the error as one line (and a hint line) on stderr; exit status 1.
-fn report(error: &anyhow::Error) -> ExitCode {
+/// `store` is the store directory the command worked on, if any.
+fn report(error: &anyhow::Error, store: Option<&Path>) -> ExitCode {
     let broken_pipe = error
         .downcast_ref::<std::io::Error>()
         .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe);
@@ -275,13 +279,13 @@ fn report(error: &anyhow::Error) -> ExitCode {
     // Never `eprintln!`: it panics when stderr is closed.
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "movie-queue: {message}");
-    if let Some(hint) = hint_for(error) {
+    if let Some(hint) = hint_for(error, store) {
         let _ = writeln!(stderr, "hint: {}", output::safe(&hint));
     }
     ExitCode::from(1)
 }
 
-fn hint_for(error: &anyhow::Error) -> Option<String> {
+fn hint_for(error: &anyhow::Error, store: Option<&Path>) -> Option<String> {
     if let Some(failure) = error.downcast_ref::<Failure>() {
         return failure.hint.clone();
     }
@@ -305,9 +309,26 @@ fn hint_for(error: &anyhow::Error) -> Option<String> {
             "`ls -ld {}` shows its owner and mode: run as a user who may read it (and write it, to change the store)",
             path.display()
         )),
-        Error::Poisoned { .. } => Some("run the command again: opening the store replays the journal".into()),
+        Error::Poisoned {
+            kind: Some(std::io::ErrorKind::StorageFull),
+            ..
+        } => Some(full_disk_hint(store)),
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => Some(full_disk_hint(store)),
+        Error::Poisoned { .. } => Some(AGAIN.into()),
         Error::BadQueueFile { .. } => Some(REPAIR_HINT.into()),
         error if error.is_corruption() => Some(REPAIR_HINT.into()),
         _ => None,
     }
+}
+
+/// What to do after a write that failed: every change the store
+/// acknowledged is in the journal, and the next open starts from it.
+const AGAIN: &str = "run the command again: opening the store replays the journal";
+
+/// A write failed for want of space: running again alone cannot help.
+fn full_disk_hint(store: Option<&Path>) -> String {
+    let place = store.map_or_else(String::new, |dir| {
+        format!(" on the file system that holds {}", dir.display())
+    });
+    format!("the disk is full: free disk space{place} first, then {AGAIN}")
 }

@@ -4,6 +4,7 @@ mod durable_success;
 mod errors;
 mod escaping;
 mod fail_retry;
+mod full_disk;
 mod inspect;
 mod maintenance;
 mod out_dir;

@@ -1,0 +1,100 @@
+//! A full disk through the binary: the error says that a write of the
+//! journal failed, which is true whether it was this command's write or an
+//! earlier one's, and the hint says to free disk space before running the
+//! command again. The disk is a 1 MiB tmpfs mounted in a mount namespace of
+//! the test's own (`unshare`), so no other process sees it and it goes
+//! away with the command; the test is skipped where no such namespace can
+//! be had.
+
+use crate::support::cli as cli_support;
+
+use std::path::Path;
+use std::process::Command;
+
+use cli_support::Run;
+
+/// Mounts the small disk on `$SCRATCH`, makes a store there, fills the
+/// disk, then runs `add` of a movie too large for the space left.
+const FULL_DISK: &str = r#"
+mount -t tmpfs -o size=1m tmpfs "$SCRATCH" || exit 97
+"$MQ" --dir "$SCRATCH/store" add --id 1 --title One --year 2001 >/dev/null 2>&1 || exit 98
+head -c 4000000 /dev/zero > "$SCRATCH/fill" 2>/dev/null
+exec "$MQ" --dir "$SCRATCH/store" add --json "$MOVIE"
+"#;
+
+/// `unshare` arguments under which this process may mount a tmpfs on
+/// `scratch` in a namespace of its own: a user namespace too when it is
+/// not root. `None` (after printing why) when there are none.
+fn namespace(scratch: &Path) -> Option<&'static [&'static str]> {
+    for args in [&["--mount"][..], &["--user", "--map-root-user", "--mount"]] {
+        let probe = cli_support::output(
+            Command::new("unshare")
+                .args(args)
+                .args(["sh", "-c", r#"mount -t tmpfs -o size=1m tmpfs "$1""#, "sh"])
+                .arg(scratch),
+        );
+        if probe.status.success() {
+            return Some(args);
+        }
+    }
+    println!("skipped: `unshare --mount` (or with --user) cannot mount a tmpfs here");
+    None
+}
+
+/// Proves issue 3 of the hostile review: `add` on a full disk said "the
+/// journal is poisoned by an earlier write or fsync failure" (the failing
+/// write was its own) and "hint: run the command again" (which cannot help
+/// on a full disk). Now the error says a write of the journal failed and
+/// names "no space left on device"; the hint says to free disk space on
+/// the store's file system first, then run the command again.
+#[test]
+fn a_full_disk_says_a_write_failed_and_to_free_space_first() {
+    let scratch = tempfile::tempdir().unwrap();
+    let Some(args) = namespace(scratch.path()) else { return };
+    let movie = serde_json::json!({"id": "2", "title": "x".repeat(64 * 1024), "year": 2002});
+    let output = cli_support::output(
+        Command::new("unshare")
+            .args(args)
+            .args(["sh", "-c", FULL_DISK])
+            .env("SCRATCH", scratch.path())
+            .env("MQ", env!("CARGO_BIN_EXE_movie-queue"))
+            .env("MOVIE", movie.to_string())
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("MOVIE_QUEUE_DIR"),
+    );
+    let run = Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(
+        !matches!(run.code, Some(97 | 98)),
+        "the scratch disk could not be set up: {run:#?}"
+    );
+    let run = run.fails_with(1);
+    assert_eq!(run.stdout, "", "nothing printed for a change not made: {run:#?}");
+    let error = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("movie-queue: "))
+        .unwrap_or_default();
+    assert!(
+        error.starts_with("movie-queue: a write or fsync of the journal failed (")
+            && error.to_lowercase().contains("no space left on device")
+            && error.ends_with("; nothing more is written until the store is reopened"),
+        "{run:#?}"
+    );
+    let hint = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("hint: "))
+        .unwrap_or_default();
+    let store = scratch.path().join("store");
+    assert!(
+        hint.contains("free disk space")
+            && hint.contains(store.to_str().unwrap())
+            && hint.contains("first, then run the command again"),
+        "{run:#?}"
+    );
+}
