@@ -71,6 +71,7 @@ pub fn run() -> ExitCode {
         Err(error) => error.exit(),
     };
     logging::init();
+    let repairing = matches!(cli.command, Command::Repair);
     let (result, store) = match (cli.command, cli.dir) {
         // The demo never uses $MOVIE_QUEUE_DIR or ~/.movie_sync/: only a --dir given on the command line.
         (Command::Demo, _) if !dir_given => (demo::run(&mut Output::stdout(), None), None),
@@ -81,7 +82,7 @@ pub fn run() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => report(&error, store.as_deref()),
+        Err(error) => report(&error, store.as_deref(), repairing),
     }
 }
 
@@ -140,12 +141,16 @@ pub fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
 /// each operation `work` made returned only once durable: whatever it
 /// printed about a change is true even when a later step fails.
 pub fn close_writer<T>(qm: QueueManager, work: anyhow::Result<T>) -> anyhow::Result<T> {
+    let store = qm.dir().to_path_buf();
     let durable = qm.flush();
     let closed = qm.close();
     let value = work?;
     durable?;
     if let Err(error) = closed {
         warn(&closing_warning(&error));
+        if let Some(hint) = special_file_hint(&error, Some(&store), false) {
+            write_hint(&hint);
+        }
     }
     Ok(value)
 }
@@ -185,6 +190,9 @@ pub fn describe(error: &Error) -> String {
 /// denied`, `not a directory`, `no such file or directory`, ...
 pub fn io_reason(error: &std::io::Error) -> String {
     use std::io::ErrorKind;
+    if error.raw_os_error() == Some(libc::ELOOP) {
+        return "too many levels of symbolic links".to_owned();
+    }
     let words = match error.kind() {
         ErrorKind::PermissionDenied => "permission denied",
         ErrorKind::NotFound => "no such file or directory",
@@ -210,6 +218,12 @@ pub fn warn(message: &str) {
         "movie-queue: warning: {}",
         output::safe(message)
     );
+}
+
+/// Prints `hint: HINT` on stderr.
+fn write_hint(hint: &str) {
+    // Never `eprintln!`: it panics when stderr is closed.
+    let _ = writeln!(std::io::stderr().lock(), "hint: {}", output::safe(hint));
 }
 
 /// Opens the store for a reading command: no lock, no writes.
@@ -263,8 +277,9 @@ fn readable(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Prints the error as one line (and a hint line) on stderr; exit status 1.
-/// `store` is the store directory the command worked on, if any.
-fn report(error: &anyhow::Error, store: Option<&Path>) -> ExitCode {
+/// `store` is the store directory the command worked on, if any;
+/// `repairing`: the command is `repair`, whose hint cannot be to run it.
+fn report(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> ExitCode {
     let broken_pipe = error
         .downcast_ref::<std::io::Error>()
         .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe);
@@ -279,17 +294,21 @@ fn report(error: &anyhow::Error, store: Option<&Path>) -> ExitCode {
     // Never `eprintln!`: it panics when stderr is closed.
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "movie-queue: {message}");
-    if let Some(hint) = hint_for(error, store) {
-        let _ = writeln!(stderr, "hint: {}", output::safe(&hint));
+    drop(stderr);
+    if let Some(hint) = hint_for(error, store, repairing) {
+        write_hint(&hint);
     }
     ExitCode::from(1)
 }
 
-fn hint_for(error: &anyhow::Error, store: Option<&Path>) -> Option<String> {
+fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Option<String> {
     if let Some(failure) = error.downcast_ref::<Failure>() {
         return failure.hint.clone();
     }
     let error = error.downcast_ref::<Error>()?;
+    if let Some(hint) = special_file_hint(error, store, repairing) {
+        return Some(hint);
+    }
     match error {
         Error::Locked { dir } => Some(format!(
             "another movie-queue process or the application holds {}; try again when it exits, \
@@ -315,6 +334,19 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>) -> Option<String> {
         } => Some(full_disk_hint(store)),
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => Some(full_disk_hint(store)),
         Error::Poisoned { .. } => Some(AGAIN.into()),
+        // Files to import: not the store's, so not for `repair`.
+        Error::BadQueueFile { path, .. } if store.is_some_and(|dir| !path.starts_with(dir)) => {
+            let what = std::fs::symlink_metadata(path)
+                .ok()
+                .map(|metadata| file_kind(metadata.file_type()))
+                .filter(|what| *what != "a regular file")?;
+            Some(format!(
+                "{} is {what}: movie-queue never follows links or reads special files; put the real file there, \
+                 or remove it (its entries are then not imported)",
+                path.display()
+            ))
+        }
+        _ if repairing => None,
         Error::BadQueueFile { .. } => Some(REPAIR_HINT.into()),
         error if error.is_corruption() => Some(REPAIR_HINT.into()),
         _ => None,
@@ -331,4 +363,77 @@ fn full_disk_hint(store: Option<&Path>) -> String {
         format!(" on the file system that holds {}", dir.display())
     });
     format!("the disk is full: free disk space{place} first, then {AGAIN}")
+}
+
+/// The hint for an I/O error caused by something other than what the store
+/// keeps at `path`: a symbolic link (`ELOOP`: never followed there), a
+/// directory where a file goes (`EISDIR`), a FIFO, socket or device, or a
+/// file where a directory goes (`ENOTDIR` on the path itself). Names the
+/// path and what is there, as found now; says what to do about it, in
+/// the store or (`export`, `replay --out`, `import`) outside it.
+fn special_file_hint(error: &Error, store: Option<&Path>, repairing: bool) -> Option<String> {
+    use std::io::ErrorKind;
+    let (path, source) = match error {
+        Error::Io { path, source, .. } => (path, source),
+        Error::SnapshotFailed { cause, .. } => return special_file_hint(cause, store, repairing),
+        _ => return None,
+    };
+    if store.is_some_and(|dir| dir == path) {
+        // The store directory itself: whatever --dir names is followed.
+        return None;
+    }
+    let found = std::fs::symlink_metadata(path)
+        .ok()
+        .map(|metadata| metadata.file_type());
+    let link_loop = source.raw_os_error() == Some(libc::ELOOP);
+    let what = match found {
+        Some(kind) => file_kind(kind),
+        None if link_loop => "a symbolic link",
+        None if source.kind() == ErrorKind::IsADirectory => "a directory",
+        None => return None,
+    };
+    let special = found.is_some_and(|kind| !kind.is_file() && !kind.is_dir() && !kind.is_symlink());
+    let expected = match source.kind() {
+        ErrorKind::NotADirectory if found.is_some_and(|kind| !kind.is_dir()) => "a directory",
+        ErrorKind::IsADirectory if found.is_none_or(|kind| kind.is_dir()) => "a file",
+        _ if link_loop || special => "a file",
+        _ => return None,
+    };
+    let inside = store.is_some_and(|dir| path.starts_with(dir));
+    let path = path.display();
+    Some(match (inside, expected) {
+        (true, "a file") if repairing => format!(
+            "{path} is {what} where the store keeps a file: the store never follows links or reads special \
+             files; remove it"
+        ),
+        (true, "a file") => format!(
+            "{path} is {what} where the store keeps a file: the store never follows links or reads special \
+             files; remove it, or run `movie-queue repair`, which sets it aside"
+        ),
+        (true, _) => format!(
+            "{path} is {what} where the store keeps a directory: move it out of the way and put the directory back"
+        ),
+        (false, _) => format!(
+            "{path} is {what} where movie-queue reads or writes {expected}: it never follows links or reads or \
+             writes special files; remove it, or choose another directory"
+        ),
+    })
+}
+
+/// What a file type is, in words.
+fn file_kind(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "a regular file"
+    }
 }

@@ -10,4 +10,5 @@ mod maintenance;
 mod out_dir;
 mod removed;
 mod replay;
+mod special_files;
 mod verify_repair;
