@@ -121,7 +121,7 @@ pub enum Command {
         movie-queue log --follow")]
     Log(LogArgs),
 
-    /// Show the state as of a record or a time (stats, or the three files written to a directory)
+    /// Show the state as of a record or a time (stats, or the four documented files written to a directory)
     #[command(after_help = "Examples:\n  \
         movie-queue replay --until 42                  # through record 42, included\n  \
         movie-queue replay --until 2025-10-18T12:00:00Z --json\n  \
@@ -136,7 +136,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  movie-queue repair && movie-queue verify")]
     Repair,
 
-    /// Write the three documented files and the manifest now
+    /// Write the four documented files and the manifest now
     #[command(after_help = "Example:\n  movie-queue snapshot")]
     Snapshot,
 

@@ -322,20 +322,20 @@ pub fn replay(output: &mut Output, dir: &Path, args: &ReplayArgs) -> anyhow::Res
     if let Some(out) = &args.out {
         writeln!(
             output.out,
-            "wrote queue_pending.json, queue_failed.json and queue_completed.json to {}",
+            "wrote queue_pending.json, queue_failed.json, queue_completed.json and queue_removed.json to {}",
             safe_path(out)
         )?;
     }
     Ok(())
 }
 
-/// Writes the three documented files of `state` into `out` (never into the store).
+/// Writes the four documented files of `state` into `out` (never into the store).
 fn write_queue_files(dir: &Path, out: &Path, state: &movie_queue::QueueState) -> anyhow::Result<()> {
     super::out_dir::check(dir, out)?;
     Ok(movie_queue::export_state(state, out)?)
 }
 
-/// `export DIR`: the three documented files of the current state.
+/// `export DIR`: the four documented files of the current state.
 pub fn export(output: &mut Output, dir: &Path, target: &Path) -> anyhow::Result<()> {
     let qm = open_reader(dir)?;
     super::out_dir::check(dir, target)?;
@@ -343,11 +343,22 @@ pub fn export(output: &mut Output, dir: &Path, target: &Path) -> anyhow::Result<
     let stats = qm.get_statistics();
     writeln!(
         output.out,
-        "wrote queue_pending.json ({} entries), queue_failed.json ({}), queue_completed.json ({}) to {}",
-        stats.pending + stats.in_flight,
-        stats.failed,
-        stats.completed,
+        "wrote queue_pending.json ({}), queue_failed.json ({}), queue_completed.json ({}) and queue_removed.json ({}) \
+         to {}",
+        entries(stats.pending + stats.in_flight),
+        entries(stats.failed),
+        entries(stats.completed),
+        entries(stats.removed),
         safe_path(target)
     )?;
     Ok(())
+}
+
+/// `1 entry`, `3 entries`.
+fn entries(count: usize) -> String {
+    if count == 1 {
+        "1 entry".to_owned()
+    } else {
+        format!("{count} entries")
+    }
 }

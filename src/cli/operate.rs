@@ -373,8 +373,8 @@ pub fn snapshot(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
     let seq = with_writer(dir, |qm| Ok(qm.snapshot()?))?;
     writeln!(
         output.out,
-        "snapshot written to {}: queue_pending.json, queue_failed.json, queue_completed.json, \
-         covering records through {seq}",
+        "snapshot written to {}: queue_pending.json, queue_failed.json, queue_completed.json, queue_removed.json \
+         and the manifest queue_snapshot.json, covering records through {seq}",
         safe_path(dir)
     )?;
     Ok(())

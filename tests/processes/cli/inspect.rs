@@ -167,7 +167,7 @@ fn log_follow_prints_events_written_after_it_started() {
 }
 
 #[test]
-fn export_writes_the_three_documented_files() {
+fn export_writes_the_four_documented_files() {
     let dir = sample_store();
     let target = tempfile::tempdir().unwrap();
     let out = target.path().join("files");
@@ -184,6 +184,7 @@ fn export_writes_the_three_documented_files() {
     assert_eq!(ids, ["3", "4"], "in flight first, as pending");
     assert_eq!(read("queue_failed.json")[0]["id"], "1");
     assert_eq!(read("queue_completed.json")[0]["id"], "2");
+    assert_eq!(read("queue_removed.json"), serde_json::json!([]));
     assert_eq!(stats(dir.path()), counts(1, 1, 1, 1, 0), "export changes nothing");
     mq(dir.path(), &["export", dir.path().to_str().unwrap()]).fails_with(1);
 }

@@ -1,5 +1,5 @@
 //! `snapshot`, `compact`, `import` and `export` through the binary:
-//! a snapshot writes the three documented files and the manifest that
+//! a snapshot writes the four documented files and the manifest that
 //! `verify` checks; compaction of a journal of several segments (written
 //! through the library with a small segment size) deletes covered segments
 //! and keeps the state, after which replay before the base is refused

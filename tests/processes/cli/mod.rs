@@ -5,6 +5,7 @@ mod errors;
 mod escaping;
 mod fail_retry;
 mod full_disk;
+mod help_and_messages;
 mod inspect;
 mod maintenance;
 mod out_dir;

@@ -1,7 +1,7 @@
 //! `replay --until` through the binary: the statistics as of record K equal
 //! those a fresh store reaches after the same first K operations (each of
 //! which writes exactly one event), for every K; `--until TIME` with the
-//! time of record K gives the same; `--out DIR` writes the three files of
+//! time of record K gives the same; `--out DIR` writes the four files of
 //! that state (the same ids in the same queues as the fresh store's export).
 
 use crate::support::cli as cli_support;
@@ -31,18 +31,23 @@ const OPERATIONS: &[&[&str]] = &[
 ];
 
 fn ids_by_file(dir: &Path) -> Vec<Vec<String>> {
-    ["queue_pending.json", "queue_failed.json", "queue_completed.json"]
-        .iter()
-        .map(|name| {
-            let value: Value = serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap();
-            value
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|entry| entry["id"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .collect()
+    [
+        "queue_pending.json",
+        "queue_failed.json",
+        "queue_completed.json",
+        "queue_removed.json",
+    ]
+    .iter()
+    .map(|name| {
+        let value: Value = serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap();
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["id"].as_str().unwrap().to_owned())
+            .collect()
+    })
+    .collect()
 }
 
 #[test]
