@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use super::output::quoted;
+use super::output::{local_time, quoted};
 
 /// The store directory's name in `--help`.
 const DIR_HELP: &str = "The store directory [default: $MOVIE_QUEUE_DIR, else ~/.movie_sync/]";
@@ -91,8 +91,8 @@ pub enum Command {
     /// Remove completed entries older than N days
     #[command(after_help = "Example:\n  movie-queue cleanup --days 30")]
     Cleanup {
-        /// Keep entries completed within this many days
-        #[arg(long, value_name = "N")]
+        /// Keep entries completed within this many days (at most 36525, 100 years)
+        #[arg(long, value_name = "N", value_parser = parse_days)]
         days: u32,
     },
 
@@ -204,8 +204,8 @@ pub struct RemovedArgs {
     /// Only movies whose grace period is over (their files may be deleted)
     #[arg(long)]
     pub ready: bool,
-    /// The grace period after removal (`7d`, `12h`, `0s`)
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    /// The grace period after removal (`7d`, `12h`, `0s`; at most 100 years)
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
     pub grace: std::time::Duration,
     #[command(flatten)]
     pub json: JsonFlag,
@@ -250,11 +250,11 @@ pub struct FailArgs {
     /// What went wrong
     #[arg(long, value_name = "MSG")]
     pub error: String,
-    /// Retry at this Unix time (seconds)
-    #[arg(long, value_name = "UNIX_SECS", conflicts_with = "retry_in", value_parser = parse_unix_secs)]
+    /// Retry at this Unix time (seconds; from 0 to 100 years from now)
+    #[arg(long, value_name = "UNIX_SECS", conflicts_with = "retry_in", allow_negative_numbers = true, value_parser = parse_retry_after)]
     pub retry_after: Option<f64>,
-    /// Retry after this long (`90s`, `15m`, `2h`, `1day`)
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Retry after this long (`90s`, `15m`, `2h`, `1day`; at most 100 years)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub retry_in: Option<std::time::Duration>,
 }
 
@@ -318,7 +318,8 @@ pub enum UntilArg {
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// A record number (`42`), a Unix time with a decimal point (`1760806482.0`) or an RFC 3339 date-time
-    #[arg(long, value_name = "SEQ|TIME", value_parser = parse_until)]
+    /// (a time from 1970 to 100 years from now)
+    #[arg(long, value_name = "SEQ|TIME", allow_negative_numbers = true, value_parser = parse_until)]
     pub until: UntilArg,
     /// Print the statistics as JSON
     #[arg(long)]
@@ -328,10 +329,57 @@ pub struct ReplayArgs {
     pub out: Option<PathBuf>,
 }
 
-fn parse_unix_secs(text: &str) -> Result<f64, String> {
+/// How far a time or duration argument may reach: 100 years, a bound no
+/// queue needs and far inside what the clock, the tables and JSON handle.
+const LIMIT_YEARS: u32 = 100;
+
+/// [`LIMIT_YEARS`] in seconds, years of 365.25 days (as `humantime` counts them).
+const LIMIT_SECS: f64 = 100.0 * 365.25 * 86_400.0;
+
+/// [`LIMIT_YEARS`] in days.
+const LIMIT_DAYS: u32 = 36_525;
+
+/// `--retry-after`: a Unix time in seconds, from 0 to 100 years from now.
+fn parse_retry_after(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(secs) if secs.is_finite() => Ok(secs),
+        Ok(secs) if secs.is_finite() => within_limits(secs),
         _ => Err(format!("{} is not a Unix time in seconds", quoted(text))),
+    }
+}
+
+/// Refuses a Unix time before 1970 or more than 100 years from now (clap
+/// names the argument and its value before the message).
+fn within_limits(secs: f64) -> Result<f64, String> {
+    if secs < 0.0 {
+        return Err(format!(
+            "before 1970: give a Unix time in seconds, from 0 to {LIMIT_YEARS} years from now"
+        ));
+    }
+    let latest = (movie_queue::now() + LIMIT_SECS).floor();
+    if secs > latest {
+        return Err(format!(
+            "more than {LIMIT_YEARS} years from now; the limit is Unix time {latest} ({})",
+            local_time(latest)
+        ));
+    }
+    Ok(secs)
+}
+
+/// A duration (`90s`, `2h`, `7d`) of at most 100 years.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|error| format!("{}: {error}", quoted(text)))?;
+    if duration.as_secs_f64() > LIMIT_SECS {
+        return Err(format!("over the limit of {LIMIT_YEARS} years"));
+    }
+    Ok(duration)
+}
+
+/// `cleanup --days`: at most 36525 (100 years).
+fn parse_days(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(days) if days <= LIMIT_DAYS => Ok(days),
+        Ok(_) => Err(format!("over the limit of {LIMIT_DAYS} days ({LIMIT_YEARS} years)")),
+        Err(error) => Err(format!("{}: {error}", quoted(text))),
     }
 }
 
@@ -351,7 +399,7 @@ fn parse_until(text: &str) -> Result<UntilArg, String> {
     }
     if let Ok(secs) = text.parse::<f64>() {
         return if secs.is_finite() && text.contains('.') {
-            Ok(UntilArg::Time(secs))
+            within_limits(secs).map(UntilArg::Time)
         } else {
             Err(format!(
                 "{} is neither a record number nor a Unix time with a decimal point",
@@ -359,14 +407,13 @@ fn parse_until(text: &str) -> Result<UntilArg, String> {
             ))
         };
     }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|time| UntilArg::Time(time.timestamp_micros() as f64 / 1e6))
-        .map_err(|error| {
-            format!(
-                "{} is not a record number, a Unix time (1760806482.5) or an RFC 3339 date-time: {error}",
-                quoted(text)
-            )
-        })
+    let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|error| {
+        format!(
+            "{} is not a record number, a Unix time (1760806482.5) or an RFC 3339 date-time: {error}",
+            quoted(text)
+        )
+    })?;
+    within_limits(time.timestamp_micros() as f64 / 1e6).map(UntilArg::Time)
 }
 
 #[cfg(test)]
@@ -387,5 +434,47 @@ mod tests {
         assert!(parse_until("-3").is_err());
         assert!(parse_until("yesterday").is_err());
         assert!(parse_until("NaN").is_err());
+        assert!(parse_until("-5.0").is_err());
+        assert!(parse_until("1e300.0").is_err());
+        assert!(parse_until("99999999999.5").is_err());
+        assert!(parse_until("0001-01-01T00:00:00Z").is_err());
+        assert!(parse_until("9999-01-01T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn times_and_durations_are_refused_past_100_years() {
+        assert_eq!(parse_retry_after("1"), Ok(1.0));
+        let soon = movie_queue::now() + 99.0 * 365.25 * 86_400.0;
+        assert_eq!(parse_retry_after(&soon.to_string()), Ok(soon));
+        for refused in ["inf", "NaN", "x"] {
+            let error = parse_retry_after(refused).err().unwrap_or_default();
+            assert!(error.contains("is not a Unix time"), "{refused}: {error}");
+        }
+        for refused in ["1e300", "99999999999"] {
+            let error = parse_retry_after(refused).err().unwrap_or_default();
+            assert!(error.starts_with("more than 100 years from now"), "{refused}: {error}");
+        }
+        for refused in ["-5", "-0.5"] {
+            let error = parse_retry_after(refused).err().unwrap_or_default();
+            assert!(error.starts_with("before 1970"), "{refused}: {error}");
+        }
+        assert_eq!(
+            parse_duration("99years").map(|duration| duration.as_secs()),
+            Ok(3_124_202_400)
+        );
+        assert!(
+            parse_duration("101years")
+                .err()
+                .unwrap_or_default()
+                .contains("limit of 100 years")
+        );
+        assert!(parse_duration("5000000000000000000years").is_err());
+        assert_eq!(parse_days("36525"), Ok(36_525));
+        assert!(
+            parse_days("36526")
+                .err()
+                .unwrap_or_default()
+                .contains("limit of 36525 days")
+        );
     }
 }

@@ -12,4 +12,5 @@ mod out_dir;
 mod removed;
 mod replay;
 mod special_files;
+mod time_limits;
 mod verify_repair;
