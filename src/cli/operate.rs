@@ -37,8 +37,9 @@ type Candidate = (Option<usize>, Movie);
 /// What to do about a line that stops `add --json -`.
 const NOTHING_ADDED: &str = "nothing was added; give one JSON object a line, each with \"id\", \"title\" and \"year\"";
 
-/// `add`: from flags, one JSON object, or JSON lines on stdin (one batch,
-/// all or nothing: every line is read and checked before the first is added).
+/// `add`: from flags, one JSON object, or JSON lines on stdin (one batch:
+/// every line is read and checked before the first is added, so a bad line
+/// adds nothing; a run killed part-way keeps the movies already written).
 pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()> {
     let candidates = match args.json.as_deref() {
         Some("-") => read_movie_lines(std::io::stdin().lock())?,
@@ -89,8 +90,8 @@ pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()
 }
 
 /// Checks every movie against the store's limits (a valid movie, its event
-/// under the record size limit) before the first is added, so that a batch
-/// is all or nothing; the error names the stdin line.
+/// under the record size limit) before the first is added, so that a bad
+/// line adds nothing; the error names the stdin line.
 fn check_limits(qm: &QueueManager, candidates: &[Candidate]) -> anyhow::Result<()> {
     for (line, movie) in candidates {
         if let Err(error) = qm.check_addable(movie) {

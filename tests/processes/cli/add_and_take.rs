@@ -123,8 +123,9 @@ fn a_bad_stdin_line_is_named_and_nothing_is_added() {
     assert!(!dir.path().join("journal").exists() || events(dir.path()).is_empty());
 }
 
-/// Proves `add --json -` is all or nothing against the store's limits too
-/// (issue 11: the lines before a line over the record limit were added):
+/// Proves that a bad line stops `add --json -` before anything is added,
+/// against the store's limits too (issue 11: the lines before a line over
+/// the record limit were added):
 /// a valid movie whose `added` event is over the 64 MiB event limit, on
 /// line 3 after a valid line (a blank line between), stops the run with
 /// exit 1 naming line 3 and the limit, and the store holds only what it

@@ -77,3 +77,32 @@ fn help_counts_the_documented_files_right() {
     let overview = mq_args(&["--help"]).ok();
     assert!(!overview.stdout.contains("three"), "{overview:?}");
 }
+
+/// `text` with every run of whitespace made one space.
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Proves issue 8 of the hostile review: the README's example said `add
+/// --json -` is "all or nothing", while a run killed part-way keeps the
+/// lines already written (as `add --help` says). The README's example
+/// comment is `--help`'s, and it says what `--help` says about the run.
+#[test]
+fn the_readme_says_what_add_help_says() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let help = mq_args(&["add", "--help"]).ok().stdout;
+    let comment = |text: &str| -> String {
+        let line = text.lines().find(|line| line.contains("add --json - <")).unwrap();
+        line.split_once('#').unwrap().1.trim().to_owned()
+    };
+    assert_eq!(comment(&readme), comment(&help));
+    let start = help.find("Every line is read and checked first").unwrap();
+    let end = help.find("skips them as duplicates.").unwrap() + "skips them as duplicates.".len();
+    let said = words(&help[start..end]);
+    assert!(
+        said.contains("A run killed part-way keeps the movies already written"),
+        "{said}"
+    );
+    assert!(words(&readme).contains(&said), "the README says: {said}");
+    assert!(!readme.contains("all or nothing"));
+}
