@@ -31,7 +31,8 @@ pub enum Error {
         dir: PathBuf,
     },
 
-    /// An earlier write or fsync failed; nothing more is written until the store is reopened.
+    /// A write or fsync of the journal failed (this call's or an earlier one); nothing more is
+    /// written until the store is reopened.
     #[error("a write or fsync of the journal failed ({cause}); nothing more is written until the store is reopened")]
     Poisoned {
         /// The first failure, as text.

@@ -27,7 +27,7 @@ create_exception!(
     movie_queue,
     PoisonedError,
     QueueError,
-    "An earlier write or fsync failed; nothing more is written until the store is reopened."
+    "A write or fsync of the journal failed; nothing more is written until the store is reopened."
 );
 create_exception!(movie_queue, ClosedError, QueueError, "The QueueManager was closed.");
 

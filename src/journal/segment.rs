@@ -51,8 +51,19 @@ pub struct SegmentFile {
 /// # Errors
 /// [`Error::Io`] on a listing failure, [`Error::Corrupt`] for a foreign file.
 pub fn list_segments(storage: &dyn Storage, journal_dir: &Path) -> Result<Vec<SegmentFile>> {
-    if !storage.exists(journal_dir) {
-        return Ok(Vec::new());
+    match storage.entry(journal_dir) {
+        Ok(Entry::Missing) => return Ok(Vec::new()),
+        Ok(Entry::Directory) => {}
+        Ok(_) => {
+            return Err(Error::Corrupt {
+                path: journal_dir.to_path_buf(),
+                offset: 0,
+                detail: "not a directory (a file, a symbolic link or a special file) where the journal belongs: \
+                         the store never follows links; `movie-queue repair` sets it aside"
+                    .into(),
+            });
+        }
+        Err(error) => return Err(Error::io("inspect", journal_dir, error)),
     }
     let names = storage
         .list_dir(journal_dir)

@@ -315,6 +315,11 @@ fn cut_at_error(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
 /// A file in `journal/` that is no segment: moved aside.
 fn set_aside_foreign_file(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut RepairReport) -> Result<()> {
     match error {
+        Error::Corrupt { path, .. } if *path == dir.join(JOURNAL_DIR) => {
+            let aside = repair::move_aside(storage, path, "not-a-directory")?;
+            set_aside(report, aside, "not a directory where the journal belongs");
+            Ok(())
+        }
         Error::Corrupt { path, .. } if path.parent() == Some(dir.join(JOURNAL_DIR).as_path()) => {
             let aside = repair::move_aside(storage, path, "foreign")?;
             set_aside(report, aside, "not a journal segment");
@@ -367,8 +372,12 @@ fn try_lenient_base(storage: &dyn Storage, evidence: &Evidence, report: &mut Rep
 }
 
 fn error_clone(error: &Error) -> Error {
+    let path = match error {
+        Error::Io { path, .. } | Error::BadQueueFile { path, .. } => Some(path.clone()),
+        _ => error.place().map(|(path, _)| path.to_path_buf()),
+    };
     Error::Corrupt {
-        path: error.place().map(|(path, _)| path.to_path_buf()).unwrap_or_default(),
+        path: path.unwrap_or_default(),
         offset: error.place().map_or(0, |(_, offset)| offset),
         detail: format!("repair cannot resolve this: {error}"),
     }

@@ -91,11 +91,13 @@ pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq:
     storage::write_new(storage, &temporary, &manifest_bytes)?;
     for name in QUEUE_FILES {
         let path = dir.join(name);
+        storage::set_directory_aside(storage, &path)?;
         storage
             .rename(&storage::temporary_path(&path), &path)
             .map_err(|error| Error::io("rename to", &path, error))?;
     }
     storage::sync_parent(storage, &manifest_path)?;
+    storage::set_directory_aside(storage, &manifest_path)?;
     storage
         .rename(&storage::temporary_path(&manifest_path), &manifest_path)
         .map_err(|error| Error::io("rename to", &manifest_path, error))?;

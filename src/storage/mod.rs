@@ -138,6 +138,7 @@ pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::
     let temporary = temporary_path(path);
     remove_if_present(storage, &temporary)?;
     write_new(storage, &temporary, bytes)?;
+    set_directory_aside(storage, path)?;
     storage
         .rename(&temporary, path)
         .map_err(|error| crate::Error::io("rename to", path, error))?;
@@ -165,21 +166,31 @@ pub fn write_new(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::Res
 pub fn remove_if_present(storage: &dyn Storage, path: &Path) -> crate::Result<()> {
     match storage.entry(path) {
         Ok(Entry::Missing) => Ok(()),
-        Ok(Entry::Directory) => {
-            // Not ours to delete (someone made it, with who knows what in
-            // it): renamed aside, which frees the name all the same.
-            let aside = free_aside_name(storage, path, "in-the-way")?;
-            storage
-                .rename(path, &aside)
-                .map_err(|error| crate::Error::io("rename aside", path, error))?;
-            tracing::warn!(path = %path.display(), aside = %aside.display(), "a directory was where a file goes; set it aside");
-            sync_parent(storage, path)
-        }
+        Ok(Entry::Directory) => set_directory_aside(storage, path),
         Ok(_) => storage
             .remove_file(path)
             .map_err(|error| crate::Error::io("remove", path, error)),
         Err(error) => Err(crate::Error::io("inspect", path, error)),
     }
+}
+
+/// Renames a directory that is where a file goes aside
+/// (`<name>.in-the-way.broken`): not ours to delete (someone made it, with
+/// who knows what in it), and the name is free all the same. Nothing
+/// happens unless a directory is there.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the path.
+pub fn set_directory_aside(storage: &dyn Storage, path: &Path) -> crate::Result<()> {
+    if !matches!(storage.entry(path), Ok(Entry::Directory)) {
+        return Ok(());
+    }
+    let aside = free_aside_name(storage, path, "in-the-way")?;
+    storage
+        .rename(path, &aside)
+        .map_err(|error| crate::Error::io("rename aside", path, error))?;
+    tracing::warn!(path = %path.display(), aside = %aside.display(), "a directory was where a file goes; set it aside");
+    sync_parent(storage, path)
 }
 
 /// The extension of everything set aside (never read, never deleted).

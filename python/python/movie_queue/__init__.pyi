@@ -24,7 +24,7 @@ class LockedError(QueueError):
     """Another process (or QueueManager) has the store open for writing."""
 
 class PoisonedError(QueueError):
-    """An earlier write or fsync failed; reopen the store."""
+    """A write or fsync of the journal failed; nothing more is written until the store is reopened."""
 
 class ClosedError(QueueError):
     """The QueueManager was closed."""

@@ -219,3 +219,47 @@ fn a_leftover_link_at_the_tail_markers_temporary_name_is_removed_by_a_writer() {
     assert!(fs::symlink_metadata(&link).is_err(), "the leftover is gone");
     assert_eq!(fs::read(&target).expect("read"), b"untouched");
 }
+
+#[test]
+fn a_file_where_the_journal_belongs_is_refused_and_repair_sets_it_aside() {
+    let dir = scratch();
+    store_with_two_movies(dir.path());
+    let journal = dir.path().join("journal");
+    fs::rename(&journal, dir.path().join("elsewhere")).expect("move the journal away");
+    fs::write(&journal, b"not a directory").expect("a file in its place");
+    let error = verify(dir.path()).expect_err("verify refuses");
+    assert!(
+        matches!(&error, Error::Corrupt { path, .. } if *path == journal) && error.to_string().contains("repair"),
+        "{error}"
+    );
+    repair(dir.path());
+    assert_eq!(pending(dir.path()), 2, "the snapshot knows both movies");
+    assert_eq!(
+        fs::read(dir.path().join("journal.not-a-directory.broken")).expect("set aside"),
+        b"not a directory"
+    );
+}
+
+#[test]
+fn a_directory_at_a_documented_file_of_a_compacted_store_is_set_aside_by_the_next_snapshot() {
+    let dir = scratch();
+    let qm = quiet_options(real()).open(dir.path()).expect("create");
+    qm.add_to_pending(movie("1")).expect("add");
+    qm.add_to_completed(movie("1")).expect("complete");
+    qm.add_to_pending(movie("2")).expect("add");
+    qm.compact().expect("compact");
+    qm.close().expect("close");
+    let completed = dir.path().join("queue_completed.json");
+    fs::remove_file(&completed).expect("remove");
+    fs::create_dir(&completed).expect("a directory in its place");
+    verify(dir.path()).expect("the base and the journal know everything");
+    repair(dir.path());
+    assert!(fs::symlink_metadata(&completed).expect("rewritten").is_file());
+    assert!(
+        dir.path().join("queue_completed.json.damaged.broken").is_dir(),
+        "set aside as a file that does not hold up"
+    );
+    let qm = quiet_options(real()).open(dir.path()).expect("open");
+    let stats = qm.get_statistics();
+    assert_eq!((stats.pending, stats.completed), (1, 1));
+}
