@@ -1,0 +1,1140 @@
+//! Property test: a random workload, then exactly one random damage to one
+//! artifact of the store, checked against an oracle of what must survive.
+//!
+//! Each case runs a random sequence of `QueueManager` operations (add,
+//! take, complete, fail, move failed back, reset, add to removed, requeue
+//! in flight, clean up, snapshot, compact, close-or-crash and reopen) on a
+//! real store in a scratch directory, with segments of a few hundred
+//! bytes so they roll, and records the state after every acknowledged
+//! record (`states[n]`: the state after record `n`). The store ends with a
+//! clean close or a crash (the process killed: no closing snapshot).
+//!
+//! Then ONE damage, chosen by proptest, to ONE artifact: a bit flip, a
+//! zeroed range, a truncation or a removal of a journal segment (anywhere,
+//! or inside its 32-byte header), the tail marker `journal/tail`, the
+//! manifest `queue_snapshot.json`, one of the four documented
+//! `queue_*.json` files, or the compaction base `journal/base.json`; or
+//! a garbage file planted in `journal/` (a foreign name, `*.tmp`,
+//! `*.broken`, a segment's name, a segment's `.tmp` name, `base.json`
+//! where there is none).
+//!
+//! The oracle is written from `docs/DURABILITY.md` and `docs/FORMAT.md`,
+//! not from the recovery code (one rule the docs leave out is taken from
+//! `journal/reader.rs`: a segment header that fails only its checksum
+//! leaves the segment's records readable under the file's name). A record
+//! survives when its bytes are unchanged, its segment is still there and
+//! its header still reads; a header damaged only in its CRC-covered bytes
+//! 12..28 breaks just a chain that enters the segment from before, as the
+//! loss of the segment's first record would. A checkpoint (the snapshot:
+//! manifest and documented files; the base) survives when its files are
+//! unchanged. Starting points: nothing (record 0), each surviving
+//! checkpoint. `best` is the furthest record that surviving records reach,
+//! without a hole, from a surviving starting point. So damage that is not
+//! the only copy of a record — to the documented files, the manifest, the
+//! marker, the base, a planted file, or records a surviving checkpoint
+//! covers — leaves `best` = the last acknowledged record (asserted for
+//! every damage outside the segments); only the loss of the only copy of
+//! records may lose the end of history, and then exactly back to `best`.
+//!
+//! Properties, each on its own copy of the damaged store:
+//! (a) `verify` succeeds iff a writer's open succeeds (with and without
+//!     requeueing in-flight movies, i.e. also the plain
+//!     `QueueManager::open`);
+//! (b) an open that succeeds gives exactly `states[best]`, with its
+//!     indexes consistent (`indexes_agree`), and `verify` reports `best`
+//!     as the last record; if that is short of the last acknowledged
+//!     state, `verify` names the damaged segment among its problems (a
+//!     torn tail, or a damaged end a checkpoint covers) — unless the cut
+//!     left no byte of the lost records behind (a truncation of the last
+//!     segment at a record boundary: nothing tells it from a journal whose
+//!     writes stopped there). Stronger, per artifact: damage to the
+//!     marker, the manifest, a documented file or the base of a store
+//!     whose journal holds a record, and `*.tmp` / `*.broken` files
+//!     planted in `journal/`, never keep the store from opening; a planted
+//!     file of a foreign name always does, naming it;
+//! (c) `repair` succeeds, then open and `verify` succeed and the state is
+//!     exactly `states[best]` (equal to what the open gave, when it
+//!     opened); every byte repair removed from a file (cut off, or renamed
+//!     away with the file or its directory) is in a new `*.broken` file
+//!     (zeros excepted) — a documented file repair's snapshot rewrites
+//!     included (`<file>.before-repair.broken`) — except the manifest when
+//!     it was intact (repair's snapshot writes a new one), the tail marker
+//!     (rewritten) and `*.tmp` leftovers;
+//! (d) a second `repair` changes no file and reports nothing.
+//!
+//! The property found two library bugs; each has a plain test at the end
+//! of this file. `repair_converges_when_no_journal_record_is_left_and_a_segment_header_does_not_hold`
+//! (repair looped and gave up) was fixed meanwhile by 975032f and runs in
+//! CI. `repair_drops_the_segments_after_a_planted_segment_file` is open and
+//! ignored; a case that meets it is recognised narrowly (a planted
+//! segment-named file, the open refused, and repair's state exactly `best`
+//! cut at the planted file's place in the journal), checked against that
+//! state with every other property as usual, logged (`prop_damage: known
+//! bug`) and discarded with `prop_assume!`; any other outcome fails.
+//!
+//! 64 cases by default, plus the persisted ones. The cost is fsyncs: on
+//! this 2-core machine a debug run takes 1–4 s when the disk is quiet and
+//! up to ~25 s when other test runs keep it busy. The long run,
+//! `PROPTEST_CASES=2000 cargo test --release --test integration prop_damage`,
+//! took 65 s (`-- --nocapture` prints one line per case and each
+//! known-bug case). Failures are persisted beside this file
+//! (`prop_damage.proptest-regressions`).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use movie_queue::testing::{FaultyStorage, Storage};
+use movie_queue::{Error, QueueManager, QueueState, now};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::{Config, FileFailurePersistence};
+
+use crate::support::durability::{SegmentLayout, entries, layout, movie, reset_dir, scratch};
+
+const IDS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+const MANIFEST: &str = "queue_snapshot.json";
+const DOCUMENTED: [&str; 4] = [
+    "queue_pending.json",
+    "queue_failed.json",
+    "queue_completed.json",
+    "queue_removed.json",
+];
+const JOURNAL: &str = "journal";
+const TAIL: &str = "tail";
+const BASE: &str = "base.json";
+const HEADER: usize = 32;
+
+// ----- the workload ----------------------------------------------------------
+
+/// One operation of the workload (ids index `IDS`).
+#[derive(Debug, Clone)]
+enum Op {
+    Add(usize),
+    Take,
+    Complete(usize),
+    /// `add_to_failed`, ready for retry (`retry_after` in the past) or not.
+    Fail(usize, bool),
+    MoveBack(usize),
+    Reset(usize),
+    Remove(usize),
+    Requeue,
+    /// `cleanup_completed_before`: every completed movie (`true`) or none.
+    Cleanup(bool),
+    Snapshot,
+    Compact,
+    /// Close (or kill the process: no closing snapshot) and reopen,
+    /// requeueing in-flight movies on open or not.
+    Reopen {
+        crash: bool,
+        requeue: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Workload {
+    ops: Vec<Op>,
+    segment_bytes: u64,
+    /// The store ends killed (no closing snapshot) rather than closed.
+    crash_at_end: bool,
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    let id = || 0..IDS.len();
+    prop_oneof![
+        5 => id().prop_map(Op::Add),
+        4 => Just(Op::Take),
+        2 => id().prop_map(Op::Complete),
+        2 => (id(), any::<bool>()).prop_map(|(id, ready)| Op::Fail(id, ready)),
+        2 => id().prop_map(Op::MoveBack),
+        1 => id().prop_map(Op::Reset),
+        1 => id().prop_map(Op::Remove),
+        1 => Just(Op::Requeue),
+        1 => any::<bool>().prop_map(Op::Cleanup),
+        1 => Just(Op::Snapshot),
+        1 => Just(Op::Compact),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(crash, requeue)| Op::Reopen { crash, requeue }),
+    ]
+}
+
+fn workload_strategy() -> impl Strategy<Value = Workload> {
+    (
+        prop::collection::vec(op_strategy(), 1..24),
+        prop_oneof![Just(300_u64), Just(450), Just(800)],
+        any::<bool>(),
+    )
+        .prop_map(|(ops, segment_bytes, crash_at_end)| Workload {
+            ops,
+            segment_bytes,
+            crash_at_end,
+        })
+}
+
+fn options(storage: &FaultyStorage, segment_bytes: u64, requeue: bool) -> movie_queue::Options {
+    QueueManager::options()
+        .storage(Arc::new(storage.clone()) as Arc<dyn Storage>)
+        .requeue_in_flight_on_open(requeue)
+        .snapshot_every_events(0)
+        .snapshot_every(None)
+        .segment_bytes_max(segment_bytes)
+}
+
+fn apply(qm: &QueueManager, op: &Op) -> movie_queue::Result<()> {
+    match *op {
+        Op::Add(id) => qm.add_to_pending(movie(IDS[id])).map(drop),
+        Op::Take => qm.get_next_pending().map(drop),
+        Op::Complete(id) => qm.add_to_completed(movie(IDS[id])).map(drop),
+        Op::Fail(id, ready) => {
+            let retry_after = if ready { now() - 60.0 } else { now() + 3_600.0 };
+            qm.add_to_failed(movie(IDS[id]), format!("error for {}", IDS[id]), Some(retry_after))
+                .map(drop)
+        }
+        Op::MoveBack(id) => qm.move_failed_to_pending(IDS[id]).map(drop),
+        Op::Reset(id) => qm.reset_failed_movie(IDS[id]).map(drop),
+        Op::Remove(id) => qm.add_to_removed(movie(IDS[id])).map(drop),
+        Op::Requeue => qm.requeue_in_flight().map(drop),
+        Op::Cleanup(all) => {
+            let cutoff = if all { now() + 10.0 } else { now() - 86_400.0 };
+            qm.cleanup_completed_before(cutoff).map(drop)
+        }
+        Op::Snapshot => qm.snapshot().map(drop),
+        Op::Compact => qm.compact().map(drop),
+        Op::Reopen { .. } => unreachable!("handled by the runner"),
+    }
+}
+
+/// A store built by a workload, and what the oracle knows about it.
+struct Pristine {
+    dir: tempfile::TempDir,
+    /// `states[n]`: the state after record `n` (every record acknowledged).
+    states: Vec<QueueState>,
+    /// The journal's segments and their records.
+    segments: Vec<SegmentLayout>,
+    /// Every file (relative path and bytes), `LOCK` aside.
+    files: BTreeMap<PathBuf, Vec<u8>>,
+    /// The record the snapshot covers, if there is a manifest.
+    snapshot_seq: Option<u64>,
+    /// The record the compaction base covers, if there is one.
+    base_seq: Option<u64>,
+}
+
+impl Pristine {
+    fn last(&self) -> u64 {
+        self.states.len() as u64 - 1
+    }
+
+    fn state(&self, seq: u64) -> &QueueState {
+        &self.states[usize::try_from(seq).expect("small")]
+    }
+}
+
+/// Records the state after every new record, checking one record at most.
+fn record(qm: &QueueManager, states: &mut Vec<QueueState>, what: &str) {
+    let last = qm.last_seq().0;
+    let known = states.len() as u64 - 1;
+    assert!(
+        last == known || last == known + 1,
+        "{what} wrote {} records",
+        last.saturating_sub(known)
+    );
+    if last == known + 1 {
+        states.push(qm.state());
+    }
+}
+
+fn build(workload: &Workload) -> Pristine {
+    let dir = scratch();
+    let mut storage = FaultyStorage::new();
+    let mut qm = options(&storage, workload.segment_bytes, false)
+        .open(dir.path())
+        .expect("open a new store");
+    let mut states = vec![qm.state()];
+    for op in &workload.ops {
+        if let Op::Reopen { crash, requeue } = *op {
+            if crash {
+                storage.kill();
+                drop(qm);
+                storage = storage.revive();
+            } else {
+                qm.close().expect("close");
+            }
+            qm = options(&storage, workload.segment_bytes, requeue)
+                .open(dir.path())
+                .expect("reopen");
+        } else {
+            apply(&qm, op).unwrap_or_else(|error| panic!("{op:?} was not acknowledged: {error}"));
+        }
+        record(&qm, &mut states, &format!("{op:?}"));
+    }
+    if workload.crash_at_end {
+        storage.kill();
+        drop(qm);
+    } else {
+        qm.close().expect("close at the end");
+    }
+    let segments = if dir.path().join(JOURNAL).is_dir() {
+        layout(dir.path())
+    } else {
+        Vec::new()
+    };
+    let files = files_of(dir.path());
+    let read_seq = |path: &str, key: &str| -> Option<u64> {
+        let value: serde_json::Value = serde_json::from_slice(files.get(Path::new(path))?).ok()?;
+        value[key]["seq"].as_u64()
+    };
+    let snapshot_seq = read_seq(MANIFEST, "manifest");
+    let base_seq = read_seq("journal/base.json", "base");
+    Pristine {
+        dir,
+        states,
+        segments,
+        files,
+        snapshot_seq,
+        base_seq,
+    }
+}
+
+/// Every file of a store, at any depth (a directory repair renames
+/// aside included), by relative path, `LOCK` aside.
+fn files_of(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, sub: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        let Ok(listing) = fs::read_dir(root.join(sub)) else {
+            return;
+        };
+        for entry in listing {
+            let entry = entry.expect("a directory entry");
+            let relative = sub.join(entry.file_name());
+            let kind = entry.file_type().expect("file type");
+            if kind.is_dir() {
+                walk(root, &relative, files);
+            } else if kind.is_file() && relative != Path::new("LOCK") {
+                files.insert(relative.clone(), fs::read(root.join(&relative)).expect("read a file"));
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    walk(dir, Path::new(""), &mut files);
+    files
+}
+
+// ----- the damage ------------------------------------------------------------
+
+/// Which artifact, before it is known what the store holds.
+#[derive(Debug, Clone)]
+enum Target {
+    /// A segment; `header`: the damage falls inside its 32-byte header.
+    Segment {
+        which: Index,
+        header: bool,
+    },
+    Tail,
+    Manifest,
+    Documented(Index),
+    Base,
+    Garbage {
+        name: GarbageName,
+        content: Vec<u8>,
+    },
+}
+
+/// The name of a planted file in `journal/`.
+#[derive(Debug, Clone, Copy)]
+enum GarbageName {
+    Foreign,
+    Tmp,
+    Broken,
+    /// A segment's name, for a record number in `1..=last + 3` (moved on
+    /// to the next free one if a segment has it).
+    Segment(Index),
+    SegmentTmp(Index),
+    /// `base.json`, where there is none (else a foreign name).
+    Base,
+}
+
+/// What is done to the file.
+#[derive(Debug, Clone)]
+enum Harm {
+    Flip { at: Index, bit: u8 },
+    Zero { at: Index, len: usize },
+    Truncate { at: Index },
+    Remove,
+}
+
+#[derive(Debug, Clone)]
+struct Plan {
+    target: Target,
+    harm: Harm,
+}
+
+fn plan_strategy() -> impl Strategy<Value = Plan> {
+    let garbage_name = prop_oneof![
+        3 => Just(GarbageName::Foreign),
+        1 => Just(GarbageName::Tmp),
+        1 => Just(GarbageName::Broken),
+        3 => any::<Index>().prop_map(GarbageName::Segment),
+        1 => any::<Index>().prop_map(GarbageName::SegmentTmp),
+        1 => Just(GarbageName::Base),
+    ];
+    let target = prop_oneof![
+        6 => (any::<Index>(), prop::bool::weighted(0.25)).prop_map(|(which, header)| Target::Segment { which, header }),
+        1 => Just(Target::Tail),
+        1 => Just(Target::Manifest),
+        2 => any::<Index>().prop_map(Target::Documented),
+        1 => Just(Target::Base),
+        1 => (garbage_name, prop::collection::vec(any::<u8>(), 0..80))
+            .prop_map(|(name, content)| Target::Garbage { name, content }),
+    ];
+    let harm = prop_oneof![
+        3 => (any::<Index>(), 0_u8..8).prop_map(|(at, bit)| Harm::Flip { at, bit }),
+        2 => (any::<Index>(), prop_oneof![1_usize..=16, Just(512), Just(usize::MAX)])
+            .prop_map(|(at, len)| Harm::Zero { at, len }),
+        2 => any::<Index>().prop_map(|at| Harm::Truncate { at }),
+        1 => Just(Harm::Remove),
+    ];
+    (target, harm).prop_map(|(target, harm)| Plan { target, harm })
+}
+
+/// The artifact a damage hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Artifact {
+    /// Segment `index` of the pristine layout.
+    Segment(usize),
+    Tail,
+    Manifest,
+    Documented,
+    Base,
+    Garbage(Planted),
+}
+
+/// What kind of file was planted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planted {
+    Foreign,
+    Ignored,
+    Segment,
+    Base,
+}
+
+/// The damage as applied: concrete offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Action {
+    Flip { byte: usize, bit: u8 },
+    Zero { start: usize, end: usize },
+    Truncate(usize),
+    Remove,
+    Plant(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+struct Damage {
+    artifact: Artifact,
+    /// Relative to the store directory.
+    path: PathBuf,
+    action: Action,
+}
+
+/// Resolves a plan against the pristine store: an artifact the store lacks
+/// falls back to a segment, then to a planted foreign file.
+fn resolve(plan: &Plan, pristine: &Pristine) -> Damage {
+    let has = |relative: &str| pristine.files.contains_key(Path::new(relative));
+    let segment_path =
+        |index: usize| PathBuf::from(JOURNAL).join(pristine.segments[index].path.file_name().expect("a segment name"));
+    let segment_at =
+        |index: usize| (index < pristine.segments.len()).then(|| (Artifact::Segment(index), segment_path(index)));
+    let any_segment = |which: &Index| {
+        (!pristine.segments.is_empty())
+            .then(|| which.index(pristine.segments.len()))
+            .and_then(segment_at)
+    };
+    let chosen: Option<(Artifact, PathBuf)> = match &plan.target {
+        Target::Segment { which, .. } => any_segment(which),
+        Target::Tail => has("journal/tail").then(|| (Artifact::Tail, PathBuf::from(JOURNAL).join(TAIL))),
+        Target::Manifest => has(MANIFEST).then(|| (Artifact::Manifest, PathBuf::from(MANIFEST))),
+        Target::Documented(which) => {
+            let present: Vec<&str> = DOCUMENTED.iter().copied().filter(|name| has(name)).collect();
+            (!present.is_empty()).then(|| (Artifact::Documented, PathBuf::from(present[which.index(present.len())])))
+        }
+        Target::Base => has("journal/base.json").then(|| (Artifact::Base, PathBuf::from(JOURNAL).join(BASE))),
+        Target::Garbage { name, content } => return plant(pristine, *name, content),
+    };
+    let Some((artifact, path)) = chosen.or_else(|| segment_at(0)) else {
+        return plant(pristine, GarbageName::Foreign, b"not a segment");
+    };
+    let len = pristine.files[&path].len();
+    let header = matches!(plan.target, Target::Segment { header: true, .. });
+    // Offsets inside the header for a header damage, else anywhere.
+    let span = if header { len.min(HEADER) } else { len };
+    let action = match (&plan.harm, span) {
+        (Harm::Remove, _) | (_, 0) => Action::Remove,
+        (Harm::Flip { at, bit }, _) => Action::Flip {
+            byte: at.index(span),
+            bit: *bit,
+        },
+        (Harm::Zero { at, len: zeros }, _) => {
+            let start = at.index(span);
+            Action::Zero {
+                start,
+                end: start.saturating_add(*zeros).min(len),
+            }
+        }
+        (Harm::Truncate { at }, _) => Action::Truncate(at.index(span)),
+    };
+    Damage { artifact, path, action }
+}
+
+fn plant(pristine: &Pristine, name: GarbageName, content: &[u8]) -> Damage {
+    let segment_named = |which: Index, suffix: &str| {
+        let last = pristine.last();
+        let mut seq = 1 + which.index(usize::try_from(last + 3).expect("small")) as u64;
+        let taken = |seq: u64| {
+            pristine.segments.iter().any(|segment| {
+                movie_queue::testing::parse_segment_name(&file_name(&segment.path)) == Some(movie_queue::Seq(seq))
+            })
+        };
+        while taken(seq) {
+            seq += 1;
+        }
+        format!("{}{suffix}", movie_queue::testing::segment_name(movie_queue::Seq(seq)))
+    };
+    let (planted, name) = match name {
+        GarbageName::Foreign => (Planted::Foreign, "garbage".to_owned()),
+        GarbageName::Tmp => (Planted::Ignored, "notes.tmp".to_owned()),
+        GarbageName::Broken => (Planted::Ignored, "old.broken".to_owned()),
+        GarbageName::Segment(which) => (Planted::Segment, segment_named(which, "")),
+        GarbageName::SegmentTmp(which) => (Planted::Ignored, segment_named(which, ".tmp")),
+        GarbageName::Base if !pristine.files.contains_key(Path::new("journal/base.json")) => {
+            (Planted::Base, BASE.to_owned())
+        }
+        GarbageName::Base => (Planted::Foreign, "garbage".to_owned()),
+    };
+    Damage {
+        artifact: Artifact::Garbage(planted),
+        path: PathBuf::from(JOURNAL).join(name),
+        action: Action::Plant(content.to_vec()),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().expect("a file name").to_string_lossy().into_owned()
+}
+
+fn apply_damage(dir: &Path, damage: &Damage) {
+    let path = dir.join(&damage.path);
+    match &damage.action {
+        Action::Flip { byte, bit } => {
+            let mut bytes = fs::read(&path).expect("read");
+            bytes[*byte] ^= 1 << bit;
+            fs::write(&path, bytes).expect("write");
+        }
+        Action::Zero { start, end } => {
+            let mut bytes = fs::read(&path).expect("read");
+            bytes[*start..*end].fill(0);
+            fs::write(&path, bytes).expect("write");
+        }
+        Action::Truncate(len) => {
+            let file = fs::OpenOptions::new().write(true).open(&path).expect("open");
+            file.set_len(*len as u64).expect("truncate");
+        }
+        Action::Remove => fs::remove_file(&path).expect("remove"),
+        Action::Plant(content) => {
+            fs::create_dir_all(path.parent().expect("journal")).expect("create the journal directory");
+            fs::write(&path, content).expect("plant");
+        }
+    }
+}
+
+// ----- the oracle ------------------------------------------------------------
+
+/// How a damaged segment header reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeaderState {
+    Intact,
+    /// Only the CRC-covered bytes 12..28 changed: the checksum fails, the
+    /// records still read under the file's name.
+    ChecksumOnly,
+    /// Magic, version or the unchecked reserved word changed, or the file
+    /// is shorter than a header: nothing in the file is trusted.
+    Unreadable,
+}
+
+fn header_state(pristine: &[u8], now: &[u8]) -> HeaderState {
+    if now.len() < HEADER || now[..12] != pristine[..12] || now[28..HEADER] != pristine[28..HEADER] {
+        HeaderState::Unreadable
+    } else if now[12..28] == pristine[12..28] {
+        HeaderState::Intact
+    } else {
+        HeaderState::ChecksumOnly
+    }
+}
+
+/// What the oracle expects of a damaged store.
+#[derive(Debug)]
+struct Expectation {
+    /// The furthest record surviving records reach from a surviving
+    /// starting point: an open that succeeds, and `repair`, give `states[best]`.
+    best: u64,
+    /// For a planted file with a segment's name: what `repair` gives with
+    /// the open bug `repair_drops_the_segments_after_a_planted_segment_file`
+    /// (everything after the planted file set aside, as if it were damage
+    /// in the journal): `best`, but a chain that must cross the place the
+    /// planted name sorts into stops there.
+    best_behind_planted: Option<u64>,
+}
+
+fn expect(pristine: &Pristine, work: &Path, damage: &Damage) -> Expectation {
+    let last = pristine.last();
+    let mut survives = vec![false; usize::try_from(last).expect("small") + 2];
+    for segment in &pristine.segments {
+        let relative = PathBuf::from(JOURNAL).join(segment.path.file_name().expect("name"));
+        let before = &pristine.files[&relative];
+        let Ok(now) = fs::read(work.join(&relative)) else {
+            continue;
+        };
+        let header = header_state(before, &now);
+        if header == HeaderState::Unreadable {
+            continue;
+        }
+        for (at, record) in segment.records.iter().enumerate() {
+            let intact = now.get(record.start..record.end) == before.get(record.start..record.end);
+            let blocked = header == HeaderState::ChecksumOnly && at == 0;
+            survives[usize::try_from(record.seq).expect("small")] = intact && !blocked;
+        }
+    }
+    let intact = |relative: &str| {
+        let before = pristine.files.get(Path::new(relative));
+        before.is_some() && fs::read(work.join(relative)).ok().as_ref() == before
+    };
+    let mut starts = vec![0];
+    if let Some(seq) = pristine.snapshot_seq
+        && intact(MANIFEST)
+        && DOCUMENTED
+            .iter()
+            .all(|name| !pristine.files.contains_key(Path::new(name)) || intact(name))
+    {
+        starts.push(seq);
+    }
+    if let Some(seq) = pristine.base_seq
+        && intact("journal/base.json")
+    {
+        starts.push(seq);
+    }
+    let reach = |start: u64| {
+        let mut end = start;
+        while end < last && survives[usize::try_from(end + 1).expect("small")] {
+            end += 1;
+        }
+        end
+    };
+    let best = starts.iter().copied().map(reach).max().unwrap_or(0);
+    let best_behind_planted = (damage.artifact == Artifact::Garbage(Planted::Segment)).then(|| {
+        let planted = movie_queue::testing::parse_segment_name(&file_name(&damage.path)).expect("a segment name");
+        let barrier = pristine
+            .segments
+            .iter()
+            .map(|segment| segment.records.first().map_or(u64::MAX, |record| record.seq))
+            .find(|&first| first > planted.0)
+            .map(|first| first - 1);
+        let stop = |start: u64| match barrier {
+            Some(barrier) if start < barrier => reach(start).min(barrier),
+            _ => reach(start),
+        };
+        starts.iter().copied().map(stop).max().unwrap_or(0)
+    });
+    Expectation {
+        best,
+        best_behind_planted,
+    }
+}
+
+/// Opens `dir` as a writer (no requeue on open: the state is the store's);
+/// its state, checked for consistent indexes.
+fn open_state(dir: &Path) -> Result<QueueState, Error> {
+    let qm = QueueManager::options().requeue_in_flight_on_open(false).open(dir)?;
+    let state = qm.state();
+    qm.close()?;
+    assert!(state.indexes_agree(), "the opened state's indexes disagree");
+    Ok(state)
+}
+
+fn show(state: &QueueState) -> String {
+    let list = |entries: Vec<movie_queue::QueueEntry>| {
+        entries
+            .iter()
+            .map(|entry| format!("{}(r{})", entry.id(), entry.retry_count))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "pending [{}] in-flight [{}] failed [{}] completed [{}] removed [{}]",
+        list(entries(state.pending())),
+        list(entries(state.in_flight())),
+        list(entries(state.failed())),
+        list(entries(state.completed())),
+        list(entries(state.removed()))
+    )
+}
+
+/// Which recorded state `state` is (the latest one it equals), if any.
+fn which_state(pristine: &Pristine, state: &QueueState) -> Option<u64> {
+    pristine
+        .states
+        .iter()
+        .rposition(|candidate| candidate == state)
+        .map(|at| at as u64)
+}
+
+/// Is the damage a cut of the last segment exactly at a record boundary
+/// (or at the header's end): no byte of the lost records is left behind,
+/// so nothing tells the store apart from one whose writes stopped there.
+fn clean_cut_of_last_segment(pristine: &Pristine, damage: &Damage) -> bool {
+    let (Artifact::Segment(index), Action::Truncate(len)) = (&damage.artifact, &damage.action) else {
+        return false;
+    };
+    let segment = &pristine.segments[*index];
+    *index + 1 == pristine.segments.len() && (*len == HEADER || segment.records.iter().any(|record| record.end == *len))
+}
+
+/// Property (c)'s bookkeeping: every byte present before `repair` and
+/// gone after it is in a new `*.broken` file beside its file (or in its
+/// directory, renamed aside whole as `<dir>.<tag>.broken/`).
+///
+/// Repair cuts a file at offset `k` into `<name>.<k>.broken`, and renames a
+/// whole file aside as `<name>.<tag>.broken`; a file may be cut, then what
+/// is left of it renamed aside. So each new `<name>.<tag>.broken` is a
+/// piece of the old bytes at offset `<tag>` (a number) or 0, and what is
+/// left in place is a piece at 0. Every byte of the old file that no piece
+/// holds must be zero (repair copies no all-zero cut).
+fn check_set_aside(
+    context: &str,
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    after: &BTreeMap<PathBuf, Vec<u8>>,
+    damage: &Damage,
+) {
+    let new_broken: Vec<(&PathBuf, &Vec<u8>)> = after
+        .iter()
+        .filter(|(path, _)| {
+            !before.contains_key(*path)
+                && path
+                    .components()
+                    .any(|part| part.as_os_str().to_string_lossy().ends_with(".broken"))
+        })
+        .collect();
+    for (path, old) in before {
+        let name = file_name(path);
+        let now = after.get(path);
+        if now == Some(old) {
+            continue;
+        }
+        // Derived files repair may rewrite: the tail marker, `*.tmp`
+        // leftovers, and the manifest when it was intact (repair's fresh
+        // snapshot writes a new one). A documented file it changes is
+        // copied first (`<file>.before-repair.broken`).
+        if path == &PathBuf::from(JOURNAL).join(TAIL)
+            || name.ends_with(".tmp")
+            || (name == MANIFEST && *path != damage.path)
+        {
+            continue;
+        }
+        let mut held = vec![false; old.len()];
+        let mut hold = |offset: usize, bytes: &[u8]| {
+            let fits = offset
+                .checked_add(bytes.len())
+                .is_some_and(|end| old.get(offset..end) == Some(bytes));
+            if fits {
+                held[offset..offset + bytes.len()].fill(true);
+            }
+            fits
+        };
+        if let Some(now) = now {
+            hold(0, now);
+        }
+        let prefix = format!("{name}.");
+        let parent = path.parent().unwrap_or(Path::new(""));
+        let parent_prefix = parent
+            .file_name()
+            .map(|parent| format!("{}.", parent.to_string_lossy()));
+        for (aside, bytes) in &new_broken {
+            let aside_parent = aside.parent().unwrap_or(Path::new(""));
+            let aside_name = file_name(aside);
+            // Beside it, or in its directory renamed aside whole
+            // (`journal.<tag>.broken/`).
+            let same_dir = aside_parent == parent;
+            let renamed_dir = aside_parent.parent() == parent.parent()
+                && parent_prefix.as_ref().is_some_and(|parent_prefix| {
+                    let aside_dir = file_name(aside_parent);
+                    aside_dir.starts_with(parent_prefix.as_str()) && aside_dir.ends_with(".broken")
+                });
+            if !same_dir && !renamed_dir {
+                continue;
+            }
+            if aside_name == name {
+                hold(0, bytes);
+            } else if let Some(tag) = aside_name.strip_prefix(&prefix) {
+                // `<name>.<offset>.broken` (a cut), or `<name>.<tag>.broken`
+                // (the whole file renamed aside).
+                let offset = tag.split('.').next().and_then(|tag| tag.parse::<usize>().ok());
+                if !offset.is_some_and(|offset| hold(offset, bytes)) {
+                    hold(0, bytes);
+                }
+            }
+        }
+        let lost: Vec<usize> = (0..old.len()).filter(|&at| !held[at] && old[at] != 0).collect();
+        assert!(
+            lost.is_empty(),
+            "{context}: repair removed {} non-zero bytes of {} (from offset {:?}) and set them aside nowhere; new files: {:?}",
+            lost.len(),
+            path.display(),
+            lost.first(),
+            new_broken.iter().map(|(path, _)| path).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// How a case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Checked,
+    /// The open bug `repair_drops_the_segments_after_a_planted_segment_file`
+    /// reproduces: every property was checked, repair's state against
+    /// what the bug gives.
+    KnownPlantedSegmentBug,
+}
+
+/// Runs one case: builds the store, damages a copy, checks (a)–(d).
+fn check_case(workload: &Workload, plan: &Plan) -> Verdict {
+    let pristine = build(workload);
+    let last = pristine.last();
+    let full = pristine.state(last);
+    // The undamaged store holds everything (read-only: no fsync spent).
+    let report = movie_queue::verify(pristine.dir.path()).expect("the undamaged store verifies");
+    assert_eq!(report.last_seq, last, "the undamaged store's last record");
+    let state = QueueManager::open_read_only(pristine.dir.path())
+        .expect("the undamaged store opens")
+        .state();
+    assert!(state == *full, "the undamaged store lost something: {}", show(&state));
+
+    let damage = resolve(plan, &pristine);
+    let damaged = scratch();
+    reset_dir(pristine.dir.path(), damaged.path());
+    apply_damage(damaged.path(), &damage);
+    let context = format!("{damage:?} after {last} records");
+    let expectation = expect(&pristine, damaged.path(), &damage);
+    let best = pristine.state(expectation.best);
+
+    // The oracle's own premise: only damage to journal records can be the
+    // only copy of anything.
+    if !matches!(damage.artifact, Artifact::Segment(_)) {
+        assert_eq!(
+            expectation.best, last,
+            "{context}: the oracle lost records to a redundant artifact"
+        );
+    }
+
+    // (a) verify succeeds iff open succeeds.
+    let verify_dir = copy_of(damaged.path());
+    let verdict = movie_queue::verify(verify_dir.path());
+    let open_dir = copy_of(damaged.path());
+    let opened = open_state(open_dir.path());
+    let plain_dir = copy_of(damaged.path());
+    let plain = QueueManager::open(plain_dir.path()).and_then(QueueManager::close);
+    assert_eq!(
+        verdict.is_ok(),
+        opened.is_ok(),
+        "{context}: verify and open disagree: verify {verdict:?}, open {:?}",
+        opened.as_ref().map(show)
+    );
+    assert_eq!(
+        plain.is_ok(),
+        opened.is_ok(),
+        "{context}: QueueManager::open and an open without requeue disagree: {plain:?} vs {:?}",
+        opened.as_ref().map(show)
+    );
+
+    // (b) what an open gives.
+    match (&opened, &damage.artifact) {
+        (Err(error), Artifact::Tail | Artifact::Manifest | Artifact::Documented | Artifact::Base) if last > 0 => {
+            panic!("{context}: damage to a redundant artifact kept the store from opening: {error}")
+        }
+        (Err(error), Artifact::Garbage(Planted::Ignored)) => {
+            panic!("{context}: a planted file the journal ignores kept the store from opening: {error}")
+        }
+        (Err(error), Artifact::Garbage(Planted::Base)) if last > 0 => {
+            panic!("{context}: a planted base kept the store from opening: {error}")
+        }
+        (Ok(state), Artifact::Garbage(Planted::Foreign)) => {
+            panic!(
+                "{context}: a foreign file in journal/ went unnoticed; the open gave {}",
+                show(state)
+            )
+        }
+        (Err(error), Artifact::Garbage(Planted::Foreign)) => assert!(
+            error.to_string().contains("garbage"),
+            "{context}: the error does not name the planted file: {error}"
+        ),
+        _ => {}
+    }
+    if let Ok(state) = &opened {
+        assert!(
+            state == best,
+            "{context}: the open served the wrong state (it is state {:?})\n got: {}\nwant: {} (state {})\nlast: {}",
+            which_state(&pristine, state),
+            show(state),
+            show(best),
+            expectation.best,
+            show(full)
+        );
+        let reported = verdict.as_ref().expect("verify passed").last_seq;
+        assert_eq!(
+            reported, expectation.best,
+            "{context}: verify reports another last record than the open keeps"
+        );
+        if expectation.best < last && !clean_cut_of_last_segment(&pristine, &damage) {
+            // Records were lost (their only copy was damaged): never
+            // silently. `verify` names the damaged segment, as a torn tail
+            // or as a damaged record at the end the checkpoint covers.
+            let problems = &verdict.as_ref().expect("verify passed").problems;
+            let segment = file_name(&damage.path);
+            assert!(
+                problems.iter().any(|problem| problem.contains(&segment)),
+                "{context}: records {}..={last} were lost without verify naming {segment}: {problems:?}",
+                expectation.best + 1
+            );
+        }
+    }
+
+    eprintln!(
+        "prop_damage: case: {} {} records={last} best={} open={} ",
+        artifact_kind(&damage.artifact),
+        action_kind(&damage),
+        expectation.best,
+        if opened.is_ok() { "ok" } else { "refused" },
+    );
+
+    // (c) repair.
+    let repaired = copy_of(damaged.path());
+    let before = files_of(repaired.path());
+    let report =
+        movie_queue::repair(repaired.path()).unwrap_or_else(|error| panic!("{context}: repair failed: {error}"));
+    let after = files_of(repaired.path());
+    let context = format!("{context}, repair {report:?}");
+    movie_queue::verify(repaired.path()).unwrap_or_else(|error| panic!("{context}: verify after repair: {error}"));
+    let reopened = copy_of(repaired.path());
+    let state = open_state(reopened.path()).unwrap_or_else(|error| panic!("{context}: open after repair: {error}"));
+    check_set_aside(&context, &before, &after, &damage);
+    let mut verdict = Verdict::Checked;
+    if state != *best
+        && let Some(behind) = expectation.best_behind_planted
+        && behind < expectation.best
+        && state == *pristine.state(behind)
+        && opened.is_err()
+    {
+        eprintln!("prop_damage: known bug (repair drops the segments after a planted one): {context}");
+        verdict = Verdict::KnownPlantedSegmentBug;
+    }
+    assert!(
+        state == *best || verdict == Verdict::KnownPlantedSegmentBug,
+        "{context}: repair gave the wrong state (it is state {:?})\n got: {}\nwant: {} (state {})\nlast: {}",
+        which_state(&pristine, &state),
+        show(&state),
+        show(best),
+        expectation.best,
+        show(full)
+    );
+    if let Ok(opened) = &opened {
+        assert!(state == *opened, "{context}: repair gave another state than the open");
+    }
+
+    // (d) a second repair changes nothing.
+    let again =
+        movie_queue::repair(repaired.path()).unwrap_or_else(|error| panic!("{context}: second repair: {error}"));
+    assert!(
+        again.damage.is_none() && again.actions.is_empty() && again.set_aside.is_empty(),
+        "{context}: a second repair did something: {again:?}"
+    );
+    assert!(
+        files_of(repaired.path()) == after,
+        "{context}: a second repair changed files"
+    );
+    verdict
+}
+
+/// Short names for the per-case summary line (`--nocapture` shows them).
+fn artifact_kind(artifact: &Artifact) -> &'static str {
+    match artifact {
+        Artifact::Segment(_) => "segment",
+        Artifact::Tail => "tail-marker",
+        Artifact::Manifest => "manifest",
+        Artifact::Documented => "documented",
+        Artifact::Base => "base",
+        Artifact::Garbage(Planted::Foreign) => "planted-foreign",
+        Artifact::Garbage(Planted::Ignored) => "planted-ignored",
+        Artifact::Garbage(Planted::Segment) => "planted-segment",
+        Artifact::Garbage(Planted::Base) => "planted-base",
+    }
+}
+
+fn action_kind(damage: &Damage) -> &'static str {
+    let header = matches!(damage.artifact, Artifact::Segment(_));
+    match damage.action {
+        Action::Flip { byte, .. } if header && byte < HEADER => "flip-header",
+        Action::Flip { .. } => "flip",
+        Action::Zero { start, .. } if header && start < HEADER => "zero-header",
+        Action::Zero { .. } => "zero",
+        Action::Truncate(len) if header && len < HEADER => "truncate-header",
+        Action::Truncate(_) => "truncate",
+        Action::Remove => "remove",
+        Action::Plant(_) => "plant",
+    }
+}
+
+fn copy_of(dir: &Path) -> tempfile::TempDir {
+    let work = scratch();
+    reset_dir(dir, work.path());
+    work
+}
+
+fn config() -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(64);
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn one_damage_to_any_artifact_keeps_what_survives_and_repair_restores_it(
+        workload in workload_strategy(),
+        plan in plan_strategy(),
+    ) {
+        let verdict = check_case(&workload, &plan);
+        // A case that meets the known repair bug is checked as far as it
+        // goes, then not counted (the bug has its own ignored test).
+        prop_assume!(verdict == Verdict::Checked);
+    }
+}
+
+// ----- open bugs the property found (ignored, so CI stays green) -----------
+
+/// A store written with segments of 300 bytes, closed, its snapshot
+/// removed (as if the process had been killed before any snapshot).
+fn store_without_snapshot(fill: impl FnOnce(&QueueManager)) -> tempfile::TempDir {
+    let dir = scratch();
+    let qm = QueueManager::options()
+        .segment_bytes_max(300)
+        .open(dir.path())
+        .expect("open");
+    fill(&qm);
+    qm.close().expect("close");
+    crate::support::durability::remove_snapshot(dir.path());
+    dir
+}
+
+/// Found by the property (on cb7316e and b47bb6f; fixed since by 975032f,
+/// which the `recovery_dir` fuzz target led to): two shrunk cases, one
+/// root cause. Open and verify rightly refuse each store; `repair` must set
+/// the damaged bytes aside and leave the empty store (no record survives,
+/// nothing covers one). It looped 64 rounds and failed with "repair did
+/// not converge", so no command opened the store: its branch for "no
+/// journal record, no checkpoint covering one" only set a rejected
+/// manifest or base aside, and a segment whose header does not hold was
+/// left where it was.
+/// * one `add`, the process killed, bit 0 of byte 28 (the header's
+///   unchecked reserved word) of the only segment flipped. Any damage
+///   that makes the only segment's header unreadable does it, and so does
+///   a segment-named garbage file in the journal of a store with no
+///   record yet;
+/// * `add_to_failed(a)`, `add_to_pending(b)` (one record per segment), the
+///   process killed, bytes 9.. of the first segment zeroed (its first
+///   sequence number, header CRC and record 1): the first round rightly
+///   cuts it back to its header and sets segment 2 aside (record 2 cannot
+///   follow the lost record 1), leaving a header-only segment whose CRC
+///   fails — and no round after that does anything.
+#[test]
+fn repair_converges_when_no_journal_record_is_left_and_a_segment_header_does_not_hold() {
+    let one_segment = store_without_snapshot(|qm| {
+        qm.add_to_pending(movie("a")).expect("add");
+    });
+    let two_segments = store_without_snapshot(|qm| {
+        qm.add_to_failed(movie("a"), "not found", Some(now() + 3_600.0))
+            .expect("fail");
+        qm.add_to_pending(movie("b")).expect("add");
+    });
+    assert_eq!(layout(two_segments.path()).len(), 2, "one record per segment");
+    damage_first_segment_then_repair_to_empty(&one_segment, |bytes| bytes[28] ^= 1);
+    damage_first_segment_then_repair_to_empty(&two_segments, |bytes| bytes[9..].fill(0));
+}
+
+/// Damages the first segment of the store in `dir`; open and verify refuse
+/// it, and `repair` gives the empty store, which opens and verifies.
+fn damage_first_segment_then_repair_to_empty(dir: &tempfile::TempDir, damage: fn(&mut Vec<u8>)) {
+    let segment = dir.path().join("journal/00000000000000000001.seg");
+    let mut bytes = fs::read(&segment).expect("read the segment");
+    damage(&mut bytes);
+    fs::write(&segment, &bytes).expect("damage the segment");
+    assert!(movie_queue::verify(dir.path()).is_err(), "verify refuses the store");
+    assert!(QueueManager::open(dir.path()).is_err(), "open refuses the store");
+
+    let report = movie_queue::repair(dir.path()).expect("repair makes the store open again");
+    movie_queue::verify(dir.path()).expect("verify after repair");
+    let state = open_state(dir.path()).expect("open after repair");
+    assert!(
+        state == QueueState::new(),
+        "no record survives: {}; {report:?}",
+        show(&state)
+    );
+}
+
+/// Found by the property (shrunk: seven acknowledged operations over
+/// segments of 300 bytes — `journal/…1.seg` holding records 1–2, then
+/// `…3.seg`, `…5.seg`, `…7.seg` — the process killed, and an empty file
+/// planted as `journal/00000000000000000002.seg`). Open and verify rightly
+/// refuse the store (a segment with no header). `repair` sets the planted
+/// file aside — and every segment after it, so the repaired store holds
+/// records 1–2 instead of all 7: five acknowledged operations drop out of
+/// the queue (their bytes are in `*.0.broken` files), though the planted
+/// file held no record and records 2 → 3 continue each other without a
+/// gap. Expected: only the planted file is set aside, every record kept.
+#[test]
+#[ignore = "reproduces bug: repair sets aside every segment after a planted empty *.seg file, dropping acknowledged records"]
+fn repair_drops_the_segments_after_a_planted_segment_file() {
+    let dir = scratch();
+    let qm = QueueManager::options()
+        .segment_bytes_max(300)
+        .open(dir.path())
+        .expect("open");
+    for id in ["a", "b", "c", "d", "e"] {
+        qm.add_to_pending(movie(id)).expect("add");
+    }
+    let full = qm.state();
+    qm.close().expect("close");
+    crate::support::durability::remove_snapshot(dir.path());
+    let segments = layout(dir.path());
+    assert!(
+        segments.len() >= 2 && segments[0].records.len() >= 2,
+        "the first segment holds two records and another follows"
+    );
+    let between = segments[0].records[1].seq;
+    let planted = dir
+        .path()
+        .join(JOURNAL)
+        .join(movie_queue::testing::segment_name(movie_queue::Seq(between)));
+    fs::write(&planted, b"").expect("plant an empty file");
+    assert!(QueueManager::open(dir.path()).is_err(), "open refuses the store");
+
+    let report = movie_queue::repair(dir.path()).expect("repair");
+    let state = open_state(dir.path()).expect("open after repair");
+    assert!(
+        state == full,
+        "repair dropped acknowledged records: got {}, want {}; {report:?}",
+        show(&state),
+        show(&full)
+    );
+}
