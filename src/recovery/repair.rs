@@ -226,6 +226,18 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
         return Err(error_clone(error));
     };
     let (segment, offset) = match *broken {
+        Break::Damage { segment, damage } if continues_past(&evidence, &best.chain, segment, damage) => {
+            // A file with a segment's name that holds nothing the chain
+            // needs (planted, or left by something else): the records on
+            // both sides of it continue each other, so it alone goes aside.
+            let aside = repair::move_aside(storage, &evidence.journal.segments[segment].path, "foreign")?;
+            set_aside(
+                report,
+                aside,
+                "not a segment of this journal: the records around it continue each other",
+            );
+            return Ok(());
+        }
         Break::Damage { segment, damage } => (segment, evidence.journal.segments[segment].damages[damage].offset),
         Break::Gap { segment, run, .. } => {
             // A segment whose first record is not the one due is wrong
@@ -249,6 +261,21 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
         }
     };
     set_aside_from_on(storage, &evidence, segment, offset, report)
+}
+
+/// Is damage `damage` of segment `segment` a whole file (its header does
+/// not hold) that the chain does not need: the next segment's first record,
+/// right after its header, is the one due after the chain's end?
+fn continues_past(evidence: &Evidence, chain: &crate::journal::chain::Chain, segment: usize, damage: usize) -> bool {
+    let segments = &evidence.journal.segments;
+    let header = crate::journal::format::SEGMENT_HEADER_BYTES as u64;
+    segments[segment].damages[damage].offset < header
+        && segments[segment].runs.is_empty()
+        && segments.get(segment + 1).is_some_and(|next| {
+            next.runs
+                .first()
+                .is_some_and(|run| run.start == header && run.first == chain.end.next())
+        })
 }
 
 /// Sets aside segment `segment` from `offset` on, and every later segment,

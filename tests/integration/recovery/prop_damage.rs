@@ -63,14 +63,11 @@
 //! (d) a second `repair` changes no file and reports nothing.
 //!
 //! The property found two library bugs; each has a plain test at the end
-//! of this file. `repair_converges_when_no_journal_record_is_left_and_a_segment_header_does_not_hold`
-//! (repair looped and gave up) was fixed meanwhile by 975032f and runs in
-//! CI. `repair_drops_the_segments_after_a_planted_segment_file` is open and
-//! ignored; a case that meets it is recognised narrowly (a planted
-//! segment-named file, the open refused, and repair's state exactly `best`
-//! cut at the planted file's place in the journal), checked against that
-//! state with every other property as usual, logged (`prop_damage: known
-//! bug`) and discarded with `prop_assume!`; any other outcome fails.
+//! of this file, run in CI:
+//! `repair_converges_when_no_journal_record_is_left_and_a_segment_header_does_not_hold`
+//! (repair looped and gave up) and
+//! `repair_keeps_the_segments_after_a_planted_segment_file` (repair set
+//! aside every segment after a planted segment-named file).
 //!
 //! 64 cases by default, plus the persisted ones. The cost is fsyncs: on
 //! this 2-core machine a debug run takes 1–4 s when the disk is quiet and
@@ -574,15 +571,9 @@ struct Expectation {
     /// The furthest record surviving records reach from a surviving
     /// starting point: an open that succeeds, and `repair`, give `states[best]`.
     best: u64,
-    /// For a planted file with a segment's name: what `repair` gives with
-    /// the open bug `repair_drops_the_segments_after_a_planted_segment_file`
-    /// (everything after the planted file set aside, as if it were damage
-    /// in the journal): `best`, but a chain that must cross the place the
-    /// planted name sorts into stops there.
-    best_behind_planted: Option<u64>,
 }
 
-fn expect(pristine: &Pristine, work: &Path, damage: &Damage) -> Expectation {
+fn expect(pristine: &Pristine, work: &Path) -> Expectation {
     let last = pristine.last();
     let mut survives = vec![false; usize::try_from(last).expect("small") + 2];
     for segment in &pristine.segments {
@@ -627,24 +618,7 @@ fn expect(pristine: &Pristine, work: &Path, damage: &Damage) -> Expectation {
         end
     };
     let best = starts.iter().copied().map(reach).max().unwrap_or(0);
-    let best_behind_planted = (damage.artifact == Artifact::Garbage(Planted::Segment)).then(|| {
-        let planted = movie_queue::testing::parse_segment_name(&file_name(&damage.path)).expect("a segment name");
-        let barrier = pristine
-            .segments
-            .iter()
-            .map(|segment| segment.records.first().map_or(u64::MAX, |record| record.seq))
-            .find(|&first| first > planted.0)
-            .map(|first| first - 1);
-        let stop = |start: u64| match barrier {
-            Some(barrier) if start < barrier => reach(start).min(barrier),
-            _ => reach(start),
-        };
-        starts.iter().copied().map(stop).max().unwrap_or(0)
-    });
-    Expectation {
-        best,
-        best_behind_planted,
-    }
+    Expectation { best }
 }
 
 /// Opens `dir` as a writer (no requeue on open: the state is the store's);
@@ -791,18 +765,8 @@ fn check_set_aside(
     }
 }
 
-/// How a case ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Checked,
-    /// The open bug `repair_drops_the_segments_after_a_planted_segment_file`
-    /// reproduces: every property was checked, repair's state against
-    /// what the bug gives.
-    KnownPlantedSegmentBug,
-}
-
 /// Runs one case: builds the store, damages a copy, checks (a)–(d).
-fn check_case(workload: &Workload, plan: &Plan) -> Verdict {
+fn check_case(workload: &Workload, plan: &Plan) {
     let pristine = build(workload);
     let last = pristine.last();
     let full = pristine.state(last);
@@ -819,7 +783,7 @@ fn check_case(workload: &Workload, plan: &Plan) -> Verdict {
     reset_dir(pristine.dir.path(), damaged.path());
     apply_damage(damaged.path(), &damage);
     let context = format!("{damage:?} after {last} records");
-    let expectation = expect(&pristine, damaged.path(), &damage);
+    let expectation = expect(&pristine, damaged.path());
     let best = pristine.state(expectation.best);
 
     // The oracle's own premise: only damage to journal records can be the
@@ -922,18 +886,8 @@ fn check_case(workload: &Workload, plan: &Plan) -> Verdict {
     let reopened = copy_of(repaired.path());
     let state = open_state(reopened.path()).unwrap_or_else(|error| panic!("{context}: open after repair: {error}"));
     check_set_aside(&context, &before, &after, &damage);
-    let mut verdict = Verdict::Checked;
-    if state != *best
-        && let Some(behind) = expectation.best_behind_planted
-        && behind < expectation.best
-        && state == *pristine.state(behind)
-        && opened.is_err()
-    {
-        eprintln!("prop_damage: known bug (repair drops the segments after a planted one): {context}");
-        verdict = Verdict::KnownPlantedSegmentBug;
-    }
     assert!(
-        state == *best || verdict == Verdict::KnownPlantedSegmentBug,
+        state == *best,
         "{context}: repair gave the wrong state (it is state {:?})\n got: {}\nwant: {} (state {})\nlast: {}",
         which_state(&pristine, &state),
         show(&state),
@@ -956,7 +910,6 @@ fn check_case(workload: &Workload, plan: &Plan) -> Verdict {
         files_of(repaired.path()) == after,
         "{context}: a second repair changed files"
     );
-    verdict
 }
 
 /// Short names for the per-case summary line (`--nocapture` shows them).
@@ -1014,14 +967,11 @@ proptest! {
         workload in workload_strategy(),
         plan in plan_strategy(),
     ) {
-        let verdict = check_case(&workload, &plan);
-        // A case that meets the known repair bug is checked as far as it
-        // goes, then not counted (the bug has its own ignored test).
-        prop_assume!(verdict == Verdict::Checked);
+        check_case(&workload, &plan);
     }
 }
 
-// ----- open bugs the property found (ignored, so CI stays green) -----------
+// ----- the bugs the property found, fixed: their regression tests ---------
 
 /// A store written with segments of 300 bytes, closed, its snapshot
 /// removed (as if the process had been killed before any snapshot).
@@ -1101,10 +1051,9 @@ fn damage_first_segment_then_repair_to_empty(dir: &tempfile::TempDir, damage: fn
 /// records 1–2 instead of all 7: five acknowledged operations drop out of
 /// the queue (their bytes are in `*.0.broken` files), though the planted
 /// file held no record and records 2 → 3 continue each other without a
-/// gap. Expected: only the planted file is set aside, every record kept.
+/// gap. Now only the planted file is set aside, every record kept.
 #[test]
-#[ignore = "reproduces bug: repair sets aside every segment after a planted empty *.seg file, dropping acknowledged records"]
-fn repair_drops_the_segments_after_a_planted_segment_file() {
+fn repair_keeps_the_segments_after_a_planted_segment_file() {
     let dir = scratch();
     let qm = QueueManager::options()
         .segment_bytes_max(300)
