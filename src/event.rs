@@ -271,6 +271,20 @@ pub struct Decoded {
     pub event: Event,
 }
 
+/// The time of an event's journal payload, decoding nothing else of it
+/// (the time index and time queries read it). `None`: not a payload.
+#[must_use]
+pub fn decode_ts(bytes: &[u8]) -> Option<f64> {
+    #[derive(Deserialize)]
+    struct Stamp {
+        ts: f64,
+    }
+    serde_json::from_slice::<Stamp>(bytes)
+        .ok()
+        .map(|stamp| stamp.ts)
+        .filter(|ts| ts.is_finite())
+}
+
 /// Decodes an event's journal payload (the inverse of [`encode_payload`]).
 ///
 /// # Errors

@@ -52,8 +52,10 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
 }
 
 /// Records `data` as the journal's compaction base (`journal/base.json`,
-/// fsynced), then deletes the segments whose every record it covers (the
-/// last segment is kept) and fsyncs the directory.
+/// fsynced), then deletes the segments whose every record comes before
+/// the base's own record (the segment holding that record is kept, so the
+/// time of the state the base holds stays known; so is the last segment)
+/// and fsyncs the directory.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
@@ -65,7 +67,7 @@ pub fn compact_journal(storage: &dyn Storage, dir: &Path, data: SnapshotData) ->
     let mut removed = Vec::new();
     for pair in segments.windows(2) {
         if let [segment, next] = pair
-            && next.first_seq <= seq.next()
+            && next.first_seq <= seq
         {
             storage
                 .remove_file(&segment.path)

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::journal::writer::{Durability, WriterConfig};
 use crate::retry::RetryPolicy;
 use crate::storage::{RealStorage, Storage};
@@ -18,6 +19,7 @@ pub struct Options {
     pub(crate) snapshot_every: Option<Duration>,
     pub(crate) read_only: bool,
     pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) clock: Clock,
 }
 
 impl Default for Options {
@@ -30,6 +32,7 @@ impl Default for Options {
             snapshot_every: Some(Duration::from_secs(300)),
             read_only: false,
             storage: Arc::new(RealStorage),
+            clock: Clock::default(),
         }
     }
 }
@@ -115,6 +118,15 @@ impl Options {
     #[must_use]
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = storage;
+        self
+    }
+
+    /// The clock events are stamped from (default: the wall clock). Tests
+    /// pass one that steps back; stamps stay monotonic whatever it says.
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Fn() -> f64 + Send + Sync>) -> Self {
+        self.clock = Clock::from_fn(clock);
         self
     }
 }

@@ -260,12 +260,19 @@ pub fn movie_id(movie: &Movie) -> Cow<'_, str> {
     safe(movie.id())
 }
 
-/// An event record as one flat JSON object: `{"seq":…,"ts":…,"type":"added", …the event's fields}`.
+/// The version of the JSON line schema of `log --json` (and `show
+/// --json`'s history): `docs/FORMAT.md`, "The event stream".
+pub const EVENT_LINE_SCHEMA: u32 = 1;
+
+/// An event record as one flat JSON object (a line of `log --json`):
+/// `{"schema":1,"seq":…,"ts":…,"type":"added","v":2, …the event's fields}`.
 pub fn event_json(record: &EventRecord) -> Value {
     let mut map = Map::new();
+    map.insert("schema".into(), Value::from(EVENT_LINE_SCHEMA));
     map.insert("seq".into(), Value::from(record.seq.0));
     map.insert("ts".into(), Value::from(record.ts));
     map.insert("type".into(), Value::from(record.event.kind()));
+    map.insert("v".into(), Value::from(record.version));
     if let Ok(Value::Object(outer)) = serde_json::to_value(&record.event) {
         for (_, inner) in outer {
             match inner {
@@ -457,7 +464,7 @@ mod tests {
         );
         assert_eq!(
             event_json(&record).to_string(),
-            json!({"seq": 7, "ts": 1_760_806_482.5, "type": "failed",
+            json!({"schema": 1, "seq": 7, "ts": 1_760_806_482.5, "type": "failed", "v": 2,
                    "movie": {"id": "1", "title": "Heat", "year": 1995},
                    "error": "boom", "retry_after": 1_760_810_082.5})
             .to_string()

@@ -11,11 +11,13 @@
 //! | `writer.rs` (+ `writer/`) | the handle callers hold, the one writer thread, its linger |
 //! | `reader.rs` | every record checked in order (resuming after damage), opaque payloads handed on |
 //! | `chain.rs` | how far valid records continue a starting point, and what lies after them |
+//! | `follow.rs` | the records from a sequence number on, read incrementally as the journal grows |
 //! | `repair.rs` | setting damaged bytes aside, never destroying them |
 //! | `staging.rs` | a whole journal built aside and renamed into place (the legacy import) |
 //! | `tail.rs` | the marker of the last segment the journal went on to |
 
 pub(crate) mod chain;
+pub(crate) mod follow;
 pub(crate) mod format;
 pub(crate) mod reader;
 pub(crate) mod repair;

@@ -78,6 +78,8 @@ struct Inner {
     writer: Option<JournalWriter>,
     events_since_snapshot: u64,
     last_snapshot_at: Instant,
+    /// The last event's time: the next is never stamped below it.
+    last_ts: f64,
 }
 
 /// The queue manager: thread-safe (`Send + Sync`; share it as
@@ -167,7 +169,7 @@ impl QueueManager {
             let limits = ImportLimits {
                 event_bytes_max: options.writer.event_bytes_limit(),
                 segment_bytes_max: options.writer.segment_bytes_max,
-                now: now(),
+                now: options.clock.now(),
             };
             (Some(lock), recovery::recover_for_writer(storage.as_ref(), dir, limits)?)
         };
@@ -188,6 +190,7 @@ impl QueueManager {
                 writer,
                 events_since_snapshot: recovered.events_since_snapshot,
                 last_snapshot_at: Instant::now(),
+                last_ts: recovered.last_ts,
             }),
             options,
             snapshot_thread: Mutex::new(None),
@@ -230,12 +233,15 @@ impl QueueManager {
             .state
             .check(&event)
             .map_err(|error| Error::InvalidArgument(error.0))?;
-        let ts = now();
+        // Stamped under the write lock, so times are monotonic in
+        // sequence order (a clock stepped back stamps the previous time).
+        let ts = crate::clock::stamp(self.options.clock.now(), inner.last_ts);
         let payload = encode_payload(ts, &event)?;
         let seq = inner.next_seq;
         let ticket = writer.append(seq, payload)?;
         inner.state.apply_checked(ts, &event);
         inner.next_seq = seq.next();
+        inner.last_ts = ts;
         inner.events_since_snapshot += 1;
         if self.snapshot_due(inner) {
             self.start_background_snapshot(inner);

@@ -55,7 +55,7 @@ pub fn recover_for_writer(storage: &dyn Storage, dir: &Path, limits: ImportLimit
         decision = decision::decide(storage, Evidence::gather(storage, dir)?)?;
     }
     let state = decision.build_state(storage)?;
-    let mut recovered = decision.recovered(state);
+    let mut recovered = decision.recovered(storage, state)?;
     recovered.end.last_segment = append_point(storage, &decision)?;
     Ok(recovered)
 }

@@ -40,6 +40,16 @@ pub trait WritableFile: Send {
     fn sync_data(&mut self) -> io::Result<()>;
 }
 
+/// A file opened for reading: a follower keeps reading a segment through
+/// it even after `compact` deleted the file's name.
+pub trait ReadableFile: Send {
+    /// The bytes from `offset` to the current end of the file (none past it).
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn read_from(&mut self, offset: u64) -> io::Result<Vec<u8>>;
+}
+
 /// What is at a path, without following a symbolic link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
@@ -77,6 +87,11 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// The operating system's error; `path` being a symbolic link.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Opens an existing regular file for reading, without following a link.
+    ///
+    /// # Errors
+    /// The operating system's error; `path` being a symbolic link.
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>>;
     /// Creates a new file for writing, user-only (0600); fails if anything
     /// (a file, a link) is already at `path`.
     ///

@@ -1,1 +1,2 @@
 mod history_and_replay;
+mod time_travel;

@@ -1,0 +1,252 @@
+//! Time travel: the state as of a record or a time, rebuilt from the
+//! latest starting point at or before it (snapshot, compaction base, or
+//! nothing) and the records up to it — and no further. Segments after the
+//! target are not read, so the answer costs the prefix, not the journal,
+//! and damage after the target does not stop it. A target the store
+//! cannot answer exactly (before what it still holds, behind damage, past
+//! its end, in the future) is refused with the range it can answer.
+
+use std::path::Path;
+
+use super::Until;
+use super::time::time_target;
+use crate::error::{Error, Result};
+use crate::journal::chain::{Break, Chain, ChainEnd};
+use crate::journal::reader::{self, JournalScan};
+use crate::journal::segment;
+use crate::projection::QueueState;
+use crate::recovery::{self, JOURNAL_DIR};
+use crate::seq::Seq;
+use crate::snapshot::base::{self, BASE_FILE};
+use crate::snapshot::{MANIFEST_FILE, SnapshotData, manifest};
+use crate::storage::{RealStorage, Storage};
+
+/// A past state, and how it was rebuilt.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Replayed {
+    /// The queues as of `seq`.
+    pub state: QueueState,
+    /// The last record the state reflects (`Seq(0)`: none, the empty store).
+    pub seq: Seq,
+    /// That record's time, when it was read (a replay that starts from a
+    /// checkpoint at `seq` itself reads no record).
+    pub ts: Option<f64>,
+    /// Where the rebuild started: `empty`, `snapshot` or `base`.
+    pub start: &'static str,
+    /// Records after `seq` exist and were not read: damage among them
+    /// does not change this answer (`verify` checks the whole journal).
+    pub unread_after: bool,
+}
+
+/// The state of the store in `dir` as of `until`, read from disk; see
+/// [`Replayed`]. Needs no lock and changes nothing; works while a writer
+/// appends (a record it has not written yet is past the end).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a target the store cannot answer
+/// exactly, saying the range it can; corruption or I/O in the records
+/// the answer needs.
+pub fn replay(dir: &Path, until: Until) -> Result<Replayed> {
+    crate::lock::require_directory(dir)?;
+    replay_with(&RealStorage, dir, until)
+}
+
+/// [`replay`] through a given storage.
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_with(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Replayed> {
+    let target = match until {
+        Until::Seq(seq) => seq,
+        Until::Time(time) => time_target(storage, &dir.join(JOURNAL_DIR), time)?,
+    };
+    rebuild(storage, dir, target)
+}
+
+/// The state of the store in `dir` as of `until` (see [`replay_with`]).
+///
+/// # Errors
+/// As [`replay`].
+pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<QueueState> {
+    replay_with(storage, dir, until).map(|replayed| replayed.state)
+}
+
+/// The state an open of the store in `dir` reaches, rebuilt from the
+/// earliest starting point that reaches it (nothing, or the compaction
+/// base), not the snapshot: what the tests compare the live state with.
+///
+/// # Errors
+/// What keeps the store from opening; corruption or I/O.
+#[cfg(any(test, feature = "testing"))]
+pub fn full_replay(storage: &dyn Storage, dir: &Path) -> Result<QueueState> {
+    let evidence = crate::recovery::Evidence::gather(storage, dir)?;
+    let target = crate::recovery::decision::decide(storage, evidence)?.chain.end;
+    rebuild_from(storage, dir, target, Order::Earliest).map(|replayed| replayed.state)
+}
+
+/// Which starting point a rebuild tries first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// The latest at or before the target (the least to replay).
+    Latest,
+    /// The earliest (the most to replay).
+    Earliest,
+}
+
+/// A starting point: the state as of record `seq`.
+struct Start {
+    name: &'static str,
+    seq: Seq,
+    /// The compaction base's content (already loaded to learn its `seq`).
+    base: Option<SnapshotData>,
+}
+
+/// What the checkpoints on disk say, read cheaply: the snapshot's record
+/// from its manifest alone, the base (whose record is inside it) whole.
+struct Checkpoints {
+    snapshot: Option<Seq>,
+    base: Option<SnapshotData>,
+}
+
+impl Checkpoints {
+    fn read(storage: &dyn Storage, dir: &Path) -> Self {
+        Checkpoints {
+            snapshot: manifest::snapshot_seq(storage, dir),
+            base: base::load_base(storage, &dir.join(JOURNAL_DIR).join(BASE_FILE))
+                .ok()
+                .flatten(),
+        }
+    }
+
+    /// The starting points at or before `target`, in `order`.
+    fn starts(&self, target: Seq, order: Order) -> Vec<Start> {
+        let mut starts = vec![Start {
+            name: "empty",
+            seq: Seq(0),
+            base: None,
+        }];
+        if let Some(base) = self.base.as_ref().filter(|base| base.seq <= target) {
+            starts.push(Start {
+                name: "base",
+                seq: base.seq,
+                base: Some(base.clone()),
+            });
+        }
+        if let Some(seq) = self.snapshot.filter(|&seq| seq <= target) {
+            starts.push(Start {
+                name: "snapshot",
+                seq,
+                base: None,
+            });
+        }
+        starts.sort_by_key(|start| std::cmp::Reverse(start.seq));
+        if order == Order::Earliest {
+            starts.reverse();
+        }
+        starts
+    }
+
+    /// The earliest record the store can rebuild the state as of, given
+    /// where its journal begins.
+    fn earliest(&self, journal_first: Option<Seq>) -> Seq {
+        match journal_first {
+            None | Some(Seq(1)) => Seq(0),
+            Some(first) => self
+                .base
+                .as_ref()
+                .map(|base| base.seq)
+                .or(self.snapshot)
+                .unwrap_or(first.previous()),
+        }
+    }
+}
+
+/// Rebuilds the state as of record `target` from the latest starting
+/// point whose records reach it.
+fn rebuild(storage: &dyn Storage, dir: &Path, target: Seq) -> Result<Replayed> {
+    rebuild_from(storage, dir, target, Order::Latest)
+}
+
+fn rebuild_from(storage: &dyn Storage, dir: &Path, target: Seq, order: Order) -> Result<Replayed> {
+    let journal_dir = dir.join(JOURNAL_DIR);
+    let checkpoints = Checkpoints::read(storage, dir);
+    let mut tried = Vec::new();
+    for start in checkpoints.starts(target, order) {
+        let scan = reader::scan_range(storage, &journal_dir, start.seq.next(), target)?;
+        let chain = scan.chain_from(start.seq);
+        if chain.end < target {
+            tried.push((start.seq, chain, scan));
+            continue;
+        }
+        let Some(mut state) = starting_state(storage, dir, &start)? else {
+            continue;
+        };
+        let mut ts = None;
+        recovery::replay_events(storage, &scan, start.seq.next(), target, &mut |record, place| {
+            ts = Some(record.ts);
+            recovery::apply_record(&mut state, &record, place)
+        })?;
+        return Ok(Replayed {
+            state,
+            seq: target,
+            ts,
+            start: start.name,
+            unread_after: scan.unread,
+        });
+    }
+    let first = segment::list_segments(storage, &journal_dir)?
+        .first()
+        .map(|file| file.first_seq);
+    Err(refusal(target, &tried, checkpoints.earliest(first), first))
+}
+
+/// The state at a starting point; `None`: a snapshot that does not hold
+/// up after all (another start is tried).
+fn starting_state(storage: &dyn Storage, dir: &Path, start: &Start) -> Result<Option<QueueState>> {
+    match start.name {
+        "snapshot" => match manifest::load_snapshot(storage, dir) {
+            Ok(Some(data)) if data.seq == start.seq => data.into_state(&dir.join(MANIFEST_FILE)).map(Some),
+            _ => Ok(None),
+        },
+        "base" => {
+            let path = dir.join(JOURNAL_DIR).join(BASE_FILE);
+            start.base.clone().unwrap_or_default().into_state(&path).map(Some)
+        }
+        _ => Ok(Some(QueueState::new())),
+    }
+}
+
+/// Why no starting point reaches `target`, with the range the store can
+/// answer: the records it still holds begin after it, damage breaks the
+/// records before it, or the journal ends before it.
+fn refusal(target: Seq, tried: &[(Seq, Chain, JournalScan)], earliest: Seq, first: Option<Seq>) -> Error {
+    let best = tried.iter().max_by_key(|(start, chain, _)| (chain.end, *start));
+    let Some((start, chain, scan)) = best else {
+        return Error::InvalidArgument(format!(
+            "the state as of record {target} cannot be rebuilt: the journal holds no record at or before it"
+        ));
+    };
+    let journal_begins_later = chain.first.is_none()
+        && first.is_some_and(|first| first > start.next())
+        && matches!(chain.after, ChainEnd::Clean | ChainEnd::Broken(Break::Gap { .. }));
+    let detail = if target < earliest || journal_begins_later {
+        format!(
+            "records before {} were compacted away; the earliest state it can rebuild is as of record {earliest}",
+            first.unwrap_or_default()
+        )
+    } else if let ChainEnd::Broken(broken) = &chain.after {
+        format!(
+            "the records before it are damaged ({}); it can be rebuilt as of records {start} to {} \
+             (`movie-queue verify` says more)",
+            scan.break_error(broken),
+            chain.end
+        )
+    } else {
+        format!(
+            "it is past the end of the journal, whose last record is {}; it can be rebuilt as of records {earliest} to {}",
+            chain.end, chain.end
+        )
+    };
+    Error::InvalidArgument(format!("the state as of record {target} cannot be rebuilt: {detail}"))
+}
