@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -37,6 +38,9 @@ pub struct Events {
     follower: Follower,
     mode: Mode,
     done: bool,
+    /// Where it reads, shared with its manager (`compact` keeps what a
+    /// subscription has yet to read).
+    position: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Debug)]
@@ -67,7 +71,15 @@ impl Events {
             follower: Follower::new(storage, &dir.join(JOURNAL_DIR), from),
             mode,
             done: false,
+            position: None,
         }
+    }
+
+    /// Publishes where it reads (the next record due) to `position`.
+    pub(crate) fn sharing_position(mut self, position: Arc<AtomicU64>) -> Self {
+        position.store(self.next_seq().0, Ordering::Release);
+        self.position = Some(position);
+        self
     }
 
     /// The sequence number of the next event it will yield: where a
@@ -110,7 +122,12 @@ impl Iterator for Events {
         while !self.done {
             let (limit, waits) = self.limit();
             let step = match self.follower.poll(limit) {
-                Ok(Some(record)) => return Some(decode(&record).inspect_err(|_| self.done = true)),
+                Ok(Some(record)) => {
+                    if let Some(position) = &self.position {
+                        position.store(self.follower.next_seq().0, Ordering::Release);
+                    }
+                    return Some(decode(&record).inspect_err(|_| self.done = true));
+                }
                 Ok(None) if waits => self.wait(),
                 Ok(None) => {
                     self.done = true;

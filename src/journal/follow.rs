@@ -218,9 +218,13 @@ impl Follower {
         let Some(current) = self.current.as_mut() else {
             return Ok(false);
         };
-        let successor = files
-            .iter()
-            .find(|file| file.first_seq >= self.next && file.path != current.file.path);
+        // The segment that holds the next record: the last one after the
+        // current one that starts at or before it (records before it are
+        // skipped), else the first after the current one (a gap).
+        let later = || files.iter().filter(|file| file.first_seq > current.file.first_seq);
+        let successor = later()
+            .rfind(|file| file.first_seq <= self.next)
+            .or_else(|| later().next());
         if let Some(successor) = successor {
             // The old segment is complete before the new one exists: read it once more.
             if current.refill()? {

@@ -51,18 +51,19 @@ impl QueueManager {
     /// the last event it handled resumes exactly with `subscribe(seq + 1)`,
     /// here or after a crash. It ends once this manager is closed (after
     /// the events written until then). A read-only manager follows what
-    /// another process writes, as [`crate::follow`] does.
+    /// another process writes, as [`crate::follow`] does. `compact` keeps
+    /// the segments a live subscription has yet to read.
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] from the flush; errors reading the
-    /// journal come as items.
+    /// None so far (errors reading the journal come as items).
     pub fn subscribe(&self, from: Seq) -> Result<Events> {
         let watch = self.read().writer.as_ref().map(JournalWriter::durable_watch);
         let storage = self.options.storage.clone();
-        Ok(match watch {
+        let events = match watch {
             Some(watch) => Events::subscribed(storage, self.dir(), from, watch),
             None => Events::polling(storage, self.dir(), from),
-        })
+        };
+        Ok(events.sharing_position(self.register_subscription()))
     }
 
     /// Hands every event from `from` on to `visit`, streaming (nothing is

@@ -8,8 +8,8 @@
 //! Every query answers from the projection under a read lock.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -92,6 +92,8 @@ pub struct QueueManager {
     /// Set once the open completed: only then may closing (or dropping)
     /// write a snapshot of the state.
     opened: AtomicBool,
+    /// Where each live subscription reads: `compact` keeps those segments.
+    subscriptions: Mutex<Vec<Weak<AtomicU64>>>,
     _lock: Option<WriterLock>,
 }
 
@@ -195,6 +197,7 @@ impl QueueManager {
             options,
             snapshot_thread: Mutex::new(None),
             opened: AtomicBool::new(false),
+            subscriptions: Mutex::new(Vec::new()),
             _lock: lock,
         };
         if manager.options.requeue_in_flight_on_open && !manager.options.read_only {
@@ -287,6 +290,33 @@ impl QueueManager {
             }
             None => Ok(()),
         }
+    }
+
+    /// Registers a subscription's reading position.
+    fn register_subscription(&self) -> Arc<AtomicU64> {
+        let position = Arc::new(AtomicU64::new(0));
+        let mut subscriptions = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subscriptions.retain(|live| live.strong_count() > 0);
+        subscriptions.push(Arc::downgrade(&position));
+        position
+    }
+
+    /// The earliest record a live subscription has yet to read (`SEQ_MAX`: none).
+    fn earliest_subscribed(&self) -> Seq {
+        let mut subscriptions = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subscriptions.retain(|live| live.strong_count() > 0);
+        Seq(subscriptions
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|position| position.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(crate::seq::SEQ_MAX))
     }
 
     /// Journals one event as it is (import); `Ok(false)`: it changed nothing.

@@ -1,2 +1,4 @@
 mod history_and_replay;
+mod replay_prefix;
+mod subscription;
 mod time_travel;

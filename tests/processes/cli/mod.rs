@@ -4,6 +4,7 @@ mod durable_success;
 mod errors;
 mod escaping;
 mod fail_retry;
+mod follow;
 mod inspect;
 mod maintenance;
 mod out_dir;

@@ -1,1 +1,2 @@
 mod concurrent_workload;
+mod follow;
