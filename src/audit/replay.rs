@@ -57,11 +57,23 @@ pub fn replay(dir: &Path, until: Until) -> Result<Replayed> {
 /// # Errors
 /// As [`replay`].
 pub fn replay_with(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Replayed> {
-    let target = match until {
-        Until::Seq(seq) => seq,
-        Until::Time(time) => time_target(storage, &dir.join(JOURNAL_DIR), time)?,
-    };
-    rebuild(storage, dir, target)
+    let journal_dir = dir.join(JOURNAL_DIR);
+    match until {
+        Until::Seq(seq) => rebuild_from(storage, dir, seq, Order::Latest, None).map(|replayed| replayed.0),
+        Until::Time(time) => {
+            // The time index only says where to look; the records read
+            // confirm it (every one at or before the time, the starting
+            // point's too), else the search is made again without it.
+            let target = time_target(storage, &journal_dir, time, true)?;
+            let replayed = rebuild_from(storage, dir, target, Order::Latest, Some(time))?;
+            if replayed.1 {
+                return Ok(replayed.0);
+            }
+            tracing::warn!(dir = %dir.display(), "the journal's time index does not hold up; searching without it");
+            let target = time_target(storage, &journal_dir, time, false)?;
+            rebuild_from(storage, dir, target, Order::Latest, None).map(|replayed| replayed.0)
+        }
+    }
 }
 
 /// The state of the store in `dir` as of `until` (see [`replay_with`]).
@@ -82,7 +94,7 @@ pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Qu
 pub fn full_replay(storage: &dyn Storage, dir: &Path) -> Result<QueueState> {
     let evidence = crate::recovery::Evidence::gather(storage, dir)?;
     let target = crate::recovery::decision::decide(storage, evidence)?.chain.end;
-    rebuild_from(storage, dir, target, Order::Earliest).map(|replayed| replayed.state)
+    rebuild_from(storage, dir, target, Order::Earliest, None).map(|replayed| replayed.0.state)
 }
 
 /// Which starting point a rebuild tries first.
@@ -162,18 +174,27 @@ impl Checkpoints {
     }
 }
 
-/// Rebuilds the state as of record `target` from the latest starting
-/// point whose records reach it.
-fn rebuild(storage: &dyn Storage, dir: &Path, target: Seq) -> Result<Replayed> {
-    rebuild_from(storage, dir, target, Order::Latest)
-}
-
-fn rebuild_from(storage: &dyn Storage, dir: &Path, target: Seq, order: Order) -> Result<Replayed> {
+/// Rebuilds the state as of record `target` from the first starting point
+/// in `order` whose records reach it. With `time`, also says whether every
+/// record read (the starting point's, when the journal holds it, and each
+/// one replayed) is stamped at or before it.
+fn rebuild_from(
+    storage: &dyn Storage,
+    dir: &Path,
+    target: Seq,
+    order: Order,
+    time: Option<f64>,
+) -> Result<(Replayed, bool)> {
     let journal_dir = dir.join(JOURNAL_DIR);
     let checkpoints = Checkpoints::read(storage, dir);
     let mut tried = Vec::new();
     for start in checkpoints.starts(target, order) {
-        let scan = reader::scan_range(storage, &journal_dir, start.seq.next(), target)?;
+        let from = if time.is_some() {
+            start.seq.max(Seq(1))
+        } else {
+            start.seq.next()
+        };
+        let scan = reader::scan_range(storage, &journal_dir, from, target)?;
         let chain = scan.chain_from(start.seq);
         if chain.end < target {
             tried.push((start.seq, chain, scan));
@@ -182,18 +203,22 @@ fn rebuild_from(storage: &dyn Storage, dir: &Path, target: Seq, order: Order) ->
         let Some(mut state) = starting_state(storage, dir, &start)? else {
             continue;
         };
+        let bound = time.unwrap_or(f64::INFINITY);
+        let mut consistent = recovery::record_ts(storage, &scan, start.seq)?.is_none_or(|ts| ts <= bound);
         let mut ts = None;
         recovery::replay_events(storage, &scan, start.seq.next(), target, &mut |record, place| {
             ts = Some(record.ts);
+            consistent &= record.ts <= bound;
             recovery::apply_record(&mut state, &record, place)
         })?;
-        return Ok(Replayed {
+        let replayed = Replayed {
             state,
             seq: target,
             ts,
             start: start.name,
             unread_after: scan.unread,
-        });
+        };
+        return Ok((replayed, consistent));
     }
     let first = segment::list_segments(storage, &journal_dir)?
         .first()

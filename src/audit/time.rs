@@ -4,6 +4,11 @@
 //! so those events are a prefix of the journal, ending just before the
 //! first record stamped after `t`.
 //!
+//! The search does not read from record 1: the time index
+//! (`journal/times`) says which sealed segments lie wholly at or before
+//! `t`, and only the segment holding the answer (and any the index does
+//! not vouch for) is read.
+//!
 //! A journal written before times were monotonic may hold a time that
 //! steps back; there the answer is still that prefix: each record counts
 //! as stamped at the latest time stamped so far (the clamp the manager
@@ -16,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::event::decode_ts;
 use crate::journal::reader::{self, SegmentScan};
 use crate::journal::segment::{self, SegmentFile};
+use crate::journal::times;
 use crate::seq::Seq;
 use crate::storage::Storage;
 
@@ -29,20 +35,36 @@ enum Found {
 }
 
 /// The last record stamped at or before `time` (`Seq(0)`: none), or a
-/// refusal when the store cannot know it: the time is before the first
+/// refusal when the store cannot know it (`use_index`: let the time index
+/// spare the segments it vouches for): the time is before the first
 /// record the journal still holds (compacted away), damaged records lie
 /// where it falls, or it is in the future.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] saying the times the store can answer;
 /// corruption or I/O reading the journal.
-pub fn time_target(storage: &dyn Storage, journal_dir: &Path, time: f64) -> Result<Seq> {
+pub fn time_target(storage: &dyn Storage, journal_dir: &Path, time: f64, use_index: bool) -> Result<Seq> {
     if !time.is_finite() {
         return Err(Error::InvalidArgument(format!("{time} is not a Unix time")));
     }
     let files = segment::list_segments(storage, journal_dir)?;
+    // Sealed segments the time index vouches for are read only if the
+    // answer lies in them.
+    let index = if use_index {
+        times::read(storage, journal_dir)
+    } else {
+        Vec::new()
+    };
     let mut search = Search::default();
     for file in &files {
+        if let Some(entry) = index.iter().find(|entry| entry.first_seq == file.first_seq)
+            && entry.max_ts <= time
+        {
+            search.first.get_or_insert(entry.first_seq);
+            search.last = Some((entry.last_seq, entry.max_ts));
+            search.damaged = false;
+            continue;
+        }
         let bytes = reader::read_segment(storage, file)?;
         let scan = reader::scan_segment(file, &bytes);
         if let Some(found) = search.segment(file, &scan, &bytes, time)? {

@@ -15,6 +15,7 @@
 //! | `repair.rs` | setting damaged bytes aside, never destroying them |
 //! | `staging.rs` | a whole journal built aside and renamed into place (the legacy import) |
 //! | `tail.rs` | the marker of the last segment the journal went on to |
+//! | `times.rs` | the time index: each sealed segment's first and highest event time |
 
 pub(crate) mod chain;
 pub(crate) mod follow;
@@ -24,4 +25,5 @@ pub(crate) mod repair;
 pub(crate) mod segment;
 pub(crate) mod staging;
 pub(crate) mod tail;
+pub(crate) mod times;
 pub(crate) mod writer;
