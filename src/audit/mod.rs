@@ -23,9 +23,7 @@ pub use self::replay::{Replayed, replay, replay_with, state_until};
 pub use self::stream::{Events, events, follow};
 #[cfg(any(test, feature = "testing"))]
 pub use self::time::time_target;
-#[cfg(any(test, feature = "testing"))]
-pub use self::verify::verify_with;
-pub use self::verify::{VerifyReport, verify};
+pub use self::verify::{VerifyReport, verify, verify_with};
 use crate::recovery::JOURNAL_DIR;
 use crate::seq::Seq;
 

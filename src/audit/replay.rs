@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::journal::chain::{Break, Chain, ChainEnd};
 use crate::journal::reader::{self, JournalScan};
 use crate::journal::segment;
+use crate::journal::tail::TailMarker;
 use crate::projection::QueueState;
 use crate::recovery::{self, JOURNAL_DIR};
 use crate::seq::Seq;
@@ -189,41 +190,165 @@ fn rebuild_from(
     let checkpoints = Checkpoints::read(storage, dir);
     let mut tried = Vec::new();
     for start in checkpoints.starts(target, order) {
-        let from = if time.is_some() {
-            start.seq.max(Seq(1))
-        } else {
-            start.seq.next()
-        };
-        let scan = reader::scan_range(storage, &journal_dir, from, target)?;
-        let chain = scan.chain_from(start.seq);
-        if chain.end < target {
-            tried.push((start.seq, chain, scan));
-            continue;
-        }
         let Some(mut state) = starting_state(storage, dir, &start)? else {
             continue;
         };
         let bound = time.unwrap_or(f64::INFINITY);
-        let mut consistent = recovery::record_ts(storage, &scan, start.seq)?.is_none_or(|ts| ts <= bound);
-        let mut ts = None;
-        recovery::replay_events(storage, &scan, start.seq.next(), target, &mut |record, place| {
-            ts = Some(record.ts);
-            consistent &= record.ts <= bound;
-            recovery::apply_record(&mut state, &record, place)
-        })?;
-        let replayed = Replayed {
-            state,
-            seq: target,
-            ts,
-            start: start.name,
-            unread_after: scan.unread,
-        };
-        return Ok((replayed, consistent));
+        match stream(storage, &journal_dir, start.seq, target, bound, &mut state)? {
+            Streamed::Reached { ts, consistent, unread } => {
+                let replayed = Replayed {
+                    state,
+                    seq: target,
+                    ts,
+                    start: start.name,
+                    unread_after: unread,
+                };
+                return Ok((replayed, consistent));
+            }
+            Streamed::Short { chain, scan } => tried.push((start.seq, chain, scan)),
+        }
     }
     let first = segment::list_segments(storage, &journal_dir)?
         .first()
         .map(|file| file.first_seq);
     Err(refusal(target, &tried, checkpoints.earliest(first), first))
+}
+
+/// What replaying the records after a starting point gave.
+enum Streamed {
+    /// The target was reached: the last record's time, whether every
+    /// record read was stamped within the bound, whether records after
+    /// the target were left unread.
+    Reached {
+        ts: Option<f64>,
+        consistent: bool,
+        unread: bool,
+    },
+    /// The records stop short of the target: how far they go, and the
+    /// segments read (for the refusal).
+    Short { chain: Chain, scan: JournalScan },
+}
+
+/// How far a replay has got.
+struct Applied {
+    /// The last record applied.
+    seq: Seq,
+    /// Its time.
+    ts: Option<f64>,
+    /// Was every record read stamped within the bound?
+    consistent: bool,
+}
+
+impl Applied {
+    /// Applies the records of `segment` (whose content is `bytes`) after
+    /// the last applied, through `through`; reads the starting point's
+    /// record too, for its time.
+    fn segment(
+        &mut self,
+        segment: &crate::journal::reader::SegmentScan,
+        bytes: &[u8],
+        start: Seq,
+        through: Seq,
+        bound: f64,
+        state: &mut QueueState,
+    ) -> Result<()> {
+        for run in segment
+            .runs
+            .iter()
+            .filter(|run| run.last >= start && run.first <= through)
+        {
+            for record in reader::run_records(segment, bytes, run) {
+                let record = record?;
+                if record.seq > through {
+                    break;
+                }
+                if record.seq == start || record.seq > self.seq {
+                    let event = recovery::decode_record(record)?;
+                    self.consistent &= event.ts <= bound;
+                    if record.seq > self.seq {
+                        self.ts = Some(event.ts);
+                        recovery::apply_record(state, &event, record.place)?;
+                        self.seq = record.seq;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies records `start + 1 ..= target` to `state`, reading each segment
+/// they need once and no segment after the target's: each segment is
+/// scanned, the chain from `start` recomputed over the segments so far,
+/// and the records it now reaches applied before the next is read.
+fn stream(
+    storage: &dyn Storage,
+    journal_dir: &Path,
+    start: Seq,
+    target: Seq,
+    bound: f64,
+    state: &mut QueueState,
+) -> Result<Streamed> {
+    let files = segment::list_segments(storage, journal_dir)?;
+    if start >= target && bound == f64::INFINITY {
+        // The starting point is the target: nothing to read.
+        return Ok(Streamed::Reached {
+            ts: None,
+            consistent: true,
+            unread: !files.is_empty(),
+        });
+    }
+    let mut scan = JournalScan {
+        dir: journal_dir.to_path_buf(),
+        segments: Vec::new(),
+        tail: TailMarker::Missing,
+        unread: files.last().is_some_and(|file| file.first_seq > target),
+    };
+    let mut applied = Applied {
+        seq: start,
+        ts: None,
+        consistent: true,
+    };
+    let from = start.max(Seq(1));
+    for (index, file) in files.iter().enumerate() {
+        if files.get(index + 1).is_some_and(|next| next.first_seq <= from) {
+            continue;
+        }
+        if file.first_seq > target {
+            break;
+        }
+        let bytes = reader::read_segment(storage, file)?;
+        scan.segments.push(reader::scan_segment_through(file, &bytes, target));
+        let chain = scan.chain_from(start);
+        let through = chain.end.min(target);
+        let Some(segment) = scan.segments.last() else {
+            break;
+        };
+        applied.segment(segment, &bytes, start, through, bound, state)?;
+        if applied.seq >= target {
+            let stopped_early = segment
+                .runs
+                .last()
+                .is_some_and(|run| run.last >= target && run.end < segment.len);
+            return Ok(Streamed::Reached {
+                ts: applied.ts,
+                consistent: applied.consistent,
+                unread: scan.unread || stopped_early || index + 1 < files.len(),
+            });
+        }
+        if matches!(chain.after, ChainEnd::Broken(_)) {
+            return Ok(Streamed::Short { chain, scan });
+        }
+    }
+    if applied.seq >= target {
+        return Ok(Streamed::Reached {
+            ts: applied.ts,
+            consistent: applied.consistent,
+            unread: scan.unread,
+        });
+    }
+    let chain = scan.chain_from(start);
+    Ok(Streamed::Short { chain, scan })
 }
 
 /// The state at a starting point; `None`: a snapshot that does not hold

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
 use super::output::{
     Output, Progress, event_json, event_line, local_time, movie_label, relative_time, retries, safe, safe_path,
-    write_json, write_statistics, write_table,
+    store_bytes, write_json, write_statistics, write_table,
 };
 use super::{fail_with_hint, open_reader};
 
@@ -256,18 +256,6 @@ pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()
     Ok(())
 }
 
-/// The journal's files and their sizes.
-fn journal_files(dir: &Path) -> Vec<(String, u64)> {
-    movie_queue::journal_files(dir)
-}
-
-/// The size of the journal, for a progress line: `28.3 MiB`.
-pub fn journal_size(dir: &Path) -> String {
-    #[expect(clippy::cast_precision_loss, reason = "an approximate size for display")]
-    let bytes = journal_files(dir).iter().map(|(_, size)| size).sum::<u64>() as f64;
-    format!("{:.1} MiB", bytes / f64::from(1_u32 << 20))
-}
-
 /// `replay --until SEQ|TIME [--json] [--out DIR]`: reads the journal only
 /// as far as the target (no open of the whole store), so damage after it
 /// does not stop the answer.
@@ -277,12 +265,8 @@ pub fn replay(output: &mut Output, dir: &Path, args: &ReplayArgs) -> anyhow::Res
         UntilArg::Seq(seq) => Until::Seq(Seq(seq)),
         UntilArg::Time(time) => Until::Time(time),
     };
-    let progress = Progress::start(format!(
-        "replaying {} of journal in {}",
-        journal_size(dir),
-        safe_path(dir)
-    ));
-    let replayed = movie_queue::replay(dir, until)?;
+    let progress = Progress::bytes("replaying", store_bytes(dir));
+    let replayed = progress.options(movie_queue::Options::default()).replay(dir, until)?;
     drop(progress);
     let stats = replayed
         .state

@@ -140,8 +140,8 @@ pub struct JournalScan {
     pub segments: Vec<SegmentScan>,
     /// What the tail marker says.
     pub tail: TailMarker,
-    /// Were records or segments after the range [`scan_range`] was asked
-    /// for left unread?
+    /// Were records or segments after those a bounded scan (the audit
+    /// queries') needed left unread?
     pub unread: bool,
 }
 
@@ -167,44 +167,6 @@ pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
         segments,
         tail,
         unread: false,
-    })
-}
-
-/// Scans only what records `from..=through` need: the segments whose
-/// names say they may hold one of them, each from its header and no
-/// further than record `through`. Segments after it are not read, so
-/// damage there goes unseen (the tail marker is not consulted either).
-/// The audit queries use it: an answer about record `k` costs the
-/// records up to `k`, and damage after `k` does not stop it.
-///
-/// # Errors
-/// As [`scan`].
-pub fn scan_range(storage: &dyn Storage, journal_dir: &Path, from: Seq, through: Seq) -> Result<JournalScan> {
-    let files = segment::list_segments(storage, journal_dir)?;
-    let mut segments = Vec::new();
-    let mut unread = false;
-    for (index, file) in files.iter().enumerate() {
-        let ends_before = files.get(index + 1).is_some_and(|next| next.first_seq <= from);
-        if ends_before {
-            continue;
-        }
-        if file.first_seq > through {
-            unread = true;
-            break;
-        }
-        let bytes = read_segment(storage, file)?;
-        let scanned = scan_segment_through(file, &bytes, through);
-        unread |= scanned
-            .runs
-            .last()
-            .is_some_and(|run| run.last >= through && run.end < scanned.len);
-        segments.push(scanned);
-    }
-    Ok(JournalScan {
-        dir: journal_dir.to_path_buf(),
-        segments,
-        tail: TailMarker::Missing,
-        unread,
     })
 }
 

@@ -12,6 +12,7 @@
 //!   is ever followed when a file is created, opened for writing or read
 //!   (`create_new` plus `O_NOFOLLOW`).
 
+mod counting;
 #[cfg(any(test, feature = "testing"))]
 mod faulty;
 mod real;
@@ -20,6 +21,7 @@ use std::fmt::Debug;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use self::counting::CountingStorage;
 #[cfg(any(test, feature = "testing"))]
 pub use self::faulty::{Fault, FaultyStorage, PowerLoss};
 pub use self::real::RealStorage;

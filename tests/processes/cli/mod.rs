@@ -8,6 +8,7 @@ mod follow;
 mod inspect;
 mod maintenance;
 mod out_dir;
+mod progress;
 mod removed;
 mod replay;
 mod verify_repair;
