@@ -66,8 +66,15 @@ pub fn time_target(storage: &dyn Storage, journal_dir: &Path, time: f64, use_ind
             continue;
         }
         let bytes = reader::read_segment(storage, file)?;
-        let scan = reader::scan_segment(file, &bytes);
-        if let Some(found) = search.segment(file, &scan, &bytes, time)? {
+        // Most segments are clean: their records are read from the header
+        // and no further than the answer. Damage sends the search through
+        // a scan of the whole segment.
+        let found = match search.clean(&bytes, file, time) {
+            Clean::Found(found) => Some(found),
+            Clean::Through => None,
+            Clean::Damaged => search.segment(file, &reader::scan_segment(file, &bytes), &bytes, time)?,
+        };
+        if let Some(found) = found {
             return answer(found, &search, time);
         }
     }
@@ -78,6 +85,16 @@ pub fn time_target(storage: &dyn Storage, journal_dir: &Path, time: f64, use_ind
         )));
     }
     answer(Found::AllBefore { last: search.last }, &search, time)
+}
+
+/// What reading a segment's records from its header gave.
+enum Clean {
+    /// The first record stamped after the time.
+    Found(Found),
+    /// Every record of the segment, none stamped after it.
+    Through,
+    /// Damage before either: the segment must be scanned.
+    Damaged,
 }
 
 /// The search's state across segments.
@@ -92,6 +109,34 @@ struct Search {
 }
 
 impl Search {
+    /// Reads a clean segment's records in order, stopping at the first
+    /// stamped after `time`; nothing changed when damage interrupts them
+    /// first.
+    fn clean(&mut self, bytes: &[u8], file: &SegmentFile, time: f64) -> Clean {
+        let mut read = Search {
+            last: self.last,
+            damaged: self.damaged,
+            first: self.first,
+        };
+        for record in reader::clean_records(file, bytes) {
+            let Some((record, ts)) = record
+                .ok()
+                .and_then(|record| Some((record, decode_ts(record.payload)?)))
+            else {
+                return Clean::Damaged;
+            };
+            read.first.get_or_insert(record.seq);
+            if ts > time {
+                *self = read;
+                return Clean::Found(Found::After { seq: record.seq, ts });
+            }
+            read.last = Some((record.seq, ts));
+            read.damaged = false;
+        }
+        *self = read;
+        Clean::Through
+    }
+
     /// Reads one segment's records in order, stopping at the first stamped after `time`.
     fn segment(&mut self, file: &SegmentFile, scan: &SegmentScan, bytes: &[u8], time: f64) -> Result<Option<Found>> {
         let mut damages = scan.damages.iter().peekable();

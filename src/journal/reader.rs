@@ -476,6 +476,81 @@ fn replay_run(
     Ok(())
 }
 
+/// The records of a segment's `bytes` from its header on, each checked,
+/// while they are valid and in order: `Ok(record)` for each, then one
+/// `Err(())` where damage, a gap or a bad header interrupts them (a caller
+/// that needs to know more scans the segment whole). Ends cleanly at the
+/// end of the bytes.
+pub fn clean_records<'a>(
+    file: &'a SegmentFile,
+    bytes: &'a [u8],
+) -> impl Iterator<Item = std::result::Result<RawRecord<'a>, ()>> + 'a {
+    let header = decode_segment_header(bytes)
+        .ok()
+        .filter(|&first| first == file.first_seq);
+    let mut offset = SEGMENT_HEADER_BYTES;
+    let mut expected = header;
+    std::iter::from_fn(move || {
+        let due = expected?;
+        if offset >= bytes.len() {
+            return None;
+        }
+        let decoded = bytes
+            .get(offset..)
+            .and_then(|rest| decode_record(rest, file.first_seq).ok())
+            .filter(|raw| raw.seq == due);
+        let Some(raw) = decoded else {
+            expected = None;
+            return Some(Err(()));
+        };
+        let record = RawRecord {
+            seq: due,
+            payload: raw.payload,
+            place: RecordPlace {
+                path: &file.path,
+                offset: offset as u64,
+            },
+        };
+        offset += raw.framed_len();
+        expected = Some(due.next());
+        Some(Ok(record))
+    })
+    .chain(std::iter::once(Err(())).filter(move |_| header.is_none()))
+}
+
+/// The records of `run`, a run the scan found in these very `bytes` (so
+/// their checksums are not computed again: only each header is read back
+/// and its sequence number compared).
+pub fn scanned_records<'a>(
+    segment: &'a SegmentScan,
+    bytes: &'a [u8],
+    run: &Run,
+) -> impl Iterator<Item = RawRecord<'a>> + 'a {
+    let mut offset = usize::try_from(run.start).unwrap_or(usize::MAX);
+    let mut seq = run.first;
+    let last = run.last;
+    std::iter::from_fn(move || {
+        if seq > last {
+            return None;
+        }
+        let (frame_seq, payload) = format::frame_at(bytes, offset)?;
+        if frame_seq != seq {
+            return None;
+        }
+        let record = RawRecord {
+            seq,
+            payload,
+            place: RecordPlace {
+                path: &segment.path,
+                offset: offset as u64,
+            },
+        };
+        offset += format::framed_len(payload.len());
+        seq = if seq == last { Seq(u64::MAX) } else { seq.next() };
+        Some(record)
+    })
+}
+
 /// The records of `run`, a run `scan` found in `bytes` (the segment's
 /// content), each checked again as it is read.
 ///

@@ -93,7 +93,10 @@ impl Storage for RealStorage {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let mut file = open_existing(path, false)?;
-        let mut bytes = Vec::new();
+        // Sized once: a 64 MiB segment read into a growing buffer would be
+        // copied at each doubling.
+        let len = file.metadata()?.len();
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
         file.read_to_end(&mut bytes)?;
         Ok(bytes)
     }
