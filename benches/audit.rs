@@ -107,6 +107,21 @@ fn bench_replay(criterion: &mut Criterion, dir: &Path, payloads: &[Vec<u8>]) {
             },
         );
         group.bench_with_input(
+            BenchmarkId::new("stream_prefix", percent),
+            &target,
+            |bencher, &target| {
+                bencher.iter(|| {
+                    let events = movie_queue::events(dir, Seq(1)).expect("events");
+                    let mut read = 0_u64;
+                    for event in events.take(target as usize) {
+                        std::hint::black_box(event.expect("an event"));
+                        read += 1;
+                    }
+                    assert_eq!(read, target);
+                });
+            },
+        );
+        group.bench_with_input(
             BenchmarkId::new("decode_prefix", percent),
             &target,
             |bencher, &target| {
