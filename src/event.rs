@@ -271,6 +271,37 @@ pub struct Decoded {
     pub event: Event,
 }
 
+/// The time of an event's journal payload, decoding nothing else of it
+/// (the time index and time queries read it). `None`: not a payload.
+#[must_use]
+pub fn decode_ts(bytes: &[u8]) -> Option<f64> {
+    #[derive(Deserialize)]
+    struct Stamp {
+        ts: f64,
+    }
+    written_ts(bytes)
+        .or_else(|| serde_json::from_slice::<Stamp>(bytes).ok().map(|stamp| stamp.ts))
+        .filter(|ts| ts.is_finite())
+}
+
+/// The time of a payload as [`encode_payload`] writes it, `{"v":N,"ts":T,…`,
+/// read without parsing the rest (`None`: another layout; the caller then
+/// parses it whole). `serde_json` writes the shortest text that reads back
+/// as the same `f64`, and Rust's parse is correctly rounded: the same time.
+fn written_ts(bytes: &[u8]) -> Option<f64> {
+    let rest = bytes.strip_prefix(b"{\"v\":")?;
+    let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    let rest = rest.get(digits..)?.strip_prefix(b",\"ts\":")?;
+    let number = rest
+        .iter()
+        .take_while(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+' | b'e' | b'E'))
+        .count();
+    if digits == 0 || rest.get(number) != Some(&b',') {
+        return None;
+    }
+    std::str::from_utf8(rest.get(..number)?).ok()?.parse().ok()
+}
+
 /// Decodes an event's journal payload (the inverse of [`encode_payload`]).
 ///
 /// # Errors
@@ -359,6 +390,19 @@ mod tests {
             assert_eq!(decoded.version, EVENT_VERSION);
             assert_eq!(decoded.event, event);
         }
+    }
+
+    #[test]
+    fn the_time_of_a_payload_reads_back_bit_for_bit_without_parsing_the_event() {
+        for ts in [1_760_806_482.123_456_7, 0.1, 1e21, 5e-324, 1_700_000_000.0] {
+            let bytes = encode_payload(ts, &Event::Taken { id: "1".into() }).expect("encodes");
+            assert_eq!(written_ts(&bytes).map(f64::to_bits), Some(ts.to_bits()), "{ts}");
+            assert_eq!(decode_ts(&bytes).map(f64::to_bits), Some(ts.to_bits()));
+        }
+        let reordered = br#"{"ts":2.5,"v":2,"event":{"taken":{"id":"1"}}}"#;
+        assert_eq!(written_ts(reordered), None);
+        assert_eq!(decode_ts(reordered), Some(2.5));
+        assert_eq!(decode_ts(br#"{"v":2,"ts":1.5"#), None, "not a payload");
     }
 
     #[test]

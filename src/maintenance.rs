@@ -52,12 +52,15 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
 }
 
 /// Records `data` as the journal's compaction base (`journal/base.json`,
-/// fsynced), then deletes the segments whose every record it covers (the
-/// last segment is kept) and fsyncs the directory.
+/// fsynced), then deletes the segments whose every record comes before
+/// the base's own record and before `keep_from` (the segment holding the
+/// base's record is kept, so the time of the state the base holds stays
+/// known; so is the last segment, and the segments a subscription still
+/// has to read) and fsyncs the directory.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn compact_journal(storage: &dyn Storage, dir: &Path, data: SnapshotData) -> Result<CompactReport> {
+pub fn compact_journal(storage: &dyn Storage, dir: &Path, data: SnapshotData, keep_from: Seq) -> Result<CompactReport> {
     let seq = data.seq;
     let journal_dir = dir.join(JOURNAL_DIR);
     base::write_base(storage, &journal_dir, data)?;
@@ -65,7 +68,7 @@ pub fn compact_journal(storage: &dyn Storage, dir: &Path, data: SnapshotData) ->
     let mut removed = Vec::new();
     for pair in segments.windows(2) {
         if let [segment, next] = pair
-            && next.first_seq <= seq.next()
+            && next.first_seq <= seq.min(keep_from)
         {
             storage
                 .remove_file(&segment.path)

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::journal::writer::{Durability, WriterConfig};
 use crate::retry::RetryPolicy;
-use crate::storage::{RealStorage, Storage};
+use crate::storage::{CountingStorage, RealStorage, Storage};
 
 /// The builder returned by [`crate::QueueManager::options`]; its `open`
 /// opens the store.
@@ -18,6 +19,7 @@ pub struct Options {
     pub(crate) snapshot_every: Option<Duration>,
     pub(crate) read_only: bool,
     pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) clock: Clock,
 }
 
 impl Default for Options {
@@ -30,6 +32,7 @@ impl Default for Options {
             snapshot_every: Some(Duration::from_secs(300)),
             read_only: false,
             storage: Arc::new(RealStorage),
+            clock: Clock::default(),
         }
     }
 }
@@ -125,5 +128,42 @@ impl Options {
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = storage;
         self
+    }
+
+    /// The clock events are stamped from (default: the wall clock). Tests
+    /// pass one that steps back; stamps stay monotonic whatever it says.
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Fn() -> f64 + Send + Sync>) -> Self {
+        self.clock = Clock::from_fn(clock);
+        self
+    }
+
+    /// Calls `on_read` with the number of bytes of every file read (an
+    /// open, `compact`, `import`, and [`Options::verify`] and
+    /// [`Options::replay`]): the progress of long work, against the size
+    /// of the store's files. Called on the reading thread.
+    #[must_use]
+    pub fn on_read(mut self, on_read: Arc<dyn Fn(u64) + Send + Sync>) -> Self {
+        self.storage = Arc::new(CountingStorage::new(self.storage, on_read));
+        self
+    }
+
+    /// [`crate::verify`] with these options (their storage and `on_read`).
+    ///
+    /// # Errors
+    /// As [`crate::verify`].
+    pub fn verify(&self, dir: impl AsRef<std::path::Path>) -> crate::Result<crate::VerifyReport> {
+        crate::lock::require_directory(dir.as_ref())?;
+        crate::audit::verify_with(self.storage.as_ref(), dir.as_ref())
+    }
+
+    /// [`crate::replay`] with these options (their storage and `on_read`).
+    ///
+    /// # Errors
+    /// As [`crate::replay`].
+    pub fn replay(&self, dir: impl AsRef<std::path::Path>, until: crate::Until) -> crate::Result<crate::Replayed> {
+        crate::lock::require_directory(dir.as_ref())?;
+        crate::audit::replay_with(self.storage.as_ref(), dir.as_ref(), until)
     }
 }

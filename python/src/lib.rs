@@ -249,11 +249,16 @@ impl QueueManager {
         events_list(py, &records)
     }
 
-    /// The events with a sequence number above `since`, in order.
+    /// The events with a sequence number above `since`, in order (`since=0`:
+    /// every event the journal still holds).
     #[pyo3(signature = (since=0))]
     fn events<'py>(&self, py: Python<'py>, since: u64) -> PyResult<Bound<'py, PyList>> {
-        let from = Seq(since.saturating_add(1));
-        let records: Vec<EventRecord> = self.with(py, move |store| Ok(store.events_from(from)?.collect()))?;
+        let from = if since == 0 {
+            Seq(0)
+        } else {
+            Seq(since.saturating_add(1))
+        };
+        let records: Vec<EventRecord> = self.with(py, move |store| store.events_from(from)?.collect())?;
         events_list(py, &records)
     }
 

@@ -297,9 +297,10 @@ pub struct LogArgs {
     /// Only events concerning this movie
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
-    /// Start at this record (included)
-    #[arg(long, value_name = "SEQ", default_value_t = 1)]
-    pub since: u64,
+    /// Start at this record (included; default: the first the journal holds). A record
+    /// compacted away is an error, never a silent gap
+    #[arg(long, value_name = "SEQ")]
+    pub since: Option<u64>,
     /// Keep printing new events as they are written (until interrupted)
     #[arg(long)]
     pub follow: bool,

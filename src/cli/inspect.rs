@@ -4,13 +4,13 @@
 use std::io::Write;
 use std::path::Path;
 
-use movie_queue::{EventRecord, Place, QueueEntry, QueueManager, Seq, Until, now};
+use movie_queue::{Place, QueueEntry, Seq, Until, now};
 use serde_json::{Value, json};
 
 use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
 use super::output::{
     Output, Progress, event_json, event_line, local_time, movie_label, quoted, relative_time, retries, safe, safe_path,
-    show_id, write_json, write_statistics, write_table,
+    show_id, store_bytes, write_json, write_statistics, write_table,
 };
 use super::{fail_with_hint, open_reader};
 
@@ -228,97 +228,77 @@ fn entry_fields(entry: &QueueEntry) -> Vec<(String, String)> {
     fields
 }
 
-/// `log [--json] [--id ID] [--since SEQ] [--follow]`.
+/// `log [--json] [--id ID] [--since SEQ] [--follow]`: the events read
+/// lazily from the journal (no open of the whole store); `--follow` reads
+/// only new bytes, across segment rolls, `compact` and a writer's restart.
 pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()> {
-    let qm = open_reader(dir)?;
-    let mut from = Seq(args.since.max(1));
-    let mut seen = None;
-    loop {
-        let now_seen = journal_files(dir);
-        if seen.as_ref() != Some(&now_seen) {
-            from = print_events(output, &qm, from, args)?;
-            seen = Some(now_seen);
-        }
-        if !args.follow {
-            return Ok(());
-        }
-        output.out.flush()?;
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-}
-
-/// The journal's files and their sizes: `--follow` reads the journal again
-/// only when this changes.
-fn journal_files(dir: &Path) -> Vec<(String, u64)> {
-    movie_queue::journal_files(dir)
-}
-
-/// The size of the journal, for a progress line: `28.3 MiB`.
-pub fn journal_size(dir: &Path) -> String {
-    #[expect(clippy::cast_precision_loss, reason = "an approximate size for display")]
-    let bytes = journal_files(dir).iter().map(|(_, size)| size).sum::<u64>() as f64;
-    format!("{:.1} MiB", bytes / f64::from(1_u32 << 20))
-}
-
-/// Prints the events from `from` on; returns the sequence number after the last one seen.
-fn print_events(output: &mut Output, qm: &QueueManager, from: Seq, args: &LogArgs) -> anyhow::Result<Seq> {
-    let mut next = from;
-    let mut write_error = None;
+    super::require_directory(dir)?;
+    let from = Seq(args.since.unwrap_or(0));
+    let events = if args.follow {
+        movie_queue::follow(dir, from)?
+    } else {
+        movie_queue::events(dir, from)?
+    };
     let style = output.style;
-    let mut emit = |record: &EventRecord| -> std::io::Result<()> {
+    for record in events {
+        let record = record?;
         if args.id.as_deref().is_some_and(|id| !record.event.concerns(id)) {
-            return Ok(());
+            continue;
         }
         if args.json {
-            let text = serde_json::to_string(&event_json(record)).map_err(std::io::Error::other)?;
-            writeln!(output.out, "{text}")
+            writeln!(output.out, "{}", serde_json::to_string(&event_json(&record))?)?;
         } else {
-            writeln!(output.out, "{}", event_line(style, record))
+            writeln!(output.out, "{}", event_line(style, &record))?;
         }
-    };
-    let result = qm.for_each_event(from, &mut |record| {
-        next = record.seq.next();
-        emit(&record).map_err(|error| {
-            write_error = Some(error);
-            movie_queue::Error::Closed
-        })
-    });
-    if let Some(error) = write_error {
-        return Err(error.into());
+        if args.follow {
+            output.out.flush()?;
+        }
     }
-    result?;
-    Ok(next)
+    Ok(())
 }
 
-/// `replay --until SEQ|TIME [--json] [--out DIR]`.
+/// `replay --until SEQ|TIME [--json] [--out DIR]`: reads the journal only
+/// as far as the target (no open of the whole store), so damage after it
+/// does not stop the answer.
 pub fn replay(output: &mut Output, dir: &Path, args: &ReplayArgs) -> anyhow::Result<()> {
-    let qm = open_reader(dir)?;
+    super::require_directory(dir)?;
     let until = match args.until {
         UntilArg::Seq(seq) => Until::Seq(Seq(seq)),
         UntilArg::Time(time) => Until::Time(time),
     };
-    let progress = Progress::start(format!(
-        "replaying {} of journal in {}",
-        journal_size(dir),
-        safe_path(dir)
-    ));
-    let replayed = qm.state_until(until)?;
+    let progress = Progress::bytes("replaying", store_bytes(dir));
+    let replayed = progress.options(movie_queue::Options::default()).replay(dir, until)?;
     drop(progress);
-    let stats = replayed.statistics(qm.max_retries());
+    let stats = replayed
+        .state
+        .statistics(movie_queue::RetryPolicy::default().max_retries);
     if let Some(out) = &args.out {
-        write_queue_files(dir, out, &replayed)?;
+        write_queue_files(dir, out, &replayed.state)?;
     }
     if args.json {
         return write_json(output, &stats);
     }
-    let last = qm.last_seq();
+    let stamped = replayed
+        .ts
+        .map(|ts| format!(", stamped {}", local_time(ts)))
+        .unwrap_or_default();
     let heading = match args.until {
-        UntilArg::Seq(seq) if seq > last.0 => format!("as of record {seq} (the journal ends at record {last})"),
-        UntilArg::Seq(seq) => format!("as of record {seq}"),
-        UntilArg::Time(time) => format!("as of {}", local_time(time)),
+        UntilArg::Seq(seq) => format!("as of record {seq}{stamped}"),
+        UntilArg::Time(time) => format!("as of {} (record {}{stamped})", local_time(time), replayed.seq),
     };
     writeln!(output.out, "{}", output.style.bold(&heading))?;
     write_statistics(output, &stats, "")?;
+    if replayed.unread_after {
+        writeln!(
+            output.out,
+            "{}",
+            output.style.dim(&format!(
+                "(the journal was read through record {} only: what follows it cannot change this state, \
+                 and damage there does not stop a replay; `movie-queue verify` checks the whole journal)",
+                replayed.seq
+            ))
+        )?;
+    }
     if let Some(out) = &args.out {
         writeln!(
             output.out,

@@ -129,7 +129,12 @@ fn dispatch(command: Command, dir: &Path) -> anyhow::Result<()> {
 /// Opens the store for a mutating command: the writer lock, and movies in
 /// flight stay in flight (they belong to whoever took them).
 pub fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
-    Ok(QueueManager::options().requeue_in_flight_on_open(false).open(dir)?)
+    Ok(writer_options().open(dir)?)
+}
+
+/// The options of a mutating command's open (see [`open_writer`]).
+pub fn writer_options() -> movie_queue::Options {
+    QueueManager::options().requeue_in_flight_on_open(false)
 }
 
 /// Closes a writer after its command's `work`. Once every change the

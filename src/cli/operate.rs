@@ -12,9 +12,10 @@ use serde_json::Value;
 
 use super::args::{AddArgs, FailArgs};
 use super::output::{
-    Output, local_time, movie_id, movie_label, quoted, relative_time, safe, safe_path, show_id, times,
+    Output, Progress, local_time, movie_id, movie_label, quoted, relative_time, safe, safe_path, show_id, store_bytes,
+    times,
 };
-use super::{close_writer, describe, fail, fail_with_hint, open_writer};
+use super::{close_writer, describe, fail, fail_with_hint, open_writer, writer_options};
 
 /// Opens the writer, runs `work`, closes (see [`close_writer`]: a failure
 /// after every change is durable is a warning, not an error).
@@ -383,7 +384,11 @@ pub fn snapshot(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
 
 /// `compact`.
 pub fn compact(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
-    let report = with_writer(dir, |qm| Ok(qm.compact()?))?;
+    let progress = Progress::bytes("compacting", store_bytes(dir));
+    let qm = progress.options(writer_options()).open(dir)?;
+    let compacted = qm.compact().map_err(anyhow::Error::from);
+    let report = close_writer(qm, compacted)?;
+    drop(progress);
     writeln!(
         output.out,
         "compacted through record {}: {} journal segments removed",
@@ -398,7 +403,11 @@ pub fn compact(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
 
 /// `import DIR`.
 pub fn import(output: &mut Output, dir: &Path, source: &Path) -> anyhow::Result<()> {
-    let added = with_writer(dir, |qm| Ok(qm.import(source)?))?;
+    let progress = Progress::bytes("importing", store_bytes(dir) + store_bytes(source));
+    let qm = progress.options(writer_options()).open(dir)?;
+    let imported = qm.import(source).map_err(anyhow::Error::from);
+    let added = close_writer(qm, imported)?;
+    drop(progress);
     writeln!(
         output.out,
         "imported {added} entries from {} (entries whose id the store already knew were skipped)",

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::time::Duration;
 
 use chrono::{DateTime, Local};
 use movie_queue::{Event, EventRecord, Movie, QueueEntry, Statistics};
@@ -325,12 +324,19 @@ pub fn movie_id(movie: &Movie) -> Cow<'_, str> {
     show_id(movie.id())
 }
 
-/// An event record as one flat JSON object: `{"seq":…,"ts":…,"type":"added", …the event's fields}`.
+/// The version of the JSON line schema of `log --json` (and `show
+/// --json`'s history): `docs/FORMAT.md`, "The event stream".
+pub const EVENT_LINE_SCHEMA: u32 = 1;
+
+/// An event record as one flat JSON object (a line of `log --json`):
+/// `{"schema":1,"seq":…,"ts":…,"type":"added","v":2, …the event's fields}`.
 pub fn event_json(record: &EventRecord) -> Value {
     let mut map = Map::new();
+    map.insert("schema".into(), Value::from(EVENT_LINE_SCHEMA));
     map.insert("seq".into(), Value::from(record.seq.0));
     map.insert("ts".into(), Value::from(record.ts));
     map.insert("type".into(), Value::from(record.event.kind()));
+    map.insert("v".into(), Value::from(record.version));
     if let Ok(Value::Object(outer)) = serde_json::to_value(&record.event) {
         for (_, inner) in outer {
             match inner {
@@ -437,56 +443,77 @@ pub fn write_json(output: &mut Output, value: &impl serde::Serialize) -> anyhow:
     Ok(())
 }
 
-/// "replaying… 1.5 s" on stderr while long work runs, only when stderr is
-/// a terminal; cleared when dropped.
+/// Work that reads fewer bytes than this shows no progress bar.
+const PROGRESS_BYTES_MIN: u64 = 4 << 20;
+
+/// A progress bar on stderr for long work (`verify`, `replay`, `import`,
+/// `compact`), counting the bytes the library reads against `total`:
+/// shown only when stderr is a terminal and the work reads at least 4 MiB
+/// (nothing at all when piped); cleared when dropped.
 pub struct Progress {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
-    /// Starts showing `label` after half a second of work.
-    pub fn start(label: String) -> Self {
-        if !std::io::stderr().is_terminal() {
-            return Progress {
-                stop: None,
-                thread: None,
-            };
+    /// A bar for work `label` that reads about `total` bytes.
+    pub fn bytes(label: &str, total: u64) -> Self {
+        if total < PROGRESS_BYTES_MIN || !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
         }
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let started = std::time::Instant::now();
-        let thread = std::thread::Builder::new()
-            .name("movie-queue-progress".into())
-            .spawn(move || {
-                let mut shown = false;
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(Duration::from_millis(250))
-                {
-                    let elapsed = started.elapsed();
-                    if elapsed >= Duration::from_millis(500) {
-                        let _ = write!(std::io::stderr(), "\r{label}… {:.1} s", elapsed.as_secs_f64());
-                        shown = true;
+        let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr())
+            .with_style(style)
+            .with_message(label.to_owned());
+        Progress { bar: Some(bar) }
+    }
+
+    /// `options` reporting their reads to the bar (unchanged without one).
+    pub fn options(&self, options: movie_queue::Options) -> movie_queue::Options {
+        match &self.bar {
+            Some(bar) => {
+                let bar = bar.clone();
+                options.on_read(std::sync::Arc::new(move |read| {
+                    bar.inc(read);
+                    // The total is an estimate: grow it rather than pass 100 %.
+                    if bar.length().is_some_and(|length| bar.position() > length) {
+                        bar.set_length(bar.position());
                     }
-                }
-                if shown {
-                    let _ = write!(std::io::stderr(), "\r\x1b[2K");
-                }
-            })
-            .ok();
-        Progress {
-            stop: Some(stop),
-            thread,
+                }))
+            }
+            None => options,
         }
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
+}
+
+/// The bytes of the store's files in `dir` (journal and documented files),
+/// the journal's `journal_reads` times: what long work on it reads, about.
+pub fn store_bytes_reading_journal(dir: &Path, journal_reads: u64) -> u64 {
+    let sizes = |dir: &Path| -> u64 {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.metadata().ok())
+            .filter(std::fs::Metadata::is_file)
+            .map(|metadata| metadata.len())
+            .sum()
+    };
+    sizes(dir) + journal_reads * sizes(&dir.join("journal"))
+}
+
+/// [`store_bytes_reading_journal`], the journal read once.
+pub fn store_bytes(dir: &Path) -> u64 {
+    store_bytes_reading_journal(dir, 1)
 }
 
 #[cfg(test)]
@@ -550,7 +577,7 @@ mod tests {
         );
         assert_eq!(
             event_json(&record).to_string(),
-            json!({"seq": 7, "ts": 1_760_806_482.5, "type": "failed",
+            json!({"schema": 1, "seq": 7, "ts": 1_760_806_482.5, "type": "failed", "v": 2,
                    "movie": {"id": "1", "title": "Heat", "year": 1995},
                    "error": "boom", "retry_after": 1_760_810_082.5})
             .to_string()

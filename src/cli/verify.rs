@@ -8,19 +8,15 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::inspect::journal_size;
-use super::output::{Output, Progress, safe, safe_path, write_json};
+use super::output::{Output, Progress, safe, store_bytes_reading_journal, write_json};
 use super::{fail_with_hint, require_directory};
 
 /// `verify [--json]`: exit 1 exactly when the store does not open.
 pub fn verify(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> {
     require_directory(dir)?;
-    let progress = Progress::start(format!(
-        "verifying {} of journal in {}",
-        journal_size(dir),
-        safe_path(dir)
-    ));
-    let verified = movie_queue::verify(dir);
+    // `verify` scans the journal, then replays it to check the snapshot.
+    let progress = Progress::bytes("verifying", store_bytes_reading_journal(dir, 2));
+    let verified = progress.options(movie_queue::Options::default()).verify(dir);
     drop(progress);
     let report = match verified {
         Ok(report) => report,

@@ -174,6 +174,18 @@ pub fn decode_record(bytes: &[u8], segment_first_seq: Seq) -> Result<RawRecord<'
     Ok(RawRecord { seq, payload })
 }
 
+/// The sequence number and payload of the record framed at `offset` of
+/// `bytes`, its checksum not verified: for bytes a scan has already
+/// checked. `None` when the frame does not fit.
+#[must_use]
+pub fn frame_at(bytes: &[u8], offset: usize) -> Option<(Seq, &[u8])> {
+    let header = bytes.get(offset..offset.checked_add(RECORD_HEADER_BYTES)?)?;
+    let length = read_u32(header, 0) as usize;
+    let start = offset + RECORD_HEADER_BYTES;
+    let payload = bytes.get(start..start.checked_add(length)?)?;
+    Some((Seq(read_u64(header, 8)), payload))
+}
+
 /// What a search for a valid record after damage found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resync {

@@ -140,6 +140,9 @@ pub struct JournalScan {
     pub segments: Vec<SegmentScan>,
     /// What the tail marker says.
     pub tail: TailMarker,
+    /// Were records or segments after those a bounded scan (the audit
+    /// queries') needed left unread?
+    pub unread: bool,
 }
 
 /// Scans every segment of the journal in `journal_dir` (none if it does not
@@ -156,21 +159,36 @@ pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
     let files = segment::list_segments(storage, journal_dir)?;
     let mut segments = Vec::with_capacity(files.len());
     for file in &files {
-        let bytes = storage
-            .read(&file.path)
-            .map_err(|error| Error::io("read", &file.path, error))?;
+        let bytes = read_segment(storage, file)?;
         segments.push(scan_segment(file, &bytes));
     }
     Ok(JournalScan {
         dir: journal_dir.to_path_buf(),
         segments,
         tail,
+        unread: false,
     })
+}
+
+/// The bytes of a segment file.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn read_segment(storage: &dyn Storage, file: &SegmentFile) -> Result<Vec<u8>> {
+    storage
+        .read(&file.path)
+        .map_err(|error| Error::io("read", &file.path, error))
 }
 
 /// Scans one segment's bytes.
 #[must_use]
 pub fn scan_segment(file: &SegmentFile, bytes: &[u8]) -> SegmentScan {
+    scan_segment_through(file, bytes, Seq(u64::MAX))
+}
+
+/// Scans one segment's bytes, stopping after record `through`.
+#[must_use]
+pub fn scan_segment_through(file: &SegmentFile, bytes: &[u8], through: Seq) -> SegmentScan {
     let mut scan = SegmentScan {
         path: file.path.clone(),
         first_seq: file.first_seq,
@@ -204,7 +222,7 @@ pub fn scan_segment(file: &SegmentFile, bytes: &[u8]) -> SegmentScan {
             return scan;
         }
     };
-    scan_records(&mut scan, bytes, first_seq);
+    scan_records(&mut scan, bytes, first_seq, through);
     if let Some(header) = scan.damages.first_mut().filter(|damage| damage.offset == 0) {
         header.valid_after = !scan.runs.is_empty();
     }
@@ -221,8 +239,9 @@ fn whole_file(bytes: &[u8], expected: Seq, kind: DamageKind) -> Damage {
     }
 }
 
-/// Walks the records after the header, resuming after damage.
-fn scan_records(scan: &mut SegmentScan, bytes: &[u8], first_seq: Seq) {
+/// Walks the records after the header, resuming after damage, until
+/// record `through`.
+fn scan_records(scan: &mut SegmentScan, bytes: &[u8], first_seq: Seq, through: Seq) {
     let mut offset = SEGMENT_HEADER_BYTES;
     let mut expected = first_seq;
     let mut run: Option<Run> = None;
@@ -230,23 +249,12 @@ fn scan_records(scan: &mut SegmentScan, bytes: &[u8], first_seq: Seq) {
         let rest = bytes.get(offset..).unwrap_or_default();
         match decode_record(rest, first_seq) {
             Ok(raw) if raw.seq == expected => {
-                let end = (offset + raw.framed_len()) as u64;
-                match &mut run {
-                    Some(current) => {
-                        current.last = raw.seq;
-                        current.end = end;
-                    }
-                    None => {
-                        run = Some(Run {
-                            first: raw.seq,
-                            last: raw.seq,
-                            start: offset as u64,
-                            end,
-                        });
-                    }
-                }
+                extend_run(&mut run, raw.seq, offset as u64, (offset + raw.framed_len()) as u64);
                 expected = raw.seq.next();
                 offset += raw.framed_len();
+                if raw.seq >= through {
+                    break;
+                }
             }
             Ok(raw) => {
                 scan.runs.extend(run.take());
@@ -293,6 +301,24 @@ fn scan_records(scan: &mut SegmentScan, bytes: &[u8], first_seq: Seq) {
         }
     }
     scan.runs.extend(run);
+}
+
+/// Adds the record `seq` at `start..end` to the current run (or starts one).
+fn extend_run(run: &mut Option<Run>, seq: Seq, start: u64, end: u64) {
+    match run {
+        Some(current) => {
+            current.last = seq;
+            current.end = end;
+        }
+        None => {
+            *run = Some(Run {
+                first: seq,
+                last: seq,
+                start,
+                end,
+            });
+        }
+    }
 }
 
 fn damage_to_end(offset: usize, len: usize, expected: Seq, defect: RecordDefect, valid_after: bool) -> Damage {
@@ -438,31 +464,133 @@ fn replay_run(
     through: Seq,
     on_record: &mut OnRecord<'_>,
 ) -> Result<()> {
+    for record in run_records(segment, bytes, run) {
+        let record = record?;
+        if record.seq > through {
+            break;
+        }
+        if record.seq >= from {
+            on_record(record)?;
+        }
+    }
+    Ok(())
+}
+
+/// The records of a segment's `bytes` from its header on, each checked,
+/// while they are valid and in order: `Ok(record)` for each, then one
+/// `Err(())` where damage, a gap or a bad header interrupts them (a caller
+/// that needs to know more scans the segment whole). Ends cleanly at the
+/// end of the bytes.
+pub fn clean_records<'a>(
+    file: &'a SegmentFile,
+    bytes: &'a [u8],
+) -> impl Iterator<Item = std::result::Result<RawRecord<'a>, ()>> + 'a {
+    let header = decode_segment_header(bytes)
+        .ok()
+        .filter(|&first| first == file.first_seq);
+    let mut offset = SEGMENT_HEADER_BYTES;
+    let mut expected = header;
+    std::iter::from_fn(move || {
+        let due = expected?;
+        if offset >= bytes.len() {
+            return None;
+        }
+        let decoded = bytes
+            .get(offset..)
+            .and_then(|rest| decode_record(rest, file.first_seq).ok())
+            .filter(|raw| raw.seq == due);
+        let Some(raw) = decoded else {
+            expected = None;
+            return Some(Err(()));
+        };
+        let record = RawRecord {
+            seq: due,
+            payload: raw.payload,
+            place: RecordPlace {
+                path: &file.path,
+                offset: offset as u64,
+            },
+        };
+        offset += raw.framed_len();
+        expected = Some(due.next());
+        Some(Ok(record))
+    })
+    .chain(std::iter::once(Err(())).filter(move |_| header.is_none()))
+}
+
+/// The records of `run`, a run the scan found in these very `bytes` (so
+/// their checksums are not computed again: only each header is read back
+/// and its sequence number compared).
+pub fn scanned_records<'a>(
+    segment: &'a SegmentScan,
+    bytes: &'a [u8],
+    run: &Run,
+) -> impl Iterator<Item = RawRecord<'a>> + 'a {
     let mut offset = usize::try_from(run.start).unwrap_or(usize::MAX);
     let mut seq = run.first;
-    while seq <= run.last && seq <= through {
-        let changed = || Error::Corrupt {
+    let last = run.last;
+    std::iter::from_fn(move || {
+        if seq > last {
+            return None;
+        }
+        let (frame_seq, payload) = format::frame_at(bytes, offset)?;
+        if frame_seq != seq {
+            return None;
+        }
+        let record = RawRecord {
+            seq,
+            payload,
+            place: RecordPlace {
+                path: &segment.path,
+                offset: offset as u64,
+            },
+        };
+        offset += format::framed_len(payload.len());
+        seq = if seq == last { Seq(u64::MAX) } else { seq.next() };
+        Some(record)
+    })
+}
+
+/// The records of `run`, a run `scan` found in `bytes` (the segment's
+/// content), each checked again as it is read.
+///
+/// # Errors
+/// (Each item) corruption if a record is no longer what the scan found.
+pub fn run_records<'a>(
+    segment: &'a SegmentScan,
+    bytes: &'a [u8],
+    run: &Run,
+) -> impl Iterator<Item = Result<RawRecord<'a>>> + 'a {
+    let mut offset = usize::try_from(run.start).unwrap_or(usize::MAX);
+    let mut seq = run.first;
+    let last = run.last;
+    std::iter::from_fn(move || {
+        if seq > last {
+            return None;
+        }
+        let changed = Error::Corrupt {
             path: segment.path.clone(),
             offset: offset as u64,
             detail: format!("record {seq} changed while it was read (another process is repairing the store?)"),
         };
-        let rest = bytes.get(offset..).ok_or_else(changed)?;
-        let raw = decode_record(rest, segment.first_seq).map_err(|_| changed())?;
-        if raw.seq != seq {
-            return Err(changed());
-        }
-        if seq >= from {
-            on_record(RawRecord {
-                seq,
-                payload: raw.payload,
-                place: RecordPlace {
-                    path: &segment.path,
-                    offset: offset as u64,
-                },
-            })?;
-        }
+        let decoded = bytes
+            .get(offset..)
+            .and_then(|rest| decode_record(rest, segment.first_seq).ok())
+            .filter(|raw| raw.seq == seq);
+        let Some(raw) = decoded else {
+            seq = Seq(u64::MAX);
+            return Some(Err(changed));
+        };
+        let record = RawRecord {
+            seq,
+            payload: raw.payload,
+            place: RecordPlace {
+                path: &segment.path,
+                offset: offset as u64,
+            },
+        };
         offset += raw.framed_len();
-        seq = seq.next();
-    }
-    Ok(())
+        seq = if seq == last { Seq(u64::MAX) } else { seq.next() };
+        Some(Ok(record))
+    })
 }

@@ -88,8 +88,13 @@ pub fn list_segments(storage: &dyn Storage, journal_dir: &Path) -> Result<Vec<Se
                 Err(error) => return Err(Error::io("inspect", &path, error)),
             }
             segments.push(SegmentFile { path, first_seq });
-        } else if is_leftover(&name) || name == BASE_FILE || name == super::tail::TAIL_FILE {
-            // Not part of the journal: an interrupted creation or repair's leftovers.
+        } else if is_leftover(&name)
+            || name == BASE_FILE
+            || name == super::tail::TAIL_FILE
+            || name == super::times::TIMES_FILE
+        {
+            // Not part of the journal: the base, the markers, an interrupted
+            // creation or repair's leftovers.
         } else {
             return Err(Error::Corrupt {
                 path,

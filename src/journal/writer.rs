@@ -13,6 +13,7 @@
 
 mod linger;
 mod thread;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
@@ -24,6 +25,7 @@ use crossbeam_channel::Sender;
 
 use self::linger::POLLING;
 use self::thread::WriterThread;
+pub use self::watch::DurableWatch;
 use super::format::{self, RECORD_PAYLOAD_BYTES_MAX};
 use super::segment;
 use crate::error::{Error, Result};
@@ -526,6 +528,12 @@ impl JournalWriter {
             sender: self.sender.clone().ok_or(Error::Closed)?,
             shared: Arc::clone(&self.shared),
         })
+    }
+
+    /// A handle that follows "synced through" (see [`DurableWatch`]).
+    #[must_use]
+    pub fn durable_watch(&self) -> DurableWatch {
+        DurableWatch::new(Arc::downgrade(&self.shared))
     }
 
     /// Stops the thread after it has written what was queued.

@@ -2,9 +2,10 @@
 //! journal on disk through `audit.rs`.
 
 use super::{MovieId, QueueManager};
-use crate::audit::{self, Until};
+use crate::audit::{self, Events, Until};
 use crate::error::Result;
 use crate::event::EventRecord;
+use crate::journal::writer::JournalWriter;
 use crate::projection::QueueState;
 use crate::seq::Seq;
 
@@ -13,30 +14,56 @@ impl QueueManager {
     /// a compaction are gone from the journal and not listed.
     ///
     /// # Errors
-    /// Corruption or I/O while reading the journal.
+    /// Corruption or I/O while reading the journal (damaged records are
+    /// an error, never skipped).
     pub fn history(&self, movie_id: impl MovieId) -> Result<Vec<EventRecord>> {
         let id = movie_id.movie_id();
         let mut events = Vec::new();
-        self.for_each_event(Seq(1), &mut |record| {
+        for record in self.events_from(Seq(0))? {
+            let record = record?;
             if record.event.concerns(id) {
                 events.push(record);
             }
-            Ok(())
-        })?;
+        }
         Ok(events)
     }
 
-    /// The events from sequence number `from` on, in order.
+    /// The events from sequence number `from` on, in order, to the last
+    /// one so far (durable: the journal is flushed first), read lazily —
+    /// one record at a time, nothing collected. `Seq(0)` starts at the
+    /// first event the journal still holds (after `compact`, later than
+    /// record 1); a `from` the journal no longer holds is an error, never
+    /// a silent gap. Each item is `Err` where a record cannot be read (and
+    /// is the last).
     ///
     /// # Errors
-    /// Corruption or I/O while reading the journal.
-    pub fn events_from(&self, from: Seq) -> Result<std::vec::IntoIter<EventRecord>> {
-        let mut events = Vec::new();
-        self.for_each_event(from, &mut |record| {
-            events.push(record);
-            Ok(())
-        })?;
-        Ok(events.into_iter())
+    /// [`crate::Error::Poisoned`] from the flush.
+    pub fn events_from(&self, from: Seq) -> Result<Events> {
+        self.flush()?;
+        let last = self.last_seq();
+        Ok(Events::to_end(self.options.storage.clone(), self.dir(), from, last))
+    }
+
+    /// Every event from sequence number `from` on, and then each new one as
+    /// it becomes durable: a blocking iterator, in order, with no gap and
+    /// no repeat, across segment rolls and `compact`. It never yields an
+    /// event that is not durable, so a consumer that records the `seq` of
+    /// the last event it handled resumes exactly with `subscribe(seq + 1)`,
+    /// here or after a crash. It ends once this manager is closed (after
+    /// the events written until then). A read-only manager follows what
+    /// another process writes, as [`crate::follow`] does. `compact` keeps
+    /// the segments a live subscription has yet to read.
+    ///
+    /// # Errors
+    /// None so far (errors reading the journal come as items).
+    pub fn subscribe(&self, from: Seq) -> Result<Events> {
+        let watch = self.read().writer.as_ref().map(JournalWriter::durable_watch);
+        let storage = self.options.storage.clone();
+        let events = match watch {
+            Some(watch) => Events::subscribed(storage, self.dir(), from, watch),
+            None => Events::polling(storage, self.dir(), from),
+        };
+        Ok(events.sharing_position(self.register_subscription()))
     }
 
     /// Hands every event from `from` on to `visit`, streaming (nothing is
@@ -45,24 +72,29 @@ impl QueueManager {
     /// # Errors
     /// Corruption or I/O while reading the journal; what `visit` returned.
     pub fn for_each_event(&self, from: Seq, visit: &mut dyn FnMut(EventRecord) -> Result<()>) -> Result<()> {
-        self.flush()?;
-        audit::for_each_event(self.options.storage.as_ref(), self.dir(), from, visit)
+        for record in self.events_from(from)? {
+            visit(record?)?;
+        }
+        Ok(())
     }
 
     /// The projection as of record `seq` (included).
     ///
     /// # Errors
-    /// [`crate::Error::InvalidArgument`] if the journal no longer reaches back to
-    /// `seq` (compacted); corruption or I/O.
+    /// [`crate::Error::InvalidArgument`] if the store cannot answer exactly:
+    /// `seq` is before what the journal still holds (compacted), behind
+    /// damaged records, or past the last record; the message says which
+    /// records it can answer. Corruption or I/O.
     pub fn state_at(&self, seq: Seq) -> Result<QueueState> {
         self.state_until(Until::Seq(seq))
     }
 
     /// The projection as of Unix time `time`: every event stamped at or
-    /// before it.
+    /// before it (event times are monotonic in a store).
     ///
     /// # Errors
-    /// As [`QueueManager::state_at`].
+    /// As [`QueueManager::state_at`]; also for a time before the first
+    /// event the journal still holds, or in the future.
     pub fn state_at_time(&self, time: f64) -> Result<QueueState> {
         self.state_until(Until::Time(time))
     }
@@ -72,7 +104,16 @@ impl QueueManager {
     /// # Errors
     /// As [`QueueManager::state_at`].
     pub fn state_until(&self, until: Until) -> Result<QueueState> {
+        self.replay(until).map(|replayed| replayed.state)
+    }
+
+    /// The projection as of `until`, and how it was rebuilt (see
+    /// [`crate::replay`]): only the records up to the target are read.
+    ///
+    /// # Errors
+    /// As [`QueueManager::state_at`].
+    pub fn replay(&self, until: Until) -> Result<audit::Replayed> {
         self.flush()?;
-        audit::state_until(self.options.storage.as_ref(), self.dir(), until)
+        audit::replay_with(self.options.storage.as_ref(), self.dir(), until)
     }
 }

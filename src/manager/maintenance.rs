@@ -12,7 +12,9 @@ impl QueueManager {
     /// Writes a snapshot, records the state it covers as the journal's
     /// compaction base (`journal/base.json`, fsynced), then deletes the
     /// segments whose every record the base covers. The live segment is
-    /// kept. History before the base is gone from `history` and `log`.
+    /// kept, and so are the segments a live subscription (see
+    /// [`QueueManager::subscribe`]) has yet to read. History before the
+    /// base is gone from `history` and `log`.
     ///
     /// # Errors
     /// [`Error::ReadOnly`]; [`Error::Io`] naming the file.
@@ -23,6 +25,7 @@ impl QueueManager {
             self.options.storage.as_ref(),
             self.dir(),
             SnapshotData::of_state(&state, seq),
+            self.earliest_subscribed(),
         )
     }
 

@@ -8,8 +8,8 @@
 //! Every query answers from the projection under a read lock.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -78,6 +78,8 @@ struct Inner {
     writer: Option<JournalWriter>,
     events_since_snapshot: u64,
     last_snapshot_at: Instant,
+    /// The last event's time: the next is never stamped below it.
+    last_ts: f64,
 }
 
 /// The queue manager: thread-safe (`Send + Sync`; share it as
@@ -97,6 +99,8 @@ pub struct QueueManager {
     /// Set once the open completed: only then may closing (or dropping)
     /// write a snapshot of the state.
     opened: AtomicBool,
+    /// Where each live subscription reads: `compact` keeps those segments.
+    subscriptions: Mutex<Vec<Weak<AtomicU64>>>,
     _lock: Option<WriterLock>,
 }
 
@@ -174,7 +178,7 @@ impl QueueManager {
             let limits = ImportLimits {
                 event_bytes_max: options.writer.event_bytes_limit(),
                 segment_bytes_max: options.writer.segment_bytes_max,
-                now: now(),
+                now: options.clock.now(),
             };
             (Some(lock), recovery::recover_for_writer(storage.as_ref(), dir, limits)?)
         };
@@ -198,10 +202,12 @@ impl QueueManager {
                 writer,
                 events_since_snapshot: recovered.events_since_snapshot,
                 last_snapshot_at: Instant::now(),
+                last_ts: recovered.last_ts,
             }),
             options,
             snapshot_thread: Mutex::new(None),
             opened: AtomicBool::new(false),
+            subscriptions: Mutex::new(Vec::new()),
             _lock: lock,
         };
         if manager.options.requeue_in_flight_on_open && !manager.options.read_only {
@@ -243,12 +249,15 @@ impl QueueManager {
             .state
             .check(&event)
             .map_err(|error| Error::InvalidArgument(error.0))?;
-        let ts = now();
+        // Stamped under the write lock, so times are monotonic in
+        // sequence order (a clock stepped back stamps the previous time).
+        let ts = crate::clock::stamp(self.options.clock.now(), inner.last_ts);
         let payload = encode_payload(ts, &event)?;
         let seq = inner.next_seq;
         let ticket = writer.append(seq, payload, reservation)?;
         inner.state.apply_checked(ts, &event);
         inner.next_seq = seq.next();
+        inner.last_ts = ts;
         inner.events_since_snapshot += 1;
         if self.snapshot_due(inner) {
             self.start_background_snapshot(inner);
@@ -294,6 +303,33 @@ impl QueueManager {
             }
             None => Ok(()),
         }
+    }
+
+    /// Registers a subscription's reading position.
+    fn register_subscription(&self) -> Arc<AtomicU64> {
+        let position = Arc::new(AtomicU64::new(0));
+        let mut subscriptions = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subscriptions.retain(|live| live.strong_count() > 0);
+        subscriptions.push(Arc::downgrade(&position));
+        position
+    }
+
+    /// The earliest record a live subscription has yet to read (`SEQ_MAX`: none).
+    fn earliest_subscribed(&self) -> Seq {
+        let mut subscriptions = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subscriptions.retain(|live| live.strong_count() > 0);
+        Seq(subscriptions
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|position| position.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(crate::seq::SEQ_MAX))
     }
 
     /// Journals one event as it is (import); `Ok(false)`: it changed nothing.

@@ -76,7 +76,17 @@ impl QueueManager {
     /// # Errors
     /// [`crate::Error::ReadOnly`]; [`crate::Error::Poisoned`]; [`crate::Error::Io`] naming the file.
     pub fn snapshot(&self) -> Result<Seq> {
-        self.join_snapshot_thread();
+        // Held while the files are written, so no background snapshot
+        // starts meanwhile and writes the same temporary files.
+        let mut running = self
+            .snapshot_thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(thread) = running.take()
+            && thread.join().is_err()
+        {
+            tracing::warn!("the snapshot thread panicked");
+        }
         let (flusher, seq) = {
             let mut inner = self.write();
             let writer = inner.writer.as_ref().ok_or_else(|| self.not_writable())?;
@@ -92,6 +102,7 @@ impl QueueManager {
             seq,
             &self.snapshot_writing,
         )?;
+        drop(running);
         Ok(seq)
     }
 

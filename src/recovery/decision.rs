@@ -70,6 +70,8 @@ pub struct Decision {
     pub base_needed: bool,
     /// The legacy files' content, for [`Start::Legacy`].
     pub legacy: Option<SnapshotData>,
+    /// The time of the chain's last record, once `build_state` has read it.
+    pub last_ts: Option<f64>,
 }
 
 impl Start {
@@ -108,7 +110,7 @@ impl Decision {
         for &(segment, damage) in &decision.history {
             let scan = &evidence.journal.segments[segment];
             problems.push(format!(
-                "{} (history only: the {} covers it; `movie-queue log` skips it)",
+                "{} (history only: the {} covers it; `movie-queue log` and `replay` stop at it)",
                 scan.error(&scan.damages[damage], segment == last),
                 decision.start.name()
             ));
@@ -256,6 +258,7 @@ fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<Snapsho
         history,
         base_needed,
         legacy,
+        last_ts: None,
     }
 }
 

@@ -55,8 +55,12 @@ pub fn recover_for_writer(storage: &dyn Storage, dir: &Path, limits: ImportLimit
         decision = decision::decide(storage, Evidence::gather(storage, dir)?)?;
     }
     let state = decision.build_state(storage)?;
-    let mut recovered = decision.recovered(state);
+    let mut recovered = decision.recovered(storage, state)?;
     recovered.end.last_segment = append_point(storage, &decision)?;
+    // A hint for time queries: failing to write it costs them speed only.
+    if let Err(error) = crate::journal::times::refresh(storage, &decision.evidence.journal, &crate::event::decode_ts) {
+        tracing::warn!(%error, "could not update the journal's time index");
+    }
     Ok(recovered)
 }
 

@@ -65,6 +65,9 @@ pub struct Recovered {
     /// Events the documented files on disk do not reflect (at least 1 when
     /// they were not used at all), so the next snapshot is not skipped.
     pub events_since_snapshot: u64,
+    /// The time of the last record (0 when the journal no longer holds
+    /// it): the next event is never stamped below it.
+    pub last_ts: f64,
 }
 
 /// Recovers the state of the store in `dir` for a reader: decides, builds
@@ -76,7 +79,7 @@ pub fn recover_read_only(storage: &dyn Storage, dir: &Path) -> Result<Recovered>
     let evidence = Evidence::gather(storage, dir)?;
     let mut decision = decision::decide(storage, evidence)?;
     let state = decision.build_state(storage)?;
-    Ok(decision.recovered(state))
+    decision.recovered(storage, state)
 }
 
 impl Decision {
@@ -110,25 +113,36 @@ impl Decision {
                 state
             }
         };
-        replay_into(
+        let mut last_ts = None;
+        replay_events(
             storage,
             &self.evidence.journal,
-            self.chain.start,
+            self.chain.start.next(),
             self.chain.end,
-            &mut state,
+            &mut |record, place| {
+                last_ts = Some(record.ts);
+                apply_record(&mut state, &record, place)
+            },
         )?;
+        self.last_ts = last_ts;
         Ok(state)
     }
 
-    /// What a reader (or a writer, before it chooses where to append) gets.
-    fn recovered(&self, state: QueueState) -> Recovered {
+    /// What a reader (or a writer, before it chooses where to append)
+    /// gets. Reads the starting point's record for its time when no
+    /// record follows it.
+    fn recovered(&self, storage: &dyn Storage, state: QueueState) -> Result<Recovered> {
+        let last_ts = match self.last_ts {
+            Some(ts) => ts,
+            None => record_ts(storage, &self.evidence.journal, self.chain.end)?.unwrap_or(0.0),
+        };
         let since = self.chain.end.0 - self.chain.start.0;
         let events_since_snapshot = if self.start == Start::Checkpoint(CheckpointKind::Snapshot) {
             since
         } else {
             since.max(1)
         };
-        Recovered {
+        Ok(Recovered {
             state,
             last_seq: self.chain.end,
             end: JournalEnd {
@@ -136,8 +150,24 @@ impl Decision {
                 last_segment: None,
             },
             events_since_snapshot,
-        }
+            last_ts,
+        })
     }
+}
+
+/// The time of record `seq`, if the scanned journal holds it.
+///
+/// # Errors
+/// As [`replay_events`].
+pub fn record_ts(storage: &dyn Storage, scan: &JournalScan, seq: Seq) -> Result<Option<f64>> {
+    let mut ts = None;
+    if seq.0 > 0 {
+        replay_events(storage, scan, seq, seq, &mut |record, _| {
+            ts = Some(record.ts);
+            Ok(())
+        })?;
+    }
+    Ok(ts)
 }
 
 /// Applies the records `start + 1 ..= end` of the scanned journal to `state`.

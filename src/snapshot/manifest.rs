@@ -153,6 +153,19 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
     }))
 }
 
+/// The record the manifest says its snapshot covers, reading the manifest
+/// only (the files are checked when the snapshot is loaded). `None`: no
+/// manifest, or one that does not parse.
+#[must_use]
+pub fn snapshot_seq(storage: &dyn Storage, dir: &Path) -> Option<Seq> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if !storage.exists(&manifest_path) {
+        return None;
+    }
+    let bytes = storage.read(&manifest_path).ok()?;
+    parse_manifest(&bytes).ok().map(|manifest| manifest.seq)
+}
+
 /// A manifest's content: version 3 (four files) or 2 (three) sealed with
 /// its own checksum, or version 1 as the first release wrote it.
 fn parse_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {

@@ -25,7 +25,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Entry, RealStorage, Storage, WritableFile};
+use super::{Entry, ReadableFile, RealStorage, Storage, WritableFile};
 
 /// The sector size of the modelled disk: unsynced data survives a power
 /// loss in whole sectors, in any order.
@@ -473,6 +473,11 @@ impl Storage for FaultyStorage {
             }
         }
         Ok(bytes)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>> {
+        drop(self.live()?);
+        RealStorage.open_read(path)
     }
 
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {

@@ -12,6 +12,7 @@
 //!   is ever followed when a file is created, opened for writing or read
 //!   (`create_new` plus `O_NOFOLLOW`).
 
+mod counting;
 #[cfg(any(test, feature = "testing"))]
 mod faulty;
 mod real;
@@ -20,6 +21,7 @@ use std::fmt::Debug;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use self::counting::CountingStorage;
 #[cfg(any(test, feature = "testing"))]
 pub use self::faulty::{Fault, FaultyStorage, PowerLoss};
 pub use self::real::RealStorage;
@@ -38,6 +40,16 @@ pub trait WritableFile: Send {
     /// The operating system's error; the caller must then treat every byte
     /// written since the last good sync as lost.
     fn sync_data(&mut self) -> io::Result<()>;
+}
+
+/// A file opened for reading: a follower keeps reading a segment through
+/// it even after `compact` deleted the file's name.
+pub trait ReadableFile: Send {
+    /// The bytes from `offset` to the current end of the file (none past it).
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn read_from(&mut self, offset: u64) -> io::Result<Vec<u8>>;
 }
 
 /// What is at a path, without following a symbolic link.
@@ -77,6 +89,11 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// The operating system's error; `path` being a symbolic link.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Opens an existing regular file for reading, without following a link.
+    ///
+    /// # Errors
+    /// The operating system's error; `path` being a symbolic link.
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>>;
     /// Creates a new file for writing, user-only (0600); fails if anything
     /// (a file, a link) is already at `path`.
     ///

@@ -3,10 +3,10 @@
 //! and never through a symbolic link (`O_NOFOLLOW`), user-only modes.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::{Entry, Storage, WritableFile};
+use super::{Entry, ReadableFile, Storage, WritableFile};
 
 /// The operating system's file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,6 +21,20 @@ impl WritableFile for RealFile {
 
     fn sync_data(&mut self) -> io::Result<()> {
         self.0.sync_data()
+    }
+}
+
+struct RealReader(File);
+
+impl ReadableFile for RealReader {
+    fn read_from(&mut self, offset: u64) -> io::Result<Vec<u8>> {
+        let len = self.0.metadata()?.len();
+        let mut bytes = Vec::with_capacity(usize::try_from(len.saturating_sub(offset)).unwrap_or(0));
+        if offset < len {
+            self.0.seek(SeekFrom::Start(offset))?;
+            (&mut self.0).take(len - offset).read_to_end(&mut bytes)?;
+        }
+        Ok(bytes)
     }
 }
 
@@ -89,9 +103,16 @@ impl Storage for RealStorage {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let mut file = open_existing(path, false)?;
-        let mut bytes = Vec::new();
+        // Sized once: a 64 MiB segment read into a growing buffer would be
+        // copied at each doubling.
+        let len = file.metadata()?.len();
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
         file.read_to_end(&mut bytes)?;
         Ok(bytes)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>> {
+        Ok(Box::new(RealReader(open_existing(path, false)?)))
     }
 
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {

@@ -12,7 +12,7 @@ mod model;
 pub use self::model::ReferenceModel;
 #[cfg(test)]
 pub(crate) use self::model::Stamped;
-pub use crate::audit::{state_until, verify_with};
+pub use crate::audit::{full_replay, replay_with, state_until, time_target, verify_with};
 pub use crate::event::{decode_payload, encode_payload};
 pub use crate::journal::chain::{Chain, ChainEnd};
 pub use crate::journal::format::{
@@ -22,6 +22,7 @@ pub use crate::journal::format::{
 pub use crate::journal::reader::{JournalScan, scan as scan_journal};
 pub use crate::journal::segment::{list_segments, parse_segment_name, segment_name};
 pub use crate::journal::tail::{TAIL_FILE, write as write_tail};
+pub use crate::journal::times::TIMES_FILE;
 pub use crate::journal::writer::{JournalEnd, JournalWriter, WriterConfig};
 pub use crate::lock::LOCK_FILE;
 pub use crate::maintenance::repair_with;
@@ -33,4 +34,6 @@ pub use crate::snapshot::files::{parse_entries, parse_entries_prefix, render_fil
 pub use crate::snapshot::legacy::load_legacy;
 pub use crate::snapshot::manifest::{load_snapshot, write_files, write_snapshot};
 pub use crate::snapshot::{COMPLETED_FILE, FAILED_FILE, MANIFEST_FILE, PENDING_FILE, QUEUE_FILES, SnapshotData};
-pub use crate::storage::{Entry, Fault, FaultyStorage, PowerLoss, RealStorage, Storage, WritableFile, write_atomic};
+pub use crate::storage::{
+    Entry, Fault, FaultyStorage, PowerLoss, ReadableFile, RealStorage, Storage, WritableFile, write_atomic,
+};

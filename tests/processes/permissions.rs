@@ -43,11 +43,22 @@ struct Denied {
 impl Drop for Denied {
     fn drop(&mut self) {
         if self.immutable {
-            drop(Command::new("chattr").arg("-i").arg(&self.path).status());
+            drop(chattr("-i", &self.path));
         } else {
             set_mode(&self.path, self.mode);
         }
     }
+}
+
+/// Runs `chattr FLAG PATH`. Callers hold `support::alone()`, so no store
+/// of this process is open while the child is forked (and taking
+/// `support::spawning()` here would deadlock on that guard).
+fn chattr(flag: &str, path: &Path) -> std::io::Result<std::process::Output> {
+    Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
 }
 
 fn set_mode(path: &Path, mode: u32) {
@@ -79,8 +90,8 @@ fn deny_writes(path: &Path) -> Option<Denied> {
             mode,
         });
     }
-    let status = Command::new("chattr").arg("+i").arg(path).status();
-    if status.is_ok_and(|status| status.success()) {
+    let output = chattr("+i", path);
+    if output.is_ok_and(|output| output.status.success()) {
         return Some(Denied {
             path: path.to_path_buf(),
             immutable: true,

@@ -265,7 +265,7 @@ fn user_ids(name: &str) -> Option<(u32, u32)> {
 
 /// Runs `command` to its end under [`super::spawning`], output captured;
 /// an error if it cannot be started.
-fn try_output(command: &mut Command) -> std::io::Result<Output> {
+pub fn try_output(command: &mut Command) -> std::io::Result<Output> {
     let _spawning = super::spawning();
     command.stdin(Stdio::null()).output()
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use movie_queue::testing::{Entry, RealStorage, Storage, WritableFile};
+use movie_queue::testing::{Entry, ReadableFile, RealStorage, Storage, WritableFile};
 
 /// Shared switches of a [`GatedStorage`].
 #[derive(Debug, Default)]
@@ -82,6 +82,9 @@ impl Storage for GatedStorage {
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         RealStorage.read(path)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>> {
+        RealStorage.open_read(path)
     }
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         Ok(Box::new(GatedFile {

@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use movie_queue::testing::{Entry, Storage, WritableFile};
+use movie_queue::testing::{Entry, ReadableFile, Storage, WritableFile};
 
 #[derive(Debug, Default)]
 struct Tree {
@@ -78,6 +78,22 @@ impl WritableFile for MemoryFile {
     }
 }
 
+/// A file read by name each time (a deleted file reads as missing).
+struct MemoryReader {
+    path: PathBuf,
+    storage: MemoryStorage,
+}
+
+impl ReadableFile for MemoryReader {
+    fn read_from(&mut self, offset: u64) -> io::Result<Vec<u8>> {
+        let bytes = self.storage.get(&self.path).ok_or_else(|| not_found(&self.path))?;
+        Ok(bytes
+            .get(usize::try_from(offset).unwrap_or(usize::MAX)..)
+            .unwrap_or_default()
+            .to_vec())
+    }
+}
+
 impl Storage for MemoryStorage {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut tree = self.lock();
@@ -113,6 +129,14 @@ impl Storage for MemoryStorage {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         self.get(path).ok_or_else(|| not_found(path))
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>> {
+        self.read(path)?;
+        Ok(Box::new(MemoryReader {
+            path: path.to_path_buf(),
+            storage: self.clone(),
+        }))
     }
 
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {

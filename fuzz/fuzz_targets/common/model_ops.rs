@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use movie_queue::testing::ReferenceModel as Model;
-use movie_queue::{Durability, Movie, Place, QueueEntry, QueueManager, Seq};
+use movie_queue::{Durability, Movie, Place, QueueEntry, QueueManager};
 use serde_json::json;
 
 use super::bytes::{Builder, Cursor};
@@ -368,7 +368,10 @@ impl Run {
             let expected = matches!(self.model.find(id), Some((Place::Completed, _)));
             assert_eq!(self.manager().is_completed(id), expected, "is_completed({id})");
         }
-        let replayed = self.manager().state_at(Seq(u64::MAX)).expect("replay the journal");
+        let replayed = self
+            .manager()
+            .state_at(self.manager().last_seq())
+            .expect("replay the journal");
         assert!(replayed == self.manager().state(), "a full replay gives the live state");
     }
 

@@ -417,7 +417,7 @@ fn check_opens(dir: &Path, scenario: &Scenario, issues: KnownIssues) {
         let opened = reader.as_ref();
         let opened = opened.unwrap_or_else(|error| panic!("verify passed, read-only open failed: {error}"));
         if scenario.segments > 0 {
-            let replayed = opened.state_at(Seq(u64::MAX)).expect("a verified journal replays");
+            let replayed = opened.state_at(opened.last_seq()).expect("a verified journal replays");
             assert!(
                 replayed == opened.state(),
                 "replaying the verified journal gives the state open recovered"

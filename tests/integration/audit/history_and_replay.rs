@@ -54,7 +54,11 @@ fn history_and_events_from_list_the_journal() {
         .map(|record| record.event.kind())
         .collect();
     assert_eq!(kinds, ["added", "taken", "failed", "moved_to_pending"]);
-    let seqs: Vec<u64> = qm.events_from(Seq(4)).unwrap().map(|record| record.seq.0).collect();
+    let seqs: Vec<u64> = qm
+        .events_from(Seq(4))
+        .unwrap()
+        .map(|record| record.unwrap().seq.0)
+        .collect();
     assert_eq!(seqs, (4..=qm.last_seq().0).collect::<Vec<_>>());
 }
 
@@ -74,7 +78,7 @@ fn state_at_k_equals_a_fresh_store_after_k_operations() {
             "state_at({k})"
         );
     }
-    let records: Vec<_> = qm.events_from(Seq(1)).unwrap().collect();
+    let records: Vec<_> = qm.events_from(Seq(1)).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
     let at_time = qm.state_at_time(records[4].ts).unwrap();
     let expected = qm
         .state_at(records.iter().rfind(|record| record.ts <= records[4].ts).unwrap().seq)

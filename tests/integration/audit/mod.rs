@@ -1,1 +1,5 @@
 mod history_and_replay;
+mod replay_prefix;
+mod subscription;
+mod time_index;
+mod time_travel;

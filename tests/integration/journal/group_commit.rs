@@ -24,7 +24,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use durability_support::{movie, scratch};
-use movie_queue::testing::{Entry, FaultyStorage, Storage, WritableFile};
+use movie_queue::testing::{Entry, FaultyStorage, ReadableFile, Storage, WritableFile};
 use movie_queue::{Durability, QueueManager};
 
 const THREADS: usize = 8;
@@ -60,6 +60,9 @@ impl Storage for SlowFsync {
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         self.0.read(path)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>> {
+        self.0.open_read(path)
     }
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         Ok(Box::new(SlowFile(self.0.create_new(path)?)))

@@ -156,7 +156,7 @@ fn the_queue_operations_journal_all_nine_event_kinds_and_replay_to_the_same_stat
     let kinds: Vec<&str> = qm
         .events_from(Seq(1))
         .expect("read the journal")
-        .map(|record| record.event.kind())
+        .map(|record| record.unwrap().event.kind())
         .collect();
     assert_eq!(
         kinds,
@@ -179,7 +179,7 @@ fn the_queue_operations_journal_all_nine_event_kinds_and_replay_to_the_same_stat
     let seqs: Vec<u64> = qm
         .events_from(Seq(1))
         .expect("read")
-        .map(|record| record.seq.0)
+        .map(|record| record.unwrap().seq.0)
         .collect();
     assert_eq!(
         seqs,
@@ -194,7 +194,6 @@ fn the_queue_operations_journal_all_nine_event_kinds_and_replay_to_the_same_stat
         .expect("reopen");
     assert!(reopened.state() == live, "the reopened state equals the live one");
     drop(reopened);
-    let replayed = movie_queue::testing::state_until(&RealStorage, dir.path(), movie_queue::Until::Seq(Seq(u64::MAX)))
-        .expect("full replay");
+    let replayed = movie_queue::testing::full_replay(&RealStorage, dir.path()).expect("full replay");
     assert!(replayed == live, "a full replay of the journal equals the live state");
 }

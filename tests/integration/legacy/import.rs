@@ -53,7 +53,7 @@ fn legacy_files_are_imported_as_one_event_with_every_value_kept() {
     write_legacy(dir.path());
     let qm = QueueManager::open(dir.path()).unwrap();
     assert_eq!(qm.last_seq(), Seq(1));
-    let events: Vec<_> = qm.events_from(Seq(1)).unwrap().collect();
+    let events: Vec<_> = qm.events_from(Seq(1)).unwrap().collect::<Result<_, _>>().unwrap();
     assert!(matches!(events[0].event, Event::Imported { .. }));
     let [pending, failed, completed] = legacy_files().map(|(_, value)| value);
     // An integer time stays an integer.

@@ -565,12 +565,8 @@ impl StateMachineTest for QueueManagerTest {
         let qm = state.qm.take().expect("open");
         qm.close().expect("close");
         // Checklist item 14: a full replay of the journal equals the model.
-        let replayed = movie_queue::testing::state_until(
-            &movie_queue::testing::RealStorage,
-            state.dir.path(),
-            movie_queue::Until::Seq(movie_queue::Seq(u64::MAX)),
-        )
-        .expect("full replay");
+        let replayed = movie_queue::testing::full_replay(&movie_queue::testing::RealStorage, state.dir.path())
+            .expect("full replay");
         let lists = [
             entries(replayed.pending()),
             entries(replayed.in_flight()),

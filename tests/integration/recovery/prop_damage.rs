@@ -700,11 +700,13 @@ fn check_set_aside(
         if now == Some(old) {
             continue;
         }
-        // Derived files repair may rewrite: the tail marker, `*.tmp`
+        // Derived files repair may rewrite: the tail marker, the time
+        // index (a hint, rebuilt from the segments), `*.tmp`
         // leftovers, and the manifest when it was intact (repair's fresh
         // snapshot writes a new one). A documented file it changes is
         // copied first (`<file>.before-repair.broken`).
         if path == &PathBuf::from(JOURNAL).join(TAIL)
+            || path == &PathBuf::from(JOURNAL).join("times")
             || name.ends_with(".tmp")
             || (name == MANIFEST && *path != damage.path)
         {

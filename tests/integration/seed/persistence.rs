@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::{movie, open, scratch};
 use movie_queue::testing::FaultyStorage;
-use movie_queue::{Place, QueueManager, Seq};
+use movie_queue::{Place, QueueManager};
 
 #[test]
 fn in_flight_movies_return_to_the_front_of_pending_on_reopen() {
@@ -88,12 +88,7 @@ fn snapshot_plus_tail_equals_full_replay() {
         covered > 0 && covered < report.last_seq,
         "the snapshot on disk predates the tail"
     );
-    let full = movie_queue::testing::state_until(
-        &movie_queue::testing::RealStorage,
-        dir.path(),
-        movie_queue::Until::Seq(Seq(u64::MAX)),
-    )
-    .unwrap();
+    let full = movie_queue::testing::full_replay(&movie_queue::testing::RealStorage, dir.path()).unwrap();
     assert!(full == live, "full replay differs from the live state");
     let reopened = QueueManager::options()
         .requeue_in_flight_on_open(false)

@@ -63,7 +63,7 @@ fn cleanup_removes_only_entries_older_than_the_cutoff() {
         0,
         "nothing more to remove, nothing written"
     );
-    let last = qm.events_from(Seq(1)).unwrap().last().unwrap();
+    let last = qm.events_from(Seq(1)).unwrap().last().unwrap().unwrap();
     match last.event {
         Event::CleanedUp { ids, cutoff } => {
             assert_eq!(ids, ["old"]);

@@ -112,3 +112,48 @@ fn replay_until_a_time_equals_replay_until_the_record_of_that_time() {
     mq(dir.path(), &["replay", "--until", "yesterday"]).fails_with(2);
     mq(dir.path(), &["replay"]).fails_with(2);
 }
+
+#[test]
+fn replay_until_a_record_before_damage_answers_and_says_what_it_did_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let _alone = crate::support::alone();
+        let qm = movie_queue::QueueManager::options()
+            .segment_bytes_max(700)
+            .open(dir.path())
+            .unwrap();
+        for id in 0..40 {
+            qm.add_to_pending(movie_queue::Movie::new(id.to_string(), "Movie", "2020"))
+                .unwrap();
+        }
+    }
+    // Without the snapshot, only the journal knows the state.
+    std::fs::remove_file(dir.path().join("queue_snapshot.json")).unwrap();
+    let expected = mq(dir.path(), &["replay", "--until", "5", "--json"]).ok().json();
+    // A flipped bit in the middle of the journal's last segment.
+    let mut segments: Vec<_> = std::fs::read_dir(dir.path().join("journal"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "seg"))
+        .collect();
+    segments.sort();
+    assert!(segments.len() >= 3, "{segments:?}");
+    let last = segments.last().unwrap();
+    let mut bytes = std::fs::read(last).unwrap();
+    bytes[40] ^= 0x10;
+    std::fs::write(last, bytes).unwrap();
+    mq(dir.path(), &["verify"]).fails_with(1);
+    mq(dir.path(), &["stats"]).fails_with(1);
+    let replayed = mq(dir.path(), &["replay", "--until", "5"]).ok();
+    assert!(replayed.stdout.starts_with("as of record 5"), "{replayed:?}");
+    assert!(
+        replayed.stdout.contains("read through record 5 only"),
+        "says what it did not read: {replayed:?}"
+    );
+    assert_eq!(
+        mq(dir.path(), &["replay", "--until", "5", "--json"]).ok().json(),
+        expected
+    );
+    let refused = mq(dir.path(), &["replay", "--until", "40"]).fails_with(1);
+    assert!(refused.stderr.contains("damaged"), "{refused:?}");
+}

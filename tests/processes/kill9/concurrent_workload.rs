@@ -311,12 +311,7 @@ fn check_after_kill(dir: &Path, round: u64, tally: &mut Tally) {
         );
     }
     let live = qm.state();
-    let replayed = movie_queue::testing::state_until(
-        &movie_queue::testing::RealStorage,
-        dir,
-        movie_queue::Until::Seq(movie_queue::Seq(u64::MAX)),
-    )
-    .expect("full replay");
+    let replayed = movie_queue::testing::full_replay(&movie_queue::testing::RealStorage, dir).expect("full replay");
     assert!(
         replayed == live,
         "round {round}: the reopened state differs from a full replay"

@@ -1,2 +1,3 @@
 mod concurrent_workload;
+mod follow;
 mod maintenance;

@@ -1,0 +1,55 @@
+//! Audit and replay: one movie's history, the events from a sequence
+//! number, the state as of a record or a time, and `verify`, over a store
+//! directory as it is on disk (the manager flushes first). All of it reads
+//! the journal; none of it writes.
+//!
+//! | file | its one job |
+//! |---|---|
+//! | `replay.rs` | the state as of a record, from the best checkpoint and the prefix only |
+//! | `stream.rs` | the events from a sequence number on, lazily, to the end or following the writer |
+//! | `time.rs` | a time target turned into the last record stamped at or before it |
+//! | `verify.rs` | the store checked as an open would, changing nothing |
+
+use std::path::Path;
+
+mod replay;
+mod stream;
+mod time;
+mod verify;
+
+#[cfg(any(test, feature = "testing"))]
+pub use self::replay::full_replay;
+pub use self::replay::{Replayed, replay, replay_with, state_until};
+pub use self::stream::{Events, events, follow};
+#[cfg(any(test, feature = "testing"))]
+pub use self::time::time_target;
+pub use self::verify::{VerifyReport, verify, verify_with};
+use crate::recovery::JOURNAL_DIR;
+use crate::seq::Seq;
+
+/// Where a replay for `state_at` stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Until {
+    /// Through this record, included.
+    Seq(Seq),
+    /// Every event stamped at or before this Unix time (times are
+    /// monotonic in a store, so these are a prefix of the journal).
+    Time(f64),
+}
+
+/// The journal's files (segments and what lies beside them) and their
+/// sizes, sorted by name: what changes when the journal does.
+#[must_use]
+pub fn journal_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir.join(JOURNAL_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let size = entry.metadata().map_or(0, |metadata| metadata.len());
+            (entry.file_name().to_string_lossy().into_owned(), size)
+        })
+        .collect();
+    files.sort();
+    files
+}

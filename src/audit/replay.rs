@@ -1,0 +1,409 @@
+//! Time travel: the state as of a record or a time, rebuilt from the
+//! latest starting point at or before it (snapshot, compaction base, or
+//! nothing) and the records up to it — and no further. Segments after the
+//! target are not read, so the answer costs the prefix, not the journal,
+//! and damage after the target does not stop it. A target the store
+//! cannot answer exactly (before what it still holds, behind damage, past
+//! its end, in the future) is refused with the range it can answer.
+
+use std::path::Path;
+
+use super::Until;
+use super::time::time_target;
+use crate::error::{Error, Result};
+use crate::journal::chain::{Break, Chain, ChainEnd};
+use crate::journal::reader::{self, JournalScan};
+use crate::journal::segment;
+use crate::journal::tail::TailMarker;
+use crate::projection::QueueState;
+use crate::recovery::{self, JOURNAL_DIR};
+use crate::seq::Seq;
+use crate::snapshot::base::{self, BASE_FILE};
+use crate::snapshot::{MANIFEST_FILE, SnapshotData, manifest};
+use crate::storage::{RealStorage, Storage};
+
+/// A past state, and how it was rebuilt.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Replayed {
+    /// The queues as of `seq`.
+    pub state: QueueState,
+    /// The last record the state reflects (`Seq(0)`: none, the empty store).
+    pub seq: Seq,
+    /// That record's time, when it was read (a replay that starts from a
+    /// checkpoint at `seq` itself reads no record).
+    pub ts: Option<f64>,
+    /// Where the rebuild started: `empty`, `snapshot` or `base`.
+    pub start: &'static str,
+    /// Records after `seq` exist and were not read: damage among them
+    /// does not change this answer (`verify` checks the whole journal).
+    pub unread_after: bool,
+}
+
+/// The state of the store in `dir` as of `until`, read from disk; see
+/// [`Replayed`]. Needs no lock and changes nothing; works while a writer
+/// appends (a record it has not written yet is past the end).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a target the store cannot answer
+/// exactly, saying the range it can; corruption or I/O in the records
+/// the answer needs.
+pub fn replay(dir: &Path, until: Until) -> Result<Replayed> {
+    crate::lock::require_directory(dir)?;
+    replay_with(&RealStorage, dir, until)
+}
+
+/// [`replay`] through a given storage.
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_with(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Replayed> {
+    let journal_dir = dir.join(JOURNAL_DIR);
+    match until {
+        Until::Seq(seq) => rebuild_from(storage, dir, seq, Order::Latest, None).map(|replayed| replayed.0),
+        Until::Time(time) => {
+            // The time index only says where to look; the records read
+            // confirm it (every one at or before the time, the starting
+            // point's too), else the search is made again without it.
+            let target = time_target(storage, &journal_dir, time, true)?;
+            let replayed = rebuild_from(storage, dir, target, Order::Latest, Some(time))?;
+            if replayed.1 {
+                return Ok(replayed.0);
+            }
+            tracing::warn!(dir = %dir.display(), "the journal's time index does not hold up; searching without it");
+            let target = time_target(storage, &journal_dir, time, false)?;
+            rebuild_from(storage, dir, target, Order::Latest, None).map(|replayed| replayed.0)
+        }
+    }
+}
+
+/// The state of the store in `dir` as of `until` (see [`replay_with`]).
+///
+/// # Errors
+/// As [`replay`].
+pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<QueueState> {
+    replay_with(storage, dir, until).map(|replayed| replayed.state)
+}
+
+/// The state an open of the store in `dir` reaches, rebuilt from the
+/// earliest starting point that reaches it (nothing, or the compaction
+/// base), not the snapshot: what the tests compare the live state with.
+///
+/// # Errors
+/// What keeps the store from opening; corruption or I/O.
+#[cfg(any(test, feature = "testing"))]
+pub fn full_replay(storage: &dyn Storage, dir: &Path) -> Result<QueueState> {
+    let evidence = crate::recovery::Evidence::gather(storage, dir)?;
+    let target = crate::recovery::decision::decide(storage, evidence)?.chain.end;
+    rebuild_from(storage, dir, target, Order::Earliest, None).map(|replayed| replayed.0.state)
+}
+
+/// Which starting point a rebuild tries first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// The latest at or before the target (the least to replay).
+    Latest,
+    /// The earliest (the most to replay).
+    Earliest,
+}
+
+/// A starting point: the state as of record `seq`.
+struct Start {
+    name: &'static str,
+    seq: Seq,
+    /// The compaction base's content (already loaded to learn its `seq`).
+    base: Option<SnapshotData>,
+}
+
+/// What the checkpoints on disk say, read cheaply: the snapshot's record
+/// from its manifest alone, the base (whose record is inside it) whole.
+struct Checkpoints {
+    snapshot: Option<Seq>,
+    base: Option<SnapshotData>,
+}
+
+impl Checkpoints {
+    fn read(storage: &dyn Storage, dir: &Path) -> Self {
+        Checkpoints {
+            snapshot: manifest::snapshot_seq(storage, dir),
+            base: base::load_base(storage, &dir.join(JOURNAL_DIR).join(BASE_FILE))
+                .ok()
+                .flatten(),
+        }
+    }
+
+    /// The starting points at or before `target`, in `order`.
+    fn starts(&self, target: Seq, order: Order) -> Vec<Start> {
+        let mut starts = vec![Start {
+            name: "empty",
+            seq: Seq(0),
+            base: None,
+        }];
+        if let Some(base) = self.base.as_ref().filter(|base| base.seq <= target) {
+            starts.push(Start {
+                name: "base",
+                seq: base.seq,
+                base: Some(base.clone()),
+            });
+        }
+        if let Some(seq) = self.snapshot.filter(|&seq| seq <= target) {
+            starts.push(Start {
+                name: "snapshot",
+                seq,
+                base: None,
+            });
+        }
+        starts.sort_by_key(|start| std::cmp::Reverse(start.seq));
+        if order == Order::Earliest {
+            starts.reverse();
+        }
+        starts
+    }
+
+    /// The earliest record the store can rebuild the state as of, given
+    /// where its journal begins.
+    fn earliest(&self, journal_first: Option<Seq>) -> Seq {
+        match journal_first {
+            None | Some(Seq(1)) => Seq(0),
+            Some(first) => self
+                .base
+                .as_ref()
+                .map(|base| base.seq)
+                .or(self.snapshot)
+                .unwrap_or(first.previous()),
+        }
+    }
+}
+
+/// Rebuilds the state as of record `target` from the first starting point
+/// in `order` whose records reach it. With `time`, also says whether every
+/// record read (the starting point's, when the journal holds it, and each
+/// one replayed) is stamped at or before it.
+fn rebuild_from(
+    storage: &dyn Storage,
+    dir: &Path,
+    target: Seq,
+    order: Order,
+    time: Option<f64>,
+) -> Result<(Replayed, bool)> {
+    let journal_dir = dir.join(JOURNAL_DIR);
+    let checkpoints = Checkpoints::read(storage, dir);
+    let mut tried = Vec::new();
+    for start in checkpoints.starts(target, order) {
+        let Some(mut state) = starting_state(storage, dir, &start)? else {
+            continue;
+        };
+        let bound = time.unwrap_or(f64::INFINITY);
+        match stream(storage, &journal_dir, start.seq, target, bound, &mut state)? {
+            Streamed::Reached { ts, consistent, unread } => {
+                let replayed = Replayed {
+                    state,
+                    seq: target,
+                    ts,
+                    start: start.name,
+                    unread_after: unread,
+                };
+                return Ok((replayed, consistent));
+            }
+            Streamed::Short { chain, scan } => tried.push((start.seq, chain, scan)),
+        }
+    }
+    let first = segment::list_segments(storage, &journal_dir)?
+        .first()
+        .map(|file| file.first_seq);
+    Err(refusal(target, &tried, checkpoints.earliest(first), first))
+}
+
+/// What replaying the records after a starting point gave.
+enum Streamed {
+    /// The target was reached: the last record's time, whether every
+    /// record read was stamped within the bound, whether records after
+    /// the target were left unread.
+    Reached {
+        ts: Option<f64>,
+        consistent: bool,
+        unread: bool,
+    },
+    /// The records stop short of the target: how far they go, and the
+    /// segments read (for the refusal).
+    Short { chain: Chain, scan: JournalScan },
+}
+
+/// How far a replay has got.
+struct Applied {
+    /// The last record applied.
+    seq: Seq,
+    /// Its time.
+    ts: Option<f64>,
+    /// Was every record read stamped within the bound?
+    consistent: bool,
+}
+
+impl Applied {
+    /// Applies the records of `segment` (whose content is `bytes`) after
+    /// the last applied, through `through`; reads the starting point's
+    /// record too, for its time.
+    fn segment(
+        &mut self,
+        segment: &crate::journal::reader::SegmentScan,
+        bytes: &[u8],
+        start: Seq,
+        through: Seq,
+        bound: f64,
+        state: &mut QueueState,
+    ) -> Result<()> {
+        for run in segment
+            .runs
+            .iter()
+            .filter(|run| run.last >= start && run.first <= through)
+        {
+            // The scan checked these very bytes a moment ago.
+            for record in reader::scanned_records(segment, bytes, run) {
+                if record.seq > through {
+                    break;
+                }
+                if record.seq == start || record.seq > self.seq {
+                    let event = recovery::decode_record(record)?;
+                    self.consistent &= event.ts <= bound;
+                    if record.seq > self.seq {
+                        if record.seq != self.seq.next() {
+                            return Err(crate::Error::Corrupt {
+                                path: record.place.path.to_path_buf(),
+                                offset: record.place.offset,
+                                detail: format!("record {} is not the one due ({})", record.seq, self.seq.next()),
+                            });
+                        }
+                        self.ts = Some(event.ts);
+                        recovery::apply_record(state, &event, record.place)?;
+                        self.seq = record.seq;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies records `start + 1 ..= target` to `state`, reading each segment
+/// they need once and no segment after the target's: each segment is
+/// scanned, the chain from `start` recomputed over the segments so far,
+/// and the records it now reaches applied before the next is read.
+fn stream(
+    storage: &dyn Storage,
+    journal_dir: &Path,
+    start: Seq,
+    target: Seq,
+    bound: f64,
+    state: &mut QueueState,
+) -> Result<Streamed> {
+    let files = segment::list_segments(storage, journal_dir)?;
+    if start >= target && bound == f64::INFINITY {
+        // The starting point is the target: nothing to read.
+        return Ok(Streamed::Reached {
+            ts: None,
+            consistent: true,
+            unread: !files.is_empty(),
+        });
+    }
+    let mut scan = JournalScan {
+        dir: journal_dir.to_path_buf(),
+        segments: Vec::new(),
+        tail: TailMarker::Missing,
+        unread: files.last().is_some_and(|file| file.first_seq > target),
+    };
+    let mut applied = Applied {
+        seq: start,
+        ts: None,
+        consistent: true,
+    };
+    let from = start.max(Seq(1));
+    for (index, file) in files.iter().enumerate() {
+        if files.get(index + 1).is_some_and(|next| next.first_seq <= from) {
+            continue;
+        }
+        if file.first_seq > target {
+            break;
+        }
+        let bytes = reader::read_segment(storage, file)?;
+        scan.segments.push(reader::scan_segment_through(file, &bytes, target));
+        let chain = scan.chain_from(start);
+        let through = chain.end.min(target);
+        let Some(segment) = scan.segments.last() else {
+            break;
+        };
+        applied.segment(segment, &bytes, start, through, bound, state)?;
+        if applied.seq >= target {
+            let stopped_early = segment
+                .runs
+                .last()
+                .is_some_and(|run| run.last >= target && run.end < segment.len);
+            return Ok(Streamed::Reached {
+                ts: applied.ts,
+                consistent: applied.consistent,
+                unread: scan.unread || stopped_early || index + 1 < files.len(),
+            });
+        }
+        if matches!(chain.after, ChainEnd::Broken(_)) {
+            return Ok(Streamed::Short { chain, scan });
+        }
+    }
+    if applied.seq >= target {
+        return Ok(Streamed::Reached {
+            ts: applied.ts,
+            consistent: applied.consistent,
+            unread: scan.unread,
+        });
+    }
+    let chain = scan.chain_from(start);
+    Ok(Streamed::Short { chain, scan })
+}
+
+/// The state at a starting point; `None`: a snapshot that does not hold
+/// up after all (another start is tried).
+fn starting_state(storage: &dyn Storage, dir: &Path, start: &Start) -> Result<Option<QueueState>> {
+    match start.name {
+        "snapshot" => match manifest::load_snapshot(storage, dir) {
+            Ok(Some(data)) if data.seq == start.seq => data.into_state(&dir.join(MANIFEST_FILE)).map(Some),
+            _ => Ok(None),
+        },
+        "base" => {
+            let path = dir.join(JOURNAL_DIR).join(BASE_FILE);
+            start.base.clone().unwrap_or_default().into_state(&path).map(Some)
+        }
+        _ => Ok(Some(QueueState::new())),
+    }
+}
+
+/// Why no starting point reaches `target`, with the range the store can
+/// answer: the records it still holds begin after it, damage breaks the
+/// records before it, or the journal ends before it.
+fn refusal(target: Seq, tried: &[(Seq, Chain, JournalScan)], earliest: Seq, first: Option<Seq>) -> Error {
+    let best = tried.iter().max_by_key(|(start, chain, _)| (chain.end, *start));
+    let Some((start, chain, scan)) = best else {
+        return Error::InvalidArgument(format!(
+            "the state as of record {target} cannot be rebuilt: the journal holds no record at or before it"
+        ));
+    };
+    let journal_begins_later = chain.first.is_none()
+        && first.is_some_and(|first| first > start.next())
+        && matches!(chain.after, ChainEnd::Clean | ChainEnd::Broken(Break::Gap { .. }));
+    let detail = if target < earliest || journal_begins_later {
+        format!(
+            "records before {} were compacted away; the earliest state it can rebuild is as of record {earliest}",
+            first.unwrap_or_default()
+        )
+    } else if let ChainEnd::Broken(broken) = &chain.after {
+        format!(
+            "the records before it are damaged ({}); it can be rebuilt as of records {start} to {} \
+             (`movie-queue verify` says more)",
+            scan.break_error(broken),
+            chain.end
+        )
+    } else {
+        format!(
+            "it is past the end of the journal, whose last record is {}; it can be rebuilt as of records {earliest} to {}",
+            chain.end, chain.end
+        )
+    };
+    Error::InvalidArgument(format!("the state as of record {target} cannot be rebuilt: {detail}"))
+}

@@ -1,0 +1,196 @@
+//! The event stream: the journal's events from a sequence number on, read
+//! lazily (one record at a time, only bytes not read before), either to
+//! the journal's end or following it as it grows. This is the contract
+//! for leaving one machine: every event once, in order, resumable by
+//! `seq` (see `docs/FORMAT.md`, "The event stream").
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::event::{EventRecord, PayloadError, decode_payload};
+use crate::journal::follow::{Follower, OwnedRecord};
+use crate::journal::writer::DurableWatch;
+use crate::recovery::JOURNAL_DIR;
+use crate::seq::{SEQ_MAX, Seq};
+use crate::storage::{RealStorage, Storage};
+
+/// How long a follower in another process than the writer sleeps before it
+/// looks for new bytes again.
+const POLL: Duration = Duration::from_millis(5);
+
+/// How long a subscription waits on the writer before it checks again
+/// that the writer is still there.
+const WAIT: Duration = Duration::from_millis(200);
+
+/// The journal's events from a sequence number on, in order, read lazily:
+/// an iterator of `Result<EventRecord>` (see [`crate::QueueManager::events_from`],
+/// [`crate::QueueManager::subscribe`], [`events`] and [`follow`]).
+///
+/// An item is `Err` (and the last one) where the next record due cannot
+/// be read: damage with valid records after it, a gap, records compacted
+/// away before they were read. [`Events::next_seq`] says where a consumer
+/// that stopped would resume.
+#[derive(Debug)]
+pub struct Events {
+    follower: Follower,
+    mode: Mode,
+    done: bool,
+    /// Where it reads, shared with its manager (`compact` keeps what a
+    /// subscription has yet to read).
+    position: Option<Arc<AtomicU64>>,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// To the end as it is (no record after `limit`).
+    ToEnd { limit: Seq },
+    /// Following a writer in this process: records once durable.
+    Subscribed { watch: DurableWatch },
+    /// Following whatever is on disk (a writer in another process), polling.
+    Polling,
+}
+
+impl Events {
+    pub(crate) fn to_end(storage: Arc<dyn Storage>, dir: &Path, from: Seq, limit: Seq) -> Self {
+        Self::new(storage, dir, from, Mode::ToEnd { limit })
+    }
+
+    pub(crate) fn subscribed(storage: Arc<dyn Storage>, dir: &Path, from: Seq, watch: DurableWatch) -> Self {
+        Self::new(storage, dir, from, Mode::Subscribed { watch })
+    }
+
+    pub(crate) fn polling(storage: Arc<dyn Storage>, dir: &Path, from: Seq) -> Self {
+        Self::new(storage, dir, from, Mode::Polling)
+    }
+
+    fn new(storage: Arc<dyn Storage>, dir: &Path, from: Seq, mode: Mode) -> Self {
+        Events {
+            follower: Follower::new(storage, &dir.join(JOURNAL_DIR), from),
+            mode,
+            done: false,
+            position: None,
+        }
+    }
+
+    /// Publishes where it reads (the next record due) to `position`.
+    pub(crate) fn sharing_position(mut self, position: Arc<AtomicU64>) -> Self {
+        position.store(self.next_seq().0, Ordering::Release);
+        self.position = Some(position);
+        self
+    }
+
+    /// The sequence number of the next event it will yield: where a
+    /// consumer resumes (`follow(dir, next_seq)`) after it stops here
+    /// (`Seq(0)` before a stream from the first record has read one).
+    #[must_use]
+    pub fn next_seq(&self) -> Seq {
+        self.follower.next_seq()
+    }
+
+    /// The highest record it may hand on now, and whether to wait for
+    /// more once it has (`None`: the writer is gone and everything it
+    /// wrote is durable: read to the end).
+    fn limit(&self) -> (Seq, bool) {
+        match &self.mode {
+            Mode::ToEnd { limit } => (*limit, false),
+            Mode::Subscribed { watch } => match watch.synced_through() {
+                Some(synced) => (synced, true),
+                None => (Seq(SEQ_MAX), false),
+            },
+            Mode::Polling => (Seq(SEQ_MAX), true),
+        }
+    }
+
+    /// Waits for more after finding nothing new.
+    fn wait(&self) -> Result<()> {
+        if let Mode::Subscribed { watch } = &self.mode {
+            watch.wait_beyond(self.next_seq().previous(), WAIT).map(drop)
+        } else {
+            std::thread::sleep(POLL);
+            Ok(())
+        }
+    }
+}
+
+impl Iterator for Events {
+    type Item = Result<EventRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let (limit, waits) = self.limit();
+            let step = match self.follower.poll(limit) {
+                Ok(Some(record)) => {
+                    if let Some(position) = &self.position {
+                        position.store(self.follower.next_seq().0, Ordering::Release);
+                    }
+                    return Some(decode(&record).inspect_err(|_| self.done = true));
+                }
+                Ok(None) if waits => self.wait(),
+                Ok(None) => {
+                    self.done = true;
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            };
+            if let Err(error) = step {
+                self.done = true;
+                return Some(Err(error));
+            }
+        }
+        None
+    }
+}
+
+fn decode(record: &OwnedRecord) -> Result<EventRecord> {
+    let at = |detail: String| Error::Corrupt {
+        path: record.path.clone(),
+        offset: record.offset,
+        detail,
+    };
+    match decode_payload(&record.payload) {
+        Ok(decoded) => Ok(EventRecord::new(record.seq, decoded.ts, decoded.event).with_version(decoded.version)),
+        Err(PayloadError::Version(version)) => Err(Error::UnsupportedVersion {
+            path: record.path.clone(),
+            offset: record.offset,
+            version,
+            supported: crate::event::EVENT_VERSION,
+        }),
+        Err(PayloadError::Malformed(detail)) => {
+            Err(at(format!("record's checksum is valid but its event is not: {detail}")))
+        }
+    }
+}
+
+/// The events of the store in `dir` from record `from` on (`Seq(0)`: from
+/// the first the journal still holds), to the end of the journal as it is
+/// when they are read; needs no lock, changes nothing.
+///
+/// # Errors
+/// [`Error::Io`] naming the directory when it cannot be read (errors
+/// reading the journal come as items).
+pub fn events(dir: &Path, from: Seq) -> Result<Events> {
+    crate::lock::require_directory(dir)?;
+    Ok(Events::to_end(Arc::new(RealStorage), dir, from, Seq(SEQ_MAX)))
+}
+
+/// The events of the store in `dir` from record `from` on (`Seq(0)`: from
+/// the first the journal still holds), and then each new one as a writer — in this process or another — appends it: a
+/// blocking iterator that never ends by itself. It reads only bytes it has
+/// not read before, goes on across segment rolls, a `compact` and a
+/// writer's restart, and sees a record only once it is whole on disk. A
+/// writer in this process should be followed with
+/// [`crate::QueueManager::subscribe`] instead, which yields a record only
+/// once it is durable; a record this one yields is in the file (it
+/// survives the writer's crash) but may not be fsynced yet when the
+/// writer runs in `Batched` mode.
+///
+/// # Errors
+/// [`Error::Io`] naming the directory when it cannot be read (errors
+/// reading the journal come as items).
+pub fn follow(dir: &Path, from: Seq) -> Result<Events> {
+    crate::lock::require_directory(dir)?;
+    Ok(Events::new(Arc::new(RealStorage), dir, from, Mode::Polling))
+}

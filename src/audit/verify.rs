@@ -1,0 +1,118 @@
+//! `verify`: the store checked as an open would check it, changing
+//! nothing, with the snapshot compared against the journal's own state.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::journal::reader::JournalScan;
+use crate::lock;
+use crate::projection::QueueState;
+use crate::recovery::decision;
+use crate::recovery::{self, CheckpointKind, Evidence};
+use crate::seq::Seq;
+use crate::storage::{RealStorage, Storage};
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Segment files checked.
+    pub segments: usize,
+    /// Records checked.
+    pub records: u64,
+    /// Bytes of records checked.
+    pub bytes: u64,
+    /// The first record the journal holds (later than 1 after compaction).
+    pub first_seq: u64,
+    /// The last record.
+    pub last_seq: u64,
+    /// The sequence number the snapshot covers, if there is a consistent one.
+    pub snapshot_seq: Option<u64>,
+    /// What an open would start from: `empty`, `snapshot`, `base` or `legacy`.
+    pub start: String,
+    /// Problems that do not keep the store from opening (damage a
+    /// checkpoint covers, a torn tail, a snapshot that does not hold up),
+    /// each with what the next writer open or `repair` does about it.
+    pub problems: Vec<String>,
+}
+
+/// Checks the store in `dir` as an open would, without changing anything
+/// (no lock needed): `Ok` exactly when the store opens, with the problems
+/// that do not keep it from opening.
+///
+/// # Errors
+/// What keeps the store from opening, naming the file and offset.
+pub fn verify(dir: &Path) -> Result<VerifyReport> {
+    verify_with(&RealStorage, dir)
+}
+
+/// [`verify`] through a given storage.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
+    lock::require_directory(dir)?;
+    let evidence = Evidence::gather(storage, dir)?;
+    let mut decision = decision::decide(storage, evidence)?;
+    let problems = decision.problems();
+    let snapshot = decision.evidence.checkpoint(CheckpointKind::Snapshot).cloned();
+    let scan = decision.evidence.journal.clone();
+    let start = decision.start;
+    let own_base = decision
+        .evidence
+        .checkpoint(CheckpointKind::Base)
+        .map(|data| (data.clone(), decision.evidence.checkpoint_path(CheckpointKind::Base)));
+    decision.build_state(storage)?;
+    let mut report = VerifyReport {
+        segments: scan.segments.len(),
+        records: scan.records(),
+        bytes: scan.segments.iter().map(|segment| segment.len).sum(),
+        first_seq: scan.first_seq().map_or(0, |seq| seq.0),
+        last_seq: decision.chain.end.0,
+        snapshot_seq: None,
+        start: start.name().to_owned(),
+        problems,
+    };
+    if let Some(data) = snapshot {
+        check_snapshot(storage, dir, &scan, own_base, data, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Checks the snapshot against the journal's own state at its record,
+/// where the journal (from its base, or from nothing) reaches it.
+fn check_snapshot(
+    storage: &dyn Storage,
+    dir: &Path,
+    scan: &JournalScan,
+    own_base: Option<(crate::snapshot::SnapshotData, std::path::PathBuf)>,
+    data: crate::snapshot::SnapshotData,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let seq = data.seq;
+    let (mut state, own) = match own_base {
+        Some((base, path)) => {
+            let own = base.seq;
+            (base.into_state(&path)?, own)
+        }
+        None => (QueueState::new(), Seq(0)),
+    };
+    let manifest = dir.join(crate::snapshot::MANIFEST_FILE);
+    let from_snapshot = data.into_state(&manifest)?;
+    if own > seq || scan.chain_from(own).end < seq {
+        report.snapshot_seq = Some(seq.0);
+        return Ok(());
+    }
+    recovery::replay_into(storage, scan, own, seq, &mut state)?;
+    if state == from_snapshot {
+        report.snapshot_seq = Some(seq.0);
+    } else {
+        report.problems.push(format!(
+            "{}: the snapshot of record {seq} differs from the journal's state at that record",
+            manifest.display()
+        ));
+    }
+    Ok(())
+}
