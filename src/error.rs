@@ -182,6 +182,25 @@ pub enum Error {
     /// The manager was closed (or its writer thread is gone).
     #[error("the queue manager is closed")]
     Closed,
+
+    /// A follower of the journal (`follow`, `log --follow`) had read a
+    /// record that is no longer there: the journal was cut below it (by
+    /// `repair`, or a power loss took records that were never synced) or
+    /// its segment was set aside. What it reads next might not continue
+    /// the history it has handed on, so it stops.
+    #[error(
+        "{path}: record {seq} (byte offset {offset}) was already read but is no longer in the journal: it was cut \
+         (by `movie-queue repair`, or a power loss took records that were never synced) or its segment was set \
+         aside; events read after it might not continue the same history"
+    )]
+    FollowedRecordGone {
+        /// The segment it was read from.
+        path: PathBuf,
+        /// Where it was.
+        offset: u64,
+        /// Its sequence number.
+        seq: u64,
+    },
 }
 
 /// What is wrong with the record at some offset of a segment.

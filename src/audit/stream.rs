@@ -4,7 +4,7 @@
 //! for leaving one machine: every event once, in order, resumable by
 //! `seq` (see `docs/FORMAT.md`, "The event stream").
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -36,6 +36,8 @@ const WAIT: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub struct Events {
     follower: Follower,
+    storage: Arc<dyn Storage>,
+    journal_dir: PathBuf,
     mode: Mode,
     done: bool,
     /// Where it reads, shared with its manager (`compact` keeps what a
@@ -67,8 +69,11 @@ impl Events {
     }
 
     fn new(storage: Arc<dyn Storage>, dir: &Path, from: Seq, mode: Mode) -> Self {
+        let journal_dir = dir.join(JOURNAL_DIR);
         Events {
-            follower: Follower::new(storage, &dir.join(JOURNAL_DIR), from),
+            follower: Follower::new(Arc::clone(&storage), &journal_dir, from),
+            storage,
+            journal_dir,
             mode,
             done: false,
             position: None,
@@ -104,6 +109,20 @@ impl Events {
         }
     }
 
+    /// Are records `expected..found` absent from the journal because the
+    /// compaction base covers them? Recovery that keeps a snapshot ahead
+    /// of a journal cut below it records that snapshot as the base, so the
+    /// journal goes on at the record after the base: those records are
+    /// part of the state, but no longer events anyone can read.
+    fn base_covers(&self, error: &Error) -> Option<Seq> {
+        let Error::SequenceGap { expected, found, .. } = *error else {
+            return None;
+        };
+        let path = self.journal_dir.join(crate::snapshot::base::BASE_FILE);
+        let base = crate::snapshot::base::load_base(self.storage.as_ref(), &path).ok()??;
+        (expected < found && found <= base.seq.0.saturating_add(1)).then_some(Seq(found))
+    }
+
     /// Waits for more after finding nothing new.
     fn wait(&self) -> Result<()> {
         if let Mode::Subscribed { watch } = &self.mode {
@@ -133,7 +152,17 @@ impl Iterator for Events {
                     self.done = true;
                     Ok(())
                 }
-                Err(error) => Err(error),
+                Err(error) => match self.base_covers(&error) {
+                    Some(found) => {
+                        tracing::info!(
+                            from = %self.follower.next_seq(), to = %found.previous(),
+                            "records not in the journal (the compaction base covers them): going on after them"
+                        );
+                        self.follower.skip_to(found);
+                        Ok(())
+                    }
+                    None => Err(error),
+                },
             };
             if let Err(error) = step {
                 self.done = true;

@@ -240,8 +240,23 @@ pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()
         movie_queue::events(dir, from)?
     };
     let style = output.style;
+    let mut next = None;
     for record in events {
         let record = record?;
+        if let Some(due) = next.filter(|due: &Seq| *due < record.seq) {
+            let last = record.seq.previous();
+            let records = if due == last {
+                format!("record {due} is")
+            } else {
+                format!("records {due} to {last} are")
+            };
+            output.out.flush()?;
+            super::warn(&format!(
+                "{records} not in the journal: recovery or `repair` kept the resulting state as the compaction \
+                 base (journal/base.json); their bytes, if any survive, are set aside in journal/*.broken"
+            ));
+        }
+        next = Some(record.seq.next());
         if args.id.as_deref().is_some_and(|id| !record.event.concerns(id)) {
             continue;
         }

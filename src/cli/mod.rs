@@ -351,6 +351,10 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
                 path.display()
             ))
         }
+        Error::FollowedRecordGone { seq, .. } => Some(format!(
+            "`movie-queue verify` says whether the store needs `repair`; `movie-queue log --since {seq}` reads it again \
+             from that record"
+        )),
         _ if repairing => None,
         Error::BadQueueFile { .. } => Some(REPAIR_HINT.into()),
         error if error.is_corruption() => Some(REPAIR_HINT.into()),

@@ -10,13 +10,17 @@
 //! after it, a sequence gap, or records compacted away before they were
 //! read are errors; an incomplete or damaged end of the last segment is
 //! "nothing more yet" (a crashed writer's torn tail, cut by the next
-//! writer's open).
+//! writer's open). Records already handed on that are cut or written over
+//! (by `repair`, or lost to a power loss before their fsync), and the
+//! segment being read set aside with none after it, are errors: a reader
+//! never goes on to print a second, different history.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::format::{
-    RecordDefect, Resync, SEGMENT_HEADER_BYTES, decode_record, decode_segment_header, valid_record_follows,
+    RECORD_HEADER_BYTES, RecordDefect, Resync, SEGMENT_HEADER_BYTES, decode_record, decode_segment_header,
+    valid_record_follows,
 };
 use super::reader::{Damage, DamageKind, damage_error};
 use super::segment::{self, SegmentFile};
@@ -45,6 +49,11 @@ struct Current {
     bytes: Vec<u8>,
     base: u64,
     pos: usize,
+    /// The last record read here: its offset and its 16-byte frame header
+    /// (length, checksum, sequence number). A refill reads from it again
+    /// and checks it is still there, so a journal cut and written over
+    /// below what was handed on is an error, never a second history.
+    last: Option<(u64, [u8; RECORD_HEADER_BYTES])>,
 }
 
 /// What the bytes at the read position hold.
@@ -78,6 +87,7 @@ impl Current {
             bytes,
             base: 0,
             pos: SEGMENT_HEADER_BYTES,
+            last: None,
         })
     }
 
@@ -98,6 +108,9 @@ impl Current {
                     path: self.file.path.clone(),
                     offset: self.offset(),
                 };
+                let mut frame = [0_u8; RECORD_HEADER_BYTES];
+                frame.copy_from_slice(&rest[..RECORD_HEADER_BYTES]);
+                self.last = Some((record.offset, frame));
                 self.pos += raw.framed_len();
                 Step::Record(record)
             }
@@ -106,25 +119,53 @@ impl Current {
         }
     }
 
-    /// Reads the file again from the read position (a writer may have
-    /// appended, or cut a torn tail and written over it). Says whether
-    /// more bytes than before are there.
+    /// Reads the file again from the last record read (a writer may have
+    /// appended, or cut a torn tail and written over it) and checks that
+    /// record is still there. Says whether more bytes than before are
+    /// there after the read position.
+    ///
+    /// # Errors
+    /// [`Error::Io`]; [`Error::Corrupt`] when the last record read is gone
+    /// or replaced: records this follower handed on were cut (by `repair`,
+    /// or a power loss took records that were never synced).
     fn refill(&mut self) -> Result<bool> {
         let before = self.bytes.len() - self.pos.min(self.bytes.len());
         let offset = self.offset();
-        self.bytes = self
+        let (from, kept) = match self.last {
+            Some((at, _)) => (at, usize::try_from(offset - at).unwrap_or(usize::MAX)),
+            None => (offset, 0),
+        };
+        let bytes = self
             .reader
-            .read_from(offset)
+            .read_from(from)
             .map_err(|error| Error::io("read", &self.file.path, error))?;
-        self.base = offset;
-        self.pos = 0;
-        Ok(self.bytes.len() > before)
+        if let Some((at, frame)) = self.last
+            && (bytes.len() < kept || bytes.get(..RECORD_HEADER_BYTES) != Some(&frame[..]))
+        {
+            return Err(rewritten(&self.file.path, at, frame));
+        }
+        self.bytes = bytes;
+        self.base = from;
+        self.pos = kept;
+        Ok(self.bytes.len() - kept > before)
     }
 
     /// Is there a valid record (due `next` or later) after damage at the read position?
     fn valid_after(&self, next: Seq) -> bool {
         let after = self.bytes.get(self.pos + 1..).unwrap_or_default();
         !matches!(valid_record_follows(after, self.file.first_seq, next), Resync::Nothing)
+    }
+}
+
+/// The error for a segment whose record at `offset` (framed by `frame`),
+/// already handed on, is no longer there.
+fn rewritten(path: &Path, offset: u64, frame: [u8; RECORD_HEADER_BYTES]) -> Error {
+    let mut seq = [0_u8; 8];
+    seq.copy_from_slice(&frame[8..16]);
+    Error::FollowedRecordGone {
+        path: path.to_path_buf(),
+        offset,
+        seq: u64::from_le_bytes(seq),
     }
 }
 
@@ -163,6 +204,15 @@ impl Follower {
     #[must_use]
     pub fn next_seq(&self) -> Seq {
         self.next
+    }
+
+    /// Goes on from record `seq` (later than the next one due): the
+    /// records before it are known not to be in the journal.
+    pub fn skip_to(&mut self, seq: Seq) {
+        if seq > self.next {
+            self.next = seq;
+            self.current = None;
+        }
     }
 
     /// The next record, if it is on disk and at most `limit`; `Ok(None)`:
@@ -241,6 +291,18 @@ impl Follower {
             self.current = Some(Current::open(self.storage.as_ref(), successor.clone())?);
             return Ok(true);
         }
+        if !files.iter().any(|file| file.path == current.file.path) {
+            // Compaction never removes the last segment: this one was set
+            // aside (by `repair`) or deleted, with records it handed on.
+            return Err(match current.last {
+                Some((at, frame)) => rewritten(&current.file.path, at, frame),
+                None => Error::FollowedRecordGone {
+                    path: current.file.path.clone(),
+                    offset: current.offset(),
+                    seq: self.next.previous().0,
+                },
+            });
+        }
         if let Some(defect) = defect
             && current.valid_after(self.next)
         {
@@ -283,5 +345,78 @@ impl Follower {
             }),
             (None, None) => Ok(false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::format::{encode_record, encode_segment_header};
+    use crate::storage::RealStorage;
+
+    /// A segment starting at record 1 holding `payloads` as records 1, 2, ...
+    fn segment_bytes(payloads: &[&[u8]]) -> Vec<u8> {
+        let mut bytes = encode_segment_header(Seq(1)).to_vec();
+        for (seq, payload) in (1..).zip(payloads) {
+            encode_record(&mut bytes, Seq(1), Seq(seq), payload);
+        }
+        bytes
+    }
+
+    /// A journal directory with one segment of `payloads`, a follower from
+    /// record 1 that has read all of them, and the segment's path.
+    fn followed(payloads: &[&[u8]]) -> (tempfile::TempDir, Follower, PathBuf) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join(segment::segment_name(Seq(1)));
+        std::fs::write(&path, segment_bytes(payloads)).expect("file system");
+        let mut follower = Follower::new(Arc::new(RealStorage), dir.path(), Seq(1));
+        for (seq, payload) in (1..).zip(payloads) {
+            let record = follower.poll(Seq(u64::MAX)).expect("a poll").expect("a record");
+            assert_eq!((record.seq, record.payload.as_slice()), (Seq(seq), *payload));
+        }
+        assert_eq!(follower.poll(Seq(u64::MAX)).expect("a poll"), None);
+        (dir, follower, path)
+    }
+
+    fn assert_cut_reported(follower: &mut Follower) {
+        match follower.poll(Seq(u64::MAX)) {
+            Err(Error::FollowedRecordGone { .. }) => {}
+            other => panic!("expected the cut to be reported, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn growth_after_the_last_record_is_read_on() {
+        let (_dir, mut follower, path) = followed(&[b"{\"a\":1}", b"{\"a\":2}"]);
+        std::fs::write(&path, segment_bytes(&[b"{\"a\":1}", b"{\"a\":2}", b"{\"a\":3}"])).expect("file system");
+        let record = follower.poll(Seq(u64::MAX)).expect("a poll").expect("the new record");
+        assert_eq!((record.seq, record.payload.as_slice()), (Seq(3), &b"{\"a\":3}"[..]));
+    }
+
+    #[test]
+    fn records_cut_below_what_was_handed_on_are_an_error_not_silence() {
+        let (_dir, mut follower, path) = followed(&[b"{\"a\":1}", b"{\"a\":2}", b"{\"a\":3}"]);
+        std::fs::write(&path, segment_bytes(&[b"{\"a\":1}"])).expect("file system");
+        assert_cut_reported(&mut follower);
+    }
+
+    #[test]
+    fn records_rewritten_below_what_was_handed_on_are_an_error_not_a_second_history() {
+        // Same lengths: the new record 4 starts exactly where the old
+        // record 3 ended, so without the check it would be handed on.
+        let (_dir, mut follower, path) = followed(&[b"{\"a\":1}", b"{\"a\":2}", b"{\"a\":3}"]);
+        std::fs::write(
+            &path,
+            segment_bytes(&[b"{\"a\":1}", b"{\"b\":2}", b"{\"b\":3}", b"{\"b\":4}"]),
+        )
+        .expect("file system");
+        assert_cut_reported(&mut follower);
+    }
+
+    #[test]
+    fn the_segment_being_read_set_aside_is_an_error_not_silence() {
+        let (dir, mut follower, path) = followed(&[b"{\"a\":1}"]);
+        std::fs::rename(&path, dir.path().join("00000000000000000001.seg.broken")).expect("file system");
+        assert_cut_reported(&mut follower);
     }
 }

@@ -199,6 +199,37 @@ fn a_valid_snapshot_over_damaged_records_keeps_them_and_repair_records_it_as_the
     // The base alone now bridges the damage: the documented files may go.
     durability_support::remove_snapshot(dir.path());
     open("after repair, without the snapshot");
+    assert_events_go_on_past_the_base(dir.path(), last);
+}
+
+/// The event stream of a store whose damaged records were set aside under
+/// a base reads the records kept before the damage, goes on after it, and
+/// follows what a writer appends: no error, no record twice.
+fn assert_events_go_on_past_the_base(dir: &Path, last: Seq) {
+    let seqs = |context: &str| -> Vec<u64> {
+        movie_queue::events(dir, Seq(0))
+            .expect("events")
+            .map(|record| record.unwrap_or_else(|error| panic!("{context}: {error}")).seq.0)
+            .collect()
+    };
+    let before = seqs("after repair");
+    assert!(before.windows(2).all(|pair| pair[0] < pair[1]), "{before:?}");
+    assert_eq!(before.last(), Some(&last.0), "{before:?}");
+    assert!(
+        before.windows(2).any(|pair| pair[1] > pair[0] + 1),
+        "{before:?}: the records set aside leave a jump the base covers"
+    );
+    let qm = quiet_options(real()).open(dir).expect("a writer opens");
+    qm.add_to_pending(movie_queue::Movie::new("after-repair", "After", "2024"))
+        .expect("add");
+    qm.close().expect("close");
+    let after = seqs("after a write");
+    assert_eq!(after.last(), Some(&(last.0 + 1)), "{after:?}");
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "the same history, then the new record"
+    );
 }
 
 #[test]

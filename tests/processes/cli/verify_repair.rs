@@ -84,6 +84,15 @@ fn damage_a_snapshot_covers_keeps_every_record_and_verify_passes() {
         6,
         "the store takes writes again"
     );
+    // Records 3 to 5 (from the damage to the segment's end) are set
+    // aside; the log says so where they are missing and reads on.
+    let log = mq(dir.path(), &["log"]).ok();
+    assert!(log.stderr.contains("records 3 to 5 are not in the journal"), "{log:?}");
+    let seqs: Vec<u64> = events(dir.path())
+        .iter()
+        .map(|event| event["seq"].as_u64().expect("a seq"))
+        .collect();
+    assert_eq!(seqs, [1, 2, 6]);
 }
 
 #[test]
