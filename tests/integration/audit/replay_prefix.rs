@@ -7,13 +7,11 @@
 //! the file and offset, and so is a time target that falls next to the
 //! damage (which of the damaged records happened by then is unknown).
 
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 
 use crate::support::common::{movie, scratch};
 use crate::support::durability::layout;
-use movie_queue::testing::{Entry, ReadableFile, RealStorage, Storage, WritableFile};
+use crate::support::reads::Reads;
 use movie_queue::{QueueManager, QueueState, Seq, Until};
 
 /// Sixty records over segments of about ten; the state after each.
@@ -92,54 +90,6 @@ fn damage_after_the_target_does_not_stop_replay() {
     assert!(unknown.contains("damaged"), "{unknown}");
 }
 
-/// The real file system, remembering every file read.
-#[derive(Debug, Default)]
-struct Reads(Mutex<Vec<PathBuf>>);
-
-impl Storage for Reads {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        RealStorage.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        RealStorage.list_dir(path)
-    }
-    fn entry(&self, path: &Path) -> io::Result<Entry> {
-        RealStorage.entry(path)
-    }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        self.0.lock().unwrap().push(path.to_path_buf());
-        RealStorage.read(path)
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>> {
-        self.0.lock().unwrap().push(path.to_path_buf());
-        RealStorage.open_read(path)
-    }
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        RealStorage.create_new(path)
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        RealStorage.open_append(path)
-    }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        RealStorage.sync_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealStorage.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        RealStorage.remove_file(path)
-    }
-    fn remove_dir(&self, path: &Path) -> io::Result<()> {
-        RealStorage.remove_dir(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealStorage.truncate(path, len)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        RealStorage.sync_dir(path)
-    }
-}
-
 #[test]
 fn replay_reads_the_segments_up_to_its_target_and_no_later_one() {
     let dir = scratch();
@@ -151,7 +101,7 @@ fn replay_reads_the_segments_up_to_its_target_and_no_later_one() {
         let reads = Reads::default();
         let replayed = movie_queue::testing::replay_with(&reads, dir.path(), Until::Seq(Seq(target))).unwrap();
         assert!(replayed.state == states[target as usize]);
-        let read = reads.0.into_inner().unwrap();
+        let read = reads.all();
         let later: Vec<_> = segments[index + 1..]
             .iter()
             .filter(|later| read.contains(&later.path))

@@ -12,14 +12,13 @@
 //! fsync on a gate: the record's bytes are in the segment, and the
 //! subscriber gets nothing until the gate opens.
 
-use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::support::common::{movie, scratch};
-use movie_queue::testing::{Entry, ReadableFile, RealStorage, Storage, WritableFile};
+use crate::support::gated::GatedStorage;
 use movie_queue::{EventRecord, QueueManager, Seq};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -156,80 +155,6 @@ fn compact_keeps_the_segments_a_subscription_has_yet_to_read() {
 
 // ----- durability: nothing before its fsync ------------------------------------
 
-/// A storage whose journal fsyncs wait until the gate is open.
-#[derive(Debug, Clone, Default)]
-struct Gated(Arc<(Mutex<bool>, Condvar)>);
-
-impl Gated {
-    fn set(&self, open: bool) {
-        *self.0.0.lock().unwrap() = open;
-        self.0.1.notify_all();
-    }
-
-    fn pass(&self) {
-        let (lock, opened) = &*self.0;
-        let mut open = lock.lock().unwrap();
-        while !*open {
-            open = opened.wait(open).unwrap();
-        }
-    }
-}
-
-struct GatedFile(Box<dyn WritableFile>, Gated);
-
-impl WritableFile for GatedFile {
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.write_all(bytes)
-    }
-
-    fn sync_data(&mut self) -> io::Result<()> {
-        self.1.pass();
-        self.0.sync_data()
-    }
-}
-
-impl Storage for Gated {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        RealStorage.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        RealStorage.list_dir(path)
-    }
-    fn entry(&self, path: &Path) -> io::Result<Entry> {
-        RealStorage.entry(path)
-    }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        RealStorage.read(path)
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>> {
-        RealStorage.open_read(path)
-    }
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        RealStorage.create_new(path)
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(GatedFile(RealStorage.open_append(path)?, self.clone())))
-    }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        RealStorage.sync_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealStorage.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        RealStorage.remove_file(path)
-    }
-    fn remove_dir(&self, path: &Path) -> io::Result<()> {
-        RealStorage.remove_dir(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealStorage.truncate(path, len)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        RealStorage.sync_dir(path)
-    }
-}
-
 fn journal_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir.join("journal"))
         .unwrap()
@@ -242,11 +167,11 @@ fn journal_bytes(dir: &Path) -> u64 {
 #[test]
 fn a_subscription_never_yields_a_record_before_its_fsync() {
     let dir = scratch();
-    let gate = Gated::default();
-    gate.set(true);
+    let storage = GatedStorage::default();
+    let gate = Arc::clone(&storage.gate);
     let qm = Arc::new(
         QueueManager::options()
-            .storage(Arc::new(gate.clone()))
+            .storage(Arc::new(storage))
             .snapshot_every_events(0)
             .snapshot_every(None)
             .open(dir.path())
@@ -264,7 +189,7 @@ fn a_subscription_never_yields_a_record_before_its_fsync() {
     });
     assert_eq!(received.recv().unwrap(), Seq(1));
     let before = journal_bytes(dir.path());
-    gate.set(false);
+    gate.close();
     let adder = Arc::clone(&qm);
     let added = std::thread::spawn(move || adder.add_to_pending(movie("held")).unwrap());
     // The record reaches the segment; its fsync waits at the gate.
@@ -275,7 +200,7 @@ fn a_subscription_never_yields_a_record_before_its_fsync() {
         received.recv_timeout(Duration::from_millis(300)).is_err(),
         "a record was yielded before its fsync"
     );
-    gate.set(true);
+    gate.open();
     assert_eq!(received.recv().unwrap(), Seq(2));
     assert!(added.join().unwrap());
 }

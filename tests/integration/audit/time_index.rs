@@ -5,68 +5,13 @@
 //! answer: the records replayed contradict it and the search is made
 //! again without it.
 
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use crate::support::common::{movie, scratch};
 use crate::support::durability::layout;
-use movie_queue::testing::{Entry, ReadableFile, RealStorage, Storage, TIMES_FILE, WritableFile};
+use crate::support::reads::Reads;
+use movie_queue::testing::{RealStorage, TIMES_FILE};
 use movie_queue::{QueueManager, QueueState, Seq, Until};
-
-/// The real file system, remembering every file read.
-#[derive(Debug, Default)]
-struct Reads(Mutex<Vec<PathBuf>>);
-
-impl Reads {
-    fn of(&self, path: &Path) -> bool {
-        self.0.lock().unwrap().iter().any(|read| read == path)
-    }
-}
-
-impl Storage for Reads {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        RealStorage.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        RealStorage.list_dir(path)
-    }
-    fn entry(&self, path: &Path) -> io::Result<Entry> {
-        RealStorage.entry(path)
-    }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        self.0.lock().unwrap().push(path.to_path_buf());
-        RealStorage.read(path)
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadableFile>> {
-        self.0.lock().unwrap().push(path.to_path_buf());
-        RealStorage.open_read(path)
-    }
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        RealStorage.create_new(path)
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        RealStorage.open_append(path)
-    }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        RealStorage.sync_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealStorage.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        RealStorage.remove_file(path)
-    }
-    fn remove_dir(&self, path: &Path) -> io::Result<()> {
-        RealStorage.remove_dir(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealStorage.truncate(path, len)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        RealStorage.sync_dir(path)
-    }
-}
 
 /// Eighty records over about eight segments, the state and time of each;
 /// a writer's reopen has written the index.
