@@ -183,6 +183,19 @@ pub enum Error {
     #[error("the queue manager is closed")]
     Closed,
 
+    /// Records asked for (or due next to a reader that fell behind) are
+    /// no longer in the journal: `compact` removed them; their effect is in
+    /// the compaction base, their events are gone. Not damage.
+    #[error("records {from} to {last} are no longer in the journal (compacted away); it goes on at record {resumes}")]
+    CompactedAway {
+        /// The first record asked for.
+        from: u64,
+        /// The last one removed.
+        last: u64,
+        /// The record the journal goes on at.
+        resumes: u64,
+    },
+
     /// A follower of the journal (`follow`, `log --follow`) had read a
     /// record that is no longer there: the journal was cut below it (by
     /// `repair`, or a power loss took records that were never synced) or

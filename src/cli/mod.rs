@@ -351,6 +351,10 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
                 path.display()
             ))
         }
+        Error::CompactedAway { resumes, .. } => Some(format!(
+            "`--since {resumes}` reads what the journal holds; the state before that record is in the compaction base \
+             (journal/base.json), and `movie-queue replay --until` rebuilds states from there on"
+        )),
         Error::FollowedRecordGone { seq, .. } => Some(format!(
             "`movie-queue verify` says whether the store needs `repair`; `movie-queue log --since {seq}` reads it again \
              from that record"

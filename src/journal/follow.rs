@@ -280,6 +280,15 @@ impl Follower {
             if current.refill()? {
                 return Ok(true);
             }
+            if successor.first_seq > self.next && !files.iter().any(|file| file.path == current.file.path) {
+                // The segment read was deleted under this reader, and the
+                // records after it with it: a `compact` it fell behind.
+                return Err(Error::CompactedAway {
+                    from: self.next.0,
+                    last: successor.first_seq.previous().0,
+                    resumes: successor.first_seq.0,
+                });
+            }
             if successor.first_seq > self.next {
                 return Err(Error::SequenceGap {
                     path: successor.path.clone(),
@@ -333,15 +342,10 @@ impl Follower {
                 self.current = Some(Current::open(self.storage.as_ref(), file.clone())?);
                 Ok(true)
             }
-            (None, Some(first)) => Err(Error::Corrupt {
-                path: first.path.clone(),
-                offset: 0,
-                detail: format!(
-                    "records {} to {} are no longer in the journal (compacted away); it begins at record {}",
-                    self.next,
-                    first.first_seq.previous(),
-                    first.first_seq
-                ),
+            (None, Some(first)) => Err(Error::CompactedAway {
+                from: self.next.0,
+                last: first.first_seq.previous().0,
+                resumes: first.first_seq.0,
             }),
             (None, None) => Ok(false),
         }
@@ -411,6 +415,40 @@ mod tests {
         )
         .expect("file system");
         assert_cut_reported(&mut follower);
+    }
+
+    #[test]
+    fn records_compacted_away_under_a_reader_that_fell_behind_are_an_error_not_a_jump() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let journal = dir.path();
+        let write = |first: u64, payloads: &[&[u8]]| {
+            let mut bytes = encode_segment_header(Seq(first)).to_vec();
+            for (seq, payload) in (first..).zip(payloads) {
+                encode_record(&mut bytes, Seq(first), Seq(seq), payload);
+            }
+            let path = journal.join(segment::segment_name(Seq(first)));
+            std::fs::write(&path, bytes).expect("file system");
+            path
+        };
+        let first = write(1, &[b"{\"a\":1}", b"{\"a\":2}"]);
+        let second = write(3, &[b"{\"a\":3}"]);
+        write(4, &[b"{\"a\":4}"]);
+        let mut follower = Follower::new(Arc::new(RealStorage), journal, Seq(1));
+        for seq in 1..=2 {
+            let record = follower.poll(Seq(u64::MAX)).expect("a poll").expect("a record");
+            assert_eq!(record.seq, Seq(seq));
+        }
+        // `compact` deletes the segment being read and the next one.
+        std::fs::remove_file(first).expect("file system");
+        std::fs::remove_file(second).expect("file system");
+        match follower.poll(Seq(u64::MAX)) {
+            Err(Error::CompactedAway {
+                from: 3,
+                last: 3,
+                resumes: 4,
+            }) => {}
+            other => panic!("expected records 3 to 3 compacted away, got {other:?}"),
+        }
     }
 
     #[test]

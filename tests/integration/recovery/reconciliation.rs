@@ -480,3 +480,40 @@ fn unsynced_sectors_reaching_the_disk_out_of_order_never_pass_as_acknowledged() 
         );
     }
 }
+
+#[test]
+fn a_damaged_tail_marker_is_reported_by_verify_and_rewritten_by_the_next_writer() {
+    let dir = scratch();
+    let options = || quiet_options(Arc::new(RealStorage)).segment_bytes_max(300);
+    let qm = options().open(dir.path()).expect("open");
+    for id in 0..12 {
+        qm.add_to_pending(movie(&id.to_string())).expect("add");
+    }
+    qm.close().expect("close");
+    let segments = layout(dir.path());
+    assert!(segments.len() >= 2, "the journal rolled");
+    let marker = dir.path().join("journal/tail");
+    fs::write(&marker, "garbage").expect("damage the marker");
+    let report = movie_queue::verify(dir.path()).expect("verify");
+    assert!(
+        report.problems.iter().any(|problem| problem.contains("tail marker")),
+        "{:?}",
+        report.problems
+    );
+    // The next writer names the last segment again...
+    options()
+        .open(dir.path())
+        .expect("a writer opens")
+        .close()
+        .expect("close");
+    let report = movie_queue::verify(dir.path()).expect("verify");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // ...so a lost last segment is noticed again.
+    remove_snapshot(dir.path());
+    let last = layout(dir.path()).pop().expect("a segment").path;
+    fs::remove_file(&last).expect("lose the last segment");
+    assert!(
+        QueueManager::open_read_only(dir.path()).is_err(),
+        "a lost last segment must not read as a shorter journal"
+    );
+}
