@@ -329,10 +329,9 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
                  or pass --dir DIR",
             path.display()
         )),
-        Error::Io { path, source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => Some(format!(
-            "`ls -ld {}` shows its owner and mode: run as a user who may read it (and write it, to change the store)",
-            path.display()
-        )),
+        Error::Io { path, source, .. } if outside_io_hint(path, source, store).is_some() => {
+            outside_io_hint(path, source, store)
+        }
         Error::Poisoned {
             kind: Some(std::io::ErrorKind::StorageFull),
             ..
@@ -369,6 +368,42 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
 /// What to do after a write that failed: every change the store
 /// acknowledged is in the journal, and the next open starts from it.
 const AGAIN: &str = "run the command again: opening the store replays the journal";
+
+/// The hint for a denied access (anywhere), or a full disk under a file
+/// outside the store (`export`, `replay --out`).
+fn outside_io_hint(path: &Path, source: &std::io::Error, store: Option<&Path>) -> Option<String> {
+    let outside = store.is_some_and(|dir| !path.starts_with(dir));
+    match source.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            // A file about to be created does not exist yet: its directory says.
+            let shown = path
+                .ancestors()
+                .find(|place| place.symlink_metadata().is_ok())
+                .unwrap_or(path);
+            Some(format!(
+                "`ls -ld {}` shows its owner and mode: run as a user who may read it (and write it, {})",
+                shown.display(),
+                if outside {
+                    "to write there"
+                } else {
+                    "to change the store"
+                }
+            ))
+        }
+        std::io::ErrorKind::StorageFull if outside => {
+            let place = path
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+                .unwrap_or(path);
+            Some(format!(
+                "the disk is full: free disk space on the file system that holds {}, then run the command again \
+                 (the store was only read)",
+                place.display()
+            ))
+        }
+        _ => None,
+    }
+}
 
 /// A write failed for want of space: running again alone cannot help.
 fn full_disk_hint(store: Option<&Path>) -> String {

@@ -115,6 +115,7 @@ impl Decision {
                 decision.start.name()
             ));
         }
+        problems.extend(missing_between_segments(evidence));
         if let Some(tail) = decision.tail {
             let scan = &evidence.journal.segments[tail.segment];
             let damage = &scan.damages[tail.damage];
@@ -151,6 +152,35 @@ impl Decision {
         }
         problems
     }
+}
+
+/// Records missing between two segments (one deleted by hand, say) that
+/// a store opens past because a checkpoint covers them: history only, as
+/// damage under a checkpoint is. Records the compaction base covers are
+/// not reported: `compact` and `repair` leave such holes on purpose.
+fn missing_between_segments(evidence: &Evidence) -> Vec<String> {
+    let base = evidence
+        .checkpoint(CheckpointKind::Base)
+        .map_or(Seq(0), |data| data.seq);
+    let mut missing = Vec::new();
+    for pair in evidence.journal.segments.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        let Some(run) = before.runs.last() else { continue };
+        let due = run.last.next();
+        if before.damages.iter().any(|damage| damage.offset >= run.end) || after.first_seq <= due {
+            continue;
+        }
+        let last = after.first_seq.previous();
+        if last <= base {
+            continue;
+        }
+        missing.push(format!(
+            "{}: records {due} to {last} are missing before it (a segment deleted?); history only if a checkpoint \
+             covers them: `movie-queue log` and `replay` stop there",
+            after.path.display()
+        ));
+    }
+    missing
 }
 
 /// A starting point and how far the journal continues it.

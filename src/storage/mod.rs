@@ -154,7 +154,11 @@ pub trait Storage: Send + Sync + Debug {
 pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::Result<()> {
     let temporary = temporary_path(path);
     remove_if_present(storage, &temporary)?;
-    write_new(storage, &temporary, bytes)?;
+    if let Err(error) = write_new(storage, &temporary, bytes) {
+        // A full disk leaves a partial file: it holds nothing anyone needs.
+        let _ = storage.remove_file(&temporary);
+        return Err(error);
+    }
     set_directory_aside(storage, path)?;
     storage
         .rename(&temporary, path)

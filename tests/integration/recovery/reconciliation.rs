@@ -517,3 +517,29 @@ fn a_damaged_tail_marker_is_reported_by_verify_and_rewritten_by_the_next_writer(
         "a lost last segment must not read as a shorter journal"
     );
 }
+
+#[test]
+fn a_deleted_middle_segment_under_a_snapshot_is_reported_by_verify() {
+    let dir = scratch();
+    let qm = quiet_options(Arc::new(RealStorage))
+        .segment_bytes_max(300)
+        .open(dir.path())
+        .expect("open");
+    for id in 0..12 {
+        qm.add_to_pending(movie(&id.to_string())).expect("add");
+    }
+    qm.close().expect("close (a snapshot covers every record)");
+    let segments = layout(dir.path());
+    assert!(segments.len() >= 3, "the journal rolled twice");
+    fs::remove_file(&segments[1].path).expect("delete a middle segment");
+    QueueManager::open_read_only(dir.path()).expect("the snapshot covers the hole");
+    let report = movie_queue::verify(dir.path()).expect("verify");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|problem| problem.contains("are missing before it")),
+        "{:?}",
+        report.problems
+    );
+}

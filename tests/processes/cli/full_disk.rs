@@ -98,3 +98,57 @@ fn a_full_disk_says_a_write_failed_and_to_free_space_first() {
         "{run:#?}"
     );
 }
+
+/// Fills the small disk on `$SCRATCH`, then exports a store kept elsewhere
+/// into it.
+const FULL_OUTPUT_DISK: &str = r#"
+mount -t tmpfs -o size=1m tmpfs "$SCRATCH" || exit 97
+mkdir "$SCRATCH/out" || exit 98
+head -c 4000000 /dev/zero > "$SCRATCH/fill" 2>/dev/null
+"$MQ" --dir "$STORE" export "$SCRATCH/out"
+code=$?
+ls -A "$SCRATCH/out"
+exit $code
+"#;
+
+#[test]
+fn a_full_disk_under_an_export_names_the_output_and_leaves_no_partial_file() {
+    let scratch = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let Some(args) = namespace(scratch.path()) else { return };
+    cli_support::mq(store.path(), &["add", "--id", "1", "--title", "One", "--year", "2001"]).ok();
+    let output = cli_support::output(
+        Command::new("unshare")
+            .args(args)
+            .args(["sh", "-c", FULL_OUTPUT_DISK])
+            .env("SCRATCH", scratch.path())
+            .env("STORE", store.path())
+            .env("MQ", env!("CARGO_BIN_EXE_movie-queue"))
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("MOVIE_QUEUE_DIR"),
+    );
+    let run = Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(
+        !matches!(run.code, Some(97 | 98)),
+        "the scratch disk could not be set up: {run:#?}"
+    );
+    let run = run.fails_with(1);
+    assert_eq!(run.stdout, "", "no file is left in the output directory: {run:#?}");
+    let hint = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("hint: "))
+        .unwrap_or_default();
+    let out = scratch.path().join("out");
+    assert!(
+        hint.contains("free disk space")
+            && hint.contains(out.to_str().unwrap())
+            && hint.contains("the store was only read"),
+        "{run:#?}"
+    );
+}
