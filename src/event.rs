@@ -239,15 +239,41 @@ struct PayloadIn {
 /// # Errors
 /// [`Error::InvalidArgument`] when `ts` is not finite.
 pub fn encode_payload(ts: f64, event: &Event) -> Result<Vec<u8>> {
+    encode_payload_with(&mut Vec::new(), ts, event)
+}
+
+/// A scratch buffer larger than this is let go after use (an import's
+/// payload can be megabytes; every other event's is under a kilobyte).
+const PAYLOAD_SCRATCH_BYTES_MAX: usize = 64 * 1024;
+
+/// As [`encode_payload`], serializing into `scratch` (kept between calls)
+/// and returning an exact-size copy: one allocation per payload instead of
+/// a buffer grown (reallocated) while serializing. The payload goes to the
+/// writer thread and is freed there, so this thread's allocator never gets
+/// it back; each allocation it makes for one is a slow-path `malloc`.
+///
+/// # Errors
+/// As [`encode_payload`].
+pub(crate) fn encode_payload_with(scratch: &mut Vec<u8>, ts: f64, event: &Event) -> Result<Vec<u8>> {
     if !ts.is_finite() {
         return Err(Error::InvalidArgument(format!("event time {ts} is not finite")));
     }
-    serde_json::to_vec(&PayloadOut {
-        v: EVENT_VERSION,
-        ts,
-        event,
-    })
-    .map_err(|error| Error::InvalidArgument(format!("event cannot be encoded: {error}")))
+    scratch.clear();
+    let encoded = serde_json::to_writer(
+        &mut *scratch,
+        &PayloadOut {
+            v: EVENT_VERSION,
+            ts,
+            event,
+        },
+    );
+    let payload = encoded
+        .map(|()| scratch.as_slice().to_vec())
+        .map_err(|error| Error::InvalidArgument(format!("event cannot be encoded: {error}")));
+    if scratch.capacity() > PAYLOAD_SCRATCH_BYTES_MAX {
+        *scratch = Vec::new();
+    }
+    payload
 }
 
 /// Why a payload could not be decoded.
@@ -390,6 +416,32 @@ mod tests {
             assert_eq!(decoded.version, EVENT_VERSION);
             assert_eq!(decoded.event, event);
         }
+    }
+
+    #[test]
+    fn a_reused_scratch_encodes_each_payload_alone_and_exactly_sized() {
+        let mut scratch = Vec::new();
+        for event in every_event().iter().chain(every_event().iter().rev()) {
+            let bytes = encode_payload_with(&mut scratch, 2.5, event).expect("encodes");
+            let alone = serde_json::to_vec(&PayloadOut {
+                v: EVENT_VERSION,
+                ts: 2.5,
+                event,
+            })
+            .expect("encodes");
+            assert_eq!(bytes, alone);
+            assert_eq!(bytes.capacity(), bytes.len(), "one exact-size allocation");
+        }
+        let huge = Event::CleanedUp {
+            cutoff: 1.0,
+            ids: (0..20_000).map(|number| number.to_string()).collect(),
+        };
+        encode_payload_with(&mut scratch, 2.5, &huge).expect("encodes");
+        assert!(
+            scratch.capacity() <= PAYLOAD_SCRATCH_BYTES_MAX,
+            "a huge scratch is let go"
+        );
+        assert!(encode_payload_with(&mut scratch, f64::INFINITY, &huge).is_err());
     }
 
     #[test]

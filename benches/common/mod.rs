@@ -49,11 +49,17 @@ pub fn criterion() -> Criterion {
         .configure_from_args()
 }
 
-/// A scratch directory on the same disk as the repository (`target/tmp`).
+/// Where scratch directories go: `MOVIE_QUEUE_BENCH_DIR` if set (the
+/// file system under test), else `target/tmp` on the repository's disk.
+pub const BENCH_DIR_VARIABLE: &str = "MOVIE_QUEUE_BENCH_DIR";
+
+/// A scratch directory on the file system under test (see
+/// [`BENCH_DIR_VARIABLE`]), removed when dropped.
 pub fn scratch_dir() -> tempfile::TempDir {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(root).expect("create target/tmp");
-    tempfile::tempdir_in(root).expect("create a scratch directory")
+    let root =
+        std::env::var_os(BENCH_DIR_VARIABLE).map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
+    std::fs::create_dir_all(&root).expect("create the scratch root");
+    tempfile::tempdir_in(&root).expect("create a scratch directory")
 }
 
 /// A movie as the application queues them: the documented five fields.

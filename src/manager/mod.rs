@@ -25,7 +25,7 @@ pub use self::removed::GRACE_PERIOD_DEFAULT;
 
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
-use crate::event::{Event, encode_payload};
+use crate::event::{Event, encode_payload_with};
 use crate::journal::writer::{Durability, JournalWriter, Reserver, Ticket};
 use crate::lock::{self, WriterLock};
 use crate::movie::Movie;
@@ -80,6 +80,9 @@ struct Inner {
     last_snapshot_at: Instant,
     /// The last event's time: the next is never stamped below it.
     last_ts: f64,
+    /// Where each payload is encoded before its exact-size copy goes to
+    /// the writer (one allocation per event, no growing buffer).
+    payload_scratch: Vec<u8>,
 }
 
 /// The queue manager: thread-safe (`Send + Sync`; share it as
@@ -203,6 +206,7 @@ impl QueueManager {
                 events_since_snapshot: recovered.events_since_snapshot,
                 last_snapshot_at: Instant::now(),
                 last_ts: recovered.last_ts,
+                payload_scratch: Vec::new(),
             }),
             options,
             snapshot_thread: Mutex::new(None),
@@ -252,7 +256,7 @@ impl QueueManager {
         // Stamped under the write lock, so times are monotonic in
         // sequence order (a clock stepped back stamps the previous time).
         let ts = crate::clock::stamp(self.options.clock.now(), inner.last_ts);
-        let payload = encode_payload(ts, &event)?;
+        let payload = encode_payload_with(&mut inner.payload_scratch, ts, &event)?;
         let seq = inner.next_seq;
         let ticket = writer.append(seq, payload, reservation)?;
         inner.state.apply_checked(ts, &event);

@@ -5,7 +5,49 @@
 //! 2 replays to exactly the state it had. Every stamped time is the
 //! event's own time in whole seconds: replay never reads the clock.
 
+use std::ops::Deref;
+
 use crate::movie::{Stamp, StampValue};
+
+/// The most fields one event stamps (`reset`'s three).
+const STAMPS_MAX: usize = 3;
+
+/// An event's stamps, held inline: stamping allocates nothing (it runs
+/// on every add, take-over and completion).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stamps {
+    fields: [Stamp; STAMPS_MAX],
+    len: usize,
+}
+
+impl Stamps {
+    const NONE: Stamps = Stamps {
+        fields: [("", StampValue::Absent); STAMPS_MAX],
+        len: 0,
+    };
+
+    /// The stamps `fields`, in order (at most [`STAMPS_MAX`]).
+    fn of(fields: &[Stamp]) -> Stamps {
+        debug_assert!(
+            fields.len() <= STAMPS_MAX,
+            "an event stamps at most {STAMPS_MAX} fields"
+        );
+        let mut stamps = Stamps::NONE;
+        for (slot, field) in stamps.fields.iter_mut().zip(fields) {
+            *slot = *field;
+            stamps.len += 1;
+        }
+        stamps
+    }
+}
+
+impl Deref for Stamps {
+    type Target = [Stamp];
+
+    fn deref(&self) -> &[Stamp] {
+        self.fields.get(..self.len).unwrap_or_default()
+    }
+}
 
 /// The stamping rules of one event: its schema version and time.
 #[derive(Debug, Clone, Copy)]
@@ -45,64 +87,56 @@ impl Stamping {
     }
 
     /// `added`: `queued_at`, `status: "pending"`.
-    pub(super) fn added(self) -> Vec<Stamp> {
-        self.when_on(|| {
-            vec![
-                ("queued_at", StampValue::Int(self.seconds())),
-                ("status", StampValue::Text("pending")),
-            ]
-        })
+    pub(super) fn added(self) -> Stamps {
+        self.when_on(&[
+            ("queued_at", StampValue::Int(self.seconds())),
+            ("status", StampValue::Text("pending")),
+        ])
     }
 
     /// `failed`: `status: "failed"`, `last_failed_at` (every failure).
-    pub(super) fn failed(self) -> Vec<Stamp> {
-        self.when_on(|| {
-            vec![
-                ("status", StampValue::Text("failed")),
-                ("last_failed_at", StampValue::Int(self.seconds())),
-            ]
-        })
+    pub(super) fn failed(self) -> Stamps {
+        self.when_on(&[
+            ("status", StampValue::Text("failed")),
+            ("last_failed_at", StampValue::Int(self.seconds())),
+        ])
     }
 
     /// `moved_to_pending`: `status: "pending"`, `retry_attempt` = the retry count.
-    pub(super) fn moved_to_pending(self, retry_count: u32) -> Vec<Stamp> {
-        self.when_on(|| {
-            vec![
-                ("status", StampValue::Text("pending")),
-                ("retry_attempt", StampValue::Int(i64::from(retry_count))),
-            ]
-        })
+    pub(super) fn moved_to_pending(self, retry_count: u32) -> Stamps {
+        self.when_on(&[
+            ("status", StampValue::Text("pending")),
+            ("retry_attempt", StampValue::Int(i64::from(retry_count))),
+        ])
     }
 
     /// `reset`: a fresh record, `status: "pending"`, no `retry_attempt` or
     /// `last_failed_at` left from the failures.
-    pub(super) fn reset(self) -> Vec<Stamp> {
-        self.when_on(|| {
-            vec![
-                ("status", StampValue::Text("pending")),
-                ("retry_attempt", StampValue::Absent),
-                ("last_failed_at", StampValue::Absent),
-            ]
-        })
+    pub(super) fn reset(self) -> Stamps {
+        self.when_on(&[
+            ("status", StampValue::Text("pending")),
+            ("retry_attempt", StampValue::Absent),
+            ("last_failed_at", StampValue::Absent),
+        ])
     }
 
     /// `completed`: `status: "completed"`.
-    pub(super) fn completed(self) -> Vec<Stamp> {
-        self.when_on(|| vec![("status", StampValue::Text("completed"))])
+    pub(super) fn completed(self) -> Stamps {
+        self.when_on(&[("status", StampValue::Text("completed"))])
     }
 
     /// `removed` and `marked_removed`: `status: "removed"` (version 2 only
     /// has them).
-    pub(super) fn removed() -> Vec<Stamp> {
-        vec![("status", StampValue::Text("removed"))]
+    pub(super) fn removed() -> Stamps {
+        Stamps::of(&[("status", StampValue::Text("removed"))])
     }
 
     /// `restored`: `status: "pending"`.
-    pub(super) fn restored() -> Vec<Stamp> {
-        vec![("status", StampValue::Text("pending"))]
+    pub(super) fn restored() -> Stamps {
+        Stamps::of(&[("status", StampValue::Text("pending"))])
     }
 
-    fn when_on(self, stamps: impl FnOnce() -> Vec<Stamp>) -> Vec<Stamp> {
-        if self.on { stamps() } else { Vec::new() }
+    fn when_on(self, fields: &[Stamp]) -> Stamps {
+        if self.on { Stamps::of(fields) } else { Stamps::NONE }
     }
 }
