@@ -140,8 +140,20 @@ fn finish(
     let files = render_files(&recovered.state);
     for (name, bytes) in QUEUE_FILES.iter().zip(&files) {
         let path = dir.join(name);
-        if storage.read(&path).is_ok_and(|current| current != *bytes) {
-            copy_aside(storage, &path, &mut report)?;
+        let Ok(current) = storage.read(&path) else { continue };
+        if current == *bytes {
+            continue;
+        }
+        let copy = copy_aside(storage, &path, &mut report)?;
+        if let (Some(held), Some(kept), Some(copy)) = (entry_count(&current), entry_count(bytes), copy)
+            && held > kept
+        {
+            report.actions.push(format!(
+                "WARNING: {} held {held} entries, the repaired state has {kept}: the documented files may hold \
+                 changes whose journal records are lost; they are kept in {}",
+                path.display(),
+                copy.display()
+            ));
         }
     }
     manifest::write_files(
@@ -159,17 +171,29 @@ fn finish(
     Ok(report)
 }
 
-/// Keeps a copy of a documented file (as it is) before a snapshot replaces it.
-fn copy_aside(storage: &dyn Storage, path: &Path, report: &mut RepairReport) -> Result<()> {
+/// How many entries a documented file (a JSON array) holds, if it parses.
+fn entry_count(bytes: &[u8]) -> Option<usize> {
+    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(bytes)
+        .ok()
+        .map(|entries| entries.len())
+}
+
+/// Keeps a copy of a documented file (as it is) before a snapshot replaces
+/// it; returns the copy's path.
+fn copy_aside(storage: &dyn Storage, path: &Path, report: &mut RepairReport) -> Result<Option<PathBuf>> {
     let Ok(crate::storage::Entry::File(_)) = storage.entry(path) else {
-        return Ok(());
+        return Ok(None);
     };
     let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
     let copy = repair::free_broken_name(storage, path, "before-repair")?;
     crate::storage::write_new(storage, &copy, &bytes)?;
     crate::storage::sync_parent(storage, &copy)?;
-    set_aside(report, copy, "a copy of the documented file the new snapshot replaces");
-    Ok(())
+    set_aside(
+        report,
+        copy.clone(),
+        "a copy of the documented file the new snapshot replaces",
+    );
+    Ok(Some(copy))
 }
 
 /// Every `*.broken` file in the store and its journal directory.

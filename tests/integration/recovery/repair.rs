@@ -346,7 +346,15 @@ fn repair_keeps_a_copy_of_every_documented_file_its_snapshot_changes() {
     bytes[(record.start + record.end) / 2] ^= 0x01;
     fs::write(&segment.path, bytes).expect("damage record 3");
 
-    movie_queue::repair(dir.path()).expect("repair");
+    let report = movie_queue::repair(dir.path()).expect("repair");
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|action| action.starts_with("WARNING") && action.contains("held 6 entries, the repaired state has 2")),
+        "a repair that shrinks a documented file says so: {:?}",
+        report.actions
+    );
     let qm = QueueManager::open_read_only(dir.path()).expect("opens after repair");
     assert_eq!(qm.get_statistics().pending, 2, "the records before the damage");
     assert_eq!(
