@@ -400,8 +400,14 @@ fn refusal(target: Seq, tried: &[(Seq, Chain, JournalScan)], earliest: Seq, firs
             chain.end
         )
     } else {
+        // A number this large is more likely a Unix time than a record.
+        let time = if target.0 >= 1_000_000_000 {
+            format!(" (for the time {target}, Unix seconds, write it with a decimal point: {target}.0)")
+        } else {
+            String::new()
+        };
         format!(
-            "it is past the end of the journal, whose last record is {}; it can be rebuilt as of records {earliest} to {}",
+            "it is past the end of the journal, whose last record is {}; it can be rebuilt as of records {earliest} to {}{time}",
             chain.end, chain.end
         )
     };

@@ -157,3 +157,16 @@ fn replay_until_a_record_before_damage_answers_and_says_what_it_did_not_read() {
     let refused = mq(dir.path(), &["replay", "--until", "40"]).fails_with(1);
     assert!(refused.stderr.contains("damaged"), "{refused:?}");
 }
+
+#[test]
+fn a_unix_time_without_a_decimal_point_is_a_record_number_and_the_refusal_says_how_to_write_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    cli_support::add(dir.path(), "1");
+    let refused = mq(dir.path(), &["replay", "--until", "1796084811"]).fails_with(1);
+    assert!(
+        refused.stderr.contains("write it with a decimal point: 1796084811.0"),
+        "{refused:?}"
+    );
+    let small = mq(dir.path(), &["replay", "--until", "5"]).fails_with(1);
+    assert!(!small.stderr.contains("decimal point"), "{small:?}");
+}
