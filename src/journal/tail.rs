@@ -43,6 +43,19 @@ pub fn write(storage: &dyn Storage, journal_dir: &Path, seq: Seq) -> Result<()> 
     storage::write_atomic(storage, &journal_dir.join(TAIL_FILE), line(seq).as_bytes())
 }
 
+/// Makes the marker name the segment starting at `seq` (the last one, at
+/// a writer's open): a marker that does not parse, or a journal from
+/// before the marker, checks nothing until it is written again.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the file.
+pub fn ensure(storage: &dyn Storage, journal_dir: &Path, seq: Seq) -> Result<()> {
+    if read(storage, journal_dir) == TailMarker::Segment(seq) {
+        return Ok(());
+    }
+    write(storage, journal_dir, seq)
+}
+
 /// Removes the marker (a journal set aside whole by `repair`).
 ///
 /// # Errors

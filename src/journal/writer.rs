@@ -403,11 +403,7 @@ impl JournalWriter {
             let file = storage
                 .open_append(&path)
                 .map_err(|error| Error::io("open", &path, error))?;
-            // A marker that does not parse (or a journal from before the
-            // marker) checks nothing: it names this segment again.
-            if super::tail::read(storage.as_ref(), journal_dir) != super::tail::TailMarker::Segment(first_seq) {
-                super::tail::write(storage.as_ref(), journal_dir, first_seq)?;
-            }
+            super::tail::ensure(storage.as_ref(), journal_dir, first_seq)?;
             (file, first_seq, len)
         } else {
             storage
