@@ -115,16 +115,49 @@ fn load(dir: &Path) -> anyhow::Result<Model> {
     let mut model = match first {
         Some(Seq(1)) => Model::new(max_retries),
         Some(first) => {
-            let base = movie_queue::replay(dir, Until::Seq(first.previous()))?;
+            let base = earliest_state(dir, first.previous())?;
             Model::starting_from(max_retries, base.seq.0, &base.state)
         }
         // No records (a legacy store never opened by a writer): its files.
         None => Model::starting_from(max_retries, 0, &QueueManager::open_read_only(dir)?.state()),
     };
     for record in events {
-        model.apply(&record?);
+        let record = record?;
+        // Records a compaction base already holds are not the timeline's.
+        if record.seq.0 > model.first_seq() {
+            model.apply(&record);
+        }
     }
     Ok(model)
+}
+
+/// The earliest state the store can rebuild at or after record `from`
+/// (after `compact`, the journal keeps records from before its base,
+/// which cannot be rebuilt): the states it can rebuild are a range, found
+/// by doubling steps, then halving them.
+fn earliest_state(dir: &Path, from: Seq) -> anyhow::Result<movie_queue::Replayed> {
+    let replay = |seq: u64| movie_queue::replay(dir, Until::Seq(Seq(seq)));
+    let refusal = match replay(from.0) {
+        Ok(replayed) => return Ok(replayed),
+        Err(error) => error,
+    };
+    let (mut refused, mut step) = (from.0, 1u64);
+    let (mut found, mut replayed) = loop {
+        let seq = refused.saturating_add(step);
+        match replay(seq) {
+            Ok(replayed) => break (seq, replayed),
+            Err(_) if step >= 1 << 40 => return Err(refusal.into()),
+            Err(_) => (refused, step) = (seq, step * 2),
+        }
+    };
+    while found - refused > 1 {
+        let middle = refused + (found - refused) / 2;
+        match replay(middle) {
+            Ok(better) => (found, replayed) = (middle, better),
+            Err(_) => refused = middle,
+        }
+    }
+    Ok(replayed)
 }
 
 /// Follows the journal from the record after the timeline's last, in a
