@@ -41,7 +41,11 @@ pub fn bars(buckets: &[Bucket], hours: i64) -> Vec<Bar> {
                 y: format!("{:.2}", f64::from(HEIGHT) - height),
                 width: format!("{:.2}", slot * 0.8),
                 height: format!("{height:.2}"),
-                title: format!("{}: {} events in the {span} from then", local_time(bucket.start), bucket.events),
+                title: format!(
+                    "{}: {} events in the {span} from then",
+                    local_time(bucket.start),
+                    bucket.events
+                ),
             }
         })
         .collect()

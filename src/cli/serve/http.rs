@@ -48,10 +48,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/travel", get(travel_json))
         .route("/api/health", get(health_json))
         .route("/api/live", get(live))
-        .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/static/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
+        .route(
+            "/static/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/static/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such page") })
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), super::security::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            super::security::guard,
+        ))
         .with_state(app)
 }
 
@@ -72,7 +81,11 @@ fn failure(status: StatusCode, message: &str) -> Response {
 fn html(page: &impl Template) -> Response {
     match page.render() {
         Ok(body) => Html(body).into_response(),
-        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("rendering failed: {error}\n")).into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering failed: {error}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -321,7 +321,8 @@ impl Model {
             self.counts[place_index(place)] += 1;
         }
         track.states.push(state);
-        self.changes.push((track.states.last().map_or(0, |state| state.seq), index));
+        self.changes
+            .push((track.states.last().map_or(0, |state| state.seq), index));
     }
 
     /// The label index of `movie` on track `index` (added if new).

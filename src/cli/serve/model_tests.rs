@@ -68,7 +68,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % bound
     }
 }
@@ -98,7 +101,8 @@ fn step(qm: &QueueManager, random: &mut Lcg, next_id: &mut u64) {
         6 => {
             let place = [Place::InFlight, Place::Pending, Place::Failed][usize::try_from(random.below(3)).unwrap()];
             if let Some(entry) = pick(place, random) {
-                let error = ["No seeders", "Not found on tracker", "<b>bold</b>"][usize::try_from(random.below(3)).unwrap()];
+                let error =
+                    ["No seeders", "Not found on tracker", "<b>bold</b>"][usize::try_from(random.below(3)).unwrap()];
                 #[expect(clippy::cast_precision_loss, reason = "a small number")]
                 let retry = 1_900_000_000.0 + random.below(1000) as f64;
                 qm.add_to_failed(entry.movie, error, Some(retry)).unwrap();

@@ -39,7 +39,9 @@ impl OverviewPage {
     pub fn new(view: Overview, stopped: Option<String>) -> Self {
         let bars = chart::bars(&view.buckets, view.hours_per_bar);
         let label = |bucket: Option<&super::views::Bucket>| {
-            bucket.map(|bucket| crate::cli::output::local_time(bucket.start)).unwrap_or_default()
+            bucket
+                .map(|bucket| crate::cli::output::local_time(bucket.start))
+                .unwrap_or_default()
         };
         OverviewPage {
             nav: "/",
@@ -234,7 +236,11 @@ impl TravelPage {
             .zip(view.counts_before.labelled())
             .map(|((label, now), (_, before))| {
                 let delta = i64::try_from(*now).unwrap_or(0) - i64::try_from(before).unwrap_or(0);
-                let delta = if delta == 0 { String::new() } else { format!("{delta:+}") };
+                let delta = if delta == 0 {
+                    String::new()
+                } else {
+                    format!("{delta:+}")
+                };
                 (*label, *now, delta)
             })
             .collect();

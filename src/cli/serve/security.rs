@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use axum::extract::{Request, State};
-use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -56,12 +56,18 @@ impl Guard {
     fn check(&self, headers: &HeaderMap, query: Option<&str>) -> Result<bool, (StatusCode, &'static str)> {
         if self.loopback {
             let port = self.port.load(Ordering::Relaxed);
-            let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("");
+            let host = headers
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
             let allowed = ["127.0.0.1", "localhost", "[::1]"]
                 .iter()
                 .any(|name| host == format!("{name}:{port}") || (port == 80 && host == *name));
             if !allowed {
-                return Err((StatusCode::MISDIRECTED_REQUEST, "this dashboard answers only to its loopback address\n"));
+                return Err((
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "this dashboard answers only to its loopback address\n",
+                ));
             }
         }
         let Some(token) = &self.token else {

@@ -194,7 +194,11 @@ pub fn queue_table(model: &Model, query: &TableQuery) -> QueueTable {
         Sort::Id => members.sort_by(|a, b| a.0.id.cmp(&b.0.id)),
         Sort::Title => members.sort_by(|a, b| a.0.label(a.1).0.cmp(b.0.label(b.1).0)),
         Sort::Retries => members.sort_by_key(|(_, state)| state.retry_count),
-        Sort::RetryAfter => members.sort_by(|a, b| a.1.retry_after.unwrap_or(0.0).total_cmp(&b.1.retry_after.unwrap_or(0.0))),
+        Sort::RetryAfter => members.sort_by(|a, b| {
+            a.1.retry_after
+                .unwrap_or(0.0)
+                .total_cmp(&b.1.retry_after.unwrap_or(0.0))
+        }),
     }
     if query.descending {
         members.reverse();
@@ -272,7 +276,11 @@ pub fn overview(model: &Model) -> Overview {
         .into_iter()
         .filter(|(_, state)| state.retry_count < model.max_retries)
         .collect();
-    due.sort_by(|a, b| a.1.retry_after.unwrap_or(0.0).total_cmp(&b.1.retry_after.unwrap_or(0.0)));
+    due.sort_by(|a, b| {
+        a.1.retry_after
+            .unwrap_or(0.0)
+            .total_cmp(&b.1.retry_after.unwrap_or(0.0))
+    });
     let (hours_per_bar, buckets) = buckets(model);
     Overview {
         last_seq: model.last_seq(),
@@ -307,7 +315,10 @@ fn buckets(model: &Model) -> (i64, Vec<Bucket>) {
         })
         .collect();
     for (&hour, &count) in &model.hours {
-        if let Some(bucket) = usize::try_from((hour - first) / width).ok().and_then(|bar| buckets.get_mut(bar)) {
+        if let Some(bucket) = usize::try_from((hour - first) / width)
+            .ok()
+            .and_then(|bar| buckets.get_mut(bar))
+        {
             bucket.events += count;
         }
     }
@@ -491,7 +502,9 @@ fn changes(model: &Model, from: u64, to: u64) -> (Vec<Change>, usize) {
         if changes.len() < CHANGES_SHOWN {
             changes.push(Change {
                 id: track.id.clone(),
-                title: after_state.map(|state| track.label(state).0.to_owned()).unwrap_or_default(),
+                title: after_state
+                    .map(|state| track.label(state).0.to_owned())
+                    .unwrap_or_default(),
                 before: before.map_or("(not in the store)", place_name),
                 after: after.map_or("(not in the store)", place_name),
             });
