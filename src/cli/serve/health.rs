@@ -57,9 +57,10 @@ pub fn health(dir: &Path) -> Health {
         start: String::new(),
         snapshot_seq: None,
         snapshot_written: written,
-        snapshot_age: written
-            .map(|time| format!("{} ({})", local_time(time), relative_time(time, now())))
-            .unwrap_or_else(|| "no snapshot".to_owned()),
+        snapshot_age: written.map_or_else(
+            || "no snapshot".to_owned(),
+            |time| format!("{} ({})", local_time(time), relative_time(time, now())),
+        ),
         problems: Vec::new(),
         error: None,
         file: None,

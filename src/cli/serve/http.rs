@@ -68,6 +68,15 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// A request refused or failed: its status and why (shown as a page).
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        failure(self.0, &self.1)
+    }
+}
+
 /// An error as a page (its message escaped like every value).
 fn failure(status: StatusCode, message: &str) -> Response {
     let page = ErrorPage {
@@ -89,9 +98,9 @@ fn html(page: &impl Template) -> Response {
     }
 }
 
-/// What reading the journal met, as a response.
-fn journal_error(error: &movie_queue::Error) -> Response {
-    failure(StatusCode::INTERNAL_SERVER_ERROR, &crate::cli::describe(error))
+/// What reading the journal met.
+fn journal_error(error: &movie_queue::Error) -> Refusal {
+    Refusal(StatusCode::INTERNAL_SERVER_ERROR, crate::cli::describe(error))
 }
 
 async fn overview_page(State(app): State<Arc<App>>) -> Response {
@@ -119,12 +128,12 @@ struct QueueParams {
 }
 
 impl QueueParams {
-    fn query(&self) -> Result<TableQuery, Response> {
+    fn query(&self) -> Result<TableQuery, Refusal> {
         let name = self.place.as_deref().unwrap_or("pending");
         let Some(place) = views::parse_place(name) else {
-            return Err(failure(
+            return Err(Refusal(
                 StatusCode::BAD_REQUEST,
-                "place is one of pending, in_flight, failed, completed, removed",
+                "place is one of pending, in_flight, failed, completed, removed".to_owned(),
             ));
         };
         Ok(TableQuery {
@@ -141,7 +150,7 @@ impl QueueParams {
 async fn queues_page(State(app): State<Arc<App>>, Query(params): Query<QueueParams>) -> Response {
     let query = match params.query() {
         Ok(query) => query,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let (table, counts) = {
         let model = app.model();
@@ -154,7 +163,7 @@ async fn queues_page(State(app): State<Arc<App>>, Query(params): Query<QueuePara
 async fn queues_json(State(app): State<Arc<App>>, Query(params): Query<QueueParams>) -> Response {
     match params.query() {
         Ok(query) => Json(views::queue_table(&app.model(), &query)).into_response(),
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -163,12 +172,12 @@ struct MovieParams {
     id: String,
 }
 
-fn movie_view(app: &App, id: &str) -> Result<history::MovieView, Response> {
+fn movie_view(app: &App, id: &str) -> Result<history::MovieView, Refusal> {
     match history::movie(&app.dir, &app.model(), id) {
         Ok(Some(view)) => Ok(view),
-        Ok(None) => Err(failure(
+        Ok(None) => Err(Refusal(
             StatusCode::NOT_FOUND,
-            &format!("no movie with id {} in the journal", crate::cli::output::quoted(id)),
+            format!("no movie with id {} in the journal", crate::cli::output::quoted(id)),
         )),
         Err(error) => Err(journal_error(&error)),
     }
@@ -177,14 +186,14 @@ fn movie_view(app: &App, id: &str) -> Result<history::MovieView, Response> {
 async fn movie_page(State(app): State<Arc<App>>, Query(params): Query<MovieParams>) -> Response {
     match movie_view(&app, &params.id) {
         Ok(view) => html(&MoviePage::new(view)),
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
 async fn movie_json(State(app): State<Arc<App>>, Query(params): Query<MovieParams>) -> Response {
     match movie_view(&app, &params.id) {
         Ok(view) => Json(view).into_response(),
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -197,15 +206,15 @@ struct JournalParams {
     time: Option<String>,
 }
 
-fn journal_view(app: &App, params: &JournalParams) -> Result<history::Journal, Response> {
+fn journal_view(app: &App, params: &JournalParams) -> Result<history::Journal, Refusal> {
     let model = app.model();
     let from = match params.time.as_deref().filter(|time| !time.is_empty()) {
         Some(time) => match parse_time(time) {
             Some(time) => model.seq_at_time(time),
             None => {
-                return Err(failure(
+                return Err(Refusal(
                     StatusCode::BAD_REQUEST,
-                    "time is Unix seconds or a date-time such as 2025-10-18T12:00:00Z",
+                    "time is Unix seconds or a date-time such as 2025-10-18T12:00:00Z".to_owned(),
                 ));
             }
         },
@@ -233,14 +242,14 @@ fn parse_time(text: &str) -> Option<f64> {
 async fn journal_page(State(app): State<Arc<App>>, Query(params): Query<JournalParams>) -> Response {
     match journal_view(&app, &params) {
         Ok(view) => html(&JournalPage::new(view)),
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
 async fn journal_json(State(app): State<Arc<App>>, Query(params): Query<JournalParams>) -> Response {
     match journal_view(&app, &params) {
         Ok(view) => Json(view).into_response(),
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -279,23 +288,23 @@ async fn travel_json(State(app): State<Arc<App>>, Query(params): Query<TravelPar
     Json(travel_view(&app, &params)).into_response()
 }
 
-async fn checked(app: Arc<App>) -> Result<Health, Response> {
+async fn checked(app: Arc<App>) -> Result<Health, Refusal> {
     tokio::task::spawn_blocking(move || health(&app.dir))
         .await
-        .map_err(|_| failure(StatusCode::INTERNAL_SERVER_ERROR, "verify stopped"))
+        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "verify stopped".to_owned()))
 }
 
 async fn health_page(State(app): State<Arc<App>>) -> Response {
     match checked(app).await {
         Ok(health) => html(&HealthPage { nav: "/health", health }),
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
 async fn health_json(State(app): State<Arc<App>>) -> Response {
     match checked(app).await {
         Ok(health) => Json(health).into_response(),
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -307,7 +316,7 @@ async fn live(State(app): State<Arc<App>>) -> Sse<impl tokio_stream::Stream<Item
     let hello = serde_json::json!({ "last_seq": app.model().last_seq() }).to_string();
     let first = tokio_stream::once(Ok(Event::default().event("hello").data(hello)));
     let records = BroadcastStream::new(receiver)
-        .filter_map(|message| message.ok())
+        .filter_map(Result::ok)
         .map(|message| Ok(Event::default().event("record").data(message)));
     Sse::new(first.chain(records)).keep_alive(KeepAlive::default())
 }

@@ -344,14 +344,13 @@ impl Model {
 
     /// Interns an error message (counting one more `failed` event with it).
     fn intern(&mut self, error: &str, count: u64) -> u32 {
-        let index = match self.error_ids.get(error) {
-            Some(&index) => index,
-            None => {
-                let index = u32::try_from(self.errors.len()).unwrap_or(u32::MAX);
-                self.errors.push((error.to_owned(), 0));
-                self.error_ids.insert(error.to_owned(), index);
-                index
-            }
+        let index = if let Some(&index) = self.error_ids.get(error) {
+            index
+        } else {
+            let index = u32::try_from(self.errors.len()).unwrap_or(u32::MAX);
+            self.errors.push((error.to_owned(), 0));
+            self.error_ids.insert(error.to_owned(), index);
+            index
         };
         if let Some(entry) = self.errors.get_mut(index as usize) {
             entry.1 += count;

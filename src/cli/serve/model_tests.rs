@@ -77,7 +77,7 @@ impl Lcg {
 }
 
 fn movie(number: u64) -> Movie {
-    let title = if number % 5 == 0 {
+    let title = if number.is_multiple_of(5) {
         format!("<script>alert({number})</script> & \"quotes\"")
     } else {
         format!("Movie {number}")

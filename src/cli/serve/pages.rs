@@ -19,6 +19,11 @@ pub const NAV: [(&str, &str); 6] = [
     ("/api/overview", "JSON"),
 ];
 
+/// Is `href` the navigation entry of the page `nav`?
+pub fn current(href: &str, nav: &str) -> bool {
+    href == nav
+}
+
 /// `/`.
 #[derive(Template)]
 #[template(path = "overview.html")]

@@ -1,6 +1,8 @@
 //! What each page shows, computed from the timeline: plain data (every
 //! JSON endpoint serializes it as it is; each page's template renders it).
 
+use std::fmt::Write as _;
+
 use movie_queue::{EventRecord, Place, now};
 use serde::Serialize;
 
@@ -521,7 +523,7 @@ pub fn encode(text: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
             encoded.push(char::from(byte));
         } else {
-            encoded.push_str(&format!("%{byte:02X}"));
+            let _ = write!(encoded, "%{byte:02X}");
         }
     }
     encoded
