@@ -228,16 +228,26 @@ fn the_library_compiles_no_web_server() {
     }
     // ...and the manifest makes every one optional, enabled only by `dashboard`.
     let manifest = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).expect("read");
-    for name in WEB_CRATES.iter().map(|name| name.replace('_', "-")).filter(|name| name != "hyper") {
+    for name in WEB_CRATES
+        .iter()
+        .map(|name| name.replace('_', "-"))
+        .filter(|name| name != "hyper")
+    {
         let line = manifest
             .lines()
             .find(|line| line.starts_with(&format!("{name} = ")))
             .unwrap_or_else(|| panic!("{name} is not in Cargo.toml"));
         assert!(line.contains("optional = true"), "{name} is optional: {line}");
-        assert!(manifest.contains(&format!("\"dep:{name}\"")), "the dashboard feature enables {name}");
+        assert!(
+            manifest.contains(&format!("\"dep:{name}\"")),
+            "the dashboard feature enables {name}"
+        );
     }
     let serve = fs::read_to_string(src().join("cli/mod.rs")).expect("read");
-    assert!(serve.contains("#[cfg(feature = \"dashboard\")]\nmod serve;"), "serve is behind the feature");
+    assert!(
+        serve.contains("#[cfg(feature = \"dashboard\")]\nmod serve;"),
+        "serve is behind the feature"
+    );
 }
 
 #[test]
