@@ -254,20 +254,22 @@ impl Model {
                 };
                 self.enter(seq, back, place, &QueueEntry::new(movie.clone()));
             }
-            Event::Taken { id } => self.relocate(seq, id, back, Place::InFlight),
+            Event::Taken { id } => self.relocate(seq, id, back, Some(Place::InFlight)),
             Event::Failed {
                 movie,
                 error,
                 retry_after,
             } => self.fail(seq, movie, error, *retry_after),
-            Event::MovedToPending { id } | Event::Restored { id } => self.relocate(seq, id, back, Place::Pending),
+            Event::MovedToPending { id } | Event::Restored { id } => {
+                self.relocate(seq, id, back, Some(Place::Pending));
+            }
             Event::Reset { id } => self.reset(seq, id),
-            Event::CleanedUp { ids, .. } => ids.iter().for_each(|id| self.leave(seq, id)),
-            Event::Forgotten { id } => self.leave(seq, id),
+            Event::CleanedUp { ids, .. } => ids.iter().for_each(|id| self.relocate(seq, id, back, None)),
+            Event::Forgotten { id } => self.relocate(seq, id, back, None),
             Event::Requeued { ids } => {
                 let front = -i64::try_from(seq).unwrap_or(i64::MAX);
                 for (index, id) in (0u32..).zip(ids) {
-                    self.relocate(seq, id, (front, index), Place::Pending);
+                    self.relocate(seq, id, (front, index), Some(Place::Pending));
                 }
             }
             Event::Imported {
@@ -375,34 +377,13 @@ impl Model {
         self.push(index, state);
     }
 
-    /// `id` moved, unchanged otherwise, to `key` in `place`.
-    fn relocate(&mut self, seq: u64, id: &str, key: OrderKey, place: Place) {
+    /// `id` moved, unchanged otherwise, to `key` in `place` (`None`: it
+    /// left the store).
+    fn relocate(&mut self, seq: u64, id: &str, key: OrderKey, place: Option<Place>) {
         if let Some(old) = self.present(id) {
             let index = self.track_index(id);
-            self.push(
-                index,
-                State {
-                    seq,
-                    place: Some(place),
-                    key,
-                    ..old
-                },
-            );
-        }
-    }
-
-    /// `id` left the store.
-    fn leave(&mut self, seq: u64, id: &str) {
-        if let Some(old) = self.present(id) {
-            let index = self.track_index(id);
-            self.push(
-                index,
-                State {
-                    seq,
-                    place: None,
-                    ..old
-                },
-            );
+            let key = if place.is_some() { key } else { old.key };
+            self.push(index, State { seq, place, key, ..old });
         }
     }
 

@@ -225,10 +225,10 @@ impl TravelPage {
         let target = |seq: u64| format!("/travel?seq={seq}&prev={}&step={step}&mode={mode}", view.seq);
         let mut steps = Vec::new();
         for (label, seq) in [
-            ("⏮ first", Some(view.first_seq)),
+            ("« first", Some(view.first_seq)),
             ("◀ back", view.seq.checked_sub(step)),
             ("forward ▶", view.seq.checked_add(step)),
-            ("last ⏭", Some(view.last_seq)),
+            ("last »", Some(view.last_seq)),
         ] {
             if let Some(seq) = seq {
                 steps.push((target(seq.clamp(view.first_seq, view.last_seq)), label.to_owned()));

@@ -51,16 +51,7 @@ pub fn counts(model: &Model) -> Counts {
     Counts::from_places(model.counts(), model.permanent_failures())
 }
 
-/// The URL name of a place (`in_flight`), and back.
-pub fn place_name(place: Place) -> &'static str {
-    match place {
-        Place::Pending => "pending",
-        Place::InFlight => "in_flight",
-        Place::Failed => "failed",
-        Place::Completed => "completed",
-        Place::Removed => "removed",
-    }
-}
+pub(super) use crate::cli::inspect::place_name;
 
 /// The place a URL names.
 pub fn parse_place(name: &str) -> Option<Place> {
@@ -422,40 +413,70 @@ pub const CHANGES_SHOWN: usize = 100;
 /// How many rows of each queue the page lists.
 const TRAVEL_ROWS: usize = 20;
 
-/// The counts as of record `seq`.
-fn counts_at(model: &Model, seq: u64) -> Counts {
-    let mut places = [0; 5];
-    let mut permanent = 0;
-    for state in model.tracks.iter().filter_map(|track| track.at(seq)) {
-        if let Some(place) = state.place {
-            places[place_index(place)] += 1;
-            if place == Place::Failed && state.retry_count >= model.max_retries {
-                permanent += 1;
-            }
+/// Counts per place and permanent failures, as they are being tallied.
+#[derive(Default)]
+struct Tally {
+    places: [usize; 5],
+    permanent: usize,
+}
+
+impl Tally {
+    fn add(&mut self, state: &State, max_retries: u32) -> Option<usize> {
+        let place = state.place?;
+        let index = place_index(place);
+        self.places[index] += 1;
+        if place == Place::Failed && state.retry_count >= max_retries {
+            self.permanent += 1;
         }
+        Some(index)
     }
-    Counts::from_places(places, permanent)
+
+    fn counts(&self) -> Counts {
+        Counts::from_places(self.places, self.permanent)
+    }
 }
 
 /// The time-travel view: `seq` and `previous` are clamped to what the
-/// timeline holds.
+/// timeline holds. One pass over the movies finds each one's state at
+/// both records; only each queue's first rows are put in order.
 pub fn travel(model: &Model, seq: u64, previous: u64) -> Travel {
     let (first, last) = (model.first_seq(), model.last_seq());
     let seq = seq.clamp(first, last);
     let previous = previous.clamp(first, last);
+    let (mut then, mut before) = (Tally::default(), Tally::default());
+    let mut members: [Vec<(super::model::OrderKey, u32)>; 5] = Default::default();
+    for (index, track) in (0u32..).zip(&model.tracks) {
+        if let Some(state) = track.at(seq)
+            && let Some(place) = then.add(state, model.max_retries)
+        {
+            members[place].push((state.key, index));
+        }
+        if let Some(state) = track.at(previous) {
+            before.add(state, model.max_retries);
+        }
+    }
     let now = now();
     let queues = Place::ALL
         .into_iter()
-        .map(|place| {
-            let members = members(model, place, Some(seq));
+        .zip(members)
+        .map(|(place, mut members)| {
+            let total = members.len();
+            if members.len() > TRAVEL_ROWS {
+                members.select_nth_unstable(TRAVEL_ROWS);
+                members.truncate(TRAVEL_ROWS);
+            }
+            members.sort_unstable();
+            let rows = members
+                .iter()
+                .filter_map(|&(_, index)| {
+                    let track = model.tracks.get(index as usize)?;
+                    Some(Row::of(model, track, track.at(seq)?, now))
+                })
+                .collect();
             Snapshot {
                 place: place_name(place),
-                total: members.len(),
-                rows: members
-                    .iter()
-                    .take(TRAVEL_ROWS)
-                    .map(|(track, state)| Row::of(model, track, state, now))
-                    .collect(),
+                total,
+                rows,
             }
         })
         .collect();
@@ -470,8 +491,8 @@ pub fn travel(model: &Model, seq: u64, previous: u64) -> Travel {
         last_seq: last,
         first_ts: model.events.first().map_or(0.0, |meta| meta.ts.floor()),
         last_ts: model.events.last().map_or(0.0, |meta| meta.ts.ceil()),
-        counts: counts_at(model, seq),
-        counts_before: counts_at(model, previous),
+        counts: then.counts(),
+        counts_before: before.counts(),
         queues,
         changes,
         changes_total,

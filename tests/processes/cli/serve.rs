@@ -6,7 +6,7 @@
 //! token, and then every request must carry it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::support::cli::{add, mq, mq_args, stats};
 use crate::support::http::{Feed, Response, get, request, serve};
@@ -31,8 +31,12 @@ const PATHS: [&str; 16] = [
     "/api/travel?seq=3",
 ];
 
-fn demo(dir: &Path) {
-    mq(dir, &["demo"]).ok();
+/// A scratch directory holding the demo's store (`store/` in it).
+fn demo() -> (tempfile::TempDir, PathBuf) {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("store");
+    mq(&dir, &["demo"]).ok();
+    (scratch, dir)
 }
 
 /// Every file under `dir` with its bytes.
@@ -85,9 +89,7 @@ fn assert_headers(response: &Response) {
 
 #[test]
 fn every_page_and_endpoint_answers_with_its_status_and_headers() {
-    let scratch = tempfile::tempdir().unwrap();
-    let dir = scratch.path().join("store");
-    demo(&dir);
+    let (_scratch, dir) = demo();
     let server = serve(&dir, &[]);
     for path in PATHS {
         let response = get(server.addr, path);
@@ -196,9 +198,7 @@ fn hostile_titles_ids_and_errors_are_escaped() {
 
 #[test]
 fn the_store_is_never_written_and_a_writer_is_never_blocked() {
-    let scratch = tempfile::tempdir().unwrap();
-    let dir = scratch.path().join("store");
-    demo(&dir);
+    let (_scratch, dir) = demo();
     let before = files(&dir);
     let server = serve(&dir, &[]);
     for path in PATHS {
@@ -214,9 +214,7 @@ fn the_store_is_never_written_and_a_writer_is_never_blocked() {
 
 #[test]
 fn a_write_reaches_the_live_feed_and_the_pages() {
-    let scratch = tempfile::tempdir().unwrap();
-    let dir = scratch.path().join("store");
-    demo(&dir);
+    let (_scratch, dir) = demo();
     let server = serve(&dir, &[]);
     let mut feed = Feed::open(server.addr);
     let hello: serde_json::Value = serde_json::from_str(&feed.next("hello")).unwrap();
@@ -234,9 +232,7 @@ fn a_write_reaches_the_live_feed_and_the_pages() {
 
 #[test]
 fn a_non_loopback_address_needs_a_token_and_then_every_request_carries_it() {
-    let scratch = tempfile::tempdir().unwrap();
-    let dir = scratch.path().join("store");
-    demo(&dir);
+    let (_scratch, dir) = demo();
     let dir_text = dir.to_str().unwrap();
     let refused = mq_args(&["--dir", dir_text, "serve", "--addr", "0.0.0.0:0"]).fails_with(2);
     assert!(refused.stderr.contains("--token"), "{refused:#?}");
@@ -267,9 +263,7 @@ fn a_non_loopback_address_needs_a_token_and_then_every_request_carries_it() {
 
 #[test]
 fn a_loopback_dashboard_answers_only_to_loopback_host_names() {
-    let scratch = tempfile::tempdir().unwrap();
-    let dir = scratch.path().join("store");
-    demo(&dir);
+    let (_scratch, dir) = demo();
     let server = serve(&dir, &[]);
     let port = server.addr.port();
     let rebound = request("GET", server.addr, "/api/stats", &[("Host", "evil.example")]);
