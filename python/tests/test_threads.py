@@ -30,12 +30,17 @@ def test_monitor_and_download_threads_share_one_store(store_dir):
         finally:
             done_adding.set()
 
+    def all_completed():
+        # Not "pending is empty": a failed movie the retry thread is about
+        # to move back would then be left with nobody to take it.
+        return done_adding.is_set() and qm.get_completed_count() == len(added)
+
     def download():
         try:
             while True:
                 m = qm.get_next_pending()
                 if m is None:
-                    if done_adding.is_set() and qm.get_pending_count() == 0:
+                    if all_completed():
                         return
                     time.sleep(0.001)
                     continue
@@ -49,18 +54,20 @@ def test_monitor_and_download_threads_share_one_store(store_dir):
 
     def retry():
         try:
-            while not (done_adding.is_set() and qm.get_pending_count() == 0 and qm.get_failed_count() == 0):
+            while not all_completed():
                 for m in qm.get_movies_ready_for_retry(max_retries=5):
                     qm.move_failed_to_pending(m)
                 time.sleep(0.002)
         except Exception as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=target) for target in (monitor, download, download, retry)]
+    # Daemons: a thread that hangs fails the test below, not pytest's exit.
+    threads = [threading.Thread(target=target, daemon=True) for target in (monitor, download, download, retry)]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + 120
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
     assert not any(thread.is_alive() for thread in threads)
     assert errors == []
     assert len(added) == MOVIES

@@ -196,6 +196,31 @@ pub enum Command {
         movie-queue demo                    # a fresh directory under the system's temp dir\n  \
         movie-queue demo --dir /tmp/demo    # a new or empty directory of your choice")]
     Demo,
+
+    /// Serve a read-only web dashboard of the store (loopback by default)
+    #[cfg(feature = "dashboard")]
+    #[command(after_help = "Examples:\n  \
+        movie-queue serve                                   # http://127.0.0.1:8484/\n  \
+        movie-queue serve --addr 127.0.0.1:0                # a free port (printed)\n  \
+        movie-queue serve --addr 0.0.0.0:8484 --token \"$(openssl rand -hex 16)\"\n\n\
+        Opens the store read-only and takes no lock: it runs beside the application that \
+        holds the store, follows what it writes, and never writes a byte in the store. \
+        With --token every request must carry it: the header `Authorization: Bearer TOKEN`, \
+        or `?token=TOKEN` once (kept in an HttpOnly cookie for the pages after it). A loopback \
+        dashboard without a token answers only to Host 127.0.0.1, localhost or [::1].")]
+    Serve(ServeArgs),
+}
+
+/// `serve`.
+#[cfg(feature = "dashboard")]
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen; an address that is not loopback needs --token
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8484")]
+    pub addr: std::net::SocketAddr,
+    /// A secret every request must carry (required off loopback)
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 /// `removed`.

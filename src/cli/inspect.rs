@@ -132,7 +132,8 @@ pub(super) fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super
     }
 }
 
-fn place_name(place: Place) -> &'static str {
+/// The name of a place in JSON and in addresses (`in_flight`).
+pub(super) fn place_name(place: Place) -> &'static str {
     match place {
         Place::Pending => "pending",
         Place::InFlight => "in_flight",

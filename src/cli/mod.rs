@@ -10,6 +10,8 @@ mod operate;
 mod out_dir;
 mod output;
 mod removed;
+#[cfg(feature = "dashboard")]
+mod serve;
 mod verify;
 
 use std::io::Write;
@@ -71,6 +73,14 @@ pub fn run() -> ExitCode {
         Err(error) => error.exit(),
     };
     logging::init();
+    #[cfg(feature = "dashboard")]
+    if let Command::Serve(serve) = &cli.command
+        && let Err(message) = serve::check_addr(serve.addr, serve.token.as_deref())
+    {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
     let repairing = matches!(cli.command, Command::Repair);
     let (result, store) = match (cli.command, cli.dir) {
         // The demo never uses $MOVIE_QUEUE_DIR or ~/.movie_sync/: only a --dir given on the command line.
@@ -123,6 +133,8 @@ fn dispatch(command: Command, dir: &Path) -> anyhow::Result<()> {
         Command::Forget { id } => removed::forget(out, dir, &id),
         Command::Removed(args) => removed::list(out, dir, &args),
         Command::Demo => demo::run(out, Some(dir)),
+        #[cfg(feature = "dashboard")]
+        Command::Serve(args) => serve::run(dir, &args),
     }
 }
 

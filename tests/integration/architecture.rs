@@ -211,6 +211,45 @@ fn the_command_line_tool_uses_only_the_public_api() {
     }
 }
 
+/// The crates of `movie-queue serve` (the `dashboard` feature).
+const WEB_CRATES: [&str; 5] = ["axum", "tokio", "tokio_stream", "askama", "hyper"];
+
+#[test]
+fn the_library_compiles_no_web_server() {
+    // The library's files (and the crate root) never name a web crate:
+    // they belong to the binary's `cli/serve/`, behind the feature.
+    let mut files: Vec<PathBuf> = library_files().into_iter().map(|(path, _, _)| path).collect();
+    files.push(src().join("lib.rs"));
+    for path in files {
+        let text = code(&fs::read_to_string(&path).expect("read"));
+        for name in WEB_CRATES {
+            assert!(!text.contains(&format!("{name}::")), "{} uses {name}", path.display());
+        }
+    }
+    // ...and the manifest makes every one optional, enabled only by `dashboard`.
+    let manifest = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).expect("read");
+    for name in WEB_CRATES
+        .iter()
+        .map(|name| name.replace('_', "-"))
+        .filter(|name| name != "hyper")
+    {
+        let line = manifest
+            .lines()
+            .find(|line| line.starts_with(&format!("{name} = ")))
+            .unwrap_or_else(|| panic!("{name} is not in Cargo.toml"));
+        assert!(line.contains("optional = true"), "{name} is optional: {line}");
+        assert!(
+            manifest.contains(&format!("\"dep:{name}\"")),
+            "the dashboard feature enables {name}"
+        );
+    }
+    let serve = fs::read_to_string(src().join("cli/mod.rs")).expect("read");
+    assert!(
+        serve.contains("#[cfg(feature = \"dashboard\")]\nmod serve;"),
+        "serve is behind the feature"
+    );
+}
+
 #[test]
 fn no_source_file_is_over_its_budget() {
     let mut files = Vec::new();

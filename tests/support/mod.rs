@@ -5,6 +5,7 @@ pub mod cli;
 pub mod common;
 pub mod durability;
 pub mod gated;
+pub mod http;
 pub mod reads;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};

@@ -1,4 +1,5 @@
 mod add_and_take;
+mod browser;
 mod demo;
 mod durable_success;
 mod errors;
@@ -13,6 +14,7 @@ mod out_dir;
 mod progress;
 mod removed;
 mod replay;
+mod serve;
 mod special_files;
 mod time_limits;
 mod verify_repair;

@@ -1,0 +1,110 @@
+// movie-queue serve: the little script of the dashboard. It never builds
+// HTML from data: every value it writes goes in as text (textContent).
+"use strict";
+
+// Errors are written into the page, where the browser test finds them.
+function reportError(text) {
+  var box = document.getElementById("js-errors");
+  if (!box) {
+    box = document.createElement("pre");
+    box.id = "js-errors";
+    box.className = "error";
+    document.body.appendChild(box);
+  }
+  box.textContent += text + "\n";
+  document.body.setAttribute("data-js-errors", "yes");
+}
+window.addEventListener("error", function (event) {
+  reportError("error: " + event.message + " at " + event.filename + ":" + event.lineno);
+});
+window.addEventListener("unhandledrejection", function (event) {
+  reportError("unhandled rejection: " + event.reason);
+});
+document.addEventListener("securitypolicyviolation", function (event) {
+  reportError("content security policy: " + event.violatedDirective + " " + event.blockedURI);
+});
+
+// "in 1h 2m 3s" / "ready".
+function countdown(seconds) {
+  if (seconds <= 0) return "ready";
+  var d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600);
+  var m = Math.floor(seconds % 3600 / 60), s = Math.floor(seconds % 60);
+  if (d > 0) return "in " + d + "d " + h + "h";
+  if (h > 0) return "in " + h + "h " + m + "m " + s + "s";
+  if (m > 0) return "in " + m + "m " + s + "s";
+  return "in " + s + "s";
+}
+function tick() {
+  var now = Date.now() / 1000;
+  document.querySelectorAll("[data-until]").forEach(function (element) {
+    var until = parseFloat(element.getAttribute("data-until"));
+    if (!isNaN(until)) element.textContent = countdown(until - now);
+  });
+}
+
+// The overview follows the store: server-sent events from /api/live.
+function follow() {
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) return;
+  var source = new EventSource("/api/live");
+  source.addEventListener("hello", function () {
+    live.classList.add("on");
+  });
+  source.addEventListener("record", function (message) {
+    var data = JSON.parse(message.data);
+    live.textContent = "record " + data.event.seq;
+    live.setAttribute("data-last-seq", String(data.event.seq));
+    var names = {
+      "pending": data.counts.pending, "in flight": data.counts.in_flight, "failed": data.counts.failed,
+      "permanent failures": data.counts.permanent_failures, "completed": data.counts.completed,
+      "removed": data.counts.removed
+    };
+    Object.keys(names).forEach(function (name) {
+      var cell = document.querySelector('#counts [data-count="' + name + '"]');
+      if (cell) cell.textContent = String(names[name]);
+    });
+    var body = document.querySelector("#recent tbody");
+    if (body) {
+      var row = document.createElement("tr");
+      [String(data.event.seq), data.event.time, data.event.kind, data.event.ids.join(" "), data.event.summary]
+        .forEach(function (text) {
+          var cell = document.createElement("td");
+          cell.textContent = text;
+          row.appendChild(cell);
+        });
+      row.className = "fresh";
+      body.insertBefore(row, body.firstChild);
+      while (body.rows.length > 12) body.deleteRow(body.rows.length - 1);
+    }
+  });
+  source.onerror = function () {
+    live.classList.remove("on");
+  };
+}
+
+// The time-travel slider: its label follows it; letting go goes there.
+function slider() {
+  var input = document.getElementById("travel-slider");
+  var label = document.getElementById("travel-label");
+  if (!input || !label) return;
+  function show() {
+    if (input.getAttribute("data-mode") === "time") {
+      label.textContent = "slider at " + new Date(parseFloat(input.value) * 1000).toLocaleString();
+    } else {
+      label.textContent = "slider at record " + input.value;
+    }
+  }
+  input.addEventListener("input", show);
+  input.addEventListener("change", function () {
+    document.getElementById("travel-form").submit();
+  });
+  show();
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  tick();
+  setInterval(tick, 1000);
+  follow();
+  slider();
+  document.body.setAttribute("data-js", "ready");
+});

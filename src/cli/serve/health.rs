@@ -1,0 +1,91 @@
+//! The health page: `verify`'s answer for the store (the same check the
+//! command runs, changing nothing), the snapshot's age, and damage named
+//! with its file and byte offset as `movie-queue verify` names it.
+
+use std::path::Path;
+
+use movie_queue::now;
+use serde::Serialize;
+
+use crate::cli::output::{local_time, relative_time};
+
+/// The snapshot's manifest (docs/FORMAT.md).
+const MANIFEST: &str = "queue_snapshot.json";
+
+/// What the health page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// Does the store open?
+    pub ok: bool,
+    pub segments: usize,
+    pub records: u64,
+    pub bytes: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// What an open starts from.
+    pub start: String,
+    /// The record the snapshot covers (when it holds up).
+    pub snapshot_seq: Option<u64>,
+    /// When the snapshot was written, Unix seconds, and how long ago.
+    pub snapshot_written: Option<f64>,
+    pub snapshot_age: String,
+    /// Problems the store survives, each naming its file and offset.
+    pub problems: Vec<String>,
+    /// What keeps the store from opening, as `verify` says it.
+    pub error: Option<String>,
+    /// Its file and byte offset.
+    pub file: Option<String>,
+    pub offset: Option<u64>,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+/// Verifies the store in `dir` (reads only).
+pub fn health(dir: &Path) -> Health {
+    let written = std::fs::metadata(dir.join(MANIFEST))
+        .and_then(|metadata| metadata.modified())
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|since| since.as_secs_f64());
+    let mut health = Health {
+        ok: false,
+        segments: 0,
+        records: 0,
+        bytes: 0,
+        first_seq: 0,
+        last_seq: 0,
+        start: String::new(),
+        snapshot_seq: None,
+        snapshot_written: written,
+        snapshot_age: written.map_or_else(
+            || "no snapshot".to_owned(),
+            |time| format!("{} ({})", local_time(time), relative_time(time, now())),
+        ),
+        problems: Vec::new(),
+        error: None,
+        file: None,
+        offset: None,
+        hint: None,
+    };
+    match movie_queue::verify(dir) {
+        Ok(report) => {
+            health.ok = true;
+            health.segments = report.segments;
+            health.records = report.records;
+            health.bytes = report.bytes;
+            health.first_seq = report.first_seq;
+            health.last_seq = report.last_seq;
+            health.start = report.start;
+            health.snapshot_seq = report.snapshot_seq;
+            health.problems = report.problems;
+        }
+        Err(error) => {
+            let place = error.place();
+            health.file = place.map(|(path, _)| path.display().to_string());
+            health.offset = place.map(|(_, offset)| offset);
+            health.hint = error.is_corruption().then(|| crate::cli::REPAIR_HINT.to_owned());
+            health.error = Some(crate::cli::describe(&error));
+        }
+    }
+    health
+}

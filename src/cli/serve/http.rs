@@ -1,0 +1,322 @@
+//! The routes: every page (`GET`, HTML) and the JSON endpoint behind it
+//! (`/api/...`), the live feed (server-sent events), and the two embedded
+//! assets. Only `GET` (and `HEAD`) is served: nothing here changes the store.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::App;
+use super::health::{Health, health};
+use super::history::{self, JournalQuery};
+use super::pages::{ErrorPage, HealthPage, JournalPage, MoviePage, OverviewPage, QueuesPage, TravelPage};
+use super::views::{self, Sort, TableQuery};
+
+/// The dashboard's script and style, compiled into the binary.
+const APP_JS: &str = include_str!("assets/app.js");
+const STYLE_CSS: &str = include_str!("assets/style.css");
+
+/// Rows a queue page lists.
+const QUEUE_ROWS: usize = 50;
+/// Events a journal page lists.
+const JOURNAL_ROWS: usize = 50;
+
+/// Every route of the dashboard.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(overview_page))
+        .route("/queues", get(queues_page))
+        .route("/movie", get(movie_page))
+        .route("/journal", get(journal_page))
+        .route("/travel", get(travel_page))
+        .route("/health", get(health_page))
+        .route("/api/overview", get(overview_json))
+        .route("/api/stats", get(stats_json))
+        .route("/api/queues", get(queues_json))
+        .route("/api/movie", get(movie_json))
+        .route("/api/journal", get(journal_json))
+        .route("/api/travel", get(travel_json))
+        .route("/api/health", get(health_json))
+        .route("/api/live", get(live))
+        .route(
+            "/static/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/static/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such page") })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            super::security::guard,
+        ))
+        .with_state(app)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// A request refused or failed: its status and why (shown as a page).
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        failure(self.0, &self.1)
+    }
+}
+
+/// An error as a page (its message escaped like every value).
+fn failure(status: StatusCode, message: &str) -> Response {
+    let page = ErrorPage {
+        nav: "",
+        title: status.to_string(),
+        message: message.to_owned(),
+    };
+    (status, html(&page)).into_response()
+}
+
+fn html(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => Html(body).into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering failed: {error}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// What reading the journal met.
+fn journal_error(error: &movie_queue::Error) -> Refusal {
+    Refusal(StatusCode::INTERNAL_SERVER_ERROR, crate::cli::describe(error))
+}
+
+async fn overview_page(State(app): State<Arc<App>>) -> Response {
+    let view = views::overview(&app.model());
+    let stopped = app.stopped.lock().ok().and_then(|stopped| stopped.clone());
+    html(&OverviewPage::new(view, stopped))
+}
+
+async fn overview_json(State(app): State<Arc<App>>) -> Response {
+    Json(views::overview(&app.model())).into_response()
+}
+
+async fn stats_json(State(app): State<Arc<App>>) -> Response {
+    Json(views::counts(&app.model())).into_response()
+}
+
+/// `?place=failed&q=matrix&sort=title&desc=1&page=0`.
+#[derive(Debug, Deserialize)]
+struct QueueParams {
+    place: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    desc: Option<String>,
+    page: Option<usize>,
+}
+
+impl QueueParams {
+    fn query(&self) -> Result<TableQuery, Refusal> {
+        let name = self.place.as_deref().unwrap_or("pending");
+        let Some(place) = views::parse_place(name) else {
+            return Err(Refusal(
+                StatusCode::BAD_REQUEST,
+                "place is one of pending, in_flight, failed, completed, removed".to_owned(),
+            ));
+        };
+        Ok(TableQuery {
+            place,
+            search: self.q.clone().unwrap_or_default(),
+            sort: Sort::parse(self.sort.as_deref().unwrap_or("queue")),
+            descending: matches!(self.desc.as_deref(), Some("1" | "true")),
+            page: self.page.unwrap_or(0),
+            per_page: QUEUE_ROWS,
+        })
+    }
+}
+
+async fn queues_page(State(app): State<Arc<App>>, Query(params): Query<QueueParams>) -> Response {
+    let query = match params.query() {
+        Ok(query) => query,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let (table, counts) = {
+        let model = app.model();
+        (views::queue_table(&model, &query), model.counts())
+    };
+    let sort = params.sort.as_deref().unwrap_or("queue");
+    html(&QueuesPage::new(table, query.search, sort, query.descending, counts))
+}
+
+async fn queues_json(State(app): State<Arc<App>>, Query(params): Query<QueueParams>) -> Response {
+    match params.query() {
+        Ok(query) => Json(views::queue_table(&app.model(), &query)).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct MovieParams {
+    id: String,
+}
+
+fn movie_view(app: &App, id: &str) -> Result<history::MovieView, Refusal> {
+    match history::movie(&app.dir, &app.model(), id) {
+        Ok(Some(view)) => Ok(view),
+        Ok(None) => Err(Refusal(
+            StatusCode::NOT_FOUND,
+            format!("no movie with id {} in the journal", crate::cli::output::quoted(id)),
+        )),
+        Err(error) => Err(journal_error(&error)),
+    }
+}
+
+async fn movie_page(State(app): State<Arc<App>>, Query(params): Query<MovieParams>) -> Response {
+    match movie_view(&app, &params.id) {
+        Ok(view) => html(&MoviePage::new(view)),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn movie_json(State(app): State<Arc<App>>, Query(params): Query<MovieParams>) -> Response {
+    match movie_view(&app, &params.id) {
+        Ok(view) => Json(view).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `?from=SEQ&kind=failed&id=603&time=2025-10-18T12:00:00Z`.
+#[derive(Debug, Deserialize)]
+struct JournalParams {
+    from: Option<u64>,
+    kind: Option<String>,
+    id: Option<String>,
+    time: Option<String>,
+}
+
+fn journal_view(app: &App, params: &JournalParams) -> Result<history::Journal, Refusal> {
+    let model = app.model();
+    let from = match params.time.as_deref().filter(|time| !time.is_empty()) {
+        Some(time) => match parse_time(time) {
+            Some(time) => model.seq_at_time(time),
+            None => {
+                return Err(Refusal(
+                    StatusCode::BAD_REQUEST,
+                    "time is Unix seconds or a date-time such as 2025-10-18T12:00:00Z".to_owned(),
+                ));
+            }
+        },
+        None => params.from.unwrap_or(0),
+    };
+    let query = JournalQuery {
+        from,
+        kind: params.kind.clone().unwrap_or_default(),
+        id: params.id.clone().unwrap_or_default(),
+        per_page: JOURNAL_ROWS,
+    };
+    history::journal(&app.dir, &model, &query).map_err(|error| journal_error(&error))
+}
+
+/// Unix seconds, or an RFC 3339 date-time.
+fn parse_time(text: &str) -> Option<f64> {
+    if let Ok(secs) = text.parse::<f64>() {
+        return secs.is_finite().then_some(secs);
+    }
+    let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    #[expect(clippy::cast_precision_loss, reason = "microseconds since 1970 fit f64's precision")]
+    Some(time.timestamp_micros() as f64 / 1e6)
+}
+
+async fn journal_page(State(app): State<Arc<App>>, Query(params): Query<JournalParams>) -> Response {
+    match journal_view(&app, &params) {
+        Ok(view) => html(&JournalPage::new(view)),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn journal_json(State(app): State<Arc<App>>, Query(params): Query<JournalParams>) -> Response {
+    match journal_view(&app, &params) {
+        Ok(view) => Json(view).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `?seq=N` or `?time=T`, `&prev=M` (the step before), `&step=K`, `&mode=seq|time`.
+#[derive(Debug, Deserialize)]
+struct TravelParams {
+    seq: Option<u64>,
+    time: Option<f64>,
+    prev: Option<u64>,
+    step: Option<u64>,
+    mode: Option<String>,
+}
+
+/// The records a time-travel step moves by default.
+const STEP: u64 = 1;
+
+fn travel_view(app: &App, params: &TravelParams) -> views::Travel {
+    let model = app.model();
+    let seq = match (params.seq, params.time) {
+        (Some(seq), _) => seq,
+        (None, Some(time)) => model.seq_at_time(time),
+        (None, None) => model.last_seq(),
+    };
+    let step = params.step.unwrap_or(STEP).max(1);
+    let previous = params.prev.unwrap_or_else(|| seq.saturating_sub(step));
+    views::travel(&model, seq, previous)
+}
+
+async fn travel_page(State(app): State<Arc<App>>, Query(params): Query<TravelParams>) -> Response {
+    let view = travel_view(&app, &params);
+    let time_mode = params.mode.as_deref() == Some("time");
+    html(&TravelPage::new(view, time_mode, params.step.unwrap_or(STEP).max(1)))
+}
+
+async fn travel_json(State(app): State<Arc<App>>, Query(params): Query<TravelParams>) -> Response {
+    Json(travel_view(&app, &params)).into_response()
+}
+
+async fn checked(app: Arc<App>) -> Result<Health, Refusal> {
+    tokio::task::spawn_blocking(move || health(&app.dir))
+        .await
+        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "verify stopped".to_owned()))
+}
+
+async fn health_page(State(app): State<Arc<App>>) -> Response {
+    match checked(app).await {
+        Ok(health) => html(&HealthPage { nav: "/health", health }),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn health_json(State(app): State<Arc<App>>) -> Response {
+    match checked(app).await {
+        Ok(health) => Json(health).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The live feed: one server-sent event per new record (`{event, counts}`),
+/// from the moment of connecting.
+async fn live(State(app): State<Arc<App>>) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
+    // Subscribed first: no record falls between the greeting and the feed.
+    let receiver = app.live.subscribe();
+    let hello = serde_json::json!({ "last_seq": app.model().last_seq() }).to_string();
+    let first = tokio_stream::once(Ok(Event::default().event("hello").data(hello)));
+    let records = BroadcastStream::new(receiver)
+        .filter_map(Result::ok)
+        .map(|message| Ok(Event::default().event("record").data(message)));
+    Sse::new(first.chain(records)).keep_alive(KeepAlive::default())
+}
