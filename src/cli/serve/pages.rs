@@ -19,6 +19,20 @@ pub const NAV: [(&str, &str); 6] = [
     ("/api/overview", "JSON"),
 ];
 
+/// The templates' escaper (set in `askama.toml`): HTML escaping, after
+/// control characters and text-direction overrides are made visible as
+/// the command line shows them (`\x1b`, `\u{202e}`), so ids that differ
+/// only by one cannot look alike and a page saved to a terminal cannot
+/// drive it.
+#[derive(Debug, Clone, Copy)]
+pub struct Visible;
+
+impl askama::filters::Escaper for Visible {
+    fn write_escaped_str<W: std::fmt::Write>(&self, dest: W, string: &str) -> std::fmt::Result {
+        askama::filters::Html.write_escaped_str(dest, &crate::cli::output::safe(string))
+    }
+}
+
 /// Is `href` the navigation entry of the page `nav`?
 pub fn current(href: &str, nav: &str) -> bool {
     href == nav

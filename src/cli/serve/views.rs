@@ -480,7 +480,7 @@ pub fn travel(model: &Model, seq: u64, previous: u64) -> Travel {
             }
         })
         .collect();
-    let (changes, changes_total) = changes(model, previous.min(seq), previous.max(seq));
+    let (changes, changes_total) = changes(model, previous, seq);
     let ts = model.time_of(seq);
     Travel {
         seq,
@@ -500,11 +500,12 @@ pub fn travel(model: &Model, seq: u64, previous: u64) -> Travel {
     }
 }
 
-/// The movies whose place differs between records `from` and `to`
-/// (`from <= to`), the latest change first.
+/// The movies whose place differs between record `from` (the step before)
+/// and record `to` (the one shown), either way in time: "before" is at
+/// `from`, "after" at `to`. The latest change in the span first.
 fn changes(model: &Model, from: u64, to: u64) -> (Vec<Change>, usize) {
-    let start = model.changes.partition_point(|(seq, _)| *seq <= from);
-    let end = model.changes.partition_point(|(seq, _)| *seq <= to);
+    let start = model.changes.partition_point(|(seq, _)| *seq <= from.min(to));
+    let end = model.changes.partition_point(|(seq, _)| *seq <= from.max(to));
     let mut seen = std::collections::HashSet::new();
     let mut changes = Vec::new();
     let mut total = 0;
@@ -526,6 +527,7 @@ fn changes(model: &Model, from: u64, to: u64) -> (Vec<Change>, usize) {
             changes.push(Change {
                 id: track.id.clone(),
                 title: after_state
+                    .or_else(|| track.at(from))
                     .map(|state| track.label(state).0.to_owned())
                     .unwrap_or_default(),
                 before: before.map_or("(not in the store)", place_name),

@@ -142,6 +142,14 @@ fn every_page_and_endpoint_answers_with_its_status_and_headers() {
     let travel = get(server.addr, "/api/travel?seq=1&prev=0").json();
     assert_eq!(travel["counts"]["pending"], 1);
     assert_eq!(travel["changes"][0]["after"], "pending");
+    // A step back: "before" is the step the slider left, "after" the one shown.
+    let back = get(server.addr, "/api/travel?seq=0&prev=1").json();
+    assert_eq!(back["changes"][0]["before"], "pending", "{back}");
+    assert_eq!(back["changes"][0]["after"], "(not in the store)", "{back}");
+    assert_ne!(
+        back["changes"][0]["title"], "",
+        "the movie is named from the step it left: {back}"
+    );
     let health = get(server.addr, "/api/health").json();
     assert_eq!(health["ok"], true, "{health}");
 }
@@ -194,6 +202,28 @@ fn hostile_titles_ids_and_errors_are_escaped() {
     let api = get(server.addr, &format!("/api/movie?id={encoded}")).json();
     assert_eq!(api["id"], id, "JSON keeps the exact text");
     assert_eq!(api["now"]["title"], "<script>alert('title')</script>");
+}
+
+#[test]
+fn control_characters_and_direction_overrides_are_shown_not_sent() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("store");
+    let movie = serde_json::json!({"id": "ctl\u{1b}[31m\u{7}", "title": "abc\u{202e}fed", "year": 1999});
+    mq(&dir, &["add", "--json", &movie.to_string()]).ok();
+    let server = serve(&dir, &[]);
+    for path in ["/", "/queues?place=pending", "/journal", "/travel?seq=1&prev=0"] {
+        let body = get(server.addr, path).body;
+        assert!(
+            !body.contains('\u{1b}') && !body.contains('\u{7}') && !body.contains('\u{202e}'),
+            "{path} sends a control character or an override raw"
+        );
+    }
+    let journal = get(server.addr, "/journal").body;
+    assert!(
+        journal.contains("ctl\\x1b[31m\\x07"),
+        "shown as the command line shows it:\n{journal}"
+    );
+    assert!(journal.contains("abc\\u{202e}fed"), "{journal}");
 }
 
 #[test]
