@@ -47,22 +47,22 @@ fn namespace(scratch: &Path) -> Option<&'static [&'static str]> {
 /// on a full disk). Now the error says a write of the journal failed and
 /// names "no space left on device"; the hint says to free disk space on
 /// the store's file system first, then run the command again.
-#[test]
-fn a_full_disk_says_a_write_failed_and_to_free_space_first() {
-    let scratch = tempfile::tempdir().unwrap();
-    let Some(args) = namespace(scratch.path()) else { return };
-    let movie = serde_json::json!({"id": "2", "title": "x".repeat(64 * 1024), "year": 2002});
-    let output = cli_support::output(
-        Command::new("unshare")
-            .args(args)
-            .args(["sh", "-c", FULL_DISK])
-            .env("SCRATCH", scratch.path())
-            .env("MQ", env!("CARGO_BIN_EXE_movie-queue"))
-            .env("MOVIE", movie.to_string())
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .env_remove("MOVIE_QUEUE_DIR"),
-    );
+/// Runs `script` under `unshare ARGS` with `$SCRATCH`, `$MQ` and `env`
+/// set; fails the test when the script could not set up its disk.
+fn in_namespace(args: &[&str], script: &str, scratch: &Path, env: &[(&str, String)]) -> Run {
+    let mut command = Command::new("unshare");
+    command
+        .args(args)
+        .args(["sh", "-c", script])
+        .env("SCRATCH", scratch)
+        .env("MQ", env!("CARGO_BIN_EXE_movie-queue"))
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("MOVIE_QUEUE_DIR");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = cli_support::output(&mut command);
     let run = Run {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -72,6 +72,15 @@ fn a_full_disk_says_a_write_failed_and_to_free_space_first() {
         !matches!(run.code, Some(97 | 98)),
         "the scratch disk could not be set up: {run:#?}"
     );
+    run
+}
+
+#[test]
+fn a_full_disk_says_a_write_failed_and_to_free_space_first() {
+    let scratch = tempfile::tempdir().unwrap();
+    let Some(args) = namespace(scratch.path()) else { return };
+    let movie = serde_json::json!({"id": "2", "title": "x".repeat(64 * 1024), "year": 2002});
+    let run = in_namespace(args, FULL_DISK, scratch.path(), &[("MOVIE", movie.to_string())]);
     let run = run.fails_with(1);
     assert_eq!(run.stdout, "", "nothing printed for a change not made: {run:#?}");
     let error = run
@@ -117,26 +126,8 @@ fn a_full_disk_under_an_export_names_the_output_and_leaves_no_partial_file() {
     let store = tempfile::tempdir().unwrap();
     let Some(args) = namespace(scratch.path()) else { return };
     cli_support::mq(store.path(), &["add", "--id", "1", "--title", "One", "--year", "2001"]).ok();
-    let output = cli_support::output(
-        Command::new("unshare")
-            .args(args)
-            .args(["sh", "-c", FULL_OUTPUT_DISK])
-            .env("SCRATCH", scratch.path())
-            .env("STORE", store.path())
-            .env("MQ", env!("CARGO_BIN_EXE_movie-queue"))
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .env_remove("MOVIE_QUEUE_DIR"),
-    );
-    let run = Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(
-        !matches!(run.code, Some(97 | 98)),
-        "the scratch disk could not be set up: {run:#?}"
-    );
+    let store_env = ("STORE", store.path().to_string_lossy().into_owned());
+    let run = in_namespace(args, FULL_OUTPUT_DISK, scratch.path(), &[store_env]);
     let run = run.fails_with(1);
     assert_eq!(run.stdout, "", "no file is left in the output directory: {run:#?}");
     let hint = run
