@@ -99,5 +99,18 @@ fn log_follow_goes_on_across_segment_rolls_a_compact_and_a_writer_restart() {
     // Records compacted away are an error, never a silent gap.
     let gone = mq(dir.path(), &["log", "--json", "--since", "1"]).fails_with(1);
     assert!(gone.stderr.contains("compacted away"), "{gone:?}");
+    assert!(
+        !gone.stderr.contains("repair"),
+        "not damage, nothing to repair: {gone:?}"
+    );
+    // The hint names the `--since` that reads what the journal holds: follow it.
+    let since = gone
+        .stderr
+        .split("`--since ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("a `--since N` hint: {gone:?}"));
+    let held = mq(dir.path(), &["log", "--json", "--since", since]).ok().json_lines();
+    assert_eq!(held.last(), lines.last(), "the hint's --since reads to the end");
     drop(qm);
 }
