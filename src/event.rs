@@ -334,7 +334,7 @@ fn written_ts(bytes: &[u8]) -> Option<f64> {
 /// [`PayloadError`] saying what is wrong; the caller adds file and offset.
 pub fn decode_payload(bytes: &[u8]) -> std::result::Result<Decoded, PayloadError> {
     let payload: PayloadIn =
-        serde_json::from_slice(bytes).map_err(|error| PayloadError::Malformed(error.to_string()))?;
+        crate::json::from_slice(bytes).map_err(|error| PayloadError::Malformed(error.to_string()))?;
     if !(EVENT_VERSION_MIN..=EVENT_VERSION).contains(&payload.v) {
         return Err(PayloadError::Version(payload.v));
     }

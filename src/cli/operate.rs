@@ -7,7 +7,7 @@ use std::collections::hash_map::Entry;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use movie_queue::{Movie, Place, QueueManager, now};
+use movie_queue::{MOVIE_NESTING_MAX, Movie, Place, QueueManager, now};
 use serde_json::Value;
 
 use super::args::{AddArgs, FailArgs};
@@ -145,8 +145,17 @@ fn movie_from_flags(args: &AddArgs) -> anyhow::Result<Movie> {
 
 /// One movie from a JSON object; the error says what is wrong.
 fn parse_movie(text: &str) -> Result<Movie, String> {
-    let value: Value = serde_json::from_str(text).map_err(|error| format!("not valid JSON: {error}"))?;
-    Movie::from_value(value).map_err(|error| describe(&error))
+    let value: Value = serde_json::from_str(text).map_err(|error| {
+        if error.is_syntax() && error.to_string().starts_with("recursion limit exceeded") {
+            format!("the movie nests deeper than the limit of {MOVIE_NESTING_MAX} levels ({error})")
+        } else {
+            format!("not valid JSON: {error}")
+        }
+    })?;
+    let movie = Movie::from_value(value).map_err(|error| describe(&error))?;
+    // Checked here too, so a batch stops before its first add.
+    movie.validate().map_err(|error| describe(&error))?;
+    Ok(movie)
 }
 
 /// One movie a line (blank lines skipped), each with its line number; an

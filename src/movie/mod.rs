@@ -6,6 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+pub use crate::json::MOVIE_NESTING_MAX;
+use crate::json::value_depth;
 
 mod raw;
 
@@ -230,13 +232,39 @@ impl Movie {
         })
     }
 
-    /// Checks what `Movie::new` cannot: a non-empty id.
+    /// Checks what `Movie::new` and [`Movie::with_extra`] cannot: a
+    /// non-empty id, and JSON that nests at most [`MOVIE_NESTING_MAX`]
+    /// levels (the movie object is the first), so that the store reads
+    /// back whatever it accepted. Every queue operation checks it.
     ///
     /// # Errors
-    /// [`Error::InvalidMovie`] when the id is empty.
+    /// [`Error::InvalidMovie`] when the id is empty or a field nests too
+    /// deep (the message names the field and the limit).
     pub fn validate(&self) -> Result<()> {
         if self.id.is_empty() {
             return Err(Error::InvalidMovie("\"id\" is empty".into()));
+        }
+        self.check_nesting()
+    }
+
+    /// How deep the movie's JSON nests, the movie object included.
+    #[must_use]
+    pub fn nesting(&self) -> usize {
+        1 + self.extra.values().map(value_depth).max().unwrap_or(0)
+    }
+
+    /// [`Error::InvalidMovie`] naming the first field that takes the movie
+    /// past [`MOVIE_NESTING_MAX`] levels.
+    fn check_nesting(&self) -> Result<()> {
+        for (key, value) in &self.extra {
+            let levels = 1 + value_depth(value);
+            if levels > MOVIE_NESTING_MAX {
+                return Err(Error::InvalidMovie(format!(
+                    "movie {:?}: field {key:?} nests {levels} levels deep (the movie object is the first), \
+                     over the limit of {MOVIE_NESTING_MAX}",
+                    self.id
+                )));
+            }
         }
         Ok(())
     }

@@ -94,7 +94,7 @@ impl Node {
     /// The entry, parsed back. The JSON was written by [`Node::new`], so
     /// it parses; `None` would be a bug, never a consequence of input.
     pub(super) fn entry(&self) -> Option<QueueEntry> {
-        let entry = serde_json::from_str(self.json()).ok();
+        let entry = crate::json::from_slice(self.json().as_bytes()).ok();
         debug_assert!(entry.is_some(), "stored JSON does not parse: {}", self.json());
         entry
     }

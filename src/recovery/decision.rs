@@ -21,6 +21,7 @@
 use super::evidence::{CheckpointKind, Evidence};
 use crate::error::{Error, Result};
 use crate::journal::chain::{Break, Chain, ChainEnd};
+use crate::journal::reader::DamageKind;
 use crate::seq::Seq;
 use crate::snapshot::SnapshotData;
 use crate::snapshot::base::BASE_FILE;
@@ -279,6 +280,7 @@ fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<Snapsho
     if let Some(tail) = tail {
         history.retain(|&at| at != (tail.segment, tail.damage));
     }
+    history.retain(|&(segment, damage)| !compacted_gap(&evidence, segment, damage));
     let base_needed = start == Start::Checkpoint(CheckpointKind::Snapshot) && !journal_reaches(&evidence, chain.start);
     Decision {
         evidence,
@@ -290,6 +292,19 @@ fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<Snapsho
         legacy,
         last_ts: None,
     }
+}
+
+/// Is damage `damage` of `segment` only a jump over records the compaction
+/// base covers (a valid record followed by a later one, every record
+/// between them at or below the base)? That is compaction, not damage:
+/// `compact` and `repair` leave such holes, inside a segment as between
+/// segments, and the event stream names them as compacted away.
+fn compacted_gap(evidence: &Evidence, segment: usize, damage: usize) -> bool {
+    let base = evidence
+        .checkpoint(CheckpointKind::Base)
+        .map_or(Seq(0), |data| data.seq);
+    let damage = &evidence.journal.segments[segment].damages[damage];
+    matches!(damage.kind, DamageKind::Sequence { found } if found > damage.expected && found.previous() <= base)
 }
 
 /// Can the journal (from its own base, or from nothing) reproduce the

@@ -4,6 +4,7 @@
 use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
 
 use crate::entry::QueueEntry;
+use crate::json;
 use crate::movie::RawFields;
 use crate::projection::{Place, QueueState};
 
@@ -119,12 +120,24 @@ pub fn parse_entries_prefix(bytes: &[u8]) -> (Vec<QueueEntry>, Option<String>) {
     let mut invalid = None;
     let mut entries = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let parsed = deserializer
+    let mut parsed = deserializer
         .deserialize_seq(EntriesVisitor {
             invalid: &mut invalid,
             entries: &mut entries,
         })
         .and_then(|()| deserializer.end());
+    // An entry nested past serde_json's own limit (the store writes movies
+    // up to 64 levels; an earlier release let deeper ones in): read again
+    // without it, as deep as the store's readers go.
+    if parsed.as_ref().is_err_and(json::is_too_deep) && json::text_depth(bytes) <= json::DECODE_NESTING_MAX {
+        (entries, invalid) = (Vec::new(), None);
+        parsed = json::deserialize_deep(bytes, |deserializer| {
+            deserializer.deserialize_seq(EntriesVisitor {
+                invalid: &mut invalid,
+                entries: &mut entries,
+            })
+        });
+    }
     let error = match (parsed, invalid) {
         (Ok(()), _) => None,
         (Err(_), Some(invalid)) => Some(invalid),

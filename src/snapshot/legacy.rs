@@ -54,6 +54,15 @@ pub fn load_legacy(storage: &dyn Storage, dir: &Path) -> Result<Option<SnapshotD
                  to keep every entry before the damage and set the file aside"
             ),
         })?;
+        if let Some((index, detail)) = too_deep(list) {
+            return Err(Error::BadQueueFile {
+                path,
+                detail: format!(
+                    "entry {index}: {detail}; the store cannot take it in (nothing was changed): fix the entry, \
+                     or run `movie-queue repair` to keep every entry before it and set the file aside"
+                ),
+            });
+        }
     }
     Ok(found.then(|| into_data(lists)))
 }
@@ -78,7 +87,11 @@ pub fn salvage_legacy(storage: &dyn Storage, dir: &Path) -> Result<(SnapshotData
             continue;
         }
         let bytes = storage.read(&path).map_err(|error| Error::io("read", &path, error))?;
-        let (entries, error) = parse_entries_prefix(&bytes);
+        let (mut entries, mut error) = parse_entries_prefix(&bytes);
+        if let Some((index, detail)) = too_deep(&entries) {
+            entries.truncate(index);
+            error = Some(format!("entry {index}: {detail}"));
+        }
         if let Some(error) = error {
             tracing::warn!(path = %path.display(), %error, kept = entries.len(), "salvaging a damaged documented file");
             damaged.push(path);
@@ -86,6 +99,17 @@ pub fn salvage_legacy(storage: &dyn Storage, dir: &Path) -> Result<(SnapshotData
         *list = entries;
     }
     Ok((into_data(lists), damaged))
+}
+
+/// The first entry whose movie nests past [`crate::MOVIE_NESTING_MAX`]
+/// (a door refuses it, so an import refuses it too), with why.
+fn too_deep(entries: &[QueueEntry]) -> Option<(usize, String)> {
+    entries.iter().enumerate().find_map(|(index, entry)| {
+        entry.movie.validate().err().map(|error| match error {
+            Error::InvalidMovie(detail) => (index, detail),
+            other => (index, other.to_string()),
+        })
+    })
 }
 
 const NOT_REGULAR: &str = "not a regular file (a symbolic link, a directory or a special file): the store never \

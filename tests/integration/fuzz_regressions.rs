@@ -19,11 +19,12 @@ use std::path::{Path, PathBuf};
 /// A target's name and the function its fuzz target runs.
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 4] = [
+const TARGETS: [Target; 5] = [
     ("record_decoder", common::record_decoder::run),
     ("recovery_dir", common::recovery_dir::run),
     ("snapshot_loader", common::snapshot_loader::run),
     ("model_ops", common::model_ops::run),
+    ("movie_round_trip", common::movie_round_trip::run),
 ];
 
 /// Regression inputs of library bugs not fixed yet: skipped by the replay
@@ -107,11 +108,17 @@ fn model_ops_inputs() {
     replay_committed("model_ops");
 }
 
+#[test]
+fn movie_round_trip_inputs() {
+    replay_committed("movie_round_trip");
+}
+
 fn seeds(target: &str) -> Vec<(&'static str, Vec<u8>)> {
     match target {
         "record_decoder" => common::record_decoder::seeds(),
         "recovery_dir" => common::recovery_dir::seeds(),
         "snapshot_loader" => common::snapshot_loader::seeds(),
+        "movie_round_trip" => common::movie_round_trip::seeds(),
         _ => common::model_ops::seeds(),
     }
 }

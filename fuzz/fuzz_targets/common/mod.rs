@@ -13,6 +13,7 @@
 pub mod bytes;
 pub mod memory;
 pub mod model_ops;
+pub mod movie_round_trip;
 pub mod record_decoder;
 pub mod recovery_dir;
 pub mod snapshot_loader;

@@ -165,3 +165,70 @@ fn an_id_listed_twice_in_legacy_files_reads_as_the_writer_imports_it() {
         (vec![("1".into(), "first".into()), ("2".into(), "b".into())], Vec::new())
     );
 }
+
+/// A legacy file (or a directory given to `import`) with an entry nested
+/// past `MOVIE_NESTING_MAX`: every open refuses it by name — the reader
+/// as the writer — before a byte is written, and the files stay as they
+/// were; `import` refuses it the same way; `repair` keeps the entries
+/// before it and sets the file aside.
+#[test]
+fn an_entry_nested_past_the_limit_is_refused_by_name_before_anything_is_written() {
+    let deep = (0..movie_queue::MOVIE_NESTING_MAX).fold(json!(1), |inner, _| json!([inner]));
+    let pending = serde_json::to_vec(&json!([
+        {"id": "p1", "title": "Heat", "year": 1995},
+        {"id": "p2", "title": "Up", "year": "2009", "deep": deep},
+    ]))
+    .unwrap();
+    let dir = scratch();
+    std::fs::write(dir.path().join("queue_pending.json"), &pending).unwrap();
+    let names = |dir: &std::path::Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    for error in [
+        QueueManager::open_read_only(dir.path()).unwrap_err(),
+        QueueManager::open(dir.path()).unwrap_err(),
+        movie_queue::verify(dir.path()).unwrap_err(),
+    ] {
+        let message = error.to_string();
+        assert!(
+            message.contains("queue_pending.json") && message.contains("entry 1") && message.contains("\"deep\""),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("limit of {}", movie_queue::MOVIE_NESTING_MAX)),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join("queue_pending.json")).unwrap(),
+        pending,
+        "untouched"
+    );
+    assert!(
+        !dir.path().join("journal").exists(),
+        "nothing was written: {:?}",
+        names(dir.path())
+    );
+
+    let other = scratch();
+    let manager = QueueManager::open(other.path()).unwrap();
+    let refused = manager.import(dir.path()).unwrap_err().to_string();
+    assert!(refused.contains("entry 1"), "{refused}");
+    assert_eq!(manager.last_seq(), Seq(0), "import wrote nothing");
+    drop(manager);
+
+    let report = movie_queue::repair(dir.path()).expect("repair");
+    assert!(!report.set_aside.is_empty(), "{report:?}");
+    let repaired = QueueManager::open_read_only(dir.path()).unwrap();
+    let ids: Vec<String> = repaired
+        .list(Place::Pending)
+        .iter()
+        .map(|entry| entry.id().to_owned())
+        .collect();
+    assert_eq!(ids, ["p1"]);
+}

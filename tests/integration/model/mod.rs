@@ -1,1 +1,2 @@
 mod queue_manager;
+mod round_trip;

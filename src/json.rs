@@ -1,0 +1,143 @@
+//! How deep the store's JSON may nest: one limit where input comes in, a
+//! looser one where the store reads back what it wrote.
+//!
+//! A movie may nest [`MOVIE_NESTING_MAX`] levels (the movie object is level
+//! one); every door (the Rust API, the command-line tool, Python, a legacy
+//! store, `import DIR`) refuses a deeper one by name. The store then wraps
+//! a movie a few levels deeper (a record's payload, an import's list, a
+//! documented file's array), and `serde_json` stops at 128 levels by
+//! default, so the readers here go on to [`DECODE_NESTING_MAX`]: whatever a
+//! door accepted (and whatever an earlier release accepted, up to 127
+//! levels) reads back.
+
+use serde::de::DeserializeOwned;
+
+/// The deepest a movie's JSON may nest, the movie object included: `{}` is
+/// one level, `{"a": [1]}` two.
+pub const MOVIE_NESTING_MAX: usize = 64;
+
+/// The deepest JSON the store's readers decode: twice `serde_json`'s own
+/// limit, far above what a door lets in plus the store's wrapping, and
+/// shallow enough that the recursive decode stays within a thread's stack.
+pub const DECODE_NESTING_MAX: usize = 256;
+
+/// How many arrays and objects enclose the deepest value of `value` (a
+/// scalar: 0). Walks without recursion, so a value built in code however
+/// deep is measured, not overflowed.
+#[must_use]
+pub fn value_depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0_usize)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        stack.extend(children.map(|child| (child, depth + 1)));
+    }
+    deepest
+}
+
+/// How deep the JSON text `bytes` nests (brackets inside strings do not
+/// count). Meant for text that failed to parse for its depth: it does not
+/// validate.
+#[must_use]
+pub fn text_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0_usize, 0_usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Whether `error` is `serde_json` stopping at its own nesting limit.
+/// `serde_json` has no public code for it; its message is fixed.
+#[must_use]
+pub fn is_too_deep(error: &serde_json::Error) -> bool {
+    error.is_syntax() && error.to_string().starts_with("recursion limit exceeded")
+}
+
+/// Parses `bytes` as `T` like `serde_json::from_slice`, and text that
+/// nests past `serde_json`'s limit (128) up to [`DECODE_NESTING_MAX`] too.
+///
+/// # Errors
+/// `serde_json`'s error; for text deeper than [`DECODE_NESTING_MAX`], its
+/// "recursion limit exceeded".
+pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    match serde_json::from_slice(bytes) {
+        Err(error) if is_too_deep(&error) && text_depth(bytes) <= DECODE_NESTING_MAX => {
+            deserialize_deep(bytes, |deserializer| T::deserialize(deserializer))
+        }
+        parsed => parsed,
+    }
+}
+
+/// Runs `read` over a deserializer of `bytes` without `serde_json`'s
+/// nesting limit, then checks that nothing but whitespace follows. Only
+/// for text [`text_depth`] measured at most [`DECODE_NESTING_MAX`] deep.
+///
+/// # Errors
+/// What `read` or the trailing check returns.
+pub fn deserialize_deep<T>(
+    bytes: &[u8],
+    read: impl FnOnce(&mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>) -> serde_json::Result<T>,
+) -> serde_json::Result<T> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    deserializer.disable_recursion_limit();
+    let value = read(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn nested(levels: usize) -> String {
+        format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn depths_count_containers_not_brackets_in_strings() {
+        assert_eq!(value_depth(&json!(1)), 0);
+        assert_eq!(value_depth(&json!({})), 1);
+        assert_eq!(value_depth(&json!({"a": [1, {"b": []}], "c": 2})), 4);
+        assert_eq!(text_depth(br#"{"a": "[[[{{{\"]]]", "b": [1]}"#), 2);
+        assert_eq!(text_depth(nested(70).as_bytes()), 70);
+    }
+
+    #[test]
+    fn text_past_serde_jsons_limit_reads_up_to_the_decode_limit_and_no_further() {
+        let deep = nested(200);
+        assert!(
+            serde_json::from_str::<Value>(&deep).is_err(),
+            "serde_json alone stops at 128"
+        );
+        let value: Value = from_slice(deep.as_bytes()).expect("200 levels read back");
+        assert_eq!(value_depth(&value), 200);
+        let too_deep = nested(DECODE_NESTING_MAX + 1);
+        let error = from_slice::<Value>(too_deep.as_bytes()).expect_err("past the decode limit");
+        assert!(is_too_deep(&error), "{error}");
+        assert!(from_slice::<Value>(b"[1] x").is_err(), "trailing text is still refused");
+    }
+}
