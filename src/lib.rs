@@ -47,7 +47,9 @@ mod storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use crate::audit::{Events, Replayed, Until, VerifyReport, events, follow, journal_files, replay, verify};
+pub use crate::audit::{
+    Events, Replayed, SkipReason, Skipped, Until, VerifyReport, events, follow, journal_files, replay, verify,
+};
 pub use crate::clock::now;
 pub use crate::entry::QueueEntry;
 pub use crate::error::{DamageSituation, Error, RecordDefect, Result};

@@ -309,6 +309,7 @@ fn stream(
         dir: journal_dir.to_path_buf(),
         segments: Vec::new(),
         tail: TailMarker::Missing,
+        holes: crate::journal::holes::Holes::None,
         unread: files.last().is_some_and(|file| file.first_seq > target),
     };
     let mut applied = Applied {

@@ -40,9 +40,50 @@ pub struct Events {
     journal_dir: PathBuf,
     mode: Mode,
     done: bool,
+    /// Records stepped over before the next item, until taken.
+    skipped: Option<Skipped>,
     /// Where it reads, shared with its manager (`compact` keeps what a
     /// subscription has yet to read).
     position: Option<Arc<AtomicU64>>,
+}
+
+/// Records the event stream stepped over, said in-band: an item after
+/// them comes only once [`Events::take_skipped`] could tell of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Skipped {
+    /// The first record skipped.
+    pub from: Seq,
+    /// The last record skipped.
+    pub to: Seq,
+    /// Why they are not in the stream.
+    pub reason: SkipReason,
+    /// Where their bytes were copied (a `*.broken` file in `journal/`), if
+    /// anywhere.
+    pub set_aside: Option<PathBuf>,
+}
+
+/// Why records are not in the event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Their bytes were damaged; `repair` copied them aside and recorded
+    /// the hole (`journal/holes`). The checkpoint covers the state they made.
+    Damaged,
+    /// Recovery or `repair` cut them (set aside in `*.broken` files) under
+    /// a compaction base that holds the state they made.
+    SetAsideUnderBase,
+}
+
+impl SkipReason {
+    /// Its name in the JSON stream: `damaged` or `set_aside_under_base`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::Damaged => "damaged",
+            SkipReason::SetAsideUnderBase => "set_aside_under_base",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -76,8 +117,17 @@ impl Events {
             journal_dir,
             mode,
             done: false,
+            skipped: None,
             position: None,
         }
+    }
+
+    /// The records it stepped over just before the item it yielded last
+    /// (records `repair` set aside as damaged, or cut under the compaction
+    /// base), once: a consumer that asks after every item learns of every
+    /// hole where it is, and can tell "skipped" from "never existed".
+    pub fn take_skipped(&mut self) -> Option<Skipped> {
+        self.skipped.take()
     }
 
     /// Publishes where it reads (the next record due) to `position`.
@@ -142,6 +192,14 @@ impl Iterator for Events {
             let (limit, waits) = self.limit();
             let step = match self.follower.poll(limit) {
                 Ok(Some(record)) => {
+                    if let Some(hole) = self.follower.take_skipped() {
+                        self.skipped = Some(Skipped {
+                            from: hole.first,
+                            to: hole.last,
+                            reason: SkipReason::Damaged,
+                            set_aside: hole.set_aside.map(|name| self.journal_dir.join(name)),
+                        });
+                    }
                     if let Some(position) = &self.position {
                         position.store(self.follower.next_seq().0, Ordering::Release);
                     }
@@ -158,6 +216,12 @@ impl Iterator for Events {
                             from = %self.follower.next_seq(), to = %found.previous(),
                             "records not in the journal (the compaction base covers them): going on after them"
                         );
+                        self.skipped = Some(Skipped {
+                            from: self.follower.next_seq(),
+                            to: found.previous(),
+                            reason: SkipReason::SetAsideUnderBase,
+                            set_aside: None,
+                        });
                         self.follower.skip_to(found);
                         Ok(())
                     }

@@ -35,7 +35,12 @@ pub struct VerifyReport {
     /// Problems that do not keep the store from opening (damage a
     /// checkpoint covers, a torn tail, a snapshot that does not hold up),
     /// each with what the next writer open or `repair` does about it.
+    /// Empty exactly when nothing in the store is damaged.
     pub problems: Vec<String>,
+    /// Damaged history `repair` already set aside and recorded
+    /// (`journal/holes`): not a problem, the history reads on past it; each
+    /// names the records, the bytes and where they were copied.
+    pub holes: Vec<String>,
 }
 
 /// Checks the store in `dir` as an open would, without changing anything
@@ -57,6 +62,29 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
     let evidence = Evidence::gather(storage, dir)?;
     let mut decision = decision::decide(storage, evidence)?;
     let mut problems = decision.problems();
+    let holes = decision
+        .holes
+        .iter()
+        .filter_map(|&(segment, damage)| {
+            let hole = decision.evidence.journal.hole_for(segment, damage)?;
+            let (records, were) = if hole.first == hole.last {
+                (format!("record {}", hole.first), "was")
+            } else {
+                (format!("records {} to {}", hole.first, hole.last), "were")
+            };
+            let aside = hole.set_aside.as_ref().map_or_else(
+                || "all zeros, nothing to keep".to_owned(),
+                |name| format!("copied to {}", decision.evidence.journal.dir.join(name).display()),
+            );
+            Some(format!(
+                "{}: {records} at bytes {} to {} {were} damaged and set aside by `repair` ({aside}); the \
+                 history reads on past the hole",
+                decision.evidence.journal.segments[segment].path.display(),
+                hole.offset,
+                hole.end
+            ))
+        })
+        .collect();
     if decision.evidence.journal.tail == crate::journal::tail::TailMarker::Damaged {
         problems.push(format!(
             "{}: the tail marker does not parse, so a lost last segment would go unnoticed (a writer's open \
@@ -86,6 +114,7 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
         snapshot_seq: None,
         start: start.name().to_owned(),
         problems,
+        holes,
     };
     if let Some(data) = snapshot {
         check_snapshot(storage, dir, &scan, own_base, data, &mut report)?;

@@ -43,8 +43,8 @@ pub enum Command {
         movie-queue add --id 123 --title 'The Matrix' --year 1999 --imdb-id tt0133093\n  \
         movie-queue add --json '{\"id\":\"7\",\"title\":\"Heat\",\"year\":1995,\"status\":\"queued\"}'\n  \
         movie-queue add --json - < movies.jsonl      # one JSON object a line, one batch\n\n\
-        Every line is read and checked first: a bad line (not JSON, not a valid movie, or over the \
-        64 MiB event limit) stops the run before anything is added, naming the line. An id \
+        Every line is read and checked first: a bad line (not JSON, not a valid movie, nested \
+        deeper than 64 levels, or over the 64 MiB event limit) stops the run before anything is added, naming the line. An id \
         repeated in the input is skipped as a duplicate of its first line. A run killed part-way \
         keeps the movies already written; running it again skips them as duplicates.")]
     Add(AddArgs),

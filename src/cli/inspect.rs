@@ -241,23 +241,12 @@ pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()
         movie_queue::events(dir, from)?
     };
     let style = output.style;
-    let mut next = None;
-    for record in events {
+    let mut events = events;
+    while let Some(record) = events.next() {
         let record = record?;
-        if let Some(due) = next.filter(|due: &Seq| *due < record.seq) {
-            let last = record.seq.previous();
-            let records = if due == last {
-                format!("record {due} is")
-            } else {
-                format!("records {due} to {last} are")
-            };
-            output.out.flush()?;
-            super::warn(&format!(
-                "{records} not in the journal: recovery or `repair` kept the resulting state as the compaction \
-                 base (journal/base.json); their bytes, if any survive, are set aside in journal/*.broken"
-            ));
+        if let Some(skipped) = events.take_skipped() {
+            write_skipped(output, &skipped, args.json)?;
         }
-        next = Some(record.seq.next());
         if args.id.as_deref().is_some_and(|id| !record.event.concerns(id)) {
             continue;
         }
@@ -270,6 +259,48 @@ pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()
             output.out.flush()?;
         }
     }
+    Ok(())
+}
+
+/// Says where the stream stepped over records: a `skipped` line in the
+/// JSON stream (in-band, with the last record skipped as its `seq`, so a
+/// consumer's resume point moves past them), a warning on stderr for people.
+fn write_skipped(output: &mut Output, skipped: &movie_queue::Skipped, json: bool) -> anyhow::Result<()> {
+    let set_aside = skipped.set_aside.as_ref().map(|path| path.display().to_string());
+    if json {
+        let line = json!({
+            "schema": 1,
+            "seq": skipped.to.0,
+            "type": "skipped",
+            "from": skipped.from.0,
+            "to": skipped.to.0,
+            "reason": skipped.reason.name(),
+            "set_aside": set_aside,
+        });
+        writeln!(output.out, "{}", serde_json::to_string(&line)?)?;
+        return Ok(());
+    }
+    let (records, were, their) = if skipped.from == skipped.to {
+        (format!("record {}", skipped.from), "was", "its")
+    } else {
+        (format!("records {} to {}", skipped.from, skipped.to), "were", "their")
+    };
+    output.out.flush()?;
+    super::warn(&match (skipped.reason, set_aside) {
+        (movie_queue::SkipReason::Damaged, Some(path)) => format!(
+            "{records} {were} skipped: {their} bytes were damaged, and `repair` copied them to {} (the \
+             compaction base holds the state they made)",
+            safe(&path)
+        ),
+        (movie_queue::SkipReason::Damaged, None) => format!(
+            "{records} {were} skipped: {their} bytes were damaged (all zeros, nothing to keep); the \
+             compaction base holds the state they made"
+        ),
+        _ => format!(
+            "{records} {were} skipped, not in the journal: recovery or `repair` kept the resulting state as the \
+             compaction base (journal/base.json); {their} bytes, if any survive, are set aside in journal/*.broken"
+        ),
+    });
     Ok(())
 }
 

@@ -303,6 +303,13 @@ fn report(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> ExitC
     if broken_pipe {
         return ExitCode::SUCCESS;
     }
+    if let Some(damaged) = error.downcast_ref::<verify::Damaged>() {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "movie-queue: {damaged}");
+        drop(stderr);
+        write_hint("run `movie-queue repair`: it deals with each problem as the list says (nothing is deleted)");
+        return ExitCode::from(verify::DAMAGED_STATUS);
+    }
     let message = match error.downcast_ref::<Error>() {
         Some(error) => describe(error),
         None => error.to_string(),

@@ -1,7 +1,8 @@
 //! `verify`: check the store exactly as an open would, without changing
-//! anything. Exit 0 when it opens (listing the problems it survives and
-//! what the next writer open does about each); exit 1 naming the damage
-//! that keeps it from opening, with the command that repairs it.
+//! anything. Exit 0 when nothing in it is damaged; exit 3 when it opens
+//! but something is (each problem listed with what `repair`, or the next
+//! writer open, does about it); exit 1 naming the damage that keeps it
+//! from opening, with the command that repairs it.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,7 +12,31 @@ use serde_json::{Value, json};
 use super::output::{Output, Progress, safe, store_bytes_reading_journal, write_json};
 use super::{fail_with_hint, require_directory};
 
-/// `verify [--json]`: exit 1 exactly when the store does not open.
+/// The store opens, but `verify` found damage: exit status 3.
+#[derive(Debug)]
+pub struct Damaged {
+    /// How many problems it listed.
+    pub problems: usize,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let problems = if self.problems == 1 {
+            "1 problem".to_owned()
+        } else {
+            format!("{} problems", self.problems)
+        };
+        write!(formatter, "the store opens, but it is damaged ({problems} above)")
+    }
+}
+
+impl std::error::Error for Damaged {}
+
+/// The exit status of a store that opens but is damaged.
+pub const DAMAGED_STATUS: u8 = 3;
+
+/// `verify [--json]`: exit 0 when nothing is damaged, 3 when the store
+/// opens with damage, 1 when it does not open.
 pub fn verify(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> {
     require_directory(dir)?;
     // `verify` scans the journal, then replays it to check the snapshot.
@@ -38,13 +63,21 @@ pub fn verify(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()>
     if json {
         let mut value = serde_json::to_value(&report)?;
         if let Value::Object(map) = &mut value {
-            map.insert("ok".into(), Value::Bool(true));
+            map.insert("ok".into(), Value::Bool(report.problems.is_empty()));
+            map.insert("opens".into(), Value::Bool(true));
         }
         write_json(output, &value)?;
     } else {
         write_verify_report(output, &report)?;
     }
-    Ok(())
+    if report.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Damaged {
+            problems: report.problems.len(),
+        }
+        .into())
+    }
 }
 
 fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) -> std::io::Result<()> {
@@ -63,6 +96,9 @@ fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) 
         None if report.problems.is_empty() => writeln!(output.out, "snapshot  none")?,
         None => {}
     }
+    for hole in &report.holes {
+        writeln!(output.out, "hole    {}", safe(hole))?;
+    }
     for problem in &report.problems {
         writeln!(output.out, "{} {}", output.style.red("problem"), safe(problem))?;
     }
@@ -71,8 +107,8 @@ fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) 
     } else {
         writeln!(
             output.out,
-            "{} the store opens; `movie-queue repair` deals with the problems now instead of at the next open",
-            output.style.green("ok")
+            "{} the store opens, but it is damaged; `movie-queue repair` deals with each problem as it says",
+            output.style.red("damaged")
         )?;
     }
     Ok(())

@@ -4,6 +4,7 @@
 //! after them? Sequence numbers and positions only; no event is decoded.
 
 use super::format::SEGMENT_HEADER_BYTES;
+use super::holes::Hole;
 use super::reader::{DamageKind, JournalScan, Run};
 use super::tail::TailMarker;
 use crate::error::Error;
@@ -151,6 +152,41 @@ impl JournalScan {
             .flat_map(|segment| &segment.runs)
             .map(|run| run.last.0 - run.first.0 + 1)
             .sum()
+    }
+
+    /// The hole `repair` recorded for damage `damage` of segment
+    /// `segment`, if it is exactly that damage: the same bytes, the record
+    /// due there its first, and valid records resuming where it ends (in
+    /// the segment, or at the next segment's start) with the record after
+    /// its last.
+    #[must_use]
+    pub fn hole_for(&self, segment: usize, damage: usize) -> Option<&Hole> {
+        let scan = &self.segments[segment];
+        let found = &scan.damages[damage];
+        let hole = self.holes.at(scan.first_seq, found.offset, found.expected)?;
+        (hole.end == found.end && self.resumes_after(segment, damage) == Some(hole.last.next())).then_some(hole)
+    }
+
+    /// The record valid records resume with after damage `damage` of
+    /// segment `segment`: the first of the run that starts where the
+    /// damage ends, or, for damage to the segment's end, the first record
+    /// of the next segment. `None`: none resumes there.
+    #[must_use]
+    pub fn resumes_after(&self, segment: usize, damage: usize) -> Option<Seq> {
+        let scan = &self.segments[segment];
+        let found = &scan.damages[damage];
+        scan.runs
+            .iter()
+            .find(|run| run.start == found.end)
+            .map(|run| run.first)
+            .or_else(|| {
+                (found.end == scan.len)
+                    .then(|| self.segments.get(segment + 1))
+                    .flatten()
+                    .and_then(|next| next.runs.first())
+                    .filter(|run| run.start == SEGMENT_HEADER_BYTES as u64)
+                    .map(|run| run.first)
+            })
     }
 
     /// Does any damage or hole lie before `position` (history a starting

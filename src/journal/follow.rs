@@ -22,6 +22,7 @@ use super::format::{
     RECORD_HEADER_BYTES, RecordDefect, Resync, SEGMENT_HEADER_BYTES, decode_record, decode_segment_header,
     valid_record_follows,
 };
+use super::holes::{self, Hole};
 use super::reader::{Damage, DamageKind, damage_error};
 use super::segment::{self, SegmentFile};
 use crate::error::{Error, Result};
@@ -157,6 +158,21 @@ impl Current {
     }
 }
 
+/// The error for damage (`defect`) at the read position of `current`
+/// when a valid record (`next` or later) follows it there; `None`: none
+/// follows (an incomplete or torn end, or nothing).
+fn damage_here(current: &Current, defect: Option<RecordDefect>, next: Seq) -> Option<Error> {
+    let defect = defect.filter(|_| current.valid_after(next))?;
+    let damage = Damage {
+        offset: current.offset(),
+        end: current.offset(),
+        expected: next,
+        kind: DamageKind::Record(defect),
+        valid_after: true,
+    };
+    Some(damage_error(&current.file.path, &damage, false))
+}
+
 /// The error for a segment whose record at `offset` (framed by `frame`),
 /// already handed on, is no longer there.
 fn rewritten(path: &Path, offset: u64, frame: [u8; RECORD_HEADER_BYTES]) -> Error {
@@ -175,6 +191,8 @@ pub struct Follower {
     journal_dir: PathBuf,
     next: Seq,
     current: Option<Current>,
+    /// The hole stepped over last, until [`Follower::take_skipped`].
+    skipped: Option<Hole>,
 }
 
 impl std::fmt::Debug for Follower {
@@ -197,7 +215,14 @@ impl Follower {
             journal_dir: journal_dir.to_path_buf(),
             next: from,
             current: None,
+            skipped: None,
         }
+    }
+
+    /// The hole (`journal/holes`) it stepped over since this was last
+    /// asked, if any: records `repair` set aside, named where they were.
+    pub fn take_skipped(&mut self) -> Option<Hole> {
+        self.skipped.take()
     }
 
     /// The sequence number of the next record it will hand on.
@@ -264,6 +289,9 @@ impl Follower {
     /// the next segment (then it is opened: `true`), or the bytes there
     /// are damage with valid records after them (an error).
     fn move_on(&mut self, defect: Option<RecordDefect>) -> Result<bool> {
+        if self.skip_recorded_hole() {
+            return Ok(true);
+        }
         let files = segment::list_segments(self.storage.as_ref(), &self.journal_dir)?;
         let Some(current) = self.current.as_mut() else {
             return Ok(false);
@@ -279,6 +307,11 @@ impl Follower {
             // The old segment is complete before the new one exists: read it once more.
             if current.refill()? {
                 return Ok(true);
+            }
+            // Damage with valid records after it in this segment is that
+            // damage, not a gap before the next segment.
+            if let Some(error) = damage_here(current, defect, self.next) {
+                return Err(error);
             }
             if successor.first_seq > self.next && !files.iter().any(|file| file.path == current.file.path) {
                 // The segment read was deleted under this reader, and the
@@ -312,19 +345,50 @@ impl Follower {
                 },
             });
         }
-        if let Some(defect) = defect
-            && current.valid_after(self.next)
-        {
-            let damage = Damage {
-                offset: current.offset(),
-                end: current.offset(),
-                expected: self.next,
-                kind: DamageKind::Record(defect),
-                valid_after: true,
-            };
-            return Err(damage_error(&current.file.path, &damage, false));
+        match damage_here(current, defect, self.next) {
+            Some(error) => Err(error),
+            None => Ok(false),
         }
-        Ok(false)
+    }
+
+    /// Steps over damaged bytes at the read position that `repair` set
+    /// aside and recorded as a hole (`journal/holes`) for the record due:
+    /// the next record due is then the one after the hole. Only bytes
+    /// that are there are stepped over, and only where the hole begins.
+    fn skip_recorded_hole(&mut self) -> bool {
+        let Some(current) = self.current.as_mut() else {
+            return false;
+        };
+        if current.pos >= current.bytes.len() {
+            // A clean end (the common case while following): no damage here.
+            return false;
+        }
+        let holes = holes::read(self.storage.as_ref(), &self.journal_dir);
+        // The record due is the hole's first, or one of its records or a
+        // later one (a reader from a later record steps over it in silence).
+        let Some(hole) = holes
+            .starting_at(current.file.first_seq, current.offset())
+            .filter(|hole| hole.first <= self.next)
+        else {
+            return false;
+        };
+        let span = usize::try_from(hole.end - current.offset()).unwrap_or(usize::MAX);
+        if current.bytes.len() - current.pos < span {
+            return false;
+        }
+        current.pos += span;
+        if hole.last >= self.next {
+            tracing::info!(
+                path = %current.file.path.display(), offset = hole.offset, from = %self.next, to = %hole.last,
+                "stepping over records `repair` set aside"
+            );
+            self.skipped = Some(Hole {
+                first: self.next,
+                ..hole.clone()
+            });
+            self.next = hole.last.next();
+        }
+        true
     }
 
     /// Opens the segment that holds the next record; `false`: the journal
@@ -448,6 +512,30 @@ mod tests {
                 resumes: 4,
             }) => {}
             other => panic!("expected records 3 to 3 compacted away, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn damage_with_records_after_it_in_a_segment_that_is_not_the_last_is_that_damage_not_a_gap() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let first = dir.path().join(segment::segment_name(Seq(1)));
+        let mut bytes = segment_bytes(&[b"{\"a\":1}", b"{\"a\":2}", b"{\"a\":3}"]);
+        let second_payload = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + 7 + RECORD_HEADER_BYTES + 2;
+        bytes[second_payload] ^= 0x01;
+        std::fs::write(&first, bytes).expect("file system");
+        let mut next = encode_segment_header(Seq(4)).to_vec();
+        encode_record(&mut next, Seq(4), Seq(4), b"{\"a\":4}");
+        std::fs::write(dir.path().join(segment::segment_name(Seq(4))), next).expect("file system");
+        let mut follower = Follower::new(Arc::new(RealStorage), dir.path(), Seq(1));
+        assert_eq!(
+            follower.poll(Seq(u64::MAX)).expect("a poll").map(|record| record.seq),
+            Some(Seq(1))
+        );
+        match follower.poll(Seq(u64::MAX)) {
+            Err(Error::ChecksumMismatch { offset, .. }) => {
+                assert_eq!(offset, (SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + 7) as u64);
+            }
+            other => panic!("expected the damage to record 2, got {other:?}"),
         }
     }
 

@@ -18,8 +18,10 @@
 //! | `times.rs` | the time index: each sealed segment's first and highest event time |
 
 pub(crate) mod chain;
+pub(crate) mod damage;
 pub(crate) mod follow;
 pub(crate) mod format;
+pub(crate) mod holes;
 pub(crate) mod reader;
 pub(crate) mod repair;
 pub(crate) mod segment;

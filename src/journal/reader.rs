@@ -11,13 +11,15 @@
 
 use std::path::{Path, PathBuf};
 
+pub use super::damage::{Damage, DamageKind, damage_error};
 use super::format::{
     self, HeaderDefect, RecordDefect, Resync, SEGMENT_HEADER_BYTES, decode_record, decode_segment_header,
     valid_record_follows,
 };
+use super::holes::{self, Holes};
 use super::segment::{self, SegmentFile};
 use super::tail::{self, TailMarker};
-use crate::error::{DamageSituation, Error, Result};
+use crate::error::{Error, Result};
 use crate::seq::Seq;
 use crate::storage::Storage;
 
@@ -56,41 +58,6 @@ pub struct Run {
     pub start: u64,
     /// Byte offset just past the last record.
     pub end: u64,
-}
-
-/// What is wrong at a place of a segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DamageKind {
-    /// The segment header cannot be read.
-    Header(HeaderDefect),
-    /// The header's first sequence number is not the one the name says.
-    NameMismatch {
-        /// What the header says.
-        header: Seq,
-    },
-    /// A record that fails its checks.
-    Record(RecordDefect),
-    /// A valid record with another sequence number than the one due.
-    Sequence {
-        /// The sequence number found.
-        found: Seq,
-    },
-}
-
-/// A damaged span of a segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Damage {
-    /// Where it starts.
-    pub offset: u64,
-    /// Where valid records resume (or the end of the file).
-    pub end: u64,
-    /// The sequence number the record at `offset` should have had.
-    pub expected: Seq,
-    /// What is wrong.
-    pub kind: DamageKind,
-    /// Does a valid record follow it in its segment (or might one: the
-    /// search for one gave up)?
-    pub valid_after: bool,
 }
 
 /// One segment as [`scan`] found it.
@@ -140,6 +107,8 @@ pub struct JournalScan {
     pub segments: Vec<SegmentScan>,
     /// What the tail marker says.
     pub tail: TailMarker,
+    /// The holes `repair` recorded (`journal/holes`).
+    pub holes: Holes,
     /// Were records or segments after those a bounded scan (the audit
     /// queries') needed left unread?
     pub unread: bool,
@@ -156,6 +125,7 @@ pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
     // there, so a reader racing a roll never sees the marker ahead of the
     // listing.
     let tail = tail::read(storage, journal_dir);
+    let holes = holes::read(storage, journal_dir);
     let files = segment::list_segments(storage, journal_dir)?;
     let mut segments = Vec::with_capacity(files.len());
     for file in &files {
@@ -166,6 +136,7 @@ pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
         dir: journal_dir.to_path_buf(),
         segments,
         tail,
+        holes,
         unread: false,
     })
 }
@@ -328,95 +299,6 @@ fn damage_to_end(offset: usize, len: usize, expected: Seq, defect: RecordDefect,
         expected,
         kind: DamageKind::Record(defect),
         valid_after,
-    }
-}
-
-/// The error a reader reports for `damage` in the segment at `path`.
-#[must_use]
-pub fn damage_error(path: &Path, damage: &Damage, is_last: bool) -> Error {
-    let path = path.to_path_buf();
-    let offset = damage.offset;
-    match &damage.kind {
-        DamageKind::Header(defect) => header_error(path, defect),
-        DamageKind::NameMismatch { header } => Error::Corrupt {
-            path,
-            offset: 16,
-            detail: format!(
-                "segment header says it starts at record {header}, its name says {}",
-                damage.expected
-            ),
-        },
-        DamageKind::Sequence { found } => Error::SequenceGap {
-            path,
-            offset,
-            expected: damage.expected.0,
-            found: found.0,
-        },
-        DamageKind::Record(RecordDefect::Checksum { expected, found }) if damage.valid_after || !is_last => {
-            Error::ChecksumMismatch {
-                path,
-                offset,
-                expected: *expected,
-                found: *found,
-            }
-        }
-        DamageKind::Record(RecordDefect::TooLarge(length)) if damage.valid_after || !is_last => Error::RecordTooLarge {
-            path,
-            offset,
-            length: u64::from(*length),
-            limit: u64::from(format::RECORD_PAYLOAD_BYTES_MAX),
-        },
-        DamageKind::Record(defect) => Error::TruncatedRecord {
-            path,
-            offset,
-            defect: defect.clone(),
-            situation: if damage.valid_after {
-                DamageSituation::ValidRecordsFollow
-            } else if !is_last {
-                DamageSituation::NotLastSegment
-            } else {
-                DamageSituation::TornTail {
-                    bytes: damage.end - damage.offset,
-                }
-            },
-        },
-    }
-}
-
-fn header_error(path: PathBuf, defect: &HeaderDefect) -> Error {
-    match *defect {
-        HeaderDefect::Version(version) => Error::UnsupportedVersion {
-            path,
-            offset: 8,
-            version,
-            supported: format::FORMAT_VERSION,
-        },
-        HeaderDefect::Checksum { expected, found } => Error::ChecksumMismatch {
-            path,
-            offset: 0,
-            expected,
-            found,
-        },
-        HeaderDefect::Magic => Error::Corrupt {
-            path,
-            offset: 0,
-            detail: "not a movie-queue journal segment (bad magic number)".into(),
-        },
-        HeaderDefect::Reserved => Error::Corrupt {
-            path,
-            offset: 28,
-            detail: "segment header's reserved word is not zero".into(),
-        },
-        HeaderDefect::SeqOutOfRange(seq) => Error::Corrupt {
-            path,
-            offset: 16,
-            detail: format!("segment header's first sequence number {seq} is out of range"),
-        },
-        HeaderDefect::Short(len) => Error::Corrupt {
-            path,
-            offset: len as u64,
-            detail: format!("segment header is {len} bytes, needs {SEGMENT_HEADER_BYTES}"),
-        },
     }
 }
 

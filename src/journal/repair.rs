@@ -37,17 +37,48 @@ pub fn cut_aside(storage: &dyn Storage, path: &Path, keep: u64) -> Result<Option
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn copy_aside(storage: &dyn Storage, path: &Path, keep: u64) -> Result<Option<PathBuf>> {
+    copy_span_aside(storage, path, keep, u64::MAX)
+}
+
+/// Copies `path[from..to]` (to the end of the file at most), unless it is
+/// all zeros, to a new `*.broken` file beside it (`<name>.<from>.broken`),
+/// durably. Changes nothing else.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn copy_span_aside(storage: &dyn Storage, path: &Path, from: u64, to: u64) -> Result<Option<PathBuf>> {
     let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
-    let start = usize::try_from(keep).unwrap_or(usize::MAX).min(bytes.len());
-    let tail = bytes.get(start..).unwrap_or_default();
-    if tail.iter().all(|&byte| byte == 0) {
+    let index = |at: u64| usize::try_from(at).unwrap_or(usize::MAX).min(bytes.len());
+    let span = bytes.get(index(from)..index(to).max(index(from))).unwrap_or_default();
+    if span.iter().all(|&byte| byte == 0) {
         return Ok(None);
     }
-    let copy = free_broken_name(storage, path, &keep.to_string())?;
-    storage::write_new(storage, &copy, tail)?;
+    let copy = free_broken_name(storage, path, &from.to_string())?;
+    storage::write_new(storage, &copy, span)?;
     storage::sync_parent(storage, &copy)?;
-    tracing::warn!(path = %path.display(), offset = keep, aside = %copy.display(), "set damaged bytes aside");
+    tracing::warn!(path = %path.display(), offset = from, aside = %copy.display(), "set damaged bytes aside");
     Ok(Some(copy))
+}
+
+/// Writes the header of the segment at `path` (whose name says it starts
+/// at `first_seq`) anew, after a copy of the damaged one is durable beside
+/// it: the whole file is written to a temporary name, fsynced and renamed
+/// over it. Only for a segment whose records hold up: their checksums are
+/// seeded with `first_seq`, so the header holds nothing they and the name
+/// do not. Returns the copy's path, if one was made (not for zeros).
+///
+/// # Errors
+/// [`Error::Io`] naming the file of the failed step; the segment is
+/// unchanged unless the rename happened.
+pub fn rewrite_header(storage: &dyn Storage, path: &Path, first_seq: crate::seq::Seq) -> Result<Option<PathBuf>> {
+    let header_len = super::format::SEGMENT_HEADER_BYTES;
+    let aside = copy_span_aside(storage, path, 0, header_len as u64)?;
+    let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
+    let mut fixed = super::format::encode_segment_header(first_seq).to_vec();
+    fixed.extend_from_slice(bytes.get(header_len..).unwrap_or_default());
+    storage::write_atomic(storage, path, &fixed)?;
+    tracing::warn!(path = %path.display(), "wrote a damaged segment header anew");
+    Ok(aside)
 }
 
 /// The second half of [`cut_aside`]: cuts `path` to `keep` bytes, if it is

@@ -92,6 +92,7 @@ pub fn list_segments(storage: &dyn Storage, journal_dir: &Path) -> Result<Vec<Se
             || name == BASE_FILE
             || name == super::tail::TAIL_FILE
             || name == super::times::TIMES_FILE
+            || name == super::holes::HOLES_FILE
         {
             // Not part of the journal: the base, the markers, an interrupted
             // creation or repair's leftovers.
@@ -127,7 +128,11 @@ pub fn remove_leftovers(storage: &dyn Storage, journal_dir: &Path) -> Result<()>
     let names = storage
         .list_dir(journal_dir)
         .map_err(|error| Error::io("list", journal_dir, error))?;
-    let ours = [format!("{BASE_FILE}.tmp"), format!("{}.tmp", super::tail::TAIL_FILE)];
+    let ours = [
+        format!("{BASE_FILE}.tmp"),
+        format!("{}.tmp", super::tail::TAIL_FILE),
+        format!("{}.tmp", super::holes::HOLES_FILE),
+    ];
     for name in names.iter().filter(|name| {
         let segment_tmp = std::path::Path::new(name.as_str())
             .file_stem()

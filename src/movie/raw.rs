@@ -105,6 +105,22 @@ impl RawFields {
     }
 
     fn set(&mut self, key: FieldKey, value: Value) {
+        // A declared field given as `null` is kept as it came, among the
+        // others and in its place, so that it reads back where it was.
+        let declared = match key {
+            FieldKey::Title => Some("title"),
+            FieldKey::Year => Some("year"),
+            FieldKey::Slug => Some("slug"),
+            FieldKey::ImdbId => Some("imdb_id"),
+            _ => None,
+        };
+        if let Some(name) = declared {
+            if value.is_null() {
+                self.extra.insert(name.to_owned(), value);
+                return;
+            }
+            self.extra.shift_remove(name);
+        }
         let slot = match key {
             FieldKey::Id => &mut self.id,
             FieldKey::Title => &mut self.title,

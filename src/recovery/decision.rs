@@ -21,6 +21,7 @@
 use super::evidence::{CheckpointKind, Evidence};
 use crate::error::{Error, Result};
 use crate::journal::chain::{Break, Chain, ChainEnd};
+use crate::journal::holes::{HOLES_FILE, Hole, Holes};
 use crate::journal::reader::DamageKind;
 use crate::seq::Seq;
 use crate::snapshot::SnapshotData;
@@ -65,6 +66,9 @@ pub struct Decision {
     /// Damage before the records the chain needs (segment, damage index):
     /// history the starting point makes unnecessary.
     pub history: Vec<(usize, usize)>,
+    /// Such damage `repair` already set aside and recorded as a hole
+    /// (`journal/holes`): readers step over it, naming it.
+    pub holes: Vec<(usize, usize)>,
     /// Does only the snapshot know the state at the starting point (the
     /// journal cannot reach it by itself), so that a writer must record it
     /// as the compaction base?
@@ -98,6 +102,71 @@ impl Decision {
             || self.base_needed
             || self.evidence.rejected().next().is_some()
             || self.start == Start::Legacy
+            || self.evidence.journal.holes == Holes::Damaged
+            || !self.evidence.pinned_empty.is_empty()
+            || self.history.iter().any(|&(segment, damage)| {
+                self.hole_due(segment, damage).is_some()
+                    || self.segment_aside_due(segment, damage)
+                    || self.header_rewrite_due(segment, damage)
+            })
+    }
+
+    /// Is damage `damage` of segment `segment` its header (the header does
+    /// not hold up, or names another first record than the file's name)?
+    fn header_damage(&self, segment: usize, damage: usize) -> bool {
+        let found = &self.evidence.journal.segments[segment].damages[damage];
+        found.offset == 0 && matches!(found.kind, DamageKind::Header(_) | DamageKind::NameMismatch { .. })
+    }
+
+    /// Does `repair` rename segment `segment` aside whole for its history
+    /// damage `damage`: a header that does not hold up and no record that
+    /// can be read, under a checkpoint that covers every record it held
+    /// (it is not the last segment, and the next starts at most one past
+    /// the checkpoint)?
+    #[must_use]
+    pub fn segment_aside_due(&self, segment: usize, damage: usize) -> bool {
+        let segments = &self.evidence.journal.segments;
+        self.header_damage(segment, damage)
+            && segments[segment].runs.is_empty()
+            && matches!(self.start, Start::Checkpoint(_))
+            && segments
+                .get(segment + 1)
+                .is_some_and(|next| next.first_seq <= self.chain.start.next())
+    }
+
+    /// Does `repair` write segment `segment`'s header anew for its history
+    /// damage `damage`: a header that does not hold up over records that
+    /// do (their checksums are seeded with the first record its name
+    /// gives, so they confirm the name: the header holds nothing else)?
+    #[must_use]
+    pub fn header_rewrite_due(&self, segment: usize, damage: usize) -> bool {
+        let scan = &self.evidence.journal.segments[segment];
+        self.header_damage(segment, damage)
+            && scan.runs.first().is_some_and(|run| {
+                run.start == crate::journal::format::SEGMENT_HEADER_BYTES as u64 && run.first == scan.first_seq
+            })
+    }
+
+    /// The hole `repair` records for history damage `damage` of segment
+    /// `segment`, when it can be one: damaged bytes (not a header or a
+    /// sequence number out of place) under a checkpoint, with valid
+    /// records resuming after them. Its `set_aside` is not filled in.
+    #[must_use]
+    pub fn hole_due(&self, segment: usize, damage: usize) -> Option<Hole> {
+        let scan = &self.evidence.journal;
+        let found = &scan.segments[segment].damages[damage];
+        if !matches!(self.start, Start::Checkpoint(_)) || !matches!(found.kind, DamageKind::Record(_)) {
+            return None;
+        }
+        let resumes = scan.resumes_after(segment, damage)?;
+        (resumes > found.expected && resumes <= self.chain.start.next()).then(|| Hole {
+            segment: scan.segments[segment].first_seq,
+            offset: found.offset,
+            end: found.end,
+            first: found.expected,
+            last: resumes.previous(),
+            set_aside: None,
+        })
     }
 
     /// The problems an open of this store survives, in words: each says
@@ -106,14 +175,23 @@ impl Decision {
     pub fn problems(&self) -> Vec<String> {
         let decision = self;
         let evidence = &decision.evidence;
-        let mut problems = Vec::new();
-        let last = evidence.journal.segments.len().saturating_sub(1);
-        for &(segment, damage) in &decision.history {
-            let scan = &evidence.journal.segments[segment];
+        let mut problems: Vec<String> = decision
+            .history
+            .iter()
+            .map(|&(segment, damage)| decision.history_problem(segment, damage))
+            .collect();
+        for path in &evidence.pinned_empty {
             problems.push(format!(
-                "{} (history only: the {} covers it; `movie-queue log` and `replay` stop at it)",
-                scan.error(&scan.damages[damage], segment == last),
-                decision.start.name()
+                "{}: missing; the manifest pins it as an empty queue, so the snapshot holds without it (the next \
+                 writer close, or `movie-queue repair`, writes it again)",
+                path.display()
+            ));
+        }
+        if evidence.journal.holes == Holes::Damaged {
+            problems.push(format!(
+                "{}: the record of the holes `repair` set aside does not parse, so the damage it recorded is \
+                 reported again (`movie-queue repair` records it anew)",
+                evidence.journal.dir.join(HOLES_FILE).display()
             ));
         }
         problems.extend(missing_between_segments(evidence));
@@ -144,14 +222,62 @@ impl Decision {
             ));
         }
         if decision.base_needed {
-            problems.push(
-                "only the snapshot knows the state the journal continues; the next writer open records it as the compaction base".into(),
-            );
+            problems.push(decision.base_needed_problem());
         }
         if decision.start == Start::Legacy {
             problems.push("a legacy store: the next writer open imports its documented files into the journal".into());
         }
         problems
+    }
+
+    /// History damage `damage` of segment `segment`, in words, with what
+    /// `repair` does about it.
+    fn history_problem(&self, segment: usize, damage: usize) -> String {
+        let segments = &self.evidence.journal.segments;
+        let scan = &segments[segment];
+        let then = match self.hole_due(segment, damage) {
+            Some(hole) if hole.first == hole.last => format!(
+                "`movie-queue repair` sets record {} aside so that the history reads on past it",
+                hole.first
+            ),
+            Some(hole) => format!(
+                "`movie-queue repair` sets records {} to {} aside so that the history reads on past them",
+                hole.first, hole.last
+            ),
+            None if self.segment_aside_due(segment, damage) => {
+                "`movie-queue repair` sets the segment aside so that the history reads on past it".to_owned()
+            }
+            None if self.header_rewrite_due(segment, damage) => {
+                "its records hold up: `movie-queue repair` writes the header anew from the file's name, keeping \
+                 the damaged one aside"
+                    .to_owned()
+            }
+            None => "`movie-queue log` and `replay` stop at it".to_owned(),
+        };
+        format!(
+            "{} (history only: the {} covers it; {then})",
+            scan.error(&scan.damages[damage], segment + 1 == segments.len()),
+            self.start.name()
+        )
+    }
+
+    /// Only the snapshot knows the state the journal continues, in words.
+    fn base_needed_problem(&self) -> String {
+        let last = self.evidence.journal.last_seq().unwrap_or_default();
+        if last < self.chain.start {
+            format!(
+                "the journal ends at record {last}, but the snapshot covers record {}: records {} to {} are \
+                 missing from the journal (cut, or lost with a segment); the snapshot holds the state they made, \
+                 and the next writer open records it as the compaction base",
+                self.chain.start,
+                last.next(),
+                self.chain.start
+            )
+        } else {
+            "only the snapshot knows the state the journal continues; the next writer open records it as the \
+             compaction base"
+                .into()
+        }
     }
 }
 
@@ -281,6 +407,10 @@ fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<Snapsho
         history.retain(|&at| at != (tail.segment, tail.damage));
     }
     history.retain(|&(segment, damage)| !compacted_gap(&evidence, segment, damage));
+    // History `repair` set aside and recorded: read past, not damage.
+    let (holes, history) = history
+        .into_iter()
+        .partition(|&(segment, damage)| evidence.journal.hole_for(segment, damage).is_some());
     let base_needed = start == Start::Checkpoint(CheckpointKind::Snapshot) && !journal_reaches(&evidence, chain.start);
     Decision {
         evidence,
@@ -288,6 +418,7 @@ fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<Snapsho
         chain,
         tail,
         history,
+        holes,
         base_needed,
         legacy,
         last_ts: None,

@@ -34,6 +34,10 @@ pub struct Evidence {
     pub snapshot: Option<std::result::Result<SnapshotData, Rejected>>,
     /// The compaction base: `None` if there is none.
     pub base: Option<std::result::Result<SnapshotData, Rejected>>,
+    /// Documented files that are missing but that the manifest pins as
+    /// empty queues (the snapshot holds without them; a writer's close or
+    /// `repair` writes them again).
+    pub pinned_empty: Vec<PathBuf>,
 }
 
 impl Evidence {
@@ -45,7 +49,8 @@ impl Evidence {
     pub fn gather(storage: &dyn Storage, dir: &Path) -> Result<Self> {
         let journal_dir = dir.join(JOURNAL_DIR);
         let journal = reader::scan(storage, &journal_dir)?;
-        let snapshot = match manifest::load_snapshot(storage, dir) {
+        let mut pinned_empty = Vec::new();
+        let snapshot = match manifest::load_snapshot_noting(storage, dir, &mut pinned_empty) {
             Ok(None) => None,
             Ok(Some(data)) => Some(Ok(data)),
             Err(rejected) => Some(Err(rejected)),
@@ -61,6 +66,7 @@ impl Evidence {
             journal,
             snapshot,
             base,
+            pinned_empty,
         })
     }
 

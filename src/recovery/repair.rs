@@ -21,12 +21,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::decision;
+use super::decision::{self, Decision};
 use super::evidence::{CheckpointKind, Evidence};
 use super::execute::{ImportLimits, mark_tail, record_base};
 use super::{JOURNAL_DIR, execute};
 use crate::error::{Error, Result};
 use crate::journal::chain::{Break, ChainEnd};
+use crate::journal::holes::{Hole, Holes};
+use crate::journal::reader::SegmentScan;
 use crate::journal::{repair, staging};
 use crate::seq::Seq;
 use crate::snapshot::base::{self, BASE_FILE};
@@ -81,7 +83,7 @@ pub fn repair_store(storage: &dyn Storage, dir: &Path, limits: ImportLimits) -> 
                 if report.damage.is_none() {
                     report.damage = decision.problems().into_iter().next();
                 }
-                return finish(storage, dir, limits, &decision.evidence, report);
+                return finish(storage, dir, limits, &decision, report);
             }
             Err(error) => {
                 note(&mut report, &error);
@@ -114,10 +116,10 @@ fn finish(
     storage: &dyn Storage,
     dir: &Path,
     limits: ImportLimits,
-    evidence: &Evidence,
+    decision: &Decision,
     mut report: RepairReport,
 ) -> Result<RepairReport> {
-    for rejected in evidence.rejected() {
+    for rejected in decision.evidence.rejected() {
         if storage.exists(&rejected.path) {
             let aside = repair::move_aside(storage, &rejected.path, "damaged")?;
             set_aside(&mut report, aside, "it does not hold up");
@@ -134,6 +136,8 @@ fn finish(
             );
         }
     }
+    // The writer's open made the compaction base cover the history damage.
+    record_holes(storage, decision, &mut report)?;
     // The documented files may be the only copy of something (a manifest
     // deleted by hand, the journal cut): whichever the fresh snapshot would
     // change is kept aside first.
@@ -169,6 +173,121 @@ fn finish(
     ));
     report.last_seq = recovered.last_seq;
     Ok(report)
+}
+
+/// History damage under the checkpoint: each damaged span is copied aside
+/// (durably; nothing is cut) and recorded in `journal/holes` with the holes
+/// recorded before that still match, so every reader steps over it naming
+/// the records and where their bytes went, instead of stopping there.
+fn record_holes(storage: &dyn Storage, decision: &Decision, report: &mut RepairReport) -> Result<()> {
+    let scan = &decision.evidence.journal;
+    let mut holes: Vec<Hole> = decision
+        .holes
+        .iter()
+        .filter_map(|&(segment, damage)| scan.hole_for(segment, damage).cloned())
+        .collect();
+    let mut recorded = false;
+    for &(segment, damage) in &decision.history {
+        if let Some(aside) = set_aside_unreadable_segment(storage, decision, segment, damage)? {
+            set_aside(
+                report,
+                aside,
+                "its header does not hold up, and the compaction base holds the state its records made",
+            );
+            continue;
+        }
+        if decision.header_rewrite_due(segment, damage) {
+            rewrite_header(storage, &scan.segments[segment], report)?;
+            continue;
+        }
+        if let Some(hole) = record_hole(storage, decision, segment, damage, report)? {
+            holes.push(hole);
+            recorded = true;
+        }
+    }
+    holes.sort_by_key(|hole| (hole.segment, hole.offset));
+    let now = if holes.is_empty() {
+        Holes::None
+    } else {
+        Holes::Known(holes)
+    };
+    if recorded || scan.holes != now {
+        crate::journal::holes::write(storage, &scan.dir, now.list())?;
+    }
+    Ok(())
+}
+
+/// Copies history damage `damage` of segment `segment` aside, when it can
+/// be a hole, and returns the hole to record.
+fn record_hole(
+    storage: &dyn Storage,
+    decision: &Decision,
+    segment: usize,
+    damage: usize,
+    report: &mut RepairReport,
+) -> Result<Option<Hole>> {
+    let Some(mut hole) = decision.hole_due(segment, damage) else {
+        return Ok(None);
+    };
+    let path = &decision.evidence.journal.segments[segment].path;
+    let aside = repair::copy_span_aside(storage, path, hole.offset, hole.end)?;
+    let records = if hole.first == hole.last {
+        format!("record {}", hole.first)
+    } else {
+        format!("records {} to {}", hole.first, hole.last)
+    };
+    let kept = match &aside {
+        Some(aside) => format!("copied to {}", aside.display()),
+        None => "all zeros, nothing to copy".to_owned(),
+    };
+    report.actions.push(format!(
+        "recorded {records} ({} bytes {} to {}, {kept}) as a hole the history reads on past: the {} holds the \
+         state they made",
+        path.display(),
+        hole.offset,
+        hole.end,
+        decision.start.name()
+    ));
+    hole.set_aside = aside
+        .as_deref()
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().into_owned());
+    report.set_aside.extend(aside);
+    Ok(Some(hole))
+}
+
+/// Writes a damaged header anew from the segment's name (its records hold
+/// up), keeping the damaged one aside.
+fn rewrite_header(storage: &dyn Storage, scan: &SegmentScan, report: &mut RepairReport) -> Result<()> {
+    let aside = repair::rewrite_header(storage, &scan.path, scan.first_seq)?;
+    report.actions.push(format!(
+        "wrote the header of {} anew from its name (its records hold up){}",
+        scan.path.display(),
+        aside.as_ref().map_or_else(String::new, |aside| format!(
+            "; the damaged one is in {}",
+            aside.display()
+        ))
+    ));
+    report.set_aside.extend(aside);
+    Ok(())
+}
+
+/// A segment under the checkpoint whose header does not hold up (none of
+/// its records can be read) is renamed aside whole: the journal then
+/// jumps over its records, which the compaction base covers, and the
+/// event stream says so where they were. The last segment is never
+/// renamed here (the writer's open deals with a damaged tail).
+fn set_aside_unreadable_segment(
+    storage: &dyn Storage,
+    decision: &Decision,
+    segment: usize,
+    damage: usize,
+) -> Result<Option<PathBuf>> {
+    let path = &decision.evidence.journal.segments[segment].path;
+    if !decision.segment_aside_due(segment, damage) || !storage.exists(path) {
+        return Ok(None);
+    }
+    repair::move_aside(storage, path, "header").map(Some)
 }
 
 /// How many entries a documented file (a JSON array) holds, if it parses.

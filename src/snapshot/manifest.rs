@@ -61,10 +61,22 @@ pub fn write_snapshot(storage: &dyn Storage, dir: &Path, state: &QueueState, seq
 }
 
 /// Writes already rendered files as a snapshot covering `seq` (steps 2–5).
+/// A step that fails (a full disk, say) leaves no `*.tmp` file behind: the
+/// ones written are removed (they hold nothing anyone needs).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file of the step that failed.
 pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq: Seq, in_flight: u64) -> Result<()> {
+    let written = write_files_steps(storage, dir, files, seq, in_flight);
+    if written.is_err() {
+        for name in QUEUE_FILES.iter().chain([&MANIFEST_FILE]) {
+            let _ = storage.remove_file(&storage::temporary_path(&dir.join(name)));
+        }
+    }
+    written
+}
+
+fn write_files_steps(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq: Seq, in_flight: u64) -> Result<()> {
     let mut digests = Vec::with_capacity(QUEUE_FILES.len());
     for (name, bytes) in QUEUE_FILES.iter().zip(files) {
         let temporary = storage::temporary_path(&dir.join(name));
@@ -112,6 +124,22 @@ pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq:
 /// # Errors
 /// [`Rejected`] saying which file disagrees and how.
 pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<Option<SnapshotData>, Rejected> {
+    load_snapshot_noting(storage, dir, &mut Vec::new())
+}
+
+/// [`load_snapshot`], adding to `pinned` each documented file that is
+/// missing but whose digest in the manifest pins it as an empty queue: a
+/// file of at most four bytes is fixed by its length and CRC32 (CRC32 is a
+/// bijection on 32-bit inputs), and the only such documented file is `[]`
+/// and a newline. The snapshot then holds with that file read as empty.
+///
+/// # Errors
+/// As [`load_snapshot`].
+pub fn load_snapshot_noting(
+    storage: &dyn Storage,
+    dir: &Path,
+    pinned: &mut Vec<std::path::PathBuf>,
+) -> std::result::Result<Option<SnapshotData>, Rejected> {
     let manifest_path = dir.join(MANIFEST_FILE);
     if !storage.exists(&manifest_path) {
         return Ok(None);
@@ -128,7 +156,13 @@ pub fn load_snapshot(storage: &dyn Storage, dir: &Path) -> std::result::Result<O
     }
     let mut lists = Vec::with_capacity(QUEUE_FILES.len());
     for digest in &manifest.files {
-        lists.push(load_checked(storage, &dir.join(&digest.name), digest)?);
+        let path = dir.join(&digest.name);
+        if !storage.exists(&path) && pins_empty(digest) {
+            pinned.push(path);
+            lists.push(Vec::new());
+            continue;
+        }
+        lists.push(load_checked(storage, &path, digest)?);
     }
     lists.resize_with(QUEUE_FILES.len(), Vec::new);
     let [mut pending, failed, completed, removed]: [Vec<QueueEntry>; 4] = lists
@@ -183,6 +217,14 @@ fn parse_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {
         return Err(format!("sequence number {} is out of range", manifest.seq));
     }
     Ok(manifest)
+}
+
+/// The documented file of an empty queue, as the library writes it.
+const EMPTY_FILE: &[u8] = b"[]\n";
+
+/// Does `digest` fix its file's content as the empty queue's?
+fn pins_empty(digest: &FileDigest) -> bool {
+    digest.bytes == EMPTY_FILE.len() as u64 && digest.crc32 == crc32fast::hash(EMPTY_FILE)
 }
 
 fn load_checked(

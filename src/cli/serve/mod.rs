@@ -107,8 +107,9 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
 /// `compact` the state as of the compaction base).
 fn load(dir: &Path) -> anyhow::Result<Model> {
     let max_retries = RetryPolicy::default().max_retries;
-    let mut events = movie_queue::events(dir, Seq(0))?.peekable();
-    let first = match events.peek() {
+    let mut events = movie_queue::events(dir, Seq(0))?;
+    let head = events.next();
+    let first = match &head {
         Some(Ok(record)) => Some(record.seq),
         Some(Err(_)) | None => None,
     };
@@ -121,14 +122,27 @@ fn load(dir: &Path) -> anyhow::Result<Model> {
         // No records (a legacy store never opened by a writer): its files.
         None => Model::starting_from(max_retries, 0, &QueueManager::open_read_only(dir)?.state()),
     };
-    for record in events {
+    let mut head = head;
+    while let Some(record) = head.take().or_else(|| events.next()) {
         let record = record?;
+        if let Some(skipped) = events.take_skipped() {
+            model = after_skip(dir, max_retries, &skipped)?;
+        }
         // Records a compaction base already holds are not the timeline's.
         if record.seq.0 > model.first_seq() {
             model.apply(&record);
         }
     }
     Ok(model)
+}
+
+/// The timeline after records the stream stepped over (damaged records
+/// `repair` set aside): the events after them do not continue the states
+/// before them, so it starts again from the earliest state the store can
+/// rebuild after them (the compaction base that holds what they made).
+fn after_skip(dir: &Path, max_retries: u32, skipped: &movie_queue::Skipped) -> anyhow::Result<Model> {
+    let base = earliest_state(dir, skipped.to)?;
+    Ok(Model::starting_from(max_retries, base.seq.0, &base.state))
 }
 
 /// The earliest state the store can rebuild at or after record `from`
@@ -168,10 +182,16 @@ fn follow(app: Arc<App>) {
     let from = Seq(app.model().last_seq() + 1);
     std::thread::spawn(move || {
         let stopped = match movie_queue::follow(&app.dir, from) {
-            Ok(events) => {
+            Ok(mut events) => {
                 let mut stopped = None;
-                for record in events {
-                    if let Err(error) = live_record(&app, record) {
+                while let Some(record) = events.next() {
+                    let restarted = match events.take_skipped() {
+                        Some(skipped) => after_skip(&app.dir, RetryPolicy::default().max_retries, &skipped)
+                            .map(|model| *app.model.write().unwrap_or_else(PoisonError::into_inner) = model)
+                            .map_err(|error| format!("{error:#}")),
+                        None => Ok(()),
+                    };
+                    if let Err(error) = restarted.and_then(|()| live_record(&app, record)) {
                         stopped = Some(error);
                         break;
                     }

@@ -1,6 +1,7 @@
 mod bad_input;
 mod bit_flip_sweep;
 mod damage_matrix;
+mod damage_pairs;
 mod prop_damage;
 mod reconciliation;
 mod repair;

@@ -125,3 +125,38 @@ fn a_hand_edited_or_torn_snapshot_falls_back_to_the_journal() {
     let qm = QueueManager::open(dir.path()).unwrap();
     assert!(qm.state() == live);
 }
+
+/// A snapshot whose write fails part-way (a full disk at each of its
+/// writes in turn: the four documented files and the manifest) reports the
+/// error and leaves no `*.tmp` file behind; the documented files and the
+/// manifest in place still load, and the journal holds everything.
+#[test]
+fn a_snapshot_that_fails_on_a_full_disk_leaves_no_tmp_file() {
+    use movie_queue::testing::{Fault, FaultyStorage};
+    const ENOSPC: i32 = 28;
+    for failing in 0..5 {
+        let dir = scratch();
+        let faulty = FaultyStorage::new();
+        let qm = QueueManager::options()
+            .storage(std::sync::Arc::new(faulty.clone()))
+            .snapshot_every_events(0)
+            .snapshot_every(None)
+            .open(dir.path())
+            .expect("open");
+        qm.add_to_pending(movie("1")).expect("add");
+        faulty.inject(Fault::FailWrite {
+            index: faulty.write_count() + failing,
+            errno: ENOSPC,
+        });
+        assert!(qm.snapshot().is_err(), "write {failing} of the snapshot fails");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "write {failing}: left behind {leftovers:?}");
+        drop(qm);
+        let reopened = QueueManager::open_read_only(dir.path()).expect("reopen");
+        assert_eq!(reopened.get_statistics().pending, 1, "write {failing}");
+    }
+}

@@ -1,8 +1,10 @@
 //! Damage and repair through the binary. A byte inside the third record of
 //! a journal segment with five records is flipped. With the snapshot the
-//! last close wrote, the store still opens with all five (`verify` passes,
-//! naming the damage as history only) and `repair` records the snapshot's
-//! state as the compaction base. Without it, `verify` (and every command
+//! last close wrote, the store still opens with all five (`verify` exits 3,
+//! naming the damage as history only and what `repair` does about it);
+//! `repair` records the snapshot's state as the compaction base and sets
+//! record 3 aside as a hole, and then `verify` exits 0 and `log` reads
+//! records 1, 2, 4 and 5, saying where record 3 went. Without it, `verify` (and every command
 //! that opens the store) exits 1 naming the segment file and the record's
 //! byte offset with a hint to repair; following the hint sets the damaged
 //! tail aside and `verify` then passes, with both records before the damage
@@ -54,45 +56,91 @@ fn five_adds(dir: &Path) {
 }
 
 #[test]
-fn damage_a_snapshot_covers_keeps_every_record_and_verify_passes() {
+fn damage_a_snapshot_covers_keeps_every_record_and_repair_makes_the_history_readable() {
     let dir = tempfile::tempdir().unwrap();
     five_adds(dir.path());
     let (segment, offset) = flip_inside_record(dir.path(), 2);
     let name = segment.file_name().unwrap().to_str().unwrap();
+    let damaged = std::fs::read(&segment).unwrap();
 
-    let verify = mq(dir.path(), &["verify"]).ok();
+    // The store opens, but it is damaged: exit 3, for scripts.
+    let verify = mq(dir.path(), &["verify"]).fails_with(3);
     assert!(verify.stdout.contains(name), "names the file: {verify:?}");
     assert!(
         verify.stdout.contains(&format!("byte offset {offset}")),
         "names the offset: {verify:?}"
     );
     assert!(verify.stdout.contains("history only"), "{verify:?}");
-    assert_eq!(mq(dir.path(), &["verify", "--json"]).ok().json()["ok"], true);
+    assert!(
+        verify.stdout.contains("sets record 3 aside"),
+        "says what repair does: {verify:?}"
+    );
+    assert!(
+        verify.stderr.contains("the store opens, but it is damaged"),
+        "{verify:?}"
+    );
+    let json = mq(dir.path(), &["verify", "--json"]).fails_with(3).json();
+    assert_eq!(
+        (json["ok"].clone(), json["opens"].clone()),
+        (false.into(), true.into()),
+        "{json}"
+    );
     assert_eq!(
         cli_support::stats(dir.path())["pending"],
         5,
         "the snapshot proves all five"
     );
+    // Before the repair the audit trail stops at the damage.
+    let log = mq(dir.path(), &["log"]).fails_with(1);
+    assert!(log.stderr.contains(&format!("byte offset {offset}")), "{log:?}");
 
     let repair = mq(dir.path(), &["repair"]).ok();
     assert!(repair.stdout.contains("every record through 5"), "{repair:?}");
+    assert!(repair.stdout.contains("recorded record 3"), "{repair:?}");
     assert!(dir.path().join("journal").join("base.json").exists(), "{repair:?}");
-    mq(dir.path(), &["verify"]).ok();
+    let aside = segment.with_file_name(format!("{name}.{offset}.broken"));
+    assert!(aside.exists(), "the damaged bytes are copied aside: {repair:?}");
+    assert_eq!(
+        std::fs::read(&segment).unwrap(),
+        damaged,
+        "nothing is cut from the segment"
+    );
+    let verify = mq(dir.path(), &["verify"]).ok();
+    assert!(
+        verify.stdout.contains("hole") && verify.stdout.contains("record 3"),
+        "{verify:?}"
+    );
+    assert_eq!(
+        mq(dir.path(), &["repair"])
+            .ok()
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or_default(),
+        "the store is sound; nothing changed (last record 5)"
+    );
     add(dir.path(), "6");
     assert_eq!(
         cli_support::stats(dir.path())["pending"],
         6,
         "the store takes writes again"
     );
-    // Records 3 to 5 (from the damage to the segment's end) are set
-    // aside; the log says so where they are missing and reads on.
+    // The log reads past record 3, saying where it went, in-band in JSON.
     let log = mq(dir.path(), &["log"]).ok();
-    assert!(log.stderr.contains("records 3 to 5 are not in the journal"), "{log:?}");
-    let seqs: Vec<u64> = events(dir.path())
-        .iter()
-        .map(|event| event["seq"].as_u64().expect("a seq"))
-        .collect();
-    assert_eq!(seqs, [1, 2, 6]);
+    assert!(log.stderr.contains("record 3 was skipped"), "{log:?}");
+    assert!(log.stderr.contains(&format!("{name}.{offset}.broken")), "{log:?}");
+    let lines = events(dir.path());
+    let seqs: Vec<u64> = lines.iter().map(|line| line["seq"].as_u64().expect("a seq")).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(lines[2]["type"], "skipped", "{lines:?}");
+    assert_eq!((lines[2]["from"].as_u64(), lines[2]["to"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(lines[2]["reason"], "damaged");
+    let since = mq(dir.path(), &["log", "--json", "--since", "4"]).ok();
+    assert_eq!(
+        since.json_lines()[0]["seq"],
+        4,
+        "a consumer resumes after the hole: {since:?}"
+    );
 }
 
 #[test]

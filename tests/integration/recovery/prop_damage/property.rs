@@ -174,6 +174,13 @@ fn check_set_aside(
             continue;
         }
         let mut held = vec![false; old.len()];
+        if let Some(now) = now {
+            // Bytes still where they were (a cut keeps a prefix; a header
+            // written anew keeps every record in place).
+            for (at, (was, is)) in old.iter().zip(now).enumerate() {
+                held[at] |= was == is;
+            }
+        }
         let mut hold = |offset: usize, bytes: &[u8]| {
             let fits = offset
                 .checked_add(bytes.len())
@@ -183,9 +190,6 @@ fn check_set_aside(
             }
             fits
         };
-        if let Some(now) = now {
-            hold(0, now);
-        }
         let prefix = format!("{name}.");
         let parent = path.parent().unwrap_or(Path::new(""));
         let parent_prefix = parent
