@@ -116,6 +116,13 @@ impl RawFields {
         };
         if let Some(name) = declared {
             if value.is_null() {
+                // (A later duplicate replaces an earlier value, as in a map.)
+                match key {
+                    FieldKey::Title => self.title = None,
+                    FieldKey::Year => self.year = None,
+                    FieldKey::Slug => self.slug = None,
+                    _ => self.imdb_id = None,
+                }
                 self.extra.insert(name.to_owned(), value);
                 return;
             }
