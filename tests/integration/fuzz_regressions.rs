@@ -12,7 +12,7 @@
 //! bugs, when there are any, are `#[ignore]`d tests that fail until fixed.
 
 #[path = "../../fuzz/fuzz_targets/common/mod.rs"]
-mod common;
+pub(crate) mod common;
 
 use std::path::{Path, PathBuf};
 

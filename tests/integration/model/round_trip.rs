@@ -16,7 +16,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value, json};
 
-use movie_queue::{Error, MOVIE_NESTING_MAX, Movie, Place, QueueManager};
+use movie_queue::{MOVIE_NESTING_MAX, Movie, Place, QueueManager};
 
 use crate::support::durability::scratch;
 
@@ -88,54 +88,20 @@ fn movie_object() -> impl Strategy<Value = Value> {
         })
 }
 
-/// The pending queue's one entry, as JSON text.
+/// The round trip of the fuzz target `movie_round_trip`, the one check
+/// both run.
+fn check_round_trip(object: Value) -> Result<(), TestCaseError> {
+    crate::fuzz_regressions::common::movie_round_trip::check(object);
+    Ok(())
+}
+
+/// The pending queue's entries, as JSON text.
 fn pending_json(manager: &QueueManager) -> Vec<String> {
     manager
         .list(Place::Pending)
         .iter()
         .map(|entry| serde_json::to_string(entry).expect("an entry serializes"))
         .collect()
-}
-
-fn check_round_trip(object: Value) -> Result<(), TestCaseError> {
-    let Ok(movie) = Movie::from_value(object) else {
-        return Ok(());
-    };
-    let dir = scratch();
-    let manager = QueueManager::open(dir.path()).expect("open a scratch store");
-    if movie.validate().is_err() {
-        prop_assert!(
-            movie.nesting() > MOVIE_NESTING_MAX,
-            "refused, yet not too deep: {movie:?}"
-        );
-        let refused = manager.add_to_pending(movie);
-        prop_assert!(matches!(refused, Err(Error::InvalidMovie(_))), "{refused:?}");
-        prop_assert_eq!(manager.last_seq().0, 0, "a refused movie wrote nothing");
-        return Ok(());
-    }
-    prop_assert!(manager.add_to_pending(movie).expect("an accepted movie is added"));
-    let written = pending_json(&manager);
-    manager.close().expect("close");
-
-    let from_snapshot = QueueManager::open_read_only(dir.path()).expect("reopen from the snapshot");
-    prop_assert_eq!(&pending_json(&from_snapshot), &written, "from the snapshot");
-    let replayed =
-        movie_queue::replay(dir.path(), movie_queue::Until::Seq(from_snapshot.last_seq())).expect("replay the journal");
-    let replayed: Vec<String> = replayed
-        .state
-        .pending()
-        .map(|entry| serde_json::to_string(&entry).expect("serializes"))
-        .collect();
-    prop_assert_eq!(&replayed, &written, "replayed");
-    drop(from_snapshot);
-
-    std::fs::remove_file(dir.path().join("queue_snapshot.json")).expect("remove the manifest");
-    let from_journal = QueueManager::open(dir.path()).expect("reopen from the journal alone");
-    prop_assert_eq!(&pending_json(&from_journal), &written, "from the journal");
-    from_journal.close().expect("close");
-    let report = movie_queue::verify(dir.path()).expect("verify");
-    prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
-    Ok(())
 }
 
 proptest! {
