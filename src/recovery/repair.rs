@@ -60,6 +60,7 @@ const ROUNDS_MAX: usize = 64;
 /// the last error if the store still does not open after every round.
 pub fn repair_store(storage: &dyn Storage, dir: &Path, limits: ImportLimits) -> Result<RepairReport> {
     let mut report = RepairReport::default();
+    let mut finished = false;
     for _ in 0..ROUNDS_MAX {
         let evidence = match Evidence::gather(storage, dir) {
             Ok(evidence) => evidence,
@@ -76,14 +77,17 @@ pub fn repair_store(storage: &dyn Storage, dir: &Path, limits: ImportLimits) -> 
                     cut_at_error(storage, dir, &error, &mut report)?;
                     continue;
                 }
-                if report.damage.is_none() && !decision.needs_repair() {
+                if !decision.needs_repair() && (report.damage.is_none() || finished) {
                     report.last_seq = decision.chain.end;
                     return Ok(report);
                 }
                 if report.damage.is_none() {
                     report.damage = decision.problems().into_iter().next();
                 }
-                return finish(storage, dir, limits, &decision, report);
+                // Once more after it: the fresh snapshot (or the base the
+                // writer's open recorded) may cover history it had to leave.
+                report = finish(storage, dir, limits, &decision, report)?;
+                finished = true;
             }
             Err(error) => {
                 note(&mut report, &error);
