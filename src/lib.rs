@@ -49,7 +49,7 @@ pub mod testing;
 pub use crate::audit::{Events, Replayed, Until, VerifyReport, events, follow, journal_files, replay, verify};
 pub use crate::clock::now;
 pub use crate::entry::QueueEntry;
-pub use crate::error::{DamageSituation, Error, RecordDefect, Result};
+pub use crate::error::{Answerable, DamageSituation, Error, RecordDefect, Refusal, Result};
 pub use crate::event::{Event, EventRecord};
 pub use crate::journal::writer::Durability;
 pub use crate::maintenance::export_state;

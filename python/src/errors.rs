@@ -37,7 +37,9 @@ pub fn to_python(error: movie_queue::Error) -> PyErr {
     use movie_queue::Error;
     let message = error.to_string();
     match &error {
-        Error::InvalidMovie(_) | Error::InvalidArgument(_) => PyValueError::new_err(message),
+        Error::InvalidMovie(_) | Error::InvalidArgument(_) | Error::OutOfRange { .. } | Error::Unanswerable { .. } => {
+            PyValueError::new_err(message)
+        }
         Error::Locked { .. } => LockedError::new_err(message),
         Error::Poisoned { .. } => PoisonedError::new_err(message),
         Error::Closed => ClosedError::new_err(message),

@@ -104,7 +104,7 @@ impl QueueManager {
     /// place. `Ok(false)`: the movie is completed or removed (nothing changes).
     ///
     /// # Errors
-    /// [`crate::Error::InvalidMovie`], [`crate::Error::InvalidArgument`] (non-finite
+    /// [`crate::Error::InvalidMovie`], [`crate::Error::OutOfRange`] (non-finite
     /// `retry_after`), [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn add_to_failed(&self, movie: Movie, error: impl Into<String>, retry_after: Option<f64>) -> Result<bool> {
         movie.validate()?;
@@ -242,7 +242,7 @@ impl QueueManager {
     /// seconds); returns how many.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidArgument`] for a non-finite cutoff; [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::Error::OutOfRange`] for a non-finite cutoff; [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn cleanup_completed_before(&self, cutoff: f64) -> Result<usize> {
         let cutoff = check_time("cutoff", cutoff)?;
         let mut removed = 0;

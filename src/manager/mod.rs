@@ -128,13 +128,17 @@ pub fn default_dir() -> Result<PathBuf> {
         .ok_or_else(|| Error::InvalidArgument("HOME is not set; pass a directory".into()))
 }
 
-fn check_time(name: &str, time: f64) -> Result<f64> {
+/// `time` if it is finite, else [`Error::OutOfRange`] naming it.
+fn check_time(name: &'static str, time: f64) -> Result<f64> {
     if time.is_finite() {
         Ok(time)
     } else {
-        Err(Error::InvalidArgument(format!(
-            "{name} {time} is not a finite Unix time"
-        )))
+        Err(Error::OutOfRange {
+            name,
+            value: time,
+            min: f64::MIN,
+            max: f64::MAX,
+        })
     }
 }
 

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 /// The library's top-level modules from the bottom layer up: a module may
 /// import only modules of lower layers (and its own submodules).
 const LAYERS: &[&[&str]] = &[
-    &["seq", "error", "clock"],
+    &["seq"],
+    &["error", "clock"],
     &["movie"],
     &["entry"],
     &["event"],
