@@ -164,6 +164,26 @@ pub enum Error {
         answerable: Option<Answerable>,
     },
 
+    /// This process is a child made by `fork()` (without `exec`) of the
+    /// process that opened the manager: it inherited a copy of the
+    /// manager but not its threads (the journal's writer lives on in the
+    /// process that opened it), and its copy of the writer's lock was
+    /// closed at the fork. Every call on the copy fails with this, and
+    /// dropping it does nothing to the store. Open the store again in this
+    /// process once the other has closed it, or better, let one process
+    /// own the store (see the README, "Several processes").
+    #[error(
+        "store {dir} was opened by process {owner_pid}, and this process is a fork of it: a queue manager does \
+         not survive fork() (its writer stays in process {owner_pid}); open the store again in this process \
+         after that one closes it, or let one process own the store"
+    )]
+    Forked {
+        /// The store directory.
+        dir: PathBuf,
+        /// The process that opened the manager (and owns it).
+        owner_pid: u32,
+    },
+
     /// An event is larger than the journal's record limit.
     #[error("event of {length} bytes is over the record limit of {limit} bytes")]
     EventTooLarge {

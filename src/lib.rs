@@ -31,6 +31,7 @@ mod clock;
 mod entry;
 mod error;
 mod event;
+mod fork;
 mod journal;
 mod lock;
 mod maintenance;

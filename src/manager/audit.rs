@@ -37,7 +37,7 @@ impl QueueManager {
     /// is the last).
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] from the flush.
+    /// [`crate::Error::Poisoned`] from the flush; [`crate::Error::Forked`].
     pub fn events_from(&self, from: Seq) -> Result<Events> {
         self.flush()?;
         let last = self.last_seq();
@@ -55,8 +55,10 @@ impl QueueManager {
     /// the segments a live subscription has yet to read.
     ///
     /// # Errors
-    /// None so far (errors reading the journal come as items).
+    /// [`crate::Error::Forked`] in a forked child (errors reading the
+    /// journal come as items).
     pub fn subscribe(&self, from: Seq) -> Result<Events> {
+        self.check_owner()?;
         let watch = self.read().writer.as_ref().map(JournalWriter::durable_watch);
         let storage = self.options.storage.clone();
         let events = match watch {
