@@ -29,6 +29,14 @@ class PoisonedError(QueueError):
 class ClosedError(QueueError):
     """The QueueManager was closed."""
 
+class ForkedError(QueueError):
+    """This process is a child made by fork() of the process that opened the QueueManager.
+
+    The copy it inherited cannot be used (its writer stays in the parent);
+    nothing was done to the store. Open the store again in the child after
+    the parent closes it, or let one process own the store.
+    """
+
 class QueueManager:
     """The seed's QueueManager over a crash-safe journal.
 
