@@ -21,7 +21,7 @@ use std::time::Duration;
 use movie_queue::{EventRecord, GRACE_PERIOD_DEFAULT, Place, QueueState, Seq};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList};
 use serde_json::{Map, Value};
 
 type Store = movie_queue::QueueManager;
@@ -216,14 +216,7 @@ impl QueueManager {
     /// Every pending or completed movie whose id is not in
     /// `current_watchlist_ids` moves to removed; returns how many.
     fn mark_movies_as_removed(&self, py: Python<'_>, current_watchlist_ids: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut ids = Vec::new();
-        for id in current_watchlist_ids.try_iter()? {
-            let id = id?;
-            let text = id
-                .cast::<PyString>()
-                .map_err(|_| pyo3::exceptions::PyTypeError::new_err("current_watchlist_ids must hold str ids"))?;
-            ids.push(text.to_cow()?.into_owned());
-        }
+        let ids = convert::ids(current_watchlist_ids, "current_watchlist_ids")?;
         self.with(py, move |store| store.mark_movies_as_removed(&ids))
     }
 
@@ -454,6 +447,7 @@ fn movie_queue_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("PoisonedError", py.get_type::<errors::PoisonedError>())?;
     module.add("ClosedError", py.get_type::<errors::ClosedError>())?;
     module.add("ForkedError", py.get_type::<errors::ForkedError>())?;
+    module.add("UnanswerableError", errors::unanswerable_type(py)?)?;
     module.add("GRACE_PERIOD_DEFAULT", GRACE_PERIOD_DEFAULT.as_secs())?;
     Ok(())
 }

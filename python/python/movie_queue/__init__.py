@@ -24,6 +24,7 @@ from ._native import (
     PoisonedError,
     QueueError,
     QueueManager,
+    UnanswerableError,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "PoisonedError",
     "QueueError",
     "QueueManager",
+    "UnanswerableError",
 ]
