@@ -1,11 +1,16 @@
-"""Arguments that cannot be what the caller meant are refused, and a
-refusal is an exception a program can act on.
+"""Arguments that cannot be what the caller meant are refused, a refusal
+is an exception a program can act on, and the rule for the fields the
+queue writes itself is kept as the README states.
 
 * A bare str (or bytes) where a collection of ids is expected is a
   TypeError: mark_movies_as_removed("603") would otherwise read the ids
   "6", "0", "3" and move every other movie to removed.
 * TypeError or ValueError is decided from the Python value (a declared
   field of the wrong type is a TypeError), never from a message's words.
+* A movie carrying the queue's own fields (as the entries the application
+  gets back and hands to add_to_failed / add_to_completed do) is taken:
+  the queue's values win, and the fields it stamps take the stamped value
+  in their place.
 * A state_at record the store cannot answer is UnanswerableError (a
   QueueError and a ValueError) carrying the reason and the range it can
   answer.
@@ -67,6 +72,36 @@ def test_declared_fields_of_the_right_types_are_taken(qm):
     assert qm.add_to_pending({"id": "2", "year": "1999"})
     assert qm.pending_queue[0] == {"id": "1", "title": None, "year": 1999, "slug": "s", "imdb_id": None,
                                    "queued_at": qm.pending_queue[0]["queued_at"], "status": "pending"}
+
+
+QUEUE_FIELDS = {"retry_count": 7, "last_error": "forged", "retry_after": 1.0, "failed_at": 2.0,
+                "completed_at": 3.0, "removed_at": 4.0}
+
+
+def test_the_queues_own_fields_in_a_movie_given_are_ignored(qm):
+    given = movie(1, status="completed", queued_at=5, rating=8, **QUEUE_FIELDS)
+    assert qm.add_to_pending(given) is True
+    pending = qm.pending_queue[0]
+    assert not set(QUEUE_FIELDS) & set(pending), "the queue keeps its own: none yet"
+    assert pending["status"] == "pending" and pending["queued_at"] != 5, "stamped in place"
+    assert list(pending) == ["id", "title", "year", "status", "queued_at", "rating"]
+
+    # The seed's loop: the entry it got back goes to add_to_failed, then
+    # (after a retry) to add_to_completed, queue fields and all.
+    taken = qm.get_next_pending()
+    taken["retry_count"] = 7
+    assert qm.add_to_failed(taken, "boom", 1.0) is True
+    failed = qm.failed_queue[0]
+    assert failed["retry_count"] == 1, "the queue's count goes on, not the one given"
+    assert failed["status"] == "failed" and failed["last_error"] == "boom"
+    assert qm.move_failed_to_pending(failed) is True
+    retried = qm.get_next_pending()
+    assert retried["retry_count"] == 1 and retried["retry_attempt"] == 1
+    retried["completed_at"] = 3.0
+    assert qm.add_to_completed(retried) is True
+    completed = qm.completed_queue[0]
+    assert completed["status"] == "completed"
+    assert completed["completed_at"] != 3.0, "stamped by the queue, not given"
 
 
 def test_a_record_the_store_cannot_answer_is_unanswerable_with_its_range(qm):
