@@ -25,6 +25,14 @@
 //! lock; it reads and writes atomics and calls `close(2)`. The one
 //! `unsafe` of the library is here.
 //!
+//! The handler runs in the child as `fork` returns there, before anything
+//! else: from then on the child holds no lock. Until the child is first
+//! scheduled it still does, so a parent that closes and reopens the store
+//! in that moment (microseconds, or longer on a loaded machine) may meet
+//! `Locked`; a handshake (the parent's handler waiting for the child's)
+//! would close that window at the cost of every fork waiting for its
+//! child, and is not made.
+//!
 //! A descriptor is registered after its file is opened and unregistered
 //! before it is closed, so a descriptor the handler closes is always one
 //! the child inherited, never a number another thread reused. A fork in

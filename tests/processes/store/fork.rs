@@ -10,8 +10,12 @@
 //! store and forks with `libc::fork`; the grandchild reports on stderr
 //! and by its exit status, which the child waits for (killing it if it
 //! does not exit in time: a call that blocked). The child prints a last
-//! line the test looks for.
+//! line the test looks for. The child closes and reopens the store once
+//! the grandchild runs: the fork handler closes the lock's descriptors in
+//! the grandchild as `fork` returns there, and until the grandchild is
+//! first scheduled it still holds them (`src/fork.rs`).
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -219,13 +223,18 @@ fn calls_in_a_fork_fail_at_once(dir: &Path) {
 fn the_store_reopens_while_a_fork_lives(dir: &Path) {
     let qm = QueueManager::open(dir).unwrap();
     qm.add_to_pending(movie("1")).unwrap();
-    // The grandchild just lives (holding whatever it inherited) until it
-    // is killed.
+    // The grandchild says it runs (so the fork handler has run in it:
+    // it runs before `fork` returns there), then just lives, holding
+    // whatever it inherited, until it is killed.
+    let (mut running, mut says) = std::io::pipe().unwrap();
     let pid = fork();
     if pid == 0 {
+        let _ = says.write_all(b"r");
         std::thread::sleep(Duration::from_secs(GRANDCHILD_SECS_MAX * 3));
         exit(0);
     }
+    drop(says);
+    running.read_exact(&mut [0_u8]).expect("the grandchild runs");
     assert!(
         qm.add_to_pending(movie("2")).unwrap(),
         "the parent writes while the child lives"
