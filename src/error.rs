@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use crate::seq::{Seq, Until};
+
 /// The result type of every fallible call in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -128,9 +130,59 @@ pub enum Error {
     #[error("invalid movie: {0}")]
     InvalidMovie(String),
 
-    /// An argument is out of its domain (a non-finite timestamp, a zero limit, ...).
+    /// An argument the library cannot act on (a directory that holds
+    /// no queue files to import, no home directory, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A number outside the range the library accepts: a time that is
+    /// NaN or infinite (`retry_after`, a clean-up cutoff, a time-travel
+    /// target, an event's time from the clock).
+    #[error("invalid argument: {name} {value} is {}", range_words(*.min, *.max))]
+    OutOfRange {
+        /// The argument (`retry_after`, `cutoff`, `time`, `event time`).
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// The smallest value accepted (`f64::MIN`: any finite number
+        /// down to it).
+        min: f64,
+        /// The largest value accepted.
+        max: f64,
+    },
+
+    /// A time-travel target (`state_at`, `state_at_time`, `replay`) the
+    /// store cannot answer exactly: `reason` says why, `answerable` what
+    /// it can answer instead. Never a nearby state instead.
+    #[error("invalid argument: the state as of {target} cannot be rebuilt: {}", refusal_words(.target, .reason, .answerable.as_ref()))]
+    Unanswerable {
+        /// The record or time asked for.
+        target: Until,
+        /// Why it cannot be answered.
+        reason: Refusal,
+        /// The records or times the store can answer, where it knows them.
+        answerable: Option<Answerable>,
+    },
+
+    /// This process is a child made by `fork()` (without `exec`) of the
+    /// process that opened the manager: it inherited a copy of the
+    /// manager but not its threads (the journal's writer lives on in the
+    /// process that opened it), and its copy of the writer's lock was
+    /// closed at the fork. Every call on the copy fails with this, and
+    /// dropping it does nothing to the store. Open the store again in this
+    /// process once the other has closed it, or better, let one process
+    /// own the store (see the README, "Several processes").
+    #[error(
+        "store {dir} was opened by process {owner_pid}, and this process is a fork of it: a queue manager does \
+         not survive fork() (its writer stays in process {owner_pid}); open the store again in this process \
+         after that one closes it, or let one process own the store"
+    )]
+    Forked {
+        /// The store directory.
+        dir: PathBuf,
+        /// The process that opened the manager (and owns it).
+        owner_pid: u32,
+    },
 
     /// An event is larger than the journal's record limit.
     #[error("event of {length} bytes is over the record limit of {limit} bytes")]
@@ -214,6 +266,148 @@ pub enum Error {
         /// Its sequence number.
         seq: u64,
     },
+}
+
+/// Why a time-travel target cannot be answered exactly.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// It is before the records the journal still holds: those before
+    /// record `first_held` were compacted away (their effect lives on in
+    /// the compaction base, their events are gone).
+    Compacted {
+        /// The first record the journal holds.
+        first_held: Seq,
+    },
+    /// Damaged records lie before it. For a record: `damage`, the damage
+    /// that stops the records before it (as `verify` names it). For a
+    /// time: `next`, the first record after the damage and its time —
+    /// which of the damaged records happened by then is unknown.
+    Damaged {
+        /// The damage, when a record was asked for.
+        damage: Option<Box<Error>>,
+        /// The first valid record after the damage and its time, when a
+        /// time was asked for.
+        next: Option<(Seq, f64)>,
+    },
+    /// It is past the journal's last record.
+    PastEnd,
+    /// It is a time in the future.
+    Future {
+        /// The time it was then.
+        now: f64,
+    },
+    /// It is a time, but the journal holds no event since its compaction,
+    /// so no event time is known (the state as of its last record is the
+    /// current one).
+    NoEventTime,
+}
+
+/// The targets a store can answer, as a refusal names them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Answerable {
+    /// The states as of records `first` through `last` (`None`: not read;
+    /// up to the journal's end).
+    Records {
+        /// The earliest record it can rebuild the state as of.
+        first: Seq,
+        /// The last one, when known.
+        last: Option<Seq>,
+    },
+    /// The states as of any time from `from` through `to` (`None`:
+    /// unbounded on that side).
+    Times {
+        /// The earliest time, when there is one.
+        from: Option<f64>,
+        /// The latest time (now, for a time in the future), when there is one.
+        to: Option<f64>,
+    },
+}
+
+/// The allowed range of [`Error::OutOfRange`] in words.
+fn range_words(min: f64, max: f64) -> String {
+    if min <= f64::MIN && max >= f64::MAX {
+        "not a finite number".to_owned()
+    } else {
+        format!("outside its range, {min} to {max}")
+    }
+}
+
+/// What [`Error::Unanswerable`] says after "cannot be rebuilt: ", the
+/// words the command-line tool has always printed.
+fn refusal_words(target: &Until, reason: &Refusal, answerable: Option<&Answerable>) -> String {
+    let (first, last) = match answerable {
+        Some(Answerable::Records { first, last }) => (Some(*first), *last),
+        _ => (None, None),
+    };
+    let from = match answerable {
+        Some(Answerable::Times { from, .. }) => *from,
+        _ => None,
+    };
+    let range = |first: Option<Seq>, last: Option<Seq>| match (first, last) {
+        (Some(first), Some(last)) => format!("; it can be rebuilt as of records {first} to {last}"),
+        (Some(first), None) => format!("; the earliest state it can rebuild is as of record {first}"),
+        _ => String::new(),
+    };
+    match (target, reason) {
+        (Until::Seq(_), Refusal::Compacted { first_held }) => {
+            format!("records before {first_held} were compacted away{}", range(first, None))
+        }
+        (Until::Time(_), Refusal::Compacted { first_held }) => {
+            let stamped = from.map(|ts| format!(", stamped {ts}")).unwrap_or_default();
+            let since = from
+                .map(|ts| format!("; it can be rebuilt as of any time from {ts} on"))
+                .unwrap_or_default();
+            format!(
+                "it is before the first event the journal still holds (record {first_held}{stamped}; earlier \
+                 records were compacted away){since}"
+            )
+        }
+        (
+            _,
+            Refusal::Damaged {
+                next: Some((seq, ts)), ..
+            },
+        ) => format!(
+            "the records just before record {seq} (stamped {ts}) are damaged, so which of them happened by then \
+             is unknown (`movie-queue verify` says more)"
+        ),
+        (_, Refusal::Damaged { damage, .. }) => {
+            let damage = damage.as_ref().map(|damage| format!(" ({damage})")).unwrap_or_default();
+            format!(
+                "the records before it are damaged{damage}{} (`movie-queue verify` says more)",
+                range(first, last)
+            )
+        }
+        (_, Refusal::PastEnd) => past_end_words(target, first, last),
+        (_, Refusal::Future { now }) => {
+            format!("it is in the future (now is {now}); it can be rebuilt as of any time up to now")
+        }
+        (_, Refusal::NoEventTime) => "the journal holds no event since its compaction, so no event time is known \
+                                      (the state as of its last record is the current one)"
+            .to_owned(),
+    }
+}
+
+/// A record past the journal's end, with a hint when the number looks
+/// like a Unix time.
+fn past_end_words(target: &Until, first: Option<Seq>, last: Option<Seq>) -> String {
+    let Some(last) = last else {
+        return "the journal holds no record at or before it".to_owned();
+    };
+    // A number this large is more likely a Unix time than a record.
+    let time = match target {
+        Until::Seq(seq) if seq.0 >= 1_000_000_000 => {
+            format!(" (for the time {seq}, Unix seconds, write it with a decimal point: {seq}.0)")
+        }
+        _ => String::new(),
+    };
+    format!(
+        "it is past the end of the journal, whose last record is {last}; it can be rebuilt as of records {} \
+         to {last}{time}",
+        first.unwrap_or_default()
+    )
 }
 
 /// What is wrong with the record at some offset of a segment.

@@ -237,7 +237,7 @@ struct PayloadIn {
 /// Encodes an event's journal payload: `{"v":2,"ts":…,"event":{…}}`.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when `ts` is not finite.
+/// [`Error::OutOfRange`] when `ts` is not finite.
 pub fn encode_payload(ts: f64, event: &Event) -> Result<Vec<u8>> {
     encode_payload_with(&mut Vec::new(), ts, event)
 }
@@ -256,7 +256,12 @@ const PAYLOAD_SCRATCH_BYTES_MAX: usize = 64 * 1024;
 /// As [`encode_payload`].
 pub(crate) fn encode_payload_with(scratch: &mut Vec<u8>, ts: f64, event: &Event) -> Result<Vec<u8>> {
     if !ts.is_finite() {
-        return Err(Error::InvalidArgument(format!("event time {ts} is not finite")));
+        return Err(Error::OutOfRange {
+            name: "event time",
+            value: ts,
+            min: f64::MIN,
+            max: f64::MAX,
+        });
     }
     scratch.clear();
     let encoded = serde_json::to_writer(

@@ -31,6 +31,7 @@ mod clock;
 mod entry;
 mod error;
 mod event;
+mod fork;
 mod journal;
 mod json;
 mod lock;
@@ -52,7 +53,7 @@ pub use crate::audit::{
 };
 pub use crate::clock::now;
 pub use crate::entry::QueueEntry;
-pub use crate::error::{DamageSituation, Error, RecordDefect, Result};
+pub use crate::error::{Answerable, DamageSituation, Error, RecordDefect, Refusal, Result};
 pub use crate::event::{Event, EventRecord};
 pub use crate::journal::writer::Durability;
 pub use crate::maintenance::export_state;

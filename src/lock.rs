@@ -6,11 +6,16 @@
 //! second writer in; the `LOCK` file is locked as well, for the tools of
 //! the first release that lock only it. Neither is followed if it is a
 //! symbolic link.
+//!
+//! A child made by `fork()` does not keep the lock: both descriptors are
+//! closed in the child at the fork (`fork.rs`), which leaves the parent's
+//! lock held; they are close-on-exec as well.
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::fork::CloseInChild;
 use crate::storage::{self, Entry, Storage};
 
 /// The lock file a writer holds for its lifetime.
@@ -19,6 +24,9 @@ pub const LOCK_FILE: &str = "LOCK";
 /// The locks a writer holds: the store directory's and `LOCK`'s.
 #[derive(Debug)]
 pub struct WriterLock {
+    /// Declared (so dropped) before the files: a descriptor leaves the
+    /// table the fork handler closes before it is closed.
+    _close_in_child: [CloseInChild; 2],
     _directory: File,
     _file: File,
 }
@@ -59,6 +67,7 @@ pub fn lock(dir: &Path) -> Result<WriterLock> {
     let file = options.open(&path).map_err(|error| Error::io("open", &path, error))?;
     try_lock(&file, &path, dir)?;
     Ok(WriterLock {
+        _close_in_child: [close_in_child(&directory), close_in_child(&file)],
         _directory: directory,
         _file: file,
     })
@@ -79,6 +88,19 @@ fn set_aside_if_not_a_file(path: &Path) -> Result<()> {
             Ok(())
         }
         Err(error) => Err(Error::io("inspect", path, error)),
+    }
+}
+
+/// `file`'s descriptor, closed in every child made by `fork()`.
+fn close_in_child(file: &File) -> CloseInChild {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        CloseInChild::register(file.as_raw_fd())
+    }
+    #[cfg(not(unix))]
+    {
+        CloseInChild::none()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The sequence-number newtype and its limits: a leaf every layer may import.
+//! The sequence-number newtype and its limits, and `Until`, a point in a
+//! store's history (a record or a time): a leaf every layer may import.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,5 +29,25 @@ impl Seq {
 impl std::fmt::Display for Seq {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(formatter, "{}", self.0)
+    }
+}
+
+/// Where a replay for `state_at` stops: a point in the store's history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Until {
+    /// Through this record, included.
+    Seq(Seq),
+    /// Every event stamped at or before this Unix time (times are
+    /// monotonic in a store, so these are a prefix of the journal).
+    Time(f64),
+}
+
+impl std::fmt::Display for Until {
+    /// `record 12`, `time 1760806482.5`: how a refusal names its target.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Until::Seq(seq) => write!(formatter, "record {seq}"),
+            Until::Time(time) => write!(formatter, "time {time}"),
+        }
     }
 }

@@ -2,25 +2,27 @@
 //! string `id`; every value comes back as the type it went in as (an `int`
 //! stays an `int`, a `float` a `float`, dict keys in their order).
 
-use movie_queue::{Movie, QueueEntry};
+use movie_queue::{MOVIE_NESTING_MAX, Movie, QueueEntry};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
-/// How deep a movie's JSON may nest (a guard against runaway recursion).
-const NESTING_MAX: usize = 64;
-
-/// A Python value as JSON.
+/// A Python value as JSON, `depth` the level it stands at (a movie's dict
+/// is level 1): a dict or list past the library's `MOVIE_NESTING_MAX`
+/// levels is refused here, as the library refuses it, before the
+/// conversion could recurse without end.
 ///
 /// # Errors
 /// `TypeError` for a value JSON has no type for (a non-string dict key, a
 /// set, an object); `ValueError` for NaN or infinity, an integer beyond
-/// 64 bits, nesting deeper than 64.
+/// 64 bits, nesting deeper than `MOVIE_NESTING_MAX` (64).
 pub fn to_json(value: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
-    if depth > NESTING_MAX {
+    let container =
+        value.is_instance_of::<PyDict>() || value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>();
+    if container && depth > MOVIE_NESTING_MAX {
         return Err(PyValueError::new_err(format!(
-            "nested more than {NESTING_MAX} levels deep"
+            "the movie nests {depth} levels deep or more (its dict is the first), over the limit of {MOVIE_NESTING_MAX}"
         )));
     }
     if value.is_none() {
@@ -101,9 +103,15 @@ pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyA
 
 /// A movie from a Python `dict`.
 ///
+/// Whether a bad movie is a `TypeError` or a `ValueError` is decided here,
+/// from the Python value: a declared field of the wrong type is a
+/// `TypeError` before the library sees it, and whatever the library then
+/// refuses (an empty `id`) is a `ValueError`.
+///
 /// # Errors
-/// `TypeError` when it is not a dict, its `id` is not a string or a field
-/// has the wrong type; `ValueError` when it has no `id` or an empty one.
+/// `TypeError` when it is not a dict, or its `id`, `title`, `year`,
+/// `slug` or `imdb_id` has the wrong type; `ValueError` when it has no
+/// `id` or an empty one.
 pub fn movie(value: &Bound<'_, PyAny>) -> PyResult<Movie> {
     let Ok(dict) = value.cast::<PyDict>() else {
         return Err(PyTypeError::new_err(format!(
@@ -121,14 +129,32 @@ pub fn movie(value: &Bound<'_, PyAny>) -> PyResult<Movie> {
         }
         Some(_) => {}
     }
-    Movie::from_value(to_json(value, 0)?).map_err(|error| {
-        let message = error.to_string();
-        if message.contains("must be") {
-            PyTypeError::new_err(message)
-        } else {
-            PyValueError::new_err(message)
+    check_declared_types(dict)?;
+    Movie::from_value(to_json(value, 1)?).map_err(|error| PyValueError::new_err(error.to_string()))
+}
+
+/// The declared fields' types: `title`, `slug` and `imdb_id` a `str`,
+/// `year` a `str` or an `int` (not a `bool`), each may be `None`.
+///
+/// # Errors
+/// `TypeError` naming the field and the type it has.
+fn check_declared_types(dict: &Bound<'_, PyDict>) -> PyResult<()> {
+    for key in ["title", "year", "slug", "imdb_id"] {
+        let Some(field) = dict.get_item(key)? else {
+            continue;
+        };
+        let text = field.is_instance_of::<PyString>();
+        let integer = field.is_instance_of::<PyInt>() && !field.is_instance_of::<PyBool>();
+        let allowed = field.is_none() || text || (key == "year" && integer);
+        if !allowed {
+            let expected = if key == "year" { "a str or an int" } else { "a str" };
+            return Err(PyTypeError::new_err(format!(
+                "the movie's '{key}' must be {expected}, not {}",
+                field.get_type().name()?
+            )));
         }
-    })
+    }
+    Ok(())
 }
 
 /// A movie id from a `str`, or from a movie `dict` (its `id`).
@@ -146,6 +172,37 @@ pub fn movie_id(value: &Bound<'_, PyAny>) -> PyResult<String> {
         "a movie id is a str (or a movie dict), not a {}",
         value.get_type().name()?
     )))
+}
+
+/// Movie ids from an iterable of `str` (a list, a set, a generator, the
+/// keys of a dict), for the argument `name`.
+///
+/// # Errors
+/// `TypeError` for a `str`, `bytes` or `bytearray` itself (a `str` iterates
+/// as its characters, so `"603"` would be the ids `"6"`, `"0"`, `"3"`),
+/// for anything not iterable, and for an item that is not a `str`.
+pub fn ids(value: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<String>> {
+    if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>()
+    {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a collection of str ids, not a {} (it would iterate as its characters); \
+             wrap one id in a list: [{}]",
+            value.get_type().name()?,
+            value.repr()?
+        )));
+    }
+    let mut ids = Vec::new();
+    for id in value.try_iter()? {
+        let id = id?;
+        let Ok(text) = id.cast::<PyString>() else {
+            return Err(PyTypeError::new_err(format!(
+                "{name} must hold str ids, not {}",
+                id.get_type().name()?
+            )));
+        };
+        ids.push(text.to_cow()?.into_owned());
+    }
+    Ok(ids)
 }
 
 /// An entry as the dict the application's queues hold.

@@ -4,6 +4,11 @@
 //! Every call runs with the GIL released (`Python::detach`) while it takes
 //! the store's lock and waits for its fsync, so the application's threads
 //! share group commit; Python values are converted before and after.
+//!
+//! A manager belongs to the process that opened it: in a child made by
+//! `fork()` (`os.fork()`, `multiprocessing`'s fork start method) every
+//! call raises `ForkedError` before it takes any lock (a lock another
+//! thread held at the fork is never released in the child).
 #![forbid(unsafe_code)]
 
 mod convert;
@@ -16,7 +21,7 @@ use std::time::Duration;
 use movie_queue::{EventRecord, GRACE_PERIOD_DEFAULT, Place, QueueState, Seq};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList};
 use serde_json::{Map, Value};
 
 type Store = movie_queue::QueueManager;
@@ -28,15 +33,29 @@ struct QueueManager {
     inner: RwLock<Option<Store>>,
     dir: PathBuf,
     max_retries: u32,
+    /// The process that opened the store.
+    owner_pid: u32,
 }
 
 impl QueueManager {
+    /// `ForkedError` in a child that inherited this manager through
+    /// `fork()`, checked before any lock is taken.
+    fn check_owner(&self) -> PyResult<()> {
+        if std::process::id() == self.owner_pid {
+            Ok(())
+        } else {
+            Err(errors::forked(&self.dir, self.owner_pid))
+        }
+    }
+
     /// Runs `work` on the open store with the GIL released.
     fn with<T: Send>(&self, py: Python<'_>, work: impl FnOnce(&Store) -> movie_queue::Result<T> + Send) -> PyResult<T> {
+        self.check_owner()?;
         py.detach(|| {
             let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
             match guard.as_ref() {
-                Some(store) => work(store),
+                // The library checks too (a process id can be reused).
+                Some(store) => store.check_owner().and_then(|()| work(store)),
                 None => Err(movie_queue::Error::Closed),
             }
         })
@@ -71,6 +90,7 @@ impl QueueManager {
             inner: RwLock::new(Some(store)),
             dir,
             max_retries,
+            owner_pid: std::process::id(),
         })
     }
 
@@ -196,14 +216,7 @@ impl QueueManager {
     /// Every pending or completed movie whose id is not in
     /// `current_watchlist_ids` moves to removed; returns how many.
     fn mark_movies_as_removed(&self, py: Python<'_>, current_watchlist_ids: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut ids = Vec::new();
-        for id in current_watchlist_ids.try_iter()? {
-            let id = id?;
-            let text = id
-                .cast::<PyString>()
-                .map_err(|_| pyo3::exceptions::PyTypeError::new_err("current_watchlist_ids must hold str ids"))?;
-            ids.push(text.to_cow()?.into_owned());
-        }
+        let ids = convert::ids(current_watchlist_ids, "current_watchlist_ids")?;
         self.with(py, move |store| store.mark_movies_as_removed(&ids))
     }
 
@@ -281,8 +294,10 @@ impl QueueManager {
     }
 
     /// Flushes, writes the documented files and releases the store. Later
-    /// calls raise `ClosedError`; closing twice does nothing.
+    /// calls raise `ClosedError`; closing twice does nothing. In a forked
+    /// child it raises `ForkedError` and does nothing to the store.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.check_owner()?;
         let store = py.detach(|| self.inner.write().unwrap_or_else(PoisonError::into_inner).take());
         match store {
             Some(store) => py.detach(|| store.close()).map_err(errors::to_python),
@@ -290,9 +305,13 @@ impl QueueManager {
         }
     }
 
-    /// Is the manager closed?
+    /// Is the manager closed? (A forked child's copy is not: every call
+    /// on it raises `ForkedError`.)
     #[getter]
     fn closed(&self) -> bool {
+        if self.check_owner().is_err() {
+            return false;
+        }
         self.inner.read().unwrap_or_else(PoisonError::into_inner).is_none()
     }
 
@@ -427,6 +446,8 @@ fn movie_queue_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("LockedError", py.get_type::<errors::LockedError>())?;
     module.add("PoisonedError", py.get_type::<errors::PoisonedError>())?;
     module.add("ClosedError", py.get_type::<errors::ClosedError>())?;
+    module.add("ForkedError", py.get_type::<errors::ForkedError>())?;
+    module.add("UnanswerableError", errors::unanswerable_type(py)?)?;
     module.add("GRACE_PERIOD_DEFAULT", GRACE_PERIOD_DEFAULT.as_secs())?;
     Ok(())
 }

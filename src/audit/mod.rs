@@ -25,17 +25,7 @@ pub use self::stream::{Events, SkipReason, Skipped, events, follow};
 pub use self::time::time_target;
 pub use self::verify::{VerifyReport, verify, verify_with};
 use crate::recovery::JOURNAL_DIR;
-use crate::seq::Seq;
-
-/// Where a replay for `state_at` stops.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Until {
-    /// Through this record, included.
-    Seq(Seq),
-    /// Every event stamped at or before this Unix time (times are
-    /// monotonic in a store, so these are a prefix of the journal).
-    Time(f64),
-}
+pub use crate::seq::Until;
 
 /// The journal's files (segments and what lies beside them) and their
 /// sizes, sorted by name: what changes when the journal does.

@@ -8,16 +8,15 @@
 
 use std::path::Path;
 
-use super::Until;
 use super::time::time_target;
-use crate::error::{Error, Result};
+use crate::error::{Answerable, Error, Refusal, Result};
 use crate::journal::chain::{Break, Chain, ChainEnd};
 use crate::journal::reader::{self, JournalScan};
 use crate::journal::segment;
 use crate::journal::tail::TailMarker;
 use crate::projection::QueueState;
 use crate::recovery::{self, JOURNAL_DIR};
-use crate::seq::Seq;
+use crate::seq::{Seq, Until};
 use crate::snapshot::base::{self, BASE_FILE};
 use crate::snapshot::{MANIFEST_FILE, SnapshotData, manifest};
 use crate::storage::{RealStorage, Storage};
@@ -45,9 +44,9 @@ pub struct Replayed {
 /// appends (a record it has not written yet is past the end).
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for a target the store cannot answer
-/// exactly, saying the range it can; corruption or I/O in the records
-/// the answer needs.
+/// [`Error::Unanswerable`] for a target the store cannot answer
+/// exactly, with the range it can; [`Error::OutOfRange`] for a time that
+/// is not finite; corruption or I/O in the records the answer needs.
 pub fn replay(dir: &Path, until: Until) -> Result<Replayed> {
     crate::lock::require_directory(dir)?;
     replay_with(&RealStorage, dir, until)
@@ -379,38 +378,48 @@ fn starting_state(storage: &dyn Storage, dir: &Path, start: &Start) -> Result<Op
 /// answer: the records it still holds begin after it, damage breaks the
 /// records before it, or the journal ends before it.
 fn refusal(target: Seq, tried: &[(Seq, Chain, JournalScan)], earliest: Seq, first: Option<Seq>) -> Error {
+    let refused = |reason, answerable| Error::Unanswerable {
+        target: Until::Seq(target),
+        reason,
+        answerable,
+    };
     let best = tried.iter().max_by_key(|(start, chain, _)| (chain.end, *start));
     let Some((start, chain, scan)) = best else {
-        return Error::InvalidArgument(format!(
-            "the state as of record {target} cannot be rebuilt: the journal holds no record at or before it"
-        ));
+        // Cannot happen (the empty starting point is always tried); no
+        // range is known.
+        return refused(Refusal::PastEnd, None);
     };
     let journal_begins_later = chain.first.is_none()
         && first.is_some_and(|first| first > start.next())
         && matches!(chain.after, ChainEnd::Clean | ChainEnd::Broken(Break::Gap { .. }));
-    let detail = if target < earliest || journal_begins_later {
-        format!(
-            "records before {} were compacted away; the earliest state it can rebuild is as of record {earliest}",
-            first.unwrap_or_default()
+    if target < earliest || journal_begins_later {
+        refused(
+            Refusal::Compacted {
+                first_held: first.unwrap_or_default(),
+            },
+            Some(Answerable::Records {
+                first: earliest,
+                last: None,
+            }),
         )
     } else if let ChainEnd::Broken(broken) = &chain.after {
-        format!(
-            "the records before it are damaged ({}); it can be rebuilt as of records {start} to {} \
-             (`movie-queue verify` says more)",
-            scan.break_error(broken),
-            chain.end
+        refused(
+            Refusal::Damaged {
+                damage: Some(Box::new(scan.break_error(broken))),
+                next: None,
+            },
+            Some(Answerable::Records {
+                first: *start,
+                last: Some(chain.end),
+            }),
         )
     } else {
-        // A number this large is more likely a Unix time than a record.
-        let time = if target.0 >= 1_000_000_000 {
-            format!(" (for the time {target}, Unix seconds, write it with a decimal point: {target}.0)")
-        } else {
-            String::new()
-        };
-        format!(
-            "it is past the end of the journal, whose last record is {}; it can be rebuilt as of records {earliest} to {}{time}",
-            chain.end, chain.end
+        refused(
+            Refusal::PastEnd,
+            Some(Answerable::Records {
+                first: earliest,
+                last: Some(chain.end),
+            }),
         )
-    };
-    Error::InvalidArgument(format!("the state as of record {target} cannot be rebuilt: {detail}"))
+    }
 }

@@ -17,12 +17,12 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Answerable, Error, Refusal, Result};
 use crate::event::decode_ts;
 use crate::journal::reader::{self, SegmentScan};
 use crate::journal::segment::{self, SegmentFile};
 use crate::journal::times;
-use crate::seq::Seq;
+use crate::seq::{Seq, Until};
 use crate::storage::Storage;
 
 /// What the search found.
@@ -41,11 +41,17 @@ enum Found {
 /// where it falls, or it is in the future.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] saying the times the store can answer;
-/// corruption or I/O reading the journal.
+/// [`Error::Unanswerable`] with the times the store can answer;
+/// [`Error::OutOfRange`] for a time that is not finite; corruption or
+/// I/O reading the journal.
 pub fn time_target(storage: &dyn Storage, journal_dir: &Path, time: f64, use_index: bool) -> Result<Seq> {
     if !time.is_finite() {
-        return Err(Error::InvalidArgument(format!("{time} is not a Unix time")));
+        return Err(Error::OutOfRange {
+            name: "time",
+            value: time,
+            min: f64::MIN,
+            max: f64::MAX,
+        });
     }
     let files = segment::list_segments(storage, journal_dir)?;
     // Sealed segments the time index vouches for are read only if the
@@ -79,10 +85,7 @@ pub fn time_target(storage: &dyn Storage, journal_dir: &Path, time: f64, use_ind
         }
     }
     if search.last.is_none() && files.first().is_some_and(|file| file.first_seq > Seq(1)) {
-        return Err(Error::InvalidArgument(format!(
-            "the state as of time {time} cannot be rebuilt: the journal holds no event since its compaction, \
-             so no event time is known (the state as of its last record is the current one)"
-        )));
+        return Err(refused(time, Refusal::NoEventTime, None));
     }
     answer(Found::AllBefore { last: search.last }, &search, time)
 }
@@ -164,26 +167,46 @@ impl Search {
     }
 }
 
+/// The refusal of the time `time`.
+fn refused(time: f64, reason: Refusal, answerable: Option<Answerable>) -> Error {
+    Error::Unanswerable {
+        target: Until::Time(time),
+        reason,
+        answerable,
+    }
+}
+
 fn answer(found: Found, search: &Search, time: f64) -> Result<Seq> {
     match found {
-        Found::After { seq, ts } if search.first == Some(seq) && seq > Seq(1) => Err(Error::InvalidArgument(format!(
-            "the state as of time {time} cannot be rebuilt: it is before the first event the journal still \
-             holds (record {seq}, stamped {ts}; earlier records were compacted away); it can be rebuilt as of \
-             any time from {ts} on"
-        ))),
-        Found::After { seq, ts } if search.damaged => Err(Error::InvalidArgument(format!(
-            "the state as of time {time} cannot be rebuilt: the records just before record {seq} (stamped {ts}) \
-             are damaged, so which of them happened by then is unknown (`movie-queue verify` says more)"
-        ))),
+        Found::After { seq, ts } if search.first == Some(seq) && seq > Seq(1) => Err(refused(
+            time,
+            Refusal::Compacted { first_held: seq },
+            Some(Answerable::Times {
+                from: Some(ts),
+                to: None,
+            }),
+        )),
+        Found::After { seq, ts } if search.damaged => Err(refused(
+            time,
+            Refusal::Damaged {
+                damage: None,
+                next: Some((seq, ts)),
+            },
+            None,
+        )),
         Found::After { seq, .. } => Ok(seq.previous()),
         Found::AllBefore { last } => {
             let last_ts = last.map_or(f64::NEG_INFINITY, |(_, ts)| ts);
             let now = crate::clock::now();
             if time > now.max(last_ts) {
-                return Err(Error::InvalidArgument(format!(
-                    "the state as of time {time} cannot be rebuilt: it is in the future (now is {now}); \
-                     it can be rebuilt as of any time up to now"
-                )));
+                return Err(refused(
+                    time,
+                    Refusal::Future { now },
+                    Some(Answerable::Times {
+                        from: None,
+                        to: Some(now.max(last_ts)),
+                    }),
+                ));
             }
             Ok(last.map_or(Seq(0), |(seq, _)| seq))
         }

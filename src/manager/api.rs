@@ -56,6 +56,7 @@ impl QueueManager {
     /// # Errors
     /// [`crate::Error::InvalidMovie`]; [`crate::Error::EventTooLarge`].
     pub fn check_addable(&self, movie: &Movie) -> Result<()> {
+        self.check_owner()?;
         movie.validate()?;
         // The widest time an event can carry, so the commit's own time
         // never makes the payload longer than the one checked here.
@@ -104,7 +105,7 @@ impl QueueManager {
     /// place. `Ok(false)`: the movie is completed or removed (nothing changes).
     ///
     /// # Errors
-    /// [`crate::Error::InvalidMovie`], [`crate::Error::InvalidArgument`] (non-finite
+    /// [`crate::Error::InvalidMovie`], [`crate::Error::OutOfRange`] (non-finite
     /// `retry_after`), [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn add_to_failed(&self, movie: Movie, error: impl Into<String>, retry_after: Option<f64>) -> Result<bool> {
         movie.validate()?;
@@ -152,7 +153,7 @@ impl QueueManager {
     #[must_use]
     pub fn get_movies_ready_for_retry(&self, max_retries: u32) -> Vec<QueueEntry> {
         let now = now();
-        self.read().state.ready_for_retry(now, max_retries)
+        self.query(|state, _| state.ready_for_retry(now, max_retries))
     }
 
     /// Moves a failed movie to the back of pending, keeping its
@@ -170,7 +171,7 @@ impl QueueManager {
     /// Failed movies with `retry_count >= max_retries`, in failed order.
     #[must_use]
     pub fn get_permanent_failures(&self, max_retries: u32) -> Vec<QueueEntry> {
-        self.read().state.permanent_failures(max_retries)
+        self.query(|state, _| state.permanent_failures(max_retries))
     }
 
     /// Manual intervention: a failed movie goes back to pending with
@@ -197,37 +198,37 @@ impl QueueManager {
     /// Is a movie with this id completed?
     #[must_use]
     pub fn is_completed(&self, movie_id: impl MovieId) -> bool {
-        self.read().state.place(movie_id.movie_id()) == Some(Place::Completed)
+        self.query(|state, _| state.place(movie_id.movie_id()) == Some(Place::Completed))
     }
 
     /// Movies pending (not counting those in flight).
     #[must_use]
     pub fn get_pending_count(&self) -> usize {
-        self.read().state.pending_count()
+        self.query(|state, _| state.pending_count())
     }
 
     /// Movies in flight.
     #[must_use]
     pub fn get_in_flight_count(&self) -> usize {
-        self.read().state.in_flight_count()
+        self.query(|state, _| state.in_flight_count())
     }
 
     /// Movies failed.
     #[must_use]
     pub fn get_failed_count(&self) -> usize {
-        self.read().state.failed_count()
+        self.query(|state, _| state.failed_count())
     }
 
     /// Movies completed.
     #[must_use]
     pub fn get_completed_count(&self) -> usize {
-        self.read().state.completed_count()
+        self.query(|state, _| state.completed_count())
     }
 
     /// The counts, with permanent failures by the configured `max_retries`.
     #[must_use]
     pub fn get_statistics(&self) -> Statistics {
-        self.read().state.statistics(self.options.retry_policy.max_retries)
+        self.query(|state, _| state.statistics(self.options.retry_policy.max_retries))
     }
 
     /// Removes completed entries older than `days` days; returns how many.
@@ -242,7 +243,7 @@ impl QueueManager {
     /// seconds); returns how many.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidArgument`] for a non-finite cutoff; [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::Error::OutOfRange`] for a non-finite cutoff; [`crate::Error::Poisoned`] / [`crate::Error::Io`].
     pub fn cleanup_completed_before(&self, cutoff: f64) -> Result<usize> {
         let cutoff = check_time("cutoff", cutoff)?;
         let mut removed = 0;
@@ -274,28 +275,32 @@ impl QueueManager {
     /// One movie's place and entry, if the store knows it.
     #[must_use]
     pub fn get(&self, movie_id: impl MovieId) -> Option<(Place, QueueEntry)> {
-        self.read()
-            .state
-            .get(movie_id.movie_id())
-            .map(|(place, entry)| (place, entry.clone()))
+        self.query(|state, _| {
+            state
+                .get(movie_id.movie_id())
+                .map(|(place, entry)| (place, entry.clone()))
+        })
     }
 
     /// Every entry of one place, in queue order.
     #[must_use]
     pub fn list(&self, place: Place) -> Vec<QueueEntry> {
-        self.read().state.entries(place).collect()
+        self.query(|state, _| state.entries(place).collect())
     }
 
-    /// A copy of the whole projection as it is now.
+    /// A copy of the whole projection as it is now. In a child made by
+    /// `fork()` (see [`QueueManager::check_owner`]), as the child
+    /// inherited it at the fork — or empty, if another thread of the parent
+    /// was changing it just then; so for every query of the projection.
     #[must_use]
     pub fn state(&self) -> QueueState {
-        self.read().state.clone()
+        self.query(|state, _| state.clone())
     }
 
     /// The sequence number of the last event applied (`Seq(0)`: none).
     #[must_use]
     pub fn last_seq(&self) -> Seq {
-        Seq(self.read().next_seq.0 - 1)
+        self.query(|_, last| last)
     }
 
     /// The retry policy's `max_retries` (the default for statistics).

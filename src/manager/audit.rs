@@ -37,7 +37,7 @@ impl QueueManager {
     /// is the last).
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] from the flush.
+    /// [`crate::Error::Poisoned`] from the flush; [`crate::Error::Forked`].
     pub fn events_from(&self, from: Seq) -> Result<Events> {
         self.flush()?;
         let last = self.last_seq();
@@ -55,8 +55,10 @@ impl QueueManager {
     /// the segments a live subscription has yet to read.
     ///
     /// # Errors
-    /// None so far (errors reading the journal come as items).
+    /// [`crate::Error::Forked`] in a forked child (errors reading the
+    /// journal come as items).
     pub fn subscribe(&self, from: Seq) -> Result<Events> {
+        self.check_owner()?;
         let watch = self.read().writer.as_ref().map(JournalWriter::durable_watch);
         let storage = self.options.storage.clone();
         let events = match watch {
@@ -81,10 +83,10 @@ impl QueueManager {
     /// The projection as of record `seq` (included).
     ///
     /// # Errors
-    /// [`crate::Error::InvalidArgument`] if the store cannot answer exactly:
+    /// [`crate::Error::Unanswerable`] if the store cannot answer exactly:
     /// `seq` is before what the journal still holds (compacted), behind
-    /// damaged records, or past the last record; the message says which
-    /// records it can answer. Corruption or I/O.
+    /// damaged records, or past the last record; it carries the reason
+    /// and the records it can answer. Corruption or I/O.
     pub fn state_at(&self, seq: Seq) -> Result<QueueState> {
         self.state_until(Until::Seq(seq))
     }
@@ -94,7 +96,8 @@ impl QueueManager {
     ///
     /// # Errors
     /// As [`QueueManager::state_at`]; also for a time before the first
-    /// event the journal still holds, or in the future.
+    /// event the journal still holds, or in the future;
+    /// [`crate::Error::OutOfRange`] for a time that is not finite.
     pub fn state_at_time(&self, time: f64) -> Result<QueueState> {
         self.state_until(Until::Time(time))
     }

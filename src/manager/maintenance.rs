@@ -35,6 +35,7 @@ impl QueueManager {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn export(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.check_owner()?;
         maintenance::export_state_with(self.options.storage.as_ref(), &self.state(), dir.as_ref())
     }
 
@@ -46,6 +47,7 @@ impl QueueManager {
     /// [`Error::BadQueueFile`] naming a file that cannot be read as a
     /// queue; [`Error::InvalidArgument`] if `dir` holds none of the files.
     pub fn import(&self, dir: impl AsRef<Path>) -> Result<usize> {
+        self.check_owner()?;
         let dir = dir.as_ref();
         let Some(data) = legacy::load_legacy(self.options.storage.as_ref(), dir)? else {
             return Err(Error::InvalidArgument(format!(

@@ -26,6 +26,7 @@ pub use self::removed::GRACE_PERIOD_DEFAULT;
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::event::{Event, encode_payload_with};
+use crate::fork::Origin;
 use crate::journal::writer::{Durability, JournalWriter, Reserver, Ticket};
 use crate::lock::{self, WriterLock};
 use crate::movie::Movie;
@@ -87,6 +88,14 @@ struct Inner {
 
 /// The queue manager: thread-safe (`Send + Sync`; share it as
 /// `Arc<QueueManager>`), crash-safe, every change journaled.
+///
+/// One process owns it: a child made by `fork()` (without `exec`) gets a
+/// copy but not its writer thread, so every fallible call on the copy
+/// returns [`Error::Forked`] at once ([`QueueManager::check_owner`]),
+/// dropping the copy does nothing to the store, and the child does not
+/// hold the store's lock (it is released when the owner closes, however
+/// long the child lives). A child opens the store itself, once the owner
+/// has closed it; or it opens it read-only.
 pub struct QueueManager {
     dir: PathBuf,
     options: Options,
@@ -104,7 +113,10 @@ pub struct QueueManager {
     opened: AtomicBool,
     /// Where each live subscription reads: `compact` keeps those segments.
     subscriptions: Mutex<Vec<Weak<AtomicU64>>>,
-    _lock: Option<WriterLock>,
+    /// The process that opened it: in a child made by `fork()`, every
+    /// call fails with [`Error::Forked`] and dropping it does nothing.
+    origin: Origin,
+    lock: Option<WriterLock>,
 }
 
 impl std::fmt::Debug for QueueManager {
@@ -128,13 +140,17 @@ pub fn default_dir() -> Result<PathBuf> {
         .ok_or_else(|| Error::InvalidArgument("HOME is not set; pass a directory".into()))
 }
 
-fn check_time(name: &str, time: f64) -> Result<f64> {
+/// `time` if it is finite, else [`Error::OutOfRange`] naming it.
+fn check_time(name: &'static str, time: f64) -> Result<f64> {
     if time.is_finite() {
         Ok(time)
     } else {
-        Err(Error::InvalidArgument(format!(
-            "{name} {time} is not a finite Unix time"
-        )))
+        Err(Error::OutOfRange {
+            name,
+            value: time,
+            min: f64::MIN,
+            max: f64::MAX,
+        })
     }
 }
 
@@ -212,7 +228,8 @@ impl QueueManager {
             snapshot_thread: Mutex::new(None),
             opened: AtomicBool::new(false),
             subscriptions: Mutex::new(Vec::new()),
-            _lock: lock,
+            origin: Origin::here(),
+            lock,
         };
         if manager.options.requeue_in_flight_on_open && !manager.options.read_only {
             manager.requeue_in_flight()?;
@@ -227,8 +244,52 @@ impl QueueManager {
         &self.dir
     }
 
+    /// Fails with [`Error::Forked`] in a child process made by `fork()`
+    /// (without `exec`) that inherited this manager from the process that
+    /// opened it; `Ok` in that process. Every fallible method checks it
+    /// first, so a call in a child fails at once instead of waiting
+    /// forever for a writer thread the child does not have. The
+    /// infallible queries (counts, lists, [`QueueManager::get`],
+    /// [`QueueManager::state`]) cannot fail: in a child they answer from
+    /// the state the child inherited (see [`QueueManager::state`]); a
+    /// program that forks checks this first.
+    ///
+    /// # Errors
+    /// [`Error::Forked`].
+    pub fn check_owner(&self) -> Result<()> {
+        if self.origin.is_forked() {
+            Err(Error::Forked {
+                dir: self.dir.clone(),
+                owner_pid: self.origin.pid(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Answers a query from the projection and the last record applied.
+    /// In a forked child it never waits: a lock a thread of the parent
+    /// held at the fork is never released there, and what it guarded may
+    /// be half changed. There the state inherited at the fork answers, or
+    /// an empty one if a change was under way in another thread just then.
+    fn query<T>(&self, answer: impl FnOnce(&QueueState, Seq) -> T) -> T {
+        let last = |inner: &Inner| Seq(inner.next_seq.0 - 1);
+        if !self.origin.is_forked() {
+            let inner = self.read();
+            return answer(&inner.state, last(&inner));
+        }
+        match self.inner.try_read() {
+            Ok(inner) => answer(&inner.state, last(&inner)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                let inner = poisoned.into_inner();
+                answer(&inner.state, last(&inner))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => answer(&QueueState::new(), Seq(0)),
+        }
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
@@ -239,6 +300,7 @@ impl QueueManager {
     /// returns the event to journal (or `None`: rejected, nothing written).
     /// Returns the ticket to wait on in `Immediate` mode.
     fn commit(&self, decide: impl FnOnce(&QueueState) -> Result<Option<Event>>) -> Result<Option<Ticket>> {
+        self.check_owner()?;
         // Room in the writer's queue is waited for here, holding no lock:
         // readers never stall behind a full queue.
         let reservation = self.reserver.as_ref().ok_or_else(|| self.not_writable())?.reserve()?;
@@ -297,6 +359,7 @@ impl QueueManager {
     /// # Errors
     /// [`Error::Poisoned`] if a write or fsync failed.
     pub fn flush(&self) -> Result<()> {
+        self.check_owner()?;
         let inner = self.read();
         let through = Seq(inner.next_seq.0 - 1);
         match &inner.writer {
@@ -344,8 +407,53 @@ impl QueueManager {
 
 impl Drop for QueueManager {
     fn drop(&mut self) {
+        if self.origin.is_forked() {
+            self.abandon();
+            return;
+        }
         if let Err(error) = self.shutdown() {
             tracing::warn!(%error, dir = %self.dir.display(), "closing the queue manager on drop failed");
+        }
+    }
+}
+
+impl QueueManager {
+    /// In a forked child, lets go of the inherited copy without touching
+    /// the store or anything of the parent's: no flush, no snapshot, no
+    /// join of threads the child does not have, no close of the lock's
+    /// descriptors (the fork handler closed them). What a lock guards may
+    /// be half changed by a thread of the parent at the fork, so it is
+    /// forgotten, never dropped (its pages are the parent's, shared until
+    /// written). Logs nothing: a logger's lock may be held as well.
+    fn abandon(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::forget(std::mem::replace(inner, Inner::empty()));
+        let thread = self
+            .snapshot_thread
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::forget(thread.take());
+        let subscriptions = self
+            .subscriptions
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::forget(std::mem::take(subscriptions));
+        std::mem::forget(self.reserver.take());
+        std::mem::forget(self.lock.take());
+    }
+}
+
+impl Inner {
+    /// Nothing: what an abandoned manager is left holding.
+    fn empty() -> Inner {
+        Inner {
+            state: QueueState::new(),
+            next_seq: Seq(1),
+            writer: None,
+            events_since_snapshot: 0,
+            last_snapshot_at: Instant::now(),
+            last_ts: 0.0,
+            payload_scratch: Vec::new(),
         }
     }
 }

@@ -67,7 +67,7 @@ impl QueueManager {
     #[must_use]
     pub fn get_movies_ready_for_deletion(&self, grace_period: Duration) -> Vec<QueueEntry> {
         let now = now();
-        self.read().state.ready_for_deletion(now, grace_period.as_secs_f64())
+        self.query(|state, _| state.ready_for_deletion(now, grace_period.as_secs_f64()))
     }
 
     /// Drops a removed movie from the store (once its files are deleted);
@@ -94,6 +94,6 @@ impl QueueManager {
     /// Movies removed.
     #[must_use]
     pub fn get_removed_count(&self) -> usize {
-        self.read().state.removed_count()
+        self.query(|state, _| state.removed_count())
     }
 }

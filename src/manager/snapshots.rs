@@ -76,6 +76,7 @@ impl QueueManager {
     /// # Errors
     /// [`crate::Error::ReadOnly`]; [`crate::Error::Poisoned`]; [`crate::Error::Io`] naming the file.
     pub fn snapshot(&self) -> Result<Seq> {
+        self.check_owner()?;
         // Held while the files are written, so no background snapshot
         // starts meanwhile and writes the same temporary files.
         let mut running = self
@@ -109,12 +110,14 @@ impl QueueManager {
     /// Flushes the journal, writes the final snapshot and stops the writer.
     ///
     /// # Errors
-    /// The first failure among these steps.
+    /// The first failure among these steps; [`Error::Forked`] in a forked
+    /// child, where it does nothing to the store.
     pub fn close(self) -> Result<()> {
         self.shutdown()
     }
 
     pub(super) fn shutdown(&self) -> Result<()> {
+        self.check_owner()?;
         self.join_snapshot_thread();
         let mut inner = self.write();
         let Some(writer) = inner.writer.take() else {

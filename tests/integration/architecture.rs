@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 /// The library's top-level modules from the bottom layer up: a module may
 /// import only modules of lower layers (and its own submodules).
 const LAYERS: &[&[&str]] = &[
-    &["seq", "error", "clock", "json"],
+    &["seq", "json"],
+    &["error", "clock", "fork"],
     &["movie"],
     &["entry"],
     &["event"],
@@ -208,6 +209,32 @@ fn the_command_line_tool_uses_only_the_public_api() {
             "{} uses the test seams",
             path.display()
         );
+    }
+}
+
+#[test]
+fn the_only_unsafe_code_is_the_fork_handler() {
+    // The crate root denies `unsafe_code`; `fork.rs` alone makes the two
+    // exceptions (installing the `pthread_atfork` handler, and `close` in
+    // it), each with a SAFETY comment.
+    let root = fs::read_to_string(src().join("lib.rs")).expect("read");
+    assert!(root.contains("#![deny(unsafe_code)]"), "lib.rs denies unsafe code");
+    let mut files = Vec::new();
+    source_files(&src(), &mut files);
+    for path in files {
+        let text = code(&fs::read_to_string(&path).expect("read"));
+        let unsafe_blocks = text.matches("unsafe {").count();
+        if path.ends_with("fork.rs") {
+            assert_eq!(unsafe_blocks, 2, "fork.rs: the handler's installation and its close");
+            let comments = fs::read_to_string(&path).expect("read").matches("// SAFETY:").count();
+            assert_eq!(comments, unsafe_blocks, "every unsafe block has a SAFETY comment");
+        } else {
+            assert!(
+                text.replace("unsafe_code", "").find("unsafe").is_none(),
+                "{} has unsafe code (only fork.rs may)",
+                path.display()
+            );
+        }
     }
 }
 

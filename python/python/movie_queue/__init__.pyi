@@ -29,6 +29,31 @@ class PoisonedError(QueueError):
 class ClosedError(QueueError):
     """The QueueManager was closed."""
 
+class ForkedError(QueueError):
+    """This process is a child made by fork() of the process that opened the QueueManager.
+
+    The copy it inherited cannot be used (its writer stays in the parent);
+    nothing was done to the store. Open the store again in the child after
+    the parent closes it, or let one process own the store.
+    """
+
+class UnanswerableError(QueueError, ValueError):
+    """A past state the store cannot rebuild exactly (``state_at``).
+
+    ``reason`` is "compacted" (before the records the journal still holds),
+    "damaged" (behind damaged records), "past_end", "future" or
+    "no_event_time"; the range it can answer is ``first_record`` to
+    ``last_record`` (records) or ``from_time`` to ``to_time`` (times), None
+    where unknown or unbounded.
+    """
+
+    target: Union[int, float]
+    reason: str
+    first_record: Optional[int]
+    last_record: Optional[int]
+    from_time: Optional[float]
+    to_time: Optional[float]
+
 class QueueManager:
     """The seed's QueueManager over a crash-safe journal.
 
@@ -79,14 +104,20 @@ class QueueManager:
     def get_statistics(self) -> Dict[str, int]: ...
     def cleanup_old_completed(self, days: int = 30) -> int: ...
     def add_to_removed(self, movie: Movie) -> bool: ...
-    def mark_movies_as_removed(self, current_watchlist_ids: Iterable[str]) -> int: ...
+    def mark_movies_as_removed(self, current_watchlist_ids: Iterable[str]) -> int:
+        """Every pending or completed movie whose id is not listed moves to removed.
+
+        A ``str`` or ``bytes`` itself is refused with TypeError: it would
+        iterate as its characters.
+        """
     def get_movies_ready_for_deletion(self, grace_period: Union[int, float] = 604800) -> List[Movie]: ...
     def remove_from_removed_queue(self, movie_id: str) -> bool: ...
     def restore_removed_movie(self, movie_id: str) -> bool: ...
     def requeue_in_flight(self) -> int: ...
     def history(self, movie_id: str) -> List[Dict[str, Any]]: ...
     def events(self, since: int = 0) -> List[Dict[str, Any]]: ...
-    def state_at(self, seq: int) -> Dict[str, List[Movie]]: ...
+    def state_at(self, seq: int) -> Dict[str, List[Movie]]:
+        """The queues as of record ``seq``; UnanswerableError when the store cannot rebuild them exactly."""
     def last_seq(self) -> int: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...

@@ -1,4 +1,5 @@
 mod history_and_replay;
+mod refusals;
 mod replay_prefix;
 mod subscription;
 mod time_index;

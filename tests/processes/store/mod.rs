@@ -1,2 +1,3 @@
+mod fork;
 mod lock_and_permissions;
 mod readers;
