@@ -128,7 +128,7 @@ pub enum Command {
         movie-queue replay --until 1760806482.5 --out /tmp/then")]
     Replay(ReplayArgs),
 
-    /// Check every record, the sequence and the snapshot; exit 1 naming the first problem
+    /// Check every record, the sequence and the snapshot: exit 0 when nothing is damaged, 3 when the store opens but something is (each problem listed), 1 when it does not open
     #[command(after_help = "Example:\n  movie-queue verify || movie-queue repair")]
     Verify(JsonFlag),
 

@@ -96,6 +96,12 @@ fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) 
         None if report.problems.is_empty() => writeln!(output.out, "snapshot  none")?,
         None => {}
     }
+    if report.start == "legacy" {
+        writeln!(
+            output.out,
+            "legacy    the documented files of a store with no journal yet: the next writer open imports them"
+        )?;
+    }
     for hole in &report.holes {
         writeln!(output.out, "hole    {}", safe(hole))?;
     }

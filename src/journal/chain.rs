@@ -170,7 +170,9 @@ impl JournalScan {
     /// The record valid records resume with after damage `damage` of
     /// segment `segment`: the first of the run that starts where the
     /// damage ends, or, for damage to the segment's end, the first record
-    /// of the next segment. `None`: none resumes there.
+    /// of the next segment (whose header holds up: the record its name
+    /// gives, whether that record reads or is itself a hole). `None`: none
+    /// resumes there.
     #[must_use]
     pub fn resumes_after(&self, segment: usize, damage: usize) -> Option<Seq> {
         let scan = &self.segments[segment];
@@ -183,9 +185,8 @@ impl JournalScan {
                 (found.end == scan.len)
                     .then(|| self.segments.get(segment + 1))
                     .flatten()
-                    .and_then(|next| next.runs.first())
-                    .filter(|run| run.start == SEGMENT_HEADER_BYTES as u64)
-                    .map(|run| run.first)
+                    .filter(|next| next.header_ok())
+                    .map(|next| next.first_seq)
             })
     }
 

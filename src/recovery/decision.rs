@@ -103,6 +103,7 @@ impl Decision {
             || self.evidence.rejected().next().is_some()
             || self.start == Start::Legacy
             || self.evidence.journal.holes == Holes::Damaged
+            || self.evidence.journal.tail == crate::journal::tail::TailMarker::Damaged
             || !self.evidence.pinned_empty.is_empty()
             || self.history.iter().any(|&(segment, damage)| {
                 self.hole_due(segment, damage).is_some()
@@ -187,6 +188,13 @@ impl Decision {
                 path.display()
             ));
         }
+        if evidence.journal.tail == crate::journal::tail::TailMarker::Damaged {
+            problems.push(format!(
+                "{}: the tail marker does not parse, so a lost last segment would go unnoticed (a writer's open, \
+                 or `movie-queue repair`, writes it anew)",
+                evidence.journal.dir.join(crate::journal::tail::TAIL_FILE).display()
+            ));
+        }
         if evidence.journal.holes == Holes::Damaged {
             problems.push(format!(
                 "{}: the record of the holes `repair` set aside does not parse, so the damage it recorded is \
@@ -223,9 +231,6 @@ impl Decision {
         }
         if decision.base_needed {
             problems.push(decision.base_needed_problem());
-        }
-        if decision.start == Start::Legacy {
-            problems.push("a legacy store: the next writer open imports its documented files into the journal".into());
         }
         problems
     }

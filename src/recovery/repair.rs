@@ -142,6 +142,12 @@ fn finish(
     }
     // The writer's open made the compaction base cover the history damage.
     record_holes(storage, decision, &mut report)?;
+    if decision.evidence.journal.tail == crate::journal::tail::TailMarker::Damaged {
+        mark_tail(storage, &decision.evidence.journal_dir)?;
+        report
+            .actions
+            .push("wrote the tail marker anew (it did not parse), naming the last segment".into());
+    }
     // The documented files may be the only copy of something (a manifest
     // deleted by hand, the journal cut): whichever the fresh snapshot would
     // change is kept aside first.

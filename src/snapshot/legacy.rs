@@ -177,8 +177,9 @@ pub fn import_payloads(data: SnapshotData, ts: f64, event_bytes_max: usize) -> R
             }
             if size > room {
                 return Err(Error::InvalidMovie(format!(
-                    "{} entry {index} ({:?}) is {size} bytes of JSON, over the event limit of {event_bytes_max}: \
-                     the legacy store cannot be imported; nothing was changed",
+                    "{} entry {index} ({:?}) is {size} bytes of JSON: with what wraps it in an event, over the \
+                     event limit of {event_bytes_max} ({room} bytes are left for an entry); the legacy store cannot \
+                     be imported; nothing was changed",
                     QUEUE_FILES[queue],
                     entry.id()
                 )));

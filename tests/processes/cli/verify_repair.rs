@@ -211,3 +211,36 @@ fn verify_names_file_and_offset_and_repair_keeps_every_record_before_the_damage(
     let sound = mq(dir.path(), &["repair"]).ok();
     assert!(sound.stdout.contains("sound"), "{sound:?}");
 }
+
+/// A tail marker that does not parse is damage `verify` reports (exit 3)
+/// and one `repair` clears: it writes the marker anew, and then `verify`
+/// exits 0 (a `verify || repair; verify && backup` script goes on).
+#[test]
+fn a_damaged_tail_marker_is_reported_and_one_repair_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    five_adds(dir.path());
+    let tail = dir.path().join("journal").join("tail");
+    let mut bytes = std::fs::read(&tail).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(&tail, bytes).unwrap();
+    let verify = mq(dir.path(), &["verify"]).fails_with(3);
+    assert!(verify.stdout.contains("tail marker"), "{verify:?}");
+    let repair = mq(dir.path(), &["repair"]).ok();
+    assert!(repair.stdout.contains("tail marker"), "{repair:?}");
+    mq(dir.path(), &["verify"]).ok();
+    assert_eq!(cli_support::stats(dir.path())["pending"], 5);
+}
+
+/// The application's own files with no journal yet (a legacy store) are
+/// not damage: `verify` exits 0 and says the next writer open imports them.
+#[test]
+fn a_legacy_store_verifies_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("queue_pending.json"),
+        br#"[{"id":"1","title":"Heat","year":"1995"}]"#,
+    )
+    .unwrap();
+    let verify = mq(dir.path(), &["verify"]).ok();
+    assert!(verify.stdout.contains("legacy"), "{verify:?}");
+}
