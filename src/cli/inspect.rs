@@ -147,7 +147,17 @@ pub(super) fn place_name(place: Place) -> &'static str {
 pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Result<()> {
     let qm = open_reader(dir)?;
     let current = qm.get(id);
-    let history = qm.history(id)?;
+    // The events about it, and the holes `repair` recorded that the
+    // stream stepped over (any of them may have held one of its events).
+    let (mut history, mut skipped) = (Vec::new(), Vec::new());
+    let mut events = qm.events_from(Seq(0))?;
+    while let Some(record) = events.next() {
+        let record = record?;
+        skipped.extend(events.take_skipped());
+        if record.event.concerns(id) {
+            history.push(record);
+        }
+    }
     if current.is_none() && history.is_empty() {
         return fail_with_hint(
             format!("no movie with id {} in {}", quoted(id), dir.display()),
@@ -160,8 +170,17 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
             "place": current.as_ref().map(|(place, _)| place_name(*place)),
             "entry": current.as_ref().map(|(_, entry)| entry.to_value()),
             "history": history.iter().map(event_json).collect::<Vec<_>>(),
+            "skipped": skipped.iter().map(|skipped| json!({
+                "from": skipped.from.0,
+                "to": skipped.to.0,
+                "reason": skipped.reason.name(),
+                "set_aside": skipped.set_aside.as_ref().map(|path| path.display().to_string()),
+            })).collect::<Vec<_>>(),
         });
         return write_json(output, &value);
+    }
+    for hole in &skipped {
+        write_skipped(output, hole, false)?;
     }
     let style = output.style;
     match &current {

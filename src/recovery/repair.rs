@@ -197,8 +197,14 @@ fn record_holes(storage: &dyn Storage, decision: &Decision, report: &mut RepairR
         .filter_map(|&(segment, damage)| scan.hole_for(segment, damage).cloned())
         .collect();
     let mut recorded = false;
+    let mut gone = Vec::new();
     for &(segment, damage) in &decision.history {
+        // A segment renamed aside for one damage has no others to record.
+        if gone.contains(&segment) {
+            continue;
+        }
         if let Some(aside) = set_aside_unreadable_segment(storage, decision, segment, damage)? {
+            gone.push(segment);
             set_aside(
                 report,
                 aside,

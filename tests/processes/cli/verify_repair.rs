@@ -135,6 +135,11 @@ fn damage_a_snapshot_covers_keeps_every_record_and_repair_makes_the_history_read
     assert_eq!(lines[2]["type"], "skipped", "{lines:?}");
     assert_eq!((lines[2]["from"].as_u64(), lines[2]["to"].as_u64()), (Some(3), Some(3)));
     assert_eq!(lines[2]["reason"], "damaged");
+    // `show` says so too: the hole may have held one of the movie's events.
+    let show = mq(dir.path(), &["show", "3"]).ok();
+    assert!(show.stderr.contains("record 3 was skipped"), "{show:?}");
+    let show = mq(dir.path(), &["show", "3", "--json"]).ok().json();
+    assert_eq!(show["skipped"][0]["from"], 3, "{show}");
     let since = mq(dir.path(), &["log", "--json", "--since", "4"]).ok();
     assert_eq!(
         since.json_lines()[0]["seq"],
