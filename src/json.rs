@@ -26,6 +26,16 @@ pub const DECODE_NESTING_MAX: usize = 256;
 /// deep is measured, not overflowed.
 #[must_use]
 pub fn value_depth(value: &serde_json::Value) -> usize {
+    // Most of a movie's fields are scalars: measured without allocating
+    // (every queue operation measures the movie it is given).
+    let flat = match value {
+        serde_json::Value::Array(items) => items.iter().all(is_scalar),
+        serde_json::Value::Object(map) => map.values().all(is_scalar),
+        _ => return 0,
+    };
+    if flat {
+        return 1;
+    }
     let mut deepest = 0;
     let mut stack = vec![(value, 0_usize)];
     while let Some((value, depth)) = stack.pop() {
@@ -38,6 +48,10 @@ pub fn value_depth(value: &serde_json::Value) -> usize {
         stack.extend(children.map(|child| (child, depth + 1)));
     }
     deepest
+}
+
+fn is_scalar(value: &serde_json::Value) -> bool {
+    !matches!(value, serde_json::Value::Array(_) | serde_json::Value::Object(_))
 }
 
 /// How deep the JSON text `bytes` nests (brackets inside strings do not
