@@ -92,8 +92,14 @@ pub fn load_base(storage: &dyn Storage, path: &Path) -> std::result::Result<Opti
     let reject = |detail: String| Rejected::new(path, detail);
     let bytes = storage.read(path).map_err(|error| reject(error.to_string()))?;
     let data = parse_base(&bytes).map_err(reject)?;
-    if data.seq.0 > SEQ_MAX {
-        return Err(reject(format!("sequence number {} is out of range", data.seq)));
+    // A checkpoint at the last sequence number there is leaves no room
+    // for a record after it: a writer could not go on (fuzz regression
+    // `writer_past_seq_max`).
+    if data.seq.0 >= SEQ_MAX {
+        return Err(reject(format!(
+            "sequence number {} is out of range (no record could follow it)",
+            data.seq
+        )));
     }
     Ok(Some(data))
 }
@@ -151,5 +157,5 @@ pub fn load_base_leniently(storage: &dyn Storage, path: &Path) -> Option<Snapsho
         .map(|loose| loose.body)
         .or_else(|_| serde_json::from_slice::<Base>(&bytes))
         .ok()?;
-    (base.seq.0 <= SEQ_MAX).then(|| base.into_data())
+    (base.seq.0 < SEQ_MAX).then(|| base.into_data())
 }

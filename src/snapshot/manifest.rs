@@ -213,8 +213,11 @@ fn parse_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {
     if !versions.contains(&manifest.version) {
         return Err(format!("unsupported manifest version {}", manifest.version));
     }
-    if manifest.seq.0 > crate::seq::SEQ_MAX {
-        return Err(format!("sequence number {} is out of range", manifest.seq));
+    if manifest.seq.0 >= crate::seq::SEQ_MAX {
+        return Err(format!(
+            "sequence number {} is out of range (no record could follow it)",
+            manifest.seq
+        ));
     }
     Ok(manifest)
 }
