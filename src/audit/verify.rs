@@ -134,7 +134,20 @@ fn check_snapshot(
         report.snapshot_seq = Some(seq.0);
         return Ok(());
     }
-    recovery::replay_into(storage, scan, own, seq, &mut state)?;
+    // A record under the snapshot that does not apply (history only: the
+    // store opens from the snapshot) means the journal cannot rebuild the
+    // snapshot's state by itself: a problem to report, not a refusal.
+    if let Err(error) = recovery::replay_into(storage, scan, own, seq, &mut state) {
+        if !error.is_corruption() {
+            return Err(error);
+        }
+        report.snapshot_seq = Some(seq.0);
+        report.problems.push(format!(
+            "{error} (history only: the snapshot of record {seq} covers it; the journal cannot rebuild that state \
+             by itself)"
+        ));
+        return Ok(());
+    }
     if state == from_snapshot {
         report.snapshot_seq = Some(seq.0);
     } else {
