@@ -126,7 +126,11 @@ impl RawFields {
                 self.extra.insert(name.to_owned(), value);
                 return;
             }
-            self.extra.shift_remove(name);
+            // (Only a duplicate key can have put a `null` there: the
+            // common case, declared fields before any other, hashes nothing.)
+            if !self.extra.is_empty() {
+                self.extra.shift_remove(name);
+            }
         }
         let slot = match key {
             FieldKey::Id => &mut self.id,

@@ -157,12 +157,16 @@ pub fn load_snapshot_noting(
     let mut lists = Vec::with_capacity(QUEUE_FILES.len());
     for digest in &manifest.files {
         let path = dir.join(&digest.name);
-        if !storage.exists(&path) && pins_empty(digest) {
-            pinned.push(path);
-            lists.push(Vec::new());
-            continue;
+        match load_checked(storage, &path, digest) {
+            Ok(list) => lists.push(list),
+            // Looked at only when the file does not load: no extra call
+            // on the way of every open.
+            Err(_) if pins_empty(digest) && !storage.exists(&path) => {
+                pinned.push(path);
+                lists.push(Vec::new());
+            }
+            Err(rejected) => return Err(rejected),
         }
-        lists.push(load_checked(storage, &path, digest)?);
     }
     lists.resize_with(QUEUE_FILES.len(), Vec::new);
     let [mut pending, failed, completed, removed]: [Vec<QueueEntry>; 4] = lists
