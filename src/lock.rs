@@ -18,8 +18,7 @@ use crate::error::{Error, Result};
 use crate::fork::CloseInChild;
 use crate::storage::{self, Entry, Storage};
 
-/// The lock file a writer holds for its lifetime.
-pub const LOCK_FILE: &str = "LOCK";
+use crate::layout::Layout;
 
 /// The locks a writer holds: the store directory's and `LOCK`'s.
 #[derive(Debug)]
@@ -55,7 +54,7 @@ pub fn create_and_lock(storage: &dyn Storage, dir: &Path) -> Result<WriterLock> 
 pub fn lock(dir: &Path) -> Result<WriterLock> {
     let directory = File::open(dir).map_err(|error| Error::io("open", dir, error))?;
     try_lock(&directory, dir, dir)?;
-    let path = dir.join(LOCK_FILE);
+    let path = Layout::new(dir).lock();
     set_aside_if_not_a_file(&path)?;
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
@@ -82,7 +81,7 @@ fn set_aside_if_not_a_file(path: &Path) -> Result<()> {
     match storage.entry(path) {
         Ok(Entry::File(_) | Entry::Missing) => Ok(()),
         Ok(_) => {
-            let aside = storage::free_aside_name(&storage, path, "not-a-file")?;
+            let aside = storage::free_aside_name(&storage, path, crate::layout::NOT_A_FILE_TAG)?;
             std::fs::rename(path, &aside).map_err(|error| Error::io("rename aside", path, error))?;
             tracing::warn!(path = %path.display(), aside = %aside.display(), "LOCK was not a regular file; set it aside");
             Ok(())

@@ -7,11 +7,12 @@ use crate::error::{Error, Result};
 use crate::journal::format::RECORD_PAYLOAD_BYTES_MAX;
 use crate::journal::segment;
 use crate::journal::writer::WriterConfig;
+use crate::layout::Layout;
 use crate::lock;
 use crate::projection::QueueState;
-use crate::recovery::{self, ImportLimits, JOURNAL_DIR, RepairReport};
+use crate::recovery::{self, ImportLimits, RepairReport};
 use crate::seq::Seq;
-use crate::snapshot::{self, SnapshotData, base, files};
+use crate::snapshot::{SnapshotData, base, files};
 use crate::storage::{self, RealStorage, Storage};
 
 /// What `compact` did.
@@ -62,7 +63,7 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
 /// [`Error::Io`] naming the file.
 pub fn compact_journal(storage: &dyn Storage, dir: &Path, data: SnapshotData, keep_from: Seq) -> Result<CompactReport> {
     let seq = data.seq;
-    let journal_dir = dir.join(JOURNAL_DIR);
+    let journal_dir = Layout::new(dir).journal();
     base::write_base(storage, &journal_dir, data)?;
     let segments = segment::list_segments(storage, &journal_dir)?;
     let mut removed = Vec::new();
@@ -102,7 +103,7 @@ pub fn export_state_with(storage: &dyn Storage, state: &QueueState, dir: &Path) 
         .create_dir_all(dir)
         .map_err(|error| Error::io("create directory", dir, error))?;
     let rendered = files::render_files(state);
-    for (name, bytes) in snapshot::QUEUE_FILES.iter().zip(&rendered) {
+    for (name, bytes) in crate::layout::QUEUE_FILES.iter().zip(&rendered) {
         storage::write_atomic(storage, &dir.join(name), bytes)?;
     }
     Ok(())

@@ -24,20 +24,26 @@ pub use self::stream::{Events, SkipReason, Skipped, events, follow};
 #[cfg(any(test, feature = "testing"))]
 pub use self::time::time_target;
 pub use self::verify::{VerifyReport, verify, verify_with};
-use crate::recovery::JOURNAL_DIR;
+use crate::layout::Layout;
 pub use crate::seq::Until;
+use crate::storage::{Entry, RealStorage, Storage};
 
 /// The journal's files (segments and what lies beside them) and their
 /// sizes, sorted by name: what changes when the journal does.
 #[must_use]
 pub fn journal_files(dir: &Path) -> Vec<(String, u64)> {
-    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir.join(JOURNAL_DIR))
+    let storage = RealStorage;
+    let journal = Layout::new(dir).journal();
+    let mut files: Vec<(String, u64)> = storage
+        .list_dir(&journal)
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| {
-            let size = entry.metadata().map_or(0, |metadata| metadata.len());
-            (entry.file_name().to_string_lossy().into_owned(), size)
+        .map(|name| {
+            let size = match storage.entry(&journal.join(&name)) {
+                Ok(Entry::File(size)) => size,
+                _ => 0,
+            };
+            (name, size)
         })
         .collect();
     files.sort();

@@ -14,11 +14,12 @@ use crate::journal::chain::{Break, Chain, ChainEnd};
 use crate::journal::reader::{self, JournalScan};
 use crate::journal::segment;
 use crate::journal::tail::TailMarker;
+use crate::layout::Layout;
 use crate::projection::QueueState;
-use crate::recovery::{self, JOURNAL_DIR};
+use crate::recovery;
 use crate::seq::{Seq, Until};
-use crate::snapshot::base::{self, BASE_FILE};
-use crate::snapshot::{MANIFEST_FILE, SnapshotData, manifest};
+use crate::snapshot::base;
+use crate::snapshot::{SnapshotData, manifest};
 use crate::storage::{RealStorage, Storage};
 
 /// A past state, and how it was rebuilt.
@@ -57,7 +58,7 @@ pub fn replay(dir: &Path, until: Until) -> Result<Replayed> {
 /// # Errors
 /// As [`replay`].
 pub fn replay_with(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Replayed> {
-    let journal_dir = dir.join(JOURNAL_DIR);
+    let journal_dir = Layout::new(dir).journal();
     match until {
         Until::Seq(seq) => rebuild_from(storage, dir, seq, Order::Latest, None).map(|replayed| replayed.0),
         Until::Time(time) => {
@@ -125,9 +126,7 @@ impl Checkpoints {
     fn read(storage: &dyn Storage, dir: &Path) -> Self {
         Checkpoints {
             snapshot: manifest::snapshot_seq(storage, dir),
-            base: base::load_base(storage, &dir.join(JOURNAL_DIR).join(BASE_FILE))
-                .ok()
-                .flatten(),
+            base: base::load_base(storage, &Layout::new(dir).base()).ok().flatten(),
         }
     }
 
@@ -185,7 +184,7 @@ fn rebuild_from(
     order: Order,
     time: Option<f64>,
 ) -> Result<(Replayed, bool)> {
-    let journal_dir = dir.join(JOURNAL_DIR);
+    let journal_dir = Layout::new(dir).journal();
     let checkpoints = Checkpoints::read(storage, dir);
     let mut tried = Vec::new();
     for start in checkpoints.starts(target, order) {
@@ -363,11 +362,11 @@ fn stream(
 fn starting_state(storage: &dyn Storage, dir: &Path, start: &Start) -> Result<Option<QueueState>> {
     match start.name {
         "snapshot" => match manifest::load_snapshot(storage, dir) {
-            Ok(Some(data)) if data.seq == start.seq => data.into_state(&dir.join(MANIFEST_FILE)).map(Some),
+            Ok(Some(data)) if data.seq == start.seq => data.into_state(&Layout::new(dir).manifest()).map(Some),
             _ => Ok(None),
         },
         "base" => {
-            let path = dir.join(JOURNAL_DIR).join(BASE_FILE);
+            let path = Layout::new(dir).base();
             start.base.clone().unwrap_or_default().into_state(&path).map(Some)
         }
         _ => Ok(Some(QueueState::new())),

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::event::{EventRecord, PayloadError, decode_payload};
 use crate::journal::follow::{Follower, OwnedRecord};
 use crate::journal::writer::DurableWatch;
-use crate::recovery::JOURNAL_DIR;
+use crate::layout::Layout;
 use crate::seq::{SEQ_MAX, Seq};
 use crate::storage::{RealStorage, Storage};
 
@@ -110,7 +110,7 @@ impl Events {
     }
 
     fn new(storage: Arc<dyn Storage>, dir: &Path, from: Seq, mode: Mode) -> Self {
-        let journal_dir = dir.join(JOURNAL_DIR);
+        let journal_dir = Layout::new(dir).journal();
         Events {
             follower: Follower::new(Arc::clone(&storage), &journal_dir, from),
             storage,
@@ -168,7 +168,7 @@ impl Events {
         let Error::SequenceGap { expected, found, .. } = *error else {
             return None;
         };
-        let path = self.journal_dir.join(crate::snapshot::base::BASE_FILE);
+        let path = self.journal_dir.join(crate::layout::BASE_FILE);
         let base = crate::snapshot::base::load_base(self.storage.as_ref(), &path).ok()??;
         (expected < found && found <= base.seq.0.saturating_add(1)).then_some(Seq(found))
     }

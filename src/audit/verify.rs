@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::journal::reader::JournalScan;
+use crate::layout::Layout;
 use crate::lock;
 use crate::projection::QueueState;
 use crate::recovery::decision;
@@ -128,7 +129,7 @@ fn check_snapshot(
         }
         None => (QueueState::new(), Seq(0)),
     };
-    let manifest = dir.join(crate::snapshot::MANIFEST_FILE);
+    let manifest = Layout::new(dir).manifest();
     let from_snapshot = data.into_state(&manifest)?;
     if own > seq || scan.chain_from(own).end < seq {
         report.snapshot_seq = Some(seq.0);

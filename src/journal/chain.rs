@@ -384,12 +384,12 @@ impl JournalScan {
                 found: self.segments[segment].first_seq.0,
             },
             Break::Missing { first_seq } => Error::Corrupt {
-                path: self.dir.join(super::segment::segment_name(first_seq)),
+                path: self.dir.join(crate::layout::segment_name(first_seq)),
                 offset: 0,
                 detail: format!(
                     "this segment is missing, yet the journal went on to it (journal/{} says so): \
                      the records it held are lost unless a copy of the file is put back",
-                    super::tail::TAIL_FILE
+                    crate::layout::TAIL_FILE
                 ),
             },
             Break::Gap { segment, run, expected } => {

@@ -435,7 +435,7 @@ mod tests {
     /// record 1 that has read all of them, and the segment's path.
     fn followed(payloads: &[&[u8]]) -> (tempfile::TempDir, Follower, PathBuf) {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let path = dir.path().join(segment::segment_name(Seq(1)));
+        let path = dir.path().join(crate::layout::segment_name(Seq(1)));
         std::fs::write(&path, segment_bytes(payloads)).expect("file system");
         let mut follower = Follower::new(Arc::new(RealStorage), dir.path(), Seq(1));
         for (seq, payload) in (1..).zip(payloads) {
@@ -490,7 +490,7 @@ mod tests {
             for (seq, payload) in (first..).zip(payloads) {
                 encode_record(&mut bytes, Seq(first), Seq(seq), payload);
             }
-            let path = journal.join(segment::segment_name(Seq(first)));
+            let path = journal.join(crate::layout::segment_name(Seq(first)));
             std::fs::write(&path, bytes).expect("file system");
             path
         };
@@ -518,14 +518,14 @@ mod tests {
     #[test]
     fn damage_with_records_after_it_in_a_segment_that_is_not_the_last_is_that_damage_not_a_gap() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let first = dir.path().join(segment::segment_name(Seq(1)));
+        let first = dir.path().join(crate::layout::segment_name(Seq(1)));
         let mut bytes = segment_bytes(&[b"{\"a\":1}", b"{\"a\":2}", b"{\"a\":3}"]);
         let second_payload = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + 7 + RECORD_HEADER_BYTES + 2;
         bytes[second_payload] ^= 0x01;
         std::fs::write(&first, bytes).expect("file system");
         let mut next = encode_segment_header(Seq(4)).to_vec();
         encode_record(&mut next, Seq(4), Seq(4), b"{\"a\":4}");
-        std::fs::write(dir.path().join(segment::segment_name(Seq(4))), next).expect("file system");
+        std::fs::write(dir.path().join(crate::layout::segment_name(Seq(4))), next).expect("file system");
         let mut follower = Follower::new(Arc::new(RealStorage), dir.path(), Seq(1));
         assert_eq!(
             follower.poll(Seq(u64::MAX)).expect("a poll").map(|record| record.seq),

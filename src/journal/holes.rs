@@ -23,8 +23,7 @@ use crate::error::Result;
 use crate::seq::{SEQ_MAX, Seq};
 use crate::storage::{self, Storage};
 
-/// The holes file's name in `journal/`.
-pub const HOLES_FILE: &str = "holes";
+use crate::layout::HOLES_FILE;
 
 const MAGIC: &str = "MVQHOLE1";
 

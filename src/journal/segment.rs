@@ -9,31 +9,9 @@ use std::path::{Path, PathBuf};
 
 use super::format::encode_segment_header;
 use crate::error::{Error, Result};
+use crate::layout::{self, BASE_FILE, HOLES_FILE, TAIL_FILE, parse_segment_name, segment_name};
 use crate::seq::Seq;
 use crate::storage::{self, Entry, Storage, WritableFile};
-
-/// The extension of a segment file.
-pub const SEGMENT_EXTENSION: &str = "seg";
-/// The compaction base kept beside the segments (see `snapshot/base.rs`).
-pub const BASE_FILE: &str = "base.json";
-/// The extension repair gives to the damaged part it sets aside.
-pub const BROKEN_EXTENSION: &str = crate::storage::ASIDE_EXTENSION;
-
-/// The file name of the segment starting at `first_seq`.
-#[must_use]
-pub fn segment_name(first_seq: Seq) -> String {
-    format!("{:020}.{SEGMENT_EXTENSION}", first_seq.0)
-}
-
-/// The first sequence number a segment file name stands for, if it is one.
-#[must_use]
-pub fn parse_segment_name(name: &str) -> Option<Seq> {
-    let digits = name.strip_suffix(".seg")?;
-    if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok().map(Seq)
-}
 
 /// A segment file found in the journal directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,12 +66,7 @@ pub fn list_segments(storage: &dyn Storage, journal_dir: &Path) -> Result<Vec<Se
                 Err(error) => return Err(Error::io("inspect", &path, error)),
             }
             segments.push(SegmentFile { path, first_seq });
-        } else if is_leftover(&name)
-            || name == BASE_FILE
-            || name == super::tail::TAIL_FILE
-            || name == super::times::TIMES_FILE
-            || name == super::holes::HOLES_FILE
-        {
+        } else if layout::is_leftover(&name) || layout::is_journal_companion(&name) {
             // Not part of the journal: the base, the markers, an interrupted
             // creation or repair's leftovers.
         } else {
@@ -108,15 +81,6 @@ pub fn list_segments(storage: &dyn Storage, journal_dir: &Path) -> Result<Vec<Se
     Ok(segments)
 }
 
-/// Is `name` an interrupted creation (`*.tmp`) or repair's set-aside bytes (`*.broken`)?
-#[expect(
-    clippy::case_sensitive_file_extension_comparisons,
-    reason = "the store names its own files in lower case"
-)]
-fn is_leftover(name: &str) -> bool {
-    name.ends_with(".tmp") || name.ends_with(&format!(".{BROKEN_EXTENSION}"))
-}
-
 /// Removes the `.tmp` leftovers of an interrupted segment creation (writer only).
 ///
 /// # Errors
@@ -128,18 +92,9 @@ pub fn remove_leftovers(storage: &dyn Storage, journal_dir: &Path) -> Result<()>
     let names = storage
         .list_dir(journal_dir)
         .map_err(|error| Error::io("list", journal_dir, error))?;
-    let ours = [
-        format!("{BASE_FILE}.tmp"),
-        format!("{}.tmp", super::tail::TAIL_FILE),
-        format!("{}.tmp", super::holes::HOLES_FILE),
-    ];
+    let ours = [BASE_FILE, TAIL_FILE, HOLES_FILE];
     for name in names.iter().filter(|name| {
-        let segment_tmp = std::path::Path::new(name.as_str())
-            .file_stem()
-            .is_some_and(|stem| parse_segment_name(&stem.to_string_lossy()).is_some())
-            && is_leftover(name)
-            && !name.ends_with(BROKEN_EXTENSION);
-        segment_tmp || ours.contains(name)
+        layout::temporary_of(name).is_some_and(|stem| parse_segment_name(stem).is_some() || ours.contains(&stem))
     }) {
         let path = journal_dir.join(name);
         tracing::info!(path = %path.display(), "removing the leftover of an interrupted write");
@@ -166,7 +121,7 @@ pub fn create_segment(
             std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file is already there"),
         ));
     }
-    let temporary = storage::temporary_path(&path);
+    let temporary = crate::layout::temporary_path(&path);
     storage::remove_if_present(storage, &temporary)?;
     storage::write_new(storage, &temporary, &encode_segment_header(first_seq))?;
     storage

@@ -8,13 +8,12 @@
 use std::path::{Path, PathBuf};
 
 use super::format::{self, SEGMENT_HEADER_BYTES, encode_record, encode_segment_header};
-use super::segment::segment_name;
 use crate::error::{Error, Result};
+use crate::layout::segment_name;
 use crate::seq::Seq;
 use crate::storage::{self, Entry, Storage};
 
-/// The staging directory beside the journal.
-pub const STAGING_DIR: &str = "journal.import";
+use crate::layout::STAGING_DIR;
 
 /// The staging directory of the store whose journal is `journal_dir`.
 #[must_use]

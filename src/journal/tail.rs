@@ -14,8 +14,7 @@ use crate::error::Result;
 use crate::seq::Seq;
 use crate::storage::{self, Storage};
 
-/// The marker's file name in `journal/`.
-pub const TAIL_FILE: &str = "tail";
+use crate::layout::TAIL_FILE;
 
 const MAGIC: &str = "MVQTAIL1";
 

@@ -22,8 +22,7 @@ use crate::error::Result;
 use crate::seq::Seq;
 use crate::storage::{self, Entry, Storage};
 
-/// The index's file name in `journal/`.
-pub const TIMES_FILE: &str = "times";
+use crate::layout::TIMES_FILE;
 
 const MAGIC: &str = "MVQTIMES1";
 

@@ -413,7 +413,10 @@ impl JournalWriter {
             (file, end.next_seq, format::SEGMENT_HEADER_BYTES as u64)
         };
         // The journal directory and the store directory hold their entries durably.
-        storage::sync_parent(storage.as_ref(), &journal_dir.join(segment::segment_name(end.next_seq)))?;
+        storage::sync_parent(
+            storage.as_ref(),
+            &journal_dir.join(crate::layout::segment_name(end.next_seq)),
+        )?;
         storage::sync_parent(storage.as_ref(), journal_dir)?;
         let shared = Arc::new(Shared::default());
         shared.synced_through.store(end.next_seq.0 - 1, Ordering::Release);

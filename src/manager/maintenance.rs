@@ -6,7 +6,7 @@ use super::QueueManager;
 use crate::error::{Error, Result};
 use crate::maintenance::{self, CompactReport};
 use crate::projection::{Place, QueueState};
-use crate::snapshot::{self, SnapshotData, legacy};
+use crate::snapshot::{SnapshotData, legacy};
 
 impl QueueManager {
     /// Writes a snapshot, records the state it covers as the journal's
@@ -53,7 +53,7 @@ impl QueueManager {
             return Err(Error::InvalidArgument(format!(
                 "{} holds none of {:?}",
                 dir.display(),
-                snapshot::QUEUE_FILES
+                crate::layout::QUEUE_FILES
             )));
         };
         let before = self.state();

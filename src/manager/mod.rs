@@ -28,11 +28,12 @@ use crate::error::{Error, Result};
 use crate::event::{Event, encode_payload_with};
 use crate::fork::Origin;
 use crate::journal::writer::{Durability, JournalWriter, Reserver, Ticket};
+use crate::layout::Layout;
 use crate::lock::{self, WriterLock};
 use crate::movie::Movie;
 use crate::options::Options;
 use crate::projection::QueueState;
-use crate::recovery::{self, ImportLimits, JOURNAL_DIR};
+use crate::recovery::{self, ImportLimits};
 use crate::seq::Seq;
 
 /// Something that names a movie: a [`Movie`], a [`QueueEntry`] or an id.
@@ -204,7 +205,7 @@ impl QueueManager {
         let writer = match lock {
             Some(_) => Some(JournalWriter::start(
                 storage,
-                &dir.join(JOURNAL_DIR),
+                &Layout::new(dir).journal(),
                 recovered.end,
                 options.writer,
             )?),

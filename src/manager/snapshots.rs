@@ -9,8 +9,9 @@ use super::{Inner, QueueManager};
 use crate::audit::{self, Until};
 use crate::error::{Error, Result};
 use crate::journal::writer::Flusher;
+use crate::layout::Layout;
 use crate::seq::Seq;
-use crate::snapshot::{self, manifest};
+use crate::snapshot::manifest;
 use crate::storage::Storage;
 
 impl QueueManager {
@@ -128,7 +129,8 @@ impl QueueManager {
         // its state may not be the store's.
         let opened = self.opened.load(std::sync::atomic::Ordering::Acquire);
         let snapshot = writer.flush(seq).and_then(|()| {
-            let due = inner.events_since_snapshot > 0 || !self.dir.join(snapshot::MANIFEST_FILE).exists();
+            let due =
+                inner.events_since_snapshot > 0 || !self.options.storage.exists(&Layout::new(&self.dir).manifest());
             if opened && due {
                 let _writing = lock(&self.snapshot_writing);
                 manifest::write_snapshot(self.options.storage.as_ref(), &self.dir, &inner.state, seq).map_err(|error| {

@@ -4,7 +4,6 @@
 
 use std::hash::BuildHasher;
 
-use super::time_index::{Time, TimeKey};
 use super::{Place, QueueState};
 use crate::entry::{EntryFields, QueueEntry};
 
@@ -97,10 +96,6 @@ impl Node {
         let entry = crate::json::from_slice(self.json().as_bytes()).ok();
         debug_assert!(entry.is_some(), "stored JSON does not parse: {}", self.json());
         entry
-    }
-
-    pub(super) fn time_key(&self, index: Index) -> TimeKey {
-        (Time(self.index_time), self.key, index)
     }
 }
 

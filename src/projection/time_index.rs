@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use super::slab::{Index, NIL};
+use super::slab::{Index, NIL, Node};
 use super::{Place, QueueState, Statistics};
 use crate::entry::QueueEntry;
 
@@ -35,6 +35,13 @@ impl Ord for Time {
 /// A place's key in a time index: the time, then the order key (ties in
 /// queue order), then the slot.
 pub(super) type TimeKey = (Time, i64, Index);
+
+impl Node {
+    /// This entry's key in its place's time index, were it in slot `index`.
+    pub(super) fn time_key(&self, index: Index) -> TimeKey {
+        (Time(self.index_time), self.key, index)
+    }
+}
 
 /// Keeping the indexes and querying them.
 impl QueueState {

@@ -21,11 +21,11 @@
 use super::evidence::{CheckpointKind, Evidence};
 use crate::error::{Error, Result};
 use crate::journal::chain::{Break, Chain, ChainEnd};
-use crate::journal::holes::{HOLES_FILE, Hole, Holes};
+use crate::journal::holes::{Hole, Holes};
 use crate::journal::reader::DamageKind;
+use crate::layout::{BASE_FILE, HOLES_FILE};
 use crate::seq::Seq;
 use crate::snapshot::SnapshotData;
-use crate::snapshot::base::BASE_FILE;
 use crate::snapshot::legacy;
 use crate::storage::Storage;
 
@@ -192,7 +192,7 @@ impl Decision {
             problems.push(format!(
                 "{}: the tail marker does not parse, so a lost last segment would go unnoticed (a writer's open, \
                  or `movie-queue repair`, writes it anew)",
-                evidence.journal.dir.join(crate::journal::tail::TAIL_FILE).display()
+                evidence.journal.dir.join(crate::layout::TAIL_FILE).display()
             ));
         }
         if evidence.journal.holes == Holes::Damaged {

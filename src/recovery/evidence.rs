@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::JOURNAL_DIR;
 use crate::error::Result;
 use crate::journal::reader::{self, JournalScan};
+use crate::layout::{BASE_FILE, Layout};
 use crate::seq::Seq;
-use crate::snapshot::base::{self, BASE_FILE};
-use crate::snapshot::{MANIFEST_FILE, Rejected, SnapshotData, manifest};
+use crate::snapshot::base;
+use crate::snapshot::{Rejected, SnapshotData, manifest};
 use crate::storage::Storage;
 
 /// A state the store records apart from the journal.
@@ -47,7 +47,7 @@ impl Evidence {
     /// [`crate::Error::Io`] reading the journal; [`crate::Error::Corrupt`]
     /// for a file in `journal/` that has no business there.
     pub fn gather(storage: &dyn Storage, dir: &Path) -> Result<Self> {
-        let journal_dir = dir.join(JOURNAL_DIR);
+        let journal_dir = Layout::new(dir).journal();
         let journal = reader::scan(storage, &journal_dir)?;
         let mut pinned_empty = Vec::new();
         let snapshot = match manifest::load_snapshot_noting(storage, dir, &mut pinned_empty) {
@@ -83,7 +83,7 @@ impl Evidence {
     #[must_use]
     pub fn checkpoint_path(&self, kind: CheckpointKind) -> PathBuf {
         match kind {
-            CheckpointKind::Snapshot => self.dir.join(MANIFEST_FILE),
+            CheckpointKind::Snapshot => Layout::new(&self.dir).manifest(),
             CheckpointKind::Base => self.journal_dir.join(BASE_FILE),
         }
     }

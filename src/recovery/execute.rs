@@ -21,8 +21,9 @@ use super::evidence::{CheckpointKind, Evidence};
 use crate::error::Result;
 use crate::journal::reader::SegmentScan;
 use crate::journal::{format, repair, segment, staging};
+use crate::layout::{BASE_FILE, Layout};
 use crate::seq::Seq;
-use crate::snapshot::base::{self, BASE_FILE};
+use crate::snapshot::base;
 use crate::snapshot::{legacy, manifest};
 use crate::storage::{self, Storage};
 
@@ -66,7 +67,7 @@ pub fn recover_for_writer(storage: &dyn Storage, dir: &Path, limits: ImportLimit
 
 /// Leftovers of an interrupted snapshot, segment creation or import.
 fn remove_leftovers(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    let journal_dir = dir.join(super::JOURNAL_DIR);
+    let journal_dir = Layout::new(dir).journal();
     manifest::remove_leftovers(storage, dir)?;
     segment::remove_leftovers(storage, &journal_dir)?;
     staging::remove_staging(storage, &staging::staging_dir(&journal_dir))

@@ -37,20 +37,26 @@ use crate::error::{Error, Result};
 use crate::event::{EventRecord, PayloadError, decode_payload};
 use crate::journal::reader::{self, JournalScan, RawRecord, RecordPlace};
 use crate::journal::writer::JournalEnd;
+use crate::layout::Layout;
 use crate::projection::QueueState;
 use crate::seq::Seq;
-use crate::snapshot::{self, legacy};
-use crate::storage::Storage;
-
-/// The journal's directory inside a store.
-pub const JOURNAL_DIR: &str = "journal";
+use crate::snapshot::legacy;
+use crate::storage::{Entry, RealStorage, Storage};
 
 /// Does `dir` hold a movie-queue store (a journal, or any of the documented
-/// files)? A directory that does not is not read as an empty store by the
+/// files, or a link or special file in the place of one)? A directory that does not is not read as an empty store by the
 /// command-line tool.
 #[must_use]
 pub fn holds_store(dir: &Path) -> bool {
-    dir.join(JOURNAL_DIR).is_dir() || snapshot::QUEUE_FILES.iter().any(|name| dir.join(name).is_file())
+    let layout = Layout::new(dir);
+    let storage = RealStorage;
+    // A link or special file where a store file goes counts: the open
+    // refuses it by name, which says more than "no store here".
+    matches!(storage.entry(&layout.journal()), Ok(Entry::Directory | Entry::Other))
+        || layout
+            .queue_files()
+            .iter()
+            .any(|path| matches!(storage.entry(path), Ok(Entry::File(_) | Entry::Other)))
 }
 
 /// The queues rebuilt at open, and where the journal ends.

@@ -23,17 +23,18 @@ use std::path::{Path, PathBuf};
 
 use super::decision::{self, Decision};
 use super::evidence::{CheckpointKind, Evidence};
+use super::execute;
 use super::execute::{ImportLimits, mark_tail, record_base};
-use super::{JOURNAL_DIR, execute};
 use crate::error::{Error, Result};
 use crate::journal::chain::{Break, ChainEnd};
 use crate::journal::holes::{Hole, Holes};
 use crate::journal::reader::SegmentScan;
 use crate::journal::{repair, staging};
+use crate::layout::{BASE_FILE, Layout, QUEUE_FILES};
 use crate::seq::Seq;
-use crate::snapshot::base::{self, BASE_FILE};
+use crate::snapshot::base;
 use crate::snapshot::files::render_files;
-use crate::snapshot::{MANIFEST_FILE, QUEUE_FILES, legacy, manifest};
+use crate::snapshot::{legacy, manifest};
 use crate::storage::Storage;
 
 /// What `repair` did.
@@ -320,7 +321,7 @@ fn copy_aside(storage: &dyn Storage, path: &Path, report: &mut RepairReport) -> 
         return Ok(None);
     };
     let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
-    let copy = repair::free_broken_name(storage, path, "before-repair")?;
+    let copy = repair::free_broken_name(storage, path, crate::layout::BEFORE_REPAIR_TAG)?;
     crate::storage::write_new(storage, &copy, &bytes)?;
     crate::storage::sync_parent(storage, &copy)?;
     set_aside(
@@ -333,14 +334,14 @@ fn copy_aside(storage: &dyn Storage, path: &Path, report: &mut RepairReport) -> 
 
 /// Every `*.broken` file in the store and its journal directory.
 fn broken_files(storage: &dyn Storage, dir: &Path) -> Vec<PathBuf> {
-    [dir.to_path_buf(), dir.join(JOURNAL_DIR)]
+    [dir.to_path_buf(), Layout::new(dir).journal()]
         .into_iter()
         .flat_map(|directory| {
             storage
                 .list_dir(&directory)
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|name| name.contains(".broken"))
+                .filter(|name| crate::layout::is_aside(name))
                 .map(move |name| directory.join(name))
         })
         .collect()
@@ -356,9 +357,9 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
         // No record, and the checkpoint that held the state does not hold
         // up: its manifest (or base) goes aside, and the documented files
         // are read as a legacy store (salvaged if they must be).
-        let base = evidence.journal_dir.join(crate::snapshot::base::BASE_FILE);
+        let base = evidence.journal_dir.join(crate::layout::BASE_FILE);
         let rejected_base = evidence.rejected().any(|rejected| rejected.path == base);
-        let manifest = dir.join(MANIFEST_FILE);
+        let manifest = Layout::new(dir).manifest();
         let mut moved = false;
         for (path, why) in [(manifest, evidence.snapshot.is_some()), (base, rejected_base)] {
             if why && storage.exists(&path) {
@@ -501,12 +502,12 @@ fn cut_at_error(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
 /// A file in `journal/` that is no segment: moved aside.
 fn set_aside_foreign_file(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut RepairReport) -> Result<()> {
     match error {
-        Error::Corrupt { path, .. } if *path == dir.join(JOURNAL_DIR) => {
+        Error::Corrupt { path, .. } if *path == Layout::new(dir).journal() => {
             let aside = repair::move_aside(storage, path, "not-a-directory")?;
             set_aside(report, aside, "not a directory where the journal belongs");
             Ok(())
         }
-        Error::Corrupt { path, .. } if path.parent() == Some(dir.join(JOURNAL_DIR).as_path()) => {
+        Error::Corrupt { path, .. } if path.parent() == Some(Layout::new(dir).journal().as_path()) => {
             let aside = repair::move_aside(storage, path, "foreign")?;
             set_aside(report, aside, "not a journal segment");
             Ok(())
@@ -519,7 +520,7 @@ fn set_aside_foreign_file(storage: &dyn Storage, dir: &Path, error: &Error, repo
 /// damage, import them, and set the damaged files aside.
 fn salvage_legacy_files(storage: &dyn Storage, dir: &Path, report: &mut RepairReport) -> Result<()> {
     let (data, damaged) = legacy::salvage_legacy(storage, dir)?;
-    let journal_dir = dir.join(JOURNAL_DIR);
+    let journal_dir = Layout::new(dir).journal();
     let staging = staging::staging_dir(&journal_dir);
     let payloads = legacy::import_payloads(
         data,

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::seq::{SEQ_MAX, Seq};
 use crate::storage::{self, Storage};
 
-pub use crate::journal::segment::BASE_FILE;
+use crate::layout::BASE_FILE;
 
 /// The base format this build writes: version 3 holds the removed queue;
 /// version 2 (sealed, without it) is still read.

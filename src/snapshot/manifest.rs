@@ -31,6 +31,7 @@ fn files_of(version: u32) -> &'static [&'static str] {
 }
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 use crate::projection::QueueState;
 use crate::seq::Seq;
 use crate::storage::{self, Storage};
@@ -70,7 +71,7 @@ pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq:
     let written = write_files_steps(storage, dir, files, seq, in_flight);
     if written.is_err() {
         for name in QUEUE_FILES.iter().chain([&MANIFEST_FILE]) {
-            let _ = storage.remove_file(&storage::temporary_path(&dir.join(name)));
+            let _ = storage.remove_file(&crate::layout::temporary_path(&dir.join(name)));
         }
     }
     written
@@ -79,7 +80,7 @@ pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq:
 fn write_files_steps(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq: Seq, in_flight: u64) -> Result<()> {
     let mut digests = Vec::with_capacity(QUEUE_FILES.len());
     for (name, bytes) in QUEUE_FILES.iter().zip(files) {
-        let temporary = storage::temporary_path(&dir.join(name));
+        let temporary = crate::layout::temporary_path(&dir.join(name));
         storage::remove_if_present(storage, &temporary)?;
         storage::write_new(storage, &temporary, bytes)?;
         digests.push(FileDigest {
@@ -97,21 +98,21 @@ fn write_files_steps(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], se
     let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|error| Error::InvalidArgument(format!("manifest cannot be serialized: {error}")))?;
     let manifest_bytes = seal("manifest", &body);
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let temporary = storage::temporary_path(&manifest_path);
+    let manifest_path = Layout::new(dir).manifest();
+    let temporary = crate::layout::temporary_path(&manifest_path);
     storage::remove_if_present(storage, &temporary)?;
     storage::write_new(storage, &temporary, &manifest_bytes)?;
     for name in QUEUE_FILES {
         let path = dir.join(name);
         storage::set_directory_aside(storage, &path)?;
         storage
-            .rename(&storage::temporary_path(&path), &path)
+            .rename(&crate::layout::temporary_path(&path), &path)
             .map_err(|error| Error::io("rename to", &path, error))?;
     }
     storage::sync_parent(storage, &manifest_path)?;
     storage::set_directory_aside(storage, &manifest_path)?;
     storage
-        .rename(&storage::temporary_path(&manifest_path), &manifest_path)
+        .rename(&crate::layout::temporary_path(&manifest_path), &manifest_path)
         .map_err(|error| Error::io("rename to", &manifest_path, error))?;
     storage::sync_parent(storage, &manifest_path)
 }
@@ -140,7 +141,7 @@ pub fn load_snapshot_noting(
     dir: &Path,
     pinned: &mut Vec<std::path::PathBuf>,
 ) -> std::result::Result<Option<SnapshotData>, Rejected> {
-    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest_path = Layout::new(dir).manifest();
     if !storage.exists(&manifest_path) {
         return Ok(None);
     }
@@ -196,7 +197,7 @@ pub fn load_snapshot_noting(
 /// manifest, or one that does not parse.
 #[must_use]
 pub fn snapshot_seq(storage: &dyn Storage, dir: &Path) -> Option<Seq> {
-    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest_path = Layout::new(dir).manifest();
     if !storage.exists(&manifest_path) {
         return None;
     }
@@ -260,7 +261,7 @@ fn load_checked(
 /// [`Error::Io`] naming the file.
 pub fn remove_leftovers(storage: &dyn Storage, dir: &Path) -> Result<()> {
     for name in QUEUE_FILES.iter().chain(std::iter::once(&MANIFEST_FILE)) {
-        storage::remove_if_present(storage, &storage::temporary_path(&dir.join(name)))?;
+        storage::remove_if_present(storage, &crate::layout::temporary_path(&dir.join(name)))?;
     }
     Ok(())
 }

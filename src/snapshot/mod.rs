@@ -21,18 +21,8 @@ use crate::error::{Error, Result};
 use crate::projection::{Place, QueueState};
 use crate::seq::Seq;
 
-/// Movies waiting (and, first, those in flight).
-pub const PENDING_FILE: &str = "queue_pending.json";
-/// Movies that failed, with their retry information.
-pub const FAILED_FILE: &str = "queue_failed.json";
-/// Movies done.
-pub const COMPLETED_FILE: &str = "queue_completed.json";
-/// Movies that left the watchlist, waiting for their files' deletion.
-pub const REMOVED_FILE: &str = "queue_removed.json";
-/// The manifest naming the sequence number the files cover and their checksums.
-pub const MANIFEST_FILE: &str = "queue_snapshot.json";
-/// The four documented files, in the order the manifest lists them.
-pub const QUEUE_FILES: [&str; 4] = [PENDING_FILE, FAILED_FILE, COMPLETED_FILE, REMOVED_FILE];
+use crate::layout::{MANIFEST_FILE, PENDING_FILE, QUEUE_FILES};
+
 /// The manifest format this build writes: version 3 lists the four files;
 /// versions 2 (sealed) and 1 (without a checksum of its own) list the
 /// first three and are still read (their state has no removed movie).

@@ -17,6 +17,7 @@ mod counting;
 mod faulty;
 mod real;
 
+use crate::layout;
 use std::fmt::Debug;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -152,7 +153,7 @@ pub trait Storage: Send + Sync + Debug {
 /// # Errors
 /// [`crate::Error::Io`] naming the file of the step that failed.
 pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::Result<()> {
-    let temporary = temporary_path(path);
+    let temporary = layout::temporary_path(path);
     remove_if_present(storage, &temporary)?;
     if let Err(error) = write_new(storage, &temporary, bytes) {
         // A full disk leaves a partial file: it holds nothing anyone needs.
@@ -206,7 +207,7 @@ pub fn set_directory_aside(storage: &dyn Storage, path: &Path) -> crate::Result<
     if !matches!(storage.entry(path), Ok(Entry::Directory)) {
         return Ok(());
     }
-    let aside = free_aside_name(storage, path, "in-the-way")?;
+    let aside = free_aside_name(storage, path, layout::IN_THE_WAY_TAG)?;
     storage
         .rename(path, &aside)
         .map_err(|error| crate::Error::io("rename aside", path, error))?;
@@ -214,22 +215,14 @@ pub fn set_directory_aside(storage: &dyn Storage, path: &Path) -> crate::Result<
     sync_parent(storage, path)
 }
 
-/// The extension of everything set aside (never read, never deleted).
-pub const ASIDE_EXTENSION: &str = "broken";
-
 /// A name beside `path` that nothing uses yet: `<name>.<tag>.broken`, or
 /// `<name>.<tag>.<n>.broken` for the first free `n`.
 ///
 /// # Errors
 /// [`crate::Error::Io`] inspecting the directory.
 pub fn free_aside_name(storage: &dyn Storage, path: &Path, tag: &str) -> crate::Result<PathBuf> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     for attempt in 0_u32.. {
-        let candidate = if attempt == 0 {
-            path.with_file_name(format!("{name}.{tag}.{ASIDE_EXTENSION}"))
-        } else {
-            path.with_file_name(format!("{name}.{tag}.{attempt}.{ASIDE_EXTENSION}"))
-        };
+        let candidate = layout::aside_path(path, tag, attempt);
         let entry = storage
             .entry(&candidate)
             .map_err(|error| crate::Error::io("inspect", &candidate, error))?;
@@ -258,12 +251,4 @@ pub fn parent_of(path: &Path) -> &Path {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     }
-}
-
-/// `name.tmp` beside `path`.
-#[must_use]
-pub fn temporary_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
 }

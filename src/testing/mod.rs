@@ -20,20 +20,21 @@ pub use crate::journal::format::{
     decode_record, decode_segment_header, encode_record, encode_segment_header, valid_record_follows,
 };
 pub use crate::journal::reader::{JournalScan, scan as scan_journal};
-pub use crate::journal::segment::{list_segments, parse_segment_name, segment_name};
-pub use crate::journal::tail::{TAIL_FILE, write as write_tail};
-pub use crate::journal::times::TIMES_FILE;
+pub use crate::journal::segment::list_segments;
+pub use crate::journal::tail::write as write_tail;
 pub use crate::journal::writer::{JournalEnd, JournalWriter, WriterConfig};
-pub use crate::lock::LOCK_FILE;
+pub use crate::layout::{
+    BASE_FILE, COMPLETED_FILE, FAILED_FILE, JOURNAL_DIR, LOCK_FILE, MANIFEST_FILE, PENDING_FILE, QUEUE_FILES,
+    TAIL_FILE, TIMES_FILE, parse_segment_name, segment_name,
+};
 pub use crate::maintenance::repair_with;
-pub use crate::recovery::JOURNAL_DIR;
 pub use crate::recovery::replay_events;
 pub use crate::seq::SEQ_MAX;
-pub use crate::snapshot::base::{BASE_FILE, write_base};
+pub use crate::snapshot::SnapshotData;
+pub use crate::snapshot::base::write_base;
 pub use crate::snapshot::files::{parse_entries, parse_entries_prefix, render_files};
 pub use crate::snapshot::legacy::load_legacy;
 pub use crate::snapshot::manifest::{load_snapshot, write_files, write_snapshot};
-pub use crate::snapshot::{COMPLETED_FILE, FAILED_FILE, MANIFEST_FILE, PENDING_FILE, QUEUE_FILES, SnapshotData};
 pub use crate::storage::{
     Entry, Fault, FaultyStorage, PowerLoss, ReadableFile, RealStorage, Storage, WritableFile, write_atomic,
 };

@@ -1,11 +1,9 @@
 //! Helpers shared by the integration tests (both binaries; each uses a part).
 #![allow(dead_code)]
 
-pub mod cli;
 pub mod common;
 pub mod durability;
 pub mod gated;
-pub mod http;
 pub mod reads;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};

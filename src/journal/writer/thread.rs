@@ -195,6 +195,7 @@ impl WriterThread {
     }
 
     fn segment_path(&self) -> PathBuf {
-        self.journal_dir.join(segment::segment_name(self.segment_first_seq))
+        self.journal_dir
+            .join(crate::layout::segment_name(self.segment_first_seq))
     }
 }

@@ -1,3 +1,2 @@
 mod concurrent_workload;
-mod follow;
 mod maintenance;

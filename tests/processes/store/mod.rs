@@ -1,3 +1,2 @@
 mod fork;
 mod lock_and_permissions;
-mod readers;

@@ -508,7 +508,7 @@ pub fn store_bytes_reading_journal(dir: &Path, journal_reads: u64) -> u64 {
             .map(|metadata| metadata.len())
             .sum()
     };
-    sizes(dir) + journal_reads * sizes(&dir.join("journal"))
+    sizes(dir) + journal_reads * sizes(&movie_queue::Layout::new(dir).journal())
 }
 
 /// [`store_bytes_reading_journal`], the journal read once.

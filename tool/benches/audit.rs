@@ -22,6 +22,7 @@
 //! from nothing) and cached in `target/bench-data/audit-1m/`; delete that
 //! directory to rebuild it. Run: `cargo bench --bench audit`.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::io;

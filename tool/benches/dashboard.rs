@@ -13,6 +13,7 @@
 //! `target/bench-data/dashboard-1m/`; delete that directory to rebuild it.
 //! Run: `cargo bench --bench dashboard`.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -100,7 +100,7 @@ fn html(page: &impl Template) -> Response {
 
 /// What reading the journal met.
 fn journal_error(error: &movie_queue::Error) -> Refusal {
-    Refusal(StatusCode::INTERNAL_SERVER_ERROR, crate::cli::describe(error))
+    Refusal(StatusCode::INTERNAL_SERVER_ERROR, crate::describe(error))
 }
 
 async fn overview_page(State(app): State<Arc<App>>) -> Response {
@@ -177,7 +177,7 @@ fn movie_view(app: &App, id: &str) -> Result<history::MovieView, Refusal> {
         Ok(Some(view)) => Ok(view),
         Ok(None) => Err(Refusal(
             StatusCode::NOT_FOUND,
-            format!("no movie with id {} in the journal", crate::cli::output::quoted(id)),
+            format!("no movie with id {} in the journal", crate::output::quoted(id)),
         )),
         Err(error) => Err(journal_error(&error)),
     }

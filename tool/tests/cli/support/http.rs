@@ -30,8 +30,8 @@ impl Drop for Server {
 /// Starts `movie-queue --dir DIR serve --addr 127.0.0.1:0 EXTRA...` and
 /// waits for the line that says where it listens.
 pub fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let mut child = super::cli::spawn(
-        super::cli::command()
+    let mut child = crate::support::cli::spawn(
+        crate::support::cli::command()
             .arg("--dir")
             .arg(dir)
             .args(["serve", "--addr", "127.0.0.1:0"])

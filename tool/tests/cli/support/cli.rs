@@ -76,16 +76,16 @@ pub fn mq(dir: &Path, args: &[&str]) -> Run {
     Run::from(output(command().arg("--dir").arg(dir).args(args)))
 }
 
-/// Starts `command` (under [`super::spawning`]) and waits for its output.
+/// Starts `command` (under [`crate::support::spawning`]) and waits for its output.
 pub fn output(command: &mut Command) -> Output {
     spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()))
         .wait_with_output()
         .expect("wait for the child")
 }
 
-/// Starts `command` under [`super::spawning`].
+/// Starts `command` under [`crate::support::spawning`].
 pub fn spawn(command: &mut Command) -> Child {
-    let _spawning = super::spawning();
+    let _spawning = crate::support::spawning();
     command.spawn().expect("start the child")
 }
 
@@ -263,10 +263,10 @@ fn user_ids(name: &str) -> Option<(u32, u32)> {
     Some((id("-u")?, id("-g")?))
 }
 
-/// Runs `command` to its end under [`super::spawning`], output captured;
+/// Runs `command` to its end under [`crate::support::spawning`], output captured;
 /// an error if it cannot be started.
 pub fn try_output(command: &mut Command) -> std::io::Result<Output> {
-    let _spawning = super::spawning();
+    let _spawning = crate::support::spawning();
     command.stdin(Stdio::null()).output()
 }
 

@@ -29,7 +29,7 @@ pub struct Visible;
 
 impl askama::filters::Escaper for Visible {
     fn write_escaped_str<W: std::fmt::Write>(&self, dest: W, string: &str) -> std::fmt::Result {
-        askama::filters::Html.write_escaped_str(dest, &crate::cli::output::safe(string))
+        askama::filters::Html.write_escaped_str(dest, &crate::output::safe(string))
     }
 }
 
@@ -59,7 +59,7 @@ impl OverviewPage {
         let bars = chart::bars(&view.buckets, view.hours_per_bar);
         let label = |bucket: Option<&super::views::Bucket>| {
             bucket
-                .map(|bucket| crate::cli::output::local_time(bucket.start))
+                .map(|bucket| crate::output::local_time(bucket.start))
                 .unwrap_or_default()
         };
         OverviewPage {

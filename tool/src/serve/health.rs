@@ -4,13 +4,10 @@
 
 use std::path::Path;
 
-use movie_queue::now;
+use movie_queue::{Layout, now};
 use serde::Serialize;
 
-use crate::cli::output::{local_time, relative_time};
-
-/// The snapshot's manifest (docs/FORMAT.md).
-const MANIFEST: &str = "queue_snapshot.json";
+use crate::output::{local_time, relative_time};
 
 /// What the health page shows.
 #[derive(Debug, Clone, Serialize)]
@@ -42,7 +39,7 @@ pub struct Health {
 
 /// Verifies the store in `dir` (reads only).
 pub fn health(dir: &Path) -> Health {
-    let written = std::fs::metadata(dir.join(MANIFEST))
+    let written = std::fs::metadata(Layout::new(dir).manifest())
         .and_then(|metadata| metadata.modified())
         .ok()
         .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
@@ -83,8 +80,8 @@ pub fn health(dir: &Path) -> Health {
             let place = error.place();
             health.file = place.map(|(path, _)| path.display().to_string());
             health.offset = place.map(|(_, offset)| offset);
-            health.hint = error.is_corruption().then(|| crate::cli::REPAIR_HINT.to_owned());
-            health.error = Some(crate::cli::describe(&error));
+            health.hint = error.is_corruption().then(|| crate::REPAIR_HINT.to_owned());
+            health.error = Some(crate::describe(&error));
         }
     }
     health

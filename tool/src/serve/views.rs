@@ -7,7 +7,7 @@ use movie_queue::{EventRecord, Place, now};
 use serde::Serialize;
 
 use super::model::{Model, State, Track, place_index};
-use crate::cli::output::{event_json, event_summary, local_time, relative_time};
+use crate::output::{event_json, event_summary, local_time, relative_time};
 
 /// The queue counts, named as `movie-queue stats --json` names them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -51,7 +51,7 @@ pub fn counts(model: &Model) -> Counts {
     Counts::from_places(model.counts(), model.permanent_failures())
 }
 
-pub(super) use crate::cli::inspect::place_name;
+pub(super) use crate::inspect::place_name;
 
 /// The place a URL names.
 pub fn parse_place(name: &str) -> Option<Place> {

@@ -89,7 +89,7 @@ fn words(text: &str) -> String {
 /// comment is `--help`'s, and it says what `--help` says about the run.
 #[test]
 fn the_readme_says_what_add_help_says() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let help = mq_args(&["add", "--help"]).ok().stdout;
     let comment = |text: &str| -> String {
         let line = text.lines().find(|line| line.contains("add --json - <")).unwrap();

@@ -3,7 +3,7 @@
 //! chart library to show it.
 
 use super::views::Bucket;
-use crate::cli::output::local_time;
+use crate::output::local_time;
 
 /// The chart's drawing area, in SVG units.
 pub const WIDTH: u32 = 720;

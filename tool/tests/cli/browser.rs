@@ -81,7 +81,7 @@ fn every_page_loads_in_chromium_without_errors_and_shows_the_store() {
     let dir = scratch.path().join("store");
     mq(&dir, &["demo"]).ok();
     let profile = scratch.path().join("profile");
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let server = serve(&dir, &[]);
     let base = format!("http://{}", server.addr);

@@ -9,10 +9,9 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::{fail, fail_with_hint, io_reason};
+use movie_queue::Layout;
 
-/// The store's journal directory (named in the README and `verify`'s report).
-const JOURNAL_DIR: &str = "journal";
+use super::{fail, fail_with_hint, io_reason};
 
 /// Refuses `target` if it is (or would be made as) the store in `store`
 /// or a directory inside its journal, or exists and is not a directory.
@@ -29,7 +28,7 @@ pub fn check(store: &Path, target: &Path) -> anyhow::Result<()> {
             hint,
         );
     }
-    if resolved.starts_with(store.join(JOURNAL_DIR)) {
+    if resolved.starts_with(Layout::new(&store).journal()) {
         return fail_with_hint(
             format!("{shown} is in the store's journal directory; a file there would make the store unreadable"),
             hint,

@@ -1,6 +1,14 @@
+//! `movie-queue`: the command-line tool over the `movie_queue` library.
+//! It operates, inspects, audits, replays, verifies and repairs a store,
+//! and knows nothing of the on-disk format beyond the library's public API
+//! (it is its own package: the compiler sees to that).
+//!
 //! The `movie-queue` tool: parse the command line, open the store the way
 //! the command needs (read-only for reading commands, the writer lock for
 //! the rest), do one thing, close, and report errors as one line plus a hint.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![warn(clippy::pedantic)]
 
 mod args;
 mod demo;
@@ -27,7 +35,7 @@ use output::Output;
 
 /// An error the tool itself raises, with what to do about it.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// One line: what went wrong, naming the file, offset or id.
     pub message: String,
     /// What to do about it.
@@ -43,7 +51,7 @@ impl std::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// Fails with `message` (no hint).
-pub fn fail<T>(message: impl Into<String>) -> anyhow::Result<T> {
+pub(crate) fn fail<T>(message: impl Into<String>) -> anyhow::Result<T> {
     Err(Failure {
         message: message.into(),
         hint: None,
@@ -52,7 +60,7 @@ pub fn fail<T>(message: impl Into<String>) -> anyhow::Result<T> {
 }
 
 /// Fails with `message` and `hint`.
-pub fn fail_with_hint<T>(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Result<T> {
+pub(crate) fn fail_with_hint<T>(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Result<T> {
     Err(Failure {
         message: message.into(),
         hint: Some(hint.into()),
@@ -61,11 +69,11 @@ pub fn fail_with_hint<T>(message: impl Into<String>, hint: impl Into<String>) ->
 }
 
 /// The hint for a store that does not open: following it is tested.
-pub const REPAIR_HINT: &str = "run `movie-queue repair`: it keeps every acknowledged change that survives in the \
+pub(crate) const REPAIR_HINT: &str = "run `movie-queue repair`: it keeps every acknowledged change that survives in the \
                                store and sets the damaged bytes aside (nothing is deleted)";
 
 /// Runs the tool; the process's exit status.
-pub fn run() -> ExitCode {
+pub(crate) fn run() -> ExitCode {
     let matches = Cli::command().get_matches();
     let dir_given = matches.value_source("dir") == Some(ValueSource::CommandLine);
     let cli = match Cli::from_arg_matches(&matches) {
@@ -140,12 +148,12 @@ fn dispatch(command: Command, dir: &Path) -> anyhow::Result<()> {
 
 /// Opens the store for a mutating command: the writer lock, and movies in
 /// flight stay in flight (they belong to whoever took them).
-pub fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
+pub(crate) fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
     Ok(writer_options().open(dir)?)
 }
 
 /// The options of a mutating command's open (see [`open_writer`]).
-pub fn writer_options() -> movie_queue::Options {
+pub(crate) fn writer_options() -> movie_queue::Options {
     QueueManager::options().requeue_in_flight_on_open(false)
 }
 
@@ -157,7 +165,7 @@ pub fn writer_options() -> movie_queue::Options {
 /// first error wins. The store is opened with `Durability::Immediate`, so
 /// each operation `work` made returned only once durable: whatever it
 /// printed about a change is true even when a later step fails.
-pub fn close_writer<T>(qm: QueueManager, work: anyhow::Result<T>) -> anyhow::Result<T> {
+pub(crate) fn close_writer<T>(qm: QueueManager, work: anyhow::Result<T>) -> anyhow::Result<T> {
     let store = qm.dir().to_path_buf();
     let durable = qm.flush();
     let closed = qm.close();
@@ -191,7 +199,7 @@ fn closing_warning(error: &Error) -> String {
 /// A library error in words: an I/O error as `OPERATION PATH: REASON`; an
 /// id in double quotes, its control characters escaped as everywhere else
 /// ([`output::restyle_debug_escapes`]). The caller makes it [`output::safe`].
-pub fn describe(error: &Error) -> String {
+pub(crate) fn describe(error: &Error) -> String {
     match error {
         Error::Io {
             operation,
@@ -205,7 +213,7 @@ pub fn describe(error: &Error) -> String {
 
 /// Why an operating-system call failed, in plain words: `permission
 /// denied`, `not a directory`, `no such file or directory`, ...
-pub fn io_reason(error: &std::io::Error) -> String {
+pub(crate) fn io_reason(error: &std::io::Error) -> String {
     use std::io::ErrorKind;
     if error.raw_os_error() == Some(libc::ELOOP) {
         return "too many levels of symbolic links".to_owned();
@@ -228,7 +236,7 @@ pub fn io_reason(error: &std::io::Error) -> String {
 }
 
 /// Prints `movie-queue: warning: MESSAGE` on stderr.
-pub fn warn(message: &str) {
+pub(crate) fn warn(message: &str) {
     // Never `eprintln!`: it panics when stderr is closed.
     let _ = writeln!(
         std::io::stderr().lock(),
@@ -244,7 +252,7 @@ fn write_hint(hint: &str) {
 }
 
 /// Opens the store for a reading command: no lock, no writes.
-pub fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
+pub(crate) fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
     require_directory(dir)?;
     Ok(QueueManager::open_read_only(dir)?)
 }
@@ -254,7 +262,7 @@ pub fn open_reader(dir: &Path) -> anyhow::Result<QueueManager> {
 /// directory that holds no store (a mistyped `--dir` would otherwise look
 /// like an empty queue). A path that cannot be looked up at all is left to
 /// the library's open, whose error names it and says why.
-pub fn require_directory(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn require_directory(dir: &Path) -> anyhow::Result<()> {
     let Ok(metadata) = std::fs::metadata(dir) else {
         return Ok(());
     };
@@ -503,4 +511,8 @@ fn file_kind(kind: std::fs::FileType) -> &'static str {
     } else {
         "a regular file"
     }
+}
+
+fn main() -> ExitCode {
+    run()
 }
