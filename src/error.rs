@@ -151,7 +151,7 @@ pub enum Error {
         max: f64,
     },
 
-    /// A time-travel target (`state_at`, `state_at_time`, `replay`) the
+    /// A time-travel target (`state_at`, `replay`) the
     /// store cannot answer exactly: `reason` says why, `answerable` what
     /// it can answer instead. Never a nearby state instead.
     #[error("invalid argument: the state as of {target} cannot be rebuilt: {}", refusal_words(.target, .reason, .answerable.as_ref()))]

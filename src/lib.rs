@@ -64,7 +64,7 @@ pub use crate::manager::{GRACE_PERIOD_DEFAULT, MovieId, QueueManager, default_di
 pub use crate::movie::{MOVIE_NESTING_MAX, Movie, Year};
 pub use crate::options::Options;
 pub use crate::projection::{Place, QueueState, Statistics};
-pub use crate::recovery::{RepairReport, holds_store};
+pub use crate::recovery::{RepairReport, Start, holds_store};
 pub use crate::retry::RetryPolicy;
 pub use crate::seq::Seq;
 

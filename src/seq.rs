@@ -42,6 +42,13 @@ pub enum Until {
     Time(f64),
 }
 
+impl From<Seq> for Until {
+    /// A record: `qm.state_at(Seq(5))`.
+    fn from(seq: Seq) -> Until {
+        Until::Seq(seq)
+    }
+}
+
 impl std::fmt::Display for Until {
     /// `record 12`, `time 1760806482.5`: how a refusal names its target.
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -278,7 +278,7 @@ impl QueueManager {
     /// The queues as of record `seq`: a dict of lists (`pending`,
     /// `in_flight`, `failed`, `completed`, `removed`).
     fn state_at<'py>(&self, py: Python<'py>, seq: u64) -> PyResult<Bound<'py, PyDict>> {
-        let state = self.with(py, move |store| store.state_at(Seq(seq)))?;
+        let state = self.with(py, move |store| store.state_at(Seq(seq)).map(|replayed| replayed.state))?;
         state_dict(py, &state)
     }
 

@@ -19,7 +19,7 @@ mod verify;
 
 #[cfg(any(test, feature = "testing"))]
 pub use self::replay::full_replay;
-pub use self::replay::{Replayed, replay, replay_with, state_until};
+pub use self::replay::{Replayed, replay, replay_with};
 pub use self::stream::{Events, SkipReason, Skipped, events, follow};
 #[cfg(any(test, feature = "testing"))]
 pub use self::time::time_target;

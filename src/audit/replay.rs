@@ -16,7 +16,7 @@ use crate::journal::segment;
 use crate::journal::tail::TailMarker;
 use crate::layout::Layout;
 use crate::projection::QueueState;
-use crate::recovery;
+use crate::recovery::{self, Order, Start, in_order};
 use crate::seq::{Seq, Until};
 use crate::snapshot::base;
 use crate::snapshot::{SnapshotData, manifest};
@@ -33,8 +33,10 @@ pub struct Replayed {
     /// That record's time, when it was read (a replay that starts from a
     /// checkpoint at `seq` itself reads no record).
     pub ts: Option<f64>,
-    /// Where the rebuild started: `empty`, `snapshot` or `base`.
-    pub start: &'static str,
+    /// Where the rebuild started: [`Start::Empty`], [`Start::Snapshot`]
+    /// or [`Start::Base`] (chosen by the rule open uses: the latest whose
+    /// records reach the target).
+    pub start: Start,
     /// Records after `seq` exist and were not read: damage among them
     /// does not change this answer (`verify` checks the whole journal).
     pub unread_after: bool,
@@ -77,14 +79,6 @@ pub fn replay_with(storage: &dyn Storage, dir: &Path, until: Until) -> Result<Re
     }
 }
 
-/// The state of the store in `dir` as of `until` (see [`replay_with`]).
-///
-/// # Errors
-/// As [`replay`].
-pub fn state_until(storage: &dyn Storage, dir: &Path, until: Until) -> Result<QueueState> {
-    replay_with(storage, dir, until).map(|replayed| replayed.state)
-}
-
 /// The state an open of the store in `dir` reaches, rebuilt from the
 /// earliest starting point that reaches it (nothing, or the compaction
 /// base), not the snapshot: what the tests compare the live state with.
@@ -98,18 +92,9 @@ pub fn full_replay(storage: &dyn Storage, dir: &Path) -> Result<QueueState> {
     rebuild_from(storage, dir, target, Order::Earliest, None).map(|replayed| replayed.0.state)
 }
 
-/// Which starting point a rebuild tries first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Order {
-    /// The latest at or before the target (the least to replay).
-    Latest,
-    /// The earliest (the most to replay).
-    Earliest,
-}
-
 /// A starting point: the state as of record `seq`.
-struct Start {
-    name: &'static str,
+struct Point {
+    start: Start,
     seq: Seq,
     /// The compaction base's content (already loaded to learn its `seq`).
     base: Option<SnapshotData>,
@@ -130,32 +115,30 @@ impl Checkpoints {
         }
     }
 
-    /// The starting points at or before `target`, in `order`.
-    fn starts(&self, target: Seq, order: Order) -> Vec<Start> {
-        let mut starts = vec![Start {
-            name: "empty",
+    /// The starting points at or before `target`, in the order the one
+    /// rule tries them ([`in_order`]).
+    fn starts(&self, target: Seq, order: Order) -> Vec<Point> {
+        let mut points = vec![Point {
+            start: Start::Empty,
             seq: Seq(0),
             base: None,
         }];
         if let Some(base) = self.base.as_ref().filter(|base| base.seq <= target) {
-            starts.push(Start {
-                name: "base",
+            points.push(Point {
+                start: Start::Base,
                 seq: base.seq,
                 base: Some(base.clone()),
             });
         }
         if let Some(seq) = self.snapshot.filter(|&seq| seq <= target) {
-            starts.push(Start {
-                name: "snapshot",
+            points.push(Point {
+                start: Start::Snapshot,
                 seq,
                 base: None,
             });
         }
-        starts.sort_by_key(|start| std::cmp::Reverse(start.seq));
-        if order == Order::Earliest {
-            starts.reverse();
-        }
-        starts
+        in_order(&mut points, |point| (point.start, point.seq), order);
+        points
     }
 
     /// The earliest record the store can rebuild the state as of, given
@@ -187,23 +170,23 @@ fn rebuild_from(
     let journal_dir = Layout::new(dir).journal();
     let checkpoints = Checkpoints::read(storage, dir);
     let mut tried = Vec::new();
-    for start in checkpoints.starts(target, order) {
-        let Some(mut state) = starting_state(storage, dir, &start)? else {
+    for point in checkpoints.starts(target, order) {
+        let Some(mut state) = starting_state(storage, dir, &point)? else {
             continue;
         };
         let bound = time.unwrap_or(f64::INFINITY);
-        match stream(storage, &journal_dir, start.seq, target, bound, &mut state)? {
+        match stream(storage, &journal_dir, point.seq, target, bound, &mut state)? {
             Streamed::Reached { ts, consistent, unread } => {
                 let replayed = Replayed {
                     state,
                     seq: target,
                     ts,
-                    start: start.name,
+                    start: point.start,
                     unread_after: unread,
                 };
                 return Ok((replayed, consistent));
             }
-            Streamed::Short { chain, scan } => tried.push((start.seq, chain, scan)),
+            Streamed::Short { chain, scan } => tried.push((point.seq, chain, scan)),
         }
     }
     let first = segment::list_segments(storage, &journal_dir)?
@@ -359,17 +342,17 @@ fn stream(
 
 /// The state at a starting point; `None`: a snapshot that does not hold
 /// up after all (another start is tried).
-fn starting_state(storage: &dyn Storage, dir: &Path, start: &Start) -> Result<Option<QueueState>> {
-    match start.name {
-        "snapshot" => match manifest::load_snapshot(storage, dir) {
-            Ok(Some(data)) if data.seq == start.seq => data.into_state(&Layout::new(dir).manifest()).map(Some),
+fn starting_state(storage: &dyn Storage, dir: &Path, point: &Point) -> Result<Option<QueueState>> {
+    match point.start {
+        Start::Snapshot => match manifest::load_snapshot(storage, dir) {
+            Ok(Some(data)) if data.seq == point.seq => data.into_state(&Layout::new(dir).manifest()).map(Some),
             _ => Ok(None),
         },
-        "base" => {
+        Start::Base => {
             let path = Layout::new(dir).base();
-            start.base.clone().unwrap_or_default().into_state(&path).map(Some)
+            point.base.clone().unwrap_or_default().into_state(&path).map(Some)
         }
-        _ => Ok(Some(QueueState::new())),
+        Start::Empty | Start::Legacy => Ok(Some(QueueState::new())),
     }
 }
 

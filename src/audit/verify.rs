@@ -11,7 +11,7 @@ use crate::layout::Layout;
 use crate::lock;
 use crate::projection::QueueState;
 use crate::recovery::decision;
-use crate::recovery::{self, CheckpointKind, Evidence};
+use crate::recovery::{self, CheckpointKind, Evidence, Start};
 use crate::seq::Seq;
 use crate::storage::{RealStorage, Storage};
 
@@ -31,8 +31,8 @@ pub struct VerifyReport {
     pub last_seq: u64,
     /// The sequence number the snapshot covers, if there is a consistent one.
     pub snapshot_seq: Option<u64>,
-    /// What an open would start from: `empty`, `snapshot`, `base` or `legacy`.
-    pub start: String,
+    /// What an open would start from.
+    pub start: Start,
     /// Problems that do not keep the store from opening (damage a
     /// checkpoint covers, a torn tail, a snapshot that does not hold up),
     /// each with what the next writer open or `repair` does about it.
@@ -101,7 +101,7 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
         first_seq: scan.first_seq().map_or(0, |seq| seq.0),
         last_seq: decision.chain.end.0,
         snapshot_seq: None,
-        start: start.name().to_owned(),
+        start,
         problems,
         holes,
     };

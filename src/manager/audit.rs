@@ -6,7 +6,6 @@ use crate::audit::{self, Events, Until};
 use crate::error::Result;
 use crate::event::EventRecord;
 use crate::journal::writer::JournalWriter;
-use crate::projection::QueueState;
 use crate::seq::Seq;
 
 impl QueueManager {
@@ -80,43 +79,31 @@ impl QueueManager {
         Ok(())
     }
 
-    /// The projection as of record `seq` (included).
+    /// The queues as of `target`, a record (`Seq`, included) or a Unix
+    /// time (`Until::Time`: every event stamped at or before it; event
+    /// times are monotonic in a store), and how they were rebuilt (see
+    /// [`crate::replay`], the same for a store on disk that no manager
+    /// holds): from the latest starting point whose records reach the
+    /// target, reading only the records up to it.
+    ///
+    /// ```no_run
+    /// # use movie_queue::{QueueManager, Seq, Until};
+    /// # let qm = QueueManager::open("some/dir")?;
+    /// let at_five = qm.state_at(Seq(5))?.state;
+    /// let yesterday = qm.state_at(Until::Time(movie_queue::now() - 86_400.0))?;
+    /// println!("{} pending then", yesterday.state.pending_count());
+    /// # Ok::<(), movie_queue::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`crate::Error::Unanswerable`] if the store cannot answer exactly:
-    /// `seq` is before what the journal still holds (compacted), behind
-    /// damaged records, or past the last record; it carries the reason
-    /// and the records it can answer. Corruption or I/O.
-    pub fn state_at(&self, seq: Seq) -> Result<QueueState> {
-        self.state_until(Until::Seq(seq))
-    }
-
-    /// The projection as of Unix time `time`: every event stamped at or
-    /// before it (event times are monotonic in a store).
-    ///
-    /// # Errors
-    /// As [`QueueManager::state_at`]; also for a time before the first
-    /// event the journal still holds, or in the future;
+    /// the target is before what the journal still holds (compacted),
+    /// behind damaged records, past the last record or in the future; it
+    /// carries the reason and the records it can answer.
     /// [`crate::Error::OutOfRange`] for a time that is not finite.
-    pub fn state_at_time(&self, time: f64) -> Result<QueueState> {
-        self.state_until(Until::Time(time))
-    }
-
-    /// The projection as of `until`.
-    ///
-    /// # Errors
-    /// As [`QueueManager::state_at`].
-    pub fn state_until(&self, until: Until) -> Result<QueueState> {
-        self.replay(until).map(|replayed| replayed.state)
-    }
-
-    /// The projection as of `until`, and how it was rebuilt (see
-    /// [`crate::replay`]): only the records up to the target are read.
-    ///
-    /// # Errors
-    /// As [`QueueManager::state_at`].
-    pub fn replay(&self, until: Until) -> Result<audit::Replayed> {
+    /// Corruption or I/O.
+    pub fn state_at(&self, target: impl Into<Until>) -> Result<audit::Replayed> {
         self.flush()?;
-        audit::replay_with(self.options.storage.as_ref(), self.dir(), until)
+        audit::replay_with(self.options.storage.as_ref(), self.dir(), target.into())
     }
 }

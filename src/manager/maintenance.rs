@@ -20,7 +20,7 @@ impl QueueManager {
     /// [`Error::ReadOnly`]; [`Error::Io`] naming the file.
     pub fn compact(&self) -> Result<CompactReport> {
         let seq = self.snapshot()?;
-        let state = self.state_at(seq)?;
+        let state = self.state_at(seq)?.state;
         maintenance::compact_journal(
             self.options.storage.as_ref(),
             self.dir(),

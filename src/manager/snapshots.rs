@@ -161,7 +161,7 @@ fn snapshot_from_disk(
     writing: &Mutex<()>,
 ) -> Result<()> {
     flusher.flush(seq)?;
-    let state = audit::state_until(storage, dir, Until::Seq(seq))?;
+    let state = audit::replay_with(storage, dir, Until::Seq(seq))?.state;
     let _writing = lock(writing);
     manifest::write_snapshot(storage, dir, &state, seq)
 }

@@ -1,6 +1,8 @@
 //! The one decision, from all the evidence, of where the state starts and
 //! which records continue it. Open, `verify` and `repair` all ask it, so
-//! `verify` passes exactly when open succeeds.
+//! `verify` passes exactly when open succeeds; `replay`, which reads only
+//! the prefix its target needs, tries its starting points by the same rule
+//! ([`in_order`]) and names them with the same [`Start`].
 //!
 //! The rules, in `docs/DURABILITY.md` as a table:
 //! * A starting point is a valid checkpoint (snapshot or compaction base:
@@ -29,15 +31,67 @@ use crate::snapshot::SnapshotData;
 use crate::snapshot::legacy;
 use crate::storage::Storage;
 
-/// Where the state starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a rebuild of the queues starts: before any record, at a
+/// checkpoint the store keeps beside its journal, or from a legacy store's
+/// files. Open, `verify`, `repair` and `replay` name it the same way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Start {
     /// Nothing: the journal holds every record from 1 (or none at all).
+    #[default]
     Empty,
-    /// A checkpoint that holds up.
-    Checkpoint(CheckpointKind),
+    /// The snapshot: the documented files and their manifest.
+    Snapshot,
+    /// The compaction base (`journal/base.json`).
+    Base,
     /// A legacy store's documented files (no journal yet).
     Legacy,
+}
+
+impl From<CheckpointKind> for Start {
+    fn from(kind: CheckpointKind) -> Start {
+        match kind {
+            CheckpointKind::Snapshot => Start::Snapshot,
+            CheckpointKind::Base => Start::Base,
+        }
+    }
+}
+
+impl std::fmt::Display for Start {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+/// Which starting point a rebuild tries first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// The latest (the least to replay): the one rule.
+    Latest,
+    /// The earliest (the most to replay): what the tests compare with.
+    Earliest,
+}
+
+/// Sorts `points` the way the one rule tries them: the latest starting
+/// point first, and at the same record the snapshot, then the base, then
+/// nothing (each gives the same state there; the snapshot also vouches for
+/// the documented files). The first whose records reach the target is used.
+pub fn in_order<T>(points: &mut [T], start_of: impl Fn(&T) -> (Start, Seq), order: Order) {
+    let rank = |point: &T| {
+        let (start, seq) = start_of(point);
+        let preference = match start {
+            Start::Snapshot => 3,
+            Start::Base => 2,
+            Start::Legacy => 1,
+            Start::Empty => 0,
+        };
+        std::cmp::Reverse((seq, preference))
+    };
+    points.sort_by_key(rank);
+    if order == Order::Earliest {
+        points.reverse();
+    }
 }
 
 /// A damaged tail the chosen chain leaves in the last segment.
@@ -85,9 +139,19 @@ impl Start {
     pub fn name(self) -> &'static str {
         match self {
             Start::Empty => "empty",
-            Start::Checkpoint(CheckpointKind::Snapshot) => "snapshot",
-            Start::Checkpoint(CheckpointKind::Base) => "base",
+            Start::Snapshot => "snapshot",
+            Start::Base => "base",
             Start::Legacy => "legacy",
+        }
+    }
+
+    /// The checkpoint it is, if it is one.
+    #[must_use]
+    pub(crate) fn checkpoint(self) -> Option<CheckpointKind> {
+        match self {
+            Start::Snapshot => Some(CheckpointKind::Snapshot),
+            Start::Base => Some(CheckpointKind::Base),
+            Start::Empty | Start::Legacy => None,
         }
     }
 }
@@ -129,7 +193,7 @@ impl Decision {
         let segments = &self.evidence.journal.segments;
         self.header_damage(segment, damage)
             && segments[segment].runs.is_empty()
-            && matches!(self.start, Start::Checkpoint(_))
+            && self.start.checkpoint().is_some()
             && segments
                 .get(segment + 1)
                 .is_some_and(|next| next.first_seq <= self.chain.start.next())
@@ -156,7 +220,7 @@ impl Decision {
     pub fn hole_due(&self, segment: usize, damage: usize) -> Option<Hole> {
         let scan = &self.evidence.journal;
         let found = &scan.segments[segment].damages[damage];
-        if !matches!(self.start, Start::Checkpoint(_)) || !matches!(found.kind, DamageKind::Record(_)) {
+        if self.start.checkpoint().is_none() || !matches!(found.kind, DamageKind::Record(_)) {
             return None;
         }
         let resumes = scan.resumes_after(segment, damage)?;
@@ -334,7 +398,7 @@ pub fn candidates(evidence: &Evidence) -> Vec<Candidate> {
     for kind in [CheckpointKind::Base, CheckpointKind::Snapshot] {
         if let Some(data) = evidence.checkpoint(kind) {
             candidates.push(Candidate {
-                start: Start::Checkpoint(kind),
+                start: Start::from(kind),
                 chain: evidence.journal.chain_from(data.seq),
             });
         }
@@ -361,11 +425,13 @@ pub fn decide(storage: &dyn Storage, evidence: Evidence) -> Result<Decision> {
     }
     refuse_empty_start_over_lost_state(&evidence)?;
     let all = candidates(&evidence);
-    let chosen = all
-        .iter()
-        .filter(|candidate| candidate.chain.is_complete())
-        .max_by_key(|candidate| candidate.chain.start)
-        .cloned();
+    let mut tried = all.clone();
+    in_order(
+        &mut tried,
+        |candidate| (candidate.start, candidate.chain.start),
+        Order::Latest,
+    );
+    let chosen = tried.into_iter().find(|candidate| candidate.chain.is_complete());
     match chosen {
         Some(candidate) => Ok(finish(evidence, candidate.start, candidate.chain, None)),
         None => Err(refusal(&evidence, &all)),
@@ -416,7 +482,7 @@ fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<Snapsho
     let (holes, history) = history
         .into_iter()
         .partition(|&(segment, damage)| evidence.journal.hole_for(segment, damage).is_some());
-    let base_needed = start == Start::Checkpoint(CheckpointKind::Snapshot) && !journal_reaches(&evidence, chain.start);
+    let base_needed = start == Start::Snapshot && !journal_reaches(&evidence, chain.start);
     Decision {
         evidence,
         start,

@@ -29,7 +29,7 @@ mod repair;
 
 use std::path::Path;
 
-pub use self::decision::{Decision, Start};
+pub use self::decision::{Decision, Order, Start, in_order};
 pub use self::evidence::{CheckpointKind, Evidence};
 pub use self::execute::{ImportLimits, recover_for_writer};
 pub use self::repair::{RepairReport, repair_store};
@@ -95,9 +95,8 @@ impl Decision {
     /// # Errors
     /// Corruption at a record that does not decode or apply; [`Error::Io`].
     pub fn build_state(&mut self, storage: &dyn Storage) -> Result<QueueState> {
-        let mut state = match self.start {
-            Start::Empty => QueueState::new(),
-            Start::Checkpoint(kind) => {
+        let mut state = match (self.start, self.start.checkpoint()) {
+            (_, Some(kind)) => {
                 let path = self.evidence.checkpoint_path(kind);
                 let taken = match kind {
                     CheckpointKind::Snapshot => self.evidence.snapshot.take(),
@@ -106,7 +105,7 @@ impl Decision {
                 let data = taken.and_then(std::result::Result::ok).unwrap_or_default();
                 data.into_state(&path)?
             }
-            Start::Legacy => {
+            (Start::Legacy, None) => {
                 let mut state = QueueState::new();
                 let data = self.legacy.take().unwrap_or_default();
                 state
@@ -118,6 +117,7 @@ impl Decision {
                     })?;
                 state
             }
+            (_, None) => QueueState::new(),
         };
         let mut last_ts = None;
         replay_events(
@@ -143,7 +143,7 @@ impl Decision {
             None => record_ts(storage, &self.evidence.journal, self.chain.end)?.unwrap_or(0.0),
         };
         let since = self.chain.end.0 - self.chain.start.0;
-        let events_since_snapshot = if self.start == Start::Checkpoint(CheckpointKind::Snapshot) {
+        let events_since_snapshot = if self.start == Start::Snapshot {
             since
         } else {
             since.max(1)

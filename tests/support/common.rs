@@ -23,7 +23,7 @@ pub fn open(dir: &Path) -> QueueManager {
 /// Asserts that a fresh full replay of the journal in `dir` gives `expected`.
 pub fn assert_replay_equals(dir: &Path, expected: &QueueState) {
     let reader = QueueManager::open_read_only(dir).expect("open read-only");
-    let replayed = reader.state_at(reader.last_seq()).expect("replay the journal");
+    let replayed = reader.state_at(reader.last_seq()).expect("replay the journal").state;
     assert!(&replayed == expected, "full replay differs from the live state");
 }
 

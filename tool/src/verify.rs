@@ -96,7 +96,7 @@ fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) 
         None if report.problems.is_empty() => writeln!(output.out, "snapshot  none")?,
         None => {}
     }
-    if report.start == "legacy" {
+    if report.start == movie_queue::Start::Legacy {
         writeln!(
             output.out,
             "legacy    the documented files of a store with no journal yet: the next writer open imports them"

@@ -371,6 +371,7 @@ impl Run {
         let replayed = self
             .manager()
             .state_at(self.manager().last_seq())
+            .map(|replayed| replayed.state)
             .expect("replay the journal");
         assert!(replayed == self.manager().state(), "a full replay gives the live state");
     }

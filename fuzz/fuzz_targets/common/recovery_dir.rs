@@ -396,7 +396,9 @@ fn check_queries(manager: &QueueManager) {
         let _ = manager.history(id);
     }
     let _ = manager.events_from(Seq(0)).map(Iterator::count);
-    let _ = manager.state_at_time(100.0);
+    let _ = manager
+        .state_at(movie_queue::Until::Time(100.0))
+        .map(|replayed| replayed.state);
 }
 
 /// Opens the directory read-only and as the writer, verifies it, closes
@@ -417,7 +419,10 @@ fn check_opens(dir: &Path, scenario: &Scenario, issues: KnownIssues) {
         let opened = reader.as_ref();
         let opened = opened.unwrap_or_else(|error| panic!("verify passed, read-only open failed: {error}"));
         if scenario.segments > 0 {
-            let replayed = opened.state_at(opened.last_seq()).expect("a verified journal replays");
+            let replayed = opened
+                .state_at(opened.last_seq())
+                .expect("a verified journal replays")
+                .state;
             assert!(
                 replayed == opened.state(),
                 "replaying the verified journal gives the state open recovered"

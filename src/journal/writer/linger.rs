@@ -59,6 +59,10 @@ pub(super) fn linger_plan(durability: Durability, expected: usize, last_sync: Du
     (!budget.is_zero()).then_some((expected, budget))
 }
 
+/// Waits until `wanted` commands are queued, a flush is asked for, the
+/// writer is stopped, or `deadline`: first polling (for [`LINGER_SPIN`]),
+/// then asleep until the sender of the last expected command wakes it
+/// (see [`Shared::nudge`]). Says which ended it.
 pub(super) fn linger(receiver: &Receiver<Command>, shared: &Shared, wanted: usize, deadline: Instant) -> LingerEnd {
     let poll_until = (Instant::now() + LINGER_SPIN).min(deadline);
     shared.linger_for.store(POLLING, Ordering::SeqCst);

@@ -114,10 +114,9 @@ impl WriterThread {
         true
     }
 
-    /// Waits until `wanted` commands are queued, a flush is asked for, the
-    /// writer is stopped, or `deadline`: first polling (for [`LINGER_SPIN`]),
-    /// then asleep until the sender of the last expected command wakes it
-    /// (see [`Shared::nudge`]). Says which ended it.
+    /// Adds a received command to the batch: an append's record (its room
+    /// in the channel released), or a flush request. Says whether it asked
+    /// for a flush, so the batch is written without waiting for more.
     fn take(command: Command, batch: &mut Vec<(Seq, Vec<u8>)>, shared: &Shared) -> bool {
         match command {
             Command::Append { seq, payload } => {

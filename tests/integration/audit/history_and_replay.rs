@@ -73,18 +73,19 @@ fn state_at_k_equals_a_fresh_store_after_k_operations() {
         let fresh = open(fresh_dir.path());
         operations(&fresh, k);
         assert_eq!(
-            shape(&qm.state_at(Seq(k as u64)).unwrap()),
+            shape(&qm.state_at(Seq(k as u64)).unwrap().state),
             shape(&fresh.state()),
             "state_at({k})"
         );
     }
     let records: Vec<_> = qm.events_from(Seq(1)).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
-    let at_time = qm.state_at_time(records[4].ts).unwrap();
+    let at_time = qm.state_at(movie_queue::Until::Time(records[4].ts)).unwrap().state;
     let expected = qm
         .state_at(records.iter().rfind(|record| record.ts <= records[4].ts).unwrap().seq)
+        .map(|replayed| replayed.state)
         .unwrap();
     assert!(at_time == expected);
-    assert!(qm.state_at_time(0.0).unwrap() == movie_queue::QueueState::new());
+    assert!(qm.state_at(movie_queue::Until::Time(0.0)).unwrap().state == movie_queue::QueueState::new());
 }
 
 #[test]
@@ -110,7 +111,7 @@ fn compact_keeps_the_state_and_drops_covered_segments() {
         .open(dir.path())
         .unwrap();
     assert!(reopened.state() == live_after);
-    assert!(reopened.state_at(report.seq).unwrap() == live);
+    assert!(reopened.state_at(report.seq).unwrap().state == live);
     assert!(movie_queue::verify(dir.path()).unwrap().problems.is_empty());
     assert!(
         reopened.state_at(Seq(1)).is_err(),

@@ -109,7 +109,7 @@ fn before_a_compaction_names_the_first_record_and_time_it_can_answer() {
     );
 
     let time = BASE_TIME + 0.5;
-    let error = qm.state_at_time(time).unwrap_err();
+    let error = qm.state_at(Until::Time(time)).unwrap_err();
     assert!(
         matches!(
             &error,
@@ -138,7 +138,7 @@ fn a_time_in_the_future_or_not_a_number_is_refused_with_its_data() {
     let dir = scratch();
     let qm = store(dir.path(), 3);
     let time = movie_queue::now() + 3_600.0;
-    let error = qm.state_at_time(time).unwrap_err();
+    let error = qm.state_at(Until::Time(time)).unwrap_err();
     let Error::Unanswerable {
         target: Until::Time(asked),
         reason: Refusal::Future { now },
@@ -158,7 +158,7 @@ fn a_time_in_the_future_or_not_a_number_is_refused_with_its_data() {
              it can be rebuilt as of any time up to now"
         )
     );
-    let error = qm.state_at_time(f64::NAN).unwrap_err();
+    let error = qm.state_at(Until::Time(f64::NAN)).unwrap_err();
     assert!(
         matches!(&error, Error::OutOfRange { name: "time", value, .. } if value.is_nan()),
         "{error:?}"

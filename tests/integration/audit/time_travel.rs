@@ -127,7 +127,7 @@ fn check_times(qm: &QueueManager, seen: &Seen) {
     }
     for t in times {
         let (seq, _, expected) = seen.at_time(t);
-        match qm.state_at_time(t) {
+        match qm.state_at(movie_queue::Until::Time(t)).map(|replayed| replayed.state) {
             Ok(state) => assert!(
                 &state == expected,
                 "state_at_time({t}) is not the state after record {seq}"
@@ -144,7 +144,7 @@ fn check_times(qm: &QueueManager, seen: &Seen) {
 fn check_seqs(qm: &QueueManager, seen: &Seen) {
     let last = qm.last_seq();
     for (seq, _, expected) in &seen.states {
-        match qm.state_at(*seq) {
+        match qm.state_at(*seq).map(|replayed| replayed.state) {
             Ok(state) => assert!(&state == expected, "state_at({seq}) differs"),
             Err(error) => assert!(
                 *seq < seen.base && *seq > Seq(0),
@@ -203,8 +203,20 @@ fn a_clock_stepped_back_stamps_the_previous_time_across_a_reopen() {
         ]
     );
     // Every event stamped at or before the first time: the first three.
-    assert_eq!(qm.state_at_time(BASE_TIME + 100.0).unwrap().pending_count(), 3);
-    assert_eq!(qm.state_at_time(BASE_TIME + 99.0).unwrap().pending_count(), 0);
+    assert_eq!(
+        qm.state_at(movie_queue::Until::Time(BASE_TIME + 100.0))
+            .unwrap()
+            .state
+            .pending_count(),
+        3
+    );
+    assert_eq!(
+        qm.state_at(movie_queue::Until::Time(BASE_TIME + 99.0))
+            .unwrap()
+            .state
+            .pending_count(),
+        0
+    );
 }
 
 #[test]
@@ -224,9 +236,15 @@ fn targets_outside_the_journal_are_refused_saying_what_can_be_answered() {
         "{error}"
     );
     let first = qm.events_from(Seq(20)).unwrap().next().unwrap().unwrap();
-    let error = qm.state_at_time(first.ts - 10_000.0).unwrap_err().to_string();
+    let error = qm
+        .state_at(movie_queue::Until::Time(first.ts - 10_000.0))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("compacted away"), "{error}");
-    assert!(qm.state_at_time(first.ts).unwrap() == qm.state());
-    let error = qm.state_at_time(movie_queue::now() + 3_600.0).unwrap_err().to_string();
+    assert!(qm.state_at(movie_queue::Until::Time(first.ts)).unwrap().state == qm.state());
+    let error = qm
+        .state_at(movie_queue::Until::Time(movie_queue::now() + 3_600.0))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("future"), "{error}");
 }

@@ -189,7 +189,11 @@ fn a_torn_first_write_beside_legacy_files_reads_as_the_legacy_store_for_reader_a
     let report = movie_queue::verify(dir.path()).expect("verify passes");
     let problems = report.problems.join("\n");
     assert!(problems.contains("torn tail"), "{problems}");
-    assert_eq!(report.start, "legacy", "a legacy store (not a problem in itself)");
+    assert_eq!(
+        report.start,
+        movie_queue::Start::Legacy,
+        "a legacy store (not a problem in itself)"
+    );
 
     let writer = quiet_options(Arc::new(RealStorage))
         .open(dir.path())

@@ -72,7 +72,7 @@ pub fn health(dir: &Path) -> Health {
             health.bytes = report.bytes;
             health.first_seq = report.first_seq;
             health.last_seq = report.last_seq;
-            health.start = report.start;
+            health.start = report.start.to_string();
             health.snapshot_seq = report.snapshot_seq;
             health.problems = report.problems;
         }

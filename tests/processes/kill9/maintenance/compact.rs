@@ -105,7 +105,7 @@ fn check_compacted_store(store: &Path, fixture: &CompactFixture, context: &str) 
     );
     let first = events[0].seq.0;
     for seq in [first, (first + fixture.last_seq) / 2, fixture.last_seq] {
-        match qm.state_at(Seq(seq)) {
+        match qm.state_at(Seq(seq)).map(|replayed| replayed.state) {
             Ok(state) => assert!(
                 state == fixture.states[usize::try_from(seq).expect("small")],
                 "{context}: the state replayed at record {seq} is not the one written"

@@ -154,7 +154,7 @@ fn check_import_after_kill(store: &Path, fixture: &ImportFixture, context: &str,
     }
     let report = movie_queue::verify(store).unwrap_or_else(|error| panic!("{context}: verify: {error}"));
     assert_eq!(
-        report.start == "legacy",
+        report.start == movie_queue::Start::Legacy,
         !imported,
         "{context}: verify starts from {}",
         report.start
