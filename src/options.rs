@@ -153,7 +153,7 @@ impl Options {
     ///
     /// # Errors
     /// As [`crate::verify`].
-    pub fn verify(&self, dir: impl AsRef<std::path::Path>) -> crate::Result<crate::VerifyReport> {
+    pub fn verify(&self, dir: impl AsRef<std::path::Path>) -> crate::error::Result<crate::VerifyReport> {
         crate::lock::require_directory(dir.as_ref())?;
         crate::audit::verify_with(self.storage.as_ref(), dir.as_ref())
     }
@@ -162,7 +162,11 @@ impl Options {
     ///
     /// # Errors
     /// As [`crate::replay`].
-    pub fn replay(&self, dir: impl AsRef<std::path::Path>, until: crate::Until) -> crate::Result<crate::Replayed> {
+    pub fn replay(
+        &self,
+        dir: impl AsRef<std::path::Path>,
+        until: crate::Until,
+    ) -> crate::error::Result<crate::Replayed> {
         crate::lock::require_directory(dir.as_ref())?;
         crate::audit::replay_with(self.storage.as_ref(), dir.as_ref(), until)
     }

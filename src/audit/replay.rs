@@ -248,7 +248,7 @@ impl Applied {
                     self.consistent &= event.ts <= bound;
                     if record.seq > self.seq {
                         if record.seq != self.seq.next() {
-                            return Err(crate::Error::Corrupt {
+                            return Err(crate::error::Error::Corrupt {
                                 path: record.place.path.to_path_buf(),
                                 offset: record.place.offset,
                                 detail: format!("record {} is not the one due ({})", record.seq, self.seq.next()),

@@ -171,7 +171,7 @@ pub fn read(storage: &dyn Storage, journal_dir: &Path) -> Holes {
 /// `journal_dir`; none: the file is removed.
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the file.
+/// [`crate::error::Error::Io`] naming the file.
 pub fn write(storage: &dyn Storage, journal_dir: &Path, holes: &[Hole]) -> Result<()> {
     let path = journal_dir.join(HOLES_FILE);
     if holes.is_empty() {

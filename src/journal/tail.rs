@@ -37,7 +37,7 @@ fn line(seq: Seq) -> String {
 /// Records that the journal went on to the segment starting at `seq`.
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the file.
+/// [`crate::error::Error::Io`] naming the file.
 pub fn write(storage: &dyn Storage, journal_dir: &Path, seq: Seq) -> Result<()> {
     storage::write_atomic(storage, &journal_dir.join(TAIL_FILE), line(seq).as_bytes())
 }
@@ -47,7 +47,7 @@ pub fn write(storage: &dyn Storage, journal_dir: &Path, seq: Seq) -> Result<()> 
 /// before the marker, checks nothing until it is written again.
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the file.
+/// [`crate::error::Error::Io`] naming the file.
 pub fn ensure(storage: &dyn Storage, journal_dir: &Path, seq: Seq) -> Result<()> {
     if read(storage, journal_dir) == TailMarker::Segment(seq) {
         return Ok(());
@@ -58,7 +58,7 @@ pub fn ensure(storage: &dyn Storage, journal_dir: &Path, seq: Seq) -> Result<()>
 /// Removes the marker (a journal set aside whole by `repair`).
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the file.
+/// [`crate::error::Error::Io`] naming the file.
 pub fn remove(storage: &dyn Storage, journal_dir: &Path) -> Result<()> {
     storage::remove_if_present(storage, &journal_dir.join(TAIL_FILE))?;
     storage::sync_parent(storage, &journal_dir.join(TAIL_FILE))

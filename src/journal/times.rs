@@ -125,7 +125,7 @@ pub fn read(storage: &dyn Storage, journal_dir: &Path) -> Vec<SegmentTimes> {
 /// only when that changes it.
 ///
 /// # Errors
-/// [`crate::Error::Io`] reading a segment or writing the index.
+/// [`crate::error::Error::Io`] reading a segment or writing the index.
 pub fn refresh(storage: &dyn Storage, scan: &JournalScan, ts_of: &dyn Fn(&[u8]) -> Option<f64>) -> Result<()> {
     let journal_dir = &scan.dir;
     let held = read(storage, journal_dir);
@@ -147,7 +147,7 @@ pub fn refresh(storage: &dyn Storage, scan: &JournalScan, ts_of: &dyn Fn(&[u8]) 
         }
         let bytes = storage
             .read(&segment.path)
-            .map_err(|error| crate::Error::io("read", &segment.path, error))?;
+            .map_err(|error| crate::error::Error::io("read", &segment.path, error))?;
         let mut times = Vec::new();
         for record in reader::run_records(segment, &bytes, &run) {
             times.extend(ts_of(record?.payload));

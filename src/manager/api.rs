@@ -17,8 +17,8 @@ impl QueueManager {
     /// id is already pending, in flight, failed or completed.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidMovie`] (empty id); [`crate::Error::EventTooLarge`];
-    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`] if it could not be made durable.
+    /// [`crate::error::Error::InvalidMovie`] (empty id); [`crate::error::Error::EventTooLarge`];
+    /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`] if it could not be made durable.
     pub fn add_to_pending(&self, movie: Movie) -> Result<bool> {
         movie.validate()?;
         self.commit_and_wait(|state| Ok(state.place(movie.id()).is_none().then(|| Event::Added { movie })))
@@ -54,7 +54,7 @@ impl QueueManager {
     /// duplicate is no error: it is skipped.)
     ///
     /// # Errors
-    /// [`crate::Error::InvalidMovie`]; [`crate::Error::EventTooLarge`].
+    /// [`crate::error::Error::InvalidMovie`]; [`crate::error::Error::EventTooLarge`].
     pub fn check_addable(&self, movie: &Movie) -> Result<()> {
         self.check_owner()?;
         movie.validate()?;
@@ -75,7 +75,7 @@ impl QueueManager {
     /// until completed, failed or requeued. `Ok(None)`: pending is empty.
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`] if the take could not be made durable.
+    /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`] if the take could not be made durable.
     pub fn get_next_pending(&self) -> Result<Option<Movie>> {
         Ok(self.take_next_pending()?.map(|entry| entry.movie))
     }
@@ -105,8 +105,8 @@ impl QueueManager {
     /// place. `Ok(false)`: the movie is completed or removed (nothing changes).
     ///
     /// # Errors
-    /// [`crate::Error::InvalidMovie`], [`crate::Error::OutOfRange`] (non-finite
-    /// `retry_after`), [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::InvalidMovie`], [`crate::error::Error::OutOfRange`] (non-finite
+    /// `retry_after`), [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn add_to_failed(&self, movie: Movie, error: impl Into<String>, retry_after: Option<f64>) -> Result<bool> {
         movie.validate()?;
         let retry_after = check_time("retry_after", retry_after.unwrap_or_else(now))?;
@@ -160,7 +160,7 @@ impl QueueManager {
     /// `retry_count`. `Ok(false)`: it is not in failed.
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn move_failed_to_pending(&self, movie: impl MovieId) -> Result<bool> {
         let id = movie.movie_id().to_owned();
         self.commit_and_wait(|state| {
@@ -179,7 +179,7 @@ impl QueueManager {
     /// cleared. `Ok(false)`: it is not in failed.
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn reset_failed_movie(&self, movie_id: impl MovieId) -> Result<bool> {
         let id = movie_id.movie_id().to_owned();
         self.commit_and_wait(|state| Ok((state.place(&id) == Some(Place::Failed)).then_some(Event::Reset { id })))
@@ -189,7 +189,7 @@ impl QueueManager {
     /// in flight or failed. `Ok(false)`: it was already completed, or removed.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidMovie`], [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::InvalidMovie`], [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn add_to_completed(&self, movie: Movie) -> Result<bool> {
         movie.validate()?;
         self.commit_and_wait(|state| Ok((!is_done(state, movie.id())).then(|| Event::Completed { movie })))
@@ -234,7 +234,7 @@ impl QueueManager {
     /// Removes completed entries older than `days` days; returns how many.
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn cleanup_old_completed(&self, days: u32) -> Result<usize> {
         self.cleanup_completed_before(now() - f64::from(days) * 86_400.0)
     }
@@ -243,7 +243,7 @@ impl QueueManager {
     /// seconds); returns how many.
     ///
     /// # Errors
-    /// [`crate::Error::OutOfRange`] for a non-finite cutoff; [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::OutOfRange`] for a non-finite cutoff; [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn cleanup_completed_before(&self, cutoff: f64) -> Result<usize> {
         let cutoff = check_time("cutoff", cutoff)?;
         let mut removed = 0;
@@ -261,7 +261,7 @@ impl QueueManager {
     /// first); returns how many.
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn requeue_in_flight(&self) -> Result<usize> {
         let mut count = 0;
         self.commit_and_wait(|state| {

@@ -36,7 +36,7 @@ impl QueueManager {
     /// is the last).
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] from the flush; [`crate::Error::Forked`].
+    /// [`crate::error::Error::Poisoned`] from the flush; [`crate::error::Error::Forked`].
     pub fn events_from(&self, from: Seq) -> Result<Events> {
         self.flush()?;
         let last = self.last_seq();
@@ -54,7 +54,7 @@ impl QueueManager {
     /// the segments a live subscription has yet to read.
     ///
     /// # Errors
-    /// [`crate::Error::Forked`] in a forked child (errors reading the
+    /// [`crate::error::Error::Forked`] in a forked child (errors reading the
     /// journal come as items).
     pub fn subscribe(&self, from: Seq) -> Result<Events> {
         self.check_owner()?;
@@ -96,11 +96,11 @@ impl QueueManager {
     /// ```
     ///
     /// # Errors
-    /// [`crate::Error::Unanswerable`] if the store cannot answer exactly:
+    /// [`crate::error::Error::Unanswerable`] if the store cannot answer exactly:
     /// the target is before what the journal still holds (compacted),
     /// behind damaged records, past the last record or in the future; it
     /// carries the reason and the records it can answer.
-    /// [`crate::Error::OutOfRange`] for a time that is not finite.
+    /// [`crate::error::Error::OutOfRange`] for a time that is not finite.
     /// Corruption or I/O.
     pub fn state_at(&self, target: impl Into<Until>) -> Result<audit::Replayed> {
         self.flush()?;

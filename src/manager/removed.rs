@@ -23,7 +23,7 @@ impl QueueManager {
     /// replace the stored ones. `Ok(false)`: it is already removed.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidMovie`]; [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::InvalidMovie`]; [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn add_to_removed(&self, movie: Movie) -> Result<bool> {
         movie.validate()?;
         self.commit_and_wait(|state| {
@@ -38,7 +38,7 @@ impl QueueManager {
     /// are. One event, one fsync.
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn mark_movies_as_removed<I>(&self, current_watchlist_ids: I) -> Result<usize>
     where
         I: IntoIterator,
@@ -74,7 +74,7 @@ impl QueueManager {
     /// its id is unknown afterwards. `Ok(false)`: it is not removed.
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn remove_from_removed_queue(&self, movie_id: impl MovieId) -> Result<bool> {
         let id = movie_id.movie_id().to_owned();
         self.commit_and_wait(|state| Ok((state.place(&id) == Some(Place::Removed)).then_some(Event::Forgotten { id })))
@@ -85,7 +85,7 @@ impl QueueManager {
     /// `Ok(false)`: it is not removed.
     ///
     /// # Errors
-    /// [`crate::Error::Poisoned`] / [`crate::Error::Io`].
+    /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn restore_removed_movie(&self, movie_id: impl MovieId) -> Result<bool> {
         let id = movie_id.movie_id().to_owned();
         self.commit_and_wait(|state| Ok((state.place(&id) == Some(Place::Removed)).then_some(Event::Restored { id })))

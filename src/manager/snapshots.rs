@@ -75,7 +75,7 @@ impl QueueManager {
     /// and the manifest, covering every event so far.
     ///
     /// # Errors
-    /// [`crate::Error::ReadOnly`]; [`crate::Error::Poisoned`]; [`crate::Error::Io`] naming the file.
+    /// [`crate::error::Error::ReadOnly`]; [`crate::error::Error::Poisoned`]; [`crate::error::Error::Io`] naming the file.
     pub fn snapshot(&self) -> Result<Seq> {
         self.check_owner()?;
         // Held while the files are written, so no background snapshot

@@ -44,7 +44,7 @@ impl Evidence {
     /// Reads everything; changes nothing.
     ///
     /// # Errors
-    /// [`crate::Error::Io`] reading the journal; [`crate::Error::Corrupt`]
+    /// [`crate::error::Error::Io`] reading the journal; [`crate::error::Error::Corrupt`]
     /// for a file in `journal/` that has no business there.
     pub fn gather(storage: &dyn Storage, dir: &Path) -> Result<Self> {
         let journal_dir = Layout::new(dir).journal();

@@ -42,7 +42,7 @@ pub struct ImportLimits {
 /// carries the decision out, and says where to append.
 ///
 /// # Errors
-/// As [`decision::decide`] (nothing changed); [`crate::Error::Io`] of a
+/// As [`decision::decide`] (nothing changed); [`crate::error::Error::Io`] of a
 /// step after it.
 pub fn recover_for_writer(storage: &dyn Storage, dir: &Path, limits: ImportLimits) -> Result<Recovered> {
     let evidence = Evidence::gather(storage, dir)?;
@@ -150,7 +150,7 @@ pub(super) fn record_base(
     }
     storage
         .create_dir_all(&evidence.journal_dir)
-        .map_err(|error| crate::Error::io("create directory", &evidence.journal_dir, error))?;
+        .map_err(|error| crate::error::Error::io("create directory", &evidence.journal_dir, error))?;
     storage::sync_parent(storage, &evidence.journal_dir)?;
     tracing::info!(seq = %data.seq, "recording the snapshot's state as the compaction base");
     base::write_base(storage, &evidence.journal_dir, data)

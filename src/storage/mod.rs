@@ -151,8 +151,8 @@ pub trait Storage: Send + Sync + Debug {
 /// `path`, and the directory fsynced.
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the file of the step that failed.
-pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::Result<()> {
+/// [`crate::error::Error::Io`] naming the file of the step that failed.
+pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
     let temporary = layout::temporary_path(path);
     remove_if_present(storage, &temporary)?;
     if let Err(error) = write_new(storage, &temporary, bytes) {
@@ -163,7 +163,7 @@ pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::
     set_directory_aside(storage, path)?;
     storage
         .rename(&temporary, path)
-        .map_err(|error| crate::Error::io("rename to", path, error))?;
+        .map_err(|error| crate::error::Error::io("rename to", path, error))?;
     sync_parent(storage, path)
 }
 
@@ -171,28 +171,29 @@ pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::
 /// fsyncs it (no rename, no directory fsync).
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the file.
-pub fn write_new(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::Result<()> {
+/// [`crate::error::Error::Io`] naming the file.
+pub fn write_new(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
     let mut file = storage
         .create_new(path)
-        .map_err(|error| crate::Error::io("create", path, error))?;
+        .map_err(|error| crate::error::Error::io("create", path, error))?;
     file.write_all(bytes)
-        .map_err(|error| crate::Error::io("write", path, error))?;
-    file.sync_data().map_err(|error| crate::Error::io("fsync", path, error))
+        .map_err(|error| crate::error::Error::io("write", path, error))?;
+    file.sync_data()
+        .map_err(|error| crate::error::Error::io("fsync", path, error))
 }
 
 /// Removes what is at `path` (a file or a link), if anything.
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the path; a directory there.
-pub fn remove_if_present(storage: &dyn Storage, path: &Path) -> crate::Result<()> {
+/// [`crate::error::Error::Io`] naming the path; a directory there.
+pub fn remove_if_present(storage: &dyn Storage, path: &Path) -> crate::error::Result<()> {
     match storage.entry(path) {
         Ok(Entry::Missing) => Ok(()),
         Ok(Entry::Directory) => set_directory_aside(storage, path),
         Ok(_) => storage
             .remove_file(path)
-            .map_err(|error| crate::Error::io("remove", path, error)),
-        Err(error) => Err(crate::Error::io("inspect", path, error)),
+            .map_err(|error| crate::error::Error::io("remove", path, error)),
+        Err(error) => Err(crate::error::Error::io("inspect", path, error)),
     }
 }
 
@@ -202,15 +203,15 @@ pub fn remove_if_present(storage: &dyn Storage, path: &Path) -> crate::Result<()
 /// happens unless a directory is there.
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the path.
-pub fn set_directory_aside(storage: &dyn Storage, path: &Path) -> crate::Result<()> {
+/// [`crate::error::Error::Io`] naming the path.
+pub fn set_directory_aside(storage: &dyn Storage, path: &Path) -> crate::error::Result<()> {
     if !matches!(storage.entry(path), Ok(Entry::Directory)) {
         return Ok(());
     }
     let aside = free_aside_name(storage, path, layout::IN_THE_WAY_TAG)?;
     storage
         .rename(path, &aside)
-        .map_err(|error| crate::Error::io("rename aside", path, error))?;
+        .map_err(|error| crate::error::Error::io("rename aside", path, error))?;
     tracing::warn!(path = %path.display(), aside = %aside.display(), "a directory was where a file goes; set it aside");
     sync_parent(storage, path)
 }
@@ -219,13 +220,13 @@ pub fn set_directory_aside(storage: &dyn Storage, path: &Path) -> crate::Result<
 /// `<name>.<tag>.<n>.broken` for the first free `n`.
 ///
 /// # Errors
-/// [`crate::Error::Io`] inspecting the directory.
-pub fn free_aside_name(storage: &dyn Storage, path: &Path, tag: &str) -> crate::Result<PathBuf> {
+/// [`crate::error::Error::Io`] inspecting the directory.
+pub fn free_aside_name(storage: &dyn Storage, path: &Path, tag: &str) -> crate::error::Result<PathBuf> {
     for attempt in 0_u32.. {
         let candidate = layout::aside_path(path, tag, attempt);
         let entry = storage
             .entry(&candidate)
-            .map_err(|error| crate::Error::io("inspect", &candidate, error))?;
+            .map_err(|error| crate::error::Error::io("inspect", &candidate, error))?;
         if entry == Entry::Missing {
             return Ok(candidate);
         }
@@ -236,12 +237,12 @@ pub fn free_aside_name(storage: &dyn Storage, path: &Path, tag: &str) -> crate::
 /// Fsyncs the directory holding `path`.
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the directory.
-pub fn sync_parent(storage: &dyn Storage, path: &Path) -> crate::Result<()> {
+/// [`crate::error::Error::Io`] naming the directory.
+pub fn sync_parent(storage: &dyn Storage, path: &Path) -> crate::error::Result<()> {
     let parent = parent_of(path);
     storage
         .sync_dir(parent)
-        .map_err(|error| crate::Error::io("fsync directory", parent, error))
+        .map_err(|error| crate::error::Error::io("fsync directory", parent, error))
 }
 
 /// The directory holding `path` (`.` for a bare name).

@@ -54,15 +54,15 @@ fn src() -> PathBuf {
 type ModulePath = Vec<String>;
 
 /// The module a file of `src/` is (`src/journal/mod.rs` is `journal`).
-fn module_path(path: &Path) -> ModulePath {
-    let relative = path.strip_prefix(src()).expect("under src/");
+fn module_path(root: &Path, path: &Path) -> ModulePath {
+    let relative = path.strip_prefix(root).expect("under the crate's source folder");
     let mut parts: ModulePath = relative
         .components()
         .map(|part| part.as_os_str().to_string_lossy().into_owned())
         .collect();
     let last = parts.pop().expect("a file name");
     let stem = last.strip_suffix(".rs").unwrap_or(&last).to_owned();
-    if !matches!(stem.as_str(), "mod" | "lib") {
+    if !matches!(stem.as_str(), "mod" | "lib" | "main") {
         parts.push(stem);
     }
     parts
@@ -153,14 +153,24 @@ fn expand(characters: &[char], start: usize) -> (Vec<Vec<String>>, usize) {
 /// Unit tests (`tests/` folders below a module) may use the test seams
 /// above them, so they are left out.
 fn library() -> BTreeMap<ModulePath, (PathBuf, String)> {
+    crate_files(&src())
+}
+
+/// The tool's source folder (the package `tool/`, a crate of its own).
+fn tool_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tool/src")
+}
+
+/// The files of the crate whose source folder is `root`, as [`library`].
+fn crate_files(root: &Path) -> BTreeMap<ModulePath, (PathBuf, String)> {
     let mut files = Vec::new();
-    source_files(&src(), &mut files);
+    source_files(root, &mut files);
     files
         .into_iter()
         .filter(|path| !path.components().any(|part| part.as_os_str() == "tests"))
         .map(|path| {
             let text = code(&fs::read_to_string(&path).expect("read a source file"));
-            (module_path(&path), (path, text))
+            (module_path(root, &path), (path, text))
         })
         .collect()
 }
@@ -209,10 +219,14 @@ fn resolve(
 
 /// Every import between two files of the library: `(from, to)`.
 fn file_imports() -> BTreeSet<(ModulePath, ModulePath)> {
-    let modules = library();
+    imports_between(&library())
+}
+
+/// Every import between two of `modules`: `(from, to)`.
+fn imports_between(modules: &BTreeMap<ModulePath, (PathBuf, String)>) -> BTreeSet<(ModulePath, ModulePath)> {
     // What a folder's `mod.rs` (or the crate root) re-exports from a child.
     let mut reexports = BTreeMap::new();
-    for (module, (_, text)) in &modules {
+    for (module, (_, text)) in modules {
         for statement in text.split(';').filter(|statement| statement.contains("use ")) {
             let Some(tree) = statement.trim().rsplit("use ").next() else {
                 continue;
@@ -230,9 +244,9 @@ fn file_imports() -> BTreeSet<(ModulePath, ModulePath)> {
         }
     }
     let mut imports = BTreeSet::new();
-    for (module, (_, text)) in &modules {
+    for (module, (_, text)) in modules {
         for path in paths(text) {
-            if let Some(target) = resolve(module, &path, &modules, &reexports)
+            if let Some(target) = resolve(module, &path, modules, &reexports)
                 && target != *module
             {
                 imports.insert((module.clone(), target));
@@ -296,9 +310,11 @@ fn modules_import_only_lower_layers() {
 /// `writer` to `segment` in `journal/`. A folder's `mod.rs` declares and
 /// re-exports its children, so arrows to and from it are not counted
 /// (a re-exported name counts as an import of the child that defines it).
-fn folder_graphs() -> BTreeMap<ModulePath, BTreeMap<String, BTreeSet<String>>> {
+fn folder_graphs(
+    imports: BTreeSet<(ModulePath, ModulePath)>,
+) -> BTreeMap<ModulePath, BTreeMap<String, BTreeSet<String>>> {
     let mut graphs: BTreeMap<ModulePath, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    for (from, to) in file_imports() {
+    for (from, to) in imports {
         let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
         if from.len() > common && to.len() > common {
             graphs
@@ -314,18 +330,34 @@ fn folder_graphs() -> BTreeMap<ModulePath, BTreeMap<String, BTreeSet<String>>> {
 
 #[test]
 fn no_file_imports_another_in_a_circle_at_any_level() {
-    let graphs = folder_graphs();
+    let graphs = folder_graphs(file_imports());
     assert!(
         graphs
             .get(&vec!["journal".to_owned()])
             .is_some_and(|graph| !graph.is_empty()),
         "the check sees the imports between the journal's files"
     );
+    assert_no_cycle(&graphs, "src");
+}
+
+#[test]
+fn no_file_of_the_tool_imports_another_in_a_circle_at_any_level() {
+    let graphs = folder_graphs(imports_between(&crate_files(&tool_src())));
+    assert!(
+        graphs
+            .get(&vec!["serve".to_owned()])
+            .is_some_and(|graph| !graph.is_empty()),
+        "the check sees the imports between the dashboard's files"
+    );
+    assert_no_cycle(&graphs, "tool/src");
+}
+
+fn assert_no_cycle(graphs: &BTreeMap<ModulePath, BTreeMap<String, BTreeSet<String>>>, root: &str) {
     let mut cycles = BTreeSet::new();
-    for (folder, graph) in &graphs {
+    for (folder, graph) in graphs {
         for start in graph.keys() {
             if let Some(cycle) = cycle_from(start, graph, &mut Vec::new(), &mut BTreeSet::new()) {
-                cycles.insert(format!("src/{}: {}", folder.join("/"), cycle.join(" -> ")));
+                cycles.insert(format!("{root}/{}: {}", folder.join("/"), cycle.join(" -> ")));
             }
         }
     }
