@@ -62,6 +62,26 @@ pub const BEFORE_REPAIR_TAG: &str = "before-repair";
 pub const IN_THE_WAY_TAG: &str = "in-the-way";
 /// The tag of a link or special file set aside where the lock file goes.
 pub const NOT_A_FILE_TAG: &str = "not-a-file";
+/// The tag of a checkpoint or documented file set aside because it does
+/// not hold up.
+pub const DAMAGED_TAG: &str = "damaged";
+/// The tag of a segment's damaged header, copied aside before repair
+/// writes it anew.
+pub const HEADER_TAG: &str = "header";
+/// The tag of something that has no business where it was found (a link,
+/// a special file, a segment of another store).
+pub const FOREIGN_TAG: &str = "foreign";
+/// The tag of a file found where the store keeps a directory.
+pub const NOT_A_DIRECTORY_TAG: &str = "not-a-directory";
+/// The tag of an empty last segment set aside.
+pub const EMPTY_TAG: &str = "empty";
+/// The tag of the journal a legacy import replaced.
+pub const BEFORE_IMPORT_TAG: &str = "before-import";
+/// The tag of a whole segment set aside: its bytes from offset 0 (a cut
+/// is tagged with the offset it starts at).
+pub const WHOLE_TAG: &str = "0";
+/// The store's folder under the home directory when none is given.
+pub const DEFAULT_DIR: &str = ".movie_sync";
 
 /// The paths of one store.
 #[derive(Debug, Clone, PartialEq, Eq)]

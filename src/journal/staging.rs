@@ -93,7 +93,7 @@ pub fn install_staged(storage: &dyn Storage, staging: &Path, journal_dir: &Path)
                 .remove_dir(journal_dir)
                 .map_err(|error| Error::io("remove directory", journal_dir, error))?;
         } else {
-            super::repair::move_aside(storage, journal_dir, "before-import")?;
+            super::repair::move_aside(storage, journal_dir, crate::layout::BEFORE_IMPORT_TAG)?;
         }
     }
     storage

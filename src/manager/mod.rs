@@ -137,7 +137,7 @@ impl std::fmt::Debug for QueueManager {
 pub fn default_dir() -> Result<PathBuf> {
     std::env::var_os("HOME")
         .filter(|home| !home.is_empty())
-        .map(|home| PathBuf::from(home).join(".movie_sync"))
+        .map(|home| PathBuf::from(home).join(crate::layout::DEFAULT_DIR))
         .ok_or_else(|| Error::InvalidArgument("HOME is not set; pass a directory".into()))
 }
 

@@ -12,7 +12,7 @@ use crate::journal::writer::Flusher;
 use crate::layout::Layout;
 use crate::seq::Seq;
 use crate::snapshot::manifest;
-use crate::storage::Storage;
+use crate::storage::{Entry, Storage};
 
 impl QueueManager {
     pub(super) fn snapshot_due(&self, inner: &Inner) -> bool {
@@ -129,8 +129,11 @@ impl QueueManager {
         // its state may not be the store's.
         let opened = self.opened.load(std::sync::atomic::Ordering::Acquire);
         let snapshot = writer.flush(seq).and_then(|()| {
-            let due =
-                inner.events_since_snapshot > 0 || !self.options.storage.exists(&Layout::new(&self.dir).manifest());
+            let due = inner.events_since_snapshot > 0
+                || !matches!(
+                    self.options.storage.entry(&Layout::new(&self.dir).manifest()),
+                    Ok(Entry::File(_))
+                );
             if opened && due {
                 let _writing = lock(&self.snapshot_writing);
                 manifest::write_snapshot(self.options.storage.as_ref(), &self.dir, &inner.state, seq).map_err(|error| {

@@ -126,7 +126,7 @@ fn carry_out(storage: &dyn Storage, decision: &Decision) -> Result<bool> {
 /// damage reaches into its header, else a copy of the rest, then a cut.
 pub(super) fn set_aside_from(storage: &dyn Storage, segment: &SegmentScan, offset: u64) -> Result<()> {
     if offset < format::SEGMENT_HEADER_BYTES as u64 {
-        repair::move_aside(storage, &segment.path, "0")?;
+        repair::move_aside(storage, &segment.path, crate::layout::WHOLE_TAG)?;
     } else {
         repair::cut_aside(storage, &segment.path, offset)?;
     }
@@ -144,7 +144,7 @@ pub(super) fn record_base(
     if storage.exists(&path) {
         let tag = match evidence.checkpoint(CheckpointKind::Base) {
             Some(old) => old.seq.to_string(),
-            None => "damaged".to_owned(),
+            None => crate::layout::DAMAGED_TAG.to_owned(),
         };
         repair::move_aside(storage, &path, &tag)?;
     }
@@ -174,7 +174,7 @@ fn append_point(storage: &dyn Storage, decision: &Decision) -> Result<Option<(st
         return Ok(Some((last.path.clone(), last.first_seq, last.valid_end())));
     }
     if clean && last.runs.is_empty() {
-        repair::move_aside(storage, &last.path, "empty")?;
+        repair::move_aside(storage, &last.path, crate::layout::EMPTY_TAG)?;
         mark_tail(storage, &decision.evidence.journal_dir)?;
     }
     Ok(None)

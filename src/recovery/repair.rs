@@ -126,7 +126,7 @@ fn finish(
 ) -> Result<RepairReport> {
     for rejected in decision.evidence.rejected() {
         if storage.exists(&rejected.path) {
-            let aside = repair::move_aside(storage, &rejected.path, "damaged")?;
+            let aside = repair::move_aside(storage, &rejected.path, crate::layout::DAMAGED_TAG)?;
             set_aside(&mut report, aside, "it does not hold up");
         }
     }
@@ -304,7 +304,7 @@ fn set_aside_unreadable_segment(
     if !decision.segment_aside_due(segment, damage) || !storage.exists(path) {
         return Ok(None);
     }
-    repair::move_aside(storage, path, "header").map(Some)
+    repair::move_aside(storage, path, crate::layout::HEADER_TAG).map(Some)
 }
 
 /// How many entries a documented file (a JSON array) holds, if it parses.
@@ -363,7 +363,7 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
         let mut moved = false;
         for (path, why) in [(manifest, evidence.snapshot.is_some()), (base, rejected_base)] {
             if why && storage.exists(&path) {
-                let aside = repair::move_aside(storage, &path, "damaged")?;
+                let aside = repair::move_aside(storage, &path, crate::layout::DAMAGED_TAG)?;
                 set_aside(report, aside, "it does not hold up and nothing else records the queues");
                 moved = true;
             }
@@ -390,7 +390,11 @@ fn repair_round(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
             // A file with a segment's name that holds nothing the chain
             // needs (planted, or left by something else): the records on
             // both sides of it continue each other, so it alone goes aside.
-            let aside = repair::move_aside(storage, &evidence.journal.segments[segment].path, "foreign")?;
+            let aside = repair::move_aside(
+                storage,
+                &evidence.journal.segments[segment].path,
+                crate::layout::FOREIGN_TAG,
+            )?;
             set_aside(
                 report,
                 aside,
@@ -467,10 +471,10 @@ fn set_aside_from_on(
     }
     let mut later_aside = Vec::new();
     for later in scans[segment + 1..].iter().rev() {
-        later_aside.push(repair::move_aside(storage, &later.path, "0")?);
+        later_aside.push(repair::move_aside(storage, &later.path, crate::layout::WHOLE_TAG)?);
     }
     if whole {
-        let aside = repair::move_aside(storage, path, "0")?;
+        let aside = repair::move_aside(storage, path, crate::layout::WHOLE_TAG)?;
         set_aside(report, aside, "damaged from its header on");
     } else {
         repair::cut(storage, path, offset)?;
@@ -503,12 +507,12 @@ fn cut_at_error(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut R
 fn set_aside_foreign_file(storage: &dyn Storage, dir: &Path, error: &Error, report: &mut RepairReport) -> Result<()> {
     match error {
         Error::Corrupt { path, .. } if *path == Layout::new(dir).journal() => {
-            let aside = repair::move_aside(storage, path, "not-a-directory")?;
+            let aside = repair::move_aside(storage, path, crate::layout::NOT_A_DIRECTORY_TAG)?;
             set_aside(report, aside, "not a directory where the journal belongs");
             Ok(())
         }
         Error::Corrupt { path, .. } if path.parent() == Some(Layout::new(dir).journal().as_path()) => {
-            let aside = repair::move_aside(storage, path, "foreign")?;
+            let aside = repair::move_aside(storage, path, crate::layout::FOREIGN_TAG)?;
             set_aside(report, aside, "not a journal segment");
             Ok(())
         }
@@ -533,7 +537,7 @@ fn salvage_legacy_files(storage: &dyn Storage, dir: &Path, report: &mut RepairRe
         .actions
         .push("imported every entry of the documented files that still reads".into());
     for path in damaged {
-        let aside = repair::move_aside(storage, &path, "damaged")?;
+        let aside = repair::move_aside(storage, &path, crate::layout::DAMAGED_TAG)?;
         set_aside(report, aside, "its entries after the damage could not be read");
     }
     Ok(())

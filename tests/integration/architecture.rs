@@ -70,10 +70,65 @@ fn module_path(root: &Path, path: &Path) -> ModulePath {
 
 /// The code of a file without its comments (line comments and doc comments).
 fn code(text: &str) -> String {
-    text.lines()
-        .map(|line| line.split("//").next().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n")
+    let characters: Vec<char> = text.chars().collect();
+    let mut kept = String::with_capacity(text.len());
+    let mut index = 0;
+    let mut in_string = false;
+    while index < characters.len() {
+        let character = characters[index];
+        let next = characters.get(index + 1).copied();
+        if in_string {
+            kept.push(character);
+            if character == '\\' {
+                kept.extend(next);
+                index += 2;
+                continue;
+            }
+            in_string = character != '"';
+            index += 1;
+            continue;
+        }
+        match (character, next) {
+            ('/', Some('/')) => {
+                // A line comment (doc comments too): up to the line's end.
+                while index < characters.len() && characters[index] != '\n' {
+                    index += 1;
+                }
+            }
+            ('/', Some('*')) => {
+                let mut depth = 0;
+                while index < characters.len() {
+                    match (characters[index], characters.get(index + 1)) {
+                        ('/', Some('*')) => depth += 1,
+                        ('*', Some('/')) => depth -= 1,
+                        _ => {
+                            index += 1;
+                            continue;
+                        }
+                    }
+                    index += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+            // A character literal: '"' must not open a string.
+            ('\'', Some('\\')) if characters.get(index + 3) == Some(&'\'') => {
+                kept.extend(&characters[index..index + 4]);
+                index += 4;
+            }
+            ('\'', Some(_)) if characters.get(index + 2) == Some(&'\'') => {
+                kept.extend(&characters[index..index + 3]);
+                index += 3;
+            }
+            _ => {
+                in_string = character == '"';
+                kept.push(character);
+                index += 1;
+            }
+        }
+    }
+    kept
 }
 
 fn is_ident(character: char) -> bool {
@@ -167,7 +222,10 @@ fn crate_files(root: &Path) -> BTreeMap<ModulePath, (PathBuf, String)> {
     source_files(root, &mut files);
     files
         .into_iter()
-        .filter(|path| !path.components().any(|part| part.as_os_str() == "tests"))
+        .filter(|path| {
+            let relative = path.strip_prefix(root).expect("under the crate's source folder");
+            !relative.components().any(|part| part.as_os_str() == "tests")
+        })
         .map(|path| {
             let text = code(&fs::read_to_string(&path).expect("read a source file"));
             (module_path(root, &path), (path, text))
@@ -222,27 +280,57 @@ fn file_imports() -> BTreeSet<(ModulePath, ModulePath)> {
     imports_between(&library())
 }
 
-/// Every import between two of `modules`: `(from, to)`.
-fn imports_between(modules: &BTreeMap<ModulePath, (PathBuf, String)>) -> BTreeSet<(ModulePath, ModulePath)> {
-    // What a folder's `mod.rs` (or the crate root) re-exports from a child.
-    let mut reexports = BTreeMap::new();
-    for (module, (_, text)) in modules {
-        for statement in text.split(';').filter(|statement| statement.contains("use ")) {
-            let Some(tree) = statement.trim().rsplit("use ").next() else {
-                continue;
-            };
-            for path in paths(&format!("self::{tree}")) {
-                let (Some(name), Some(child)) = (path.last(), path.get(1)) else {
-                    continue;
-                };
-                let mut target = module.clone();
-                target.push(child.clone());
-                if path.len() > 2 && modules.contains_key(&target) {
-                    reexports.insert((module.clone(), name.clone()), target);
+/// The `use` trees of a file's code: `self::x::{A, B}` of `pub use self::x::{A, B};`.
+fn use_trees(text: &str) -> Vec<String> {
+    text.split(';')
+        .filter_map(|statement| {
+            let at = statement.match_indices("use ").find(|(at, _)| {
+                let before = statement[..*at].trim_end();
+                before.is_empty() || before.ends_with(')') || before.ends_with("pub") || before.ends_with(']')
+            })?;
+            Some(statement[at.0 + "use ".len()..].trim().to_owned())
+        })
+        .collect()
+}
+
+/// What each module makes visible under a name of its own with `use`
+/// (a folder's `mod.rs` re-exporting a child's item, the crate root a
+/// folder's): `(module, name)` to the module that defines it, followed
+/// through chains of re-exports.
+fn reexports(modules: &BTreeMap<ModulePath, (PathBuf, String)>) -> BTreeMap<(ModulePath, String), ModulePath> {
+    let mut found: BTreeMap<(ModulePath, String), ModulePath> = BTreeMap::new();
+    loop {
+        let mut changed = false;
+        for (module, (_, text)) in modules {
+            for tree in use_trees(text) {
+                let rooted = ["self::", "super::", "crate::"]
+                    .iter()
+                    .any(|head| tree.starts_with(head));
+                let tree = if rooted { tree } else { format!("self::{tree}") };
+                for path in paths(&tree) {
+                    let Some(name) = path.last() else { continue };
+                    let key = (module.clone(), name.clone());
+                    if found.contains_key(&key) {
+                        continue;
+                    }
+                    if let Some(target) = resolve(module, &path, modules, &found)
+                        && target != *module
+                    {
+                        found.insert(key, target);
+                        changed = true;
+                    }
                 }
             }
         }
+        if !changed {
+            return found;
+        }
     }
+}
+
+/// Every import between two of `modules`: `(from, to)`.
+fn imports_between(modules: &BTreeMap<ModulePath, (PathBuf, String)>) -> BTreeSet<(ModulePath, ModulePath)> {
+    let reexports = reexports(modules);
     let mut imports = BTreeSet::new();
     for (module, (_, text)) in modules {
         for path in paths(text) {
@@ -407,6 +495,28 @@ fn the_cycle_check_finds_a_planted_cycle() {
             vec!["crate", "x", "b", "g"],
         ]
     );
+    // ...a cycle through a folder's re-export: `a` names `super::Thing`,
+    // which `x/mod.rs` re-exports from `b`, and `b` imports `a`.
+    let module = |path: &str, text: &str| {
+        let name: ModulePath = path
+            .split('/')
+            .filter(|part| !part.is_empty())
+            .map(str::to_owned)
+            .collect();
+        (name, (PathBuf::from(path), code(text)))
+    };
+    let planted: BTreeMap<ModulePath, (PathBuf, String)> = [
+        module("", "mod x;"),
+        module("x", "mod a;\nmod b;\npub use self::b::Thing; // \"a // in a string\""),
+        module("x/a", "let _ = \"http://example\"; use super::Thing;"),
+        module("x/b", "/* use super::a::nothing; */ pub struct Thing; use super::a::f;"),
+    ]
+    .into_iter()
+    .collect();
+    let graphs = folder_graphs(imports_between(&planted));
+    let folder = &graphs[&vec!["x".to_owned()]];
+    assert!(folder["a"].contains("b"), "a -> b through the re-export: {graphs:?}");
+    assert!(folder["b"].contains("a"), "b -> a: {graphs:?}");
     let mut graph = BTreeMap::new();
     graph.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
     graph.insert("b".to_owned(), BTreeSet::from(["a".to_owned()]));
@@ -493,24 +603,50 @@ const ENGINE_CRATES: [&str; 8] = [
 #[test]
 fn the_library_depends_on_the_engine_crates_only() {
     let manifest = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).expect("read");
-    let section = manifest
-        .split("\n[dependencies]\n")
-        .nth(1)
-        .expect("a [dependencies] section")
-        .split("\n[")
-        .next()
-        .unwrap_or_default();
-    let names: Vec<&str> = section
-        .lines()
-        .filter(|line| !line.starts_with('#') && line.contains('='))
-        .filter_map(|line| line.split('=').next())
-        .map(str::trim)
-        .collect();
-    assert!(names.contains(&"serde_json"), "the section was read: {names:?}");
+    let names = dependencies(&manifest);
+    assert!(
+        names.iter().any(|name| name == "serde_json"),
+        "the manifest was read: {names:?}"
+    );
     for name in names {
         assert!(
-            ENGINE_CRATES.contains(&name),
+            ENGINE_CRATES.contains(&name.as_str()),
             "the library depends on {name}, which is not an engine crate"
         );
     }
+}
+
+/// The crates a manifest depends on outside its dev-dependencies: every
+/// `[dependencies]`, `[build-dependencies]` and
+/// `[target.'cfg(..)'.dependencies]` table, and `[dependencies.NAME]`.
+fn dependencies(manifest: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut in_table = false;
+    for line in manifest.lines().map(str::trim) {
+        if let Some(header) = line.strip_prefix('[').and_then(|line| line.strip_suffix(']')) {
+            let header = header.trim_matches(|character| character == '[' || character == ']');
+            let parts: Vec<&str> = header.split('.').collect();
+            let table = |part: &&str| matches!(*part, "dependencies" | "build-dependencies");
+            in_table = parts.last().is_some_and(table);
+            if let Some(at) = parts.iter().position(table)
+                && at + 1 < parts.len()
+            {
+                names.push(parts[at + 1].to_owned());
+            }
+        } else if in_table
+            && !line.starts_with('#')
+            && let Some((name, _)) = line.split_once('=')
+        {
+            names.push(name.trim().to_owned());
+        }
+    }
+    names
+}
+
+#[test]
+fn the_dependency_reader_sees_every_kind_of_table() {
+    let manifest = "[dependencies]\na = \"1\"\n[dev-dependencies]\nb = \"1\"\n\
+                    [target.'cfg(unix)'.dependencies]\nc = \"1\"\n[build-dependencies]\nd = \"1\"\n\
+                    [dependencies.e]\nversion = \"1\"\n";
+    assert_eq!(dependencies(manifest), ["a", "c", "d", "e"]);
 }

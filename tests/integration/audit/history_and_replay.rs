@@ -1,6 +1,6 @@
 //! Audit and replay: `history(id)` lists every event of one movie,
 //! `events_from(k)` starts at event k, `state_at(k)` equals the state a
-//! fresh store reaches after the same first k operations, `state_at_time`
+//! fresh store reaches after the same first k operations, `state_at(Until::Time(..))`
 //! uses the events' own timestamps, and `compact` keeps the state while
 //! dropping covered segments.
 

@@ -4,7 +4,7 @@
 //!
 //! * event times are monotonic: each is the clock's time, or its
 //!   predecessor's when the clock stepped back;
-//! * `state_at_time(t)` equals the state after exactly the events stamped
+//! * `state_at(Until::Time(t))` equals the state after exactly the events stamped
 //!   at or before `t` (the live state recorded after the last of them), or
 //!   — only when that state is before the latest compaction base — an
 //!   error; never a different state;
@@ -130,11 +130,11 @@ fn check_times(qm: &QueueManager, seen: &Seen) {
         match qm.state_at(movie_queue::Until::Time(t)).map(|replayed| replayed.state) {
             Ok(state) => assert!(
                 &state == expected,
-                "state_at_time({t}) is not the state after record {seq}"
+                "state_at(time {t}) is not the state after record {seq}"
             ),
             Err(error) => assert!(
                 *seq < seen.base,
-                "state_at_time({t}) (record {seq}, base {}) refused: {error}",
+                "state_at(time {t}) (record {seq}, base {}) refused: {error}",
                 seen.base
             ),
         }
