@@ -61,7 +61,12 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn compact_journal(storage: &dyn Storage, dir: &Path, data: SnapshotData, keep_from: Seq) -> Result<CompactReport> {
+pub fn compact_journal(
+    storage: &dyn Storage,
+    dir: &Path,
+    data: &SnapshotData,
+    keep_from: Seq,
+) -> Result<CompactReport> {
     let seq = data.seq;
     let journal_dir = Layout::new(dir).journal();
     base::write_base(storage, &journal_dir, data)?;

@@ -171,7 +171,7 @@ fn rebuild_from(
     let checkpoints = Checkpoints::read(storage, dir);
     let mut tried = Vec::new();
     for point in checkpoints.starts(target, order) {
-        let Some(mut state) = starting_state(storage, dir, &point)? else {
+        let Some(mut state) = starting_state(storage, dir, &point) else {
             continue;
         };
         let bound = time.unwrap_or(f64::INFINITY);
@@ -342,17 +342,14 @@ fn stream(
 
 /// The state at a starting point; `None`: a snapshot that does not hold
 /// up after all (another start is tried).
-fn starting_state(storage: &dyn Storage, dir: &Path, point: &Point) -> Result<Option<QueueState>> {
+fn starting_state(storage: &dyn Storage, dir: &Path, point: &Point) -> Option<QueueState> {
     match point.start {
         Start::Snapshot => match manifest::load_snapshot(storage, dir) {
-            Ok(Some(data)) if data.seq == point.seq => data.into_state(&Layout::new(dir).manifest()).map(Some),
-            _ => Ok(None),
+            Ok(Some(data)) if data.seq == point.seq => Some(data.into_state()),
+            _ => None,
         },
-        Start::Base => {
-            let path = Layout::new(dir).base();
-            point.base.clone().unwrap_or_default().into_state(&path).map(Some)
-        }
-        Start::Empty | Start::Legacy => Ok(Some(QueueState::new())),
+        Start::Base => Some(point.base.clone().unwrap_or_default().into_state()),
+        Start::Empty | Start::Legacy => Some(QueueState::new()),
     }
 }
 

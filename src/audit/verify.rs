@@ -89,10 +89,7 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
     let snapshot = decision.evidence.checkpoint(CheckpointKind::Snapshot).cloned();
     let scan = decision.evidence.journal.clone();
     let start = decision.start;
-    let own_base = decision
-        .evidence
-        .checkpoint(CheckpointKind::Base)
-        .map(|data| (data.clone(), decision.evidence.checkpoint_path(CheckpointKind::Base)));
+    let own_base = decision.evidence.checkpoint(CheckpointKind::Base).cloned();
     decision.build_state(storage)?;
     let mut report = VerifyReport {
         segments: scan.segments.len(),
@@ -117,20 +114,19 @@ fn check_snapshot(
     storage: &dyn Storage,
     dir: &Path,
     scan: &JournalScan,
-    own_base: Option<(crate::snapshot::SnapshotData, std::path::PathBuf)>,
+    own_base: Option<crate::snapshot::SnapshotData>,
     data: crate::snapshot::SnapshotData,
     report: &mut VerifyReport,
 ) -> Result<()> {
     let seq = data.seq;
     let (mut state, own) = match own_base {
-        Some((base, path)) => {
+        Some(base) => {
             let own = base.seq;
-            (base.into_state(&path)?, own)
+            (base.into_state(), own)
         }
         None => (QueueState::new(), Seq(0)),
     };
-    let manifest = Layout::new(dir).manifest();
-    let from_snapshot = data.into_state(&manifest)?;
+    let from_snapshot = data.into_state();
     if own > seq || scan.chain_from(own).end < seq {
         report.snapshot_seq = Some(seq.0);
         return Ok(());
@@ -154,7 +150,7 @@ fn check_snapshot(
     } else {
         report.problems.push(format!(
             "{}: the snapshot of record {seq} differs from the journal's state at that record",
-            manifest.display()
+            Layout::new(dir).manifest().display()
         ));
     }
     Ok(())

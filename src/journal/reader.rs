@@ -56,6 +56,9 @@ pub struct Run {
     pub last: Seq,
     /// Byte offset of the first record's header.
     pub start: u64,
+    /// Byte offset of the last record's header (so that record can be read
+    /// alone).
+    pub last_start: u64,
     /// Byte offset just past the last record.
     pub end: u64,
 }
@@ -279,6 +282,7 @@ fn extend_run(run: &mut Option<Run>, seq: Seq, start: u64, end: u64) {
     match run {
         Some(current) => {
             current.last = seq;
+            current.last_start = start;
             current.end = end;
         }
         None => {
@@ -286,6 +290,7 @@ fn extend_run(run: &mut Option<Run>, seq: Seq, start: u64, end: u64) {
                 first: seq,
                 last: seq,
                 start,
+                last_start: start,
                 end,
             });
         }
@@ -336,6 +341,49 @@ pub fn replay(
         }
     }
     Ok(())
+}
+
+/// Hands on record `seq` alone. When it ends a run (the journal's last
+/// record, say) only its own bytes are read, from its header on, not its
+/// whole segment: a writer's open asks for the last record's time after
+/// the state is built, and a segment read then would leave a hole of its
+/// size in the heap.
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_one(storage: &dyn Storage, scan: &JournalScan, seq: Seq, on_record: &mut OnRecord<'_>) -> Result<()> {
+    let found = scan.segments.iter().find_map(|segment| {
+        segment
+            .runs
+            .iter()
+            .find(|run| run.last == seq)
+            .map(|run| (segment, run))
+    });
+    let Some((segment, run)) = found else {
+        return replay(storage, scan, seq, seq, on_record);
+    };
+    let bytes = storage
+        .open_read(&segment.path)
+        .and_then(|mut file| file.read_from(run.last_start))
+        .map_err(|error| Error::io("read", &segment.path, error))?;
+    let Some(raw) = decode_record(&bytes, segment.first_seq)
+        .ok()
+        .filter(|raw| raw.seq == seq)
+    else {
+        return Err(Error::Corrupt {
+            path: segment.path.clone(),
+            offset: run.last_start,
+            detail: format!("record {seq} changed while it was read (another process is repairing the store?)"),
+        });
+    };
+    on_record(RawRecord {
+        seq,
+        payload: raw.payload,
+        place: RecordPlace {
+            path: &segment.path,
+            offset: run.last_start,
+        },
+    })
 }
 
 fn replay_run(

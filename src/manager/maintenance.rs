@@ -24,7 +24,7 @@ impl QueueManager {
         maintenance::compact_journal(
             self.options.storage.as_ref(),
             self.dir(),
-            SnapshotData::of_state(&state, seq),
+            &SnapshotData::new(seq, state),
             self.earliest_subscribed(),
         )
     }

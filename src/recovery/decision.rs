@@ -27,7 +27,6 @@ use crate::journal::holes::{Hole, Holes};
 use crate::journal::reader::DamageKind;
 use crate::layout::{BASE_FILE, HOLES_FILE};
 use crate::seq::Seq;
-use crate::snapshot::SnapshotData;
 use crate::snapshot::legacy;
 use crate::storage::Storage;
 
@@ -128,7 +127,7 @@ pub struct Decision {
     /// as the compaction base?
     pub base_needed: bool,
     /// The legacy files' content, for [`Start::Legacy`].
-    pub legacy: Option<SnapshotData>,
+    pub legacy: Option<legacy::LegacyFiles>,
     /// The time of the chain's last record, once `build_state` has read it.
     pub last_ts: Option<f64>,
 }
@@ -464,7 +463,7 @@ fn refuse_empty_start_over_lost_state(evidence: &Evidence) -> Result<()> {
     }
 }
 
-fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<SnapshotData>) -> Decision {
+fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<legacy::LegacyFiles>) -> Decision {
     let tail = match chain.after {
         ChainEnd::Tail { segment, damage } => Some(Tail {
             segment,

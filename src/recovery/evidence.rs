@@ -79,15 +79,6 @@ impl Evidence {
         }
     }
 
-    /// The file that records a checkpoint of this kind.
-    #[must_use]
-    pub fn checkpoint_path(&self, kind: CheckpointKind) -> PathBuf {
-        match kind {
-            CheckpointKind::Snapshot => Layout::new(&self.dir).manifest(),
-            CheckpointKind::Base => self.journal_dir.join(BASE_FILE),
-        }
-    }
-
     /// The rejections of checkpoints that do not hold up.
     pub fn rejected(&self) -> impl Iterator<Item = &Rejected> {
         [self.snapshot.as_ref(), self.base.as_ref()]

@@ -116,7 +116,7 @@ fn carry_out(storage: &dyn Storage, decision: &Decision) -> Result<bool> {
     if decision.base_needed
         && let Some(data) = decision.evidence.checkpoint(CheckpointKind::Snapshot)
     {
-        record_base(storage, &decision.evidence, data.clone())?;
+        record_base(storage, &decision.evidence, data)?;
         changed = true;
     }
     Ok(changed)
@@ -138,7 +138,7 @@ pub(super) fn set_aside_from(storage: &dyn Storage, segment: &SegmentScan, offse
 pub(super) fn record_base(
     storage: &dyn Storage,
     evidence: &Evidence,
-    data: crate::snapshot::SnapshotData,
+    data: &crate::snapshot::SnapshotData,
 ) -> Result<()> {
     let path = evidence.journal_dir.join(BASE_FILE);
     if storage.exists(&path) {

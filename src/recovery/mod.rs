@@ -97,13 +97,12 @@ impl Decision {
     pub fn build_state(&mut self, storage: &dyn Storage) -> Result<QueueState> {
         let mut state = match (self.start, self.start.checkpoint()) {
             (_, Some(kind)) => {
-                let path = self.evidence.checkpoint_path(kind);
                 let taken = match kind {
                     CheckpointKind::Snapshot => self.evidence.snapshot.take(),
                     CheckpointKind::Base => self.evidence.base.take(),
                 };
                 let data = taken.and_then(std::result::Result::ok).unwrap_or_default();
-                data.into_state(&path)?
+                data.into_state()
             }
             (Start::Legacy, None) => {
                 let mut state = QueueState::new();
@@ -168,8 +167,8 @@ impl Decision {
 pub fn record_ts(storage: &dyn Storage, scan: &JournalScan, seq: Seq) -> Result<Option<f64>> {
     let mut ts = None;
     if seq.0 > 0 {
-        replay_events(storage, scan, seq, seq, &mut |record, _| {
-            ts = Some(record.ts);
+        reader::replay_one(storage, scan, seq, &mut |raw| {
+            ts = Some(decode_record(raw)?.ts);
             Ok(())
         })?;
     }

@@ -558,7 +558,7 @@ fn try_lenient_base(storage: &dyn Storage, evidence: &Evidence, report: &mut Rep
     report
         .actions
         .push("used the compaction base whose checksum fails: nothing else knows the state before the journal".into());
-    record_base(storage, evidence, data)?;
+    record_base(storage, evidence, &data)?;
     Ok(true)
 }
 

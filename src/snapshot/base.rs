@@ -38,15 +38,9 @@ struct Base {
 }
 
 impl Base {
-    fn into_data(self) -> SnapshotData {
-        SnapshotData {
-            seq: self.seq,
-            in_flight: self.in_flight,
-            pending: self.pending,
-            failed: self.failed,
-            completed: self.completed,
-            removed: self.removed,
-        }
+    fn into_data(self) -> std::result::Result<SnapshotData, String> {
+        let lists = [self.in_flight, self.pending, self.failed, self.completed, self.removed];
+        SnapshotData::from_lists(self.seq, lists)
     }
 }
 
@@ -66,15 +60,16 @@ struct BaseVersion1 {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn write_base(storage: &dyn Storage, journal_dir: &Path, data: SnapshotData) -> Result<()> {
+pub fn write_base(storage: &dyn Storage, journal_dir: &Path, data: &SnapshotData) -> Result<()> {
+    let [in_flight, pending, failed, completed, removed] = data.lists();
     let base = Base {
         version: BASE_VERSION,
         seq: data.seq,
-        in_flight: data.in_flight,
-        pending: data.pending,
-        failed: data.failed,
-        completed: data.completed,
-        removed: data.removed,
+        in_flight,
+        pending,
+        failed,
+        completed,
+        removed,
     };
     let body = serde_json::to_vec(&base).map_err(|error| Error::InvalidArgument(error.to_string()))?;
     storage::write_atomic(storage, &journal_dir.join(BASE_FILE), &seal("base", &body))
@@ -112,7 +107,7 @@ fn parse_base(bytes: &[u8]) -> std::result::Result<SnapshotData, String> {
             if !(2..=BASE_VERSION).contains(&base.version) || !removed_allowed {
                 return Err(format!("unsupported base version {}", base.version));
             }
-            Ok(base.into_data())
+            base.into_data()
         }
         Unsealed::NotSealed => parse_version_1(bytes),
     }
@@ -133,14 +128,8 @@ fn parse_version_1(bytes: &[u8]) -> std::result::Result<SnapshotData, String> {
             file.crc32
         ));
     }
-    Ok(SnapshotData {
-        seq: file.seq,
-        in_flight: file.in_flight,
-        pending: file.pending,
-        failed: file.failed,
-        completed: file.completed,
-        removed: Vec::new(),
-    })
+    let lists = [file.in_flight, file.pending, file.failed, file.completed, Vec::new()];
+    SnapshotData::from_lists(file.seq, lists)
 }
 
 /// Reads a base whose checksum does not hold, for `repair`'s last resort
@@ -157,5 +146,5 @@ pub fn load_base_leniently(storage: &dyn Storage, path: &Path) -> Option<Snapsho
         .map(|loose| loose.body)
         .or_else(|_| serde_json::from_slice::<Base>(&bytes))
         .ok()?;
-    (base.seq.0 < SEQ_MAX).then(|| base.into_data())
+    (base.seq.0 < SEQ_MAX).then(|| base.into_data().ok()).flatten()
 }

@@ -1,11 +1,8 @@
 //! The documented files: the four JSON arrays the application reads,
 //! rendered from the projection's stored JSON and parsed in one pass.
 
-use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
-
+use super::entries::Entries;
 use crate::entry::QueueEntry;
-use crate::json;
-use crate::movie::RawFields;
 use crate::projection::{Place, QueueState};
 
 /// Serializes the four documented files of `state` (pretty-printed, as
@@ -117,67 +114,30 @@ pub fn parse_entries(bytes: &[u8]) -> std::result::Result<Vec<QueueEntry>, Strin
 /// legacy file with it.
 #[must_use]
 pub fn parse_entries_prefix(bytes: &[u8]) -> (Vec<QueueEntry>, Option<String>) {
-    let mut invalid = None;
     let mut entries = Vec::new();
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let mut parsed = deserializer
-        .deserialize_seq(EntriesVisitor {
-            invalid: &mut invalid,
-            entries: &mut entries,
-        })
-        .and_then(|()| deserializer.end());
-    // An entry nested past serde_json's own limit (the store writes movies
-    // up to 64 levels; an earlier release let deeper ones in): read again
-    // without it, as deep as the store's readers go.
-    if parsed.as_ref().is_err_and(json::is_too_deep) && json::text_depth(bytes) <= json::DECODE_NESTING_MAX {
-        (entries, invalid) = (Vec::new(), None);
-        parsed = json::deserialize_deep(bytes, |deserializer| {
-            deserializer.deserialize_seq(EntriesVisitor {
-                invalid: &mut invalid,
-                entries: &mut entries,
-            })
-        });
-    }
-    let error = match (parsed, invalid) {
-        (Ok(()), _) => None,
-        (Err(_), Some(invalid)) => Some(invalid),
-        (Err(error), None) => Some(format!(
-            "not a JSON array of movies: {error} (after {} valid entries)",
-            entries.len()
-        )),
-    };
+    let error = parse_entries_each(bytes, &mut |entry| {
+        entries.push(entry);
+        Ok(())
+    })
+    .err();
     (entries, error)
 }
 
-/// Reads a JSON array of entries into `entries`, validating each as it
-/// comes; the first invalid one stops the parse and is described in
-/// `invalid` (the entries before it stay in `entries`).
-struct EntriesVisitor<'a> {
-    invalid: &'a mut Option<String>,
-    entries: &'a mut Vec<QueueEntry>,
-}
-
-impl<'de> Visitor<'de> for EntriesVisitor<'_> {
-    type Value = ();
-
-    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("a JSON array of movies")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> std::result::Result<Self::Value, A::Error> {
-        self.entries.reserve(access.size_hint().unwrap_or(0));
-        while let Some(raw) = access.next_element::<RawFields>()? {
-            match QueueEntry::from_raw(raw) {
-                Ok(entry) => self.entries.push(entry),
-                Err(error) => {
-                    let message = format!("entry {}: {error}", self.entries.len());
-                    *self.invalid = Some(message.clone());
-                    return Err(A::Error::custom(message));
-                }
-            }
-        }
-        Ok(())
-    }
+/// Parses a documented file one entry at a time, handing each to `each`
+/// before the next is read (see [`Entries`]): the first invalid entry,
+/// the first place the JSON breaks, or the first error `each` returns
+/// stops it. Returns how many entries were handed on.
+///
+/// # Errors
+/// A message naming the entry index and what is wrong with it, or where
+/// the JSON itself is malformed.
+pub fn parse_entries_each(
+    bytes: &[u8],
+    each: &mut dyn FnMut(QueueEntry) -> std::result::Result<(), String>,
+) -> std::result::Result<usize, String> {
+    let mut entries = Entries::new(each);
+    entries.feed(bytes, true)?;
+    Ok(entries.count())
 }
 
 #[cfg(test)]

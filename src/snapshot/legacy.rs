@@ -9,12 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::QUEUE_FILES;
 use super::files::{parse_entries, parse_entries_prefix};
-use super::{QUEUE_FILES, SnapshotData};
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::event::{Event, encode_payload};
-use crate::seq::Seq;
 use crate::storage::Storage;
 
 /// The largest `imported` event a legacy import writes (a single entry
@@ -31,7 +30,7 @@ const EVENT_WRAPPER_BYTES: usize = 256;
 ///
 /// # Errors
 /// [`Error::BadQueueFile`] naming the file; [`Error::Io`].
-pub fn load_legacy(storage: &dyn Storage, dir: &Path) -> Result<Option<SnapshotData>> {
+pub fn load_legacy(storage: &dyn Storage, dir: &Path) -> Result<Option<LegacyFiles>> {
     let mut lists: [Vec<QueueEntry>; 4] = Default::default();
     let mut found = false;
     for (name, list) in QUEUE_FILES.iter().zip(&mut lists) {
@@ -73,7 +72,7 @@ pub fn load_legacy(storage: &dyn Storage, dir: &Path) -> Result<Option<SnapshotD
 ///
 /// # Errors
 /// [`Error::Io`] reading a file.
-pub fn salvage_legacy(storage: &dyn Storage, dir: &Path) -> Result<(SnapshotData, Vec<PathBuf>)> {
+pub fn salvage_legacy(storage: &dyn Storage, dir: &Path) -> Result<(LegacyFiles, Vec<PathBuf>)> {
     let mut lists: [Vec<QueueEntry>; 4] = Default::default();
     let mut damaged = Vec::new();
     for (name, list) in QUEUE_FILES.iter().zip(&mut lists) {
@@ -121,11 +120,23 @@ fn is_regular(storage: &dyn Storage, path: &Path) -> bool {
     matches!(storage.entry(path), Ok(crate::storage::Entry::File(_)))
 }
 
-fn into_data(lists: [Vec<QueueEntry>; 4]) -> SnapshotData {
+/// A legacy store's documented files, as the entries they list, in file
+/// order (an id may be listed twice: the import keeps its first entry).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LegacyFiles {
+    /// `queue_pending.json`.
+    pub pending: Vec<QueueEntry>,
+    /// `queue_failed.json`.
+    pub failed: Vec<QueueEntry>,
+    /// `queue_completed.json`.
+    pub completed: Vec<QueueEntry>,
+    /// `queue_removed.json`.
+    pub removed: Vec<QueueEntry>,
+}
+
+fn into_data(lists: [Vec<QueueEntry>; 4]) -> LegacyFiles {
     let [pending, failed, completed, removed] = lists;
-    SnapshotData {
-        seq: Seq(0),
-        in_flight: Vec::new(),
+    LegacyFiles {
         pending,
         failed,
         completed,
@@ -138,11 +149,9 @@ fn into_data(lists: [Vec<QueueEntry>; 4]) -> SnapshotData {
 /// queues the writer's import journals (an id listed twice keeps its
 /// first entry).
 #[must_use]
-pub fn legacy_import(data: SnapshotData) -> Event {
-    let mut pending = data.in_flight;
-    pending.extend(data.pending);
+pub fn legacy_import(data: LegacyFiles) -> Event {
     Event::Imported {
-        pending,
+        pending: data.pending,
         failed: data.failed,
         completed: data.completed,
         removed: data.removed,
@@ -157,15 +166,13 @@ pub fn legacy_import(data: SnapshotData) -> Event {
 /// # Errors
 /// [`Error::EventTooLarge`] when one entry alone is over the limit (the
 /// message names its queue and index); nothing is written.
-pub fn import_payloads(data: SnapshotData, ts: f64, event_bytes_max: usize) -> Result<Vec<Vec<u8>>> {
+pub fn import_payloads(data: LegacyFiles, ts: f64, event_bytes_max: usize) -> Result<Vec<Vec<u8>>> {
     let room = event_bytes_max.saturating_sub(EVENT_WRAPPER_BYTES);
     let target = IMPORT_CHUNK_BYTES.min(room);
     let mut payloads = Vec::new();
     let mut chunk: [Vec<QueueEntry>; 4] = Default::default();
     let mut chunk_bytes = 0_usize;
-    let mut pending = data.in_flight;
-    pending.extend(data.pending);
-    for (queue, entries) in [pending, data.failed, data.completed, data.removed]
+    for (queue, entries) in [data.pending, data.failed, data.completed, data.removed]
         .into_iter()
         .enumerate()
     {

@@ -20,19 +20,19 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::files::{parse_entries, render_files};
+use super::entries::Entries;
+use super::files::render_files;
 use super::{
-    MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, seal, unseal,
+    MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, push, seal, unseal,
 };
 
 /// The files a manifest of `version` lists: the first three before version 3.
 fn files_of(version: u32) -> &'static [&'static str] {
     if version >= 3 { &QUEUE_FILES } else { &QUEUE_FILES[..3] }
 }
-use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::projection::QueueState;
+use crate::projection::{Place, QueueState};
 use crate::seq::Seq;
 use crate::storage::{self, Storage};
 
@@ -155,42 +155,43 @@ pub fn load_snapshot_noting(
     if names != expected {
         return Err(reject(format!("manifest lists {names:?}, expected {expected:?}")));
     }
-    let mut lists = Vec::with_capacity(QUEUE_FILES.len());
-    for digest in &manifest.files {
+    let in_flight = usize::try_from(manifest.in_flight).unwrap_or(usize::MAX);
+    let mut state = QueueState::new();
+    for (digest, places) in manifest.files.iter().zip(FILE_PLACES) {
         let path = dir.join(&digest.name);
-        match load_checked(storage, &path, digest) {
-            Ok(list) => lists.push(list),
+        match load_checked(storage, &path, digest, &mut state, places, in_flight) {
+            Ok(count) if places.0 == Place::InFlight && count < in_flight => {
+                return Err(reject(format!(
+                    "{} in-flight entries announced, {PENDING_FILE} holds {count}",
+                    manifest.in_flight
+                )));
+            }
+            Ok(_) => {}
             // Looked at only when the file does not load: no extra call
             // on the way of every open.
             Err(_) if pins_empty(digest) && !storage.exists(&path) => {
+                if places.0 == Place::InFlight && in_flight > 0 {
+                    return Err(reject(format!(
+                        "{} in-flight entries announced, {PENDING_FILE} holds 0",
+                        manifest.in_flight
+                    )));
+                }
                 pinned.push(path);
-                lists.push(Vec::new());
             }
             Err(rejected) => return Err(rejected),
         }
     }
-    lists.resize_with(QUEUE_FILES.len(), Vec::new);
-    let [mut pending, failed, completed, removed]: [Vec<QueueEntry>; 4] = lists
-        .try_into()
-        .map_err(|_| Rejected::new(&manifest_path, "four files expected".into()))?;
-    let in_flight_count = usize::try_from(manifest.in_flight).unwrap_or(usize::MAX);
-    if in_flight_count > pending.len() {
-        return Err(reject(format!(
-            "{} in-flight entries announced, {PENDING_FILE} holds {}",
-            manifest.in_flight,
-            pending.len()
-        )));
-    }
-    let rest = pending.split_off(in_flight_count);
-    Ok(Some(SnapshotData {
-        seq: manifest.seq,
-        in_flight: pending,
-        pending: rest,
-        failed,
-        completed,
-        removed,
-    }))
+    Ok(Some(SnapshotData::new(manifest.seq, state)))
 }
+
+/// The places each documented file's entries go to, in [`QUEUE_FILES`]
+/// order: the first `in_flight` entries of the pending file are in flight.
+const FILE_PLACES: [(Place, Place); 4] = [
+    (Place::InFlight, Place::Pending),
+    (Place::Failed, Place::Failed),
+    (Place::Completed, Place::Completed),
+    (Place::Removed, Place::Removed),
+];
 
 /// The record the manifest says its snapshot covers, reading the manifest
 /// only (the files are checked when the snapshot is loaded). `None`: no
@@ -235,24 +236,66 @@ fn pins_empty(digest: &FileDigest) -> bool {
     digest.bytes == EMPTY_FILE.len() as u64 && digest.crc32 == crc32fast::hash(EMPTY_FILE)
 }
 
+/// The size of the pieces a documented file is read in.
+const READ_PIECE: usize = 1 << 20;
+
+/// Loads the documented file at `path` into `state`, read in pieces as it
+/// is parsed (neither the file nor a list of its entries is held whole):
+/// its first `first_count` entries in `places.0`, the rest in `places.1`.
+/// The whole file is checked against the manifest's length and checksum
+/// (a mismatch is reported before anything the parse found). Returns how
+/// many entries it held.
 fn load_checked(
     storage: &dyn Storage,
     path: &Path,
     digest: &FileDigest,
-) -> std::result::Result<Vec<QueueEntry>, Rejected> {
+    state: &mut QueueState,
+    places: (Place, Place),
+    first_count: usize,
+) -> std::result::Result<usize, Rejected> {
     let reject = |detail: String| Rejected::new(path, detail);
-    let bytes = storage.read(path).map_err(|error| reject(error.to_string()))?;
-    let crc32 = crc32fast::hash(&bytes);
-    if bytes.len() as u64 != digest.bytes || crc32 != digest.crc32 {
+    let mut file = storage.open_read(path).map_err(|error| reject(error.to_string()))?;
+    let mut index = 0;
+    let mut each = |entry| {
+        let place = if index < first_count { places.0 } else { places.1 };
+        index += 1;
+        push(state, place, &entry)
+    };
+    let mut entries = Entries::new(&mut each);
+    let (mut hasher, mut length) = (crc32fast::Hasher::new(), 0_u64);
+    let (mut piece, mut pending) = (vec![0; READ_PIECE], Vec::new());
+    let mut parsed = Ok(());
+    loop {
+        let read = file
+            .read_at(length, &mut piece)
+            .map_err(|error| reject(error.to_string()))?;
+        hasher.update(&piece[..read]);
+        length += read as u64;
+        // After a parse error the rest is read for the checksum only.
+        if parsed.is_ok() {
+            pending.extend_from_slice(&piece[..read]);
+            match entries.feed(&pending, read == 0) {
+                Ok(used) => {
+                    entries.advance(used);
+                    pending.drain(..used);
+                }
+                Err(error) => parsed = Err(error),
+            }
+        }
+        if read == 0 {
+            break;
+        }
+    }
+    let crc32 = hasher.finalize();
+    if length != digest.bytes || crc32 != digest.crc32 {
         return Err(reject(format!(
-            "{} bytes with CRC32 {crc32:#010x}, the manifest recorded {} bytes with {:#010x} \
+            "{length} bytes with CRC32 {crc32:#010x}, the manifest recorded {} bytes with {:#010x} \
              (an interrupted snapshot or an edit by hand)",
-            bytes.len(),
-            digest.bytes,
-            digest.crc32
+            digest.bytes, digest.crc32
         )));
     }
-    parse_entries(&bytes).map_err(reject)
+    parsed.map_err(reject)?;
+    Ok(entries.count())
 }
 
 /// Removes `*.tmp` files an interrupted snapshot left in `dir` (writer only).

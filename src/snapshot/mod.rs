@@ -5,11 +5,13 @@
 //! | file | its one job |
 //! |---|---|
 //! | `files.rs` | the documented files: rendering (as Python's `json.dump(..., indent=2)`) and parsing |
+//! | `entries.rs` | reading a documented file entry by entry as its bytes come, never whole |
 //! | `manifest.rs` | writing a snapshot atomically; loading it only when every checksum agrees |
 //! | `legacy.rs` | reading a legacy store's files; the event that imports them |
 //! | `base.rs` | the compaction base `journal/base.json` |
 
 pub(crate) mod base;
+pub(crate) mod entries;
 pub(crate) mod files;
 pub(crate) mod legacy;
 pub(crate) mod manifest;
@@ -17,7 +19,6 @@ pub(crate) mod manifest;
 use std::path::{Path, PathBuf};
 
 use crate::entry::QueueEntry;
-use crate::error::{Error, Result};
 use crate::projection::{Place, QueueState};
 use crate::seq::Seq;
 
@@ -108,64 +109,73 @@ impl std::fmt::Display for Rejected {
     }
 }
 
-/// A snapshot's content: the queues as of journal record `seq`.
+/// A snapshot's content: the queues as of journal record `seq`, held as
+/// the state they describe. Each entry is stored once, compactly, as the
+/// state stores it: a checkpoint of a million movies costs what its queues
+/// cost, and loading one builds the state entry by entry, with no list of
+/// parsed entries beside it (a fresh open's memory is the state's).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SnapshotData {
-    /// The last journal record the snapshot covers (`Seq(0)`: a legacy
-    /// store's files, which no journal record covers).
+    /// The last journal record the snapshot covers.
     pub seq: Seq,
-    /// Movies in flight, oldest first.
-    pub in_flight: Vec<QueueEntry>,
-    /// Pending, front first.
-    pub pending: Vec<QueueEntry>,
-    /// Failed, in failed order.
-    pub failed: Vec<QueueEntry>,
-    /// Completed, in completion order.
-    pub completed: Vec<QueueEntry>,
-    /// Removed, in removal order.
-    pub removed: Vec<QueueEntry>,
+    /// The queues as of `seq`.
+    pub state: QueueState,
 }
 
+/// A checkpoint's entries by place, in place order (front first), for the
+/// formats that list them: in flight, pending, failed, completed, removed.
+pub type Lists = [Vec<QueueEntry>; 5];
+
+/// The places of [`Lists`], in order.
+pub const LIST_PLACES: [Place; 5] = [
+    Place::InFlight,
+    Place::Pending,
+    Place::Failed,
+    Place::Completed,
+    Place::Removed,
+];
+
 impl SnapshotData {
-    /// Builds the state this content describes; `source` names the file
-    /// in an error.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`] if the content cannot be a state (an id twice).
-    pub fn into_state(self, source: &Path) -> Result<QueueState> {
-        let mut state = QueueState::new();
-        state.reserve(
-            self.in_flight.len() + self.pending.len() + self.failed.len() + self.completed.len() + self.removed.len(),
-        );
-        let places = [
-            (Place::InFlight, self.in_flight),
-            (Place::Pending, self.pending),
-            (Place::Failed, self.failed),
-            (Place::Completed, self.completed),
-            (Place::Removed, self.removed),
-        ];
-        for (place, entries) in places {
-            for entry in entries {
-                state.push_new(place, &entry).map_err(|error| Error::Corrupt {
-                    path: source.to_path_buf(),
-                    offset: 0,
-                    detail: format!("{}; it appears again among the {place} entries", error.0),
-                })?;
-            }
-        }
-        Ok(state)
+    /// The queues as of `seq`.
+    #[must_use]
+    pub fn new(seq: Seq, state: QueueState) -> Self {
+        SnapshotData { seq, state }
     }
 
-    /// The content of `state`, covering record `seq`.
-    #[must_use]
-    pub fn of_state(state: &QueueState, seq: Seq) -> Self {
-        SnapshotData {
-            seq,
-            in_flight: state.in_flight().collect(),
-            pending: state.pending().collect(),
-            failed: state.failed().collect(),
-            completed: state.completed().collect(),
-            removed: state.removed().collect(),
+    /// The content `lists` describe, as of `seq`.
+    ///
+    /// # Errors
+    /// A message if the lists cannot be a state (an id listed twice).
+    pub fn from_lists(seq: Seq, lists: Lists) -> std::result::Result<Self, String> {
+        let mut state = QueueState::new();
+        state.reserve(lists.iter().map(Vec::len).sum());
+        for (place, entries) in LIST_PLACES.into_iter().zip(lists) {
+            for entry in entries {
+                push(&mut state, place, &entry)?;
+            }
         }
+        Ok(SnapshotData { seq, state })
     }
+
+    /// The entries by place (parsed back from the state).
+    #[must_use]
+    pub fn lists(&self) -> Lists {
+        LIST_PLACES.map(|place| self.state.entries(place).collect())
+    }
+
+    /// The state.
+    #[must_use]
+    pub fn into_state(self) -> QueueState {
+        self.state
+    }
+}
+
+/// Adds `entry` at the back of `place` in a state being loaded.
+///
+/// # Errors
+/// A message if its id is already in the state.
+pub fn push(state: &mut QueueState, place: Place, entry: &QueueEntry) -> std::result::Result<(), String> {
+    state
+        .push_new(place, entry)
+        .map_err(|error| format!("{}; it appears again among the {place} entries", error.0))
 }

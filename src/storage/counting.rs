@@ -44,6 +44,12 @@ impl ReadableFile for CountingReader {
         (self.on_read)(bytes.len() as u64);
         Ok(bytes)
     }
+
+    fn read_at(&mut self, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read_at(offset, buffer)?;
+        (self.on_read)(read as u64);
+        Ok(read)
+    }
 }
 
 impl Storage for CountingStorage {

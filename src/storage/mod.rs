@@ -51,6 +51,19 @@ pub trait ReadableFile: Send {
     /// # Errors
     /// The operating system's error.
     fn read_from(&mut self, offset: u64) -> io::Result<Vec<u8>>;
+
+    /// Reads into `buffer` from `offset` as much as the file holds, up to
+    /// the buffer's length; returns how much (0 at the end). A reader of a
+    /// large file in pieces holds one piece at a time.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn read_at(&mut self, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
+        let bytes = self.read_from(offset)?;
+        let length = bytes.len().min(buffer.len());
+        buffer[..length].copy_from_slice(&bytes[..length]);
+        Ok(length)
+    }
 }
 
 /// What is at a path, without following a symbolic link.

@@ -1,0 +1,244 @@
+//! Reading a documented file entry by entry: the JSON array is split into
+//! its values as the bytes come (in chunks of a file, or one slice), and
+//! each value is parsed into an entry and handed on before the next is
+//! read. A loader builds its state as it goes: neither the file nor a list
+//! of its entries is ever held whole.
+//!
+//! The splitting accepts exactly JSON's array syntax (whitespace, `[`,
+//! values separated by `,`, `]`, whitespace to the end); each value is
+//! parsed by `serde_json`, as deep as the store's readers go.
+
+use crate::entry::QueueEntry;
+use crate::json;
+use crate::movie::RawFields;
+
+/// What the splitter expects next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// The opening `[`.
+    Open,
+    /// The first value, or `]` (an empty array).
+    FirstOrClose,
+    /// A value (after a `,`).
+    Value,
+    /// `,` or `]` after a value.
+    CommaOrClose,
+    /// Nothing but whitespace (after the closing `]`).
+    End,
+}
+
+/// The splitter: where it is in the array, and how many entries it handed on.
+pub struct Entries<'f> {
+    expect: Expect,
+    count: usize,
+    /// Bytes consumed before the current buffer (for messages).
+    consumed: u64,
+    each: &'f mut dyn FnMut(QueueEntry) -> Result<(), String>,
+}
+
+impl<'f> Entries<'f> {
+    /// A splitter that hands each entry to `each` (an error from it stops
+    /// the reading, reported at that entry).
+    pub fn new(each: &'f mut dyn FnMut(QueueEntry) -> Result<(), String>) -> Self {
+        Entries {
+            expect: Expect::Open,
+            count: 0,
+            consumed: 0,
+            each,
+        }
+    }
+
+    /// How many entries were handed on.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Reads what it can of `bytes` (the text from where the last call
+    /// stopped; `end`: nothing follows it) and returns how many bytes it
+    /// used: a value cut by the end of `bytes` is left for the next call,
+    /// with the bytes after it.
+    ///
+    /// # Errors
+    /// A message naming the entry and what is wrong with it, or where the
+    /// array's syntax breaks.
+    pub fn feed(&mut self, bytes: &[u8], end: bool) -> Result<usize, String> {
+        let mut at = 0;
+        loop {
+            while bytes.get(at).is_some_and(|byte| is_whitespace(*byte)) {
+                at += 1;
+            }
+            let Some(&byte) = bytes.get(at) else {
+                if end && self.expect != Expect::End {
+                    return Err(self.broken(at, "the text ends inside the array"));
+                }
+                return Ok(at);
+            };
+            match (self.expect, byte) {
+                (Expect::Open, b'[') => {
+                    self.expect = Expect::FirstOrClose;
+                    at += 1;
+                }
+                (Expect::FirstOrClose | Expect::CommaOrClose, b']') => {
+                    self.expect = Expect::End;
+                    at += 1;
+                }
+                (Expect::CommaOrClose, b',') => {
+                    self.expect = Expect::Value;
+                    at += 1;
+                }
+                (Expect::FirstOrClose | Expect::Value, _) => {
+                    let Some(length) = value_length(&bytes[at..], end) else {
+                        return Ok(at);
+                    };
+                    self.entry(&bytes[at..at + length])?;
+                    self.expect = Expect::CommaOrClose;
+                    at += length;
+                }
+                (Expect::Open, _) => return Err(self.broken(at, "expected `[`")),
+                (Expect::CommaOrClose, _) => return Err(self.broken(at, "expected `,` or `]`")),
+                (Expect::End, _) => return Err(self.broken(at, "trailing characters after the array")),
+            }
+        }
+    }
+
+    /// Marks `used` bytes of a buffer as read (the offsets in messages
+    /// count from the start of the text).
+    pub fn advance(&mut self, used: usize) {
+        self.consumed += used as u64;
+    }
+
+    /// Parses one value into an entry and hands it on.
+    fn entry(&mut self, value: &[u8]) -> Result<(), String> {
+        let raw = json::from_slice::<RawFields>(value).map_err(|error| {
+            format!(
+                "not a JSON array of movies: entry {}: {error} (after {} valid entries)",
+                self.count, self.count
+            )
+        })?;
+        QueueEntry::from_raw(raw)
+            .map_err(|error| error.to_string())
+            .and_then(|entry| (self.each)(entry))
+            .map_err(|error| format!("entry {}: {error}", self.count))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn broken(&self, at: usize, what: &str) -> String {
+        format!(
+            "not a JSON array of movies: {what} at byte {} (after {} valid entries)",
+            self.consumed + at as u64,
+            self.count
+        )
+    }
+}
+
+/// JSON's whitespace.
+fn is_whitespace(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The length of the value `bytes` starts with: an object or array through
+/// its matching bracket (brackets inside strings not counted), a string
+/// through its closing quote, anything else up to the next whitespace,
+/// `,`, `]` or `}`. `None`: the value may go on past `bytes` (not `end`).
+/// A malformed value is delimited all the same, and `serde_json` says
+/// what is wrong with it.
+fn value_length(bytes: &[u8], end: bool) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
+    let first = *bytes.first()?;
+    if !matches!(first, b'{' | b'[' | b'"') {
+        let length = bytes
+            .iter()
+            .position(|byte| is_whitespace(*byte) || matches!(byte, b',' | b']' | b'}'));
+        return length.map(|length| length.max(1)).or(end.then_some(bytes.len()));
+    }
+    for (index, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    in_string = false;
+                    if depth == 0 {
+                        return Some(index + 1);
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(index + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    end.then_some(bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(text: &str, chunk: usize) -> Result<Vec<String>, String> {
+        let mut found = Vec::new();
+        {
+            let mut each = |entry: QueueEntry| {
+                found.push(entry.id().to_owned());
+                Ok(())
+            };
+            let mut entries = Entries::new(&mut each);
+            let mut buffer = Vec::new();
+            for piece in text.as_bytes().chunks(chunk.max(1)) {
+                buffer.extend_from_slice(piece);
+                let used = entries.feed(&buffer, false)?;
+                entries.advance(used);
+                buffer.drain(..used);
+            }
+            entries.feed(&buffer, true)?;
+        }
+        Ok(found)
+    }
+
+    #[test]
+    fn an_array_split_anywhere_reads_the_same() {
+        let text = " [ {\"id\":\"a]\\\"{\",\"title\":\"T\",\"year\":1999} ,\n{\"id\":\"b\",\"x\":[1,{\"y\":\"]\"}]}]\n";
+        for chunk in 1..=text.len() {
+            assert_eq!(
+                ids(text, chunk),
+                Ok(vec!["a]\"{".to_owned(), "b".to_owned()]),
+                "chunks of {chunk}"
+            );
+        }
+        assert_eq!(ids("[]", 1), Ok(vec![]));
+    }
+
+    #[test]
+    fn what_is_not_a_json_array_is_refused_as_serde_json_refuses_it() {
+        for text in [
+            "",
+            "{}",
+            "[",
+            "[{\"id\":\"a\"},]",
+            "[{\"id\":\"a\"}{\"id\":\"b\"}]",
+            "[{\"id\":\"a\"}] x",
+            "[5]",
+            "[{\"id\":\"a\"}",
+            "[,]",
+            "[{\"id\":\"a\",}]",
+        ] {
+            let slice: Result<Vec<RawFields>, _> = serde_json::from_str(text);
+            assert!(slice.is_err(), "serde_json refuses {text:?} too");
+            for chunk in [1, 3, 100] {
+                assert!(ids(text, chunk).is_err(), "{text:?} in chunks of {chunk}");
+            }
+        }
+    }
+}
