@@ -122,6 +122,74 @@ pub fn deserialize_deep<T>(
     Ok(value)
 }
 
+/// JSON's whitespace.
+pub fn is_whitespace(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The length of the value `bytes` starts with: an object or array through
+/// its matching bracket (brackets inside strings not counted), a string
+/// through its closing quote, anything else up to the next whitespace,
+/// `,`, `]` or `}`. `None`: the value may go on past `bytes` (not `end`).
+/// A malformed value is delimited all the same, and `serde_json` says
+/// what is wrong with it.
+pub fn value_length(bytes: &[u8], end: bool) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
+    let first = *bytes.first()?;
+    if !matches!(first, b'{' | b'[' | b'"') {
+        let length = bytes
+            .iter()
+            .position(|byte| is_whitespace(*byte) || matches!(byte, b',' | b']' | b'}'));
+        return length.map(|length| length.max(1)).or(end.then_some(bytes.len()));
+    }
+    for (index, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    in_string = false;
+                    if depth == 0 {
+                        return Some(index + 1);
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(index + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    end.then_some(bytes.len())
+}
+
+/// The top-level members of the compact JSON object `object` (no
+/// whitespace outside strings, as `serde_json` writes it): each key as
+/// written between its quotes, and its value's text. Stops at anything
+/// that is not such an object.
+pub fn members(object: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut rest = object.strip_prefix('{').unwrap_or_default();
+    std::iter::from_fn(move || {
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+        let key_length = value_length(rest.as_bytes(), true).filter(|_| rest.starts_with('"'))?;
+        let key = rest.get(1..key_length - 1)?;
+        let after = rest.get(key_length..)?.strip_prefix(':')?;
+        let value_length = value_length(after.as_bytes(), true)?;
+        let value = after.get(..value_length)?;
+        rest = after.get(value_length..)?;
+        Some((key, value))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

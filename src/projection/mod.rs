@@ -29,6 +29,7 @@
 mod invariants;
 mod lists;
 mod mutation;
+mod rewrite;
 mod rules;
 mod slab;
 mod stamps;

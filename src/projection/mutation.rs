@@ -3,6 +3,7 @@
 //! can fail.
 
 use super::lists::End;
+use super::rewrite;
 use super::slab::{Index, Node};
 use super::stamps::Stamping;
 use super::{ApplyError, Place, QueueState};
@@ -74,9 +75,10 @@ impl QueueState {
         let old = self
             .find(movie.id())
             .map(|(index, node)| (index, node.place, node.retry_count));
+        // Only `failed_at` is wanted: read from the text, not parsed whole.
         let first_failed_at = old
-            .and_then(|(index, _, _)| self.node(index)?.entry())
-            .and_then(|entry| entry.failed_at);
+            .and_then(|(index, _, _)| self.node(index))
+            .and_then(|node| rewrite::number_field(node.json(), "failed_at"));
         let stamps = stamping.failed();
         let entry = EntryFields {
             retry_count: old.map_or(0, |(_, _, count)| count).saturating_add(1),
@@ -108,13 +110,26 @@ impl QueueState {
     /// `moved_to_pending`: a failed entry to the back of pending, its
     /// retry fields kept (and, in version 2, `retry_attempt` stamped).
     fn move_back(&mut self, stamping: Stamping, id: &str) {
-        let Some((index, node)) = self.find(id) else { return };
-        let retry_count = node.retry_count;
-        let stamps = stamping.moved_to_pending(retry_count);
-        if stamps.is_empty() {
-            self.move_to(index, Place::Pending, End::Back);
-        } else if let Some(entry) = node.entry() {
-            self.restamp(index, &entry, Place::Pending, &stamps, |fields| fields);
+        // The stamps are rewritten in the entry's text: no parse of it.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let found = self.find(id).map(|(index, node)| {
+            let retry_count = node.retry_count;
+            let stamps = stamping.moved_to_pending(retry_count);
+            let restamped = (!stamps.is_empty()).then(|| {
+                rewrite::restamped(node.json(), &stamps, &mut scratch);
+                Node::of_text(&scratch, id, Place::Pending, retry_count, 0.0)
+            });
+            (index, restamped)
+        });
+        self.scratch = scratch;
+        match found {
+            Some((index, None)) => self.move_to(index, Place::Pending, End::Back),
+            Some((index, Some(node))) => {
+                self.detach(index);
+                self.replace(index, node);
+                self.attach(index, End::Back);
+            }
+            None => {}
         }
     }
 

@@ -50,11 +50,16 @@ impl Node {
             Place::Removed => entry.removed_at.unwrap_or(0.0),
             Place::Pending | Place::InFlight => 0.0,
         };
-        let id = entry.movie.id();
         scratch.clear();
         let serialized = serde_json::to_writer(&mut *scratch, &entry);
         debug_assert!(serialized.is_ok(), "an entry always serializes");
-        let json = std::str::from_utf8(scratch).unwrap_or_default();
+        Node::of_text(scratch, entry.movie.id(), place, entry.retry_count, index_time)
+    }
+
+    /// An entry whose compact JSON is `json` (written by `serde_json` for
+    /// an entry of `id`), to be placed in `place`.
+    pub(super) fn of_text(json: &[u8], id: &str, place: Place, retry_count: u32, index_time: f64) -> Self {
+        let json = std::str::from_utf8(json).unwrap_or_default();
         let id_inline = json
             .strip_prefix(ID_PREFIX)
             .and_then(|rest| rest.strip_prefix(id))
@@ -69,7 +74,7 @@ impl Node {
             id_len: u32::try_from(id.len()).unwrap_or(u32::MAX),
             id_inline,
             place,
-            retry_count: entry.retry_count,
+            retry_count,
             index_time,
             key: 0,
             prev: NIL,

@@ -9,7 +9,7 @@
 //! parsed by `serde_json`, as deep as the store's readers go.
 
 use crate::entry::QueueEntry;
-use crate::json;
+use crate::json::{self, is_whitespace, value_length};
 use crate::movie::RawFields;
 
 /// What the splitter expects next.
@@ -131,56 +131,6 @@ impl<'f> Entries<'f> {
             self.count
         )
     }
-}
-
-/// JSON's whitespace.
-fn is_whitespace(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-/// The length of the value `bytes` starts with: an object or array through
-/// its matching bracket (brackets inside strings not counted), a string
-/// through its closing quote, anything else up to the next whitespace,
-/// `,`, `]` or `}`. `None`: the value may go on past `bytes` (not `end`).
-/// A malformed value is delimited all the same, and `serde_json` says
-/// what is wrong with it.
-fn value_length(bytes: &[u8], end: bool) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
-    let first = *bytes.first()?;
-    if !matches!(first, b'{' | b'[' | b'"') {
-        let length = bytes
-            .iter()
-            .position(|byte| is_whitespace(*byte) || matches!(byte, b',' | b']' | b'}'));
-        return length.map(|length| length.max(1)).or(end.then_some(bytes.len()));
-    }
-    for (index, &byte) in bytes.iter().enumerate() {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => {
-                    in_string = false;
-                    if depth == 0 {
-                        return Some(index + 1);
-                    }
-                }
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(index + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    end.then_some(bytes.len())
 }
 
 #[cfg(test)]
