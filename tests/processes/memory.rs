@@ -74,12 +74,29 @@ fn memory_child_open() {
 
 #[test]
 fn a_fresh_open_from_a_snapshot_holds_at_most_twice_the_json_steady_and_at_its_peak() {
+    fresh_open_within_twice_the_json(false);
+}
+
+#[test]
+#[ignore = "known (issue 21): a compacted store's open loads its compaction base as lists of entries beside \
+            the snapshot's state (5.4x the JSON measured); fails until the base is read as the snapshot is"]
+fn a_fresh_open_of_a_compacted_store_holds_at_most_twice_the_json() {
+    fresh_open_within_twice_the_json(true);
+}
+
+/// Builds a store of [`MOVIES`] movies with a snapshot (and, with
+/// `compact`, a compaction base beside it), opens it in a fresh child and
+/// checks the child's RSS growth.
+fn fresh_open_within_twice_the_json(compact: bool) {
     let dir = scratch();
     let manager = options().open(dir.path()).expect("create");
     for number in 0..MOVIES {
         manager.add_to_pending(movie(number)).expect("add");
     }
     manager.snapshot().expect("snapshot");
+    if compact {
+        manager.compact().expect("compact");
+    }
     manager.close().expect("close");
     let json = std::fs::metadata(dir.path().join("queue_pending.json"))
         .expect("the snapshot's pending file")
