@@ -97,8 +97,18 @@ pub fn is_too_deep(error: &serde_json::Error) -> bool {
 /// `serde_json`'s error; for text deeper than [`DECODE_NESTING_MAX`], its
 /// "recursion limit exceeded".
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    from_slice_within(bytes, 0)
+}
+
+/// [`from_slice`] for a value that sits `outer` levels deep in its text
+/// (an entry of a documented file: 1), so the whole text's nesting is
+/// what [`DECODE_NESTING_MAX`] bounds.
+///
+/// # Errors
+/// As [`from_slice`].
+pub fn from_slice_within<T: DeserializeOwned>(bytes: &[u8], outer: usize) -> serde_json::Result<T> {
     match serde_json::from_slice(bytes) {
-        Err(error) if is_too_deep(&error) && text_depth(bytes) <= DECODE_NESTING_MAX => {
+        Err(error) if is_too_deep(&error) && text_depth(bytes) + outer <= DECODE_NESTING_MAX => {
             deserialize_deep(bytes, |deserializer| T::deserialize(deserializer))
         }
         parsed => parsed,
@@ -134,42 +144,64 @@ pub fn is_whitespace(byte: u8) -> bool {
 /// A malformed value is delimited all the same, and `serde_json` says
 /// what is wrong with it.
 pub fn value_length(bytes: &[u8], end: bool) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
-    let first = *bytes.first()?;
-    if !matches!(first, b'{' | b'[' | b'"') {
-        let length = bytes
-            .iter()
-            .position(|byte| is_whitespace(*byte) || matches!(byte, b',' | b']' | b'}'));
-        return length.map(|length| length.max(1)).or(end.then_some(bytes.len()));
-    }
-    for (index, &byte) in bytes.iter().enumerate() {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => {
-                    in_string = false;
-                    if depth == 0 {
+    ValueScan::default().length(bytes, end)
+}
+
+/// [`value_length`] over text that arrives in pieces: each call goes on
+/// from where the last one stopped (the bytes it was given again, and
+/// more), so a long value is scanned once, not once per piece.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValueScan {
+    scanned: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl ValueScan {
+    /// The length of the value `bytes` starts with (the same start each
+    /// call, longer or as long as before), as [`value_length`].
+    pub fn length(&mut self, bytes: &[u8], end: bool) -> Option<usize> {
+        let first = *bytes.first()?;
+        if !matches!(first, b'{' | b'[' | b'"') {
+            let found = bytes
+                .iter()
+                .skip(self.scanned)
+                .position(|byte| is_whitespace(*byte) || matches!(byte, b',' | b']' | b'}'))
+                .map(|at| (self.scanned + at).max(1));
+            self.scanned = bytes.len();
+            return found.or(end.then_some(bytes.len()));
+        }
+        for (index, &byte) in bytes.iter().enumerate().skip(self.scanned) {
+            self.scanned = index + 1;
+            if self.in_string {
+                match (self.escaped, byte) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => {
+                        self.in_string = false;
+                        if self.depth == 0 {
+                            return Some(index + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
                         return Some(index + 1);
                     }
                 }
                 _ => {}
             }
-            continue;
         }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(index + 1);
-                }
-            }
-            _ => {}
-        }
+        end.then_some(bytes.len())
     }
-    end.then_some(bytes.len())
 }
 
 /// The top-level members of the compact JSON object `object` (no

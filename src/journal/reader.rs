@@ -344,28 +344,32 @@ pub fn replay(
 }
 
 /// Hands on record `seq` alone. When it ends a run (the journal's last
-/// record, say) only its own bytes are read, from its header on, not its
-/// whole segment: a writer's open asks for the last record's time after
+/// record, say) only its own bytes are read, not its whole segment: a writer's open asks for the last record's time after
 /// the state is built, and a segment read then would leave a hole of its
 /// size in the heap.
 ///
 /// # Errors
 /// As [`replay`].
 pub fn replay_one(storage: &dyn Storage, scan: &JournalScan, seq: Seq, on_record: &mut OnRecord<'_>) -> Result<()> {
-    let found = scan.segments.iter().find_map(|segment| {
+    // The last run that holds `seq` (the one `replay` hands on last),
+    // when `seq` ends it.
+    let found = scan.segments.iter().rev().find_map(|segment| {
         segment
             .runs
             .iter()
-            .find(|run| run.last == seq)
+            .rev()
+            .find(|run| run.first <= seq && seq <= run.last)
             .map(|run| (segment, run))
     });
-    let Some((segment, run)) = found else {
+    let Some((segment, run)) = found.filter(|(_, run)| run.last == seq) else {
         return replay(storage, scan, seq, seq, on_record);
     };
-    let bytes = storage
+    let mut bytes = vec![0; usize::try_from(run.end.saturating_sub(run.last_start)).unwrap_or(0)];
+    let read = storage
         .open_read(&segment.path)
-        .and_then(|mut file| file.read_from(run.last_start))
+        .and_then(|mut file| file.read_at(run.last_start, &mut bytes))
         .map_err(|error| Error::io("read", &segment.path, error))?;
+    bytes.truncate(read);
     let Some(raw) = decode_record(&bytes, segment.first_seq)
         .ok()
         .filter(|raw| raw.seq == seq)

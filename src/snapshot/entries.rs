@@ -9,7 +9,7 @@
 //! parsed by `serde_json`, as deep as the store's readers go.
 
 use crate::entry::QueueEntry;
-use crate::json::{self, is_whitespace, value_length};
+use crate::json::{self, ValueScan, is_whitespace};
 use crate::movie::RawFields;
 
 /// What the splitter expects next.
@@ -33,6 +33,8 @@ pub struct Entries<'f> {
     count: usize,
     /// Bytes consumed before the current buffer (for messages).
     consumed: u64,
+    /// How far the value cut by the end of the last buffer was scanned.
+    scan: ValueScan,
     each: &'f mut dyn FnMut(QueueEntry) -> Result<(), String>,
 }
 
@@ -44,6 +46,7 @@ impl<'f> Entries<'f> {
             expect: Expect::Open,
             count: 0,
             consumed: 0,
+            scan: ValueScan::default(),
             each,
         }
     }
@@ -88,9 +91,12 @@ impl<'f> Entries<'f> {
                     at += 1;
                 }
                 (Expect::FirstOrClose | Expect::Value, _) => {
-                    let Some(length) = value_length(&bytes[at..], end) else {
+                    // A value cut by the end of `bytes` starts the next
+                    // buffer: its scan goes on there.
+                    let Some(length) = self.scan.length(&bytes[at..], end) else {
                         return Ok(at);
                     };
+                    self.scan = ValueScan::default();
                     self.entry(&bytes[at..at + length])?;
                     self.expect = Expect::CommaOrClose;
                     at += length;
@@ -110,7 +116,9 @@ impl<'f> Entries<'f> {
 
     /// Parses one value into an entry and hands it on.
     fn entry(&mut self, value: &[u8]) -> Result<(), String> {
-        let raw = json::from_slice::<RawFields>(value).map_err(|error| {
+        // The array is one level: the file nests no deeper than the
+        // store's readers go.
+        let raw = json::from_slice_within::<RawFields>(value, 1).map_err(|error| {
             format!(
                 "not a JSON array of movies: entry {}: {error} (after {} valid entries)",
                 self.count, self.count

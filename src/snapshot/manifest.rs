@@ -167,9 +167,9 @@ pub fn load_snapshot_noting(
                 )));
             }
             Ok(_) => {}
-            // Looked at only when the file does not load: no extra call
-            // on the way of every open.
-            Err(_) if pins_empty(digest) && !storage.exists(&path) => {
+            // A missing file the manifest pins as the empty queue (never
+            // a file that was there: its entries may be in the state).
+            Err(LoadError::Missing(_)) if pins_empty(digest) => {
                 if places.0 == Place::InFlight && in_flight > 0 {
                     return Err(reject(format!(
                         "{} in-flight entries announced, {PENDING_FILE} holds 0",
@@ -178,7 +178,7 @@ pub fn load_snapshot_noting(
                 }
                 pinned.push(path);
             }
-            Err(rejected) => return Err(rejected),
+            Err(LoadError::Missing(rejected) | LoadError::Rejected(rejected)) => return Err(rejected),
         }
     }
     Ok(Some(SnapshotData::new(manifest.seq, state)))
@@ -239,12 +239,24 @@ fn pins_empty(digest: &FileDigest) -> bool {
 /// The size of the pieces a documented file is read in.
 const READ_PIECE: usize = 1 << 20;
 
-/// Loads the documented file at `path` into `state`, read in pieces as it
-/// is parsed (neither the file nor a list of its entries is held whole):
-/// its first `first_count` entries in `places.0`, the rest in `places.1`.
-/// The whole file is checked against the manifest's length and checksum
-/// (a mismatch is reported before anything the parse found). Returns how
-/// many entries it held.
+/// Why a documented file did not load.
+enum LoadError {
+    /// It is not there (a manifest may pin it as an empty queue).
+    Missing(Rejected),
+    /// It is there and does not hold up; entries may have gone into the
+    /// state already.
+    Rejected(Rejected),
+}
+
+/// Loads the documented file at `path` into `state`, read in pieces
+/// (neither the file nor a list of its entries is held whole): its first
+/// `first_count` entries in `places.0`, the rest in `places.1`. Returns
+/// how many entries it held.
+///
+/// Two passes over the open file: the first checks its length and CRC32
+/// against the manifest (a damaged file costs one read, and nothing goes
+/// into the state); the second parses it, hashing again, so bytes that
+/// changed in between are refused too.
 fn load_checked(
     storage: &dyn Storage,
     path: &Path,
@@ -252,41 +264,18 @@ fn load_checked(
     state: &mut QueueState,
     places: (Place, Place),
     first_count: usize,
-) -> std::result::Result<usize, Rejected> {
-    let reject = |detail: String| Rejected::new(path, detail);
-    let mut file = storage.open_read(path).map_err(|error| reject(error.to_string()))?;
-    let mut index = 0;
-    let mut each = |entry| {
-        let place = if index < first_count { places.0 } else { places.1 };
-        index += 1;
-        push(state, place, &entry)
-    };
-    let mut entries = Entries::new(&mut each);
-    let (mut hasher, mut length) = (crc32fast::Hasher::new(), 0_u64);
-    let (mut piece, mut pending) = (vec![0; READ_PIECE], Vec::new());
-    let mut parsed = Ok(());
-    loop {
-        let read = file
-            .read_at(length, &mut piece)
-            .map_err(|error| reject(error.to_string()))?;
-        hasher.update(&piece[..read]);
-        length += read as u64;
-        // After a parse error the rest is read for the checksum only.
-        if parsed.is_ok() {
-            pending.extend_from_slice(&piece[..read]);
-            match entries.feed(&pending, read == 0) {
-                Ok(used) => {
-                    entries.advance(used);
-                    pending.drain(..used);
-                }
-                Err(error) => parsed = Err(error),
-            }
+) -> std::result::Result<usize, LoadError> {
+    let reject = |detail: String| LoadError::Rejected(Rejected::new(path, detail));
+    let mut file = storage.open_read(path).map_err(|error| {
+        let rejected = Rejected::new(path, error.to_string());
+        if error.kind() == std::io::ErrorKind::NotFound {
+            LoadError::Missing(rejected)
+        } else {
+            LoadError::Rejected(rejected)
         }
-        if read == 0 {
-            break;
-        }
-    }
-    let crc32 = hasher.finalize();
+    })?;
+    let mut piece = vec![0; READ_PIECE];
+    let (length, crc32) = read_pieces(file.as_mut(), &mut piece, |_| Ok(())).map_err(reject)?;
     if length != digest.bytes || crc32 != digest.crc32 {
         return Err(reject(format!(
             "{length} bytes with CRC32 {crc32:#010x}, the manifest recorded {} bytes with {:#010x} \
@@ -294,8 +283,46 @@ fn load_checked(
             digest.bytes, digest.crc32
         )));
     }
-    parsed.map_err(reject)?;
+    let mut index = 0;
+    let mut each = |entry| {
+        let place = if index < first_count { places.0 } else { places.1 };
+        index += 1;
+        push(state, place, &entry)
+    };
+    let mut entries = Entries::new(&mut each);
+    let mut pending = Vec::new();
+    let again = read_pieces(file.as_mut(), &mut piece, |read| {
+        pending.extend_from_slice(read);
+        let used = entries.feed(&pending, read.is_empty())?;
+        entries.advance(used);
+        pending.drain(..used);
+        Ok(())
+    })
+    .map_err(reject)?;
+    if again != (length, crc32) {
+        return Err(reject("the file changed while it was read".into()));
+    }
     Ok(entries.count())
+}
+
+/// Reads `file` from its start in pieces of `piece`'s size, handing each
+/// piece to `each` (an empty one at the end); returns the length and
+/// CRC32 of everything read.
+fn read_pieces(
+    file: &mut dyn crate::storage::ReadableFile,
+    piece: &mut [u8],
+    mut each: impl FnMut(&[u8]) -> std::result::Result<(), String>,
+) -> std::result::Result<(u64, u32), String> {
+    let (mut hasher, mut length) = (crc32fast::Hasher::new(), 0_u64);
+    loop {
+        let read = file.read_at(length, piece).map_err(|error| error.to_string())?;
+        hasher.update(&piece[..read]);
+        length += read as u64;
+        each(&piece[..read])?;
+        if read == 0 {
+            return Ok((length, hasher.finalize()));
+        }
+    }
 }
 
 /// Removes `*.tmp` files an interrupted snapshot left in `dir` (writer only).
