@@ -10,6 +10,8 @@
 //!    RSS growth of that process.
 //!
 //! Target (issue 6): RSS growth per movie ≤ 2× its JSON in `queue_pending.json`.
+//! `tests/processes/memory.rs` holds a fresh open to it in `cargo test`,
+//! with this file's workload.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,18 +22,19 @@ use movie_queue::{Durability, Movie, QueueManager};
 
 /// This process's memory, from `/proc/self/status`, in bytes.
 #[derive(Debug, Clone, Copy)]
-struct Memory {
+pub struct Memory {
     /// `VmRSS`: resident now.
-    rss: u64,
+    pub rss: u64,
     /// `VmHWM`: the peak of `rss`.
-    peak: u64,
+    pub peak: u64,
     /// `RssAnon`: resident heap and stacks (not file pages).
     anonymous: u64,
     /// `RssFile`: resident file-backed pages (the binary, mapped segments).
     file: u64,
 }
 
-fn memory() -> Memory {
+/// This process's memory now.
+pub fn memory() -> Memory {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -61,7 +64,9 @@ impl std::fmt::Display for Memory {
     }
 }
 
-fn movie(number: u64) -> Movie {
+/// The `number`-th movie of the workload (about 200 bytes of JSON in
+/// `queue_pending.json`, with the stamped fields).
+pub fn movie(number: u64) -> Movie {
     Movie::new(
         format!("{number}"),
         format!("Movie number {number}"),
@@ -71,7 +76,8 @@ fn movie(number: u64) -> Movie {
     .with_imdb_id(format!("tt{:07}", number % 10_000_000))
 }
 
-fn options() -> movie_queue::Options {
+/// `Batched`, no automatic snapshot.
+pub fn options() -> movie_queue::Options {
     QueueManager::options()
         .durability(Durability::Batched {
             max_delay: Duration::from_millis(5),

@@ -13,50 +13,21 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
-
-use movie_queue::{Durability, Movie, QueueManager};
 
 use crate::support::common::{scratch, test_name};
+
+/// The workload of `examples/memory.rs` (its movies, options and memory
+/// reading), shared.
+#[path = "../../examples/memory.rs"]
+#[allow(dead_code, reason = "the example's own main and report are not used here")]
+mod example;
+
+use example::{memory, movie, options};
 
 const CHILD_ENV: &str = "MOVIE_QUEUE_MEMORY_CHILD";
 const MOVIES: u64 = 100_000;
 /// Resident growth allowed, as a multiple of `queue_pending.json`'s bytes.
 const RATIO_MAX: f64 = 2.0;
-
-/// The movies of `examples/memory.rs`: about 200 bytes of JSON each in
-/// `queue_pending.json`, with the stamped fields.
-fn movie(number: u64) -> Movie {
-    Movie::new(
-        format!("{number}"),
-        format!("Movie number {number}"),
-        format!("{}", 1950 + number % 75),
-    )
-    .with_slug(format!("movie-number-{number}"))
-    .with_imdb_id(format!("tt{:07}", number % 10_000_000))
-}
-
-fn options() -> movie_queue::Options {
-    QueueManager::options()
-        .durability(Durability::Batched {
-            max_delay: Duration::from_millis(5),
-        })
-        .snapshot_every_events(0)
-        .snapshot_every(None)
-}
-
-/// `VmRSS` and `VmHWM` of this process, in bytes.
-fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kib| kib * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 #[test]
 #[ignore = "the child process of the memory guard; does nothing unless MOVIE_QUEUE_MEMORY_CHILD is set"]
@@ -64,9 +35,9 @@ fn memory_child_open() {
     let Some(dir) = std::env::var_os(CHILD_ENV) else {
         return;
     };
-    let (before, _) = memory();
+    let before = memory().rss;
     let manager = options().open(Path::new(&dir)).expect("the child opens the store");
-    let (after, peak) = memory();
+    let example::Memory { rss: after, peak, .. } = memory();
     let movies = manager.get_pending_count();
     println!("memory before={before} after={after} peak={peak} movies={movies}");
     drop(manager);
