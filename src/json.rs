@@ -59,19 +59,12 @@ fn is_scalar(value: &serde_json::Value) -> bool {
 /// validate.
 #[must_use]
 pub fn text_depth(bytes: &[u8]) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0_usize, 0_usize, false, false);
+    let (mut strings, mut depth, mut deepest) = (Strings::default(), 0_usize, 0_usize);
     for &byte in bytes {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
+        if !strings.structural(byte) {
             continue;
         }
         match byte {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -81,6 +74,32 @@ pub fn text_depth(bytes: &[u8]) -> usize {
         }
     }
     deepest
+}
+
+/// Where a scan of JSON text is with respect to its strings: inside one
+/// (and just after a backslash there), or outside.
+#[derive(Debug, Clone, Copy, Default)]
+struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Takes the next byte; says whether it is structural: outside every
+    /// string, and not a quote that opens or closes one.
+    fn structural(&mut self, byte: u8) -> bool {
+        if self.inside {
+            match (self.escaped, byte) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.inside = false,
+                _ => {}
+            }
+            return false;
+        }
+        self.inside = byte == b'"';
+        !self.inside
+    }
 }
 
 /// Whether `error` is `serde_json` stopping at its own nesting limit.
@@ -154,8 +173,7 @@ pub fn value_length(bytes: &[u8], end: bool) -> Option<usize> {
 pub struct ValueScan {
     scanned: usize,
     depth: usize,
-    in_string: bool,
-    escaped: bool,
+    strings: Strings,
 }
 
 impl ValueScan {
@@ -174,22 +192,15 @@ impl ValueScan {
         }
         for (index, &byte) in bytes.iter().enumerate().skip(self.scanned) {
             self.scanned = index + 1;
-            if self.in_string {
-                match (self.escaped, byte) {
-                    (true, _) => self.escaped = false,
-                    (false, b'\\') => self.escaped = true,
-                    (false, b'"') => {
-                        self.in_string = false;
-                        if self.depth == 0 {
-                            return Some(index + 1);
-                        }
-                    }
-                    _ => {}
+            let was_inside = self.strings.inside;
+            if !self.strings.structural(byte) {
+                // A string closed at the top: the value was that string.
+                if was_inside && !self.strings.inside && self.depth == 0 {
+                    return Some(index + 1);
                 }
                 continue;
             }
             match byte {
-                b'"' => self.in_string = true,
                 b'{' | b'[' => self.depth += 1,
                 b'}' | b']' => {
                     self.depth = self.depth.saturating_sub(1);

@@ -49,42 +49,37 @@ fn add_new(out: &mut Vec<u8>, stamps: &[Stamp], seen: &[bool]) {
     }
 }
 
+/// Writes a stamp as a member, its value as `serde_json` writes it (into
+/// `out` directly: a move allocates nothing here).
 fn write_stamp(out: &mut Vec<u8>, key: &str, value: StampValue) {
-    match value {
+    let written = match value {
         StampValue::Int(number) => {
-            let mut digits = [0_u8; 20];
-            let mut at = digits.len();
-            let mut rest = number.unsigned_abs();
-            loop {
-                at -= 1;
-                digits[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
-                rest /= 10;
-                if rest == 0 {
-                    break;
-                }
-            }
-            let sign: &[u8] = if number < 0 { b"-" } else { b"" };
-            write_member(out, key, &[sign, &digits[at..]].concat());
+            write_key(out, key);
+            serde_json::to_writer(&mut *out, &number)
         }
         StampValue::Text(text) => {
-            let mut quoted = Vec::with_capacity(text.len() + 2);
-            let written = serde_json::to_writer(&mut quoted, text);
-            debug_assert!(written.is_ok(), "a string always serializes");
-            write_member(out, key, &quoted);
+            write_key(out, key);
+            serde_json::to_writer(&mut *out, text)
         }
-        StampValue::Absent => {}
-    }
+        StampValue::Absent => Ok(()),
+    };
+    debug_assert!(written.is_ok(), "a number or a string always serializes");
 }
 
 /// Writes `"key":value` after a comma unless it is the first member.
 fn write_member(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    write_key(out, key);
+    out.extend_from_slice(value);
+}
+
+/// Writes `"key":` after a comma unless it is the first member.
+fn write_key(out: &mut Vec<u8>, key: &str) {
     if out.len() > 1 {
         out.push(b',');
     }
     out.push(b'"');
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
-    out.extend_from_slice(value);
 }
 
 /// The number the entry holds in its top-level field `key`, if any.

@@ -97,7 +97,7 @@ impl<'f> Entries<'f> {
                         return Ok(at);
                     };
                     self.scan = ValueScan::default();
-                    self.entry(&bytes[at..at + length])?;
+                    self.entry(&bytes[at..at + length], self.consumed + at as u64)?;
                     self.expect = Expect::CommaOrClose;
                     at += length;
                 }
@@ -114,20 +114,18 @@ impl<'f> Entries<'f> {
         self.consumed += used as u64;
     }
 
-    /// Parses one value into an entry and hands it on.
-    fn entry(&mut self, value: &[u8]) -> Result<(), String> {
+    /// Parses one value (at byte `offset` of the text) into an entry and
+    /// hands it on; an error names the entry's index and offset.
+    fn entry(&mut self, value: &[u8], offset: u64) -> Result<(), String> {
+        let index = self.count;
         // The array is one level: the file nests no deeper than the
         // store's readers go.
-        let raw = json::from_slice_within::<RawFields>(value, 1).map_err(|error| {
-            format!(
-                "not a JSON array of movies: entry {}: {error} (after {} valid entries)",
-                self.count, self.count
-            )
-        })?;
+        let raw = json::from_slice_within::<RawFields>(value, 1)
+            .map_err(|error| format!("entry {index} (at byte {offset}) is not a movie: {error}"))?;
         QueueEntry::from_raw(raw)
             .map_err(|error| error.to_string())
             .and_then(|entry| (self.each)(entry))
-            .map_err(|error| format!("entry {}: {error}", self.count))?;
+            .map_err(|error| format!("entry {index} (at byte {offset}): {error}"))?;
         self.count += 1;
         Ok(())
     }
