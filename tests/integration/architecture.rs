@@ -525,6 +525,49 @@ fn the_cycle_check_finds_a_planted_cycle() {
 }
 
 #[test]
+fn a_stores_file_and_folder_names_are_spelt_in_layout_only() {
+    // The names `layout.rs` gives files, folders and extensions (its tags
+    // are ordinary words, used elsewhere as words): no other file of the
+    // library or the tool writes one as a string literal.
+    let layout = fs::read_to_string(src().join("layout.rs")).expect("read layout.rs");
+    let names: Vec<String> = layout
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("pub const "))
+        .filter_map(|line| line.split_once(": &str = "))
+        .filter(|(constant, _)| {
+            ["_FILE", "_DIR", "_EXTENSION"]
+                .iter()
+                .any(|end| constant.ends_with(end))
+        })
+        .filter_map(|(_, value)| value.strip_suffix(';'))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        names.contains(&"\"queue_pending.json\"".to_owned()),
+        "layout.rs was read: {names:?}"
+    );
+    let mut spelt = Vec::new();
+    for root in [src(), tool_src()] {
+        for (_, (path, text)) in crate_files(&root) {
+            if path.ends_with("layout.rs") {
+                continue;
+            }
+            spelt.extend(
+                names
+                    .iter()
+                    .filter(|name| text.contains(name.as_str()))
+                    .map(|name| format!("{}: {name}", path.display())),
+            );
+        }
+    }
+    assert!(
+        spelt.is_empty(),
+        "store names spelt outside layout.rs:\n{}",
+        spelt.join("\n")
+    );
+}
+
+#[test]
 fn the_journal_knows_bytes_and_sequence_numbers_never_events() {
     let forbidden = ["event", "entry", "movie", "projection", "snapshot"];
     for (path, module, imported) in library_files() {

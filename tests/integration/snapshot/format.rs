@@ -160,3 +160,44 @@ fn a_snapshot_that_fails_on_a_full_disk_leaves_no_tmp_file() {
         assert_eq!(reopened.get_statistics().pending, 1, "write {failing}");
     }
 }
+
+/// A snapshot whose checksums hold but whose files list an id twice makes
+/// no state: it is rejected when it loads (naming the file and the id),
+/// the store opens from the journal with every movie, `verify` reports it,
+/// and following its hint (`repair`) leaves a store `verify` passes.
+#[test]
+fn a_snapshot_listing_an_id_twice_is_rejected_and_repair_clears_it() {
+    use movie_queue::testing::{RealStorage, write_files};
+    let dir = scratch();
+    let qm = open(dir.path());
+    for id in ["1", "2", "3"] {
+        qm.add_to_pending(movie(id)).unwrap();
+    }
+    let live = qm.state();
+    let seq = qm.last_seq();
+    qm.close().unwrap();
+
+    let pending = std::fs::read(dir.path().join("queue_pending.json")).unwrap();
+    let mut entries: Vec<Value> = serde_json::from_slice(&pending).unwrap();
+    entries.push(entries[0].clone());
+    let twice = serde_json::to_vec_pretty(&entries).unwrap();
+    let files = [twice, b"[]\n".to_vec(), b"[]\n".to_vec(), b"[]\n".to_vec()];
+    write_files(&RealStorage, dir.path(), &files, seq, 0).unwrap();
+
+    let reader = QueueManager::open_read_only(dir.path()).unwrap();
+    assert!(reader.state() == live, "the journal's state, not the snapshot's");
+    drop(reader);
+    let report = movie_queue::verify(dir.path()).unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|problem| problem.contains("queue_pending.json") && problem.contains("\"1\"")),
+        "verify names the file and the id: {:?}",
+        report.problems
+    );
+    movie_queue::repair(dir.path()).unwrap();
+    let report = movie_queue::verify(dir.path()).unwrap();
+    assert!(report.problems.is_empty(), "after repair: {:?}", report.problems);
+    assert!(open(dir.path()).state() == live);
+}
