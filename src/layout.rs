@@ -6,6 +6,7 @@
 //!   queue_pending.json  queue_failed.json      the documented files (the
 //!   queue_completed.json  queue_removed.json   snapshot's state)
 //!   queue_snapshot.json                        the manifest: which snapshot, which record
+//!   queue_snapshot.idx                         the snapshot's index: where each entry is
 //!   LOCK                                       the writer's lock
 //!   journal/
 //!     <first seq, 20 digits>.seg               the segments, in order
@@ -36,6 +37,8 @@ pub const COMPLETED_FILE: &str = "queue_completed.json";
 pub const REMOVED_FILE: &str = "queue_removed.json";
 /// The manifest naming the sequence number the files cover and their checksums.
 pub const MANIFEST_FILE: &str = "queue_snapshot.json";
+/// The snapshot's index: where each entry of the documented files is.
+pub const INDEX_FILE: &str = "queue_snapshot.idx";
 /// The four documented files, in the order the manifest lists them.
 pub const QUEUE_FILES: [&str; 4] = [PENDING_FILE, FAILED_FILE, COMPLETED_FILE, REMOVED_FILE];
 /// The file whose `flock` marks the writer.
@@ -112,6 +115,12 @@ impl Layout {
     #[must_use]
     pub fn manifest(&self) -> PathBuf {
         self.dir.join(MANIFEST_FILE)
+    }
+
+    /// The snapshot's index.
+    #[must_use]
+    pub fn index(&self) -> PathBuf {
+        self.dir.join(INDEX_FILE)
     }
 
     /// The four documented queue files: pending, failed, completed, removed.

@@ -158,6 +158,39 @@ impl Options {
         crate::audit::verify_with(self.storage.as_ref(), dir.as_ref())
     }
 
+    /// The counts of the store in `dir` (permanent failures at these
+    /// options' `max_retries`), as [`crate::QueueManager::get_statistics`]
+    /// of a read-only open gives them, at a cost that does not grow with
+    /// the queues: read from the snapshot's manifest, plus the journal
+    /// records after it (the movies they name are read from the documented
+    /// files through the snapshot's index). A store that is not in that
+    /// shape — an older manifest, a damaged index, damage in the records
+    /// after the snapshot — is rebuilt whole, as a read-only open would.
+    /// Needs no lock, changes nothing.
+    ///
+    /// # Errors
+    /// As [`crate::QueueManager::open_read_only`].
+    pub fn statistics(&self, dir: impl AsRef<std::path::Path>) -> crate::error::Result<crate::Statistics> {
+        crate::lock::require_directory(dir.as_ref())?;
+        crate::audit::statistics(&self.storage, dir.as_ref(), self.retry_policy.max_retries)
+    }
+
+    /// The movie `id`'s place and entry in the store in `dir`, as
+    /// [`crate::QueueManager::get`] of a read-only open gives them, read as
+    /// [`Options::statistics`] reads: the snapshot's index, one entry of
+    /// its documented file, and the journal records after the snapshot.
+    ///
+    /// # Errors
+    /// As [`Options::statistics`].
+    pub fn lookup(
+        &self,
+        dir: impl AsRef<std::path::Path>,
+        id: &str,
+    ) -> crate::error::Result<Option<(crate::Place, crate::QueueEntry)>> {
+        crate::lock::require_directory(dir.as_ref())?;
+        crate::audit::lookup(&self.storage, dir.as_ref(), id)
+    }
+
     /// [`crate::replay`] with these options (their storage and `on_read`).
     ///
     /// # Errors

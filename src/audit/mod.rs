@@ -12,11 +12,15 @@
 
 use std::path::Path;
 
+mod lean;
 mod replay;
 mod stream;
 mod time;
 mod verify;
 
+#[cfg(any(test, feature = "testing"))]
+pub use self::lean::{lean_lookup, lean_statistics};
+pub use self::lean::{lookup, statistics};
 #[cfg(any(test, feature = "testing"))]
 pub use self::replay::full_replay;
 pub use self::replay::{Replayed, replay, replay_with};

@@ -80,6 +80,10 @@ struct Inner {
     writer: Option<JournalWriter>,
     events_since_snapshot: u64,
     last_snapshot_at: Instant,
+    /// Was the store opened from something other than its snapshot (a
+    /// damaged or missing one, the journal alone)? Then close writes one,
+    /// whatever the policy says.
+    snapshot_stale: bool,
     /// The last event's time: the next is never stamped below it.
     last_ts: f64,
     /// Where each payload is encoded before its exact-size copy goes to
@@ -222,6 +226,7 @@ impl QueueManager {
                 writer,
                 events_since_snapshot: recovered.events_since_snapshot,
                 last_snapshot_at: Instant::now(),
+                snapshot_stale: !recovered.snapshot_used,
                 last_ts: recovered.last_ts,
                 payload_scratch: Vec::new(),
             }),
@@ -453,6 +458,7 @@ impl Inner {
             writer: None,
             events_since_snapshot: 0,
             last_snapshot_at: Instant::now(),
+            snapshot_stale: false,
             last_ts: 0.0,
             payload_scratch: Vec::new(),
         }

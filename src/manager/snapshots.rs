@@ -25,6 +25,32 @@ impl QueueManager {
         by_count || by_time
     }
 
+    /// Is a snapshot due at close? When the store has none, or the open did
+    /// not start from it (damaged, or written by an older version without
+    /// the time and index), or when the records since the last one reach
+    /// the policy's count, or the last one is older than its interval (by
+    /// the manifest's time, so a short-lived process such as one CLI
+    /// command counts the snapshot's real age).
+    /// Otherwise close leaves the documented files as they are: the journal
+    /// holds every change, and a few records are not worth rewriting every
+    /// queue.
+    fn closing_snapshot_due(&self, inner: &Inner) -> bool {
+        let storage = self.options.storage.as_ref();
+        if inner.snapshot_stale || !matches!(storage.entry(&Layout::new(&self.dir).manifest()), Ok(Entry::File(_))) {
+            return true;
+        }
+        let Some(written) = manifest::written_at(storage, &self.dir) else {
+            return true;
+        };
+        let since = inner.events_since_snapshot;
+        let by_count = self.options.snapshot_every_events > 0 && since >= self.options.snapshot_every_events;
+        let by_age = self
+            .options
+            .snapshot_every
+            .is_some_and(|interval| crate::clock::now() - written >= interval.as_secs_f64());
+        since > 0 && (by_count || by_age)
+    }
+
     /// Starts a snapshot of record `seq` on a thread of its own. The thread
     /// rebuilds that state from disk — the previous snapshot plus the
     /// journal records after it — so writers never wait for it: nothing is
@@ -41,6 +67,7 @@ impl QueueManager {
         };
         let seq = Seq(inner.next_seq.0 - 1);
         inner.events_since_snapshot = 0;
+        inner.snapshot_stale = false;
         inner.last_snapshot_at = Instant::now();
         let storage = self.options.storage.clone();
         let dir = self.dir.clone();
@@ -94,6 +121,7 @@ impl QueueManager {
             let writer = inner.writer.as_ref().ok_or_else(|| self.not_writable())?;
             let flusher = writer.flusher()?;
             inner.events_since_snapshot = 0;
+            inner.snapshot_stale = false;
             inner.last_snapshot_at = Instant::now();
             (flusher, Seq(inner.next_seq.0 - 1))
         };
@@ -129,12 +157,7 @@ impl QueueManager {
         // its state may not be the store's.
         let opened = self.opened.load(std::sync::atomic::Ordering::Acquire);
         let snapshot = writer.flush(seq).and_then(|()| {
-            let due = inner.events_since_snapshot > 0
-                || !matches!(
-                    self.options.storage.entry(&Layout::new(&self.dir).manifest()),
-                    Ok(Entry::File(_))
-                );
-            if opened && due {
+            if opened && self.closing_snapshot_due(&inner) {
                 let _writing = lock(&self.snapshot_writing);
                 manifest::write_snapshot(self.options.storage.as_ref(), &self.dir, &inner.state, seq).map_err(|error| {
                     Error::SnapshotFailed {

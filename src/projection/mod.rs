@@ -134,6 +134,10 @@ pub struct QueueState {
     removed_index: BTreeSet<TimeKey>,
     /// Where entries are serialized before they are stored.
     scratch: Vec<u8>,
+    /// Does it hold only some of a store's entries (`audit/lean.rs`)? Then
+    /// the front of pending is unknown, and `taken` is checked only for
+    /// naming a pending movie.
+    partial: bool,
 }
 
 impl QueueState {
@@ -141,6 +145,18 @@ impl QueueState {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty state that will hold only some of a store's entries: the
+    /// ones a run of events concerns, loaded from a snapshot one by one.
+    /// Every rule but the front of pending is a rule about the movies an
+    /// event names, so those events apply to it as they apply to the whole.
+    #[must_use]
+    pub(crate) fn partial() -> Self {
+        QueueState {
+            partial: true,
+            ..Self::default()
+        }
     }
 
     /// Makes room for `additional` more entries without growing (replay
@@ -219,6 +235,11 @@ impl QueueState {
     /// each (the documented files' shape, without re-serializing).
     pub(crate) fn entries_json(&self, place: Place) -> impl Iterator<Item = &str> {
         self.nodes(place).map(|(_, node)| node.json())
+    }
+
+    /// The entries of one place, in queue order, as (id, compact JSON).
+    pub(crate) fn entries_stored(&self, place: Place) -> impl Iterator<Item = (&str, &str)> {
+        self.nodes(place).map(|(_, node)| (node.id(), node.json()))
     }
 
     /// How many entries are pending.

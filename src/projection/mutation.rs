@@ -25,8 +25,9 @@ impl QueueState {
                 let index = self.insert(node);
                 self.attach(index, End::Back);
             }
-            // `check` accepted it, so it names the front of pending.
-            Event::Taken { .. } => self.move_to(self.list(Place::Pending).head, Place::InFlight, End::Back),
+            // `check` accepted it, so it names the front of pending (of a
+            // whole state; a partial one knows only that it is pending).
+            Event::Taken { id } => self.relocate(id, Place::InFlight, End::Back),
             Event::Failed {
                 movie,
                 error,

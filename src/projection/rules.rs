@@ -71,6 +71,9 @@ impl QueueState {
     }
 
     fn expect_front(&self, kind: &str, id: &str) -> Result<(), ApplyError> {
+        if self.partial {
+            return self.expect_in(kind, id, Place::Pending);
+        }
         let front = self.front_pending_id();
         if front == Some(id) {
             return Ok(());

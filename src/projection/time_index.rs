@@ -132,6 +132,17 @@ impl QueueState {
         }
     }
 
+    /// How many failed entries have each `retry_count`, ascending (the
+    /// histogram a snapshot's manifest keeps, for [`QueueState::statistics`]
+    /// at any `max_retries` without the entries).
+    #[must_use]
+    pub(crate) fn failed_retry_counts(&self) -> Vec<(u32, u64)> {
+        self.retry_index
+            .iter()
+            .map(|(&count, by_time)| (count, by_time.len() as u64))
+            .collect()
+    }
+
     /// How many failed entries have `retry_count >= max_retries`, without
     /// visiting them: `O(log n)` plus one step per distinct retry count.
     #[must_use]

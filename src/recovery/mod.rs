@@ -71,6 +71,9 @@ pub struct Recovered {
     /// Events the documented files on disk do not reflect (at least 1 when
     /// they were not used at all), so the next snapshot is not skipped.
     pub events_since_snapshot: u64,
+    /// Did the state start from the snapshot (its files are the store's
+    /// as of its record)?
+    pub snapshot_used: bool,
     /// The time of the last record (0 when the journal no longer holds
     /// it): the next event is never stamped below it.
     pub last_ts: f64,
@@ -155,6 +158,7 @@ impl Decision {
                 last_segment: None,
             },
             events_since_snapshot,
+            snapshot_used: self.start == Start::Snapshot,
             last_ts,
         })
     }

@@ -33,7 +33,7 @@ use crate::journal::{repair, staging};
 use crate::layout::{BASE_FILE, Layout, QUEUE_FILES};
 use crate::seq::Seq;
 use crate::snapshot::base;
-use crate::snapshot::files::render_files;
+use crate::snapshot::files::render_snapshot;
 use crate::snapshot::{legacy, manifest};
 use crate::storage::Storage;
 
@@ -152,8 +152,8 @@ fn finish(
     // The documented files may be the only copy of something (a manifest
     // deleted by hand, the journal cut): whichever the fresh snapshot would
     // change is kept aside first.
-    let files = render_files(&recovered.state);
-    for (name, bytes) in QUEUE_FILES.iter().zip(&files) {
+    let rendered = render_snapshot(&recovered.state);
+    for (name, bytes) in QUEUE_FILES.iter().zip(&rendered.files) {
         let path = dir.join(name);
         let Ok(current) = storage.read(&path) else { continue };
         if current == *bytes {
@@ -171,13 +171,7 @@ fn finish(
             ));
         }
     }
-    manifest::write_files(
-        storage,
-        dir,
-        &files,
-        recovered.last_seq,
-        recovered.state.in_flight_count() as u64,
-    )?;
+    manifest::write_rendered(storage, dir, &rendered, recovered.last_seq)?;
     report.actions.push(format!(
         "wrote a snapshot of the repaired state (record {})",
         recovered.last_seq

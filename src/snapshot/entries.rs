@@ -118,12 +118,7 @@ impl<'f> Entries<'f> {
     /// hands it on; an error names the entry's index and offset.
     fn entry(&mut self, value: &[u8], offset: u64) -> Result<(), String> {
         let index = self.count;
-        // The array is one level: the file nests no deeper than the
-        // store's readers go.
-        let raw = json::from_slice_within::<RawFields>(value, 1)
-            .map_err(|error| format!("entry {index} (at byte {offset}) is not a movie: {error}"))?;
-        QueueEntry::from_raw(raw)
-            .map_err(|error| error.to_string())
+        parse_entry(value)
             .and_then(|entry| (self.each)(entry))
             .map_err(|error| format!("entry {index} (at byte {offset}): {error}"))?;
         self.count += 1;
@@ -137,6 +132,17 @@ impl<'f> Entries<'f> {
             self.count
         )
     }
+}
+
+/// Parses one entry of a documented file: its JSON object's bytes.
+///
+/// # Errors
+/// A message saying what is wrong with it.
+pub fn parse_entry(value: &[u8]) -> Result<QueueEntry, String> {
+    // The array is one level: the file nests no deeper than the store's
+    // readers go.
+    let raw = json::from_slice_within::<RawFields>(value, 1).map_err(|error| format!("not a movie: {error}"))?;
+    QueueEntry::from_raw(raw).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! rendered from the projection's stored JSON and parsed in one pass.
 
 use super::entries::Entries;
+use super::index::IndexBuilder;
 use crate::entry::QueueEntry;
 use crate::projection::{Place, QueueState};
 
@@ -9,27 +10,59 @@ use crate::projection::{Place, QueueState};
 /// the application's own writer does), from the entries' stored JSON.
 #[must_use]
 pub fn render_files(state: &QueueState) -> [Vec<u8>; 4] {
-    let pending = state
-        .entries_json(Place::InFlight)
-        .chain(state.entries_json(Place::Pending));
-    [
-        render(pending),
-        render(state.entries_json(Place::Failed)),
-        render(state.entries_json(Place::Completed)),
-        render(state.entries_json(Place::Removed)),
-    ]
+    render_snapshot(state).files
+}
+
+/// A snapshot's files as they are written: the four documented files, the
+/// index of their entries, and the counts a reader answers from.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The documented files, in [`crate::layout::QUEUE_FILES`] order.
+    pub files: [Vec<u8>; 4],
+    /// `queue_snapshot.idx` (see `index.rs`).
+    pub index: Vec<u8>,
+    /// The entries of each place, as [`Place::ALL`].
+    pub counts: [u64; 5],
+    /// How many failed entries have each `retry_count`, ascending.
+    pub failed_retries: Vec<(u32, u64)>,
+}
+
+/// Renders the documented files of `state` and their index.
+#[must_use]
+pub fn render_snapshot(state: &QueueState) -> Rendered {
+    let mut index = IndexBuilder::default();
+    let mut file = |places: &[Place]| {
+        let entries = places
+            .iter()
+            .flat_map(|&place| state.entries_stored(place).map(move |(id, json)| (place, id, json)));
+        render(entries, &mut index)
+    };
+    let files = [
+        file(&[Place::InFlight, Place::Pending]),
+        file(&[Place::Failed]),
+        file(&[Place::Completed]),
+        file(&[Place::Removed]),
+    ];
+    Rendered {
+        files,
+        index: index.finish(),
+        counts: Place::ALL.map(|place| state.count(place) as u64),
+        failed_retries: state.failed_retry_counts(),
+    }
 }
 
 /// Renders entries (each as compact JSON) as a pretty-printed JSON array,
 /// one entry at a time, each indented by two spaces as Python's
-/// `json.dump(..., indent=2)` writes it.
-fn render<'a>(entries: impl Iterator<Item = &'a str>) -> Vec<u8> {
+/// `json.dump(..., indent=2)` writes it; notes where each one is.
+fn render<'a>(entries: impl Iterator<Item = (Place, &'a str, &'a str)>, index: &mut IndexBuilder) -> Vec<u8> {
     let mut out = b"[".to_vec();
     let mut empty = true;
-    for json in entries {
+    for (place, id, json) in entries {
         out.extend_from_slice(if empty { b"\n  " } else { b",\n  " });
         empty = false;
+        let start = out.len();
         write_pretty(&mut out, json.as_bytes(), b"  ");
+        index.push(id, place, start as u64, &out[start..]);
     }
     out.extend_from_slice(if empty { b"]\n" } else { b"\n]\n" });
     out
@@ -182,9 +215,11 @@ mod tests {
             r#"{"id":"1","title":"A, B: \"C\"","year":1999,"tags":[],"more":{"a":[1,{}]}}"#,
             r#"{"id":"2","title":"x","year":"2000"}"#,
         ];
-        let text = String::from_utf8(render(entries.into_iter())).expect("UTF-8");
+        let mut index = IndexBuilder::default();
+        let stored = entries.iter().map(|json| (Place::Pending, "", *json));
+        let text = String::from_utf8(render(stored, &mut index)).expect("UTF-8");
         let expected = "[\n  {\n    \"id\": \"1\",\n    \"title\": \"A, B: \\\"C\\\"\",\n    \"year\": 1999,\n    \"tags\": [],\n    \"more\": {\n      \"a\": [\n        1,\n        {}\n      ]\n    }\n  },\n  {\n    \"id\": \"2\",\n    \"title\": \"x\",\n    \"year\": \"2000\"\n  }\n]\n";
         assert_eq!(text, expected);
-        assert_eq!(render(std::iter::empty()), b"[]\n");
+        assert_eq!(render(std::iter::empty(), &mut index), b"[]\n");
     }
 }

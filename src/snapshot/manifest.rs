@@ -20,8 +20,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::entries::Entries;
-use super::files::render_files;
+use super::entries::{Entries, parse_entry};
+use super::files::{Rendered, render_snapshot};
+use super::index::{Index, Located, entry_crc};
 use super::{
     MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, push, seal, unseal,
 };
@@ -30,8 +31,9 @@ use super::{
 fn files_of(version: u32) -> &'static [&'static str] {
     if version >= 3 { &QUEUE_FILES } else { &QUEUE_FILES[..3] }
 }
+use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::layout::{INDEX_FILE, Layout};
 use crate::projection::{Place, QueueState};
 use crate::seq::Seq;
 use crate::storage::{self, Storage};
@@ -49,6 +51,56 @@ struct Manifest {
     seq: Seq,
     in_flight: u64,
     files: Vec<FileDigest>,
+    /// The index and the counts (version 4; absent from a snapshot written
+    /// from files rendered elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index: Option<IndexDigest>,
+    /// When it was written, Unix seconds by the wall clock (version 4):
+    /// the age the snapshot policy reads at close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    written_at: Option<f64>,
+}
+
+/// The manifest's account of the index and of the state's counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct IndexDigest {
+    bytes: u64,
+    crc32: u32,
+    counts: Counts,
+    /// `[retry_count, entries]` of the failed queue, ascending.
+    failed_retries: Vec<(u32, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Counts {
+    pending: u64,
+    in_flight: u64,
+    failed: u64,
+    completed: u64,
+    removed: u64,
+}
+
+impl Counts {
+    fn of(counts: [u64; 5]) -> Counts {
+        let [pending, in_flight, failed, completed, removed] = counts;
+        Counts {
+            pending,
+            in_flight,
+            failed,
+            completed,
+            removed,
+        }
+    }
+
+    fn get(self, place: Place) -> u64 {
+        match place {
+            Place::Pending => self.pending,
+            Place::InFlight => self.in_flight,
+            Place::Failed => self.failed,
+            Place::Completed => self.completed,
+            Place::Removed => self.removed,
+        }
+    }
 }
 
 /// Writes a snapshot of `state`, which reflects every journal record up to
@@ -57,27 +109,66 @@ struct Manifest {
 /// # Errors
 /// [`Error::Io`] naming the file of the step that failed.
 pub fn write_snapshot(storage: &dyn Storage, dir: &Path, state: &QueueState, seq: Seq) -> Result<()> {
-    let files = render_files(state);
-    write_files(storage, dir, &files, seq, state.in_flight_count() as u64)
+    write_rendered(storage, dir, &render_snapshot(state), seq)
 }
 
-/// Writes already rendered files as a snapshot covering `seq` (steps 2–5).
+/// Writes a rendered snapshot covering `seq`, its index included (steps
+/// 2–5).
+///
+/// # Errors
+/// As [`write_files`].
+pub fn write_rendered(storage: &dyn Storage, dir: &Path, rendered: &Rendered, seq: Seq) -> Result<()> {
+    let in_flight = rendered.counts[1];
+    write_steps_cleaning(storage, dir, &rendered.files, seq, in_flight, Some(rendered))
+}
+
+/// Writes already rendered files as a snapshot covering `seq` (steps 2–5),
+/// without an index (a reader of it loads the files).
 /// A step that fails (a full disk, say) leaves no `*.tmp` file behind: the
 /// ones written are removed (they hold nothing anyone needs).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file of the step that failed.
+#[cfg(any(test, feature = "testing"))]
 pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq: Seq, in_flight: u64) -> Result<()> {
-    let written = write_files_steps(storage, dir, files, seq, in_flight);
+    write_steps_cleaning(storage, dir, files, seq, in_flight, None)
+}
+
+fn write_steps_cleaning(
+    storage: &dyn Storage,
+    dir: &Path,
+    files: &[Vec<u8>; 4],
+    seq: Seq,
+    in_flight: u64,
+    rendered: Option<&Rendered>,
+) -> Result<()> {
+    let written = write_files_steps(storage, dir, files, seq, in_flight, rendered);
     if written.is_err() {
-        for name in QUEUE_FILES.iter().chain([&MANIFEST_FILE]) {
+        for name in SNAPSHOT_FILES {
             let _ = storage.remove_file(&crate::layout::temporary_path(&dir.join(name)));
         }
     }
     written
 }
 
-fn write_files_steps(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq: Seq, in_flight: u64) -> Result<()> {
+/// Every file a snapshot writes.
+const SNAPSHOT_FILES: [&str; 6] = [
+    QUEUE_FILES[0],
+    QUEUE_FILES[1],
+    QUEUE_FILES[2],
+    QUEUE_FILES[3],
+    INDEX_FILE,
+    MANIFEST_FILE,
+];
+
+fn write_files_steps(
+    storage: &dyn Storage,
+    dir: &Path,
+    files: &[Vec<u8>; 4],
+    seq: Seq,
+    in_flight: u64,
+    rendered: Option<&Rendered>,
+) -> Result<()> {
     let mut digests = Vec::with_capacity(QUEUE_FILES.len());
     for (name, bytes) in QUEUE_FILES.iter().zip(files) {
         let temporary = crate::layout::temporary_path(&dir.join(name));
@@ -89,11 +180,28 @@ fn write_files_steps(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], se
             crc32: crc32fast::hash(bytes),
         });
     }
+    let index_path = Layout::new(dir).index();
+    let index = match rendered {
+        Some(rendered) => {
+            let temporary = crate::layout::temporary_path(&index_path);
+            storage::remove_if_present(storage, &temporary)?;
+            storage::write_new(storage, &temporary, &rendered.index)?;
+            Some(IndexDigest {
+                bytes: rendered.index.len() as u64,
+                crc32: crc32fast::hash(&rendered.index),
+                counts: Counts::of(rendered.counts),
+                failed_retries: rendered.failed_retries.clone(),
+            })
+        }
+        None => None,
+    };
     let manifest = Manifest {
         version: MANIFEST_VERSION,
         seq,
         in_flight,
         files: digests,
+        index,
+        written_at: Some(crate::clock::now()),
     };
     let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|error| Error::InvalidArgument(format!("manifest cannot be serialized: {error}")))?;
@@ -102,8 +210,8 @@ fn write_files_steps(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], se
     let temporary = crate::layout::temporary_path(&manifest_path);
     storage::remove_if_present(storage, &temporary)?;
     storage::write_new(storage, &temporary, &manifest_bytes)?;
-    for name in QUEUE_FILES {
-        let path = dir.join(name);
+    let renamed = QUEUE_FILES.iter().map(|name| dir.join(name));
+    for path in renamed.chain(manifest.index.is_some().then_some(index_path)) {
         storage::set_directory_aside(storage, &path)?;
         storage
             .rename(&crate::layout::temporary_path(&path), &path)
@@ -204,6 +312,144 @@ pub fn snapshot_seq(storage: &dyn Storage, dir: &Path) -> Option<Seq> {
     }
     let bytes = storage.read(&manifest_path).ok()?;
     parse_manifest(&bytes).ok().map(|manifest| manifest.seq)
+}
+
+/// What a reader answers from without loading the documented files: a
+/// manifest's record and counts, and the way to its index. Every value
+/// comes from the manifest (its own checksum holds); the index is read
+/// only whole and only when it matches, and each entry it points to is
+/// checked against its own CRC32.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    seq: Seq,
+    files: Vec<FileDigest>,
+    index: IndexDigest,
+}
+
+/// The manifest's summary. `Ok(None)`: no manifest, or one without an
+/// index (written by an older version, or from files rendered elsewhere).
+///
+/// # Errors
+/// A message when the manifest cannot be read or does not hold up.
+pub fn read_summary(storage: &dyn Storage, dir: &Path) -> std::result::Result<Option<Summary>, String> {
+    let manifest_path = Layout::new(dir).manifest();
+    if !storage.exists(&manifest_path) {
+        return Ok(None);
+    }
+    let bytes = storage.read(&manifest_path).map_err(|error| error.to_string())?;
+    let manifest = parse_manifest(&bytes)?;
+    let names: Vec<&str> = manifest.files.iter().map(|digest| digest.name.as_str()).collect();
+    if names != QUEUE_FILES {
+        return Ok(None);
+    }
+    Ok(manifest.index.map(|index| Summary {
+        seq: manifest.seq,
+        files: manifest.files,
+        index,
+    }))
+}
+
+impl Summary {
+    /// The record the snapshot covers.
+    #[must_use]
+    pub fn seq(&self) -> Seq {
+        self.seq
+    }
+
+    /// How many entries `place` held.
+    #[must_use]
+    pub fn count(&self, place: Place) -> u64 {
+        self.index.counts.get(place)
+    }
+
+    /// How many failed entries had `retry_count >= max_retries`.
+    #[must_use]
+    pub fn permanent_failures(&self, max_retries: u32) -> u64 {
+        let at_least = |&&(count, _): &&(u32, u64)| count >= max_retries;
+        self.index
+            .failed_retries
+            .iter()
+            .filter(at_least)
+            .map(|(_, entries)| entries)
+            .sum()
+    }
+
+    /// Reads the index whole and checks it against the manifest.
+    ///
+    /// # Errors
+    /// A message when it is missing, damaged or another snapshot's.
+    pub fn load_index(&self, storage: &dyn Storage, dir: &Path) -> std::result::Result<Index, String> {
+        let path = Layout::new(dir).index();
+        let bytes = storage
+            .read(&path)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        let (length, crc32) = (bytes.len() as u64, crc32fast::hash(&bytes));
+        if (length, crc32) != (self.index.bytes, self.index.crc32) {
+            return Err(format!(
+                "{}: {length} bytes with CRC32 {crc32:#010x}, the manifest recorded {} bytes with {:#010x}",
+                path.display(),
+                self.index.bytes,
+                self.index.crc32
+            ));
+        }
+        Index::parse(bytes).map_err(|error| format!("{}: {error}", path.display()))
+    }
+
+    /// Reads the entry an index record points to, checked against the
+    /// record's CRC32 (the file may have changed since the index was
+    /// written).
+    ///
+    /// # Errors
+    /// A message when it cannot be read or does not match.
+    pub fn read_entry(
+        &self,
+        storage: &dyn Storage,
+        dir: &Path,
+        located: &Located,
+    ) -> std::result::Result<QueueEntry, String> {
+        let file = match located.place {
+            Place::Pending | Place::InFlight => 0,
+            Place::Failed => 1,
+            Place::Completed => 2,
+            Place::Removed => 3,
+        };
+        let digest = &self.files[file];
+        let path = dir.join(&digest.name);
+        let end = located.offset.checked_add(u64::from(located.length));
+        if end.is_none_or(|end| end > digest.bytes) {
+            return Err(format!("{}: the index points past its end", path.display()));
+        }
+        let mut bytes = vec![0; located.length as usize];
+        let mut file = storage
+            .open_read(&path)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        let mut filled = 0;
+        while filled < bytes.len() {
+            let read = file
+                .read_at(located.offset + filled as u64, &mut bytes[filled..])
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+            if read == 0 {
+                return Err(format!("{}: shorter than the index says", path.display()));
+            }
+            filled += read;
+        }
+        if entry_crc(located.place, &bytes) != located.crc32 {
+            return Err(format!(
+                "{}: the entry at byte {} is not the one the index recorded",
+                path.display(),
+                located.offset
+            ));
+        }
+        parse_entry(&bytes).map_err(|error| format!("{}: {error}", path.display()))
+    }
+}
+
+/// When the manifest of `dir` was written (Unix seconds); `None`: no
+/// manifest, one that does not parse, or one older than version 4.
+#[must_use]
+pub fn written_at(storage: &dyn Storage, dir: &Path) -> Option<f64> {
+    let bytes = storage.read(&Layout::new(dir).manifest()).ok()?;
+    parse_manifest(&bytes).ok()?.written_at
 }
 
 /// A manifest's content: version 3 (four files) or 2 (three) sealed with
@@ -330,7 +576,7 @@ fn read_pieces(
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn remove_leftovers(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    for name in QUEUE_FILES.iter().chain(std::iter::once(&MANIFEST_FILE)) {
+    for name in SNAPSHOT_FILES {
         storage::remove_if_present(storage, &crate::layout::temporary_path(&dir.join(name)))?;
     }
     Ok(())

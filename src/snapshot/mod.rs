@@ -13,6 +13,7 @@
 pub(crate) mod base;
 pub(crate) mod entries;
 pub(crate) mod files;
+pub(crate) mod index;
 pub(crate) mod legacy;
 pub(crate) mod manifest;
 
@@ -24,10 +25,11 @@ use crate::seq::Seq;
 
 use crate::layout::{MANIFEST_FILE, PENDING_FILE, QUEUE_FILES};
 
-/// The manifest format this build writes: version 3 lists the four files;
-/// versions 2 (sealed) and 1 (without a checksum of its own) list the
-/// first three and are still read (their state has no removed movie).
-pub const MANIFEST_VERSION: u32 = 3;
+/// The manifest format this build writes: version 4 adds the index and the
+/// counts (`index.rs`); version 3 lists the four files; versions 2 (sealed)
+/// and 1 (without a checksum of its own) list the first three and are
+/// still read (their state has no removed movie).
+pub const MANIFEST_VERSION: u32 = 4;
 
 /// Wraps a JSON `body` as `{"crc32":C,"<key>":BODY}`, where `C` is the
 /// CRC32 of `body`'s bytes exactly as they are stored: the file checksums

@@ -13,6 +13,7 @@ pub use self::model::ReferenceModel;
 #[cfg(test)]
 pub(crate) use self::model::Stamped;
 pub use crate::audit::{full_replay, replay_with, time_target, verify_with};
+pub use crate::audit::{lean_lookup, lean_statistics};
 pub use crate::event::{decode_payload, encode_payload};
 pub use crate::journal::chain::{Chain, ChainEnd};
 pub use crate::journal::format::{
@@ -24,8 +25,8 @@ pub use crate::journal::segment::list_segments;
 pub use crate::journal::tail::write as write_tail;
 pub use crate::journal::writer::{JournalEnd, JournalWriter, WriterConfig};
 pub use crate::layout::{
-    BASE_FILE, COMPLETED_FILE, FAILED_FILE, JOURNAL_DIR, LOCK_FILE, MANIFEST_FILE, PENDING_FILE, QUEUE_FILES,
-    TAIL_FILE, TIMES_FILE, parse_segment_name, segment_name,
+    BASE_FILE, COMPLETED_FILE, FAILED_FILE, INDEX_FILE, JOURNAL_DIR, LOCK_FILE, MANIFEST_FILE, PENDING_FILE,
+    QUEUE_FILES, TAIL_FILE, TIMES_FILE, parse_segment_name, segment_name,
 };
 pub use crate::maintenance::repair_with;
 pub use crate::recovery::replay_events;

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use movie_queue::{Place, QueueEntry, Seq, Until, now};
+use movie_queue::{Place, QueueEntry, QueueManager, Seq, Until, now};
 use serde_json::{Value, json};
 
 use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
@@ -12,11 +12,13 @@ use super::output::{
     Output, Progress, event_json, event_line, local_time, movie_label, quoted, relative_time, retries, safe, safe_path,
     show_id, store_bytes, write_json, write_statistics, write_table,
 };
-use super::{fail_with_hint, open_reader};
+use super::{fail_with_hint, open_reader, require_directory};
 
-/// `stats [--json]`.
+/// `stats [--json]`: read from the snapshot's counts and the journal after
+/// it (the whole store is loaded only when it is not in that shape).
 pub fn stats(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> {
-    let stats = open_reader(dir)?.get_statistics();
+    require_directory(dir)?;
+    let stats = QueueManager::options().statistics(dir)?;
     if json {
         write_json(output, &stats)
     } else {
@@ -145,12 +147,14 @@ pub(super) fn place_name(place: Place) -> &'static str {
 
 /// `show ID [--json]`: where the movie is now, and every event about it.
 pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Result<()> {
-    let qm = open_reader(dir)?;
-    let current = qm.get(id);
+    require_directory(dir)?;
+    // Found through the snapshot's index (the whole store is loaded only
+    // when it is not in that shape).
+    let current = QueueManager::options().lookup(dir, id)?;
     // The events about it, and the holes `repair` recorded that the
     // stream stepped over (any of them may have held one of its events).
     let (mut history, mut skipped) = (Vec::new(), Vec::new());
-    let mut events = qm.events_from(Seq(0))?;
+    let mut events = movie_queue::events(dir, Seq(0))?;
     while let Some(record) = events.next() {
         let record = record?;
         skipped.extend(events.take_skipped());

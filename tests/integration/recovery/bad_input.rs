@@ -115,7 +115,7 @@ fn an_unusable_manifest_falls_back_to_the_journal() {
     let manifest_edits: [(&str, Edit); 3] = [
         ("invalid JSON", |_| "{ not json".to_owned()),
         ("another version", |text| {
-            text.replacen("\"version\": 3", "\"version\": 7", 1)
+            text.replacen("\"version\": 4", "\"version\": 7", 1)
         }),
         ("a wrong checksum", |text| {
             let mut manifest: serde_json::Value = serde_json::from_str(text).expect("manifest JSON");

@@ -23,12 +23,14 @@ fn ids(state: &QueueState) -> Vec<String> {
     ids
 }
 
-/// Five adds, each in its own open and close (as five CLI calls): every
-/// close leaves a snapshot of every record so far.
+/// Five adds, each in its own open, snapshot and close: each leaves a
+/// snapshot of every record so far.
 fn five_closed_adds(dir: &Path) {
     for id in ["1", "2", "3", "4", "5"] {
         let qm = quiet_options(Arc::new(RealStorage)).open(dir).expect("open");
         qm.add_to_pending(movie(id)).expect("add");
+        // Snapshot explicitly: close writes one only when the policy says.
+        qm.snapshot().expect("snapshot");
         qm.close().expect("close");
     }
 }

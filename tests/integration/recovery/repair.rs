@@ -334,6 +334,7 @@ fn repair_keeps_a_copy_of_every_documented_file_its_snapshot_changes() {
         let qm = quiet_options(real()).open(dir.path()).expect("open");
         qm.add_to_pending(durability_support::movie(&id.to_string()))
             .expect("add");
+        qm.snapshot().expect("snapshot");
         qm.close().expect("close");
     }
     let pending = dir.path().join("queue_pending.json");

@@ -45,12 +45,13 @@ fn flip_inside_record(dir: &Path, index: usize) -> (std::path::PathBuf, usize) {
     (path, offset)
 }
 
-/// Five adds, each its own call: every close leaves a snapshot covering
-/// all the records so far.
+/// Five adds, each its own call, then `snapshot`: a snapshot covering all
+/// the records.
 fn five_adds(dir: &Path) {
     for id in ["1", "2", "3", "4", "5"] {
         add(dir, id);
     }
+    mq(dir, &["snapshot"]).ok();
     let clean = mq(dir, &["verify"]).ok();
     assert!(clean.stdout.contains("5 records"), "{clean:?}");
 }

@@ -163,13 +163,15 @@ fn check_set_aside(
         }
         // Derived files repair may rewrite: the tail marker, the time
         // index (a hint, rebuilt from the segments), `*.tmp`
-        // leftovers, and the manifest when it was intact (repair's fresh
-        // snapshot writes a new one). A documented file it changes is
+        // leftovers, and the manifest and the snapshot's index when the
+        // manifest was intact (repair's fresh snapshot writes new ones; the
+        // index holds nothing the documented files do not). A documented file it changes is
         // copied first (`<file>.before-repair.broken`).
         if path == &PathBuf::from(JOURNAL).join(TAIL)
             || path == &PathBuf::from(JOURNAL).join("times")
             || name.ends_with(".tmp")
             || (name == MANIFEST && *path != damage.path)
+            || (name == movie_queue::testing::INDEX_FILE && *path != damage.path)
         {
             continue;
         }
