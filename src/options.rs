@@ -191,6 +191,28 @@ impl Options {
         crate::audit::lookup(&self.storage, dir.as_ref(), id)
     }
 
+    /// Hands the entries of `place` in the store in `dir`, in queue order
+    /// from the `skip`-th on, to `each` until it returns `false`: what
+    /// [`crate::QueueManager::list`] of a read-only open gives, read as
+    /// [`Options::statistics`] reads, so its memory does not grow with the
+    /// queue. The movies the journal records after the snapshot name are
+    /// held; the rest stream from the documented file, checked whole against
+    /// the manifest before the first entry is handed on.
+    ///
+    /// # Errors
+    /// As [`Options::statistics`]; [`crate::Error::Corrupt`] when the
+    /// documented file changed in place while it was read.
+    pub fn list(
+        &self,
+        dir: impl AsRef<std::path::Path>,
+        place: crate::Place,
+        skip: usize,
+        mut each: impl FnMut(crate::QueueEntry) -> bool,
+    ) -> crate::error::Result<()> {
+        crate::lock::require_directory(dir.as_ref())?;
+        crate::audit::list(&self.storage, dir.as_ref(), place, skip, &mut each)
+    }
+
     /// [`crate::replay`] with these options (their storage and `on_read`).
     ///
     /// # Errors

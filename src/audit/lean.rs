@@ -16,6 +16,7 @@
 //! else is left to the whole rebuild (`recovery::recover_read_only`),
 //! which decides exactly as open does and names what is wrong.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -109,6 +110,179 @@ pub fn lean_lookup(storage: &Arc<dyn Storage>, dir: &Path, id: &str) -> Option<O
     Some(state.get(id))
 }
 
+/// The entries of `place` in queue order, from the `skip`-th on, handed
+/// to `each` until it returns `false`, as a read-only open would list
+/// them, holding only the movies the records after the snapshot name: the
+/// rest stream from the documented file (checked whole first).
+///
+/// # Errors
+/// As [`statistics`]; a documented file that changed while it was read.
+pub fn list(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    place: Place,
+    mut skip: usize,
+    each: &mut dyn FnMut(QueueEntry) -> bool,
+) -> Result<()> {
+    let mut skip_then = |entry| {
+        if skip > 0 {
+            skip -= 1;
+            return true;
+        }
+        each(entry)
+    };
+    if let Some(plan) = ListPlan::new(storage, dir, place) {
+        match plan.run(storage.as_ref(), dir, place, &mut skip_then) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(detail) => {
+                return Err(crate::error::Error::Corrupt {
+                    path: dir.to_path_buf(),
+                    offset: 0,
+                    detail,
+                });
+            }
+        }
+    }
+    let state = recovery::recover_read_only(storage.as_ref(), dir)?.state;
+    for entry in state.entries(place) {
+        if !skip_then(entry) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// [`list`] of a whole place from the snapshot file and the records after
+/// it; `None` when the store is not in the shape it lists from.
+#[must_use]
+#[cfg(any(test, feature = "testing"))]
+pub fn lean_list(storage: &Arc<dyn Storage>, dir: &Path, place: Place) -> Option<Vec<QueueEntry>> {
+    let mut entries = Vec::new();
+    let plan = ListPlan::new(storage, dir, place)?;
+    let listed = plan.run(storage.as_ref(), dir, place, &mut |entry| {
+        entries.push(entry);
+        true
+    });
+    listed.ok()?.then_some(entries)
+}
+
+/// How a place lists from its snapshot file and the records after it:
+/// the movies those records name, by where they now stand in the place.
+struct ListPlan {
+    summary: Summary,
+    /// Every movie the records name.
+    named: HashSet<String>,
+    /// Moved to the front of the place (`requeued`), in order.
+    front: Vec<QueueEntry>,
+    /// Still where the snapshot had them (a failure updated in place).
+    kept: HashMap<String, QueueEntry>,
+    /// Joined the back of the place, in order.
+    back: Vec<QueueEntry>,
+}
+
+impl ListPlan {
+    /// Applies the records after the snapshot to the movies they name,
+    /// each place's movies between two markers no event names: what ends
+    /// before the first was moved to the front, what ends after the second
+    /// joined the back, what stays between never left its place.
+    fn new(storage: &Arc<dyn Storage>, dir: &Path, place: Place) -> Option<ListPlan> {
+        let (summary, records) = after_snapshot(storage, dir)?;
+        let mut plan = ListPlan {
+            summary,
+            named: HashSet::new(),
+            front: Vec::new(),
+            kept: HashMap::new(),
+            back: Vec::new(),
+        };
+        if records.is_empty() {
+            return Some(plan);
+        }
+        let index = loaded(plan.summary.load_index(storage.as_ref(), dir))?;
+        plan.named = records
+            .iter()
+            .flat_map(|record| record.event.ids().map(str::to_owned))
+            .collect();
+        let touched = load_touched(
+            storage.as_ref(),
+            dir,
+            &plan.summary,
+            &index,
+            plan.named.iter().map(String::as_str),
+        )?;
+        let markers = [marker(&plan.named, "front"), marker(&plan.named, "back")];
+        let mut state = QueueState::partial();
+        state.push_new(place, &markers[0]).ok()?;
+        for (at, entry) in touched.iter().filter(|(at, _)| *at == place) {
+            state.push_new(*at, entry).ok()?;
+        }
+        state.push_new(place, &markers[1]).ok()?;
+        for (at, entry) in touched.iter().filter(|(at, _)| *at != place) {
+            state.push_new(*at, entry).ok()?;
+        }
+        apply(&mut state, &records)?;
+        let mut region = 0;
+        for entry in state.entries(place) {
+            if region < 2 && entry.id() == markers[region].id() {
+                region += 1;
+                continue;
+            }
+            match region {
+                0 => plan.front.push(entry),
+                1 => drop(plan.kept.insert(entry.id().to_owned(), entry)),
+                _ => plan.back.push(entry),
+            }
+        }
+        Some(plan)
+    }
+
+    /// Hands on the front, then the snapshot file's entries (a movie the
+    /// records name only where it never left), then the back. `Ok(false)`:
+    /// the file did not match its manifest, and nothing was handed on.
+    fn run(
+        mut self,
+        storage: &dyn Storage,
+        dir: &Path,
+        place: Place,
+        each: &mut dyn FnMut(QueueEntry) -> bool,
+    ) -> std::result::Result<bool, String> {
+        let front = std::mem::take(&mut self.front);
+        let mut going = true;
+        let mut from_file = |entry: Option<QueueEntry>| {
+            going = match entry {
+                // The file holds up: the front comes first.
+                None => front.iter().all(|entry| each(entry.clone())),
+                Some(entry) if self.named.contains(entry.id()) => match self.kept.remove(entry.id()) {
+                    Some(now) => each(now),
+                    None => true,
+                },
+                Some(entry) => each(entry),
+            };
+            going
+        };
+        if !self.summary.each_entry(storage, dir, place, &mut from_file)? {
+            return Ok(false);
+        }
+        if going {
+            for entry in self.back {
+                if !each(entry) {
+                    break;
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// An entry no record names, to mark a place's ends in a partial state.
+fn marker(named: &HashSet<String>, end: &str) -> QueueEntry {
+    let mut id = format!("\u{0}movie-queue {end} marker");
+    while named.contains(&id) {
+        id.push('\u{0}');
+    }
+    QueueEntry::new(crate::movie::Movie::new(id, "", "0"))
+}
+
 /// The manifest's summary and every record after the snapshot, when the
 /// store is in the shape the lean answers come from.
 fn after_snapshot(storage: &Arc<dyn Storage>, dir: &Path) -> Option<(Summary, Vec<EventRecord>)> {
@@ -143,19 +317,36 @@ fn partial_state<'a>(
     ids: impl Iterator<Item = &'a str>,
 ) -> Option<QueueState> {
     let mut state = QueueState::partial();
+    for (place, entry) in load_touched(storage, dir, summary, index, ids)? {
+        state.push_new(place, &entry).ok()?;
+    }
+    Some(state)
+}
+
+/// The movies `ids` names that the snapshot holds (each once), with their
+/// places, read through the index.
+fn load_touched<'a>(
+    storage: &dyn Storage,
+    dir: &Path,
+    summary: &Summary,
+    index: &Index,
+    ids: impl Iterator<Item = &'a str>,
+) -> Option<Vec<(Place, QueueEntry)>> {
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
     for id in ids {
-        if state.place(id).is_some() {
+        if !seen.insert(id) {
             continue;
         }
         for located in loaded(index.candidates(id))? {
             let entry = loaded(summary.read_entry(storage, dir, &located))?;
             if entry.id() == id {
-                state.push_new(located.place, &entry).ok()?;
+                found.push((located.place, entry));
                 break;
             }
         }
     }
-    Some(state)
+    Some(found)
 }
 
 fn apply(state: &mut QueueState, records: &[EventRecord]) -> Option<()> {

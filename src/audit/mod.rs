@@ -19,8 +19,8 @@ mod time;
 mod verify;
 
 #[cfg(any(test, feature = "testing"))]
-pub use self::lean::{lean_lookup, lean_statistics};
-pub use self::lean::{lookup, statistics};
+pub use self::lean::{lean_list, lean_lookup, lean_statistics};
+pub use self::lean::{list, lookup, statistics};
 #[cfg(any(test, feature = "testing"))]
 pub use self::replay::full_replay;
 pub use self::replay::{Replayed, replay, replay_with};

@@ -40,8 +40,14 @@ pub struct Events {
     journal_dir: PathBuf,
     mode: Mode,
     done: bool,
-    /// Records stepped over before the next item, until taken.
-    skipped: Option<Skipped>,
+    /// Records stepped over before the next item, until taken, oldest
+    /// first (a stream that hands on only some records may step over
+    /// several holes before its next item).
+    skipped: std::collections::VecDeque<Skipped>,
+    /// Only the events of this movie (its id, and the id as a JSON string,
+    /// which a record's payload must hold to be decoded at all; see
+    /// [`Events::concerning`]).
+    concerning: Option<(String, Vec<u8>)>,
     /// Where it reads, shared with its manager (`compact` keeps what a
     /// subscription has yet to read).
     position: Option<Arc<AtomicU64>>,
@@ -117,7 +123,8 @@ impl Events {
             journal_dir,
             mode,
             done: false,
-            skipped: None,
+            skipped: std::collections::VecDeque::new(),
+            concerning: None,
             position: None,
         }
     }
@@ -125,9 +132,24 @@ impl Events {
     /// The records it stepped over just before the item it yielded last
     /// (records `repair` set aside as damaged, or cut under the compaction
     /// base), once: a consumer that asks after every item learns of every
-    /// hole where it is, and can tell "skipped" from "never existed".
+    /// hole where it is, and can tell "skipped" from "never existed". A
+    /// stream [`Events::concerning`] one movie may have stepped over
+    /// several before an item (or after its last): ask until `None`.
     pub fn take_skipped(&mut self) -> Option<Skipped> {
-        self.skipped.take()
+        self.skipped.pop_front()
+    }
+
+    /// Only the events concerning the movie `id` (those whose
+    /// [`crate::Event::concerns`] it): a record whose payload does not
+    /// hold the id as a JSON string is passed over without being decoded,
+    /// so finding one movie's history reads the journal's bytes but
+    /// decodes only its records. Holes are still told, in order.
+    #[must_use]
+    pub fn concerning(mut self, id: &str) -> Self {
+        // A string always serializes.
+        let quoted = serde_json::to_vec(id).unwrap_or_default();
+        self.concerning = Some((id.to_owned(), quoted));
+        self
     }
 
     /// Publishes where it reads (the next record due) to `position`.
@@ -193,7 +215,7 @@ impl Iterator for Events {
             let step = match self.follower.poll(limit) {
                 Ok(Some(record)) => {
                     if let Some(hole) = self.follower.take_skipped() {
-                        self.skipped = Some(Skipped {
+                        self.skipped.push_back(Skipped {
                             from: hole.first,
                             to: hole.last,
                             reason: SkipReason::Damaged,
@@ -203,7 +225,19 @@ impl Iterator for Events {
                     if let Some(position) = &self.position {
                         position.store(self.follower.next_seq().0, Ordering::Release);
                     }
-                    return Some(decode(&record).inspect_err(|_| self.done = true));
+                    if let Some((_, quoted)) = &self.concerning
+                        && !holds(&record.payload, quoted)
+                    {
+                        continue;
+                    }
+                    let decoded = decode(&record).inspect_err(|_| self.done = true);
+                    if let (Some((id, _)), Ok(event)) = (&self.concerning, &decoded)
+                        && !event.event.concerns(id)
+                    {
+                        // The id's text elsewhere (a title, an error).
+                        continue;
+                    }
+                    return Some(decoded);
                 }
                 Ok(None) if waits => self.wait(),
                 Ok(None) => {
@@ -216,7 +250,7 @@ impl Iterator for Events {
                             from = %self.follower.next_seq(), to = %found.previous(),
                             "records not in the journal (the compaction base covers them): going on after them"
                         );
-                        self.skipped = Some(Skipped {
+                        self.skipped.push_back(Skipped {
                             from: self.follower.next_seq(),
                             to: found.previous(),
                             reason: SkipReason::SetAsideUnderBase,
@@ -235,6 +269,22 @@ impl Iterator for Events {
         }
         None
     }
+}
+
+/// Does `haystack` hold `needle` (a few dozen bytes at most)?
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut from = 0;
+    while let Some(at) = haystack[from..].iter().position(|&byte| byte == first) {
+        let start = from + at;
+        if haystack[start + 1..].starts_with(rest) {
+            return true;
+        }
+        from = start + 1;
+    }
+    false
 }
 
 fn decode(record: &OwnedRecord) -> Result<EventRecord> {

@@ -322,6 +322,7 @@ pub fn snapshot_seq(storage: &dyn Storage, dir: &Path) -> Option<Seq> {
 #[derive(Debug, Clone)]
 pub struct Summary {
     seq: Seq,
+    in_flight: u64,
     files: Vec<FileDigest>,
     index: IndexDigest,
 }
@@ -344,6 +345,7 @@ pub fn read_summary(storage: &dyn Storage, dir: &Path) -> std::result::Result<Op
     }
     Ok(manifest.index.map(|index| Summary {
         seq: manifest.seq,
+        in_flight: manifest.in_flight,
         files: manifest.files,
         index,
     }))
@@ -372,6 +374,76 @@ impl Summary {
             .filter(at_least)
             .map(|(_, entries)| entries)
             .sum()
+    }
+
+    /// Hands the entries of `place` in the snapshot to `each`, in file
+    /// order, until it returns `false`; first `None`, once the file is
+    /// checked whole against the manifest (read in pieces, never held; the
+    /// same open file is then read again, so a snapshot renamed over it
+    /// meanwhile changes nothing). `Ok(false)` when it does not match, and
+    /// nothing was handed on.
+    ///
+    /// # Errors
+    /// A message when the file changed in place between the check and the
+    /// read.
+    pub fn each_entry(
+        &self,
+        storage: &dyn Storage,
+        dir: &Path,
+        place: Place,
+        each: &mut dyn FnMut(Option<QueueEntry>) -> bool,
+    ) -> std::result::Result<bool, String> {
+        let digest = &self.files[file_of(place)];
+        let path = dir.join(&digest.name);
+        let Ok(mut file) = storage.open_read(&path) else {
+            return Ok(false);
+        };
+        let mut piece = vec![0; READ_PIECE];
+        let checked = read_pieces(file.as_mut(), &mut piece, |_| Ok(()));
+        if checked != Ok((digest.bytes, digest.crc32)) {
+            return Ok(false);
+        }
+        if !each(None) {
+            return Ok(true);
+        }
+        // In flight: the first `in_flight` entries of the pending file;
+        // pending: the rest.
+        let in_flight = usize::try_from(self.in_flight).unwrap_or(usize::MAX);
+        let (skip, take) = match place {
+            Place::InFlight => (0, in_flight),
+            Place::Pending => (in_flight, usize::MAX),
+            _ => (0, usize::MAX),
+        };
+        let (mut index, mut stopped) = (0_usize, false);
+        let mut handle = |entry| {
+            let at = index;
+            index += 1;
+            if at < skip {
+                return Ok(());
+            }
+            if at - skip >= take || !each(Some(entry)) {
+                stopped = true;
+                return Err(String::new());
+            }
+            Ok(())
+        };
+        let mut entries = Entries::new(&mut handle);
+        let mut pending = Vec::new();
+        let read = read_pieces(file.as_mut(), &mut piece, |read| {
+            pending.extend_from_slice(read);
+            let used = entries.feed(&pending, read.is_empty())?;
+            entries.advance(used);
+            pending.drain(..used);
+            Ok(())
+        });
+        match read {
+            Err(_) if stopped => Ok(true),
+            Err(error) => Err(format!("{}: {error}", path.display())),
+            Ok(again) if again != (digest.bytes, digest.crc32) => {
+                Err(format!("{}: the file changed while it was read", path.display()))
+            }
+            Ok(_) => Ok(true),
+        }
     }
 
     /// Reads the index whole and checks it against the manifest.
@@ -407,13 +479,7 @@ impl Summary {
         dir: &Path,
         located: &Located,
     ) -> std::result::Result<QueueEntry, String> {
-        let file = match located.place {
-            Place::Pending | Place::InFlight => 0,
-            Place::Failed => 1,
-            Place::Completed => 2,
-            Place::Removed => 3,
-        };
-        let digest = &self.files[file];
+        let digest = &self.files[file_of(located.place)];
         let path = dir.join(&digest.name);
         let end = located.offset.checked_add(u64::from(located.length));
         if end.is_none_or(|end| end > digest.bytes) {
@@ -441,6 +507,16 @@ impl Summary {
             ));
         }
         parse_entry(&bytes).map_err(|error| format!("{}: {error}", path.display()))
+    }
+}
+
+/// The documented file (its index in [`QUEUE_FILES`]) that holds `place`.
+fn file_of(place: Place) -> usize {
+    match place {
+        Place::Pending | Place::InFlight => 0,
+        Place::Failed => 1,
+        Place::Completed => 2,
+        Place::Removed => 3,
     }
 }
 

@@ -13,7 +13,7 @@ pub use self::model::ReferenceModel;
 #[cfg(test)]
 pub(crate) use self::model::Stamped;
 pub use crate::audit::{full_replay, replay_with, time_target, verify_with};
-pub use crate::audit::{lean_lookup, lean_statistics};
+pub use crate::audit::{lean_list, lean_lookup, lean_statistics};
 pub use crate::event::{decode_payload, encode_payload};
 pub use crate::journal::chain::{Chain, ChainEnd};
 pub use crate::journal::format::{

@@ -309,6 +309,12 @@ pub struct ListArgs {
     /// For `permanent`: the failure count that makes one [default: 5]
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
+    /// At most N movies
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Skip the first N movies (the `#` column counts from N+1)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: usize,
     #[command(flatten)]
     pub json: JsonFlag,
 }

@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::Path;
 
 use movie_queue::{Place, QueueEntry, QueueManager, Seq, Until, now};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
 use super::output::{
     Output, Progress, event_json, event_line, local_time, movie_label, quoted, relative_time, retries, safe, safe_path,
-    show_id, store_bytes, write_json, write_statistics, write_table,
+    show_id, store_bytes, write_json, write_statistics, write_table_block,
 };
 use super::{fail_with_hint, open_reader, require_directory};
 
@@ -26,29 +26,122 @@ pub fn stats(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> 
     }
 }
 
-/// `list QUEUE [--json]`.
+/// `list QUEUE [--limit N] [--offset N] [--json]`: streamed (the library
+/// holds only the movies the journal after the snapshot names, the rest
+/// come from the documented file), written in blocks, so its memory does
+/// not grow with the queue.
 pub fn list(output: &mut Output, dir: &Path, args: &ListArgs) -> anyhow::Result<()> {
-    let qm = open_reader(dir)?;
-    let max_retries = args.max_retries.unwrap_or_else(|| qm.max_retries());
-    let entries = match args.which {
-        ListWhich::Pending => qm.list(Place::Pending),
-        ListWhich::InFlight => qm.list(Place::InFlight),
-        ListWhich::Failed => qm.list(Place::Failed),
-        ListWhich::Completed => qm.list(Place::Completed),
-        ListWhich::Removed => qm.list(Place::Removed),
-        ListWhich::Permanent => qm.get_permanent_failures(max_retries),
+    require_directory(dir)?;
+    let max_retries = args
+        .max_retries
+        .unwrap_or(movie_queue::RetryPolicy::default().max_retries);
+    let (place, permanent) = match args.which {
+        ListWhich::Pending => (Place::Pending, false),
+        ListWhich::InFlight => (Place::InFlight, false),
+        ListWhich::Failed => (Place::Failed, false),
+        ListWhich::Completed => (Place::Completed, false),
+        ListWhich::Removed => (Place::Removed, false),
+        ListWhich::Permanent => (Place::Failed, true),
     };
-    if args.json.json {
-        let values: Vec<Value> = entries.iter().map(QueueEntry::to_value).collect();
-        return write_json(output, &values);
+    let limit = args.limit.unwrap_or(usize::MAX);
+    // Permanent failures are counted among themselves: skipped here.
+    let (skip, mut to_skip) = if permanent { (0, args.offset) } else { (args.offset, 0) };
+    let mut sink = ListSink::new(output, args.which, args.json.json, args.offset);
+    let mut failed = None;
+    if limit > 0 {
+        QueueManager::options().list(dir, place, skip, |entry| {
+            if permanent && entry.retry_count < max_retries {
+                return true;
+            }
+            if to_skip > 0 {
+                to_skip -= 1;
+                return true;
+            }
+            match sink.push(entry) {
+                Ok(()) => sink.count < limit,
+                Err(error) => {
+                    failed = Some(error);
+                    false
+                }
+            }
+        })?;
     }
-    if entries.is_empty() {
-        writeln!(output.out, "no movies {}", which_name(args.which))?;
-        return Ok(());
+    if let Some(error) = failed {
+        return Err(error);
     }
-    let (header, rows, right) = entry_table(args.which, &entries, output.style);
-    write_table(output, &header, &rows, &right)?;
-    Ok(())
+    sink.finish()
+}
+
+/// Rows of a listing as they come: JSON values one after the other in one
+/// array, or the table in blocks of [`BLOCK`] rows.
+struct ListSink<'a> {
+    output: &'a mut Output,
+    which: ListWhich,
+    json: bool,
+    /// The `#` of the first row, less one.
+    first: usize,
+    block: Vec<QueueEntry>,
+    widths: Vec<usize>,
+    count: usize,
+}
+
+/// The rows a table block holds.
+const BLOCK: usize = 1_000;
+
+impl<'a> ListSink<'a> {
+    fn new(output: &'a mut Output, which: ListWhich, json: bool, first: usize) -> Self {
+        ListSink {
+            output,
+            which,
+            json,
+            first,
+            block: Vec::new(),
+            widths: Vec::new(),
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, entry: QueueEntry) -> anyhow::Result<()> {
+        self.count += 1;
+        if self.json {
+            let separator = if self.count == 1 { "[" } else { "," };
+            write!(
+                self.output.out,
+                "{separator}{}",
+                serde_json::to_string(&entry.to_value())?
+            )?;
+            return Ok(());
+        }
+        self.block.push(entry);
+        if self.block.len() == BLOCK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let first = self.first + self.count - self.block.len();
+        let (header, rows, right) = entry_table(self.which, &self.block, self.output.style, first);
+        let header = self.widths.is_empty().then_some(header.as_slice());
+        write_table_block(self.output, header, &rows, &right, &mut self.widths)?;
+        self.block.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        if self.json {
+            writeln!(self.output.out, "{}", if self.count == 0 { "[]" } else { "]" })?;
+            return Ok(());
+        }
+        if self.count == 0 {
+            writeln!(self.output.out, "no movies {}", which_name(self.which))?;
+            return Ok(());
+        }
+        if !self.block.is_empty() {
+            self.flush()?;
+        }
+        Ok(())
+    }
 }
 
 fn which_name(which: ListWhich) -> &'static str {
@@ -64,7 +157,12 @@ fn which_name(which: ListWhich) -> &'static str {
 
 pub(super) type Table = (Vec<&'static str>, Vec<Vec<String>>, Vec<usize>);
 
-pub(super) fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super::output::Style) -> Table {
+pub(super) fn entry_table(
+    which: ListWhich,
+    entries: &[QueueEntry],
+    style: super::output::Style,
+    first: usize,
+) -> Table {
     let now = now();
     let base = |entry: &QueueEntry| {
         vec![
@@ -84,7 +182,7 @@ pub(super) fn entry_table(which: ListWhich, entries: &[QueueEntry], style: super
                 .iter()
                 .enumerate()
                 .map(|(index, entry)| {
-                    let mut row = vec![(index + 1).to_string()];
+                    let mut row = vec![(first + index + 1).to_string()];
                     row.extend(base(entry));
                     row.push(retries(entry));
                     row
@@ -154,14 +252,13 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
     // The events about it, and the holes `repair` recorded that the
     // stream stepped over (any of them may have held one of its events).
     let (mut history, mut skipped) = (Vec::new(), Vec::new());
-    let mut events = movie_queue::events(dir, Seq(0))?;
+    // Only its records are decoded.
+    let mut events = movie_queue::events(dir, Seq(0))?.concerning(id);
     while let Some(record) = events.next() {
-        let record = record?;
-        skipped.extend(events.take_skipped());
-        if record.event.concerns(id) {
-            history.push(record);
-        }
+        history.push(record?);
+        skipped.extend(std::iter::from_fn(|| events.take_skipped()));
     }
+    skipped.extend(std::iter::from_fn(|| events.take_skipped()));
     if current.is_none() && history.is_empty() {
         return fail_with_hint(
             format!("no movie with id {} in {}", quoted(id), dir.display()),
@@ -264,14 +361,15 @@ pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()
         movie_queue::events(dir, from)?
     };
     let style = output.style;
-    let mut events = events;
+    // `--id`: only its records are decoded.
+    let mut events = match &args.id {
+        Some(id) => events.concerning(id),
+        None => events,
+    };
     while let Some(record) = events.next() {
         let record = record?;
-        if let Some(skipped) = events.take_skipped() {
+        while let Some(skipped) = events.take_skipped() {
             write_skipped(output, &skipped, args.json)?;
-        }
-        if args.id.as_deref().is_some_and(|id| !record.event.concerns(id)) {
-            continue;
         }
         if args.json {
             writeln!(output.out, "{}", serde_json::to_string(&event_json(&record))?)?;
@@ -281,6 +379,9 @@ pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()
         if args.follow {
             output.out.flush()?;
         }
+    }
+    while let Some(skipped) = events.take_skipped() {
+        write_skipped(output, &skipped, args.json)?;
     }
     Ok(())
 }

@@ -210,16 +210,37 @@ fn pad(text: &str, width: usize) -> String {
 /// Writes an aligned table: a bold header row, then the rows. Columns in
 /// `right` are right-aligned (numbers).
 pub fn write_table(output: &mut Output, header: &[&str], rows: &[Vec<String>], right: &[usize]) -> std::io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+    write_table_block(output, Some(header), rows, right, &mut Vec::new())
+}
+
+/// One block of a table written in blocks (a long listing is never held
+/// whole): `header` with the first block only; `widths` empty for the
+/// first block, which sets them from its own cells, and kept for the
+/// blocks after it (a wider cell there pushes only its own row).
+pub fn write_table_block(
+    output: &mut Output,
+    header: Option<&[&str]>,
+    rows: &[Vec<String>],
+    right: &[usize],
+    widths: &mut Vec<usize>,
+) -> std::io::Result<()> {
+    if widths.is_empty() {
+        let titles = header.unwrap_or_default();
+        let columns = titles.len().max(rows.first().map_or(0, Vec::len));
+        *widths = (0..columns)
+            .map(|column| titles.get(column).map_or(0, |title| title.chars().count()))
+            .collect();
+        for row in rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
         }
     }
+    let widths = &*widths;
     let render = |cells: Vec<String>| -> String {
         let last = cells.len().saturating_sub(1);
         let mut line = String::new();
-        for (column, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+        for (column, (cell, width)) in cells.iter().zip(widths).enumerate() {
             let count = cell.chars().count();
             let padding = " ".repeat(width.saturating_sub(count));
             if right.contains(&column) {
@@ -237,8 +258,10 @@ pub fn write_table(output: &mut Output, header: &[&str], rows: &[Vec<String>], r
         }
         line.trim_end().to_owned()
     };
-    let header_line = render(header.iter().map(|title| (*title).to_owned()).collect());
-    writeln!(output.out, "{}", output.style.bold(&header_line))?;
+    if let Some(header) = header {
+        let header_line = render(header.iter().map(|title| (*title).to_owned()).collect());
+        writeln!(output.out, "{}", output.style.bold(&header_line))?;
+    }
     for row in rows {
         writeln!(output.out, "{}", render(row.clone()))?;
     }

@@ -93,7 +93,7 @@ pub fn list(output: &mut Output, dir: &Path, args: &RemovedArgs) -> anyhow::Resu
         writeln!(output.out, "no movies {what}")?;
         return Ok(());
     }
-    let (header, rows, right) = entry_table(ListWhich::Removed, &entries, output.style);
+    let (header, rows, right) = entry_table(ListWhich::Removed, &entries, output.style, 0);
     write_table(output, &header, &rows, &right)?;
     Ok(())
 }

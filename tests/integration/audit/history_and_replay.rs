@@ -118,3 +118,39 @@ fn compact_keeps_the_state_and_drops_covered_segments() {
         "history before the base is gone, and says so"
     );
 }
+
+/// `Events::concerning(id)` yields exactly the events that concern the
+/// movie, in order: the ones `concerns` picks from the whole stream, never
+/// one that only mentions the id's text (a title, an error, another id
+/// holding it), and ids that need escaping in JSON are found too.
+#[test]
+fn a_stream_concerning_one_movie_yields_exactly_its_events() {
+    let dir = scratch();
+    let qm = open(dir.path());
+    let tricky = "quote \" and \\ and é";
+    qm.add_to_pending(movie("8")).unwrap();
+    qm.add_to_pending(movie_queue::Movie::new("7", "8", "2001")).unwrap();
+    qm.add_to_pending(movie("88")).unwrap();
+    qm.add_to_pending(movie(tricky)).unwrap();
+    qm.get_next_pending().unwrap();
+    qm.add_to_failed(movie("8"), "\"8\" failed", None).unwrap();
+    qm.add_to_failed(movie("7"), "\"8\" again", None).unwrap();
+    qm.get_next_pending().unwrap();
+    qm.add_to_completed(movie(tricky)).unwrap();
+    qm.mark_movies_as_removed(["88"]).unwrap();
+    qm.flush().unwrap();
+    for id in ["8", "7", "88", tricky, "nobody"] {
+        let whole: Vec<_> = movie_queue::events(dir.path(), Seq(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|record| record.event.concerns(id))
+            .collect();
+        let concerning: Vec<_> = movie_queue::events(dir.path(), Seq(0))
+            .unwrap()
+            .concerning(id)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(concerning, whole, "{id}");
+        assert_eq!(whole.is_empty(), id == "nobody", "{id}: the test has events to find");
+    }
+}

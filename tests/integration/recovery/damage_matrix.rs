@@ -565,9 +565,9 @@ pub(super) fn check(fixture: &Fixture, work: &Path, context: &str, damaged: &[&P
     verdict_name
 }
 
-/// `stats` and `show` (read from the snapshot's manifest and index, or the
-/// whole state when they do not hold up) answer as the open did: damage to
-/// any artifact, the index included, never makes them differ.
+/// `stats`, `show` and `list` (read from the snapshot's manifest, index and
+/// files, or the whole state when they do not hold up) answer as the open
+/// did: damage to any artifact, the index included, never makes them differ.
 fn lean_answers_agree(work: &Path, state: &QueueState, context: &str) {
     let options = QueueManager::options();
     let statistics = options
@@ -576,6 +576,17 @@ fn lean_answers_agree(work: &Path, state: &QueueState, context: &str) {
     let max_retries = movie_queue::RetryPolicy::default().max_retries;
     assert_eq!(statistics, state.statistics(max_retries), "{context}: statistics");
     for place in Place::ALL {
+        let mut listed = Vec::new();
+        options
+            .list(work, place, 0, |entry| {
+                listed.push(entry);
+                true
+            })
+            .unwrap_or_else(|error| panic!("{context}: list {place}: {error}"));
+        assert!(
+            listed.iter().eq(state.entries(place).collect::<Vec<_>>().iter()),
+            "{context}: list {place}"
+        );
         for entry in state.entries(place) {
             let found = options
                 .lookup(work, entry.id())

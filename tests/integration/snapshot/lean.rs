@@ -7,7 +7,9 @@
 //! compactions and reopens in between, after every operation:
 //!
 //! * `lean_statistics` equals the live manager's `get_statistics` at every
-//!   `max_retries`, and `lean_lookup` equals its `get` for every id;
+//!   `max_retries`, `lean_lookup` equals its `get` for every id, and
+//!   `lean_list` its entries of every place in order (and a page of them
+//!   through `Options::list`);
 //! * both answer (`Some`) whenever a snapshot with an index exists, so the
 //!   equality is about the lean path, not the fallback.
 //!
@@ -19,8 +21,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::support::common::{movie, scratch};
-use movie_queue::testing::{INDEX_FILE, PENDING_FILE, RealStorage, Storage, lean_lookup, lean_statistics};
-use movie_queue::{QueueManager, now};
+use movie_queue::testing::{INDEX_FILE, PENDING_FILE, RealStorage, Storage, lean_list, lean_lookup, lean_statistics};
+use movie_queue::{Place, QueueManager, now};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -128,6 +130,26 @@ fn check_against(qm: &QueueManager, dir: &Path) {
         if let Some(lean) = lean {
             assert_eq!(lean, state.statistics(max_retries), "max_retries {max_retries}");
         }
+    }
+    for place in Place::ALL {
+        let whole: Vec<_> = state.entries(place).collect();
+        match lean_list(&storage, dir, place) {
+            Some(listed) => assert_eq!(listed, whole, "{place}"),
+            None => assert!(!indexed, "{place}: no lean list from an indexed snapshot"),
+        }
+        let skip = whole.len() / 2;
+        let mut page = Vec::new();
+        QueueManager::options()
+            .list(dir, place, skip, |entry| {
+                page.push(entry);
+                page.len() < 2
+            })
+            .unwrap();
+        assert_eq!(
+            page,
+            whole.iter().skip(skip).take(2).cloned().collect::<Vec<_>>(),
+            "{place} from {skip}"
+        );
     }
     for n in 0..IDS {
         let id = name(n);

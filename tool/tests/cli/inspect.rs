@@ -88,6 +88,78 @@ fn list_prints_entries_as_json_and_as_an_aligned_table() {
     mq(dir.path(), &["list", "everything"]).fails_with(2);
 }
 
+/// `--offset` and `--limit` page through a queue in its order, the `#`
+/// column counting from the offset, in JSON and in the table; a listing
+/// longer than one block of the table (1,000 rows) is one aligned table;
+/// changes after the snapshot (CLI changes leave the files as they were)
+/// are listed where the whole state has them.
+#[test]
+fn list_pages_with_offset_and_limit_over_changes_after_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (1..=1_200)
+        .map(|n| format!("{{\"id\":\"{n}\",\"title\":\"Movie {n}\",\"year\":2000}}\n"))
+        .collect();
+    cli_support::mq_stdin(dir.path(), &["add", "--json", "-"], &lines).ok();
+    mq(dir.path(), &["snapshot"]).ok();
+    // After the snapshot: 1 and 2 taken, 1 back at the front, 3 failed.
+    mq(dir.path(), &["next"]).ok();
+    mq(dir.path(), &["next"]).ok();
+    mq(dir.path(), &["requeue-in-flight"]).ok();
+    mq(dir.path(), &["next"]).ok();
+    mq(dir.path(), &["next"]).ok();
+    mq(dir.path(), &["next"]).ok();
+    mq(dir.path(), &["fail", "3", "--error", "stalled"]).ok();
+    mq(dir.path(), &["requeue-in-flight"]).ok();
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list", "pending", "--json"];
+        all.extend_from_slice(args);
+        let listed = mq(dir.path(), &all).ok().json();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let whole = ids(&[]);
+    let expected: Vec<String> = ["1", "2"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain((4..=1_200).map(|n| n.to_string()))
+        .collect();
+    assert_eq!(whole, expected);
+    assert_eq!(ids(&["--limit", "3"]), ["1", "2", "4"]);
+    assert_eq!(ids(&["--offset", "1", "--limit", "2"]), ["2", "4"]);
+    assert_eq!(ids(&["--offset", "1198"]), ["1200"]);
+    assert!(ids(&["--offset", "5000"]).is_empty());
+    assert!(ids(&["--limit", "0"]).is_empty());
+
+    let table = mq(dir.path(), &["list", "pending", "--offset", "10", "--limit", "2"]).ok();
+    let rows: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(rows.len(), 3, "{table:?}");
+    assert!(
+        rows[1].trim_start().starts_with("11  ") && rows[1].contains("Movie 12"),
+        "{rows:?}"
+    );
+    let long = mq(dir.path(), &["list", "pending"]).ok();
+    let rows: Vec<&str> = long.stdout.lines().collect();
+    assert_eq!(rows.len(), 1 + 1_199, "one header");
+    let column = rows[0].find("TITLE").unwrap();
+    assert!(
+        rows[1..].iter().all(|row| row.find("Movie") == Some(column)),
+        "one aligned table"
+    );
+    let failed = mq(dir.path(), &["list", "failed", "--json"]).ok().json();
+    assert_eq!(failed[0]["id"], "3");
+    let permanent = mq(
+        dir.path(),
+        &["list", "permanent", "--max-retries", "1", "--offset", "1", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(permanent, Value::Array(vec![]), "one permanent failure, skipped");
+}
+
 #[test]
 fn show_gives_the_place_the_entry_and_the_history() {
     let dir = sample_store();
