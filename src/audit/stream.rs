@@ -212,23 +212,27 @@ impl Iterator for Events {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             let (limit, waits) = self.limit();
-            let step = match self.follower.poll(limit) {
+            // Only records that hold the id are copied out and decoded.
+            let keep = self
+                .concerning
+                .as_ref()
+                .map(|(_, quoted)| move |payload: &[u8]| holds(payload, quoted));
+            let polled = self.follower.poll_where(
+                limit,
+                keep.as_ref().map(|keep| keep as crate::journal::follow::Keep<'_>),
+            );
+            while let Some(hole) = self.follower.take_skipped() {
+                self.skipped.push_back(Skipped {
+                    from: hole.first,
+                    to: hole.last,
+                    reason: SkipReason::Damaged,
+                    set_aside: hole.set_aside.map(|name| self.journal_dir.join(name)),
+                });
+            }
+            let step = match polled {
                 Ok(Some(record)) => {
-                    if let Some(hole) = self.follower.take_skipped() {
-                        self.skipped.push_back(Skipped {
-                            from: hole.first,
-                            to: hole.last,
-                            reason: SkipReason::Damaged,
-                            set_aside: hole.set_aside.map(|name| self.journal_dir.join(name)),
-                        });
-                    }
                     if let Some(position) = &self.position {
                         position.store(self.follower.next_seq().0, Ordering::Release);
-                    }
-                    if let Some((_, quoted)) = &self.concerning
-                        && !holds(&record.payload, quoted)
-                    {
-                        continue;
                     }
                     let decoded = decode(&record).inspect_err(|_| self.done = true);
                     if let (Some((id, _)), Ok(event)) = (&self.concerning, &decoded)
@@ -279,7 +283,9 @@ fn holds(haystack: &[u8], needle: &[u8]) -> bool {
     let mut from = 0;
     while let Some(at) = haystack[from..].iter().position(|&byte| byte == first) {
         let start = from + at;
-        if haystack[start + 1..].starts_with(rest) {
+        let after = &haystack[start + 1..];
+        // JSON is full of quotes: compare one byte before a whole slice.
+        if after.first() == rest.first() && after.starts_with(rest) {
             return true;
         }
         from = start + 1;

@@ -57,9 +57,18 @@ struct Current {
     last: Option<(u64, [u8; RECORD_HEADER_BYTES])>,
 }
 
+/// Which records a caller wants, by their payload (the journal never
+/// decodes one: the caller's test is opaque to it).
+pub type Keep<'a> = &'a dyn Fn(&[u8]) -> bool;
+
 /// What the bytes at the read position hold.
 enum Step {
     Record(OwnedRecord),
+    /// A record the caller did not want, stepped over without a copy.
+    Passed {
+        seq: Seq,
+        offset: u64,
+    },
     /// An incomplete record, damage, or nothing.
     Stuck(Option<RecordDefect>),
 }
@@ -96,12 +105,20 @@ impl Current {
         self.base + self.pos as u64
     }
 
-    fn step(&mut self) -> Step {
+    fn step(&mut self, keep: Option<Keep<'_>>) -> Step {
         let rest = self.bytes.get(self.pos..).unwrap_or_default();
         if rest.is_empty() {
             return Step::Stuck(None);
         }
         match decode_record(rest, self.file.first_seq) {
+            Ok(raw) if keep.is_some_and(|keep| !keep(raw.payload)) => {
+                let offset = self.offset();
+                let mut frame = [0_u8; RECORD_HEADER_BYTES];
+                frame.copy_from_slice(&rest[..RECORD_HEADER_BYTES]);
+                self.last = Some((offset, frame));
+                self.pos += raw.framed_len();
+                Step::Passed { seq: raw.seq, offset }
+            }
             Ok(raw) => {
                 let record = OwnedRecord {
                     seq: raw.seq,
@@ -191,8 +208,8 @@ pub struct Follower {
     journal_dir: PathBuf,
     next: Seq,
     current: Option<Current>,
-    /// The hole stepped over last, until [`Follower::take_skipped`].
-    skipped: Option<Hole>,
+    /// The holes stepped over, oldest first, until [`Follower::take_skipped`].
+    skipped: std::collections::VecDeque<Hole>,
 }
 
 impl std::fmt::Debug for Follower {
@@ -215,14 +232,14 @@ impl Follower {
             journal_dir: journal_dir.to_path_buf(),
             next: from,
             current: None,
-            skipped: None,
+            skipped: std::collections::VecDeque::new(),
         }
     }
 
     /// The hole (`journal/holes`) it stepped over since this was last
     /// asked, if any: records `repair` set aside, named where they were.
     pub fn take_skipped(&mut self) -> Option<Hole> {
-        self.skipped.take()
+        self.skipped.pop_front()
     }
 
     /// The sequence number of the next record it will hand on.
@@ -241,13 +258,14 @@ impl Follower {
     }
 
     /// The next record, if it is on disk and at most `limit`; `Ok(None)`:
-    /// not (yet).
+    /// not (yet). With `keep`, records whose payload it refuses are
+    /// stepped over without being copied: the next record it accepts.
     ///
     /// # Errors
     /// [`Error::Io`]; corruption naming the file and offset where the
     /// records from the next one due cannot be read (damage with valid
     /// records after it, a gap, records compacted away before they were read).
-    pub fn poll(&mut self, limit: Seq) -> Result<Option<OwnedRecord>> {
+    pub fn poll_where(&mut self, limit: Seq, keep: Option<Keep<'_>>) -> Result<Option<OwnedRecord>> {
         let mut refilled = false;
         while self.next <= limit {
             if self.current.is_none() && !self.open_segment()? {
@@ -256,7 +274,20 @@ impl Follower {
             let Some(current) = self.current.as_mut() else {
                 return Ok(None);
             };
-            match current.step() {
+            match current.step(keep) {
+                Step::Passed { seq, .. } if seq < self.next => {}
+                Step::Passed { seq, .. } if seq == self.next => {
+                    self.next = self.next.next();
+                    refilled = false;
+                }
+                Step::Passed { seq, offset } => {
+                    return Err(Error::SequenceGap {
+                        path: current.file.path.clone(),
+                        offset,
+                        expected: self.next.0,
+                        found: seq.0,
+                    });
+                }
                 Step::Record(record) if record.seq < self.next => {}
                 Step::Record(record) if record.seq == self.next => {
                     self.next = self.next.next();
@@ -382,7 +413,7 @@ impl Follower {
                 path = %current.file.path.display(), offset = hole.offset, from = %self.next, to = %hole.last,
                 "stepping over records `repair` set aside"
             );
-            self.skipped = Some(Hole {
+            self.skipped.push_back(Hole {
                 first: self.next,
                 ..hole.clone()
             });
@@ -439,15 +470,18 @@ mod tests {
         std::fs::write(&path, segment_bytes(payloads)).expect("file system");
         let mut follower = Follower::new(Arc::new(RealStorage), dir.path(), Seq(1));
         for (seq, payload) in (1..).zip(payloads) {
-            let record = follower.poll(Seq(u64::MAX)).expect("a poll").expect("a record");
+            let record = follower
+                .poll_where(Seq(u64::MAX), None)
+                .expect("a poll")
+                .expect("a record");
             assert_eq!((record.seq, record.payload.as_slice()), (Seq(seq), *payload));
         }
-        assert_eq!(follower.poll(Seq(u64::MAX)).expect("a poll"), None);
+        assert_eq!(follower.poll_where(Seq(u64::MAX), None).expect("a poll"), None);
         (dir, follower, path)
     }
 
     fn assert_cut_reported(follower: &mut Follower) {
-        match follower.poll(Seq(u64::MAX)) {
+        match follower.poll_where(Seq(u64::MAX), None) {
             Err(Error::FollowedRecordGone { .. }) => {}
             other => panic!("expected the cut to be reported, got {other:?}"),
         }
@@ -457,7 +491,10 @@ mod tests {
     fn growth_after_the_last_record_is_read_on() {
         let (_dir, mut follower, path) = followed(&[b"{\"a\":1}", b"{\"a\":2}"]);
         std::fs::write(&path, segment_bytes(&[b"{\"a\":1}", b"{\"a\":2}", b"{\"a\":3}"])).expect("file system");
-        let record = follower.poll(Seq(u64::MAX)).expect("a poll").expect("the new record");
+        let record = follower
+            .poll_where(Seq(u64::MAX), None)
+            .expect("a poll")
+            .expect("the new record");
         assert_eq!((record.seq, record.payload.as_slice()), (Seq(3), &b"{\"a\":3}"[..]));
     }
 
@@ -499,13 +536,16 @@ mod tests {
         write(4, &[b"{\"a\":4}"]);
         let mut follower = Follower::new(Arc::new(RealStorage), journal, Seq(1));
         for seq in 1..=2 {
-            let record = follower.poll(Seq(u64::MAX)).expect("a poll").expect("a record");
+            let record = follower
+                .poll_where(Seq(u64::MAX), None)
+                .expect("a poll")
+                .expect("a record");
             assert_eq!(record.seq, Seq(seq));
         }
         // `compact` deletes the segment being read and the next one.
         std::fs::remove_file(first).expect("file system");
         std::fs::remove_file(second).expect("file system");
-        match follower.poll(Seq(u64::MAX)) {
+        match follower.poll_where(Seq(u64::MAX), None) {
             Err(Error::CompactedAway {
                 from: 3,
                 last: 3,
@@ -528,10 +568,13 @@ mod tests {
         std::fs::write(dir.path().join(crate::layout::segment_name(Seq(4))), next).expect("file system");
         let mut follower = Follower::new(Arc::new(RealStorage), dir.path(), Seq(1));
         assert_eq!(
-            follower.poll(Seq(u64::MAX)).expect("a poll").map(|record| record.seq),
+            follower
+                .poll_where(Seq(u64::MAX), None)
+                .expect("a poll")
+                .map(|record| record.seq),
             Some(Seq(1))
         );
-        match follower.poll(Seq(u64::MAX)) {
+        match follower.poll_where(Seq(u64::MAX), None) {
             Err(Error::ChecksumMismatch { offset, .. }) => {
                 assert_eq!(offset, (SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + 7) as u64);
             }

@@ -118,8 +118,13 @@ pub fn write_snapshot(storage: &dyn Storage, dir: &Path, state: &QueueState, seq
 /// # Errors
 /// As [`write_files`].
 pub fn write_rendered(storage: &dyn Storage, dir: &Path, rendered: &Rendered, seq: Seq) -> Result<()> {
-    let in_flight = rendered.counts[1];
-    write_steps_cleaning(storage, dir, &rendered.files, seq, in_flight, Some(rendered))
+    let written = Written {
+        files: &rendered.files,
+        seq,
+        in_flight: rendered.counts[1],
+        rendered: Some(rendered),
+    };
+    write_steps_cleaning(storage, dir, &written)
 }
 
 /// Writes already rendered files as a snapshot covering `seq` (steps 2–5),
@@ -131,24 +136,33 @@ pub fn write_rendered(storage: &dyn Storage, dir: &Path, rendered: &Rendered, se
 /// [`Error::Io`] naming the file of the step that failed.
 #[cfg(any(test, feature = "testing"))]
 pub fn write_files(storage: &dyn Storage, dir: &Path, files: &[Vec<u8>; 4], seq: Seq, in_flight: u64) -> Result<()> {
-    write_steps_cleaning(storage, dir, files, seq, in_flight, None)
+    let written = Written {
+        files,
+        seq,
+        in_flight,
+        rendered: None,
+    };
+    write_steps_cleaning(storage, dir, &written)
 }
 
-fn write_steps_cleaning(
-    storage: &dyn Storage,
-    dir: &Path,
-    files: &[Vec<u8>; 4],
+/// What one snapshot write puts down: the files, the record they cover,
+/// how many leading pending entries are in flight, and (with an index)
+/// the whole rendering.
+struct Written<'a> {
+    files: &'a [Vec<u8>; 4],
     seq: Seq,
     in_flight: u64,
-    rendered: Option<&Rendered>,
-) -> Result<()> {
-    let written = write_files_steps(storage, dir, files, seq, in_flight, rendered);
-    if written.is_err() {
+    rendered: Option<&'a Rendered>,
+}
+
+fn write_steps_cleaning(storage: &dyn Storage, dir: &Path, written: &Written<'_>) -> Result<()> {
+    let outcome = write_files_steps(storage, dir, written);
+    if outcome.is_err() {
         for name in SNAPSHOT_FILES {
             let _ = storage.remove_file(&crate::layout::temporary_path(&dir.join(name)));
         }
     }
-    written
+    outcome
 }
 
 /// Every file a snapshot writes.
@@ -161,14 +175,13 @@ const SNAPSHOT_FILES: [&str; 6] = [
     MANIFEST_FILE,
 ];
 
-fn write_files_steps(
-    storage: &dyn Storage,
-    dir: &Path,
-    files: &[Vec<u8>; 4],
-    seq: Seq,
-    in_flight: u64,
-    rendered: Option<&Rendered>,
-) -> Result<()> {
+fn write_files_steps(storage: &dyn Storage, dir: &Path, written: &Written<'_>) -> Result<()> {
+    let Written {
+        files,
+        seq,
+        in_flight,
+        rendered,
+    } = *written;
     let mut digests = Vec::with_capacity(QUEUE_FILES.len());
     for (name, bytes) in QUEUE_FILES.iter().zip(files) {
         let temporary = crate::layout::temporary_path(&dir.join(name));
@@ -427,16 +440,7 @@ impl Summary {
             }
             Ok(())
         };
-        let mut entries = Entries::new(&mut handle);
-        let mut pending = Vec::new();
-        let read = read_pieces(file.as_mut(), &mut piece, |read| {
-            pending.extend_from_slice(read);
-            let used = entries.feed(&pending, read.is_empty())?;
-            entries.advance(used);
-            pending.drain(..used);
-            Ok(())
-        });
-        match read {
+        match read_entries(file.as_mut(), &mut piece, &mut handle) {
             Err(_) if stopped => Ok(true),
             Err(error) => Err(format!("{}: {error}", path.display())),
             Ok(again) if again != (digest.bytes, digest.crc32) => {
@@ -611,20 +615,31 @@ fn load_checked(
         index += 1;
         push(state, place, &entry)
     };
-    let mut entries = Entries::new(&mut each);
+    let again = read_entries(file.as_mut(), &mut piece, &mut each).map_err(reject)?;
+    if again != (length, crc32) {
+        return Err(reject("the file changed while it was read".into()));
+    }
+    Ok(index)
+}
+
+/// Reads the documented file `file` from its start in pieces of
+/// `piece`'s size, handing each entry to `each` as its bytes come (the
+/// file is never held whole); returns the length and CRC32 of everything
+/// read.
+fn read_entries(
+    file: &mut dyn crate::storage::ReadableFile,
+    piece: &mut [u8],
+    each: &mut dyn FnMut(QueueEntry) -> std::result::Result<(), String>,
+) -> std::result::Result<(u64, u32), String> {
+    let mut entries = Entries::new(each);
     let mut pending = Vec::new();
-    let again = read_pieces(file.as_mut(), &mut piece, |read| {
+    read_pieces(file, piece, |read| {
         pending.extend_from_slice(read);
         let used = entries.feed(&pending, read.is_empty())?;
         entries.advance(used);
         pending.drain(..used);
         Ok(())
     })
-    .map_err(reject)?;
-    if again != (length, crc32) {
-        return Err(reject("the file changed while it was read".into()));
-    }
-    Ok(entries.count())
 }
 
 /// Reads `file` from its start in pieces of `piece`'s size, handing each

@@ -17,13 +17,7 @@ fn now() -> f64 {
 }
 
 fn pending_ids(dir: &std::path::Path) -> Vec<String> {
-    let listed = mq(dir, &["list", "pending", "--json"]).ok().json();
-    listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| entry["id"].as_str().unwrap().to_owned())
-        .collect()
+    cli_support::list_ids(dir, &["pending"])
 }
 
 #[test]

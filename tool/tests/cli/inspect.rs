@@ -110,16 +110,10 @@ fn list_pages_with_offset_and_limit_over_changes_after_the_snapshot() {
     mq(dir.path(), &["next"]).ok();
     mq(dir.path(), &["fail", "3", "--error", "stalled"]).ok();
     mq(dir.path(), &["requeue-in-flight"]).ok();
-    let ids = |args: &[&str]| -> Vec<String> {
-        let mut all = vec!["list", "pending", "--json"];
+    let ids = |args: &[&str]| {
+        let mut all = vec!["pending"];
         all.extend_from_slice(args);
-        let listed = mq(dir.path(), &all).ok().json();
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|entry| entry["id"].as_str().unwrap().to_owned())
-            .collect()
+        cli_support::list_ids(dir.path(), &all)
     };
     let whole = ids(&[]);
     let expected: Vec<String> = ["1", "2"]

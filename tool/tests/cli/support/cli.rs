@@ -124,6 +124,20 @@ pub fn add(dir: &Path, id: &str) {
 }
 
 /// `stats --json` of the store.
+/// The ids `list ARGS --json` prints, in order.
+pub fn list_ids(dir: &Path, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["list"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let listed = mq(dir, &all).ok().json();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub fn stats(dir: &Path) -> Value {
     mq(dir, &["stats", "--json"]).ok().json()
 }
