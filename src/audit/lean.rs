@@ -24,7 +24,8 @@ use super::stream::Events;
 use crate::entry::QueueEntry;
 use crate::error::Result;
 use crate::event::EventRecord;
-use crate::layout::STAGING_DIR;
+use crate::journal::tail::{self, TailMarker};
+use crate::layout::{Layout, STAGING_DIR, is_journal_companion, is_leftover, parse_segment_name};
 use crate::projection::{Place, QueueState, Statistics};
 use crate::recovery;
 use crate::seq::{SEQ_MAX, Seq};
@@ -286,7 +287,7 @@ fn marker(named: &HashSet<String>, end: &str) -> QueueEntry {
 /// The manifest's summary and every record after the snapshot, when the
 /// store is in the shape the lean answers come from.
 fn after_snapshot(storage: &Arc<dyn Storage>, dir: &Path) -> Option<(Summary, Vec<EventRecord>)> {
-    if storage.exists(&dir.join(STAGING_DIR)) {
+    if storage.exists(&dir.join(STAGING_DIR)) || !journal_in_shape(storage.as_ref(), &Layout::new(dir).journal()) {
         return None;
     }
     let summary = loaded(manifest::read_summary(storage.as_ref(), dir))??;
@@ -305,6 +306,31 @@ fn after_snapshot(storage: &Arc<dyn Storage>, dir: &Path) -> Option<(Summary, Ve
         return None;
     }
     Some((summary, records))
+}
+
+/// Does the journal folder hold only what a store puts there, with the
+/// segment its tail marker names? The stream from the snapshot on cannot
+/// tell a last segment deleted from a journal that ends at the snapshot,
+/// nor sees a foreign file: the whole rebuild refuses both, naming them.
+fn journal_in_shape(storage: &dyn Storage, journal: &Path) -> bool {
+    let Ok(names) = storage.list_dir(journal) else {
+        // No journal folder: a backup of the snapshot, which the whole
+        // rebuild opens as it is; anything else there is its to name.
+        return !storage.exists(journal);
+    };
+    let mut segments = HashSet::new();
+    for name in &names {
+        match parse_segment_name(name) {
+            Some(first) => drop(segments.insert(first)),
+            None if is_journal_companion(name) || is_leftover(name) => {}
+            None => return false,
+        }
+    }
+    match tail::read(storage, journal) {
+        TailMarker::Missing => true,
+        TailMarker::Segment(first) => segments.contains(&first),
+        TailMarker::Damaged => false,
+    }
 }
 
 /// The movies `ids` names (each once), as the snapshot holds them, in a

@@ -27,7 +27,7 @@ impl QueueManager {
 
     /// Is a snapshot due at close? When the store has none, or the open did
     /// not start from it (damaged, or written by an older version without
-    /// the time and index), or when the records since the last one reach
+    /// the time and index), or its index does not match it, or when the records since the last one reach
     /// the policy's count, or the last one is older than its interval (by
     /// the manifest's time, so a short-lived process such as one CLI
     /// command counts the snapshot's real age).
@@ -42,6 +42,9 @@ impl QueueManager {
         let Some(written) = manifest::written_at(storage, &self.dir) else {
             return true;
         };
+        if !manifest::index_matches(storage, &self.dir) {
+            return true;
+        }
         let since = inner.events_since_snapshot;
         let by_count = self.options.snapshot_every_events > 0 && since >= self.options.snapshot_every_events;
         let by_age = self

@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::layout::{INDEX_FILE, Layout};
 use crate::projection::{Place, QueueState};
 use crate::seq::Seq;
-use crate::storage::{self, Storage};
+use crate::storage::{self, Entry, Storage};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct FileDigest {
@@ -408,7 +408,8 @@ impl Summary {
     ) -> std::result::Result<bool, String> {
         let digest = &self.files[file_of(place)];
         let path = dir.join(&digest.name);
-        let Ok(mut file) = storage.open_read(&path) else {
+        let sized = matches!(storage.entry(&path), Ok(Entry::File(size)) if size == digest.bytes);
+        let (true, Ok(mut file)) = (sized, storage.open_read(&path)) else {
             return Ok(false);
         };
         let mut piece = vec![0; READ_PIECE];
@@ -456,6 +457,17 @@ impl Summary {
     /// A message when it is missing, damaged or another snapshot's.
     pub fn load_index(&self, storage: &dyn Storage, dir: &Path) -> std::result::Result<Index, String> {
         let path = Layout::new(dir).index();
+        // Its size first: a file of another length is never read.
+        match storage.entry(&path) {
+            Ok(Entry::File(size)) if size == self.index.bytes => {}
+            found => {
+                return Err(format!(
+                    "{}: {found:?}, the manifest recorded a file of {} bytes",
+                    path.display(),
+                    self.index.bytes
+                ));
+            }
+        }
         let bytes = storage
             .read(&path)
             .map_err(|error| format!("{}: {error}", path.display()))?;
@@ -522,6 +534,14 @@ fn file_of(place: Place) -> usize {
         Place::Completed => 2,
         Place::Removed => 3,
     }
+}
+
+/// Does the index of `dir` match its manifest (a manifest without one:
+/// no)? A writer's close writes a snapshot when it does not, so a damaged
+/// index does not outlive the next change.
+#[must_use]
+pub fn index_matches(storage: &dyn Storage, dir: &Path) -> bool {
+    matches!(read_summary(storage, dir), Ok(Some(summary)) if summary.load_index(storage, dir).is_ok())
 }
 
 /// When the manifest of `dir` was written (Unix seconds); `None`: no

@@ -134,7 +134,14 @@ impl<'a> ListSink<'a> {
             return Ok(());
         }
         if self.count == 0 {
-            writeln!(self.output.out, "no movies {}", which_name(self.which))?;
+            let which = which_name(self.which);
+            match self.first {
+                0 => writeln!(self.output.out, "no movies {which}")?,
+                skipped => writeln!(
+                    self.output.out,
+                    "no movies {which} after the first {skipped} (--offset {skipped})"
+                )?,
+            }
             return Ok(());
         }
         if !self.block.is_empty() {

@@ -14,11 +14,15 @@
 //!   equality is about the lean path, not the fallback.
 //!
 //! And on damage: an index, a documented file or a record after the
-//! snapshot that does not hold up turns the lean path off (`None`), while
-//! `Options::statistics`/`lookup` still answer as the whole rebuild does.
+//! snapshot that does not hold up, a last segment deleted, a foreign file
+//! in the journal folder, turn the lean path off (`None`), while
+//! `Options::statistics`/`lookup` still answer as the whole rebuild does
+//! (the same answer or the same refusal), never reading an index whose
+//! size is not the manifest's.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::support::common::{movie, scratch};
 use movie_queue::testing::{INDEX_FILE, PENDING_FILE, RealStorage, Storage, lean_list, lean_lookup, lean_statistics};
@@ -195,7 +199,21 @@ fn store_with_tail(dir: &Path) -> QueueManager {
 fn damage_turns_the_lean_path_off_and_the_answers_stay_the_whole_states() {
     let storage: Arc<dyn Storage> = Arc::new(RealStorage);
     type Damage = (&'static str, fn(&Path));
-    let damages: [Damage; 4] = [
+    let damages: [Damage; 7] = [
+        ("the last segment deleted (the tail marker names it)", |dir| {
+            let mut segments = segment_paths(dir);
+            std::fs::remove_file(segments.pop().unwrap()).unwrap();
+        }),
+        ("a foreign file in the journal folder", |dir| {
+            std::fs::write(dir.join("journal").join("notes.txt"), "mine").unwrap();
+        }),
+        ("an index of another length (sparse, 1 GiB)", |dir| {
+            let index = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join(INDEX_FILE))
+                .unwrap();
+            index.set_len(1 << 30).unwrap();
+        }),
         ("a flipped byte of the index", |dir| flip(&dir.join(INDEX_FILE), 20)),
         ("no index", |dir| std::fs::remove_file(dir.join(INDEX_FILE)).unwrap()),
         ("a flipped byte inside an entry of the pending file", |dir| {
@@ -232,6 +250,20 @@ fn damage_turns_the_lean_path_off_and_the_answers_stay_the_whole_states() {
         damage(dir.path());
         assert_eq!(lean_statistics(&storage, dir.path(), 3), None, "{what}");
         assert_eq!(lean_lookup(&storage, dir.path(), "2"), None, "{what}");
+        // The index is never read whole when its size is not the
+        // manifest's (nor is anything else of that size read).
+        let read = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&read);
+        let counting = QueueManager::options().on_read(Arc::new(move |bytes| {
+            counter.fetch_add(bytes, Ordering::Relaxed);
+        }));
+        let _ = counting.statistics(dir.path());
+        let _ = counting.lookup(dir.path(), "2");
+        assert!(
+            read.load(Ordering::Relaxed) < 1 << 20,
+            "{what}: {} bytes read",
+            read.load(Ordering::Relaxed)
+        );
         let options = QueueManager::options();
         match QueueManager::open_read_only(dir.path()) {
             Ok(reader) => {
@@ -253,6 +285,33 @@ fn damage_turns_the_lean_path_off_and_the_answers_stay_the_whole_states() {
         }
         drop(qm);
     }
+}
+
+fn segment_paths(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut segments: Vec<_> = std::fs::read_dir(dir.join("journal"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "seg"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// A writer's close writes the snapshot again when the index does not
+/// match its manifest (the policy would not be due for one change), so a
+/// damaged index does not outlive the next change.
+#[test]
+fn a_close_after_a_change_writes_a_damaged_index_anew() {
+    let storage: Arc<dyn Storage> = Arc::new(RealStorage);
+    let dir = scratch();
+    store_with_tail(dir.path()).close().unwrap();
+    flip(&dir.path().join(INDEX_FILE), 30);
+    assert_eq!(lean_statistics(&storage, dir.path(), 3), None);
+    let qm = open(dir.path());
+    qm.add_to_pending(movie("6")).unwrap();
+    let expected = qm.get_statistics();
+    qm.close().unwrap();
+    assert_eq!(lean_statistics(&storage, dir.path(), 3), Some(expected));
 }
 
 fn flip(path: &Path, at: usize) {

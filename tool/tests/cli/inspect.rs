@@ -127,6 +127,8 @@ fn list_pages_with_offset_and_limit_over_changes_after_the_snapshot() {
     assert_eq!(ids(&["--offset", "1198"]), ["1200"]);
     assert!(ids(&["--offset", "5000"]).is_empty());
     assert!(ids(&["--limit", "0"]).is_empty());
+    let past = mq(dir.path(), &["list", "pending", "--offset", "5000"]).ok();
+    assert_eq!(past.stdout, "no movies pending after the first 5000 (--offset 5000)\n");
 
     let table = mq(dir.path(), &["list", "pending", "--offset", "10", "--limit", "2"]).ok();
     let rows: Vec<&str> = table.stdout.lines().collect();
