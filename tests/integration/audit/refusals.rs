@@ -175,7 +175,7 @@ fn a_time_with_no_event_since_a_compaction_is_refused() {
     qm.close().unwrap();
     // The segment `compact` kept (the live one), its records gone: the
     // journal goes on after the base but holds no event, so no time.
-    let kept = segments(dir.path());
+    let kept = crate::support::durability::segment_paths(dir.path());
     assert_eq!(kept.len(), 1, "{kept:?}");
     let file = std::fs::OpenOptions::new().write(true).open(&kept[0]).unwrap();
     file.set_len(movie_queue::testing::SEGMENT_HEADER_BYTES as u64).unwrap();
@@ -201,24 +201,13 @@ fn a_time_with_no_event_since_a_compaction_is_refused() {
     );
 }
 
-/// The segment files of the store in `dir`, in order.
-fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut segments: Vec<_> = std::fs::read_dir(dir.join("journal"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "seg"))
-        .collect();
-    segments.sort();
-    segments
-}
-
 #[test]
 fn behind_damage_names_the_damage_and_what_it_can_answer() {
     let dir = scratch();
     store(dir.path(), 40).close().unwrap();
     // Without the snapshot, only the journal knows the state.
     std::fs::remove_file(dir.path().join("queue_snapshot.json")).unwrap();
-    let segments = segments(dir.path());
+    let segments = crate::support::durability::segment_paths(dir.path());
     assert!(segments.len() >= 3, "{segments:?}");
     let middle = &segments[1];
     let mut bytes = std::fs::read(middle).unwrap();

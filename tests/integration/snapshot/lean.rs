@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::support::common::{movie, scratch};
+use crate::support::durability::segment_paths;
 use movie_queue::testing::{INDEX_FILE, PENDING_FILE, RealStorage, Storage, lean_list, lean_lookup, lean_statistics};
 use movie_queue::{Place, QueueManager, now};
 use proptest::prelude::*;
@@ -285,16 +286,6 @@ fn damage_turns_the_lean_path_off_and_the_answers_stay_the_whole_states() {
         }
         drop(qm);
     }
-}
-
-fn segment_paths(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut segments: Vec<_> = std::fs::read_dir(dir.join("journal"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "seg"))
-        .collect();
-    segments.sort();
-    segments
 }
 
 /// A writer's close writes the snapshot again when the index does not
