@@ -409,6 +409,7 @@ fn check_opens(dir: &Path, scenario: &Scenario, issues: KnownIssues) {
     if let Ok(reader) = &reader {
         check_queries(reader);
     }
+    check_lean(dir, &reader);
     let verified = movie_queue::verify(dir);
     let clean = matches!(&verified, Ok(report) if report.problems.is_empty());
     let must_open = clean && !(issues == KnownIssues::Tolerate && verify_misses(&reader, scenario));
@@ -472,6 +473,40 @@ fn check_opens(dir: &Path, scenario: &Scenario, issues: KnownIssues) {
     }
     let reopened = QueueManager::open_read_only(dir).expect("a closed store reopens");
     assert!(reopened.state() == state, "a reopen gives the state the writer closed");
+    check_lean(dir, &Ok(reopened));
+}
+
+/// The lean reads (`Options::statistics`, `lookup`, `list`: the snapshot's
+/// counts, index and files plus the records after it) answer as the
+/// read-only open `opened` did, or refuse as it did.
+fn check_lean(dir: &Path, opened: &Result<QueueManager, Error>) {
+    let options = QueueManager::options();
+    let statistics = options.statistics(dir);
+    let opened = match opened {
+        Ok(opened) => opened,
+        Err(error) => {
+            let lean = statistics.expect_err("stats answer where the open refuses");
+            assert_eq!(lean.to_string(), error.to_string(), "the same refusal");
+            return;
+        }
+    };
+    assert_eq!(
+        statistics.expect("stats answer where the open does"),
+        opened.get_statistics()
+    );
+    for id in IDS {
+        assert_eq!(options.lookup(dir, id).expect("lookup"), opened.get(id), "lookup {id}");
+    }
+    for place in Place::ALL {
+        let mut listed = Vec::new();
+        options
+            .list(dir, place, 0, |entry| {
+                listed.push(entry);
+                true
+            })
+            .expect("list");
+        assert!(listed == opened.list(place), "list {place}");
+    }
 }
 
 /// Repairs the directory; a successful repair leaves a journal `verify`
