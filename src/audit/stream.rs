@@ -246,7 +246,12 @@ impl Iterator for Events {
                 Ok(None) if waits => self.wait(),
                 Ok(None) => {
                     self.done = true;
-                    Ok(())
+                    // The end of what is there; a last segment the tail
+                    // marker names is gone with its records: never a quiet end.
+                    match crate::journal::tail::names_missing_segment(self.storage.as_ref(), &self.journal_dir) {
+                        Some(first) => Err(crate::journal::tail::missing_segment(&self.journal_dir, first)),
+                        None => Ok(()),
+                    }
                 }
                 Err(error) => match self.base_covers(&error) {
                     Some(found) => {

@@ -383,15 +383,7 @@ impl JournalScan {
                 expected: expected.0,
                 found: self.segments[segment].first_seq.0,
             },
-            Break::Missing { first_seq } => Error::Corrupt {
-                path: self.dir.join(crate::layout::segment_name(first_seq)),
-                offset: 0,
-                detail: format!(
-                    "this segment is missing, yet the journal went on to it (journal/{} says so): \
-                     the records it held are lost unless a copy of the file is put back",
-                    crate::layout::TAIL_FILE
-                ),
-            },
+            Break::Missing { first_seq } => super::tail::missing_segment(&self.dir, first_seq),
             Break::Gap { segment, run, expected } => {
                 let scan = &self.segments[segment];
                 let run = scan.runs[run];

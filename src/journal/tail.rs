@@ -64,6 +64,32 @@ pub fn remove(storage: &dyn Storage, journal_dir: &Path) -> Result<()> {
     storage::sync_parent(storage, &journal_dir.join(TAIL_FILE))
 }
 
+/// The error for a segment the marker names that is not there: the
+/// journal went on to it, so records are lost (reader and recovery say the
+/// same).
+#[must_use]
+pub fn missing_segment(journal_dir: &Path, first_seq: Seq) -> crate::error::Error {
+    crate::error::Error::Corrupt {
+        path: journal_dir.join(crate::layout::segment_name(first_seq)),
+        offset: 0,
+        detail: format!(
+            "this segment is missing, yet the journal went on to it (journal/{TAIL_FILE} says so): \
+             the records it held are lost unless a copy of the file is put back"
+        ),
+    }
+}
+
+/// The segment the marker of `journal_dir` names, when it is not there.
+#[must_use]
+pub fn names_missing_segment(storage: &dyn Storage, journal_dir: &Path) -> Option<Seq> {
+    match read(storage, journal_dir) {
+        TailMarker::Segment(first) if !storage.exists(&journal_dir.join(crate::layout::segment_name(first))) => {
+            Some(first)
+        }
+        _ => None,
+    }
+}
+
 /// Reads the marker.
 #[must_use]
 pub fn read(storage: &dyn Storage, journal_dir: &Path) -> TailMarker {

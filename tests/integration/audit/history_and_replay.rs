@@ -154,3 +154,34 @@ fn a_stream_concerning_one_movie_yields_exactly_its_events() {
         assert_eq!(whole.is_empty(), id == "nobody", "{id}: the test has events to find");
     }
 }
+
+/// A stream to the journal's end where the last segment the tail marker
+/// names is gone ends with the error open gives (naming the segment),
+/// never quietly: its records are lost, and the audit trail says so.
+#[test]
+fn a_stream_over_a_journal_whose_last_segment_is_gone_ends_with_an_error() {
+    let dir = scratch();
+    let qm = QueueManager::options().segment_bytes_max(300).open(dir.path()).unwrap();
+    for id in 1..=8 {
+        qm.add_to_pending(movie(&id.to_string())).unwrap();
+    }
+    qm.close().unwrap();
+    let segments = crate::support::durability::segment_paths(dir.path());
+    assert!(segments.len() > 1, "several segments: {segments:?}");
+    let last = segments.last().unwrap();
+    std::fs::remove_file(last).unwrap();
+    let open_error = QueueManager::open_read_only(dir.path()).unwrap_err().to_string();
+    let items: Vec<_> = movie_queue::events(dir.path(), Seq(0)).unwrap().collect();
+    let error = items.last().unwrap().as_ref().unwrap_err().to_string();
+    assert!(
+        items[..items.len() - 1].iter().all(Result::is_ok),
+        "the records before it"
+    );
+    assert_eq!(error, open_error, "the same error as open");
+    assert!(error.contains(last.file_name().unwrap().to_str().unwrap()), "{error}");
+    let concerning: Vec<_> = movie_queue::events(dir.path(), Seq(0))
+        .unwrap()
+        .concerning("1")
+        .collect();
+    assert!(concerning.last().unwrap().is_err(), "a filtered stream too");
+}
