@@ -293,7 +293,17 @@ impl QueueManager {
         self.with(py, Store::flush)
     }
 
-    /// Flushes, writes the documented files and releases the store. Later
+    /// Writes the documented files (`queue_*.json`) and their manifest now,
+    /// covering every change so far; returns the last record they cover.
+    /// For a program that reads the files itself: `close()` writes them only
+    /// when a snapshot is due.
+    fn snapshot(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |store| store.snapshot().map(|seq| seq.0))
+    }
+
+    /// Flushes, writes the documented files when a snapshot is due (the
+    /// store has none, or the policy's count or age is reached; `snapshot()`
+    /// writes them at once) and releases the store. Later
     /// calls raise `ClosedError`; closing twice does nothing. In a forked
     /// child it raises `ForkedError` and does nothing to the store.
     fn close(&self, py: Python<'_>) -> PyResult<()> {

@@ -2,6 +2,7 @@
 across a reopen, the audit queries (history, events, state_at), the
 context manager, and the exceptions for a closed, locked or corrupt store."""
 
+import json
 import time
 
 import pytest
@@ -124,3 +125,18 @@ def test_a_damaged_journal_is_a_corruption_error_naming_file_and_offset(store_di
     assert damaged.value.path == segment
     assert damaged.value.offset == 32
     assert str(segment) in str(damaged.value)
+
+
+def test_close_leaves_the_files_until_a_snapshot_is_due_and_snapshot_writes_them(store_dir):
+    with QueueManager(str(store_dir)) as qm:
+        qm.add_to_pending(movie(1))
+    pending = store_dir / "queue_pending.json"
+    assert [m["id"] for m in json.loads(pending.read_text())] == ["1"], "the first close: no snapshot yet"
+    with QueueManager(str(store_dir)) as qm:
+        qm.add_to_pending(movie(2))
+    assert [m["id"] for m in json.loads(pending.read_text())] == ["1"], "one change is not worth the files"
+    with QueueManager(str(store_dir)) as qm:
+        assert [m["id"] for m in qm.pending_queue] == ["1", "2"], "the journal has it"
+        last = qm.snapshot()
+        assert last == qm.last_seq()
+    assert [m["id"] for m in json.loads(pending.read_text())] == ["1", "2"]
