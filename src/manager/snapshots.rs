@@ -139,7 +139,10 @@ impl QueueManager {
         Ok(seq)
     }
 
-    /// Flushes the journal, writes the final snapshot and stops the writer.
+    /// Flushes the journal, writes a snapshot if one is due (see
+    /// `closing_snapshot_due`: the store has none, the open did not start
+    /// from it, or the policy's count or age is reached) and stops the
+    /// writer.
     ///
     /// # Errors
     /// The first failure among these steps; [`Error::Forked`] in a forked
