@@ -6,19 +6,12 @@
 //! the shape a store has between snapshots, with records the snapshot does
 //! not cover.
 
-use std::time::Duration;
+/// The workload of `examples/memory.rs` (its movies and options), shared.
+#[path = "memory.rs"]
+#[allow(dead_code, reason = "the example's own main and report are not used here")]
+mod memory;
 
-use movie_queue::{Durability, Movie, QueueManager};
-
-fn movie(number: u64) -> Movie {
-    Movie::new(
-        format!("{number}"),
-        format!("Movie number {number}"),
-        format!("{}", 1950 + number % 75),
-    )
-    .with_slug(format!("movie-number-{number}"))
-    .with_imdb_id(format!("tt{:07}", number % 10_000_000))
-}
+use memory::{movie, options};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -26,13 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: lean_store DIR [MOVIES]".into());
     };
     let movies: u64 = movies.map_or(Ok(1_000_000), |movies| movies.parse())?;
-    let qm = QueueManager::options()
-        .durability(Durability::Batched {
-            max_delay: Duration::from_millis(5),
-        })
-        .snapshot_every_events(0)
-        .snapshot_every(None)
-        .open(&dir)?;
+    let qm = options().open(&dir)?;
     for number in 0..movies {
         qm.add_to_pending(movie(number))?;
     }

@@ -200,8 +200,8 @@ impl Options {
     /// the manifest before the first entry is handed on.
     ///
     /// # Errors
-    /// As [`Options::statistics`]; [`crate::Error::Corrupt`] when the
-    /// documented file changed in place while it was read.
+    /// As [`Options::statistics`]; [`crate::Error::BadQueueFile`] naming
+    /// the documented file when it changed in place while it was read.
     pub fn list(
         &self,
         dir: impl AsRef<std::path::Path>,

@@ -24,11 +24,11 @@ use super::stream::Events;
 use crate::entry::QueueEntry;
 use crate::error::Result;
 use crate::event::EventRecord;
-use crate::journal::tail::{self, TailMarker};
 use crate::layout::{Layout, STAGING_DIR, is_journal_companion, is_leftover, parse_segment_name};
 use crate::projection::{Place, QueueState, Statistics};
 use crate::recovery;
 use crate::seq::{SEQ_MAX, Seq};
+use crate::snapshot::Rejected;
 use crate::snapshot::index::Index;
 use crate::snapshot::manifest::{self, Summary};
 use crate::storage::Storage;
@@ -136,11 +136,10 @@ pub fn list(
         match plan.run(storage.as_ref(), dir, place, &mut skip_then) {
             Ok(true) => return Ok(()),
             Ok(false) => {}
-            Err(detail) => {
-                return Err(crate::error::Error::Corrupt {
-                    path: dir.to_path_buf(),
-                    offset: 0,
-                    detail,
+            Err(rejected) => {
+                return Err(crate::error::Error::BadQueueFile {
+                    path: rejected.path,
+                    detail: rejected.detail,
                 });
             }
         }
@@ -246,7 +245,7 @@ impl ListPlan {
         dir: &Path,
         place: Place,
         each: &mut dyn FnMut(QueueEntry) -> bool,
-    ) -> std::result::Result<bool, String> {
+    ) -> std::result::Result<bool, Rejected> {
         let front = std::mem::take(&mut self.front);
         let mut going = true;
         let mut from_file = |entry: Option<QueueEntry>| {
@@ -308,29 +307,19 @@ fn after_snapshot(storage: &Arc<dyn Storage>, dir: &Path) -> Option<(Summary, Ve
     Some((summary, records))
 }
 
-/// Does the journal folder hold only what a store puts there, with the
-/// segment its tail marker names? The stream from the snapshot on cannot
-/// tell a last segment deleted from a journal that ends at the snapshot,
-/// nor sees a foreign file: the whole rebuild refuses both, naming them.
+/// Does the journal folder hold only what a store puts there? The stream
+/// from the snapshot on does not look at files it does not read; the whole
+/// rebuild refuses a foreign one, naming it. (A last segment the tail
+/// marker names but that is gone ends the stream with an error.)
 fn journal_in_shape(storage: &dyn Storage, journal: &Path) -> bool {
     let Ok(names) = storage.list_dir(journal) else {
         // No journal folder: a backup of the snapshot, which the whole
         // rebuild opens as it is; anything else there is its to name.
         return !storage.exists(journal);
     };
-    let mut segments = HashSet::new();
-    for name in &names {
-        match parse_segment_name(name) {
-            Some(first) => drop(segments.insert(first)),
-            None if is_journal_companion(name) || is_leftover(name) => {}
-            None => return false,
-        }
-    }
-    match tail::read(storage, journal) {
-        TailMarker::Missing => true,
-        TailMarker::Segment(first) => segments.contains(&first),
-        TailMarker::Damaged => false,
-    }
+    names
+        .iter()
+        .all(|name| parse_segment_name(name).is_some() || is_journal_companion(name) || is_leftover(name))
 }
 
 /// The movies `ids` names (each once), as the snapshot holds them, in a

@@ -63,11 +63,13 @@ pub type Keep<'a> = &'a dyn Fn(&[u8]) -> bool;
 
 /// What the bytes at the read position hold.
 enum Step {
-    Record(OwnedRecord),
-    /// A record the caller did not want, stepped over without a copy.
-    Passed {
+    /// A valid record: its number, where it starts, and its copy when it
+    /// is the one due and the caller wants it (else it is stepped over
+    /// without one).
+    Record {
         seq: Seq,
         offset: u64,
+        copy: Option<OwnedRecord>,
     },
     /// An incomplete record, damage, or nothing.
     Stuck(Option<RecordDefect>),
@@ -105,32 +107,32 @@ impl Current {
         self.base + self.pos as u64
     }
 
-    fn step(&mut self, keep: Option<Keep<'_>>) -> Step {
+    /// Reads the record at the read position and moves past it; copies it
+    /// out only when it is `due` and `keep` (if any) accepts its payload.
+    fn step(&mut self, due: Seq, keep: Option<Keep<'_>>) -> Step {
         let rest = self.bytes.get(self.pos..).unwrap_or_default();
         if rest.is_empty() {
             return Step::Stuck(None);
         }
         match decode_record(rest, self.file.first_seq) {
-            Ok(raw) if keep.is_some_and(|keep| !keep(raw.payload)) => {
+            Ok(raw) => {
                 let offset = self.offset();
+                let wanted = raw.seq == due && keep.is_none_or(|keep| keep(raw.payload));
+                let copy = wanted.then(|| OwnedRecord {
+                    seq: raw.seq,
+                    payload: raw.payload.to_vec(),
+                    path: self.file.path.clone(),
+                    offset,
+                });
                 let mut frame = [0_u8; RECORD_HEADER_BYTES];
                 frame.copy_from_slice(&rest[..RECORD_HEADER_BYTES]);
                 self.last = Some((offset, frame));
                 self.pos += raw.framed_len();
-                Step::Passed { seq: raw.seq, offset }
-            }
-            Ok(raw) => {
-                let record = OwnedRecord {
+                Step::Record {
                     seq: raw.seq,
-                    payload: raw.payload.to_vec(),
-                    path: self.file.path.clone(),
-                    offset: self.offset(),
-                };
-                let mut frame = [0_u8; RECORD_HEADER_BYTES];
-                frame.copy_from_slice(&rest[..RECORD_HEADER_BYTES]);
-                self.last = Some((record.offset, frame));
-                self.pos += raw.framed_len();
-                Step::Record(record)
+                    offset,
+                    copy,
+                }
             }
             Err(RecordDefect::ShortHeader { .. } | RecordDefect::PastEnd { .. }) => Step::Stuck(None),
             Err(defect) => Step::Stuck(Some(defect)),
@@ -274,31 +276,21 @@ impl Follower {
             let Some(current) = self.current.as_mut() else {
                 return Ok(None);
             };
-            match current.step(keep) {
-                Step::Passed { seq, .. } if seq < self.next => {}
-                Step::Passed { seq, .. } if seq == self.next => {
+            match current.step(self.next, keep) {
+                Step::Record { seq, .. } if seq < self.next => {}
+                Step::Record { seq, copy, .. } if seq == self.next => {
                     self.next = self.next.next();
-                    refilled = false;
+                    match copy {
+                        Some(record) => return Ok(Some(record)),
+                        None => refilled = false,
+                    }
                 }
-                Step::Passed { seq, offset } => {
+                Step::Record { seq, offset, .. } => {
                     return Err(Error::SequenceGap {
                         path: current.file.path.clone(),
                         offset,
                         expected: self.next.0,
                         found: seq.0,
-                    });
-                }
-                Step::Record(record) if record.seq < self.next => {}
-                Step::Record(record) if record.seq == self.next => {
-                    self.next = self.next.next();
-                    return Ok(Some(record));
-                }
-                Step::Record(record) => {
-                    return Err(Error::SequenceGap {
-                        path: record.path,
-                        offset: record.offset,
-                        expected: self.next.0,
-                        found: record.seq.0,
                     });
                 }
                 Step::Stuck(defect) => {

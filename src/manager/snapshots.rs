@@ -9,49 +9,53 @@ use super::{Inner, QueueManager};
 use crate::audit::{self, Until};
 use crate::error::{Error, Result};
 use crate::journal::writer::Flusher;
-use crate::layout::Layout;
 use crate::seq::Seq;
 use crate::snapshot::manifest;
-use crate::storage::{Entry, Storage};
+use crate::storage::Storage;
 
 impl QueueManager {
     pub(super) fn snapshot_due(&self, inner: &Inner) -> bool {
-        let by_count =
-            self.options.snapshot_every_events > 0 && inner.events_since_snapshot >= self.options.snapshot_every_events;
-        let by_time = self
-            .options
-            .snapshot_every
-            .is_some_and(|interval| inner.events_since_snapshot > 0 && inner.last_snapshot_at.elapsed() >= interval);
-        by_count || by_time
+        self.policy_due(
+            inner.events_since_snapshot,
+            inner.last_snapshot_at.elapsed().as_secs_f64(),
+        )
     }
 
-    /// Is a snapshot due at close? When the store has none, or the open did
-    /// not start from it (damaged, or written by an older version without
-    /// the time and index), or its index does not match it, or when the records since the last one reach
-    /// the policy's count, or the last one is older than its interval (by
-    /// the manifest's time, so a short-lived process such as one CLI
-    /// command counts the snapshot's real age).
-    /// Otherwise close leaves the documented files as they are: the journal
-    /// holds every change, and a few records are not worth rewriting every
-    /// queue.
-    fn closing_snapshot_due(&self, inner: &Inner) -> bool {
-        let storage = self.options.storage.as_ref();
-        if inner.snapshot_stale || !matches!(storage.entry(&Layout::new(&self.dir).manifest()), Ok(Entry::File(_))) {
-            return true;
-        }
-        let Some(written) = manifest::written_at(storage, &self.dir) else {
-            return true;
-        };
-        if !manifest::index_matches(storage, &self.dir) {
-            return true;
-        }
-        let since = inner.events_since_snapshot;
+    /// The policy: records since the last snapshot reach its count, or
+    /// there are some and the last one is older than its interval (`age`,
+    /// seconds).
+    fn policy_due(&self, since: u64, age: f64) -> bool {
         let by_count = self.options.snapshot_every_events > 0 && since >= self.options.snapshot_every_events;
         let by_age = self
             .options
             .snapshot_every
-            .is_some_and(|interval| crate::clock::now() - written >= interval.as_secs_f64());
+            .is_some_and(|interval| age >= interval.as_secs_f64());
         since > 0 && (by_count || by_age)
+    }
+
+    /// Is a snapshot due at close? When the store has none usable for the
+    /// readers (none, one the open did not start from, one written by an
+    /// older version without its time and index, an index that does not
+    /// match it), or when the policy says so, with the snapshot's age read
+    /// from its manifest (so a short-lived process such as one CLI command
+    /// counts its real age). Otherwise close leaves the documented files as
+    /// they are: the journal holds every change, and a few records are not
+    /// worth rewriting every queue.
+    fn closing_snapshot_due(&self, inner: &Inner) -> bool {
+        let storage = self.options.storage.as_ref();
+        if inner.snapshot_stale {
+            return true;
+        }
+        let Ok(Some(summary)) = manifest::read_summary(storage, &self.dir) else {
+            return true;
+        };
+        let Some(written) = summary.written_at() else {
+            return true;
+        };
+        if summary.load_index(storage, &self.dir).is_err() {
+            return true;
+        }
+        self.policy_due(inner.events_since_snapshot, crate::clock::now() - written)
     }
 
     /// Starts a snapshot of record `seq` on a thread of its own. The thread

@@ -25,9 +25,10 @@ impl QueueState {
                 let index = self.insert(node);
                 self.attach(index, End::Back);
             }
-            // `check` accepted it, so it names the front of pending (of a
-            // whole state; a partial one knows only that it is pending).
-            Event::Taken { id } => self.relocate(id, Place::InFlight, End::Back),
+            // `check` accepted it, so it names the front of pending; a
+            // partial state knows only that it is pending, and finds it.
+            Event::Taken { id } if self.partial => self.relocate(id, Place::InFlight, End::Back),
+            Event::Taken { .. } => self.move_to(self.list(Place::Pending).head, Place::InFlight, End::Back),
             Event::Failed {
                 movie,
                 error,

@@ -10,7 +10,7 @@ use crate::projection::{Place, QueueState};
 /// the application's own writer does), from the entries' stored JSON.
 #[must_use]
 pub fn render_files(state: &QueueState) -> [Vec<u8>; 4] {
-    render_snapshot(state).files
+    render_places(state, None)
 }
 
 /// A snapshot's files as they are written: the four documented files, the
@@ -31,18 +31,7 @@ pub struct Rendered {
 #[must_use]
 pub fn render_snapshot(state: &QueueState) -> Rendered {
     let mut index = IndexBuilder::default();
-    let mut file = |places: &[Place]| {
-        let entries = places
-            .iter()
-            .flat_map(|&place| state.entries_stored(place).map(move |(id, json)| (place, id, json)));
-        render(entries, &mut index)
-    };
-    let files = [
-        file(&[Place::InFlight, Place::Pending]),
-        file(&[Place::Failed]),
-        file(&[Place::Completed]),
-        file(&[Place::Removed]),
-    ];
+    let files = render_places(state, Some(&mut index));
     Rendered {
         files,
         index: index.finish(),
@@ -51,10 +40,30 @@ pub fn render_snapshot(state: &QueueState) -> Rendered {
     }
 }
 
+/// The four documented files of `state`, noting each entry in `index`
+/// when there is one.
+fn render_places(state: &QueueState, mut index: Option<&mut IndexBuilder>) -> [Vec<u8>; 4] {
+    let mut file = |places: &[Place]| {
+        let entries = places
+            .iter()
+            .flat_map(|&place| state.entries_stored(place).map(move |(id, json)| (place, id, json)));
+        render(entries, index.as_deref_mut())
+    };
+    [
+        file(&[Place::InFlight, Place::Pending]),
+        file(&[Place::Failed]),
+        file(&[Place::Completed]),
+        file(&[Place::Removed]),
+    ]
+}
+
 /// Renders entries (each as compact JSON) as a pretty-printed JSON array,
 /// one entry at a time, each indented by two spaces as Python's
 /// `json.dump(..., indent=2)` writes it; notes where each one is.
-fn render<'a>(entries: impl Iterator<Item = (Place, &'a str, &'a str)>, index: &mut IndexBuilder) -> Vec<u8> {
+fn render<'a>(
+    entries: impl Iterator<Item = (Place, &'a str, &'a str)>,
+    mut index: Option<&mut IndexBuilder>,
+) -> Vec<u8> {
     let mut out = b"[".to_vec();
     let mut empty = true;
     for (place, id, json) in entries {
@@ -62,7 +71,9 @@ fn render<'a>(entries: impl Iterator<Item = (Place, &'a str, &'a str)>, index: &
         empty = false;
         let start = out.len();
         write_pretty(&mut out, json.as_bytes(), b"  ");
-        index.push(id, place, start as u64, &out[start..]);
+        if let Some(index) = index.as_deref_mut() {
+            index.push(id, place, start as u64, &out[start..]);
+        }
     }
     out.extend_from_slice(if empty { b"]\n" } else { b"\n]\n" });
     out
@@ -217,9 +228,9 @@ mod tests {
         ];
         let mut index = IndexBuilder::default();
         let stored = entries.iter().map(|json| (Place::Pending, "", *json));
-        let text = String::from_utf8(render(stored, &mut index)).expect("UTF-8");
+        let text = String::from_utf8(render(stored, Some(&mut index))).expect("UTF-8");
         let expected = "[\n  {\n    \"id\": \"1\",\n    \"title\": \"A, B: \\\"C\\\"\",\n    \"year\": 1999,\n    \"tags\": [],\n    \"more\": {\n      \"a\": [\n        1,\n        {}\n      ]\n    }\n  },\n  {\n    \"id\": \"2\",\n    \"title\": \"x\",\n    \"year\": \"2000\"\n  }\n]\n";
         assert_eq!(text, expected);
-        assert_eq!(render(std::iter::empty(), &mut index), b"[]\n");
+        assert_eq!(render(std::iter::empty(), None), b"[]\n");
     }
 }

@@ -6,10 +6,11 @@
 //! 1. serialize `queue_pending.json` (in-flight entries first, then
 //!    pending), `queue_failed.json`, `queue_completed.json`,
 //!    `queue_removed.json`;
-//! 2. write each to `<name>.tmp` and fsync it;
+//! 2. write each, and the index (`index.rs`), to `<name>.tmp` and fsync it;
 //! 3. write the manifest (covered sequence number, in-flight count, each
-//!    file's length and CRC32) to `queue_snapshot.json.tmp` and fsync it;
-//! 4. rename the four files into place, fsync the directory;
+//!    file's length and CRC32, the index's and the counts) to
+//!    `queue_snapshot.json.tmp` and fsync it;
+//! 4. rename the four files and the index into place, fsync the directory;
 //! 5. rename the manifest into place, fsync the directory.
 //!
 //! A crash before 5 leaves the old manifest beside (some) new files: their
@@ -26,17 +27,17 @@ use super::index::{Index, Located, entry_crc};
 use super::{
     MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, push, seal, unseal,
 };
-
-/// The files a manifest of `version` lists: the first three before version 3.
-fn files_of(version: u32) -> &'static [&'static str] {
-    if version >= 3 { &QUEUE_FILES } else { &QUEUE_FILES[..3] }
-}
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::layout::{INDEX_FILE, Layout};
 use crate::projection::{Place, QueueState};
 use crate::seq::Seq;
 use crate::storage::{self, Entry, Storage};
+
+/// The files a manifest of `version` lists: the first three before version 3.
+fn files_of(version: u32) -> &'static [&'static str] {
+    if version >= 3 { &QUEUE_FILES } else { &QUEUE_FILES[..3] }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct FileDigest {
@@ -121,7 +122,7 @@ pub fn write_rendered(storage: &dyn Storage, dir: &Path, rendered: &Rendered, se
     let written = Written {
         files: &rendered.files,
         seq,
-        in_flight: rendered.counts[1],
+        in_flight: Counts::of(rendered.counts).in_flight,
         rendered: Some(rendered),
     };
     write_steps_cleaning(storage, dir, &written)
@@ -263,14 +264,10 @@ pub fn load_snapshot_noting(
     pinned: &mut Vec<std::path::PathBuf>,
 ) -> std::result::Result<Option<SnapshotData>, Rejected> {
     let manifest_path = Layout::new(dir).manifest();
-    if !storage.exists(&manifest_path) {
-        return Ok(None);
-    }
     let reject = |detail: String| Rejected::new(&manifest_path, detail);
-    let bytes = storage
-        .read(&manifest_path)
-        .map_err(|error| reject(error.to_string()))?;
-    let manifest = parse_manifest(&bytes).map_err(reject)?;
+    let Some(manifest) = read_manifest(storage, dir).map_err(reject)? else {
+        return Ok(None);
+    };
     let names: Vec<&str> = manifest.files.iter().map(|digest| digest.name.as_str()).collect();
     let expected = files_of(manifest.version);
     if names != expected {
@@ -319,12 +316,17 @@ const FILE_PLACES: [(Place, Place); 4] = [
 /// manifest, or one that does not parse.
 #[must_use]
 pub fn snapshot_seq(storage: &dyn Storage, dir: &Path) -> Option<Seq> {
+    Some(read_manifest(storage, dir).ok()??.seq)
+}
+
+/// The manifest of `dir`, read and parsed. `Ok(None)`: there is none.
+fn read_manifest(storage: &dyn Storage, dir: &Path) -> std::result::Result<Option<Manifest>, String> {
     let manifest_path = Layout::new(dir).manifest();
     if !storage.exists(&manifest_path) {
-        return None;
+        return Ok(None);
     }
-    let bytes = storage.read(&manifest_path).ok()?;
-    parse_manifest(&bytes).ok().map(|manifest| manifest.seq)
+    let bytes = storage.read(&manifest_path).map_err(|error| error.to_string())?;
+    parse_manifest(&bytes).map(Some)
 }
 
 /// What a reader answers from without loading the documented files: a
@@ -335,6 +337,7 @@ pub fn snapshot_seq(storage: &dyn Storage, dir: &Path) -> Option<Seq> {
 #[derive(Debug, Clone)]
 pub struct Summary {
     seq: Seq,
+    written_at: Option<f64>,
     in_flight: u64,
     files: Vec<FileDigest>,
     index: IndexDigest,
@@ -346,18 +349,16 @@ pub struct Summary {
 /// # Errors
 /// A message when the manifest cannot be read or does not hold up.
 pub fn read_summary(storage: &dyn Storage, dir: &Path) -> std::result::Result<Option<Summary>, String> {
-    let manifest_path = Layout::new(dir).manifest();
-    if !storage.exists(&manifest_path) {
+    let Some(manifest) = read_manifest(storage, dir)? else {
         return Ok(None);
-    }
-    let bytes = storage.read(&manifest_path).map_err(|error| error.to_string())?;
-    let manifest = parse_manifest(&bytes)?;
+    };
     let names: Vec<&str> = manifest.files.iter().map(|digest| digest.name.as_str()).collect();
     if names != QUEUE_FILES {
         return Ok(None);
     }
     Ok(manifest.index.map(|index| Summary {
         seq: manifest.seq,
+        written_at: manifest.written_at,
         in_flight: manifest.in_flight,
         files: manifest.files,
         index,
@@ -369,6 +370,12 @@ impl Summary {
     #[must_use]
     pub fn seq(&self) -> Seq {
         self.seq
+    }
+
+    /// When the snapshot was written (Unix seconds, the wall clock).
+    #[must_use]
+    pub fn written_at(&self) -> Option<f64> {
+        self.written_at
     }
 
     /// How many entries `place` held.
@@ -405,7 +412,7 @@ impl Summary {
         dir: &Path,
         place: Place,
         each: &mut dyn FnMut(Option<QueueEntry>) -> bool,
-    ) -> std::result::Result<bool, String> {
+    ) -> std::result::Result<bool, Rejected> {
         let digest = &self.files[file_of(place)];
         let path = dir.join(&digest.name);
         let sized = matches!(storage.entry(&path), Ok(Entry::File(size)) if size == digest.bytes);
@@ -443,9 +450,9 @@ impl Summary {
         };
         match read_entries(file.as_mut(), &mut piece, &mut handle) {
             Err(_) if stopped => Ok(true),
-            Err(error) => Err(format!("{}: {error}", path.display())),
+            Err(error) => Err(Rejected::new(&path, error)),
             Ok(again) if again != (digest.bytes, digest.crc32) => {
-                Err(format!("{}: the file changed while it was read", path.display()))
+                Err(Rejected::new(&path, "the file changed while it was read".into()))
             }
             Ok(_) => Ok(true),
         }
@@ -536,24 +543,9 @@ fn file_of(place: Place) -> usize {
     }
 }
 
-/// Does the index of `dir` match its manifest (a manifest without one:
-/// no)? A writer's close writes a snapshot when it does not, so a damaged
-/// index does not outlive the next change.
-#[must_use]
-pub fn index_matches(storage: &dyn Storage, dir: &Path) -> bool {
-    matches!(read_summary(storage, dir), Ok(Some(summary)) if summary.load_index(storage, dir).is_ok())
-}
-
-/// When the manifest of `dir` was written (Unix seconds); `None`: no
-/// manifest, one that does not parse, or one older than version 4.
-#[must_use]
-pub fn written_at(storage: &dyn Storage, dir: &Path) -> Option<f64> {
-    let bytes = storage.read(&Layout::new(dir).manifest()).ok()?;
-    parse_manifest(&bytes).ok()?.written_at
-}
-
-/// A manifest's content: version 3 (four files) or 2 (three) sealed with
-/// its own checksum, or version 1 as the first release wrote it.
+/// A manifest's content: version 4 (the index and counts too) or 3 (four
+/// files) or 2 (three) sealed with its own checksum, or version 1 as the
+/// first release wrote it.
 fn parse_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {
     let (manifest, versions): (Manifest, std::ops::RangeInclusive<u32>) = match unseal(bytes)? {
         Unsealed::Body(body) => (

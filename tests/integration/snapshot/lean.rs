@@ -305,6 +305,40 @@ fn a_close_after_a_change_writes_a_damaged_index_anew() {
     assert_eq!(lean_statistics(&storage, dir.path(), 3), Some(expected));
 }
 
+/// A snapshot without an index (as an older version, or files rendered
+/// elsewhere, leave it) is read whole, and a writer's next close writes
+/// one with its index, whatever the policy says, after which the reads
+/// answer from it.
+#[test]
+fn a_snapshot_without_an_index_is_written_anew_at_the_next_close() {
+    use movie_queue::testing::{render_files, write_files};
+    let storage: Arc<dyn Storage> = Arc::new(RealStorage);
+    let dir = scratch();
+    let qm = store_with_tail(dir.path());
+    let (state, seq) = (qm.state(), qm.last_seq());
+    write_files(
+        &RealStorage,
+        dir.path(),
+        &render_files(&state),
+        seq,
+        state.in_flight_count() as u64,
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join(INDEX_FILE)).unwrap();
+    assert_eq!(lean_statistics(&storage, dir.path(), 3), None, "no index: read whole");
+    assert_eq!(
+        QueueManager::options().statistics(dir.path()).unwrap(),
+        qm.get_statistics()
+    );
+    qm.close().unwrap();
+    let qm = open(dir.path());
+    qm.add_to_pending(movie("6")).unwrap();
+    let expected = qm.get_statistics();
+    qm.close().unwrap();
+    assert!(dir.path().join(INDEX_FILE).exists(), "the close wrote the index");
+    assert_eq!(lean_statistics(&storage, dir.path(), 3), Some(expected));
+}
+
 fn flip(path: &Path, at: usize) {
     let mut bytes = std::fs::read(path).unwrap();
     bytes[at] ^= 0x20;
