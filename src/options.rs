@@ -18,6 +18,7 @@ pub struct Options {
     pub(crate) snapshot_every_events: u64,
     pub(crate) snapshot_every: Option<Duration>,
     pub(crate) read_only: bool,
+    pub(crate) load_on_demand: bool,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) clock: Clock,
 }
@@ -31,6 +32,7 @@ impl Default for Options {
             snapshot_every_events: 10_000,
             snapshot_every: Some(Duration::from_secs(300)),
             read_only: false,
+            load_on_demand: false,
             storage: Arc::new(RealStorage),
             clock: Clock::default(),
         }
@@ -38,6 +40,33 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Opens a writer without loading the queues (default `false`): the
+    /// open reads the snapshot's manifest and index and the journal
+    /// records after the snapshot, and each call loads what it asks about
+    /// before it decides — a movie by id through the index, the front of
+    /// pending from the start of `queue_pending.json` — so it decides
+    /// exactly as over the whole state. A call about every movie (counts,
+    /// lists, [`crate::QueueManager::state`], a watchlist, cleanup,
+    /// requeue, import, export) loads the whole state first, once; so does
+    /// [`crate::QueueManager::load`], which returns the error if that
+    /// fails (an infallible query panics with it instead). For short-lived
+    /// writers that change a few movies of a big store, such as one
+    /// command of the `movie-queue` tool.
+    ///
+    /// The open loads on demand only from a store in the shape the lean
+    /// reads answer from ([`Options::statistics`]: a current snapshot with
+    /// its index, the journal after it whole and ending cleanly);
+    /// otherwise, and read-only, it opens as usual. Either way it appends
+    /// where the usual open would, and a damaged index or entry is never
+    /// trusted: the call loads the whole state instead. The open does not
+    /// read the journal before the snapshot, so damage there is found by
+    /// the next usual open or `verify`, not by this one.
+    #[must_use]
+    pub fn load_on_demand(mut self, on_demand: bool) -> Self {
+        self.load_on_demand = on_demand;
+        self
+    }
+
     /// When mutating calls return (default [`Durability::Immediate`]).
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {

@@ -275,7 +275,7 @@ impl ListPlan {
 }
 
 /// An entry no record names, to mark a place's ends in a partial state.
-fn marker(named: &HashSet<String>, end: &str) -> QueueEntry {
+pub(crate) fn marker(named: &HashSet<String>, end: &str) -> QueueEntry {
     let mut id = format!("\u{0}movie-queue {end} marker");
     while named.contains(&id) {
         id.push('\u{0}');
@@ -286,25 +286,49 @@ fn marker(named: &HashSet<String>, end: &str) -> QueueEntry {
 /// The manifest's summary and every record after the snapshot, when the
 /// store is in the shape the lean answers come from.
 fn after_snapshot(storage: &Arc<dyn Storage>, dir: &Path) -> Option<(Summary, Vec<EventRecord>)> {
-    if storage.exists(&dir.join(STAGING_DIR)) || !journal_in_shape(storage.as_ref(), &Layout::new(dir).journal()) {
-        return None;
-    }
-    let summary = loaded(manifest::read_summary(storage.as_ref(), dir))??;
-    let from = Seq(summary.seq().0 + 1);
-    let mut events = Events::to_end(Arc::clone(storage), dir, from, Seq(SEQ_MAX));
-    let mut records = Vec::new();
-    for item in events.by_ref() {
-        let record = item.ok()?;
-        let due = Seq(from.0 + records.len() as u64);
-        if record.seq != due {
+    let after = AfterSnapshot::read(storage, dir)?;
+    Some((after.summary, after.records))
+}
+
+/// What the store holds after its snapshot, in the shape the lean answers
+/// (and a writer that loads on demand) come from.
+pub(crate) struct AfterSnapshot {
+    /// The manifest's summary.
+    pub summary: Summary,
+    /// Every record after the snapshot, in order, one by one to the end.
+    pub records: Vec<EventRecord>,
+    /// Where the journal ends (see [`Events::clean_end`]): `None` when
+    /// bytes follow the last record (a torn tail) or no segment was read.
+    pub end: Option<(std::path::PathBuf, Seq, u64)>,
+}
+
+impl AfterSnapshot {
+    /// `None` when the store is not in that shape: no version-4 manifest,
+    /// an import staged, a foreign file in `journal/`, or records after
+    /// the snapshot that do not follow it one by one to the end (a hole,
+    /// damage, a gap).
+    pub(crate) fn read(storage: &Arc<dyn Storage>, dir: &Path) -> Option<AfterSnapshot> {
+        if storage.exists(&dir.join(STAGING_DIR)) || !journal_in_shape(storage.as_ref(), &Layout::new(dir).journal()) {
             return None;
         }
-        records.push(record);
+        let summary = loaded(manifest::read_summary(storage.as_ref(), dir))??;
+        let from = Seq(summary.seq().0 + 1);
+        let mut events = Events::to_end(Arc::clone(storage), dir, from, Seq(SEQ_MAX));
+        let mut records = Vec::new();
+        for item in events.by_ref() {
+            let record = item.ok()?;
+            let due = Seq(from.0 + records.len() as u64);
+            if record.seq != due {
+                return None;
+            }
+            records.push(record);
+        }
+        if events.take_skipped().is_some() {
+            return None;
+        }
+        let end = events.clean_end();
+        Some(AfterSnapshot { summary, records, end })
     }
-    if events.take_skipped().is_some() {
-        return None;
-    }
-    Some((summary, records))
 }
 
 /// Does the journal folder hold only what a store puts there? The stream
@@ -340,7 +364,7 @@ fn partial_state<'a>(
 
 /// The movies `ids` names that the snapshot holds (each once), with their
 /// places, read through the index.
-fn load_touched<'a>(
+pub(crate) fn load_touched<'a>(
     storage: &dyn Storage,
     dir: &Path,
     summary: &Summary,
@@ -364,7 +388,7 @@ fn load_touched<'a>(
     Some(found)
 }
 
-fn apply(state: &mut QueueState, records: &[EventRecord]) -> Option<()> {
+pub(crate) fn apply(state: &mut QueueState, records: &[EventRecord]) -> Option<()> {
     for record in records {
         if let Err(error) = state.apply_version(record.version, record.ts, &record.event) {
             tracing::debug!(seq = record.seq.0, %error, "a record does not apply to the partial state");
@@ -376,8 +400,20 @@ fn apply(state: &mut QueueState, records: &[EventRecord]) -> Option<()> {
 
 /// `Some` of what loaded; `None`, with the reason in the debug log, of
 /// what did not.
-fn loaded<T>(result: std::result::Result<T, String>) -> Option<T> {
+pub(crate) fn loaded<T>(result: std::result::Result<T, String>) -> Option<T> {
     result
         .map_err(|error| tracing::debug!(%error, "answering from the whole state"))
         .ok()
+}
+
+/// The time of record `seq` (0 for none): the next event is never stamped
+/// below it. `None` when the journal does not hold it.
+pub(crate) fn record_ts(storage: &Arc<dyn Storage>, dir: &Path, seq: Seq) -> Option<f64> {
+    if seq.0 == 0 {
+        return Some(0.0);
+    }
+    match Events::to_end(Arc::clone(storage), dir, seq, seq).next() {
+        Some(Ok(record)) if record.seq == seq => Some(record.ts),
+        _ => None,
+    }
 }

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-mod lean;
+pub(crate) mod lean;
 mod replay;
 mod stream;
 mod time;

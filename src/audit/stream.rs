@@ -107,6 +107,13 @@ impl Events {
         Self::new(storage, dir, from, Mode::ToEnd { limit })
     }
 
+    /// Where the journal ends, once the stream has ended without an error:
+    /// the last segment, its first record and the offset after its last
+    /// record, when no bytes follow it (see [`Follower::clean_end`]).
+    pub(crate) fn clean_end(&self) -> Option<(PathBuf, Seq, u64)> {
+        self.follower.clean_end()
+    }
+
     pub(crate) fn subscribed(storage: Arc<dyn Storage>, dir: &Path, from: Seq, watch: DurableWatch) -> Self {
         Self::new(storage, dir, from, Mode::Subscribed { watch })
     }

@@ -259,6 +259,18 @@ impl Follower {
         }
     }
 
+    /// Where the records read end (the segment and the offset after the
+    /// last one), when nothing was found after them: no bytes left in the
+    /// segment read last, and no later segment. Meaningful once a poll
+    /// has found nothing more; `None` otherwise (a torn tail, or no
+    /// segment read yet).
+    #[must_use]
+    pub fn clean_end(&self) -> Option<(PathBuf, Seq, u64)> {
+        let current = self.current.as_ref()?;
+        (current.pos == current.bytes.len())
+            .then(|| (current.file.path.clone(), current.file.first_seq, current.offset()))
+    }
+
     /// The next record, if it is on disk and at most `limit`; `Ok(None)`:
     /// not (yet). With `keep`, records whose payload it refuses are
     /// stepped over without being copied: the next record it accepts.

@@ -1,7 +1,7 @@
 //! The seed's Queue Manager API, and the additions (in flight, requeue,
 //! lookups), each a decision over the projection handed to `commit`.
 
-use super::{MovieId, QueueManager, check_time, now};
+use super::{MovieId, Need, QueueManager, check_time, now};
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::event::{Event, encode_payload};
@@ -21,7 +21,10 @@ impl QueueManager {
     /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`] if it could not be made durable.
     pub fn add_to_pending(&self, movie: Movie) -> Result<bool> {
         movie.validate()?;
-        self.commit_and_wait(|state| Ok(state.place(movie.id()).is_none().then(|| Event::Added { movie })))
+        let need = self.need_id(movie.id());
+        self.commit_and_wait(need.need(), |state| {
+            Ok(state.place(movie.id()).is_none().then(|| Event::Added { movie }))
+        })
     }
 
     /// Adds many movies in one batch (one lock, one fsync); returns how
@@ -34,9 +37,10 @@ impl QueueManager {
         let mut added = 0;
         for movie in movies {
             movie.validate()?;
-            if let Some(ticket) =
-                self.commit(|state| Ok(state.place(movie.id()).is_none().then(|| Event::Added { movie })))?
-            {
+            let need = self.need_id(movie.id());
+            if let Some(ticket) = self.commit(need.need(), |state| {
+                Ok(state.place(movie.id()).is_none().then(|| Event::Added { movie }))
+            })? {
                 last = Some(ticket);
                 added += 1;
             }
@@ -87,7 +91,7 @@ impl QueueManager {
     /// As [`QueueManager::get_next_pending`].
     pub fn take_next_pending(&self) -> Result<Option<QueueEntry>> {
         let mut taken = None;
-        self.commit_and_wait(|state| {
+        self.commit_and_wait(Need::Front, |state| {
             Ok(state.front_pending().map(|entry| {
                 let event = Event::Taken {
                     id: entry.id().to_owned(),
@@ -111,7 +115,8 @@ impl QueueManager {
         movie.validate()?;
         let retry_after = check_time("retry_after", retry_after.unwrap_or_else(now))?;
         let error = error.into();
-        self.commit_and_wait(|state| {
+        let need = self.need_id(movie.id());
+        self.commit_and_wait(need.need(), |state| {
             Ok((!is_done(state, movie.id())).then(|| Event::Failed {
                 movie,
                 error,
@@ -131,7 +136,8 @@ impl QueueManager {
         let error = error.into();
         let policy = self.options.retry_policy;
         let mut chosen = None;
-        self.commit_and_wait(|state| {
+        let need = self.need_id(movie.id());
+        self.commit_and_wait(need.need(), |state| {
             let retry_count = match state.get(movie.id()) {
                 Some((Place::Completed | Place::Removed, _)) => return Ok(None),
                 Some((_, entry)) => entry.retry_count + 1,
@@ -153,7 +159,7 @@ impl QueueManager {
     #[must_use]
     pub fn get_movies_ready_for_retry(&self, max_retries: u32) -> Vec<QueueEntry> {
         let now = now();
-        self.query(|state, _| state.ready_for_retry(now, max_retries))
+        self.query(Need::Whole, |state, _| state.ready_for_retry(now, max_retries))
     }
 
     /// Moves a failed movie to the back of pending, keeping its
@@ -163,7 +169,7 @@ impl QueueManager {
     /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn move_failed_to_pending(&self, movie: impl MovieId) -> Result<bool> {
         let id = movie.movie_id().to_owned();
-        self.commit_and_wait(|state| {
+        self.commit_and_wait(self.need_id(&id).need(), |state| {
             Ok((state.place(&id) == Some(Place::Failed)).then_some(Event::MovedToPending { id }))
         })
     }
@@ -171,7 +177,7 @@ impl QueueManager {
     /// Failed movies with `retry_count >= max_retries`, in failed order.
     #[must_use]
     pub fn get_permanent_failures(&self, max_retries: u32) -> Vec<QueueEntry> {
-        self.query(|state, _| state.permanent_failures(max_retries))
+        self.query(Need::Whole, |state, _| state.permanent_failures(max_retries))
     }
 
     /// Manual intervention: a failed movie goes back to pending with
@@ -182,7 +188,9 @@ impl QueueManager {
     /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn reset_failed_movie(&self, movie_id: impl MovieId) -> Result<bool> {
         let id = movie_id.movie_id().to_owned();
-        self.commit_and_wait(|state| Ok((state.place(&id) == Some(Place::Failed)).then_some(Event::Reset { id })))
+        self.commit_and_wait(self.need_id(&id).need(), |state| {
+            Ok((state.place(&id) == Some(Place::Failed)).then_some(Event::Reset { id }))
+        })
     }
 
     /// Marks a movie done (stamped `completed_at`), taking it out of pending,
@@ -192,43 +200,50 @@ impl QueueManager {
     /// [`crate::error::Error::InvalidMovie`], [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn add_to_completed(&self, movie: Movie) -> Result<bool> {
         movie.validate()?;
-        self.commit_and_wait(|state| Ok((!is_done(state, movie.id())).then(|| Event::Completed { movie })))
+        let need = self.need_id(movie.id());
+        self.commit_and_wait(need.need(), |state| {
+            Ok((!is_done(state, movie.id())).then(|| Event::Completed { movie }))
+        })
     }
 
     /// Is a movie with this id completed?
     #[must_use]
     pub fn is_completed(&self, movie_id: impl MovieId) -> bool {
-        self.query(|state, _| state.place(movie_id.movie_id()) == Some(Place::Completed))
+        self.query(Need::Id(movie_id.movie_id()), |state, _| {
+            state.place(movie_id.movie_id()) == Some(Place::Completed)
+        })
     }
 
     /// Movies pending (not counting those in flight).
     #[must_use]
     pub fn get_pending_count(&self) -> usize {
-        self.query(|state, _| state.pending_count())
+        self.query(Need::Whole, |state, _| state.pending_count())
     }
 
     /// Movies in flight.
     #[must_use]
     pub fn get_in_flight_count(&self) -> usize {
-        self.query(|state, _| state.in_flight_count())
+        self.query(Need::Whole, |state, _| state.in_flight_count())
     }
 
     /// Movies failed.
     #[must_use]
     pub fn get_failed_count(&self) -> usize {
-        self.query(|state, _| state.failed_count())
+        self.query(Need::Whole, |state, _| state.failed_count())
     }
 
     /// Movies completed.
     #[must_use]
     pub fn get_completed_count(&self) -> usize {
-        self.query(|state, _| state.completed_count())
+        self.query(Need::Whole, |state, _| state.completed_count())
     }
 
     /// The counts, with permanent failures by the configured `max_retries`.
     #[must_use]
     pub fn get_statistics(&self) -> Statistics {
-        self.query(|state, _| state.statistics(self.options.retry_policy.max_retries))
+        self.query(Need::Whole, |state, _| {
+            state.statistics(self.options.retry_policy.max_retries)
+        })
     }
 
     /// Removes completed entries older than `days` days; returns how many.
@@ -247,7 +262,7 @@ impl QueueManager {
     pub fn cleanup_completed_before(&self, cutoff: f64) -> Result<usize> {
         let cutoff = check_time("cutoff", cutoff)?;
         let mut removed = 0;
-        self.commit_and_wait(|state| {
+        self.commit_and_wait(Need::Whole, |state| {
             let ids = state.completed_before(cutoff);
             removed = ids.len();
             Ok((!ids.is_empty()).then_some(Event::CleanedUp { cutoff, ids }))
@@ -264,7 +279,7 @@ impl QueueManager {
     /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn requeue_in_flight(&self) -> Result<usize> {
         let mut count = 0;
-        self.commit_and_wait(|state| {
+        self.commit_and_wait(Need::Whole, |state| {
             let ids: Vec<String> = state.in_flight().map(|entry| entry.id().to_owned()).collect();
             count = ids.len();
             Ok((!ids.is_empty()).then_some(Event::Requeued { ids }))
@@ -272,10 +287,33 @@ impl QueueManager {
         Ok(count)
     }
 
+    /// Loads the whole state now, if the manager was opened with
+    /// [`crate::Options::load_on_demand`] and has not loaded it yet (a
+    /// call about every movie does it too, once). Nothing otherwise.
+    ///
+    /// # Errors
+    /// As [`crate::QueueManager::open_read_only`]; [`crate::error::Error::Poisoned`] /
+    /// [`crate::error::Error::Io`] when the journal could not be flushed first.
+    pub fn load(&self) -> Result<()> {
+        self.check_owner()?;
+        if self.partial.load(std::sync::atomic::Ordering::Acquire) {
+            self.prepare(&mut self.write(), Need::Whole)?;
+        }
+        Ok(())
+    }
+
+    /// Does the state hold every movie? `false` only while a manager opened
+    /// with [`crate::Options::load_on_demand`] holds just the movies asked
+    /// about so far.
+    #[must_use]
+    pub fn is_loaded(&self) -> bool {
+        !self.partial.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// One movie's place and entry, if the store knows it.
     #[must_use]
     pub fn get(&self, movie_id: impl MovieId) -> Option<(Place, QueueEntry)> {
-        self.query(|state, _| {
+        self.query(Need::Id(movie_id.movie_id()), |state, _| {
             state
                 .get(movie_id.movie_id())
                 .map(|(place, entry)| (place, entry.clone()))
@@ -285,7 +323,7 @@ impl QueueManager {
     /// Every entry of one place, in queue order.
     #[must_use]
     pub fn list(&self, place: Place) -> Vec<QueueEntry> {
-        self.query(|state, _| state.entries(place).collect())
+        self.query(Need::Whole, |state, _| state.entries(place).collect())
     }
 
     /// A copy of the whole projection as it is now. In a child made by
@@ -294,13 +332,13 @@ impl QueueManager {
     /// was changing it just then; so for every query of the projection.
     #[must_use]
     pub fn state(&self) -> QueueState {
-        self.query(|state, _| state.clone())
+        self.query(Need::Whole, |state, _| state.clone())
     }
 
     /// The sequence number of the last event applied (`Seq(0)`: none).
     #[must_use]
     pub fn last_seq(&self) -> Seq {
-        self.query(|_, last| last)
+        self.query(Need::Nothing, |_, last| last)
     }
 
     /// The retry policy's `max_retries` (the default for statistics).

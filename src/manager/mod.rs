@@ -18,6 +18,7 @@ pub use crate::clock::now;
 mod api;
 mod audit;
 mod maintenance;
+mod partial;
 mod removed;
 mod snapshots;
 
@@ -35,6 +36,8 @@ use crate::options::Options;
 use crate::projection::QueueState;
 use crate::recovery::{self, ImportLimits};
 use crate::seq::Seq;
+
+use self::partial::{Need, Partial};
 
 /// Something that names a movie: a [`Movie`], a [`QueueEntry`] or an id.
 pub trait MovieId {
@@ -80,6 +83,12 @@ struct Inner {
     writer: Option<JournalWriter>,
     events_since_snapshot: u64,
     last_snapshot_at: Instant,
+    /// The time of the oldest event the snapshot on disk does not reflect
+    /// (`None`: none, or not known): the closing snapshot policy's age.
+    oldest_change: Option<f64>,
+    /// Set while the state holds only some movies
+    /// ([`Options::load_on_demand`]).
+    partial: Option<Partial>,
     /// Was the store opened from something other than its snapshot (a
     /// damaged or missing one, the journal alone)? Then close writes one,
     /// whatever the policy says.
@@ -116,6 +125,9 @@ pub struct QueueManager {
     /// Set once the open completed: only then may closing (or dropping)
     /// write a snapshot of the state.
     opened: AtomicBool,
+    /// Does the state hold only some movies (`Inner::partial`)? Read
+    /// without the lock, so a whole state's queries never take the write lock.
+    partial: AtomicBool,
     /// Where each live subscription reads: `compact` keeps those segments.
     subscriptions: Mutex<Vec<Weak<AtomicU64>>>,
     /// The process that opened it: in a child made by `fork()`, every
@@ -194,23 +206,34 @@ impl QueueManager {
 
     pub(crate) fn open_with(dir: &Path, options: Options) -> Result<Self> {
         let storage = options.storage.clone();
-        let (lock, recovered) = if options.read_only {
+        let (lock, began) = if options.read_only {
             lock::require_directory(dir)?;
-            (None, recovery::recover_read_only(storage.as_ref(), dir)?)
+            (None, Began::whole(recovery::recover_read_only(storage.as_ref(), dir)?))
         } else {
             let lock = lock::create_and_lock(storage.as_ref(), dir)?;
-            let limits = ImportLimits {
-                event_bytes_max: options.writer.event_bytes_limit(),
-                segment_bytes_max: options.writer.segment_bytes_max,
-                now: options.clock.now(),
+            let partial = if options.load_on_demand {
+                Partial::open(&storage, dir)
+            } else {
+                None
             };
-            (Some(lock), recovery::recover_for_writer(storage.as_ref(), dir, limits)?)
+            let began = if let Some(opened) = partial {
+                recovery::remove_leftovers(storage.as_ref(), dir)?;
+                Began::partial(opened)
+            } else {
+                let limits = ImportLimits {
+                    event_bytes_max: options.writer.event_bytes_limit(),
+                    segment_bytes_max: options.writer.segment_bytes_max,
+                    now: options.clock.now(),
+                };
+                Began::whole(recovery::recover_for_writer(storage.as_ref(), dir, limits)?)
+            };
+            (Some(lock), began)
         };
         let writer = match lock {
             Some(_) => Some(JournalWriter::start(
                 storage,
                 &Layout::new(dir).journal(),
-                recovered.end,
+                began.end,
                 options.writer,
             )?),
             None => None,
@@ -220,14 +243,17 @@ impl QueueManager {
             dir: dir.to_path_buf(),
             snapshot_writing: Arc::new(Mutex::new(())),
             reserver,
+            partial: AtomicBool::new(began.partial.is_some()),
             inner: RwLock::new(Inner {
-                state: recovered.state,
-                next_seq: recovered.last_seq.next(),
+                state: began.state,
+                next_seq: began.last_seq.next(),
                 writer,
-                events_since_snapshot: recovered.events_since_snapshot,
+                events_since_snapshot: began.events_since_snapshot,
                 last_snapshot_at: Instant::now(),
-                snapshot_stale: !recovered.snapshot_used,
-                last_ts: recovered.last_ts,
+                oldest_change: began.oldest_change,
+                partial: began.partial,
+                snapshot_stale: began.snapshot_stale,
+                last_ts: began.last_ts,
                 payload_scratch: Vec::new(),
             }),
             options,
@@ -277,14 +303,21 @@ impl QueueManager {
         self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Answers a query from the projection and the last record applied.
+    /// Answers a query from the projection and the last record applied,
+    /// once the state holds what `need` asks for (see [`Need`]; a state
+    /// that cannot load it panics, as [`QueueManager::load`] says).
     /// In a forked child it never waits: a lock a thread of the parent
     /// held at the fork is never released there, and what it guarded may
     /// be half changed. There the state inherited at the fork answers, or
     /// an empty one if a change was under way in another thread just then.
-    fn query<T>(&self, answer: impl FnOnce(&QueueState, Seq) -> T) -> T {
+    fn query<T>(&self, need: Need<'_>, answer: impl FnOnce(&QueueState, Seq) -> T) -> T {
         let last = |inner: &Inner| Seq(inner.next_seq.0 - 1);
         if !self.origin.is_forked() {
+            if self.partial.load(Ordering::Acquire)
+                && let Err(error) = self.prepare(&mut self.write(), need)
+            {
+                panic!("{error} (call QueueManager::load first to have it as an error)");
+            }
             let inner = self.read();
             return answer(&inner.state, last(&inner));
         }
@@ -298,6 +331,34 @@ impl QueueManager {
         }
     }
 
+    /// What a call about the movie `id` needs: the id, copied only while
+    /// the state loads on demand (a whole state needs nothing loaded).
+    fn need_id(&self, id: &str) -> NeededId {
+        NeededId(self.partial.load(Ordering::Acquire).then(|| id.to_owned()))
+    }
+
+    /// Makes a state that loads on demand hold what `need` asks for: the
+    /// movies it names, or every movie (then it is a whole state for good).
+    fn prepare(&self, inner: &mut Inner, need: Need<'_>) -> Result<()> {
+        let Some(partial) = inner.partial.as_mut() else {
+            return Ok(());
+        };
+        if partial.prepare(self.options.storage.as_ref(), &self.dir, &mut inner.state, need) {
+            return Ok(());
+        }
+        let seq = Seq(inner.next_seq.0 - 1);
+        if let Some(writer) = inner.writer.as_ref() {
+            writer.flush(seq)?;
+        }
+        let replayed =
+            crate::audit::replay_with(self.options.storage.as_ref(), &self.dir, crate::seq::Until::Seq(seq))?;
+        tracing::debug!(%seq, "loaded the whole state");
+        inner.state = replayed.state;
+        inner.partial = None;
+        self.partial.store(false, Ordering::Release);
+        Ok(())
+    }
+
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -305,15 +366,20 @@ impl QueueManager {
     /// The single path of every mutation: `decide` looks at the state and
     /// returns the event to journal (or `None`: rejected, nothing written).
     /// Returns the ticket to wait on in `Immediate` mode.
-    fn commit(&self, decide: impl FnOnce(&QueueState) -> Result<Option<Event>>) -> Result<Option<Ticket>> {
+    fn commit(
+        &self,
+        need: Need<'_>,
+        decide: impl FnOnce(&QueueState) -> Result<Option<Event>>,
+    ) -> Result<Option<Ticket>> {
         self.check_owner()?;
         // Room in the writer's queue is waited for here, holding no lock:
         // readers never stall behind a full queue.
         let reservation = self.reserver.as_ref().ok_or_else(|| self.not_writable())?.reserve()?;
         let mut inner = self.write();
         let inner = &mut *inner;
+        inner.writer.as_ref().ok_or_else(|| self.not_writable())?.check()?;
+        self.prepare(inner, need)?;
         let writer = inner.writer.as_ref().ok_or_else(|| self.not_writable())?;
-        writer.check()?;
         let Some(event) = decide(&inner.state)? else {
             return Ok(None);
         };
@@ -328,9 +394,13 @@ impl QueueManager {
         let seq = inner.next_seq;
         let ticket = writer.append(seq, payload, reservation)?;
         inner.state.apply_checked(ts, &event);
+        if let Some(partial) = inner.partial.as_mut() {
+            partial.committed(&event);
+        }
         inner.next_seq = seq.next();
         inner.last_ts = ts;
         inner.events_since_snapshot += 1;
+        inner.oldest_change = inner.oldest_change.or(Some(ts));
         if self.snapshot_due(inner) {
             self.start_background_snapshot(inner);
         }
@@ -339,8 +409,12 @@ impl QueueManager {
 
     /// Commits and, in `Immediate` mode, waits for durability. Returns
     /// whether an event was written.
-    fn commit_and_wait(&self, decide: impl FnOnce(&QueueState) -> Result<Option<Event>>) -> Result<bool> {
-        match self.commit(decide)? {
+    fn commit_and_wait(
+        &self,
+        need: Need<'_>,
+        decide: impl FnOnce(&QueueState) -> Result<Option<Event>>,
+    ) -> Result<bool> {
+        match self.commit(need, decide)? {
             None => Ok(false),
             Some(ticket) => {
                 if self.options.writer.durability == Durability::Immediate {
@@ -407,7 +481,7 @@ impl QueueManager {
 
     /// Journals one event as it is (import); `Ok(false)`: it changed nothing.
     pub(crate) fn commit_event(&self, event: Event) -> Result<bool> {
-        self.commit_and_wait(|_| Ok(Some(event)))
+        self.commit_and_wait(Need::Whole, |_| Ok(Some(event)))
     }
 }
 
@@ -458,6 +532,8 @@ impl Inner {
             writer: None,
             events_since_snapshot: 0,
             last_snapshot_at: Instant::now(),
+            oldest_change: None,
+            partial: None,
             snapshot_stale: false,
             last_ts: 0.0,
             payload_scratch: Vec::new(),
@@ -472,5 +548,58 @@ impl Options {
     /// See [`QueueManager::open`].
     pub fn open(self, dir: impl AsRef<Path>) -> Result<QueueManager> {
         QueueManager::open_with(dir.as_ref(), self)
+    }
+}
+
+/// Where an open starts: the state, where the journal ends, and what the
+/// snapshot policy needs to know.
+struct Began {
+    state: QueueState,
+    last_seq: Seq,
+    last_ts: f64,
+    end: crate::journal::writer::JournalEnd,
+    events_since_snapshot: u64,
+    snapshot_stale: bool,
+    oldest_change: Option<f64>,
+    partial: Option<Partial>,
+}
+
+impl Began {
+    fn whole(recovered: recovery::Recovered) -> Began {
+        Began {
+            state: recovered.state,
+            last_seq: recovered.last_seq,
+            last_ts: recovered.last_ts,
+            end: recovered.end,
+            events_since_snapshot: recovered.events_since_snapshot,
+            snapshot_stale: !recovered.snapshot_used,
+            oldest_change: recovered.oldest_change,
+            partial: None,
+        }
+    }
+
+    fn partial(opened: partial::Opened) -> Began {
+        Began {
+            state: opened.state,
+            last_seq: opened.last_seq,
+            last_ts: opened.last_ts,
+            end: opened.end,
+            events_since_snapshot: opened.events_since_snapshot,
+            snapshot_stale: false,
+            oldest_change: opened.oldest_change,
+            partial: Some(opened.partial),
+        }
+    }
+}
+
+/// The id a call needs loaded, owned, so the call can hand its movie on.
+struct NeededId(Option<String>);
+
+impl NeededId {
+    fn need(&self) -> Need<'_> {
+        match &self.0 {
+            Some(id) => Need::Id(id),
+            None => Need::Nothing,
+        }
     }
 }

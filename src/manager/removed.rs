@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{MovieId, QueueManager, now};
+use super::{MovieId, Need, QueueManager, now};
 use crate::entry::QueueEntry;
 use crate::error::Result;
 use crate::event::Event;
@@ -26,7 +26,8 @@ impl QueueManager {
     /// [`crate::error::Error::InvalidMovie`]; [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn add_to_removed(&self, movie: Movie) -> Result<bool> {
         movie.validate()?;
-        self.commit_and_wait(|state| {
+        let need = self.need_id(movie.id());
+        self.commit_and_wait(need.need(), |state| {
             Ok((state.place(movie.id()) != Some(Place::Removed)).then(|| Event::Removed { movie }))
         })
     }
@@ -49,7 +50,7 @@ impl QueueManager {
             .map(|id| id.as_ref().to_owned())
             .collect();
         let mut count = 0;
-        self.commit_and_wait(|state| {
+        self.commit_and_wait(Need::Whole, |state| {
             let ids: Vec<String> = [Place::Pending, Place::Completed]
                 .into_iter()
                 .flat_map(|place| state.ids_in(place))
@@ -67,7 +68,9 @@ impl QueueManager {
     #[must_use]
     pub fn get_movies_ready_for_deletion(&self, grace_period: Duration) -> Vec<QueueEntry> {
         let now = now();
-        self.query(|state, _| state.ready_for_deletion(now, grace_period.as_secs_f64()))
+        self.query(Need::Whole, |state, _| {
+            state.ready_for_deletion(now, grace_period.as_secs_f64())
+        })
     }
 
     /// Drops a removed movie from the store (once its files are deleted);
@@ -77,7 +80,9 @@ impl QueueManager {
     /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn remove_from_removed_queue(&self, movie_id: impl MovieId) -> Result<bool> {
         let id = movie_id.movie_id().to_owned();
-        self.commit_and_wait(|state| Ok((state.place(&id) == Some(Place::Removed)).then_some(Event::Forgotten { id })))
+        self.commit_and_wait(self.need_id(&id).need(), |state| {
+            Ok((state.place(&id) == Some(Place::Removed)).then_some(Event::Forgotten { id }))
+        })
     }
 
     /// Puts a removed movie back at the end of pending (it is on the
@@ -88,12 +93,14 @@ impl QueueManager {
     /// [`crate::error::Error::Poisoned`] / [`crate::error::Error::Io`].
     pub fn restore_removed_movie(&self, movie_id: impl MovieId) -> Result<bool> {
         let id = movie_id.movie_id().to_owned();
-        self.commit_and_wait(|state| Ok((state.place(&id) == Some(Place::Removed)).then_some(Event::Restored { id })))
+        self.commit_and_wait(self.need_id(&id).need(), |state| {
+            Ok((state.place(&id) == Some(Place::Removed)).then_some(Event::Restored { id }))
+        })
     }
 
     /// Movies removed.
     #[must_use]
     pub fn get_removed_count(&self) -> usize {
-        self.query(|state, _| state.removed_count())
+        self.query(Need::Whole, |state, _| state.removed_count())
     }
 }

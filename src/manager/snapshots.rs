@@ -36,9 +36,11 @@ impl QueueManager {
     /// Is a snapshot due at close? When the store has none usable for the
     /// readers (none, one the open did not start from, one written by an
     /// older version without its time and index, an index that does not
-    /// match it), or when the policy says so, with the snapshot's age read
-    /// from its manifest (so a short-lived process such as one CLI command
-    /// counts its real age). Otherwise close leaves the documented files as
+    /// match it), or when the policy says so, its age being that of the
+    /// oldest change the files do not reflect (the time of its record, so a
+    /// short-lived process such as one CLI command counts its real age;
+    /// the manifest's `written_at` when that is not known). Otherwise close
+    /// leaves the documented files as
     /// they are: the journal holds every change, and a few records are not
     /// worth rewriting every queue.
     fn closing_snapshot_due(&self, inner: &Inner) -> bool {
@@ -52,10 +54,12 @@ impl QueueManager {
         let Some(written) = summary.written_at() else {
             return true;
         };
-        if summary.load_index(storage, &self.dir).is_err() {
+        // A state that loads on demand opened from this very index.
+        if inner.partial.is_none() && summary.load_index(storage, &self.dir).is_err() {
             return true;
         }
-        self.policy_due(inner.events_since_snapshot, crate::clock::now() - written)
+        let oldest = inner.oldest_change.unwrap_or(written);
+        self.policy_due(inner.events_since_snapshot, crate::clock::now() - oldest)
     }
 
     /// Starts a snapshot of record `seq` on a thread of its own. The thread
@@ -76,6 +80,7 @@ impl QueueManager {
         inner.events_since_snapshot = 0;
         inner.snapshot_stale = false;
         inner.last_snapshot_at = Instant::now();
+        inner.oldest_change = None;
         let storage = self.options.storage.clone();
         let dir = self.dir.clone();
         let writing = Arc::clone(&self.snapshot_writing);
@@ -130,6 +135,7 @@ impl QueueManager {
             inner.events_since_snapshot = 0;
             inner.snapshot_stale = false;
             inner.last_snapshot_at = Instant::now();
+            inner.oldest_change = None;
             (flusher, Seq(inner.next_seq.0 - 1))
         };
         snapshot_from_disk(
@@ -168,13 +174,24 @@ impl QueueManager {
         let opened = self.opened.load(std::sync::atomic::Ordering::Acquire);
         let snapshot = writer.flush(seq).and_then(|()| {
             if opened && self.closing_snapshot_due(&inner) {
+                let storage = self.options.storage.as_ref();
+                // A state that holds only some movies is rebuilt whole
+                // from disk first (the journal is flushed through `seq`).
+                let failed = |error| Error::SnapshotFailed {
+                    seq: seq.0,
+                    cause: Box::new(error),
+                };
+                let rebuilt = match inner.partial {
+                    Some(_) => Some(
+                        audit::replay_with(storage, &self.dir, Until::Seq(seq))
+                            .map_err(failed)?
+                            .state,
+                    ),
+                    None => None,
+                };
                 let _writing = lock(&self.snapshot_writing);
-                manifest::write_snapshot(self.options.storage.as_ref(), &self.dir, &inner.state, seq).map_err(|error| {
-                    Error::SnapshotFailed {
-                        seq: seq.0,
-                        cause: Box::new(error),
-                    }
-                })
+                manifest::write_snapshot(storage, &self.dir, rebuilt.as_ref().unwrap_or(&inner.state), seq)
+                    .map_err(failed)
             } else {
                 Ok(())
             }

@@ -138,6 +138,9 @@ pub struct QueueState {
     /// the front of pending is unknown, and `taken` is checked only for
     /// naming a pending movie.
     partial: bool,
+    /// Entries of a partial state that stand for the ends of a place's
+    /// snapshot file (no event names them): the front of pending skips them.
+    markers: Vec<String>,
 }
 
 impl QueueState {
@@ -214,16 +217,39 @@ impl QueueState {
         Some((node.place, node.entry()?))
     }
 
-    /// The entry the next `Taken` must name.
+    /// The entry the next `Taken` must name (in a partial state: the first
+    /// pending entry that is not a marker).
     #[must_use]
     pub fn front_pending(&self) -> Option<QueueEntry> {
-        self.node(self.list(Place::Pending).head)?.entry()
+        self.front_pending_node()?.entry()
     }
 
     /// The id at the front of pending.
     #[must_use]
     pub(crate) fn front_pending_id(&self) -> Option<&str> {
-        self.node(self.list(Place::Pending).head).map(Node::id)
+        self.front_pending_node().map(Node::id)
+    }
+
+    fn front_pending_node(&self) -> Option<&Node> {
+        self.nodes(Place::Pending)
+            .map(|(_, node)| node)
+            .find(|node| !self.is_marker(node.id()))
+    }
+
+    /// Is `id` one of a partial state's markers?
+    pub(crate) fn is_marker(&self, id: &str) -> bool {
+        self.markers.iter().any(|marker| marker == id)
+    }
+
+    /// Adds `entry` to the back of `place` as a marker of a partial state.
+    ///
+    /// # Errors
+    /// As [`QueueState::push_new`].
+    pub(crate) fn push_marker(&mut self, place: Place, entry: &QueueEntry) -> Result<(), ApplyError> {
+        debug_assert!(self.partial, "a marker in a whole state");
+        self.push_new(place, entry)?;
+        self.markers.push(entry.id().to_owned());
+        Ok(())
     }
 
     /// The ids of one place, in queue order.

@@ -244,6 +244,14 @@ impl QueueState {
         Ok(())
     }
 
+    /// Moves the pending entry `id` unchanged to the front of pending (a
+    /// partial state placing what it loads).
+    pub(crate) fn move_to_front_of_pending(&mut self, id: &str) {
+        if self.place(id) == Some(Place::Pending) {
+            self.relocate(id, Place::Pending, End::Front);
+        }
+    }
+
     /// Moves `id` unchanged to one end of pending or in flight (places
     /// without a time index, so the entry needs no new index time).
     fn relocate(&mut self, id: &str, place: Place, end: End) {

@@ -130,6 +130,9 @@ pub struct Decision {
     pub legacy: Option<legacy::LegacyFiles>,
     /// The time of the chain's last record, once `build_state` has read it.
     pub last_ts: Option<f64>,
+    /// The time of the first record after the starting point (set by
+    /// `build_state` when it replays one).
+    pub first_ts: Option<f64>,
 }
 
 impl Start {
@@ -492,6 +495,7 @@ fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<legacy:
         base_needed,
         legacy,
         last_ts: None,
+        first_ts: None,
     }
 }
 

@@ -66,7 +66,7 @@ pub fn recover_for_writer(storage: &dyn Storage, dir: &Path, limits: ImportLimit
 }
 
 /// Leftovers of an interrupted snapshot, segment creation or import.
-fn remove_leftovers(storage: &dyn Storage, dir: &Path) -> Result<()> {
+pub(crate) fn remove_leftovers(storage: &dyn Storage, dir: &Path) -> Result<()> {
     let journal_dir = Layout::new(dir).journal();
     manifest::remove_leftovers(storage, dir)?;
     segment::remove_leftovers(storage, &journal_dir)?;

@@ -31,6 +31,7 @@ use std::path::Path;
 
 pub use self::decision::{Decision, Order, Start, in_order};
 pub use self::evidence::{CheckpointKind, Evidence};
+pub(crate) use self::execute::remove_leftovers;
 pub use self::execute::{ImportLimits, recover_for_writer};
 pub use self::repair::{RepairReport, repair_store};
 use crate::error::{Error, Result};
@@ -77,6 +78,9 @@ pub struct Recovered {
     /// The time of the last record (0 when the journal no longer holds
     /// it): the next event is never stamped below it.
     pub last_ts: f64,
+    /// The time of the oldest record the snapshot on disk does not
+    /// reflect, when the state started from it and records follow it.
+    pub oldest_change: Option<f64>,
 }
 
 /// Recovers the state of the store in `dir` for a reader: decides, builds
@@ -121,18 +125,20 @@ impl Decision {
             }
             (_, None) => QueueState::new(),
         };
-        let mut last_ts = None;
+        let (mut first_ts, mut last_ts) = (None, None);
         replay_events(
             storage,
             &self.evidence.journal,
             self.chain.start.next(),
             self.chain.end,
             &mut |record, place| {
+                first_ts = first_ts.or(Some(record.ts));
                 last_ts = Some(record.ts);
                 apply_record(&mut state, &record, place)
             },
         )?;
         self.last_ts = last_ts;
+        self.first_ts = first_ts;
         Ok(state)
     }
 
@@ -160,6 +166,7 @@ impl Decision {
             events_since_snapshot,
             snapshot_used: self.start == Start::Snapshot,
             last_ts,
+            oldest_change: self.first_ts.filter(|_| self.start == Start::Snapshot),
         })
     }
 }

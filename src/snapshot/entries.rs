@@ -35,7 +35,16 @@ pub struct Entries<'f> {
     consumed: u64,
     /// How far the value cut by the end of the last buffer was scanned.
     scan: ValueScan,
-    each: &'f mut dyn FnMut(QueueEntry) -> Result<(), String>,
+    each: Handler<'f>,
+}
+
+/// What takes each value as it is: its offset in the text and its bytes.
+pub type RawEach<'f> = &'f mut dyn FnMut(u64, &[u8]) -> Result<(), String>;
+
+/// Where each value goes: parsed into an entry, or as it is.
+enum Handler<'f> {
+    Parsed(&'f mut dyn FnMut(QueueEntry) -> Result<(), String>),
+    Raw(RawEach<'f>),
 }
 
 impl<'f> Entries<'f> {
@@ -47,7 +56,19 @@ impl<'f> Entries<'f> {
             count: 0,
             consumed: 0,
             scan: ValueScan::default(),
-            each,
+            each: Handler::Parsed(each),
+        }
+    }
+
+    /// A splitter that hands each value on as it is, with its offset in
+    /// the text (the caller checks and parses what it uses).
+    pub fn raw(each: RawEach<'f>) -> Self {
+        Entries {
+            expect: Expect::Open,
+            count: 0,
+            consumed: 0,
+            scan: ValueScan::default(),
+            each: Handler::Raw(each),
         }
     }
 
@@ -118,9 +139,11 @@ impl<'f> Entries<'f> {
     /// hands it on; an error names the entry's index and offset.
     fn entry(&mut self, value: &[u8], offset: u64) -> Result<(), String> {
         let index = self.count;
-        parse_entry(value)
-            .and_then(|entry| (self.each)(entry))
-            .map_err(|error| format!("entry {index} (at byte {offset}): {error}"))?;
+        match &mut self.each {
+            Handler::Parsed(each) => parse_entry(value).and_then(each),
+            Handler::Raw(each) => each(offset, value),
+        }
+        .map_err(|error| format!("entry {index} (at byte {offset}): {error}"))?;
         self.count += 1;
         Ok(())
     }

@@ -458,6 +458,81 @@ impl Summary {
         }
     }
 
+    /// The first entry of `place` in the snapshot, in file order, that
+    /// `wanted` accepts, reading the file from its start only as far as
+    /// that entry. Each entry looked at is checked against its own index
+    /// record (place, offset, length and CRC32), so nothing is trusted
+    /// that the index does not vouch for, and the file is never read whole.
+    ///
+    /// # Errors
+    /// A message when an entry does not match the index, or the file is
+    /// not the manifest's.
+    pub fn first_entry_where(
+        &self,
+        storage: &dyn Storage,
+        dir: &Path,
+        index: &Index,
+        place: Place,
+        wanted: &mut dyn FnMut(&QueueEntry) -> bool,
+    ) -> std::result::Result<Option<QueueEntry>, String> {
+        let digest = &self.files[file_of(place)];
+        let path = dir.join(&digest.name);
+        let named = |error: String| format!("{}: {error}", path.display());
+        if !matches!(storage.entry(&path), Ok(Entry::File(size)) if size == digest.bytes) {
+            return Err(named("not the size the manifest recorded".into()));
+        }
+        let mut file = storage.open_read(&path).map_err(|error| named(error.to_string()))?;
+        let in_flight = usize::try_from(self.in_flight).unwrap_or(usize::MAX);
+        let (mut ordinal, mut found, mut stopped) = (0_usize, None, false);
+        let mut each = |offset: u64, bytes: &[u8]| {
+            let at = ordinal;
+            ordinal += 1;
+            let holds = match place {
+                Place::Pending if at < in_flight => return Ok(()),
+                Place::InFlight if at >= in_flight => {
+                    stopped = true;
+                    return Err(String::new());
+                }
+                Place::InFlight => Place::InFlight,
+                other => other,
+            };
+            let entry = parse_entry(bytes)?;
+            let vouched = index.candidates(entry.id())?.iter().any(|located| {
+                located.place == holds
+                    && located.offset == offset
+                    && located.length as usize == bytes.len()
+                    && located.crc32 == entry_crc(holds, bytes)
+            });
+            if !vouched {
+                return Err(format!("the entry at byte {offset} is not the one the index recorded"));
+            }
+            if wanted(&entry) {
+                found = Some(entry);
+                stopped = true;
+                return Err(String::new());
+            }
+            Ok(())
+        };
+        let mut entries = Entries::raw(&mut each);
+        let mut piece = vec![0; READ_PIECE];
+        let mut pending = Vec::new();
+        let read = read_pieces(file.as_mut(), &mut piece, |read| {
+            pending.extend_from_slice(read);
+            let used = entries.feed(&pending, read.is_empty())?;
+            entries.advance(used);
+            pending.drain(..used);
+            Ok(())
+        });
+        match read {
+            Err(_) if stopped => Ok(found),
+            Err(error) => Err(named(error)),
+            Ok(again) if again != (digest.bytes, digest.crc32) => {
+                Err(named("the file is not the one the manifest recorded".into()))
+            }
+            Ok(_) => Ok(None),
+        }
+    }
+
     /// Reads the index whole and checks it against the manifest.
     ///
     /// # Errors

@@ -10,7 +10,7 @@ use std::time::Duration;
 use movie_queue::{Movie, QueueManager, now};
 
 use super::output::{Output, event_line, local_time, movie_label, relative_time, safe_path, write_statistics};
-use super::{close_writer, fail_with_hint, open_writer};
+use super::{close_writer, fail_with_hint, writer_options};
 
 /// (id, title, year, slug, `IMDb` id).
 const MOVIES: [(&str, &str, &str, &str, &str); 8] = [
@@ -60,7 +60,8 @@ pub fn run(output: &mut Output, dir: Option<&Path>) -> anyhow::Result<()> {
     )?;
     demo.section("1. Open a store")?;
     demo.say(&format!("QueueManager::open({:?})", safe_path(&dir)))?;
-    let qm = open_writer(&dir)?;
+    // The seed's open: the whole state, as the application has it.
+    let qm = writer_options().load_on_demand(false).open(&dir)?;
     let outcome = demo.story(&qm);
     close_writer(qm, outcome)?;
     demo.explore(&dir)

@@ -152,9 +152,13 @@ pub(crate) fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
     Ok(writer_options().open(dir)?)
 }
 
-/// The options of a mutating command's open (see [`open_writer`]).
+/// The options of a mutating command's open (see [`open_writer`]): it
+/// loads on demand (`Options::load_on_demand`), so a command that changes
+/// one movie reads that movie, not the store.
 pub(crate) fn writer_options() -> movie_queue::Options {
-    QueueManager::options().requeue_in_flight_on_open(false)
+    QueueManager::options()
+        .requeue_in_flight_on_open(false)
+        .load_on_demand(true)
 }
 
 /// Closes a writer after its command's `work`. Once every change the

@@ -269,6 +269,9 @@ pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::R
 /// `retry [--max-retries N]`: every ready movie to the back of pending.
 pub fn retry(output: &mut Output, dir: &Path, max_retries: Option<u32>) -> anyhow::Result<()> {
     with_writer(dir, |qm| {
+        // Every failed movie is looked at: the whole state, loaded here so
+        // a store that cannot be read whole is an error, not a panic.
+        qm.load()?;
         let max_retries = max_retries.unwrap_or_else(|| qm.max_retries());
         let ready = qm.get_movies_ready_for_retry(max_retries);
         let mut moved = 0;

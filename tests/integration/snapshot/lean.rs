@@ -31,10 +31,10 @@ use movie_queue::{Place, QueueManager, now};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-const IDS: u8 = 8;
+pub(super) const IDS: u8 = 8;
 
 #[derive(Debug, Clone)]
-enum Op {
+pub(super) enum Op {
     Add(u8),
     Take,
     Fail(u8),
@@ -52,7 +52,7 @@ enum Op {
     Reopen,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     let id = || 0..IDS;
     prop_oneof![
         6 => id().prop_map(Op::Add),
@@ -73,7 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn open(dir: &Path) -> QueueManager {
+pub(super) fn open(dir: &Path) -> QueueManager {
     QueueManager::options()
         .segment_bytes_max(700)
         .snapshot_every_events(0)
@@ -83,12 +83,12 @@ fn open(dir: &Path) -> QueueManager {
         .unwrap()
 }
 
-fn name(id: u8) -> String {
+pub(super) fn name(id: u8) -> String {
     format!("tt{id}")
 }
 
 /// Runs `op`; refusals (a rule said no) are part of the workload.
-fn apply(qm: QueueManager, dir: &Path, op: &Op) -> QueueManager {
+pub(super) fn apply(qm: QueueManager, dir: &Path, op: &Op) -> QueueManager {
     let id = |id: &u8| name(*id);
     let _ = match op {
         Op::Add(n) => qm.add_to_pending(movie(&id(n))).map(drop),

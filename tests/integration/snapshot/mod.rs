@@ -1,2 +1,3 @@
 mod format;
 mod lean;
+mod on_demand;

@@ -22,7 +22,9 @@
 //! the reopened state equals a full replay of the journal; `verify`
 //! passes after a clean close. The next child continues on the same store
 //! (recovering after the kill), so torn tails, segment rolls, snapshots
-//! and compaction (every fifth round) all meet the kills.
+//! and compaction (every fifth round) all meet the kills. Every other
+//! child opens with `Options::load_on_demand`, so the kills meet a writer
+//! that holds only the movies it was asked about, too.
 //!
 //! `kill9_short` (5 kills) runs in CI. The soak:
 //! `MOVIE_QUEUE_KILL9_SOAK_SECS=300 cargo test --release --test processes -- --ignored kill9_soak --nocapture`.
@@ -63,6 +65,9 @@ fn kill9_child_workload() {
             .requeue_in_flight_on_open(false)
             .segment_bytes_max(16 * 1024)
             .snapshot_every_events(100)
+            // Every other child loads on demand: its takes find the front
+            // through the snapshot's index and files, four threads at once.
+            .load_on_demand(round % 2 == 1)
             .open(PathBuf::from(dir))
             .expect("the child opens the store"),
     );
