@@ -190,13 +190,25 @@ impl ValueScan {
             self.scanned = bytes.len();
             return found.or(end.then_some(bytes.len()));
         }
-        for (index, &byte) in bytes.iter().enumerate().skip(self.scanned) {
-            self.scanned = index + 1;
+        let mut index = self.scanned;
+        while index < bytes.len() {
+            // Inside a string only a quote or a backslash matters: jump to
+            // the next one.
+            if self.strings.inside && !self.strings.escaped {
+                let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[index..]) else {
+                    self.scanned = bytes.len();
+                    break;
+                };
+                index += at;
+            }
+            let byte = bytes[index];
+            index += 1;
+            self.scanned = index;
             let was_inside = self.strings.inside;
             if !self.strings.structural(byte) {
                 // A string closed at the top: the value was that string.
                 if was_inside && !self.strings.inside && self.depth == 0 {
-                    return Some(index + 1);
+                    return Some(index);
                 }
                 continue;
             }
@@ -205,7 +217,7 @@ impl ValueScan {
                 b'}' | b']' => {
                     self.depth = self.depth.saturating_sub(1);
                     if self.depth == 0 {
-                        return Some(index + 1);
+                        return Some(index);
                     }
                 }
                 _ => {}

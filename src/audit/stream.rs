@@ -47,7 +47,7 @@ pub struct Events {
     /// Only the events of this movie (its id, and the id as a JSON string,
     /// which a record's payload must hold to be decoded at all; see
     /// [`Events::concerning`]).
-    concerning: Option<(String, Vec<u8>)>,
+    concerning: Option<(String, memchr::memmem::Finder<'static>)>,
     /// Where it reads, shared with its manager (`compact` keeps what a
     /// subscription has yet to read).
     position: Option<Arc<AtomicU64>>,
@@ -155,7 +155,7 @@ impl Events {
     pub fn concerning(mut self, id: &str) -> Self {
         // A string always serializes.
         let quoted = serde_json::to_vec(id).unwrap_or_default();
-        self.concerning = Some((id.to_owned(), quoted));
+        self.concerning = Some((id.to_owned(), memchr::memmem::Finder::new(&quoted).into_owned()));
         self
     }
 
@@ -223,7 +223,7 @@ impl Iterator for Events {
             let keep = self
                 .concerning
                 .as_ref()
-                .map(|(_, quoted)| move |payload: &[u8]| holds(payload, quoted));
+                .map(|(_, finder)| move |payload: &[u8]| finder.find(payload).is_some());
             let polled = self.follower.poll_where(
                 limit,
                 keep.as_ref().map(|keep| keep as crate::journal::follow::Keep<'_>),
@@ -285,24 +285,6 @@ impl Iterator for Events {
         }
         None
     }
-}
-
-/// Does `haystack` hold `needle` (a few dozen bytes at most)?
-fn holds(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let mut from = 0;
-    while let Some(at) = haystack[from..].iter().position(|&byte| byte == first) {
-        let start = from + at;
-        let after = &haystack[start + 1..];
-        // JSON is full of quotes: compare one byte before a whole slice.
-        if after.first() == rest.first() && after.starts_with(rest) {
-            return true;
-        }
-        from = start + 1;
-    }
-    false
 }
 
 fn decode(record: &OwnedRecord) -> Result<EventRecord> {

@@ -86,11 +86,8 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
             ))
         })
         .collect();
-    let snapshot = decision.evidence.checkpoint(CheckpointKind::Snapshot).cloned();
     let scan = decision.evidence.journal.clone();
     let start = decision.start;
-    let own_base = decision.evidence.checkpoint(CheckpointKind::Base).cloned();
-    decision.build_state(storage)?;
     let mut report = VerifyReport {
         segments: scan.segments.len(),
         records: scan.records(),
@@ -102,9 +99,18 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
         problems,
         holes,
     };
-    if let Some(data) = snapshot {
+    // The snapshot is compared with the journal's state first, read where
+    // the evidence holds it (never copied): at most two states are held at
+    // once, the snapshot's and the one the journal rebuilds. The base is
+    // copied only when the decision starts from it.
+    if let Some(Ok(data)) = decision.evidence.snapshot.as_ref() {
+        let own_base = match start {
+            Start::Base => decision.evidence.checkpoint(CheckpointKind::Base).cloned(),
+            _ => decision.evidence.base.take().and_then(std::result::Result::ok),
+        };
         check_snapshot(storage, dir, &scan, own_base, data, &mut report)?;
     }
+    decision.build_state(storage)?;
     Ok(report)
 }
 
@@ -115,7 +121,7 @@ fn check_snapshot(
     dir: &Path,
     scan: &JournalScan,
     own_base: Option<crate::snapshot::SnapshotData>,
-    data: crate::snapshot::SnapshotData,
+    data: &crate::snapshot::SnapshotData,
     report: &mut VerifyReport,
 ) -> Result<()> {
     let seq = data.seq;
@@ -126,7 +132,7 @@ fn check_snapshot(
         }
         None => (QueueState::new(), Seq(0)),
     };
-    let from_snapshot = data.into_state();
+    let from_snapshot = &data.state;
     if own > seq || scan.chain_from(own).end < seq {
         report.snapshot_seq = Some(seq.0);
         return Ok(());
@@ -145,7 +151,7 @@ fn check_snapshot(
         ));
         return Ok(());
     }
-    if state == from_snapshot {
+    if state == *from_snapshot {
         report.snapshot_seq = Some(seq.0);
     } else {
         report.problems.push(format!(

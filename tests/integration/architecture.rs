@@ -632,7 +632,7 @@ fn the_only_unsafe_code_is_the_fork_handler() {
 
 /// The crates the storage engine may depend on (issue 25): everything the
 /// tool needs (argument parsing, a web server, ...) is in `tool/`.
-const ENGINE_CRATES: [&str; 8] = [
+const ENGINE_CRATES: [&str; 9] = [
     "serde",
     "serde_json",
     "crc32fast",
@@ -641,6 +641,7 @@ const ENGINE_CRATES: [&str; 8] = [
     "libc",
     "hashbrown",
     "tracing",
+    "memchr",
 ];
 
 #[test]
