@@ -302,6 +302,14 @@ pub struct Decoded {
     pub event: Event,
 }
 
+/// The movie ids an event's journal payload names (the id filters read
+/// them). `None`: not a payload this version reads.
+#[must_use]
+pub fn decode_ids(bytes: &[u8]) -> Option<Vec<String>> {
+    let decoded = decode_payload(bytes).ok()?;
+    Some(decoded.event.ids().map(str::to_owned).collect())
+}
+
 /// The time of an event's journal payload, decoding nothing else of it
 /// (the time index and time queries read it). `None`: not a payload.
 #[must_use]

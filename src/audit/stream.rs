@@ -149,13 +149,24 @@ impl Events {
     /// Only the events concerning the movie `id` (those whose
     /// [`crate::Event::concerns`] it): a record whose payload does not
     /// hold the id as a JSON string is passed over without being decoded,
-    /// so finding one movie's history reads the journal's bytes but
-    /// decodes only its records. Holes are still told, in order.
+    /// and a sealed segment whose id filter (`journal/ids`) says none of
+    /// its records names the movie is not read, so finding one movie's
+    /// history reads only the segments that may hold it and decodes only
+    /// its records. Holes are still told, in order (a segment with a hole
+    /// is always read).
     #[must_use]
     pub fn concerning(mut self, id: &str) -> Self {
         // A string always serializes.
         let quoted = serde_json::to_vec(id).unwrap_or_default();
         self.concerning = Some((id.to_owned(), memchr::memmem::Finder::new(&quoted).into_owned()));
+        // The sealed segments whose id filter (`journal/ids`) says no
+        // record there names the movie are not read at all.
+        let spared = crate::journal::ids::read(self.storage.as_ref(), &self.journal_dir)
+            .into_iter()
+            .filter(|filter| !filter.may_hold(id))
+            .map(|filter| (filter.first_seq, filter.last_seq))
+            .collect();
+        self.follower.spare(spared);
         self
     }
 

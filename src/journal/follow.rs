@@ -212,6 +212,9 @@ pub struct Follower {
     current: Option<Current>,
     /// The holes stepped over, oldest first, until [`Follower::take_skipped`].
     skipped: std::collections::VecDeque<Hole>,
+    /// Runs of records (each a whole sealed segment's) the caller knows it
+    /// does not want: never read ([`Follower::spare`]).
+    spared: Vec<(Seq, Seq)>,
 }
 
 impl std::fmt::Debug for Follower {
@@ -235,7 +238,37 @@ impl Follower {
             next: from,
             current: None,
             skipped: std::collections::VecDeque::new(),
+            spared: Vec::new(),
         }
+    }
+
+    /// Records `first..=last` of each run are never read: the caller knows
+    /// none of them is one it wants (a segment's id filter said so). A run
+    /// that holds the next record due is stepped over as a whole.
+    pub fn spare(&mut self, runs: Vec<(Seq, Seq)>) {
+        self.spared = runs;
+    }
+
+    /// Steps over the spared run that holds the next record due (for
+    /// `Seq(0)`, the journal's first); says whether it did.
+    fn step_over_spared(&mut self) -> Result<bool> {
+        if self.spared.is_empty() {
+            return Ok(false);
+        }
+        let due = if self.next.0 == 0 {
+            match segment::list_segments(self.storage.as_ref(), &self.journal_dir)?.first() {
+                Some(first) => first.first_seq,
+                None => return Ok(false),
+            }
+        } else {
+            self.next
+        };
+        let Some(&(_, last)) = self.spared.iter().find(|(first, last)| *first <= due && due <= *last) else {
+            return Ok(false);
+        };
+        self.next = last.next();
+        self.current = None;
+        Ok(true)
     }
 
     /// The hole (`journal/holes`) it stepped over since this was last
@@ -282,6 +315,9 @@ impl Follower {
     pub fn poll_where(&mut self, limit: Seq, keep: Option<Keep<'_>>) -> Result<Option<OwnedRecord>> {
         let mut refilled = false;
         while self.next <= limit {
+            if self.current.is_none() && self.step_over_spared()? {
+                continue;
+            }
             if self.current.is_none() && !self.open_segment()? {
                 return Ok(None);
             }
@@ -365,7 +401,12 @@ impl Follower {
                     found: successor.first_seq.0,
                 });
             }
-            self.current = Some(Current::open(self.storage.as_ref(), successor.clone())?);
+            // The next segment is opened by the caller's loop, unless
+            // it is spared.
+            self.current = None;
+            if !self.step_over_spared()? {
+                self.current = Some(Current::open(self.storage.as_ref(), successor.clone())?);
+            }
             return Ok(true);
         }
         if !files.iter().any(|file| file.path == current.file.path) {

@@ -76,6 +76,19 @@ impl Holes {
         self.starting_at(segment, offset).filter(|hole| hole.first == expected)
     }
 
+    /// Might a hole lie in the segment holding records `first..=last`
+    /// (starting at `first`)? `true` for a file that does not parse.
+    #[must_use]
+    pub fn touches(&self, first: Seq, last: Seq) -> bool {
+        match self {
+            Holes::Damaged => true,
+            _ => self
+                .list()
+                .iter()
+                .any(|hole| hole.segment == first || (hole.first <= last && hole.last >= first)),
+        }
+    }
+
     /// The hole recorded at `offset` of the segment starting at `segment`.
     #[must_use]
     pub fn starting_at(&self, segment: Seq, offset: u64) -> Option<&Hole> {

@@ -62,6 +62,10 @@ pub fn recover_for_writer(storage: &dyn Storage, dir: &Path, limits: ImportLimit
     if let Err(error) = crate::journal::times::refresh(storage, &decision.evidence.journal, &crate::event::decode_ts) {
         tracing::warn!(%error, "could not update the journal's time index");
     }
+    // A hint for one movie's history, likewise.
+    if let Err(error) = crate::journal::ids::refresh(storage, &decision.evidence.journal, &crate::event::decode_ids) {
+        tracing::warn!(%error, "could not update the journal's id filters");
+    }
     Ok(recovered)
 }
 

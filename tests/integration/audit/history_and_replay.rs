@@ -185,3 +185,81 @@ fn a_stream_over_a_journal_whose_last_segment_is_gone_ends_with_an_error() {
         .collect();
     assert!(concerning.last().unwrap().is_err(), "a filtered stream too");
 }
+
+/// The id filters of `journal/ids` (written by a writer's open for each
+/// sealed segment) spare a stream of one movie the segments whose records
+/// do not name it, and never hide one that does: a damaged record in a
+/// segment without the movie's records is not read (the stream of that
+/// movie goes on, while the whole stream stops there), the same damage in
+/// a segment that names it stops its stream as before, and a filter file
+/// that does not hold up is ignored (every segment read again).
+#[test]
+fn id_filters_spare_the_segments_without_the_movie_and_never_hide_one() {
+    let dir = scratch();
+    let options = || QueueManager::options().segment_bytes_max(600);
+    let qm = options().open(dir.path()).unwrap();
+    for n in 0..60 {
+        qm.add_to_pending(movie(&format!("m{n}"))).unwrap();
+    }
+    qm.add_to_failed(movie("m3"), "stalled", None).unwrap();
+    qm.add_to_completed(movie("m3")).unwrap();
+    qm.close().unwrap();
+    // A writer's open writes the filters of the sealed segments.
+    options().open(dir.path()).unwrap().close().unwrap();
+    let ids_file = dir.path().join("journal").join("ids");
+    assert!(ids_file.exists(), "the filters are written");
+    let stream = |id: &str| -> Vec<Result<Seq, String>> {
+        movie_queue::events(dir.path(), Seq(0))
+            .unwrap()
+            .concerning(id)
+            .map(|item| item.map(|record| record.seq).map_err(|error| error.to_string()))
+            .collect()
+    };
+    let whole = |id: &str| -> Vec<Result<Seq, String>> {
+        movie_queue::events(dir.path(), Seq(0))
+            .unwrap()
+            .filter(|item| item.as_ref().map_or(true, |record| record.event.concerns(id)))
+            .map(|item| item.map(|record| record.seq).map_err(|error| error.to_string()))
+            .collect()
+    };
+    for n in 0..60 {
+        let id = format!("m{n}");
+        assert_eq!(stream(&id), whole(&id), "{id}");
+    }
+    // Damage the record that added m40 (in a sealed segment, not m3's).
+    let segments = crate::support::durability::segment_paths(dir.path());
+    let flip_in = |needle: &[u8]| {
+        let (path, at) = segments[..segments.len() - 1]
+            .iter()
+            .find_map(|path| {
+                let bytes = std::fs::read(path).unwrap();
+                bytes
+                    .windows(needle.len())
+                    .position(|window| window == needle)
+                    .map(|at| (path.clone(), at))
+            })
+            .expect("the record is in a sealed segment");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[at + needle.len() - 2] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let damaged = flip_in(b"\"id\":\"m40\"");
+    let m3 = stream("m3");
+    assert!(m3.iter().all(Result::is_ok), "m3's history reads on: {m3:?}");
+    assert_eq!(m3.len(), 3, "added, failed, completed");
+    assert!(
+        whole("m3").last().unwrap().is_err(),
+        "the whole stream stops at the damage"
+    );
+    assert!(
+        stream("m40").last().unwrap().is_err(),
+        "m40's own segment is read: the damage is told"
+    );
+    // A filter file that does not hold up is ignored.
+    let mut bytes = std::fs::read(&ids_file).unwrap();
+    bytes[12] ^= 0x40;
+    std::fs::write(&ids_file, bytes).unwrap();
+    assert!(stream("m3").last().unwrap().is_err(), "every segment is read again");
+    drop(damaged);
+}

@@ -162,13 +162,14 @@ fn check_set_aside(
             continue;
         }
         // Derived files repair may rewrite: the tail marker, the time
-        // index (a hint, rebuilt from the segments), `*.tmp`
+        // index and the id filters (hints, rebuilt from the segments), `*.tmp`
         // leftovers, and the manifest and the snapshot's index when the
         // manifest was intact (repair's fresh snapshot writes new ones; the
         // index holds nothing the documented files do not). A documented file it changes is
         // copied first (`<file>.before-repair.broken`).
         if path == &PathBuf::from(JOURNAL).join(TAIL)
             || path == &PathBuf::from(JOURNAL).join("times")
+            || path == &PathBuf::from(JOURNAL).join("ids")
             || name.ends_with(".tmp")
             || (name == MANIFEST && *path != damage.path)
             || (name == movie_queue::testing::INDEX_FILE && *path != damage.path)

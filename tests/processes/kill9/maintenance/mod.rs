@@ -418,12 +418,13 @@ fn segments(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-/// The journal's files by name, with their sizes — but the time index,
-/// a hint each writer's open rewrites as it finds the segments.
+/// The journal's files by name, with their sizes — but the time index
+/// and the id filters, hints each writer's open rewrites as it finds the
+/// segments.
 fn journal_listing(dir: &Path) -> Vec<(String, u64)> {
     movie_queue::journal_files(dir)
         .into_iter()
-        .filter(|(name, _)| name != "times")
+        .filter(|(name, _)| name != "times" && name != "ids")
         .collect()
 }
 
