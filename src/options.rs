@@ -55,12 +55,19 @@ impl Options {
     ///
     /// The open loads on demand only from a store in the shape the lean
     /// reads answer from ([`Options::statistics`]: a current snapshot with
-    /// its index, the journal after it whole and ending cleanly);
-    /// otherwise, and read-only, it opens as usual. Either way it appends
+    /// its index and its files of the lengths its manifest recorded, the
+    /// journal after it whole and ending cleanly in a segment that holds
+    /// its last record, and a journal that reaches back to record 1 or
+    /// has its compaction base); otherwise, and read-only, it opens as
+    /// usual (which repairs what that shape lacks). Either way it appends
     /// where the usual open would, and a damaged index or entry is never
-    /// trusted: the call loads the whole state instead. The open does not
-    /// read the journal before the snapshot, so damage there is found by
-    /// the next usual open or `verify`, not by this one.
+    /// trusted: the call loads the whole state instead (and close then
+    /// writes a sound snapshot). The open reads neither the journal before
+    /// the snapshot, nor the compaction base, nor the documented files'
+    /// entries it does not need, so damage there is found by the next
+    /// usual open or `verify`, not by this one. In a child made by
+    /// `fork()`, a manager still holding only some movies answers its
+    /// infallible queries as an empty state does.
     #[must_use]
     pub fn load_on_demand(mut self, on_demand: bool) -> Self {
         self.load_on_demand = on_demand;

@@ -304,9 +304,9 @@ pub(crate) struct AfterSnapshot {
 
 impl AfterSnapshot {
     /// `None` when the store is not in that shape: no version-4 manifest,
-    /// an import staged, a foreign file in `journal/`, or records after
-    /// the snapshot that do not follow it one by one to the end (a hole,
-    /// damage, a gap).
+    /// an import staged, a foreign file in `journal/`, records after the
+    /// snapshot that do not follow it one by one to the end (a hole,
+    /// damage, a gap), or a last segment read that holds no record.
     pub(crate) fn read(storage: &Arc<dyn Storage>, dir: &Path) -> Option<AfterSnapshot> {
         if storage.exists(&dir.join(STAGING_DIR)) || !journal_in_shape(storage.as_ref(), &Layout::new(dir).journal()) {
             return None;
@@ -325,6 +325,17 @@ impl AfterSnapshot {
         }
         if events.take_skipped().is_some() {
             return None;
+        }
+        // A segment with no record where reading ended may be named for
+        // records an earlier segment holds (a hand-made or restored
+        // journal), unless it is the first: the whole rebuild reads every
+        // segment and decides.
+        if let Some(empty) = events.empty_end() {
+            let segments =
+                crate::journal::segment::list_segments(storage.as_ref(), &Layout::new(dir).journal()).ok()?;
+            if segments.first().map(|first| first.first_seq) != Some(empty) {
+                return None;
+            }
         }
         let end = events.clean_end();
         Some(AfterSnapshot { summary, records, end })

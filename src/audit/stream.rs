@@ -114,6 +114,11 @@ impl Events {
         self.follower.clean_end()
     }
 
+    /// See [`Follower::empty_end`].
+    pub(crate) fn empty_end(&self) -> Option<Seq> {
+        self.follower.empty_end()
+    }
+
     pub(crate) fn subscribed(storage: Arc<dyn Storage>, dir: &Path, from: Seq, watch: DurableWatch) -> Self {
         Self::new(storage, dir, from, Mode::Subscribed { watch })
     }

@@ -294,14 +294,27 @@ impl Follower {
 
     /// Where the records read end (the segment and the offset after the
     /// last one), when nothing was found after them: no bytes left in the
-    /// segment read last, and no later segment. Meaningful once a poll
-    /// has found nothing more; `None` otherwise (a torn tail, or no
-    /// segment read yet).
+    /// segment read last, which holds the last record read (or no record,
+    /// and is named for the next one), and no later segment. Meaningful
+    /// once a poll has found nothing more; `None` otherwise (a torn tail,
+    /// an empty segment named for another record, or no segment read yet).
     #[must_use]
     pub fn clean_end(&self) -> Option<(PathBuf, Seq, u64)> {
         let current = self.current.as_ref()?;
-        (current.pos == current.bytes.len())
+        let holds_the_end = current.last.is_some() || current.file.first_seq == self.next;
+        (holds_the_end && current.pos == current.bytes.len())
             .then(|| (current.file.path.clone(), current.file.first_seq, current.offset()))
+    }
+
+    /// The first record of the segment the reading ended in, when it read
+    /// no record there (the segment holds only its header). Such a segment
+    /// may be named for records an earlier one holds, which this follower,
+    /// starting in it, never saw: only a scan of the whole journal tells,
+    /// unless it is the journal's first segment.
+    #[must_use]
+    pub fn empty_end(&self) -> Option<Seq> {
+        let current = self.current.as_ref()?;
+        current.last.is_none().then_some(current.file.first_seq)
     }
 
     /// The next record, if it is on disk and at most `limit`; `Ok(None)`:

@@ -283,8 +283,10 @@ impl QueueManager {
     /// forever for a writer thread the child does not have. The
     /// infallible queries (counts, lists, [`QueueManager::get`],
     /// [`QueueManager::state`]) cannot fail: in a child they answer from
-    /// the state the child inherited (see [`QueueManager::state`]); a
-    /// program that forks checks this first.
+    /// the state the child inherited (see [`QueueManager::state`]), or as
+    /// an empty state when that state holds only some movies
+    /// ([`crate::Options::load_on_demand`]); a program that forks checks
+    /// this first.
     ///
     /// # Errors
     /// [`Error::Forked`].
@@ -321,13 +323,16 @@ impl QueueManager {
             let inner = self.read();
             return answer(&inner.state, last(&inner));
         }
+        // A state that holds only some movies answers nothing there: the
+        // child gets the empty state's answers (it cannot load the rest).
+        let whole = |inner: &Inner| inner.partial.is_none();
         match self.inner.try_read() {
-            Ok(inner) => answer(&inner.state, last(&inner)),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+            Ok(inner) if whole(&inner) => answer(&inner.state, last(&inner)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) if whole(poisoned.get_ref()) => {
                 let inner = poisoned.into_inner();
                 answer(&inner.state, last(&inner))
             }
-            Err(std::sync::TryLockError::WouldBlock) => answer(&QueueState::new(), Seq(0)),
+            _ => answer(&QueueState::new(), Seq(0)),
         }
     }
 
@@ -352,7 +357,10 @@ impl QueueManager {
         }
         let replayed =
             crate::audit::replay_with(self.options.storage.as_ref(), &self.dir, crate::seq::Until::Seq(seq))?;
-        tracing::debug!(%seq, "loaded the whole state");
+        tracing::debug!(%seq, start = replayed.start.name(), "loaded the whole state");
+        // Not from the snapshot (it does not hold up): close writes a
+        // sound one, as after a whole open that did not start from it.
+        inner.snapshot_stale |= replayed.start != recovery::Start::Snapshot;
         inner.state = replayed.state;
         inner.partial = None;
         self.partial.store(false, Ordering::Release);

@@ -458,6 +458,16 @@ impl Summary {
         }
     }
 
+    /// Do the documented files all have the length the manifest recorded?
+    /// (Their bytes are checked where they are read: whole for a listing,
+    /// one entry against its index record for a lookup.)
+    #[must_use]
+    pub fn files_sized(&self, storage: &dyn Storage, dir: &Path) -> bool {
+        self.files.iter().all(
+            |digest| matches!(storage.entry(&dir.join(&digest.name)), Ok(Entry::File(size)) if size == digest.bytes),
+        )
+    }
+
     /// The first entry of `place` in the snapshot, in file order, that
     /// `wanted` accepts, reading the file from its start only as far as
     /// that entry. Each entry looked at is checked against its own index

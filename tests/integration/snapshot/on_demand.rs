@@ -301,3 +301,89 @@ fn a_torn_tail_or_leftovers_open_as_the_whole_open_does() {
     assert!(!leftover.exists(), "the leftover is removed");
     qm.close().unwrap();
 }
+
+/// A store whose snapshot is record 6, records 7 and 8 in its one
+/// segment, and an empty segment (its header only) named for record
+/// `named`, which the first segment holds: a writer that reads from the
+/// snapshot on would start in the empty segment and never see them.
+fn store_with_an_empty_segment_named(dir: &Path, named: u64) {
+    use movie_queue::testing::{encode_segment_header, segment_name};
+    let qm = open(dir);
+    for n in 0..6 {
+        qm.add_to_pending(movie(&name(n))).unwrap();
+    }
+    qm.snapshot().unwrap();
+    qm.add_to_pending(movie(&name(6))).unwrap();
+    qm.add_to_pending(movie(&name(7))).unwrap();
+    qm.close().unwrap();
+    let journal = dir.join("journal");
+    std::fs::write(
+        journal.join(segment_name(Seq(named))),
+        encode_segment_header(Seq(named)),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_empty_segment_named_for_records_an_earlier_one_holds_opens_whole() {
+    use movie_queue::testing::{RealStorage, Storage, lean_statistics};
+    for named in [7, 8] {
+        let dir = scratch();
+        store_with_an_empty_segment_named(dir.path(), named);
+        let storage: Arc<dyn Storage> = Arc::new(RealStorage);
+        assert_eq!(
+            lean_statistics(&storage, dir.path(), 3),
+            None,
+            "{named}: the lean reads rebuild whole"
+        );
+        let read_only = QueueManager::open_read_only(dir.path()).unwrap().get_statistics();
+        assert_eq!(
+            QueueManager::options().statistics(dir.path()).unwrap(),
+            read_only,
+            "{named}"
+        );
+        let qm = session_open(dir.path(), true);
+        assert!(qm.is_loaded(), "{named}: the writer opens whole");
+        assert_eq!(qm.last_seq(), Seq(8), "{named}: every record is seen");
+        qm.add_to_pending(movie("new")).unwrap();
+        qm.close().unwrap();
+        let reopened = QueueManager::open_read_only(dir.path()).unwrap();
+        assert_eq!(
+            (reopened.last_seq(), reopened.get_pending_count()),
+            (Seq(9), 9),
+            "{named}"
+        );
+    }
+}
+
+#[test]
+fn a_compacted_store_without_its_base_or_with_a_file_cut_opens_whole() {
+    let base = |dir: &Path| dir.join("journal").join("base.json");
+    let dir = scratch();
+    let qm = open(dir.path());
+    for n in 0..30 {
+        qm.add_to_pending(movie(&format!("m{n}"))).unwrap();
+    }
+    qm.compact().unwrap();
+    qm.add_to_pending(movie("late")).unwrap();
+    qm.close().unwrap();
+    std::fs::remove_file(base(dir.path())).unwrap();
+    let qm = session_open(dir.path(), true);
+    assert!(qm.is_loaded(), "the journal needs the base: the whole open records it");
+    qm.close().unwrap();
+    assert!(base(dir.path()).exists(), "recorded again from the snapshot");
+    let qm = session_open(dir.path(), true);
+    assert!(!qm.is_loaded(), "then on demand");
+    qm.close().unwrap();
+    // A documented file of another length than the manifest's.
+    let completed = dir.path().join(movie_queue::testing::COMPLETED_FILE);
+    let length = std::fs::metadata(&completed).unwrap().len();
+    std::fs::write(
+        &completed,
+        format!("[{}]", " ".repeat(usize::try_from(length).unwrap())),
+    )
+    .unwrap();
+    let qm = session_open(dir.path(), true);
+    assert!(qm.is_loaded(), "the whole open rejects the snapshot");
+    qm.close().unwrap();
+}

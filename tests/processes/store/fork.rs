@@ -42,6 +42,7 @@ fn forking_child() {
     match std::env::var(CHILD_SCENARIO).as_deref() {
         Ok("calls") => calls_in_a_fork_fail_at_once(dir),
         Ok("reopen") => the_store_reopens_while_a_fork_lives(dir),
+        Ok("on demand") => an_on_demand_writers_child_answers_from_the_empty_state(dir),
         other => panic!("unknown scenario {other:?}"),
     }
 }
@@ -84,6 +85,53 @@ fn every_call_in_a_forked_child_fails_at_once_and_the_parent_goes_on() {
 fn after_the_parent_closes_the_store_reopens_while_a_forked_child_lives() {
     let (stdout, _) = run_child("reopen");
     assert!(stdout.contains("FORK REOPEN OK"), "{stdout}");
+}
+
+/// A manager that loads on demand (`Options::load_on_demand`) holds only
+/// some movies, around two marker entries: its child cannot load the rest,
+/// so its infallible queries answer as the empty state does (never with a
+/// partial state's counts or markers), and its calls fail with `Forked`.
+#[test]
+fn an_on_demand_writers_forked_child_answers_from_the_empty_state() {
+    let (stdout, _) = run_child("on demand");
+    assert!(stdout.contains("FORK ON DEMAND OK"), "{stdout}");
+}
+
+fn an_on_demand_writers_child_answers_from_the_empty_state(dir: &Path) {
+    let qm = QueueManager::open(dir).unwrap();
+    for id in ["1", "2", "3"] {
+        qm.add_to_pending(movie(id)).unwrap();
+    }
+    qm.add_to_completed(movie("4")).unwrap();
+    qm.snapshot().unwrap();
+    qm.add_to_pending(movie("5")).unwrap();
+    qm.close().unwrap();
+    let qm = QueueManager::options()
+        .requeue_in_flight_on_open(false)
+        .load_on_demand(true)
+        .open(dir)
+        .unwrap();
+    assert!(!qm.is_loaded(), "the parent holds only some movies");
+    let pid = fork();
+    if pid == 0 {
+        let answers = (
+            qm.get_pending_count(),
+            qm.list(movie_queue::Place::Pending).len(),
+            qm.is_completed("4"),
+            qm.get("1").is_some(),
+        );
+        let forked = matches!(qm.get_next_pending(), Err(Error::Forked { .. }));
+        if answers != (0, 0, false, false) || !forked {
+            eprintln!("grandchild: answers {answers:?}, take forked: {forked}");
+            exit(1);
+        }
+        exit(0);
+    }
+    let status = wait(pid, Duration::from_secs(GRANDCHILD_SECS_MAX));
+    assert_eq!(status, Some(0), "the grandchild blocked (None) or a check failed");
+    assert_eq!(qm.get_pending_count(), 4, "the parent loads the whole state");
+    qm.close().unwrap();
+    println!("FORK ON DEMAND OK");
 }
 
 /// Forks: the grandchild's id in the child, 0 in the grandchild.
