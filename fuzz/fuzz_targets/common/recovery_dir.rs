@@ -74,8 +74,83 @@ fn run_with(data: &[u8], issues: KnownIssues) {
     }
     let opened = materialize(&scenario);
     check_opens(opened.path(), &scenario, issues);
+    let (whole, lazy) = (materialize(&scenario), materialize(&scenario));
+    check_on_demand(whole.path(), lazy.path());
     let repaired = materialize(&scenario);
     check_repair(repaired.path());
+}
+
+/// A writer that loads on demand (`Options::load_on_demand`) opens as the
+/// whole writer does (both fail alike, or both open at the same record),
+/// answers a session of calls alike, and leaves the same records and,
+/// reopened, the same state.
+fn check_on_demand(whole: &Path, lazy: &Path) {
+    const NOW: f64 = 1_900_000_000.0;
+    let open = |dir: &Path, on_demand: bool| {
+        QueueManager::options()
+            .requeue_in_flight_on_open(false)
+            .snapshot_every(None)
+            .clock(std::sync::Arc::new(|| NOW))
+            .load_on_demand(on_demand)
+            .open(dir)
+    };
+    let text = |dir: &Path, error: &Error| error.to_string().replace(&dir.display().to_string(), "DIR");
+    let (a, b) = match (open(whole, false), open(lazy, true)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(a), Err(b)) => {
+            assert_eq!(text(lazy, &b), text(whole, &a), "the same refusal");
+            return;
+        }
+        (a, b) => panic!("whole open: {:?}; on demand: {:?}", a.map(drop), b.map(drop)),
+    };
+    assert_eq!(b.last_seq(), a.last_seq(), "the same last record");
+    let from = a.last_seq().next();
+    let session = |qm: &QueueManager, dir: &Path| {
+        let outcome = |result: Result<String, Error>| result.unwrap_or_else(|error| text(dir, &error));
+        let mut answers = vec![outcome(qm.take_next_pending().map(|taken| format!("{taken:?}")))];
+        for id in IDS {
+            answers.push(format!("{:?}", qm.get(id)));
+        }
+        answers.push(outcome(
+            qm.add_to_pending(Movie::new("fz-new", "New", "2001"))
+                .map(|added| added.to_string()),
+        ));
+        answers.push(outcome(
+            qm.add_to_completed(Movie::new("1", "One", "2001"))
+                .map(|done| done.to_string()),
+        ));
+        answers.push(outcome(
+            qm.add_to_failed(Movie::new("2", "Two", "2001"), "stalled", Some(NOW))
+                .map(|failed| failed.to_string()),
+        ));
+        answers.push(outcome(qm.reset_failed_movie("2").map(|reset| reset.to_string())));
+        answers.push(outcome(qm.take_next_pending().map(|taken| format!("{taken:?}"))));
+        answers
+    };
+    assert_eq!(session(&b, lazy), session(&a, whole), "the same answers");
+    let (closed_a, closed_b) = (
+        a.close().map_err(|error| text(whole, &error)),
+        b.close().map_err(|error| text(lazy, &error)),
+    );
+    assert_eq!(closed_b, closed_a, "both close alike");
+    let records = |dir: &Path| -> Vec<String> {
+        match movie_queue::events(dir, from) {
+            Ok(events) => events
+                .map(|item| match item {
+                    Ok(record) => format!("{} {} {:?}", record.seq, record.ts, record.event),
+                    Err(error) => text(dir, &error),
+                })
+                .collect(),
+            Err(error) => vec![text(dir, &error)],
+        }
+    };
+    assert_eq!(records(lazy), records(whole), "the same records");
+    let state = |dir: &Path| {
+        QueueManager::open_read_only(dir)
+            .map(|qm| qm.state())
+            .map_err(|error| text(dir, &error))
+    };
+    assert!(state(lazy) == state(whole), "the same state reopened");
 }
 
 /// A scratch directory, in memory-backed `/dev/shm` when there is one.
