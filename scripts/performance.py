@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""The figures of docs/PERFORMANCE.md, measured and written by one command.
+
+`scripts/performance` (the driver) runs every bench, the memory example
+and this file's `cli` measurement, each writing `FIGURE ...` and
+`RATIO ...` lines to a log under target/perf/; `tables` then reads those
+logs and rewrites the block of docs/PERFORMANCE.md between the markers
+`<!-- generated:begin -->` and `<!-- generated:end -->`, naming the commit,
+the time and the load the figures come from.
+
+    python3 scripts/performance.py cli STORE_DIR TOOL MEMORY_EXAMPLE > target/perf/cli.log
+    python3 scripts/performance.py tables target/perf docs/PERFORMANCE.md MACHINE
+"""
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+RUNS = 5
+LINE = re.compile(r"^(FIGURE|RATIO) (.+): ((?:-?[0-9][0-9.]*|not measured).*)$")
+
+
+def measure(argv, runs=RUNS, env=None):
+    """Wall seconds and peak RSS (bytes) of `argv`, `runs` times: medians."""
+    walls, peaks = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        walls.append(time.perf_counter() - start)
+        if os.waitstatus_to_exitcode(status) not in (0, 3):
+            raise SystemExit(f"{' '.join(argv)} exited with {os.waitstatus_to_exitcode(status)}")
+        peaks.append(usage.ru_maxrss * 1024)
+    return statistics.median(walls), statistics.median(peaks)
+
+
+def figure(name, value, unit):
+    print(f"FIGURE {name}: {value:.3f} {unit}", flush=True)
+
+
+def ratio(name, value, target, passes):
+    print(f"RATIO {name}: {value:.3f} (target {target}) {'PASS' if passes else 'MISS'}", flush=True)
+
+
+def cli(store, tool, memory_example):
+    """The tool at the store's size (built by examples/lean_store.rs): each
+    command's median wall time and peak RSS, and the targets of issue 21 as
+    ratios to `stats` and to Python's json.load, from this same run."""
+    pending = os.path.join(store, "queue_pending.json")
+    journal = os.path.join(store, "journal")
+    files = sum(
+        os.path.getsize(os.path.join(store, name))
+        for name in ("queue_pending.json", "queue_failed.json", "queue_completed.json", "queue_removed.json")
+    )
+    journal_bytes = sum(os.path.getsize(os.path.join(journal, name)) for name in os.listdir(journal))
+    figure("cli store: queue_pending.json", os.path.getsize(pending) / 1e6, "MB")
+    figure("cli store: journal", journal_bytes / 1e6, "MB")
+
+    # The library's whole open from the snapshot, in a fresh process,
+    # alternating with Python's json.load of the same queue_pending.json
+    # (in a child too: this process stays small, so the children it
+    # starts, whose peak RSS counts from the copy of it they start as, do
+    # too). A first open, not timed, warms the page cache and writes what
+    # the application's first open writes (the journal's id filters).
+    timing = "import json, sys, time; t = time.perf_counter(); json.load(open(sys.argv[1], 'rb')); print(time.perf_counter() - t)"
+    open_store = [memory_example, "--open", store, str(os.path.getsize(pending))]
+    subprocess.run(open_store, check=True, capture_output=True)
+    loads, opens, open_peaks = [], [], []
+    for _ in range(3):
+        loads.append(float(subprocess.run([sys.executable, "-c", timing, pending], check=True, capture_output=True, text=True).stdout))
+        output = subprocess.run(open_store, check=True, capture_output=True, text=True).stdout
+        opens.append(float(re.search(r"open took ([0-9.]+) ms", output).group(1)) / 1e3)
+        open_peaks.append(int(re.search(r"after open: .*peak (\d+) KiB", output).group(1)) * 1024)
+    json_load = statistics.median(loads)
+    library_open, library_peak = statistics.median(opens), statistics.median(open_peaks)
+    figure("cli baseline: Python json.load of queue_pending.json", json_load, "s")
+    figure("cli library open (whole, fresh process)", library_open, "s")
+
+    read = {}
+    for name, arguments in [
+        ("stats", ["stats"]),
+        ("show", ["show", "777777"]),
+        ("log --id", ["log", "--id", "777777"]),
+        ("list pending --limit 50", ["list", "pending", "--limit", "50"]),
+        ("list pending", ["list", "pending"]),
+        ("verify", ["verify"]),
+    ]:
+        wall, peak = measure([tool, "--dir", store, *arguments])
+        read[name] = (wall, peak)
+        figure(f"cli {name}: wall", wall, "s")
+        figure(f"cli {name}: peak RSS", peak / 1e6, "MB")
+
+    # Mutations on a copy: the first `next` after a fresh snapshot, then
+    # more (the close writes no snapshot while the policy is not due).
+    copy = store.rstrip("/") + "-mutations"
+    subprocess.run(["rm", "-rf", copy], check=True)
+    subprocess.run(["cp", "-r", store, copy], check=True)
+    subprocess.run([tool, "--dir", copy, "snapshot"], check=True, stdout=subprocess.DEVNULL)
+    next_wall, peak = measure([tool, "--dir", copy, "next"])
+    figure("cli next: wall", next_wall, "s")
+    figure("cli next: peak RSS", peak / 1e6, "MB")
+    completes = []
+    for number in range(500_001, 500_001 + RUNS):
+        completes.append(measure([tool, "--dir", copy, "complete", str(number)], runs=1))
+    complete_wall = statistics.median(wall for wall, _ in completes)
+    complete_peak = statistics.median(peak for _, peak in completes)
+    figure("cli complete: wall", complete_wall, "s")
+    figure("cli complete: peak RSS", complete_peak / 1e6, "MB")
+    # A snapshot at close (what a mutation pays when the policy is due).
+    wall, peak = measure([tool, "--dir", copy, "snapshot"], runs=3)
+    figure("cli snapshot: wall", wall, "s")
+    figure("cli snapshot: peak RSS", peak / 1e6, "MB")
+    subprocess.run(["rm", "-rf", copy], check=True)
+
+    stats_wall, stats_peak = read["stats"]
+    ratio("cli stats: wall", stats_wall, "<= 0.3 s", stats_wall <= 0.3)
+    ratio("cli stats: peak RSS, MB", stats_peak / 1e6, "<= 100 MB", stats_peak <= 100e6)
+    for name in ("show", "log --id", "list pending --limit 50"):
+        ratio(f"cli {name}: wall", read[name][0], "<= 0.3 s", read[name][0] <= 0.3)
+    listed = read["list pending"][1] / stats_peak
+    ratio("cli list pending: peak RSS / stats' peak", listed, "<= 1.5, not growing with the queue", listed <= 1.5)
+    ratio("cli next: wall / stats' wall", next_wall / stats_wall, "<= 1.5", next_wall <= 1.5 * stats_wall)
+    verified = read["verify"][1] / journal_bytes
+    ratio("cli verify: peak RSS / the journal's bytes", verified, "<= 1", verified <= 1)
+    ratio("cli complete: wall / stats' wall", complete_wall / stats_wall, "<= 1.5", complete_wall <= 1.5 * stats_wall)
+    ratio("cli library open: time / json.load's", library_open / json_load, "<= 1.0", library_open <= json_load)
+    ratio("cli library open: peak RSS / the documented files' bytes", library_peak / files, "<= 2", library_peak <= 2 * files)
+
+
+def tables(logs, document, machine):
+    """Rewrites the generated block of `document` from the logs in `logs`."""
+    sections, runs = [], []
+    for name in sorted(os.listdir(logs)):
+        if not name.endswith(".log"):
+            continue
+        figures, ratios = [], []
+        with open(os.path.join(logs, name), encoding="utf-8", errors="replace") as log:
+            for line in log:
+                if line.startswith("# "):
+                    runs.append(line[2:].strip())
+                    continue
+                found = LINE.match(line.strip())
+                if found is None:
+                    continue
+                kind, what, value = found.groups()
+                (figures if kind == "FIGURE" else ratios).append((what, value))
+        if figures or ratios:
+            sections.append((name[: -len(".log")], figures, ratios))
+    lines = [
+        "<!-- generated:begin -->",
+        f"*Generated by `scripts/performance` on {machine}. Each line is a source's own "
+        "`FIGURE`/`RATIO` output; each ratio is of figures measured in the same run. The runs:*",
+        "",
+    ]
+    lines += [f"* {run}" for run in runs]
+    lines += [
+        "",
+        "| source | ratio | value | target | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for source, _, ratios in sections:
+        for what, value in ratios:
+            parsed = re.match(r"^([-0-9.]+) \(target (.*)\) (PASS|MISS)$", value)
+            if parsed is None:
+                lines.append(f"| {source} | {what} | {value} | | |")
+            else:
+                number, target, verdict = parsed.groups()
+                shown = "pass" if verdict == "PASS" else "**miss**"
+                lines.append(f"| {source} | {what} | {float(number):,.3f} | {target} | {shown} |")
+    lines += ["", "| source | figure | value |", "|---|---|---|"]
+    for source, figures, _ in sections:
+        for what, value in figures:
+            lines.append(f"| {source} | {what} | {value} |")
+    lines.append("<!-- generated:end -->")
+    with open(document, encoding="utf-8") as file:
+        text = file.read()
+    begin, end = text.find("<!-- generated:begin -->"), text.find("<!-- generated:end -->")
+    if begin < 0 or end < begin:
+        raise SystemExit(f"{document} has no generated block (<!-- generated:begin --> ... <!-- generated:end -->)")
+    text = text[:begin] + "\n".join(lines) + text[end + len("<!-- generated:end -->"):]
+    with open(document, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "cli":
+        cli(*sys.argv[2:])
+    elif len(sys.argv) == 5 and sys.argv[1] == "tables":
+        tables(*sys.argv[2:])
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
