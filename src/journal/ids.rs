@@ -184,14 +184,7 @@ pub fn refresh(storage: &dyn Storage, scan: &JournalScan, ids_of: &dyn Fn(&[u8])
     let journal_dir = &scan.dir;
     let held = read(storage, journal_dir);
     let mut filters = Vec::new();
-    let sealed = scan.segments.len().saturating_sub(1);
-    'segments: for segment in &scan.segments[..sealed] {
-        let [run] = segment.runs[..] else {
-            continue;
-        };
-        if !segment.damages.is_empty() {
-            continue;
-        }
+    'segments: for (segment, run) in scan.sealed_clean_runs() {
         if let Some(filter) = held
             .iter()
             .find(|filter| filter.first_seq == segment.first_seq && filter.len == segment.len)
@@ -211,12 +204,12 @@ pub fn refresh(storage: &dyn Storage, scan: &JournalScan, ids_of: &dyn Fn(&[u8])
         }
         filters.push(SegmentIds::new(run.first, run.last, segment.len, &ids));
     }
-    let on_disk = storage.read(&journal_dir.join(IDS_FILE)).ok();
-    let bytes = render(&filters);
-    if (filters.is_empty() && on_disk.is_none()) || on_disk.as_deref() == Some(&bytes[..]) {
-        return Ok(());
-    }
-    storage::write_atomic(storage, &journal_dir.join(IDS_FILE), &bytes)
+    storage::write_hint(
+        storage,
+        &journal_dir.join(IDS_FILE),
+        &render(&filters),
+        filters.is_empty(),
+    )
 }
 
 #[cfg(test)]

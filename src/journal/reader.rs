@@ -144,6 +144,22 @@ pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
     })
 }
 
+impl JournalScan {
+    /// The sealed segments (every one but the last) whose records are one
+    /// clean run, each with that run: what the journal's hints (the time
+    /// index, the id filters) describe.
+    pub fn sealed_clean_runs(&self) -> impl Iterator<Item = (&SegmentScan, Run)> {
+        let sealed = self.segments.len().saturating_sub(1);
+        self.segments[..sealed]
+            .iter()
+            .filter(|segment| segment.damages.is_empty())
+            .filter_map(|segment| match segment.runs[..] {
+                [run] => Some((segment, run)),
+                _ => None,
+            })
+    }
+}
+
 /// The bytes of a segment file.
 ///
 /// # Errors

@@ -130,14 +130,7 @@ pub fn refresh(storage: &dyn Storage, scan: &JournalScan, ts_of: &dyn Fn(&[u8]) 
     let journal_dir = &scan.dir;
     let held = read(storage, journal_dir);
     let mut entries = Vec::new();
-    let sealed = scan.segments.len().saturating_sub(1);
-    for segment in &scan.segments[..sealed] {
-        let [run] = segment.runs[..] else {
-            continue;
-        };
-        if !segment.damages.is_empty() {
-            continue;
-        }
+    for (segment, run) in scan.sealed_clean_runs() {
         if let Some(entry) = held
             .iter()
             .find(|entry| entry.first_seq == segment.first_seq && entry.len == segment.len)
@@ -163,12 +156,13 @@ pub fn refresh(storage: &dyn Storage, scan: &JournalScan, ts_of: &dyn Fn(&[u8]) 
             max_ts: times.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         });
     }
-    let on_disk = storage.read(&journal_dir.join(TIMES_FILE)).ok();
     let text = render(&entries);
-    if (entries.is_empty() && on_disk.is_none()) || on_disk.as_deref() == Some(text.as_bytes()) {
-        return Ok(());
-    }
-    storage::write_atomic(storage, &journal_dir.join(TIMES_FILE), text.as_bytes())
+    storage::write_hint(
+        storage,
+        &journal_dir.join(TIMES_FILE),
+        text.as_bytes(),
+        entries.is_empty(),
+    )
 }
 
 #[cfg(test)]

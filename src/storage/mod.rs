@@ -159,6 +159,20 @@ pub trait Storage: Send + Sync + Debug {
     }
 }
 
+/// Writes a hint file (see `journal/times.rs`, `journal/ids.rs`) with
+/// [`write_atomic`] only when `bytes` differ from what `path` holds; an
+/// `empty` hint is not written where there is no file.
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn write_hint(storage: &dyn Storage, path: &Path, bytes: &[u8], empty: bool) -> crate::error::Result<()> {
+    let on_disk = storage.read(path).ok();
+    if (empty && on_disk.is_none()) || on_disk.as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    write_atomic(storage, path, bytes)
+}
+
 /// Writes `bytes` to `path` atomically and durably: a stale `.tmp` sibling
 /// (file or link) is removed, a new one written and fsynced, renamed over
 /// `path`, and the directory fsynced.
