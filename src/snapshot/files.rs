@@ -43,27 +43,65 @@ pub fn render_snapshot(state: &QueueState) -> Rendered {
 /// The four documented files of `state`, noting each entry in `index`
 /// when there is one.
 fn render_places(state: &QueueState, mut index: Option<&mut IndexBuilder>) -> [Vec<u8>; 4] {
-    let mut file = |places: &[Place]| {
-        let entries = places
-            .iter()
-            .flat_map(|&place| state.entries_stored(place).map(move |(id, json)| (place, id, json)));
-        render(entries, index.as_deref_mut())
-    };
-    [
-        file(&[Place::InFlight, Place::Pending]),
-        file(&[Place::Failed]),
-        file(&[Place::Completed]),
-        file(&[Place::Removed]),
-    ]
+    std::array::from_fn(|file| {
+        let mut out = Vec::new();
+        let written = render_file(state, file, index.as_deref_mut(), &mut |bytes| {
+            out.extend_from_slice(bytes);
+            Ok(())
+        });
+        debug_assert!(written.is_ok(), "a vector takes every byte");
+        out
+    })
+}
+
+/// The places documented file number `file` (as
+/// [`crate::layout::QUEUE_FILES`]) holds, in its order.
+const FILE_PLACES: [&[Place]; 4] = [
+    &[Place::InFlight, Place::Pending],
+    &[Place::Failed],
+    &[Place::Completed],
+    &[Place::Removed],
+];
+
+/// How much of a file is rendered before it is handed on.
+const RENDER_PIECE: usize = 1 << 20;
+
+/// Renders documented file number `file` of `state` (as
+/// [`crate::layout::QUEUE_FILES`]), handing it to `write` in pieces of
+/// about 1 MiB (the file is never held whole) and noting each entry in
+/// `index` when there is one; returns its length and CRC32.
+///
+/// # Errors
+/// The first error of `write`.
+pub fn render_file(
+    state: &QueueState,
+    file: usize,
+    index: Option<&mut IndexBuilder>,
+    write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<(u64, u32)> {
+    let entries = FILE_PLACES[file]
+        .iter()
+        .flat_map(|&place| state.entries_stored(place).map(move |(id, json)| (place, id, json)));
+    render(entries, index, write)
 }
 
 /// Renders entries (each as compact JSON) as a pretty-printed JSON array,
 /// one entry at a time, each indented by two spaces as Python's
-/// `json.dump(..., indent=2)` writes it; notes where each one is.
+/// `json.dump(..., indent=2)` writes it; notes where each one is; hands
+/// the text to `write` in pieces. Returns its length and CRC32.
 fn render<'a>(
     entries: impl Iterator<Item = (Place, &'a str, &'a str)>,
     mut index: Option<&mut IndexBuilder>,
-) -> Vec<u8> {
+    write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<(u64, u32)> {
+    let (mut written, mut hasher) = (0_u64, crc32fast::Hasher::new());
+    let mut hand_on = |out: &mut Vec<u8>, written: &mut u64| {
+        hasher.update(out);
+        *written += out.len() as u64;
+        let result = write(out);
+        out.clear();
+        result
+    };
     let mut out = b"[".to_vec();
     let mut empty = true;
     for (place, id, json) in entries {
@@ -72,11 +110,15 @@ fn render<'a>(
         let start = out.len();
         write_pretty(&mut out, json.as_bytes(), b"  ");
         if let Some(index) = index.as_deref_mut() {
-            index.push(id, place, start as u64, &out[start..]);
+            index.push(id, place, written + start as u64, &out[start..]);
+        }
+        if out.len() >= RENDER_PIECE {
+            hand_on(&mut out, &mut written)?;
         }
     }
     out.extend_from_slice(if empty { b"]\n" } else { b"\n]\n" });
-    out
+    hand_on(&mut out, &mut written)?;
+    Ok((written, hasher.finalize()))
 }
 
 /// Writes compact JSON as `serde_json::to_vec_pretty` would write the same
@@ -190,6 +232,21 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
+    /// [`render`] into one vector, checking the length and CRC32 it says.
+    fn rendered<'a>(
+        entries: impl Iterator<Item = (Place, &'a str, &'a str)>,
+        index: Option<&mut IndexBuilder>,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (length, crc) = render(entries, index, &mut |bytes| {
+            out.extend_from_slice(bytes);
+            Ok(())
+        })
+        .expect("a vector takes every byte");
+        assert_eq!((length, crc), (out.len() as u64, crc32fast::hash(&out)));
+        out
+    }
+
     fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -228,9 +285,9 @@ mod tests {
         ];
         let mut index = IndexBuilder::default();
         let stored = entries.iter().map(|json| (Place::Pending, "", *json));
-        let text = String::from_utf8(render(stored, Some(&mut index))).expect("UTF-8");
+        let text = String::from_utf8(rendered(stored, Some(&mut index))).expect("UTF-8");
         let expected = "[\n  {\n    \"id\": \"1\",\n    \"title\": \"A, B: \\\"C\\\"\",\n    \"year\": 1999,\n    \"tags\": [],\n    \"more\": {\n      \"a\": [\n        1,\n        {}\n      ]\n    }\n  },\n  {\n    \"id\": \"2\",\n    \"title\": \"x\",\n    \"year\": \"2000\"\n  }\n]\n";
         assert_eq!(text, expected);
-        assert_eq!(render(std::iter::empty(), None), b"[]\n");
+        assert_eq!(rendered(std::iter::empty(), None), b"[]\n");
     }
 }

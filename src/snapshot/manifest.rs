@@ -22,8 +22,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::entries::{Entries, parse_entry};
-use super::files::{Rendered, render_snapshot};
-use super::index::{Index, Located, entry_crc};
+use super::files::{Rendered, render_file};
+use super::index::{Index, IndexBuilder, Located, entry_crc};
 use super::{
     MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, push, seal, unseal,
 };
@@ -110,7 +110,35 @@ impl Counts {
 /// # Errors
 /// [`Error::Io`] naming the file of the step that failed.
 pub fn write_snapshot(storage: &dyn Storage, dir: &Path, state: &QueueState, seq: Seq) -> Result<()> {
-    write_rendered(storage, dir, &render_snapshot(state), seq)
+    cleaning(storage, dir, write_state_steps(storage, dir, state, seq))
+}
+
+/// Steps 2–5 for a state: each documented file rendered straight into
+/// its temporary file in pieces (never held whole), then the index and
+/// the manifest.
+fn write_state_steps(storage: &dyn Storage, dir: &Path, state: &QueueState, seq: Seq) -> Result<()> {
+    let mut index = IndexBuilder::default();
+    let mut digests = Vec::with_capacity(QUEUE_FILES.len());
+    for (file, name) in QUEUE_FILES.iter().enumerate() {
+        let temporary = crate::layout::temporary_path(&dir.join(name));
+        storage::remove_if_present(storage, &temporary)?;
+        let mut writer = storage
+            .create_new(&temporary)
+            .map_err(|error| Error::io("create", &temporary, error))?;
+        let (bytes, crc32) = render_file(state, file, Some(&mut index), &mut |piece| writer.write_all(piece))
+            .map_err(|error| Error::io("write", &temporary, error))?;
+        writer
+            .sync_data()
+            .map_err(|error| Error::io("fsync", &temporary, error))?;
+        digests.push(FileDigest {
+            name: (*name).to_owned(),
+            bytes,
+            crc32,
+        });
+    }
+    let counts = Place::ALL.map(|place| state.count(place) as u64);
+    let index = write_index(storage, dir, &index.finish(), counts, state.failed_retry_counts())?;
+    finish_snapshot(storage, dir, seq, Counts::of(counts).in_flight, digests, Some(index))
 }
 
 /// Writes a rendered snapshot covering `seq`, its index included (steps
@@ -157,7 +185,12 @@ struct Written<'a> {
 }
 
 fn write_steps_cleaning(storage: &dyn Storage, dir: &Path, written: &Written<'_>) -> Result<()> {
-    let outcome = write_files_steps(storage, dir, written);
+    cleaning(storage, dir, write_files_steps(storage, dir, written))
+}
+
+/// A snapshot write's `outcome`, after removing its temporary files when
+/// it failed (they hold nothing anyone needs).
+fn cleaning(storage: &dyn Storage, dir: &Path, outcome: Result<()>) -> Result<()> {
     if outcome.is_err() {
         for name in SNAPSHOT_FILES {
             let _ = storage.remove_file(&crate::layout::temporary_path(&dir.join(name)));
@@ -194,21 +227,50 @@ fn write_files_steps(storage: &dyn Storage, dir: &Path, written: &Written<'_>) -
             crc32: crc32fast::hash(bytes),
         });
     }
-    let index_path = Layout::new(dir).index();
     let index = match rendered {
-        Some(rendered) => {
-            let temporary = crate::layout::temporary_path(&index_path);
-            storage::remove_if_present(storage, &temporary)?;
-            storage::write_new(storage, &temporary, &rendered.index)?;
-            Some(IndexDigest {
-                bytes: rendered.index.len() as u64,
-                crc32: crc32fast::hash(&rendered.index),
-                counts: Counts::of(rendered.counts),
-                failed_retries: rendered.failed_retries.clone(),
-            })
-        }
+        Some(rendered) => Some(write_index(
+            storage,
+            dir,
+            &rendered.index,
+            rendered.counts,
+            rendered.failed_retries.clone(),
+        )?),
         None => None,
     };
+    finish_snapshot(storage, dir, seq, in_flight, digests, index)
+}
+
+/// Writes the index's temporary file; its digest for the manifest.
+fn write_index(
+    storage: &dyn Storage,
+    dir: &Path,
+    index: &[u8],
+    counts: [u64; 5],
+    failed_retries: Vec<(u32, u64)>,
+) -> Result<IndexDigest> {
+    let temporary = crate::layout::temporary_path(&Layout::new(dir).index());
+    storage::remove_if_present(storage, &temporary)?;
+    storage::write_new(storage, &temporary, index)?;
+    Ok(IndexDigest {
+        bytes: index.len() as u64,
+        crc32: crc32fast::hash(index),
+        counts: Counts::of(counts),
+        failed_retries,
+    })
+}
+
+/// Steps 4–5 once the documented files (and the index) are in their
+/// temporary files: the manifest written, then every file renamed into
+/// place, the manifest last.
+fn finish_snapshot(
+    storage: &dyn Storage,
+    dir: &Path,
+    seq: Seq,
+    in_flight: u64,
+    digests: Vec<FileDigest>,
+    index: Option<IndexDigest>,
+) -> Result<()> {
+    let index_path = Layout::new(dir).index();
     let manifest = Manifest {
         version: MANIFEST_VERSION,
         seq,
