@@ -387,3 +387,71 @@ fn a_compacted_store_without_its_base_or_with_a_file_cut_opens_whole() {
     assert!(qm.is_loaded(), "the whole open rejects the snapshot");
     qm.close().unwrap();
 }
+
+/// What it reads is what a change touches, not the store: over 20,000
+/// movies (about 4 MB of documented files, the journal in segments of
+/// 256 KiB), a take and a completion on demand read the manifest, the
+/// index, the start of `queue_pending.json`, one entry and the last
+/// segment (1.7 MB, most of it the 1 MiB piece the front is read from);
+/// the whole open reads every file and segment (13 MB). Counted through
+/// `Options::on_read`, so it cannot pass by being fast on a fast machine.
+#[test]
+fn a_change_on_demand_reads_what_it_touches_not_the_store() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = scratch();
+    let options = || {
+        QueueManager::options()
+            .segment_bytes_max(256 << 10)
+            .snapshot_every_events(0)
+            .snapshot_every(None)
+            .requeue_in_flight_on_open(false)
+    };
+    let qm = options().open(dir.path()).unwrap();
+    qm.add_many_to_pending((0..20_000).map(|n| movie(&format!("m{n}"))))
+        .unwrap();
+    qm.snapshot().unwrap();
+    qm.add_to_pending(movie("late")).unwrap();
+    qm.close().unwrap();
+    let store: u64 = walk(dir.path());
+    let bytes_read = |on_demand: bool| {
+        let copy = scratch();
+        reset_dir(dir.path(), copy.path());
+        let read = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&read);
+        let qm = options()
+            .load_on_demand(on_demand)
+            .on_read(Arc::new(move |bytes| {
+                counter.fetch_add(bytes, Ordering::Relaxed);
+            }))
+            .open(copy.path())
+            .unwrap();
+        let taken = qm.take_next_pending().unwrap().unwrap();
+        assert_eq!(taken.id(), "m0", "the front of pending");
+        assert!(qm.add_to_completed(movie("m12345")).unwrap());
+        assert_eq!(qm.is_loaded(), !on_demand);
+        qm.close().unwrap();
+        read.load(Ordering::Relaxed)
+    };
+    let whole = bytes_read(false);
+    let lean = bytes_read(true);
+    assert!(
+        whole >= store / 2,
+        "the whole open reads the store: {whole} of {store} bytes"
+    );
+    assert!(lean * 4 < whole, "on demand: {lean} bytes read, the whole open {whole}");
+}
+
+/// The bytes of every file under `dir`.
+fn walk(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                walk(&entry.path())
+            } else {
+                entry.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
