@@ -306,12 +306,19 @@ impl AfterSnapshot {
     /// `None` when the store is not in that shape: no version-4 manifest,
     /// an import staged, a foreign file in `journal/`, records after the
     /// snapshot that do not follow it one by one to the end (a hole,
-    /// damage, a gap), or a last segment read that holds no record.
+    /// damage, a gap), a last segment read that holds no record, or a
+    /// snapshot that is the only copy of its state.
     pub(crate) fn read(storage: &Arc<dyn Storage>, dir: &Path) -> Option<AfterSnapshot> {
         if storage.exists(&dir.join(STAGING_DIR)) || !journal_in_shape(storage.as_ref(), &Layout::new(dir).journal()) {
             return None;
         }
         let summary = loaded(manifest::read_summary(storage.as_ref(), dir))??;
+        // The snapshot as the only copy of its state (no journal reaching
+        // back to record 1, no compaction base): the whole open trusts it
+        // only once every file holds up, so answers come from there.
+        if !journal_reaches_back(storage.as_ref(), dir, summary.seq()) {
+            return None;
+        }
         let from = Seq(summary.seq().0 + 1);
         let mut events = Events::to_end(Arc::clone(storage), dir, from, Seq(SEQ_MAX));
         let mut records = Vec::new();
@@ -340,6 +347,19 @@ impl AfterSnapshot {
         let end = events.clean_end();
         Some(AfterSnapshot { summary, records, end })
     }
+}
+
+/// Can the store rebuild the snapshot's state without its files: the
+/// journal's first segment starts at record 1, or a compaction base lies
+/// beside it (whose content the whole open and `verify` check), or the
+/// snapshot covers no record?
+pub(crate) fn journal_reaches_back(storage: &dyn Storage, dir: &Path, covered: Seq) -> bool {
+    let journal = Layout::new(dir).journal();
+    if covered.0 == 0 || storage.exists(&journal.join(crate::layout::BASE_FILE)) {
+        return true;
+    }
+    crate::journal::segment::list_segments(storage, &journal)
+        .is_ok_and(|segments| segments.first().is_some_and(|first| first.first_seq == Seq(1)))
 }
 
 /// Does the journal folder hold only what a store puts there? The stream

@@ -95,10 +95,10 @@ impl Partial {
         let (path, first_seq, length) = end?;
         // A documented file of another length than the manifest's: the
         // whole open rejects the snapshot (and its close writes a sound
-        // one). A journal that no longer starts at record 1 and has no
-        // compaction base: the whole open records the snapshot as the
-        // base, so the journal never depends on the documented files.
-        if !summary.files_sized(storage.as_ref(), dir) || !journal_self_sufficient(storage.as_ref(), dir) {
+        // one). (A journal that cannot rebuild the snapshot's state by
+        // itself is left to the whole open by `AfterSnapshot::read`: it
+        // records the snapshot as the base.)
+        if !summary.files_sized(storage.as_ref(), dir) {
             return None;
         }
         let index = lean::loaded(summary.load_index(storage.as_ref(), dir))?;
@@ -240,16 +240,4 @@ impl Partial {
         }
         true
     }
-}
-
-/// Does the journal reach back to its beginning by itself: its first
-/// segment starts at record 1, or a compaction base lies beside it (whose
-/// content the whole open and `verify` check)?
-fn journal_self_sufficient(storage: &dyn Storage, dir: &Path) -> bool {
-    let journal = crate::layout::Layout::new(dir).journal();
-    if storage.exists(&journal.join(crate::layout::BASE_FILE)) {
-        return true;
-    }
-    crate::journal::segment::list_segments(storage, &journal)
-        .is_ok_and(|segments| segments.first().is_none_or(|first| first.first_seq == Seq(1)))
 }

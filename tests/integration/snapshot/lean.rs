@@ -344,3 +344,56 @@ fn flip(path: &Path, at: usize) {
     bytes[at] ^= 0x20;
     std::fs::write(path, bytes).unwrap();
 }
+
+/// A snapshot that is the only copy of its state (its files copied
+/// without the journal; a compacted journal whose base is gone) is read
+/// whole, as the open reads it: a same-length damage where a lean answer
+/// would not look makes `stats`, `show` and `list` refuse as the open
+/// does, never answer for a store that does not open.
+#[test]
+fn a_snapshot_the_journal_cannot_rebuild_is_read_whole() {
+    let storage: Arc<dyn Storage> = Arc::new(RealStorage);
+    type Only = (&'static str, fn(&Path));
+    let cases: [Only; 2] = [
+        ("the files without the journal", |dir| {
+            std::fs::remove_dir_all(dir.join("journal")).unwrap();
+        }),
+        ("a compacted journal without its base", |dir| {
+            std::fs::remove_file(dir.join("journal").join("base.json")).unwrap();
+        }),
+    ];
+    for (what, only) in cases {
+        let dir = scratch();
+        let qm = open(dir.path());
+        for n in 1..=20 {
+            qm.add_to_pending(movie(&n.to_string())).unwrap();
+        }
+        // Small segments: compaction deletes the ones it covers.
+        qm.compact().unwrap();
+        qm.close().unwrap();
+        assert!(
+            !segment_paths(dir.path())[0].ends_with("00000000000000000001.seg"),
+            "{what}: the journal no longer starts at record 1"
+        );
+        only(dir.path());
+        assert_eq!(lean_statistics(&storage, dir.path(), 3), None, "{what}: read whole");
+        let whole = QueueManager::open_read_only(dir.path()).unwrap().get_statistics();
+        assert_eq!(QueueManager::options().statistics(dir.path()).unwrap(), whole, "{what}");
+        // The same length, an entry no lean answer reads.
+        let path = dir.path().join(PENDING_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        flip(&path, text.find("Movie 3").unwrap() + 6);
+        let refused = QueueManager::open_read_only(dir.path()).unwrap_err().to_string();
+        let options = QueueManager::options();
+        assert_eq!(
+            options.statistics(dir.path()).unwrap_err().to_string(),
+            refused,
+            "{what}: stats"
+        );
+        assert_eq!(
+            options.lookup(dir.path(), "1").unwrap_err().to_string(),
+            refused,
+            "{what}: show"
+        );
+    }
+}
