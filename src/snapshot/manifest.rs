@@ -46,6 +46,14 @@ struct FileDigest {
     crc32: u32,
 }
 
+impl FileDigest {
+    /// Is the file at `path` (this one's) of the length recorded? A file
+    /// of another length is never read.
+    fn sized(&self, storage: &dyn Storage, path: &Path) -> bool {
+        matches!(storage.entry(path), Ok(Entry::File(size)) if size == self.bytes)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Manifest {
     version: u32,
@@ -477,7 +485,7 @@ impl Summary {
     ) -> std::result::Result<bool, Rejected> {
         let digest = &self.files[file_of(place)];
         let path = dir.join(&digest.name);
-        let sized = matches!(storage.entry(&path), Ok(Entry::File(size)) if size == digest.bytes);
+        let sized = digest.sized(storage, &path);
         let (true, Ok(mut file)) = (sized, storage.open_read(&path)) else {
             return Ok(false);
         };
@@ -525,9 +533,9 @@ impl Summary {
     /// one entry against its index record for a lookup.)
     #[must_use]
     pub fn files_sized(&self, storage: &dyn Storage, dir: &Path) -> bool {
-        self.files.iter().all(
-            |digest| matches!(storage.entry(&dir.join(&digest.name)), Ok(Entry::File(size)) if size == digest.bytes),
-        )
+        self.files
+            .iter()
+            .all(|digest| digest.sized(storage, &dir.join(&digest.name)))
     }
 
     /// The first entry of `place` in the snapshot, in file order, that
@@ -550,7 +558,7 @@ impl Summary {
         let digest = &self.files[file_of(place)];
         let path = dir.join(&digest.name);
         let named = |error: String| format!("{}: {error}", path.display());
-        if !matches!(storage.entry(&path), Ok(Entry::File(size)) if size == digest.bytes) {
+        if !digest.sized(storage, &path) {
             return Err(named("not the size the manifest recorded".into()));
         }
         let mut file = storage.open_read(&path).map_err(|error| named(error.to_string()))?;
@@ -585,17 +593,8 @@ impl Summary {
             }
             Ok(())
         };
-        let mut entries = Entries::raw(&mut each);
         let mut piece = vec![0; READ_PIECE];
-        let mut pending = Vec::new();
-        let read = read_pieces(file.as_mut(), &mut piece, |read| {
-            pending.extend_from_slice(read);
-            let used = entries.feed(&pending, read.is_empty())?;
-            entries.advance(used);
-            pending.drain(..used);
-            Ok(())
-        });
-        match read {
+        match split_pieces(file.as_mut(), &mut piece, Entries::raw(&mut each)) {
             Err(_) if stopped => Ok(found),
             Err(error) => Err(named(error)),
             Ok(again) if again != (digest.bytes, digest.crc32) => {
@@ -790,7 +789,17 @@ fn read_entries(
     piece: &mut [u8],
     each: &mut dyn FnMut(QueueEntry) -> std::result::Result<(), String>,
 ) -> std::result::Result<(u64, u32), String> {
-    let mut entries = Entries::new(each);
+    split_pieces(file, piece, Entries::new(each))
+}
+
+/// Reads `file` from its start in pieces of `piece`'s size into the
+/// splitter `entries` (each value handed on as its bytes come); returns
+/// the length and CRC32 of everything read.
+fn split_pieces(
+    file: &mut dyn crate::storage::ReadableFile,
+    piece: &mut [u8],
+    mut entries: Entries<'_>,
+) -> std::result::Result<(u64, u32), String> {
     let mut pending = Vec::new();
     read_pieces(file, piece, |read| {
         pending.extend_from_slice(read);
