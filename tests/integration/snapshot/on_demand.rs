@@ -455,3 +455,67 @@ fn walk(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+/// Close's snapshot policy counts the age of the oldest change the files
+/// do not reflect (its record's time), not the snapshot's: one change
+/// stamped now leaves the files as they are, one stamped an hour ago
+/// (older than `snapshot_every`) makes close write them — for a whole
+/// writer that finds such a record after the snapshot, and for one that
+/// loads on demand and makes it.
+#[test]
+fn close_writes_the_files_when_the_oldest_unsnapshotted_change_is_old() {
+    use std::time::Duration;
+    let manifest_seq = |dir: &Path| -> u64 {
+        let text = std::fs::read_to_string(dir.join("queue_snapshot.json")).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value["manifest"]["seq"].as_u64().unwrap()
+    };
+    // `every`: `None` for the sessions that set a store up (their close
+    // writes no snapshot by age).
+    let options = |clock: f64, on_demand: bool, every: Option<Duration>| {
+        QueueManager::options()
+            .snapshot_every_events(0)
+            .snapshot_every(every)
+            .requeue_in_flight_on_open(false)
+            .clock(Arc::new(move || clock))
+            .load_on_demand(on_demand)
+    };
+    let now = movie_queue::now();
+    for on_demand in [false, true] {
+        let dir = scratch();
+        let qm = options(now, false, None).open(dir.path()).unwrap();
+        qm.add_to_pending(movie("1")).unwrap();
+        qm.snapshot().unwrap();
+        qm.close().unwrap();
+        // A change stamped now: not due.
+        let qm = options(now, on_demand, Some(Duration::from_secs(300)))
+            .open(dir.path())
+            .unwrap();
+        qm.add_to_pending(movie("2")).unwrap();
+        qm.close().unwrap();
+        assert_eq!(
+            manifest_seq(dir.path()),
+            1,
+            "on demand {on_demand}: a fresh change waits"
+        );
+        // The oldest change since the snapshot is now an hour old: due,
+        // whether or not this session changes anything more.
+        let dir = scratch();
+        let qm = options(now - 3_600.0, false, None).open(dir.path()).unwrap();
+        qm.add_to_pending(movie("1")).unwrap();
+        qm.snapshot().unwrap();
+        qm.add_to_pending(movie("2")).unwrap();
+        qm.close().unwrap();
+        let qm = options(now, on_demand, Some(Duration::from_secs(300)))
+            .open(dir.path())
+            .unwrap();
+        assert_eq!(qm.is_loaded(), !on_demand);
+        qm.add_to_pending(movie("3")).unwrap();
+        qm.close().unwrap();
+        assert_eq!(
+            manifest_seq(dir.path()),
+            3,
+            "on demand {on_demand}: an hour-old change is written"
+        );
+    }
+}
