@@ -414,8 +414,8 @@ impl Follower {
                     found: successor.first_seq.0,
                 });
             }
-            // The next segment is opened by the caller's loop, unless
-            // it is spared.
+            // The next segment, unless it is spared: then the records
+            // after it are due, and the caller's loop opens their segment.
             self.current = None;
             if !self.step_over_spared()? {
                 self.current = Some(Current::open(self.storage.as_ref(), successor.clone())?);
