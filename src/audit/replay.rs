@@ -19,7 +19,7 @@ use crate::projection::QueueState;
 use crate::recovery::{self, Order, Start, in_order};
 use crate::seq::{Seq, Until};
 use crate::snapshot::base;
-use crate::snapshot::{SnapshotData, manifest};
+use crate::snapshot::manifest::{self, OnDisk};
 use crate::storage::{RealStorage, Storage};
 
 /// A past state, and how it was rebuilt.
@@ -40,6 +40,9 @@ pub struct Replayed {
     /// Records after `seq` exist and were not read: damage among them
     /// does not change this answer (`verify` checks the whole journal).
     pub unread_after: bool,
+    /// The documented files the rebuild started from (the snapshot's), whose
+    /// queues the state records changes to: what a snapshot of it keeps.
+    pub(crate) on_disk: OnDisk,
 }
 
 /// The state of the store in `dir` as of `until`, read from disk; see
@@ -96,22 +99,20 @@ pub fn full_replay(storage: &dyn Storage, dir: &Path) -> Result<QueueState> {
 struct Point {
     start: Start,
     seq: Seq,
-    /// The compaction base's content (already loaded to learn its `seq`).
-    base: Option<SnapshotData>,
 }
 
 /// What the checkpoints on disk say, read cheaply: the snapshot's record
 /// from its manifest alone, the base (whose record is inside it) whole.
 struct Checkpoints {
     snapshot: Option<Seq>,
-    base: Option<SnapshotData>,
+    base: Option<Seq>,
 }
 
 impl Checkpoints {
     fn read(storage: &dyn Storage, dir: &Path) -> Self {
         Checkpoints {
             snapshot: manifest::snapshot_seq(storage, dir),
-            base: base::load_base(storage, &Layout::new(dir).base()).ok().flatten(),
+            base: base::base_seq(storage, &Layout::new(dir).base()).ok().flatten(),
         }
     }
 
@@ -121,20 +122,17 @@ impl Checkpoints {
         let mut points = vec![Point {
             start: Start::Empty,
             seq: Seq(0),
-            base: None,
         }];
-        if let Some(base) = self.base.as_ref().filter(|base| base.seq <= target) {
+        if let Some(seq) = self.base.filter(|&seq| seq <= target) {
             points.push(Point {
                 start: Start::Base,
-                seq: base.seq,
-                base: Some(base.clone()),
+                seq,
             });
         }
         if let Some(seq) = self.snapshot.filter(|&seq| seq <= target) {
             points.push(Point {
                 start: Start::Snapshot,
                 seq,
-                base: None,
             });
         }
         in_order(&mut points, |point| (point.start, point.seq), order);
@@ -146,12 +144,7 @@ impl Checkpoints {
     fn earliest(&self, journal_first: Option<Seq>) -> Seq {
         match journal_first {
             None | Some(Seq(1)) => Seq(0),
-            Some(first) => self
-                .base
-                .as_ref()
-                .map(|base| base.seq)
-                .or(self.snapshot)
-                .unwrap_or(first.previous()),
+            Some(first) => self.base.or(self.snapshot).unwrap_or(first.previous()),
         }
     }
 }
@@ -171,7 +164,7 @@ fn rebuild_from(
     let checkpoints = Checkpoints::read(storage, dir);
     let mut tried = Vec::new();
     for point in checkpoints.starts(target, order) {
-        let Some(mut state) = starting_state(storage, dir, &point) else {
+        let Some((mut state, on_disk)) = starting_state(storage, dir, &point) else {
             continue;
         };
         let bound = time.unwrap_or(f64::INFINITY);
@@ -183,6 +176,7 @@ fn rebuild_from(
                     ts,
                     start: point.start,
                     unread_after: unread,
+                    on_disk,
                 };
                 return Ok((replayed, consistent));
             }
@@ -348,16 +342,18 @@ fn stream(
     Ok(Streamed::Short { chain, scan })
 }
 
-/// The state at a starting point; `None`: a snapshot that does not hold
-/// up after all (another start is tried).
-fn starting_state(storage: &dyn Storage, dir: &Path, point: &Point) -> Option<QueueState> {
-    match point.start {
-        Start::Snapshot => match manifest::load_snapshot(storage, dir) {
-            Ok(Some(data)) if data.seq == point.seq => Some(data.into_state()),
-            _ => None,
-        },
-        Start::Base => Some(point.base.clone().unwrap_or_default().into_state()),
-        Start::Empty | Start::Legacy => Some(QueueState::new()),
+/// The state at a starting point, and the files it was read from; `None`:
+/// a checkpoint that does not hold up after all, or no longer covers the
+/// record it did (another start is tried).
+fn starting_state(storage: &dyn Storage, dir: &Path, point: &Point) -> Option<(QueueState, OnDisk)> {
+    let checkpoint = match point.start {
+        Start::Snapshot => manifest::load_snapshot(storage, dir),
+        Start::Base => base::load_base(storage, &Layout::new(dir).base()),
+        Start::Empty | Start::Legacy => return Some((QueueState::new(), OnDisk::default())),
+    };
+    match checkpoint {
+        Ok(Some(data)) if data.seq == point.seq => Some(data.into_tracked()),
+        _ => None,
     }
 }
 

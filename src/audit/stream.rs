@@ -214,8 +214,8 @@ impl Events {
             return None;
         };
         let path = self.journal_dir.join(crate::layout::BASE_FILE);
-        let base = crate::snapshot::base::load_base(self.storage.as_ref(), &path).ok()??;
-        (expected < found && found <= base.seq.0.saturating_add(1)).then_some(Seq(found))
+        let base = crate::snapshot::base::base_seq(self.storage.as_ref(), &path).ok()??;
+        (expected < found && found <= base.0.saturating_add(1)).then_some(Seq(found))
     }
 
     /// Waits for more after finding nothing new.

@@ -101,12 +101,12 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
     };
     // The snapshot is compared with the journal's state first, read where
     // the evidence holds it (never copied): at most two states are held at
-    // once, the snapshot's and the one the journal rebuilds. The base is
-    // copied only when the decision starts from it.
-    if let Some(Ok(data)) = decision.evidence.snapshot.as_ref() {
-        let own_base = match start {
-            Start::Base => decision.evidence.checkpoint(CheckpointKind::Base).cloned(),
-            _ => decision.evidence.base.take().and_then(std::result::Result::ok),
+    // once, the snapshot's and the one the journal rebuilds (from the
+    // compaction base, read again for it).
+    if let Some(data) = decision.evidence.snapshot() {
+        let own_base = match decision.evidence.checkpoint(CheckpointKind::Base) {
+            Some(_) => Some(decision.evidence.load_base(storage)?),
+            None => None,
         };
         check_snapshot(storage, dir, &scan, own_base, data, &mut report)?;
     }

@@ -36,6 +36,7 @@ use crate::options::Options;
 use crate::projection::QueueState;
 use crate::recovery::{self, ImportLimits};
 use crate::seq::Seq;
+use crate::snapshot::manifest::OnDisk;
 
 use self::partial::{Need, Partial};
 
@@ -86,6 +87,10 @@ struct Inner {
     /// The time of the oldest event the snapshot on disk does not reflect
     /// (`None`: none, or not known): the closing snapshot policy's age.
     oldest_change: Option<f64>,
+    /// The documented files the state started from (its changes since
+    /// are recorded): the closing snapshot keeps those whose queues did
+    /// not change.
+    on_disk: OnDisk,
     /// Set while the state holds only some movies
     /// ([`Options::load_on_demand`]).
     partial: Option<Partial>,
@@ -251,6 +256,7 @@ impl QueueManager {
                 events_since_snapshot: began.events_since_snapshot,
                 last_snapshot_at: Instant::now(),
                 oldest_change: began.oldest_change,
+                on_disk: began.on_disk,
                 partial: began.partial,
                 snapshot_stale: began.snapshot_stale,
                 last_ts: began.last_ts,
@@ -541,6 +547,7 @@ impl Inner {
             events_since_snapshot: 0,
             last_snapshot_at: Instant::now(),
             oldest_change: None,
+            on_disk: OnDisk::default(),
             partial: None,
             snapshot_stale: false,
             last_ts: 0.0,
@@ -569,6 +576,7 @@ struct Began {
     events_since_snapshot: u64,
     snapshot_stale: bool,
     oldest_change: Option<f64>,
+    on_disk: OnDisk,
     partial: Option<Partial>,
 }
 
@@ -582,6 +590,7 @@ impl Began {
             events_since_snapshot: recovered.events_since_snapshot,
             snapshot_stale: !recovered.snapshot_used,
             oldest_change: recovered.oldest_change,
+            on_disk: recovered.on_disk,
             partial: None,
         }
     }
@@ -595,6 +604,7 @@ impl Began {
             events_since_snapshot: opened.events_since_snapshot,
             snapshot_stale: false,
             oldest_change: opened.oldest_change,
+            on_disk: OnDisk::default(),
             partial: Some(opened.partial),
         }
     }

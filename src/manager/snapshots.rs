@@ -182,15 +182,15 @@ impl QueueManager {
                     cause: Box::new(error),
                 };
                 let rebuilt = match inner.partial {
-                    Some(_) => Some(
-                        audit::replay_with(storage, &self.dir, Until::Seq(seq))
-                            .map_err(failed)?
-                            .state,
-                    ),
+                    Some(_) => Some(audit::replay_with(storage, &self.dir, Until::Seq(seq)).map_err(failed)?),
                     None => None,
                 };
+                let (state, on_disk) = rebuilt.as_ref().map_or((&inner.state, &inner.on_disk), |rebuilt| {
+                    (&rebuilt.state, &rebuilt.on_disk)
+                });
                 let _writing = lock(&self.snapshot_writing);
-                manifest::write_snapshot(storage, &self.dir, rebuilt.as_ref().unwrap_or(&inner.state), seq)
+                manifest::write_snapshot_keeping(storage, &self.dir, state, seq, on_disk)
+                    .map(drop)
                     .map_err(failed)
             } else {
                 Ok(())
@@ -214,9 +214,9 @@ fn snapshot_from_disk(
     writing: &Mutex<()>,
 ) -> Result<()> {
     flusher.flush(seq)?;
-    let state = audit::replay_with(storage, dir, Until::Seq(seq))?.state;
+    let rebuilt = audit::replay_with(storage, dir, Until::Seq(seq))?;
     let _writing = lock(writing);
-    manifest::write_snapshot(storage, dir, &state, seq)
+    manifest::write_snapshot_keeping(storage, dir, &rebuilt.state, seq, &rebuilt.on_disk).map(drop)
 }
 
 fn lock(mutex: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {

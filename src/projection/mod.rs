@@ -141,6 +141,10 @@ pub struct QueueState {
     /// Entries of a partial state that stand for the ends of a place's
     /// snapshot file (no event names them): the front of pending skips them.
     markers: Vec<String>,
+    /// The places whose lists changed since [`QueueState::forget_changes`]
+    /// (a bit per place, as [`Place::ALL`]): a snapshot rewrites only the
+    /// documented files of those (`snapshot/manifest.rs`).
+    changed: u8,
 }
 
 impl QueueState {
@@ -160,6 +164,19 @@ impl QueueState {
             partial: true,
             ..Self::default()
         }
+    }
+
+    /// Has any list of these places changed (an entry in, out, moved or
+    /// rewritten) since [`QueueState::forget_changes`]?
+    #[must_use]
+    pub(crate) fn changed_any(&self, places: &[Place]) -> bool {
+        places.iter().any(|&place| self.changed & place_bit(place) != 0)
+    }
+
+    /// From now on, reports only the changes after this point (the state
+    /// as it is matches the documented files just read or written).
+    pub(crate) fn forget_changes(&mut self) {
+        self.changed = 0;
     }
 
     /// Makes room for `additional` more entries without growing (replay
@@ -338,6 +355,11 @@ impl QueueState {
 
 /// Equal when the five queues hold equal entries in equal order; the slots
 /// and order keys behind them do not matter.
+/// A place's bit in [`QueueState`]'s record of changes.
+fn place_bit(place: Place) -> u8 {
+    1 << (place as u8)
+}
+
 impl PartialEq for QueueState {
     fn eq(&self, other: &Self) -> bool {
         Place::ALL

@@ -45,10 +45,13 @@ impl Node {
 
 /// Keeping the indexes and querying them.
 impl QueueState {
-    /// Adds a slot to its place's time index (failed, completed, removed).
+    /// Adds a slot to its place's time index (failed, completed, removed),
+    /// and records that its place changed: every entry that joins a list
+    /// or is rewritten in it passes here.
     pub(super) fn index(&mut self, index: Index) {
         let node = self.node_mut(index);
         let (place, count, time_key) = (node.place, node.retry_count, node.time_key(index));
+        self.changed |= super::place_bit(place);
         match place {
             Place::Failed => {
                 self.retry_index.entry(count).or_default().insert(time_key);
@@ -63,10 +66,13 @@ impl QueueState {
         }
     }
 
-    /// Removes a slot from its place's time index.
+    /// Removes a slot from its place's time index, and records that its
+    /// place changed: every entry that leaves a list or is rewritten in it
+    /// passes here.
     pub(super) fn unindex(&mut self, index: Index) {
         let node = self.node_mut(index);
         let (place, count, time_key) = (node.place, node.retry_count, node.time_key(index));
+        self.changed |= super::place_bit(place);
         match place {
             Place::Failed => {
                 if let Some(by_time) = self.retry_index.get_mut(&count) {

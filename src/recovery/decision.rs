@@ -28,6 +28,7 @@ use crate::journal::reader::DamageKind;
 use crate::layout::{BASE_FILE, HOLES_FILE};
 use crate::seq::Seq;
 use crate::snapshot::legacy;
+use crate::snapshot::manifest::OnDisk;
 use crate::storage::Storage;
 
 /// Where a rebuild of the queues starts: before any record, at a
@@ -133,6 +134,9 @@ pub struct Decision {
     /// The time of the first record after the starting point (set by
     /// `build_state` when it replays one).
     pub first_ts: Option<f64>,
+    /// The documented files the state started from (set by `build_state`
+    /// when it starts from the snapshot).
+    pub on_disk: OnDisk,
 }
 
 impl Start {
@@ -357,9 +361,7 @@ impl Decision {
 /// damage under a checkpoint is. Records the compaction base covers are
 /// not reported: `compact` and `repair` leave such holes on purpose.
 fn missing_between_segments(evidence: &Evidence) -> Vec<String> {
-    let base = evidence
-        .checkpoint(CheckpointKind::Base)
-        .map_or(Seq(0), |data| data.seq);
+    let base = evidence.checkpoint(CheckpointKind::Base).unwrap_or_default();
     let mut missing = Vec::new();
     for pair in evidence.journal.segments.windows(2) {
         let (before, after) = (&pair[0], &pair[1]);
@@ -398,10 +400,10 @@ pub fn candidates(evidence: &Evidence) -> Vec<Candidate> {
         chain: evidence.journal.chain_from(Seq(0)),
     }];
     for kind in [CheckpointKind::Base, CheckpointKind::Snapshot] {
-        if let Some(data) = evidence.checkpoint(kind) {
+        if let Some(seq) = evidence.checkpoint(kind) {
             candidates.push(Candidate {
                 start: Start::from(kind),
-                chain: evidence.journal.chain_from(data.seq),
+                chain: evidence.journal.chain_from(seq),
             });
         }
     }
@@ -496,6 +498,7 @@ fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<legacy:
         legacy,
         last_ts: None,
         first_ts: None,
+        on_disk: OnDisk::default(),
     }
 }
 
@@ -505,9 +508,7 @@ fn finish(evidence: Evidence, start: Start, chain: Chain, legacy: Option<legacy:
 /// `compact` and `repair` leave such holes, inside a segment as between
 /// segments, and the event stream names them as compacted away.
 fn compacted_gap(evidence: &Evidence, segment: usize, damage: usize) -> bool {
-    let base = evidence
-        .checkpoint(CheckpointKind::Base)
-        .map_or(Seq(0), |data| data.seq);
+    let base = evidence.checkpoint(CheckpointKind::Base).unwrap_or_default();
     let damage = &evidence.journal.segments[segment].damages[damage];
     matches!(damage.kind, DamageKind::Sequence { found } if found > damage.expected && found.previous() <= base)
 }
@@ -515,9 +516,7 @@ fn compacted_gap(evidence: &Evidence, segment: usize, damage: usize) -> bool {
 /// Can the journal (from its own base, or from nothing) reproduce the
 /// state as of record `seq` without the snapshot?
 fn journal_reaches(evidence: &Evidence, seq: Seq) -> bool {
-    let own = evidence
-        .checkpoint(CheckpointKind::Base)
-        .map_or(Seq(0), |data| data.seq);
+    let own = evidence.checkpoint(CheckpointKind::Base).unwrap_or_default();
     own >= seq || evidence.journal.chain_from(own).end >= seq
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::journal::reader::{self, JournalScan};
 use crate::layout::{BASE_FILE, Layout};
 use crate::seq::Seq;
@@ -32,8 +32,10 @@ pub struct Evidence {
     pub journal: JournalScan,
     /// The snapshot: `None` if there is no manifest.
     pub snapshot: Option<std::result::Result<SnapshotData, Rejected>>,
-    /// The compaction base: `None` if there is none.
-    pub base: Option<std::result::Result<SnapshotData, Rejected>>,
+    /// The compaction base, checked: the record it covers, or why it does
+    /// not hold up; `None` if there is none. Its state is loaded
+    /// ([`Evidence::load_base`]) only when the state starts from it.
+    pub base: Option<std::result::Result<Seq, Rejected>>,
     /// Documented files that are missing but that the manifest pins as
     /// empty queues (the snapshot holds without them; a writer's close or
     /// `repair` writes them again).
@@ -49,13 +51,15 @@ impl Evidence {
     pub fn gather(storage: &dyn Storage, dir: &Path) -> Result<Self> {
         let journal_dir = Layout::new(dir).journal();
         let journal = reader::scan(storage, &journal_dir)?;
-        let mut pinned_empty = Vec::new();
-        let snapshot = match manifest::load_snapshot_noting(storage, dir, &mut pinned_empty) {
+        // The base is checked before the snapshot is loaded: what checking
+        // it takes (its bytes, its ids) is freed before the state is built.
+        let base = match base::check_base(storage, &journal_dir.join(BASE_FILE)) {
             Ok(None) => None,
             Ok(Some(data)) => Some(Ok(data)),
             Err(rejected) => Some(Err(rejected)),
         };
-        let base = match base::load_base(storage, &journal_dir.join(BASE_FILE)) {
+        let mut pinned_empty = Vec::new();
+        let snapshot = match manifest::load_snapshot_noting(storage, dir, &mut pinned_empty) {
             Ok(None) => None,
             Ok(Some(data)) => Some(Ok(data)),
             Err(rejected) => Some(Err(rejected)),
@@ -70,21 +74,54 @@ impl Evidence {
         })
     }
 
-    /// The checkpoint of this kind, if it holds up.
+    /// The record the checkpoint of this kind covers, if it holds up.
     #[must_use]
-    pub fn checkpoint(&self, kind: CheckpointKind) -> Option<&SnapshotData> {
+    pub fn checkpoint(&self, kind: CheckpointKind) -> Option<Seq> {
         match kind {
-            CheckpointKind::Snapshot => self.snapshot.as_ref()?.as_ref().ok(),
-            CheckpointKind::Base => self.base.as_ref()?.as_ref().ok(),
+            CheckpointKind::Snapshot => self.snapshot().map(|data| data.seq),
+            CheckpointKind::Base => self.base.as_ref()?.as_ref().ok().copied(),
+        }
+    }
+
+    /// The snapshot, if it holds up.
+    #[must_use]
+    pub fn snapshot(&self) -> Option<&SnapshotData> {
+        self.snapshot.as_ref()?.as_ref().ok()
+    }
+
+    /// The compaction base's state, read again from its file (it was
+    /// checked, not kept, when the evidence was gathered: a compacted
+    /// store's open holds one state, not two).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the file when it no longer holds up or
+    /// covers another record than it did (another process compacted the
+    /// store meanwhile).
+    pub fn load_base(&self, storage: &dyn Storage) -> Result<SnapshotData> {
+        let path = self.journal_dir.join(BASE_FILE);
+        let changed = |detail: String| Error::Corrupt {
+            path: path.clone(),
+            offset: 0,
+            detail,
+        };
+        let checked = self.checkpoint(CheckpointKind::Base);
+        match base::load_base(storage, &path) {
+            Ok(Some(data)) if Some(data.seq) == checked => Ok(data),
+            Ok(_) => Err(changed(
+                "the compaction base changed while the store was read (another process compacted it?)".into(),
+            )),
+            Err(rejected) => Err(changed(format!(
+                "{} (it held up when the store was first read: another process changed it?)",
+                rejected.detail
+            ))),
         }
     }
 
     /// The rejections of checkpoints that do not hold up.
     pub fn rejected(&self) -> impl Iterator<Item = &Rejected> {
-        [self.snapshot.as_ref(), self.base.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|loaded| loaded.as_ref().err())
+        let snapshot = self.snapshot.as_ref().and_then(|loaded| loaded.as_ref().err());
+        let base = self.base.as_ref().and_then(|checked| checked.as_ref().err());
+        snapshot.into_iter().chain(base)
     }
 
     /// Does the store hold nothing but (maybe) documented files: no record
@@ -100,7 +137,7 @@ impl Evidence {
     pub fn covered_through(&self) -> Seq {
         [CheckpointKind::Snapshot, CheckpointKind::Base]
             .into_iter()
-            .filter_map(|kind| self.checkpoint(kind).map(|data| data.seq))
+            .filter_map(|kind| self.checkpoint(kind))
             .max()
             .unwrap_or_default()
     }

@@ -118,7 +118,7 @@ fn carry_out(storage: &dyn Storage, decision: &Decision) -> Result<bool> {
         changed = true;
     }
     if decision.base_needed
-        && let Some(data) = decision.evidence.checkpoint(CheckpointKind::Snapshot)
+        && let Some(data) = decision.evidence.snapshot()
     {
         record_base(storage, &decision.evidence, data)?;
         changed = true;
@@ -147,7 +147,7 @@ pub(super) fn record_base(
     let path = evidence.journal_dir.join(BASE_FILE);
     if storage.exists(&path) {
         let tag = match evidence.checkpoint(CheckpointKind::Base) {
-            Some(old) => old.seq.to_string(),
+            Some(old) => old.to_string(),
             None => crate::layout::DAMAGED_TAG.to_owned(),
         };
         repair::move_aside(storage, &path, &tag)?;

@@ -42,6 +42,7 @@ use crate::layout::Layout;
 use crate::projection::QueueState;
 use crate::seq::Seq;
 use crate::snapshot::legacy;
+use crate::snapshot::manifest::OnDisk;
 use crate::storage::{Entry, RealStorage, Storage};
 
 /// Does `dir` hold a movie-queue store (a journal, or any of the documented
@@ -78,6 +79,9 @@ pub struct Recovered {
     /// The time of the last record (0 when the journal no longer holds
     /// it): the next event is never stamped below it.
     pub last_ts: f64,
+    /// The documented files the state started from, whose queues it
+    /// records changes to: what its next snapshot may keep.
+    pub on_disk: OnDisk,
     /// The time of the oldest record the snapshot on disk does not
     /// reflect, when the state started from it and records follow it.
     pub oldest_change: Option<f64>,
@@ -103,14 +107,16 @@ impl Decision {
     /// Corruption at a record that does not decode or apply; [`Error::Io`].
     pub fn build_state(&mut self, storage: &dyn Storage) -> Result<QueueState> {
         let mut state = match (self.start, self.start.checkpoint()) {
-            (_, Some(kind)) => {
-                let taken = match kind {
-                    CheckpointKind::Snapshot => self.evidence.snapshot.take(),
-                    CheckpointKind::Base => self.evidence.base.take(),
-                };
-                let data = taken.and_then(std::result::Result::ok).unwrap_or_default();
-                data.into_state()
+            (_, Some(CheckpointKind::Snapshot)) => {
+                let taken = self.evidence.snapshot.take();
+                let (state, on_disk) = taken
+                    .and_then(std::result::Result::ok)
+                    .unwrap_or_default()
+                    .into_tracked();
+                self.on_disk = on_disk;
+                state
             }
+            (_, Some(CheckpointKind::Base)) => self.evidence.load_base(storage)?.into_state(),
             (Start::Legacy, None) => {
                 let mut state = QueueState::new();
                 let data = self.legacy.take().unwrap_or_default();
@@ -167,6 +173,7 @@ impl Decision {
             snapshot_used: self.start == Start::Snapshot,
             last_ts,
             oldest_change: self.first_ts.filter(|_| self.start == Start::Snapshot),
+            on_disk: self.on_disk.clone(),
         })
     }
 }

@@ -13,9 +13,13 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Rejected, SnapshotData, Unsealed, seal, unseal};
+use serde_json::value::RawValue;
+
+use super::entries::Entries;
+use super::{LIST_PLACES, Lists, Rejected, SnapshotData, Unsealed, push, seal, unseal};
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
+use crate::projection::{Place, QueueState};
 use crate::seq::{SEQ_MAX, Seq};
 use crate::storage::{self, Storage};
 
@@ -75,45 +79,164 @@ pub fn write_base(storage: &dyn Storage, journal_dir: &Path, data: &SnapshotData
     storage::write_atomic(storage, &journal_dir.join(BASE_FILE), &seal("base", &body))
 }
 
-/// Loads and checks the compaction base. `Ok(None)`: there is none.
+/// Loads and checks the compaction base, building its state entry by
+/// entry (no list of parsed entries is held beside it). `Ok(None)`: there
+/// is none.
 ///
 /// # Errors
 /// [`Rejected`] naming the file when it is unreadable or its checksum,
-/// version or sequence number does not hold.
+/// version, sequence number or entries do not hold.
 pub fn load_base(storage: &dyn Storage, path: &Path) -> std::result::Result<Option<SnapshotData>, Rejected> {
+    read_base(storage, path, &mut |seq, lists| {
+        let mut state = QueueState::new();
+        lists.each(&mut |place, entry| push(&mut state, place, &entry))?;
+        Ok(SnapshotData::new(seq, state))
+    })
+}
+
+/// Checks the compaction base as [`load_base`] does (checksum, version,
+/// sequence number, every entry, no id twice) without building its state,
+/// and returns the record it covers: what recovery decides from. The
+/// state is loaded (by [`load_base`]) only when an open starts from it.
+///
+/// # Errors
+/// As [`load_base`].
+pub fn check_base(storage: &dyn Storage, path: &Path) -> std::result::Result<Option<Seq>, Rejected> {
+    read_base(storage, path, &mut |seq, lists| {
+        let mut ids = hashbrown::HashSet::new();
+        lists.each(&mut |place, entry| {
+            if ids.insert(entry.id().to_owned()) {
+                Ok(())
+            } else {
+                Err(super::listed_again(
+                    &format!("{:?} is already listed", entry.id()),
+                    place,
+                ))
+            }
+        })?;
+        Ok(seq)
+    })
+}
+
+/// The record the compaction base covers, its checksum and version
+/// checked but not its entries (read them with [`load_base`] before
+/// starting from it): what a replay chooses its starting point by.
+///
+/// # Errors
+/// As [`load_base`], but for the entries.
+pub fn base_seq(storage: &dyn Storage, path: &Path) -> std::result::Result<Option<Seq>, Rejected> {
+    read_base(storage, path, &mut |seq, _| Ok(seq))
+}
+
+/// Reads the base at `path` and hands its record and lists to `make`.
+fn read_base<T>(
+    storage: &dyn Storage,
+    path: &Path,
+    make: &mut dyn FnMut(Seq, BaseLists<'_>) -> std::result::Result<T, String>,
+) -> std::result::Result<Option<T>, Rejected> {
     if !storage.exists(path) {
         return Ok(None);
     }
     let reject = |detail: String| Rejected::new(path, detail);
     let bytes = storage.read(path).map_err(|error| reject(error.to_string()))?;
-    let data = parse_base(&bytes).map_err(reject)?;
+    let (seq, found) = parse_base(&bytes, make).map_err(reject)?;
     // A checkpoint at the last sequence number there is leaves no room
     // for a record after it: a writer could not go on (fuzz regression
     // `writer_past_seq_max`).
-    if data.seq.0 >= SEQ_MAX {
+    if seq.0 >= SEQ_MAX {
         return Err(reject(format!(
-            "sequence number {} is out of range (no record could follow it)",
-            data.seq
+            "sequence number {seq} is out of range (no record could follow it)"
         )));
     }
-    Ok(Some(data))
+    Ok(Some(found))
 }
 
-fn parse_base(bytes: &[u8]) -> std::result::Result<SnapshotData, String> {
+/// The lists of a base, as they are stored.
+enum BaseLists<'a> {
+    /// Versions 2 and 3: each list's JSON text, read entry by entry.
+    Raw([Option<&'a RawValue>; 5]),
+    /// Version 1: parsed whole (its checksum is over their re-serialization).
+    Parsed(Lists),
+}
+
+impl BaseLists<'_> {
+    /// Hands each entry with its place to `each`, in place order.
+    fn each(
+        self,
+        each: &mut dyn FnMut(Place, QueueEntry) -> std::result::Result<(), String>,
+    ) -> std::result::Result<(), String> {
+        match self {
+            BaseLists::Raw(lists) => {
+                for (place, list) in LIST_PLACES.into_iter().zip(lists) {
+                    let Some(list) = list else { continue };
+                    let mut handle = |entry: QueueEntry| each(place, entry);
+                    let mut entries = Entries::new(&mut handle);
+                    entries
+                        .feed(list.get().as_bytes(), true)
+                        .map_err(|error| format!("its {place} entries: {error}"))?;
+                }
+            }
+            BaseLists::Parsed(lists) => {
+                for (place, entries) in LIST_PLACES.into_iter().zip(lists) {
+                    for entry in entries {
+                        each(place, entry)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A sealed base's body, its lists left as text.
+#[derive(Deserialize)]
+struct RawBase<'a> {
+    version: u32,
+    seq: Seq,
+    #[serde(borrow)]
+    in_flight: &'a RawValue,
+    #[serde(borrow)]
+    pending: &'a RawValue,
+    #[serde(borrow)]
+    failed: &'a RawValue,
+    #[serde(borrow)]
+    completed: &'a RawValue,
+    #[serde(borrow, default)]
+    removed: Option<&'a RawValue>,
+}
+
+fn parse_base<T>(
+    bytes: &[u8],
+    make: &mut dyn FnMut(Seq, BaseLists<'_>) -> std::result::Result<T, String>,
+) -> std::result::Result<(Seq, T), String> {
     match unseal(bytes)? {
         Unsealed::Body(body) => {
-            let base: Base = serde_json::from_str(body).map_err(|error| error.to_string())?;
-            let removed_allowed = base.version >= 3 || base.removed.is_empty();
+            let base: RawBase<'_> = serde_json::from_str(body).map_err(|error| error.to_string())?;
+            // Version 2 has no removed queue: an empty one is its own.
+            let removed_allowed = base.version >= 3
+                || base.removed.is_none_or(|list| {
+                    serde_json::from_str::<Vec<serde::de::IgnoredAny>>(list.get()).is_ok_and(|list| list.is_empty())
+                });
             if !(2..=BASE_VERSION).contains(&base.version) || !removed_allowed {
                 return Err(format!("unsupported base version {}", base.version));
             }
-            base.into_data()
+            let lists = [
+                Some(base.in_flight),
+                Some(base.pending),
+                Some(base.failed),
+                Some(base.completed),
+                base.removed,
+            ];
+            Ok((base.seq, make(base.seq, BaseLists::Raw(lists))?))
         }
-        Unsealed::NotSealed => parse_version_1(bytes),
+        Unsealed::NotSealed => {
+            let (seq, lists) = parse_version_1(bytes)?;
+            Ok((seq, make(seq, BaseLists::Parsed(lists))?))
+        }
     }
 }
 
-fn parse_version_1(bytes: &[u8]) -> std::result::Result<SnapshotData, String> {
+fn parse_version_1(bytes: &[u8]) -> std::result::Result<(Seq, Lists), String> {
     let file: BaseVersion1 = serde_json::from_slice(bytes).map_err(|error| error.to_string())?;
     if file.version != 1 {
         return Err(format!("unsupported base version {}", file.version));
@@ -128,8 +251,10 @@ fn parse_version_1(bytes: &[u8]) -> std::result::Result<SnapshotData, String> {
             file.crc32
         ));
     }
-    let lists = [file.in_flight, file.pending, file.failed, file.completed, Vec::new()];
-    SnapshotData::from_lists(file.seq, lists)
+    Ok((
+        file.seq,
+        [file.in_flight, file.pending, file.failed, file.completed, Vec::new()],
+    ))
 }
 
 /// Reads a base whose checksum does not hold, for `repair`'s last resort

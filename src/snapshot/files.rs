@@ -56,7 +56,7 @@ fn render_places(state: &QueueState, mut index: Option<&mut IndexBuilder>) -> [V
 
 /// The places documented file number `file` (as
 /// [`crate::layout::QUEUE_FILES`]) holds, in its order.
-const FILE_PLACES: [&[Place]; 4] = [
+pub(crate) const FILE_PLACES: [&[Place]; 4] = [
     &[Place::InFlight, Place::Pending],
     &[Place::Failed],
     &[Place::Completed],

@@ -87,6 +87,12 @@ impl IndexBuilder {
         ));
     }
 
+    /// Notes an entry another index located (a documented file kept as
+    /// it is, its records carried over).
+    pub fn push_located(&mut self, hash: u64, located: Located) {
+        self.records.push((hash, located));
+    }
+
     /// The index's bytes.
     #[must_use]
     pub fn finish(mut self) -> Vec<u8> {
@@ -156,23 +162,36 @@ impl Index {
         }
         let mut found = Vec::new();
         while low < self.len() && self.hash_at(low) == hash {
-            let record = self.record(low);
-            let field = read_u64(record, 8);
-            let code = field >> 56;
-            let place = usize::try_from(code)
-                .ok()
-                .and_then(|code| Place::ALL.get(code).copied())
-                .filter(|&place| u64::from(place_code(place)) == code)
-                .ok_or_else(|| format!("record {low} names place {code}, which does not exist"))?;
-            found.push(Located {
-                place,
-                offset: field & OFFSET_MASK,
-                length: read_u32(record, 16),
-                crc32: read_u32(record, 20),
-            });
+            found.push(self.located_at(low)?);
             low += 1;
         }
         Ok(found)
+    }
+
+    /// Every record, in index order: the id's hash and where its entry is.
+    ///
+    /// # Errors
+    /// A message naming the first record whose place does not exist.
+    pub fn records(&self) -> impl Iterator<Item = Result<(u64, Located), String>> + '_ {
+        (0..self.len()).map(|at| Ok((self.hash_at(at), self.located_at(at)?)))
+    }
+
+    /// The entry record `at` locates.
+    fn located_at(&self, at: usize) -> Result<Located, String> {
+        let record = self.record(at);
+        let field = read_u64(record, 8);
+        let code = field >> 56;
+        let place = usize::try_from(code)
+            .ok()
+            .and_then(|code| Place::ALL.get(code).copied())
+            .filter(|&place| u64::from(place_code(place)) == code)
+            .ok_or_else(|| format!("record {at} names place {code}, which does not exist"))?;
+        Ok(Located {
+            place,
+            offset: field & OFFSET_MASK,
+            length: read_u32(record, 16),
+            crc32: read_u32(record, 20),
+        })
     }
 }
 

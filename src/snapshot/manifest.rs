@@ -22,7 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::entries::{Entries, parse_entry};
-use super::files::{Rendered, render_file};
+use super::files::{self, Rendered, render_file};
 use super::index::{Index, IndexBuilder, Located, entry_crc};
 use super::{
     MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, push, seal, unseal,
@@ -117,17 +117,92 @@ impl Counts {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file of the step that failed.
+#[cfg(any(test, feature = "testing"))]
 pub fn write_snapshot(storage: &dyn Storage, dir: &Path, state: &QueueState, seq: Seq) -> Result<()> {
-    cleaning(storage, dir, write_state_steps(storage, dir, state, seq))
+    write_snapshot_keeping(storage, dir, state, seq, &OnDisk::default()).map(drop)
 }
 
-/// Steps 2–5 for a state: each documented file rendered straight into
-/// its temporary file in pieces (never held whole), then the index and
-/// the manifest.
-fn write_state_steps(storage: &dyn Storage, dir: &Path, state: &QueueState, seq: Seq) -> Result<()> {
+/// The documented files a snapshot was read from or written as, as its
+/// manifest records them (a manifest with an index only): what a later
+/// snapshot of the same store keeps, instead of rewriting, for each file
+/// whose queues did not change since. Empty: nothing to keep.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OnDisk(Vec<FileDigest>);
+
+/// [`write_snapshot`], keeping as they are the documented files of
+/// `on_disk` whose queues did not change in `state` since it matched them
+/// ([`QueueState::forget_changes`]): a change to one queue rewrites that
+/// queue's file, the index and the manifest, not every file. A file is
+/// kept only while the manifest on disk still records it as `on_disk`
+/// does, it has that length, and that manifest's index holds up (its
+/// records for the kept files go into the new index). Returns the files
+/// as the new manifest records them.
+///
+/// # Errors
+/// As [`write_snapshot`].
+pub fn write_snapshot_keeping(
+    storage: &dyn Storage,
+    dir: &Path,
+    state: &QueueState,
+    seq: Seq,
+    on_disk: &OnDisk,
+) -> Result<OnDisk> {
+    cleaning(storage, dir, write_state_steps(storage, dir, state, seq, on_disk))
+}
+
+/// Which documented files a snapshot of `state` keeps (see
+/// [`write_snapshot_keeping`]), and the index their records come from.
+fn kept_files(storage: &dyn Storage, dir: &Path, state: &QueueState, on_disk: &OnDisk) -> Option<([bool; 4], Index)> {
+    if on_disk.0.len() != QUEUE_FILES.len() {
+        return None;
+    }
+    let unchanged: [bool; 4] = std::array::from_fn(|file| !state.changed_any(files::FILE_PLACES[file]));
+    if !unchanged.contains(&true) {
+        return None;
+    }
+    let summary = read_summary(storage, dir).ok()??;
+    let keep: [bool; 4] = std::array::from_fn(|file| {
+        let digest = &on_disk.0[file];
+        unchanged[file] && summary.files.get(file) == Some(digest) && digest.sized(storage, &dir.join(&digest.name))
+    });
+    if !keep.contains(&true) {
+        return None;
+    }
+    let index = summary.load_index(storage, dir).ok()?;
+    Some((keep, index))
+}
+
+/// Steps 2–5 for a state: each documented file it does not keep rendered
+/// straight into its temporary file in pieces (never held whole), then
+/// the index and the manifest.
+fn write_state_steps(
+    storage: &dyn Storage,
+    dir: &Path,
+    state: &QueueState,
+    seq: Seq,
+    on_disk: &OnDisk,
+) -> Result<OnDisk> {
     let mut index = IndexBuilder::default();
+    let mut kept = [false; 4];
+    if let Some((keep, old)) = kept_files(storage, dir, state, on_disk) {
+        let mut carried = IndexBuilder::default();
+        let records: std::result::Result<(), String> = old.records().try_for_each(|record| {
+            let (hash, located) = record?;
+            if keep[file_of(located.place)] {
+                carried.push_located(hash, located);
+            }
+            Ok(())
+        });
+        if records.is_ok() {
+            (kept, index) = (keep, carried);
+        }
+    }
     let mut digests = Vec::with_capacity(QUEUE_FILES.len());
     for (file, name) in QUEUE_FILES.iter().enumerate() {
+        if kept[file] {
+            digests.push(on_disk.0[file].clone());
+            continue;
+        }
         let temporary = crate::layout::temporary_path(&dir.join(name));
         storage::remove_if_present(storage, &temporary)?;
         let mut writer = storage
@@ -146,7 +221,9 @@ fn write_state_steps(storage: &dyn Storage, dir: &Path, state: &QueueState, seq:
     }
     let counts = Place::ALL.map(|place| state.count(place) as u64);
     let index = write_index(storage, dir, &index.finish(), counts, state.failed_retry_counts())?;
-    finish_snapshot(storage, dir, seq, Counts::of(counts).in_flight, digests, Some(index))
+    let in_flight = Counts::of(counts).in_flight;
+    finish_snapshot(storage, dir, seq, in_flight, digests.clone(), Some(index), kept)?;
+    Ok(OnDisk(digests))
 }
 
 /// Writes a rendered snapshot covering `seq`, its index included (steps
@@ -198,7 +275,7 @@ fn write_steps_cleaning(storage: &dyn Storage, dir: &Path, written: &Written<'_>
 
 /// A snapshot write's `outcome`, after removing its temporary files when
 /// it failed (they hold nothing anyone needs).
-fn cleaning(storage: &dyn Storage, dir: &Path, outcome: Result<()>) -> Result<()> {
+fn cleaning<T>(storage: &dyn Storage, dir: &Path, outcome: Result<T>) -> Result<T> {
     if outcome.is_err() {
         for name in SNAPSHOT_FILES {
             let _ = storage.remove_file(&crate::layout::temporary_path(&dir.join(name)));
@@ -245,7 +322,7 @@ fn write_files_steps(storage: &dyn Storage, dir: &Path, written: &Written<'_>) -
         )?),
         None => None,
     };
-    finish_snapshot(storage, dir, seq, in_flight, digests, index)
+    finish_snapshot(storage, dir, seq, in_flight, digests, index, [false; 4])
 }
 
 /// Writes the index's temporary file; its digest for the manifest.
@@ -269,7 +346,7 @@ fn write_index(
 
 /// Steps 4–5 once the documented files (and the index) are in their
 /// temporary files: the manifest written, then every file renamed into
-/// place, the manifest last.
+/// place (but those `kept` as they are), the manifest last.
 fn finish_snapshot(
     storage: &dyn Storage,
     dir: &Path,
@@ -277,6 +354,7 @@ fn finish_snapshot(
     in_flight: u64,
     digests: Vec<FileDigest>,
     index: Option<IndexDigest>,
+    kept: [bool; 4],
 ) -> Result<()> {
     let index_path = Layout::new(dir).index();
     let manifest = Manifest {
@@ -294,7 +372,11 @@ fn finish_snapshot(
     let temporary = crate::layout::temporary_path(&manifest_path);
     storage::remove_if_present(storage, &temporary)?;
     storage::write_new(storage, &temporary, &manifest_bytes)?;
-    let renamed = QUEUE_FILES.iter().map(|name| dir.join(name));
+    let renamed = QUEUE_FILES
+        .iter()
+        .zip(kept)
+        .filter(|&(_, kept)| !kept)
+        .map(|(name, _)| dir.join(name));
     for path in renamed.chain(manifest.index.is_some().then_some(index_path)) {
         storage::set_directory_aside(storage, &path)?;
         storage
@@ -369,7 +451,11 @@ pub fn load_snapshot_noting(
             Err(LoadError::Missing(rejected) | LoadError::Rejected(rejected)) => return Err(rejected),
         }
     }
-    Ok(Some(SnapshotData::new(manifest.seq, state)))
+    let mut data = SnapshotData::new(manifest.seq, state);
+    if manifest.index.is_some() {
+        data.on_disk = OnDisk(manifest.files);
+    }
+    Ok(Some(data))
 }
 
 /// The places each documented file's entries go to, in [`QUEUE_FILES`]

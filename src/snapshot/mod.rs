@@ -122,6 +122,9 @@ pub struct SnapshotData {
     pub seq: Seq,
     /// The queues as of `seq`.
     pub state: QueueState,
+    /// The documented files it was loaded from (a snapshot's, with an
+    /// index), which a later snapshot may keep.
+    pub(crate) on_disk: manifest::OnDisk,
 }
 
 /// A checkpoint's entries by place, in place order (front first), for the
@@ -141,7 +144,11 @@ impl SnapshotData {
     /// The queues as of `seq`.
     #[must_use]
     pub fn new(seq: Seq, state: QueueState) -> Self {
-        SnapshotData { seq, state }
+        SnapshotData {
+            seq,
+            state,
+            on_disk: manifest::OnDisk::default(),
+        }
     }
 
     /// The content `lists` describe, as of `seq`.
@@ -156,7 +163,7 @@ impl SnapshotData {
                 push(&mut state, place, &entry)?;
             }
         }
-        Ok(SnapshotData { seq, state })
+        Ok(SnapshotData::new(seq, state))
     }
 
     /// The entries by place (parsed back from the state).
@@ -170,6 +177,16 @@ impl SnapshotData {
     pub fn into_state(self) -> QueueState {
         self.state
     }
+
+    /// The state, its record of changes starting here, and the files it
+    /// was loaded from: what a snapshot written later from it keeps
+    /// ([`manifest::write_snapshot_keeping`]).
+    #[must_use]
+    pub(crate) fn into_tracked(self) -> (QueueState, manifest::OnDisk) {
+        let mut state = self.state;
+        state.forget_changes();
+        (state, self.on_disk)
+    }
 }
 
 /// Adds `entry` at the back of `place` in a state being loaded.
@@ -179,5 +196,11 @@ impl SnapshotData {
 pub fn push(state: &mut QueueState, place: Place, entry: &QueueEntry) -> std::result::Result<(), String> {
     state
         .push_new(place, entry)
-        .map_err(|error| format!("{}; it appears again among the {place} entries", error.0))
+        .map_err(|error| listed_again(&error.0, place))
+}
+
+/// The message for an entry whose id a checkpoint lists twice.
+#[must_use]
+pub fn listed_again(detail: &str, place: Place) -> String {
+    format!("{detail}; it appears again among the {place} entries")
 }

@@ -26,7 +26,7 @@ pub use crate::journal::tail::write as write_tail;
 pub use crate::journal::writer::{JournalEnd, JournalWriter, WriterConfig};
 pub use crate::layout::{
     BASE_FILE, COMPLETED_FILE, FAILED_FILE, INDEX_FILE, JOURNAL_DIR, LOCK_FILE, MANIFEST_FILE, PENDING_FILE,
-    QUEUE_FILES, TAIL_FILE, TIMES_FILE, parse_segment_name, segment_name,
+    QUEUE_FILES, REMOVED_FILE, TAIL_FILE, TIMES_FILE, parse_segment_name, segment_name,
 };
 pub use crate::maintenance::repair_with;
 pub use crate::recovery::replay_events;

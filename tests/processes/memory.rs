@@ -49,8 +49,6 @@ fn a_fresh_open_from_a_snapshot_holds_at_most_twice_the_json_steady_and_at_its_p
 }
 
 #[test]
-#[ignore = "known (issue 21): a compacted store's open loads its compaction base as lists of entries beside \
-            the snapshot's state (5.4x the JSON measured); fails until the base is read as the snapshot is"]
 fn a_fresh_open_of_a_compacted_store_holds_at_most_twice_the_json() {
     fresh_open_within_twice_the_json(true);
 }

@@ -1,3 +1,4 @@
 mod format;
+mod keeping;
 mod lean;
 mod on_demand;
