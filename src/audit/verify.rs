@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::journal::reader::JournalScan;
 use crate::layout::Layout;
 use crate::lock;
@@ -13,6 +13,7 @@ use crate::projection::QueueState;
 use crate::recovery::decision;
 use crate::recovery::{self, CheckpointKind, Evidence, Start};
 use crate::seq::Seq;
+use crate::snapshot::manifest;
 use crate::storage::{RealStorage, Storage};
 
 /// What `verify` found.
@@ -99,32 +100,46 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
         problems,
         holes,
     };
-    // The snapshot is compared with the journal's state first, read where
-    // the evidence holds it (never copied): at most two states are held at
-    // once, the snapshot's and the one the journal rebuilds (from the
-    // compaction base, read again for it).
-    if let Some(data) = decision.evidence.snapshot() {
+    // The snapshot is compared with the journal's state first, holding
+    // one state at a time: the snapshot's is set down while the journal
+    // rebuilds its own (from the compaction base, read again for it), which
+    // is compared with the documented files as it renders. When they agree
+    // it is the snapshot's state, and the open's check below goes on from
+    // it; otherwise the snapshot is read again for that.
+    if let Some(Ok(data)) = decision.evidence.snapshot.as_mut() {
+        let seq = data.seq;
+        drop(std::mem::take(&mut data.state));
         let own_base = match decision.evidence.checkpoint(CheckpointKind::Base) {
             Some(_) => Some(decision.evidence.load_base(storage)?),
             None => None,
         };
-        check_snapshot(storage, dir, &scan, own_base, data, &mut report)?;
+        let state = match check_snapshot(storage, dir, &scan, own_base, seq, &mut report)? {
+            Some(state) => state,
+            None if start == Start::Snapshot => reload_snapshot(storage, dir, seq)?,
+            // The open's check does not start from it.
+            None => QueueState::new(),
+        };
+        if let Some(Ok(data)) = decision.evidence.snapshot.as_mut() {
+            data.state = state;
+        }
     }
     decision.build_state(storage)?;
     Ok(report)
 }
 
-/// Checks the snapshot against the journal's own state at its record,
-/// where the journal (from its base, or from nothing) reaches it.
+/// Checks the snapshot of record `seq` against the journal's own state at
+/// that record, where the journal (from its base, or from nothing) reaches
+/// it. Returns the snapshot's state when it has it: the journal's, when it
+/// renders as the documented files byte for byte; the files' own, read
+/// whole to compare when it does not.
 fn check_snapshot(
     storage: &dyn Storage,
     dir: &Path,
     scan: &JournalScan,
     own_base: Option<crate::snapshot::SnapshotData>,
-    data: &crate::snapshot::SnapshotData,
+    seq: Seq,
     report: &mut VerifyReport,
-) -> Result<()> {
-    let seq = data.seq;
+) -> Result<Option<QueueState>> {
     let (mut state, own) = match own_base {
         Some(base) => {
             let own = base.seq;
@@ -132,10 +147,9 @@ fn check_snapshot(
         }
         None => (QueueState::new(), Seq(0)),
     };
-    let from_snapshot = &data.state;
     if own > seq || scan.chain_from(own).end < seq {
         report.snapshot_seq = Some(seq.0);
-        return Ok(());
+        return Ok(None);
     }
     // A record under the snapshot that does not apply (history only: the
     // store opens from the snapshot) means the journal cannot rebuild the
@@ -149,9 +163,16 @@ fn check_snapshot(
             "{error} (history only: the snapshot of record {seq} covers it; the journal cannot rebuild that state \
              by itself)"
         ));
-        return Ok(());
+        return Ok(None);
     }
-    if state == *from_snapshot {
+    if manifest::renders_as_files(storage, dir, &state, seq) {
+        report.snapshot_seq = Some(seq.0);
+        return Ok(Some(state));
+    }
+    // Not byte for byte (files an older release rendered, say): the
+    // states compared, the files' read whole.
+    let from_snapshot = reload_snapshot(storage, dir, seq)?;
+    if state == from_snapshot {
         report.snapshot_seq = Some(seq.0);
     } else {
         report.problems.push(format!(
@@ -159,5 +180,25 @@ fn check_snapshot(
             Layout::new(dir).manifest().display()
         ));
     }
-    Ok(())
+    drop(state);
+    Ok(Some(from_snapshot))
+}
+
+/// The snapshot's state, read again (it held up a moment ago).
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the manifest when it no longer holds up or
+/// covers another record (another process wrote a snapshot meanwhile).
+fn reload_snapshot(storage: &dyn Storage, dir: &Path, seq: Seq) -> Result<QueueState> {
+    match manifest::load_snapshot(storage, dir) {
+        Ok(Some(data)) if data.seq == seq => Ok(data.into_state()),
+        _ => Err(Error::Corrupt {
+            path: Layout::new(dir).manifest(),
+            offset: 0,
+            detail: format!(
+                "the snapshot of record {seq} changed while it was verified (another process wrote one?); \
+                 verify again"
+            ),
+        }),
+    }
 }

@@ -467,6 +467,52 @@ const FILE_PLACES: [(Place, Place); 4] = [
     (Place::Removed, Place::Removed),
 ];
 
+/// Does `state`, rendered, give the snapshot of record `seq` on disk byte
+/// for byte: each documented file its manifest names, whose length and
+/// CRC32 the manifest records, and its in-flight count? Each file is
+/// compared as it renders, in pieces, against the file read at the same
+/// pace: neither is held whole, and no second state is built (`verify`).
+/// `false` when anything differs or cannot be read, or the manifest covers
+/// another record.
+#[must_use]
+pub fn renders_as_files(storage: &dyn Storage, dir: &Path, state: &QueueState, seq: Seq) -> bool {
+    let Ok(Some(manifest)) = read_manifest(storage, dir) else {
+        return false;
+    };
+    let names: Vec<&str> = manifest.files.iter().map(|digest| digest.name.as_str()).collect();
+    let holds_removed = files_of(manifest.version).len() == QUEUE_FILES.len();
+    if manifest.seq != seq
+        || names != files_of(manifest.version)
+        || manifest.in_flight != state.count(Place::InFlight) as u64
+        || (!holds_removed && state.count(Place::Removed) > 0)
+    {
+        return false;
+    }
+    manifest.files.iter().enumerate().all(|(file, digest)| {
+        let Ok(mut reader) = storage.open_read(&dir.join(&digest.name)) else {
+            return false;
+        };
+        let (mut offset, mut buffer) = (0_u64, vec![0; READ_PIECE]);
+        let mut compare = |piece: &[u8]| -> std::io::Result<()> {
+            let mut at = 0;
+            while at < piece.len() {
+                let want = (piece.len() - at).min(buffer.len());
+                let read = reader.read_at(offset, &mut buffer[..want])?;
+                if read == 0 || buffer[..read] != piece[at..at + read] {
+                    return Err(std::io::Error::other("differs"));
+                }
+                at += read;
+                offset += read as u64;
+            }
+            Ok(())
+        };
+        let rendered = render_file(state, file, None, &mut compare);
+        // Nothing after what the state renders.
+        let ends = reader.read_at(offset, &mut buffer[..1]).is_ok_and(|read| read == 0);
+        rendered.is_ok_and(|found| found == (digest.bytes, digest.crc32)) && ends
+    })
+}
+
 /// The record the manifest says its snapshot covers, reading the manifest
 /// only (the files are checked when the snapshot is loaded). `None`: no
 /// manifest, or one that does not parse.

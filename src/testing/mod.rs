@@ -35,7 +35,7 @@ pub use crate::snapshot::SnapshotData;
 pub use crate::snapshot::base::write_base;
 pub use crate::snapshot::files::{parse_entries, parse_entries_prefix, render_files};
 pub use crate::snapshot::legacy::load_legacy;
-pub use crate::snapshot::manifest::{load_snapshot, write_files, write_snapshot};
+pub use crate::snapshot::manifest::{load_snapshot, renders_as_files, write_files, write_snapshot};
 pub use crate::storage::{
     Entry, Fault, FaultyStorage, PowerLoss, ReadableFile, RealStorage, Storage, WritableFile, write_atomic,
 };

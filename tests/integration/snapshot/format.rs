@@ -201,3 +201,77 @@ fn a_snapshot_listing_an_id_twice_is_rejected_and_repair_clears_it() {
     assert!(report.problems.is_empty(), "after repair: {:?}", report.problems);
     assert!(open(dir.path()).state() == live);
 }
+
+/// `verify` compares the snapshot with the state the journal rebuilds at
+/// its record, holding one state at a time (the journal's, rendered and
+/// compared with the files as it renders; the files' own state is read
+/// only when the bytes differ): a snapshot whose files hold up (checksums,
+/// index) but whose state is not the journal's is reported, and the store
+/// opens from it as verify says; one whose files are written in another
+/// layout (compact JSON, as an older renderer or another tool might) but
+/// hold the journal's state passes.
+#[test]
+fn verify_compares_the_snapshot_with_the_journal_byte_for_byte_or_state_for_state() {
+    use movie_queue::testing::{RealStorage, render_files, renders_as_files, write_files, write_snapshot};
+    let dir = scratch();
+    let qm = open(dir.path());
+    for id in ["1", "2", "3"] {
+        qm.add_to_pending(movie(id)).unwrap();
+    }
+    qm.get_next_pending().unwrap();
+    let live = qm.state();
+    let seq = qm.last_seq();
+    qm.close().unwrap();
+    let report = movie_queue::verify(dir.path()).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.snapshot_seq, Some(seq.0));
+    assert!(
+        renders_as_files(&RealStorage, dir.path(), &live, seq),
+        "the renderer's own bytes"
+    );
+    assert!(!renders_as_files(
+        &RealStorage,
+        dir.path(),
+        &live,
+        movie_queue::Seq(seq.0 - 1)
+    ));
+
+    // The same state in compact JSON: not the renderer's bytes, the same
+    // queues.
+    let compact = render_files(&live).map(|file| {
+        let entries: Value = serde_json::from_slice(&file).unwrap();
+        serde_json::to_vec(&entries).unwrap()
+    });
+    write_files(&RealStorage, dir.path(), &compact, seq, 1).unwrap();
+    assert!(
+        !renders_as_files(&RealStorage, dir.path(), &live, seq),
+        "another layout"
+    );
+    let report = movie_queue::verify(dir.path()).unwrap();
+    assert!(report.problems.is_empty(), "the same state: {:?}", report.problems);
+    assert_eq!(report.snapshot_seq, Some(seq.0));
+
+    // Another state under the same record: its files, index and manifest
+    // agree with each other, not with the journal.
+    let other_dir = scratch();
+    let other = open(other_dir.path());
+    for id in ["1", "2", "4"] {
+        other.add_to_pending(movie(id)).unwrap();
+    }
+    let other_state = other.state();
+    drop(other);
+    write_snapshot(&RealStorage, dir.path(), &other_state, seq).unwrap();
+    let report = movie_queue::verify(dir.path()).unwrap();
+    assert!(
+        report.problems.iter().any(|problem| problem.contains(&format!(
+            "the snapshot of record {seq} differs from the journal's state"
+        ))),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(
+        QueueManager::open_read_only(dir.path()).unwrap().state(),
+        other_state,
+        "the store opens from its snapshot, as verify says"
+    );
+}
