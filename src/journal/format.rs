@@ -179,11 +179,19 @@ pub fn decode_record(bytes: &[u8], segment_first_seq: Seq) -> Result<RawRecord<'
 /// checked. `None` when the frame does not fit.
 #[must_use]
 pub fn frame_at(bytes: &[u8], offset: usize) -> Option<(Seq, &[u8])> {
+    let framed = framed_len_at(bytes, offset)?;
+    let record = bytes.get(offset..offset.checked_add(framed)?)?;
+    Some((Seq(read_u64(record, 8)), &record[RECORD_HEADER_BYTES..]))
+}
+
+/// The framed length (header and payload) of the record whose header
+/// starts at `offset` of `bytes`, from its length field alone (nothing
+/// checked: the record is decoded after). `None` when the header does not
+/// fit.
+#[must_use]
+pub fn framed_len_at(bytes: &[u8], offset: usize) -> Option<usize> {
     let header = bytes.get(offset..offset.checked_add(RECORD_HEADER_BYTES)?)?;
-    let length = read_u32(header, 0) as usize;
-    let start = offset + RECORD_HEADER_BYTES;
-    let payload = bytes.get(start..start.checked_add(length)?)?;
-    Some((Seq(read_u64(header, 8)), payload))
+    RECORD_HEADER_BYTES.checked_add(usize::try_from(read_u32(header, 0)).ok()?)
 }
 
 /// What a search for a valid record after damage found.

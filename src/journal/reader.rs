@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub use super::damage::{Damage, DamageKind, damage_error};
 use super::format::{
     self, HeaderDefect, RecordDefect, Resync, SEGMENT_HEADER_BYTES, decode_record, decode_segment_header,
-    valid_record_follows,
+    framed_len_at, valid_record_follows,
 };
 use super::holes::{self, Holes};
 use super::segment::{self, SegmentFile};
@@ -341,21 +341,108 @@ pub fn replay(
         return Ok(());
     }
     for segment in &scan.segments {
-        let wanted: Vec<&Run> = segment
+        let wanted = segment
             .runs
             .iter()
-            .filter(|run| run.last >= from && run.first <= through)
-            .collect();
-        if wanted.is_empty() {
-            continue;
-        }
-        let bytes = storage
-            .read(&segment.path)
-            .map_err(|error| Error::io("read", &segment.path, error))?;
+            .filter(|run| run.last >= from && run.first <= through);
         for run in wanted {
-            replay_run(segment, &bytes, run, from, through, on_record)?;
+            replay_run(storage, segment, run, from, through, on_record)?;
         }
     }
+    Ok(())
+}
+
+/// How much of a segment [`replay`] reads at a time (more when one record
+/// is larger): the records are handed on from a window, never from the
+/// whole segment, so a replay beside a growing state costs the window.
+const REPLAY_WINDOW: usize = 4 << 20;
+
+/// Hands on the records `from..=through` of `run`, reading its bytes in
+/// windows of [`REPLAY_WINDOW`], each record checked again (the file may
+/// have changed since the scan).
+fn replay_run(
+    storage: &dyn Storage,
+    segment: &SegmentScan,
+    run: &Run,
+    from: Seq,
+    through: Seq,
+    on_record: &mut OnRecord<'_>,
+) -> Result<()> {
+    let mut file = storage
+        .open_read(&segment.path)
+        .map_err(|error| Error::io("read", &segment.path, error))?;
+    let (mut offset, mut seq) = (run.start, run.first);
+    let mut window = Vec::new();
+    while seq <= run.last && seq <= through {
+        let changed = |seq: Seq, offset: u64| Error::Corrupt {
+            path: segment.path.clone(),
+            offset,
+            detail: format!("record {seq} changed while it was read (another process is repairing the store?)"),
+        };
+        // The window from `offset`: at least the next record whole.
+        let left = usize::try_from(run.end.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let mut wanted = left.min(REPLAY_WINDOW);
+        read_window(file.as_mut(), &segment.path, offset, wanted, &mut window)?;
+        if let Some(framed) = framed_len_at(&window, 0).filter(|&framed| framed > window.len() && framed <= left) {
+            wanted = framed;
+            read_window(file.as_mut(), &segment.path, offset, wanted, &mut window)?;
+        }
+        let mut at = 0;
+        while seq <= run.last && seq <= through {
+            let Some(framed) = framed_len_at(&window, at).filter(|&framed| at + framed <= window.len()) else {
+                break;
+            };
+            let record_offset = offset + at as u64;
+            let Some(raw) = decode_record(&window[at..at + framed], segment.first_seq)
+                .ok()
+                .filter(|raw| raw.seq == seq)
+            else {
+                return Err(changed(seq, record_offset));
+            };
+            if seq >= from {
+                on_record(RawRecord {
+                    seq,
+                    payload: raw.payload,
+                    place: RecordPlace {
+                        path: &segment.path,
+                        offset: record_offset,
+                    },
+                })?;
+            }
+            at += framed;
+            seq = if seq == run.last { Seq(u64::MAX) } else { seq.next() };
+        }
+        if at == 0 && seq <= run.last && seq <= through {
+            // Not one whole record where the scan found one.
+            return Err(changed(seq, offset));
+        }
+        offset += at as u64;
+    }
+    Ok(())
+}
+
+/// Reads `wanted` bytes of `file` from `offset` into `window` (fewer at
+/// the end of the file).
+fn read_window(
+    file: &mut dyn crate::storage::ReadableFile,
+    path: &Path,
+    offset: u64,
+    wanted: usize,
+    window: &mut Vec<u8>,
+) -> Result<()> {
+    window.clear();
+    window.resize(wanted, 0);
+    let mut filled = 0;
+    while filled < wanted {
+        let read = file
+            .read_at(offset + filled as u64, &mut window[filled..])
+            .map_err(|error| Error::io("read", path, error))?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    window.truncate(filled);
     Ok(())
 }
 
@@ -404,26 +491,6 @@ pub fn replay_one(storage: &dyn Storage, scan: &JournalScan, seq: Seq, on_record
             offset: run.last_start,
         },
     })
-}
-
-fn replay_run(
-    segment: &SegmentScan,
-    bytes: &[u8],
-    run: &Run,
-    from: Seq,
-    through: Seq,
-    on_record: &mut OnRecord<'_>,
-) -> Result<()> {
-    for record in run_records(segment, bytes, run) {
-        let record = record?;
-        if record.seq > through {
-            break;
-        }
-        if record.seq >= from {
-            on_record(record)?;
-        }
-    }
-    Ok(())
 }
 
 /// The records of a segment's `bytes` from its header on, each checked,
