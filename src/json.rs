@@ -177,6 +177,12 @@ pub struct ValueScan {
 }
 
 impl ValueScan {
+    /// Has it scanned nothing yet?
+    #[must_use]
+    pub fn is_fresh(&self) -> bool {
+        self.scanned == 0 && self.depth == 0
+    }
+
     /// The length of the value `bytes` starts with (the same start each
     /// call, longer or as long as before), as [`value_length`].
     pub fn length(&mut self, bytes: &[u8], end: bool) -> Option<usize> {

@@ -36,6 +36,7 @@ mod stamps;
 #[cfg(test)]
 mod tests;
 mod time_index;
+pub(crate) use self::mutation::Prepared;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -236,9 +236,35 @@ impl QueueState {
     /// Appends a known-new entry (the snapshot loader's path).
     pub(crate) fn push_new(&mut self, place: Place, entry: &QueueEntry) -> Result<(), ApplyError> {
         if self.find(entry.id()).is_some() {
-            return Err(ApplyError(format!("{:?} is already listed", entry.id())));
+            return Err(already_listed(entry.id()));
         }
         let node = Node::new(entry.fields(), place, &mut self.scratch);
+        let index = self.insert(node);
+        self.attach(index, End::Back);
+        Ok(())
+    }
+
+    /// An entry made ready for `place` apart from any state (its compact
+    /// JSON written, the numbers its indexes need read): what a loader
+    /// prepares on a thread of its own, then hands to
+    /// [`QueueState::push_prepared`] in order.
+    pub(crate) fn prepare(entry: &QueueEntry, place: Place, scratch: &mut Vec<u8>) -> Prepared {
+        Prepared(Node::new(entry.fields(), place, scratch))
+    }
+
+    /// Appends a prepared entry to the back of `place` (its own place, or
+    /// in flight for one prepared as pending: they keep no index time), as
+    /// [`QueueState::push_new`] does.
+    pub(crate) fn push_prepared(&mut self, prepared: Prepared, place: Place) -> Result<(), ApplyError> {
+        let mut node = prepared.0;
+        debug_assert!(
+            node.place == place || matches!((node.place, place), (Place::Pending, Place::InFlight)),
+            "prepared for the place it goes to"
+        );
+        if self.find(node.id()).is_some() {
+            return Err(already_listed(node.id()));
+        }
+        node.place = place;
         let index = self.insert(node);
         self.attach(index, End::Back);
         Ok(())
@@ -270,4 +296,13 @@ impl QueueState {
             self.attach(index, end);
         }
     }
+}
+
+/// An entry prepared by [`QueueState::prepare`], not yet in a state.
+#[derive(Debug)]
+pub(crate) struct Prepared(Node);
+
+/// The refusal of an entry whose id a state being loaded already holds.
+fn already_listed(id: &str) -> ApplyError {
+    ApplyError(format!("{id:?} is already listed"))
 }

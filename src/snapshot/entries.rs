@@ -72,6 +72,23 @@ impl<'f> Entries<'f> {
         }
     }
 
+    /// This splitter, starting inside an array right after a `,` at byte
+    /// `offset` of its text instead (the second half of a file split
+    /// between two entries).
+    #[must_use]
+    pub fn after_comma_at(mut self, offset: u64) -> Self {
+        self.expect = Expect::Value;
+        self.consumed = offset;
+        self
+    }
+
+    /// Does it stand right after a `,` between two entries, nothing of the
+    /// next one read (where a [`Entries::after_comma_at`] splitter starts)?
+    #[must_use]
+    pub fn between_entries(&self) -> bool {
+        self.expect == Expect::Value && self.scan.is_fresh()
+    }
+
     /// How many entries were handed on.
     #[must_use]
     pub fn count(&self) -> usize {

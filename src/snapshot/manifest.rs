@@ -25,7 +25,7 @@ use super::entries::{Entries, parse_entry};
 use super::files::{self, Rendered, render_file};
 use super::index::{Index, IndexBuilder, Located, entry_crc};
 use super::{
-    MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, push, seal, unseal,
+    MANIFEST_FILE, MANIFEST_VERSION, PENDING_FILE, QUEUE_FILES, Rejected, SnapshotData, Unsealed, seal, unseal,
 };
 use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
@@ -899,17 +899,22 @@ fn load_checked(
             digest.bytes, digest.crc32
         )));
     }
-    let mut index = 0;
-    let mut each = |entry| {
-        let place = if index < first_count { places.0 } else { places.1 };
-        index += 1;
-        push(state, place, &entry)
-    };
-    let again = read_entries(file.as_mut(), &mut piece, &mut each).map_err(reject)?;
+    drop(piece);
+    let (count, again) = super::halves::load(
+        storage,
+        path,
+        file.as_mut(),
+        length,
+        state,
+        places,
+        first_count,
+        READ_PIECE,
+    )
+    .map_err(reject)?;
     if again != (length, crc32) {
         return Err(reject("the file changed while it was read".into()));
     }
-    Ok(index)
+    Ok(count)
 }
 
 /// Reads the documented file `file` from its start in pieces of

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `files.rs` | the documented files: rendering (as Python's `json.dump(..., indent=2)`) and parsing |
 //! | `entries.rs` | reading a documented file entry by entry as its bytes come, never whole |
+//! | `halves.rs` | loading a big documented file in two halves at once, as the sequential load would |
 //! | `manifest.rs` | writing a snapshot atomically; loading it only when every checksum agrees |
 //! | `legacy.rs` | reading a legacy store's files; the event that imports them |
 //! | `base.rs` | the compaction base `journal/base.json` |
@@ -13,6 +14,7 @@
 pub(crate) mod base;
 pub(crate) mod entries;
 pub(crate) mod files;
+pub(crate) mod halves;
 pub(crate) mod index;
 pub(crate) mod legacy;
 pub(crate) mod manifest;
