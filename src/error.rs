@@ -235,6 +235,20 @@ pub enum Error {
     #[error("the queue manager is closed")]
     Closed,
 
+    /// `verify` read the store again and again while a writer beside it
+    /// kept snapshotting or compacting, and each reading found something
+    /// that had changed under it: no answer about damage can be given.
+    /// Not damage.
+    #[error(
+        "store {dir} kept changing while it was verified ({attempts} readings, a writer snapshotting or compacting beside it); nothing is known to be damaged"
+    )]
+    Changing {
+        /// The store directory.
+        dir: PathBuf,
+        /// How many times it was read.
+        attempts: u32,
+    },
+
     /// Records asked for (or due next to a reader that fell behind) are
     /// no longer in the journal: `compact` removed them; their effect is in
     /// the compaction base, their events are gone. Not damage.

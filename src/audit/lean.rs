@@ -350,16 +350,24 @@ impl AfterSnapshot {
 }
 
 /// Can the store rebuild the snapshot's state without its files: the
-/// journal's first segment starts at record 1, or a compaction base lies
-/// beside it (whose content the whole open and `verify` check), or the
-/// snapshot covers no record?
+/// snapshot covers no record, or the journal's first segment starts at
+/// record 1, or right after the record of a compaction base whose
+/// checksum holds (its entries the whole open and `verify` check)?
+/// Otherwise the snapshot is the only copy of its state: a damage the
+/// lean reads do not look at would go unseen, and a writer must record it
+/// as the base, so both rebuild whole.
 pub(crate) fn journal_reaches_back(storage: &dyn Storage, dir: &Path, covered: Seq) -> bool {
     let journal = Layout::new(dir).journal();
-    if covered.0 == 0 || storage.exists(&journal.join(crate::layout::BASE_FILE)) {
+    if covered.0 == 0 {
         return true;
     }
-    crate::journal::segment::list_segments(storage, &journal)
-        .is_ok_and(|segments| segments.first().is_some_and(|first| first.first_seq == Seq(1)))
+    let Ok(segments) = crate::journal::segment::list_segments(storage, &journal) else {
+        return false;
+    };
+    let first = segments.first().map_or(covered.next(), |first| first.first_seq);
+    first == Seq(1)
+        || crate::snapshot::base::sealed_seq(storage, &journal.join(crate::layout::BASE_FILE))
+            .is_some_and(|base| base.next() >= first)
 }
 
 /// Does the journal folder hold only what a store puts there? The stream

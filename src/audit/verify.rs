@@ -32,6 +32,11 @@ pub struct VerifyReport {
     pub last_seq: u64,
     /// The sequence number the snapshot covers, if there is a consistent one.
     pub snapshot_seq: Option<u64>,
+    /// Was that snapshot compared with the journal's own state at its
+    /// record (and found equal)? `false` when the journal, from its start
+    /// or its compaction base, does not rebuild that state by itself (the
+    /// snapshot is then the only copy of it).
+    pub snapshot_compared: bool,
     /// What an open would start from.
     pub start: Start,
     /// Problems that do not keep the store from opening (damage a
@@ -61,6 +66,77 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
 /// As [`verify`].
 pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
     lock::require_directory(dir)?;
+    // A writer beside it may snapshot or compact while it reads: a
+    // manifest of one snapshot with files of the next, a base or segments
+    // replaced under it. An answer that finds something wrong stands only
+    // when nothing it reads changed meanwhile; otherwise it verifies again.
+    for attempt in 1..=VERIFY_ATTEMPTS {
+        let before = Moment::of(storage, dir);
+        let outcome = verify_once(storage, dir);
+        if matches!(&outcome, Ok(report) if report.problems.is_empty()) {
+            return outcome;
+        }
+        let after = Moment::of(storage, dir);
+        if before == after && !after.snapshot_being_written {
+            return outcome;
+        }
+        tracing::info!(
+            attempt,
+            "the store changed while it was verified (a writer snapshotting or compacting); verifying again"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10 * u64::from(attempt)));
+    }
+    Err(Error::Changing {
+        dir: dir.to_path_buf(),
+        attempts: VERIFY_ATTEMPTS,
+    })
+}
+
+/// How many times [`verify_with`] reads a store that keeps changing under
+/// it before it says so ([`Error::Changing`]) instead of answering.
+const VERIFY_ATTEMPTS: u32 = 10;
+
+/// What a writer changes when it snapshots or compacts, read cheaply: the
+/// manifest's bytes, whether a snapshot is being written (its manifest's
+/// temporary file is there from before its files are renamed into place
+/// until the manifest is), the compaction base's length and first bytes
+/// (its checksum is among them) and the journal's file names.
+#[derive(Debug, PartialEq, Eq)]
+struct Moment {
+    manifest: Option<Vec<u8>>,
+    snapshot_being_written: bool,
+    base: Option<(u64, Vec<u8>)>,
+    journal: Option<Vec<String>>,
+}
+
+impl Moment {
+    fn of(storage: &dyn Storage, dir: &Path) -> Moment {
+        let layout = Layout::new(dir);
+        let manifest = layout.manifest();
+        let base = layout.base();
+        let base = match storage.entry(&base) {
+            Ok(crate::storage::Entry::File(size)) => {
+                let mut head = vec![0; 64];
+                let read = storage
+                    .open_read(&base)
+                    .and_then(|mut file| file.read_at(0, &mut head))
+                    .unwrap_or(0);
+                head.truncate(read);
+                Some((size, head))
+            }
+            _ => None,
+        };
+        Moment {
+            manifest: storage.read(&manifest).ok(),
+            snapshot_being_written: storage.exists(&crate::layout::temporary_path(&manifest)),
+            base,
+            journal: storage.list_dir(&layout.journal()).ok(),
+        }
+    }
+}
+
+/// One reading of the store (see [`verify_with`]).
+fn verify_once(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
     let evidence = Evidence::gather(storage, dir)?;
     let mut decision = decision::decide(storage, evidence)?;
     let problems = decision.problems();
@@ -96,6 +172,7 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
         first_seq: scan.first_seq().map_or(0, |seq| seq.0),
         last_seq: decision.chain.end.0,
         snapshot_seq: None,
+        snapshot_compared: false,
         start,
         problems,
         holes,
@@ -167,6 +244,7 @@ fn check_snapshot(
     }
     if manifest::renders_as_files(storage, dir, &state, seq) {
         report.snapshot_seq = Some(seq.0);
+        report.snapshot_compared = true;
         return Ok(Some(state));
     }
     // Not byte for byte (files an older release rendered, say): the
@@ -174,6 +252,7 @@ fn check_snapshot(
     let from_snapshot = reload_snapshot(storage, dir, seq)?;
     if state == from_snapshot {
         report.snapshot_seq = Some(seq.0);
+        report.snapshot_compared = true;
     } else {
         report.problems.push(format!(
             "{}: the snapshot of record {seq} differs from the journal's state at that record",

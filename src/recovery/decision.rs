@@ -294,10 +294,14 @@ impl Decision {
                 )
             });
         }
-        for rejected in evidence.rejected() {
+        if let Some(Err(rejected)) = &evidence.snapshot {
             problems.push(format!(
-                "{rejected} (not used; the next writer close writes a new snapshot)"
+                "{rejected} (not used: the journal rebuilds the state; `movie-queue snapshot` writes a new \
+                 snapshot, as does the next close of a writer that opens the whole store, such as the application)"
             ));
+        }
+        if let Some(Err(rejected)) = &evidence.base {
+            problems.push(format!("{rejected} (not used; `movie-queue repair` sets it aside)"));
         }
         if decision.base_needed {
             problems.push(decision.base_needed_problem());

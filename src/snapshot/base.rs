@@ -21,7 +21,7 @@ use crate::entry::QueueEntry;
 use crate::error::{Error, Result};
 use crate::projection::{Place, QueueState};
 use crate::seq::{SEQ_MAX, Seq};
-use crate::storage::{self, Storage};
+use crate::storage::{self, Entry, Storage};
 
 use crate::layout::BASE_FILE;
 
@@ -126,6 +126,67 @@ pub fn check_base(storage: &dyn Storage, path: &Path) -> std::result::Result<Opt
 /// As [`load_base`], but for the entries.
 pub fn base_seq(storage: &dyn Storage, path: &Path) -> std::result::Result<Option<Seq>, Rejected> {
     read_base(storage, path, &mut |seq, _| Ok(seq))
+}
+
+/// The record the compaction base covers when its checksum holds, read
+/// in pieces (the file is never held whole, its JSON never parsed past
+/// its first fields): what a lean reader checks before it trusts that the
+/// journal, from the base, rebuilds the snapshot's state. A base this
+/// build did not write in its sealed shape is read whole by
+/// [`base_seq`]. `None`: no base, or one that does not hold up.
+#[must_use]
+pub fn sealed_seq(storage: &dyn Storage, path: &Path) -> Option<Seq> {
+    const PIECE: usize = 1 << 20;
+    let Ok(Entry::File(length)) = storage.entry(path) else {
+        return None;
+    };
+    let mut file = storage.open_read(path).ok()?;
+    let mut piece = vec![0; PIECE];
+    let read = file.read_at(0, &mut piece).ok()?;
+    let head = sealed_head(&piece[..read]);
+    let Some((crc32, body_start, seq)) = head else {
+        return base_seq(storage, path).ok().flatten();
+    };
+    // The body runs to the closing `}` and newline `seal` writes.
+    let body_end = length.checked_sub(2).filter(|&end| end >= body_start as u64)?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut at = body_start as u64;
+    while at < body_end {
+        let want = usize::try_from(body_end - at).map_or(PIECE, |left| left.min(PIECE));
+        let read = file.read_at(at, &mut piece[..want]).ok()?;
+        if read == 0 {
+            return None;
+        }
+        hasher.update(&piece[..read]);
+        at += read as u64;
+    }
+    let mut tail = [0; 3];
+    let read = file.read_at(body_end, &mut tail).ok()?;
+    (&tail[..read] == b"}\n" && hasher.finalize() == crc32 && seq.0 < SEQ_MAX).then_some(seq)
+}
+
+/// The sealed shape's first bytes, as `seal` and `write_base` write them:
+/// `{"crc32":C,"base":{"version":V,"seq":S,` with a version this build
+/// reads. Its checksum, where its body starts, and its record.
+fn sealed_head(bytes: &[u8]) -> Option<(u32, usize, Seq)> {
+    let number = |bytes: &[u8]| -> Option<(u64, usize)> {
+        let digits = bytes.iter().take_while(|byte| byte.is_ascii_digit()).count();
+        let text = std::str::from_utf8(&bytes[..digits]).ok()?;
+        Some((text.parse().ok()?, digits))
+    };
+    let rest = bytes.strip_prefix(b"{\"crc32\":")?;
+    let (crc32, digits) = number(rest)?;
+    let rest = rest[digits..].strip_prefix(b",\"base\":")?;
+    let body_start = bytes.len() - rest.len();
+    let rest = rest.strip_prefix(b"{\"version\":")?;
+    let (version, digits) = number(rest)?;
+    let rest = rest[digits..].strip_prefix(b",\"seq\":")?;
+    let (seq, digits) = number(rest)?;
+    rest[digits..].starts_with(b",").then_some(())?;
+    (2..=u64::from(BASE_VERSION))
+        .contains(&version)
+        .then(|| Some((u32::try_from(crc32).ok()?, body_start, Seq(seq))))
+        .flatten()
 }
 
 /// Reads the base at `path` and hands its record and lists to `make`.
@@ -272,4 +333,38 @@ pub fn load_base_leniently(storage: &dyn Storage, path: &Path) -> Option<Snapsho
         .or_else(|_| serde_json::from_slice::<Base>(&bytes))
         .ok()?;
     (base.seq.0 < SEQ_MAX).then(|| base.into_data().ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::RealStorage;
+
+    #[test]
+    fn a_sealed_base_is_checked_in_pieces_and_any_changed_byte_fails_it() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let mut state = QueueState::new();
+        for n in 0..50 {
+            let entry = crate::entry::QueueEntry::new(crate::movie::Movie::new(format!("m{n}"), "T", "2000"));
+            state.push_new(Place::Pending, &entry).expect("new");
+        }
+        write_base(&RealStorage, dir.path(), &SnapshotData::new(Seq(77), state)).expect("write");
+        let path = dir.path().join(BASE_FILE);
+        assert_eq!(sealed_seq(&RealStorage, &path), Some(Seq(77)));
+        let bytes = std::fs::read(&path).expect("read");
+        for at in [0, 10, bytes.len() / 2, bytes.len() - 3, bytes.len() - 1] {
+            let mut changed = bytes.clone();
+            changed[at] ^= 0x01;
+            std::fs::write(&path, &changed).expect("write");
+            assert_eq!(sealed_seq(&RealStorage, &path), None, "a byte changed at {at}");
+            assert!(
+                base_seq(&RealStorage, &path).is_err() || at == bytes.len() - 1,
+                "the whole read agrees at {at}"
+            );
+        }
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).expect("write");
+        assert_eq!(sealed_seq(&RealStorage, &path), None, "cut short");
+        std::fs::remove_file(&path).expect("remove");
+        assert_eq!(sealed_seq(&RealStorage, &path), None, "none");
+    }
 }

@@ -346,6 +346,11 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
         return Some(hint);
     }
     match error {
+        Error::Changing { .. } => Some(
+            "run `movie-queue verify` again when the application is not snapshotting or compacting (a snapshot \
+             is written every 10,000 changes or 5 minutes by default)"
+                .into(),
+        ),
         Error::Locked { dir } => Some(format!(
             "another movie-queue process or the application holds {}; try again when it exits, \
              or use a read-only command (stats, list, show, log, replay, verify)",

@@ -92,7 +92,14 @@ fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) 
         report.segments, report.records, report.bytes
     )?;
     match report.snapshot_seq {
-        Some(seq) => writeln!(output.out, "snapshot  covers record {seq}, agrees with the journal")?,
+        Some(seq) if report.snapshot_compared => {
+            writeln!(output.out, "snapshot  covers record {seq}, agrees with the journal")?;
+        }
+        Some(seq) => writeln!(
+            output.out,
+            "snapshot  covers record {seq}; the only copy of that state (the journal does not rebuild it by itself), \
+             so not compared with it"
+        )?,
         None if report.problems.is_empty() => writeln!(output.out, "snapshot  none")?,
         None => {}
     }

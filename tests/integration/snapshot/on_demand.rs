@@ -375,6 +375,24 @@ fn a_compacted_store_without_its_base_or_with_a_file_cut_opens_whole() {
     let qm = session_open(dir.path(), true);
     assert!(!qm.is_loaded(), "then on demand");
     qm.close().unwrap();
+    // The base damaged in place, its length kept: its checksum fails, so
+    // the snapshot is the only copy of its state again.
+    let mut bytes = std::fs::read(base(dir.path())).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(base(dir.path()), &bytes).unwrap();
+    let qm = session_open(dir.path(), true);
+    assert!(
+        qm.is_loaded(),
+        "a base that does not hold up: the whole open records it again"
+    );
+    qm.close().unwrap();
+    let report = movie_queue::verify(dir.path()).unwrap();
+    assert!(
+        report.problems.iter().all(|problem| !problem.contains("base.json")),
+        "the base recorded again: {:?}",
+        report.problems
+    );
     // A documented file of another length than the manifest's.
     let completed = dir.path().join(movie_queue::testing::COMPLETED_FILE);
     let length = std::fs::metadata(&completed).unwrap().len();

@@ -23,6 +23,9 @@ pub struct Health {
     pub start: String,
     /// The record the snapshot covers (when it holds up).
     pub snapshot_seq: Option<u64>,
+    /// Was it compared with the journal's state (else it is the only copy
+    /// of that state)?
+    pub snapshot_compared: bool,
     /// When the snapshot was written, Unix seconds, and how long ago.
     pub snapshot_written: Option<f64>,
     pub snapshot_age: String,
@@ -53,6 +56,7 @@ pub fn health(dir: &Path) -> Health {
         last_seq: 0,
         start: String::new(),
         snapshot_seq: None,
+        snapshot_compared: false,
         snapshot_written: written,
         snapshot_age: written.map_or_else(
             || "no snapshot".to_owned(),
@@ -74,6 +78,7 @@ pub fn health(dir: &Path) -> Health {
             health.last_seq = report.last_seq;
             health.start = report.start.to_string();
             health.snapshot_seq = report.snapshot_seq;
+            health.snapshot_compared = report.snapshot_compared;
             health.problems = report.problems;
         }
         Err(error) => {

@@ -251,6 +251,29 @@ fn a_legacy_store_verifies_clean() {
     assert!(verify.stdout.contains("legacy"), "{verify:?}");
 }
 
+/// `verify` says a snapshot agrees with the journal only when it compared
+/// them: a store whose journal reaches the snapshot's record says so; a
+/// backup of the snapshot alone (no journal; exit 3, as the next writer
+/// records it as the compaction base) says the snapshot is the only copy
+/// of its state, not compared.
+#[test]
+fn verify_says_agrees_only_when_it_compared_the_snapshot_with_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    five_adds(dir.path());
+    mq(dir.path(), &["snapshot"]).ok();
+    let verify = mq(dir.path(), &["verify"]).ok();
+    assert!(
+        verify.stdout.contains("covers record 5, agrees with the journal"),
+        "{verify:?}"
+    );
+    std::fs::remove_dir_all(dir.path().join("journal")).unwrap();
+    let verify = mq(dir.path(), &["verify"]).fails_with(3);
+    assert!(
+        verify.stdout.contains("covers record 5; the only copy of that state") && !verify.stdout.contains("agrees"),
+        "{verify:?}"
+    );
+}
+
 /// The holes file damaged after a repair recorded a hole: `verify` names
 /// it (exit 3) and the damage it recorded again; following its hint, one
 /// `repair` records the hole anew, `verify` exits 0 and `log` reads past it.
