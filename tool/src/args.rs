@@ -28,7 +28,7 @@ const DIR_HELP: &str = "The store directory [default: $MOVIE_QUEUE_DIR, else ~/.
         1 error (one line on stderr naming the file, offset or id), 2 usage."
 )]
 pub struct Cli {
-    #[arg(long, global = true, env = "MOVIE_QUEUE_DIR", value_name = "DIR", help = DIR_HELP)]
+    #[arg(long, global = true, value_name = "DIR", help = DIR_HELP)]
     pub dir: Option<PathBuf>,
 
     #[command(subcommand)]

@@ -94,7 +94,7 @@ fn scratch_dir() -> PathBuf {
 
 impl Demo<'_> {
     fn section(&mut self, title: &str) -> std::io::Result<()> {
-        let rule = "─".repeat(60_usize.saturating_sub(title.chars().count() + 4));
+        let rule = "─".repeat(60_usize.saturating_sub(crate::output::display_width(title) + 4));
         let line = format!("── {title} {rule}");
         writeln!(self.output.out, "\n{}", self.output.style.bold(&line))
     }
@@ -168,7 +168,12 @@ impl Demo<'_> {
     fn retry(&mut self, qm: &QueueManager) -> anyhow::Result<()> {
         self.section("4. Retry the failures: get_movies_ready_for_retry(5)")?;
         let ready = qm.get_movies_ready_for_retry(5);
-        self.say(&format!("{} movies are ready for retry", ready.len()))?;
+        let (movies, are) = if ready.len() == 1 {
+            ("movie", "is")
+        } else {
+            ("movies", "are")
+        };
+        self.say(&format!("{} {movies} {are} ready for retry", ready.len()))?;
         for entry in &ready {
             qm.move_failed_to_pending(entry)?;
             let again = self.output.style.cyan("↺");

@@ -300,10 +300,18 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
                 style.bold(&title),
                 style.yellow(&format!("[{place}]"))
             )?;
-            writeln!(output.out, "  {:<13} {}", "id", show_id(entry.id()))?;
-            for (name, value) in entry_fields(entry) {
+            let fields = entry_fields(entry);
+            let width = fields
+                .iter()
+                .map(|(name, _)| crate::output::display_width(&safe(name)))
+                .max()
+                .unwrap_or(0)
+                .max(13);
+            writeln!(output.out, "  {:<width$} {}", "id", show_id(entry.id()))?;
+            for (name, value) in fields {
                 let name = safe(&name);
-                writeln!(output.out, "  {name:<13} {}", safe(&value))?;
+                let padding = " ".repeat(width.saturating_sub(crate::output::display_width(&name)));
+                writeln!(output.out, "  {name}{padding} {}", safe(&value))?;
             }
         }
         None => writeln!(
@@ -330,8 +338,19 @@ fn entry_fields(entry: &QueueEntry) -> Vec<(String, String)> {
     if let Some(imdb_id) = movie.imdb_id() {
         fields.push(("imdb_id".into(), imdb_id.to_owned()));
     }
+    // The application's fields as a person reads them: a text without its
+    // quotes, a time (`queued_at`, `last_failed_at`, any `…_at` number) as
+    // a local date-time; anything else as its JSON.
     for (key, value) in movie.extra() {
-        fields.push((key.clone(), value.to_string()));
+        let text = match value {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Number(number) if key.ends_with("_at") => number.as_f64().map_or_else(
+                || number.to_string(),
+                |time| format!("{} ({})", local_time(time), relative_time(time, now)),
+            ),
+            other => other.to_string(),
+        };
+        fields.push((key.clone(), text));
     }
     if entry.retry_count > 0 {
         fields.push(("retry count".into(), entry.retry_count.to_string()));

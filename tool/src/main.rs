@@ -104,9 +104,14 @@ pub(crate) fn run() -> ExitCode {
     }
 }
 
-/// `--dir`, else `$MOVIE_QUEUE_DIR` (clap reads it), else `~/.movie_sync/`.
+/// `--dir`, else `$MOVIE_QUEUE_DIR`, else `~/.movie_sync/`. (Read here,
+/// not by clap: an argument clap takes from the environment shows in its
+/// usage lines as if it had been typed.)
 fn store_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    match given {
+    let from_environment = std::env::var_os("MOVIE_QUEUE_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from);
+    match given.or(from_environment) {
         Some(dir) => Ok(dir),
         None => movie_queue::default_dir()
             .or_else(|_| fail_with_hint("HOME is not set, so there is no default store", "pass --dir DIR")),

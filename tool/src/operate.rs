@@ -340,7 +340,11 @@ pub fn requeue_in_flight(output: &mut Output, dir: &Path) -> anyhow::Result<()> 
     if count == 0 {
         writeln!(output.out, "no movie is in flight; nothing changed")?;
     } else {
-        writeln!(output.out, "{count} movies back at the front of pending")?;
+        writeln!(
+            output.out,
+            "{} back at the front of pending",
+            crate::output::counted(count as u64, "movie", "movies")
+        )?;
     }
     Ok(())
 }
@@ -348,7 +352,12 @@ pub fn requeue_in_flight(output: &mut Output, dir: &Path) -> anyhow::Result<()> 
 /// `cleanup --days N`.
 pub fn cleanup(output: &mut Output, dir: &Path, days: u32) -> anyhow::Result<()> {
     let removed = with_writer(dir, |qm| Ok(qm.cleanup_old_completed(days)?))?;
-    writeln!(output.out, "removed {removed} completed entries older than {days} days")?;
+    writeln!(
+        output.out,
+        "removed {} older than {}",
+        crate::output::counted(removed as u64, "completed entry", "completed entries"),
+        crate::output::counted(days, "day", "days")
+    )?;
     Ok(())
 }
 

@@ -201,10 +201,21 @@ fn needs_escape(character: char) -> bool {
         )
 }
 
-/// Pads `text` to `width` characters (colour codes added after padding).
+/// How many columns `text` takes on a terminal: a CJK character or an
+/// emoji two, a combining mark none.
+pub fn display_width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `count` and the noun that goes with it: `1 movie`, `2 movies`.
+pub fn counted(count: impl Into<u64>, one: &str, many: &str) -> String {
+    let count = count.into();
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+/// Pads `text` to `width` columns (colour codes added after padding).
 fn pad(text: &str, width: usize) -> String {
-    let count = text.chars().count();
-    format!("{text}{}", " ".repeat(width.saturating_sub(count)))
+    format!("{text}{}", " ".repeat(width.saturating_sub(display_width(text))))
 }
 
 /// Writes an aligned table: a bold header row, then the rows. Columns in
@@ -228,11 +239,11 @@ pub fn write_table_block(
         let titles = header.unwrap_or_default();
         let columns = titles.len().max(rows.first().map_or(0, Vec::len));
         *widths = (0..columns)
-            .map(|column| titles.get(column).map_or(0, |title| title.chars().count()))
+            .map(|column| titles.get(column).map_or(0, |title| display_width(title)))
             .collect();
         for row in rows {
             for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
+                *width = (*width).max(display_width(cell));
             }
         }
     }
@@ -241,8 +252,7 @@ pub fn write_table_block(
         let last = cells.len().saturating_sub(1);
         let mut line = String::new();
         for (column, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            let count = cell.chars().count();
-            let padding = " ".repeat(width.saturating_sub(count));
+            let padding = " ".repeat(width.saturating_sub(display_width(cell)));
             if right.contains(&column) {
                 line.push_str(&padding);
                 line.push_str(cell);

@@ -88,8 +88,10 @@ fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) 
     };
     writeln!(
         output.out,
-        "journal   {} segment(s), {} records, {} bytes, {records}",
-        report.segments, report.records, report.bytes
+        "journal   {}, {}, {}, {records}",
+        crate::output::counted(report.segments as u64, "segment", "segments"),
+        crate::output::counted(report.records, "record", "records"),
+        crate::output::counted(report.bytes, "byte", "bytes")
     )?;
     match report.snapshot_seq {
         Some(seq) if report.snapshot_compared => {

@@ -91,3 +91,16 @@ pub fn health(dir: &Path) -> Health {
     }
     health
 }
+
+impl Health {
+    /// "N segments, N records, N bytes", each noun as its count wants it.
+    #[must_use]
+    pub fn journal_words(&self) -> String {
+        format!(
+            "{}, {}, {}",
+            crate::output::counted(self.segments as u64, "segment", "segments"),
+            crate::output::counted(self.records, "record", "records"),
+            crate::output::counted(self.bytes, "byte", "bytes")
+        )
+    }
+}

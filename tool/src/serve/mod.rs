@@ -87,10 +87,10 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     app.guard.set_port(bound.port());
     follow(Arc::clone(&app));
-    let records = app.model().last_seq();
+    let records = super::output::counted(app.model().last_seq(), "record", "records");
     // The line the tests and scripts wait for: the address, once listening.
     println!(
-        "serving {} at http://{bound}/ (read-only; {records} records; Ctrl-C stops)",
+        "serving {} at http://{bound}/ (read-only; {records}; Ctrl-C stops)",
         super::output::safe_path(&app.dir)
     );
     let router = http::router(Arc::clone(&app));

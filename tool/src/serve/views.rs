@@ -407,6 +407,18 @@ pub struct Travel {
     pub events_between: u64,
 }
 
+impl Travel {
+    /// "(N records, M movies moved)", each noun as its count wants it.
+    #[must_use]
+    pub fn between_words(&self) -> String {
+        format!(
+            "{}, {} moved",
+            crate::output::counted(self.events_between, "record", "records"),
+            crate::output::counted(self.changes_total as u64, "movie", "movies")
+        )
+    }
+}
+
 /// How many changes the page lists.
 pub const CHANGES_SHOWN: usize = 100;
 

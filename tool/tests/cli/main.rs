@@ -28,6 +28,7 @@ mod serve;
 mod special_files;
 mod time_limits;
 mod verify_repair;
+mod wording;
 
 /// The library's test helpers, plus the two that start the binary.
 mod support {
