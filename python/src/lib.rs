@@ -262,15 +262,13 @@ impl QueueManager {
         events_list(py, &records)
     }
 
-    /// The events with a sequence number above `since`, in order (`since=0`:
-    /// every event the journal still holds).
+    /// The events from record `since` on, that record included, in order
+    /// (`since=0`: every event the journal still holds): what `movie-queue
+    /// log --since` and the event stream mean by it. A consumer that handled
+    /// record `seq` resumes with `since=seq + 1`.
     #[pyo3(signature = (since=0))]
     fn events<'py>(&self, py: Python<'py>, since: u64) -> PyResult<Bound<'py, PyList>> {
-        let from = if since == 0 {
-            Seq(0)
-        } else {
-            Seq(since.saturating_add(1))
-        };
+        let from = Seq(since);
         let records: Vec<EventRecord> = self.with(py, move |store| store.events_from(from)?.collect())?;
         events_list(py, &records)
     }

@@ -86,7 +86,10 @@ def test_history_events_and_state_at(qm):
     assert history[2]["error"] == "boom" and history[2]["v"] == 2
     assert isinstance(history[0]["ts"], float)
     assert [e["seq"] for e in qm.events()] == [1, 2, 3, 4]
-    assert [e["seq"] for e in qm.events(since=2)] == [3, 4]
+    # `since` includes its record, as `movie-queue log --since` does.
+    assert [e["seq"] for e in qm.events(since=2)] == [2, 3, 4]
+    assert [e["seq"] for e in qm.events(since=4)] == [4]
+    assert qm.events(since=5) == []
     assert qm.last_seq() == 4
     then = qm.state_at(2)
     assert [m["id"] for m in then["pending"]] == ["1", "2"]
