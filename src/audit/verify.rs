@@ -126,9 +126,16 @@ impl Moment {
             }
             _ => None,
         };
+        // The temporary manifest first: a snapshot whose files were
+        // renamed into place before this reading and whose manifest was
+        // not yet, then is seen here, however the manifest's own rename
+        // falls between the two reads (read the other way round, a
+        // reading could take the old manifest, then miss the temporary
+        // file the rename just took away).
+        let snapshot_being_written = storage.exists(&crate::layout::temporary_path(&manifest));
         Moment {
             manifest: storage.read(&manifest).ok(),
-            snapshot_being_written: storage.exists(&crate::layout::temporary_path(&manifest)),
+            snapshot_being_written,
             base,
             journal: storage.list_dir(&layout.journal()).ok(),
         }
