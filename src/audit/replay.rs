@@ -102,7 +102,8 @@ struct Point {
 }
 
 /// What the checkpoints on disk say, read cheaply: the snapshot's record
-/// from its manifest alone, the base (whose record is inside it) whole.
+/// from its manifest alone, the base's from its head once its checksum
+/// holds (each is loaded whole only when a replay starts from it).
 struct Checkpoints {
     snapshot: Option<Seq>,
     base: Option<Seq>,
@@ -112,7 +113,7 @@ impl Checkpoints {
     fn read(storage: &dyn Storage, dir: &Path) -> Self {
         Checkpoints {
             snapshot: manifest::snapshot_seq(storage, dir),
-            base: base::base_seq(storage, &Layout::new(dir).base()).ok().flatten(),
+            base: base::sealed_seq(storage, &Layout::new(dir).base()),
         }
     }
 

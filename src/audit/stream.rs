@@ -214,7 +214,7 @@ impl Events {
             return None;
         };
         let path = self.journal_dir.join(crate::layout::BASE_FILE);
-        let base = crate::snapshot::base::base_seq(self.storage.as_ref(), &path).ok()??;
+        let base = crate::snapshot::base::sealed_seq(self.storage.as_ref(), &path)?;
         (expected < found && found <= base.0.saturating_add(1)).then_some(Seq(found))
     }
 

@@ -119,21 +119,20 @@ pub fn check_base(storage: &dyn Storage, path: &Path) -> std::result::Result<Opt
 }
 
 /// The record the compaction base covers, its checksum and version
-/// checked but not its entries (read them with [`load_base`] before
-/// starting from it): what a replay chooses its starting point by.
-///
-/// # Errors
-/// As [`load_base`], but for the entries.
-pub fn base_seq(storage: &dyn Storage, path: &Path) -> std::result::Result<Option<Seq>, Rejected> {
+/// checked but not its entries, the file read whole: [`sealed_seq`] for a
+/// base not in the sealed shape this build writes.
+fn base_seq(storage: &dyn Storage, path: &Path) -> std::result::Result<Option<Seq>, Rejected> {
     read_base(storage, path, &mut |seq, _| Ok(seq))
 }
 
 /// The record the compaction base covers when its checksum holds, read
 /// in pieces (the file is never held whole, its JSON never parsed past
-/// its first fields): what a lean reader checks before it trusts that the
-/// journal, from the base, rebuilds the snapshot's state. A base this
-/// build did not write in its sealed shape is read whole by
-/// [`base_seq`]. `None`: no base, or one that does not hold up.
+/// its first fields, its entries not checked: read them with
+/// [`load_base`] before starting from it): what a lean reader checks
+/// before it trusts that the journal, from the base, rebuilds the
+/// snapshot's state, and what a replay chooses its starting point by. A
+/// base this build did not write in its sealed shape is read whole.
+/// `None`: no base, or one that does not hold up.
 #[must_use]
 pub fn sealed_seq(storage: &dyn Storage, path: &Path) -> Option<Seq> {
     const PIECE: usize = 1 << 20;
