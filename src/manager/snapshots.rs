@@ -189,9 +189,7 @@ impl QueueManager {
                     (&rebuilt.state, &rebuilt.on_disk)
                 });
                 let _writing = lock(&self.snapshot_writing);
-                manifest::write_snapshot_keeping(storage, &self.dir, state, seq, on_disk)
-                    .map(drop)
-                    .map_err(failed)
+                manifest::write_snapshot_keeping(storage, &self.dir, state, seq, on_disk).map_err(failed)
             } else {
                 Ok(())
             }
@@ -216,7 +214,7 @@ fn snapshot_from_disk(
     flusher.flush(seq)?;
     let rebuilt = audit::replay_with(storage, dir, Until::Seq(seq))?;
     let _writing = lock(writing);
-    manifest::write_snapshot_keeping(storage, dir, &rebuilt.state, seq, &rebuilt.on_disk).map(drop)
+    manifest::write_snapshot_keeping(storage, dir, &rebuilt.state, seq, &rebuilt.on_disk)
 }
 
 fn lock(mutex: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {

@@ -36,8 +36,8 @@ mod stamps;
 #[cfg(test)]
 mod tests;
 mod time_index;
-pub(crate) use self::mutation::Prepared;
 
+pub(crate) use self::mutation::Prepared;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -354,13 +354,13 @@ impl QueueState {
     }
 }
 
-/// Equal when the five queues hold equal entries in equal order; the slots
-/// and order keys behind them do not matter.
 /// A place's bit in [`QueueState`]'s record of changes.
 fn place_bit(place: Place) -> u8 {
     1 << (place as u8)
 }
 
+/// Equal when the five queues hold equal entries in equal order; the slots
+/// and order keys behind them do not matter.
 impl PartialEq for QueueState {
     fn eq(&self, other: &Self) -> bool {
         Place::ALL

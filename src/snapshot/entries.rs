@@ -11,6 +11,7 @@
 use crate::entry::QueueEntry;
 use crate::json::{self, ValueScan, is_whitespace};
 use crate::movie::RawFields;
+use crate::storage::ReadableFile;
 
 /// What the splitter expects next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +172,75 @@ impl<'f> Entries<'f> {
             self.consumed + at as u64,
             self.count
         )
+    }
+}
+
+/// A file read in pieces from a position on, into a splitter, hashed as
+/// it goes.
+pub struct Pieces<'r> {
+    file: &'r mut dyn ReadableFile,
+    buffer: Vec<u8>,
+    /// Bytes read and not yet used by the splitter (a value cut by the end
+    /// of a piece).
+    pending: Vec<u8>,
+    hasher: crc32fast::Hasher,
+    /// Where the next piece starts.
+    at: u64,
+    /// Bytes read.
+    length: u64,
+}
+
+impl<'r> Pieces<'r> {
+    /// Has it read up to exactly `offset`, every byte used by the
+    /// splitter (none left of a value cut by a piece's end)?
+    #[must_use]
+    pub fn stands_at(&self, offset: u64) -> bool {
+        self.at == offset && self.pending.is_empty()
+    }
+
+    /// How many bytes it read, and their CRC32 so far.
+    #[must_use]
+    pub fn read(self) -> (u64, crc32fast::Hasher) {
+        (self.length, self.hasher)
+    }
+
+    pub fn new(file: &'r mut dyn ReadableFile, from: u64, piece: usize) -> Self {
+        Pieces {
+            file,
+            buffer: vec![0; piece],
+            pending: Vec::new(),
+            hasher: crc32fast::Hasher::new(),
+            at: from,
+            length: 0,
+        }
+    }
+
+    /// Feeds `splitter` the bytes up to `until` (to the end: `None`, the
+    /// splitter then told where the text ends).
+    pub fn feed(&mut self, splitter: &mut Entries<'_>, until: Option<u64>) -> Result<(), String> {
+        loop {
+            let room = until.map_or(self.buffer.len(), |until| {
+                usize::try_from(until.saturating_sub(self.at))
+                    .map_or(self.buffer.len(), |left| left.min(self.buffer.len()))
+            });
+            if room == 0 {
+                return Ok(());
+            }
+            let read = self
+                .file
+                .read_at(self.at, &mut self.buffer[..room])
+                .map_err(|error| error.to_string())?;
+            self.hasher.update(&self.buffer[..read]);
+            self.at += read as u64;
+            self.length += read as u64;
+            self.pending.extend_from_slice(&self.buffer[..read]);
+            let used = splitter.feed(&self.pending, read == 0)?;
+            splitter.advance(used);
+            self.pending.drain(..used);
+            if read == 0 {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use super::entries::{Entries, parse_entry};
+use super::entries::{Entries, Pieces, parse_entry};
 use crate::entry::QueueEntry;
 use crate::projection::{Place, Prepared, QueueState};
 use crate::storage::{ReadableFile, Storage};
@@ -42,62 +42,6 @@ fn boundary(file: &mut dyn ReadableFile, length: u64) -> Option<u64> {
     Some(middle + (found + 2) as u64)
 }
 
-/// A file read in pieces from a position on, into a splitter, hashed as
-/// it goes.
-struct Pieces<'r> {
-    file: &'r mut dyn ReadableFile,
-    buffer: Vec<u8>,
-    /// Bytes read and not yet used by the splitter (a value cut by the end
-    /// of a piece).
-    pending: Vec<u8>,
-    hasher: crc32fast::Hasher,
-    /// Where the next piece starts.
-    at: u64,
-    /// Bytes read.
-    length: u64,
-}
-
-impl<'r> Pieces<'r> {
-    fn new(file: &'r mut dyn ReadableFile, from: u64, piece: usize) -> Self {
-        Pieces {
-            file,
-            buffer: vec![0; piece],
-            pending: Vec::new(),
-            hasher: crc32fast::Hasher::new(),
-            at: from,
-            length: 0,
-        }
-    }
-
-    /// Feeds `splitter` the bytes up to `until` (to the end: `None`, the
-    /// splitter then told where the text ends).
-    fn feed(&mut self, splitter: &mut Entries<'_>, until: Option<u64>) -> Result<(), String> {
-        loop {
-            let room = until.map_or(self.buffer.len(), |until| {
-                usize::try_from(until.saturating_sub(self.at))
-                    .map_or(self.buffer.len(), |left| left.min(self.buffer.len()))
-            });
-            if room == 0 {
-                return Ok(());
-            }
-            let read = self
-                .file
-                .read_at(self.at, &mut self.buffer[..room])
-                .map_err(|error| error.to_string())?;
-            self.hasher.update(&self.buffer[..read]);
-            self.at += read as u64;
-            self.length += read as u64;
-            self.pending.extend_from_slice(&self.buffer[..read]);
-            let used = splitter.feed(&self.pending, read == 0)?;
-            splitter.advance(used);
-            self.pending.drain(..used);
-            if read == 0 {
-                return Ok(());
-            }
-        }
-    }
-}
-
 /// The second half's entries, prepared for the state in order, each with
 /// its byte offset; and the length and CRC32 hasher of the bytes read.
 struct SecondHalf {
@@ -125,10 +69,11 @@ fn second_half(
     let mut splitter = Entries::raw(&mut each).after_comma_at(from);
     let mut pieces = Pieces::new(file.as_mut(), from, piece);
     pieces.feed(&mut splitter, None)?;
+    let (length, hasher) = pieces.read();
     Ok(SecondHalf {
         entries,
-        length: pieces.length,
-        hasher: pieces.hasher,
+        length,
+        hasher,
     })
 }
 
@@ -208,9 +153,7 @@ fn load_from(
             });
             first?;
             match second {
-                Ok(Ok(second)) if pieces.at == split && pieces.pending.is_empty() && splitter.between_entries() => {
-                    Some(second)
-                }
+                Ok(Ok(second)) if pieces.stands_at(split) && splitter.between_entries() => Some(second),
                 // Not a boundary after all (the second half then does
                 // not parse either: what follows a guess inside an entry
                 // closes one bracket too many), or the second half does
@@ -223,7 +166,8 @@ fn load_from(
     };
     let Some(second) = second else {
         pieces.feed(&mut splitter, None)?;
-        return Ok((index, (pieces.length, pieces.hasher.finalize())));
+        let (length, hasher) = pieces.read();
+        return Ok((index, (length, hasher.finalize())));
     };
     let mut count = splitter.count();
     for (offset, prepared) in second.entries {
@@ -236,9 +180,9 @@ fn load_from(
         })?;
         count += 1;
     }
-    let mut hasher = pieces.hasher;
+    let (length, mut hasher) = pieces.read();
     hasher.combine(&second.hasher);
-    Ok((count, (pieces.length + second.length, hasher.finalize())))
+    Ok((count, (length + second.length, hasher.finalize())))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::entries::{Entries, parse_entry};
+use super::entries::{Entries, Pieces, parse_entry};
 use super::files::{self, Rendered, render_file};
 use super::index::{Index, IndexBuilder, Located, entry_crc};
 use super::{
@@ -119,7 +119,7 @@ impl Counts {
 /// [`Error::Io`] naming the file of the step that failed.
 #[cfg(any(test, feature = "testing"))]
 pub fn write_snapshot(storage: &dyn Storage, dir: &Path, state: &QueueState, seq: Seq) -> Result<()> {
-    write_snapshot_keeping(storage, dir, state, seq, &OnDisk::default()).map(drop)
+    write_snapshot_keeping(storage, dir, state, seq, &OnDisk::default())
 }
 
 /// The documented files a snapshot was read from or written as, as its
@@ -135,8 +135,7 @@ pub struct OnDisk(Vec<FileDigest>);
 /// queue's file, the index and the manifest, not every file. A file is
 /// kept only while the manifest on disk still records it as `on_disk`
 /// does, it has that length, and that manifest's index holds up (its
-/// records for the kept files go into the new index). Returns the files
-/// as the new manifest records them.
+/// records for the kept files go into the new index).
 ///
 /// # Errors
 /// As [`write_snapshot`].
@@ -146,7 +145,7 @@ pub fn write_snapshot_keeping(
     state: &QueueState,
     seq: Seq,
     on_disk: &OnDisk,
-) -> Result<OnDisk> {
+) -> Result<()> {
     cleaning(storage, dir, write_state_steps(storage, dir, state, seq, on_disk))
 }
 
@@ -175,13 +174,7 @@ fn kept_files(storage: &dyn Storage, dir: &Path, state: &QueueState, on_disk: &O
 /// Steps 2–5 for a state: each documented file it does not keep rendered
 /// straight into its temporary file in pieces (never held whole), then
 /// the index and the manifest.
-fn write_state_steps(
-    storage: &dyn Storage,
-    dir: &Path,
-    state: &QueueState,
-    seq: Seq,
-    on_disk: &OnDisk,
-) -> Result<OnDisk> {
+fn write_state_steps(storage: &dyn Storage, dir: &Path, state: &QueueState, seq: Seq, on_disk: &OnDisk) -> Result<()> {
     let mut index = IndexBuilder::default();
     let mut kept = [false; 4];
     if let Some((keep, old)) = kept_files(storage, dir, state, on_disk) {
@@ -222,8 +215,7 @@ fn write_state_steps(
     let counts = Place::ALL.map(|place| state.count(place) as u64);
     let index = write_index(storage, dir, &index.finish(), counts, state.failed_retry_counts())?;
     let in_flight = Counts::of(counts).in_flight;
-    finish_snapshot(storage, dir, seq, in_flight, digests.clone(), Some(index), kept)?;
-    Ok(OnDisk(digests))
+    finish_snapshot(storage, dir, seq, in_flight, digests, Some(index), kept)
 }
 
 /// Writes a rendered snapshot covering `seq`, its index included (steps
@@ -275,7 +267,7 @@ fn write_steps_cleaning(storage: &dyn Storage, dir: &Path, written: &Written<'_>
 
 /// A snapshot write's `outcome`, after removing its temporary files when
 /// it failed (they hold nothing anyone needs).
-fn cleaning<T>(storage: &dyn Storage, dir: &Path, outcome: Result<T>) -> Result<T> {
+fn cleaning(storage: &dyn Storage, dir: &Path, outcome: Result<()>) -> Result<()> {
     if outcome.is_err() {
         for name in SNAPSHOT_FILES {
             let _ = storage.remove_file(&crate::layout::temporary_path(&dir.join(name)));
@@ -650,7 +642,7 @@ impl Summary {
             }
             Ok(())
         };
-        match read_entries(file.as_mut(), &mut piece, &mut handle) {
+        match read_entries(file.as_mut(), &mut handle) {
             Err(_) if stopped => Ok(true),
             Err(error) => Err(Rejected::new(&path, error)),
             Ok(again) if again != (digest.bytes, digest.crc32) => {
@@ -725,8 +717,7 @@ impl Summary {
             }
             Ok(())
         };
-        let mut piece = vec![0; READ_PIECE];
-        match split_pieces(file.as_mut(), &mut piece, Entries::raw(&mut each)) {
+        match split_pieces(file.as_mut(), Entries::raw(&mut each)) {
             Err(_) if stopped => Ok(found),
             Err(error) => Err(named(error)),
             Ok(again) if again != (digest.bytes, digest.crc32) => {
@@ -917,34 +908,27 @@ fn load_checked(
     Ok(count)
 }
 
-/// Reads the documented file `file` from its start in pieces of
-/// `piece`'s size, handing each entry to `each` as its bytes come (the
-/// file is never held whole); returns the length and CRC32 of everything
-/// read.
+/// Reads the documented file `file` from its start in pieces, handing
+/// each entry to `each` as its bytes come (the file is never held whole);
+/// returns the length and CRC32 of everything read.
 fn read_entries(
     file: &mut dyn crate::storage::ReadableFile,
-    piece: &mut [u8],
     each: &mut dyn FnMut(QueueEntry) -> std::result::Result<(), String>,
 ) -> std::result::Result<(u64, u32), String> {
-    split_pieces(file, piece, Entries::new(each))
+    split_pieces(file, Entries::new(each))
 }
 
-/// Reads `file` from its start in pieces of `piece`'s size into the
-/// splitter `entries` (each value handed on as its bytes come); returns
-/// the length and CRC32 of everything read.
+/// Reads `file` from its start in pieces into the splitter `entries` (each
+/// value handed on as its bytes come); returns the length and CRC32 of
+/// everything read.
 fn split_pieces(
     file: &mut dyn crate::storage::ReadableFile,
-    piece: &mut [u8],
     mut entries: Entries<'_>,
 ) -> std::result::Result<(u64, u32), String> {
-    let mut pending = Vec::new();
-    read_pieces(file, piece, |read| {
-        pending.extend_from_slice(read);
-        let used = entries.feed(&pending, read.is_empty())?;
-        entries.advance(used);
-        pending.drain(..used);
-        Ok(())
-    })
+    let mut pieces = Pieces::new(file, 0, READ_PIECE);
+    pieces.feed(&mut entries, None)?;
+    let (length, hasher) = pieces.read();
+    Ok((length, hasher.finalize()))
 }
 
 /// Reads `file` from its start in pieces of `piece`'s size, handing each
