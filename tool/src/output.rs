@@ -213,6 +213,16 @@ pub fn counted(count: impl Into<u64>, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
+/// A journal's size in words: `1 segment, 6 records, 654 bytes`.
+pub fn journal_words(segments: usize, records: u64, bytes: u64) -> String {
+    format!(
+        "{}, {}, {}",
+        counted(segments as u64, "segment", "segments"),
+        counted(records, "record", "records"),
+        counted(bytes, "byte", "bytes")
+    )
+}
+
 /// Pads `text` to `width` columns (colour codes added after padding).
 fn pad(text: &str, width: usize) -> String {
     format!("{text}{}", " ".repeat(width.saturating_sub(display_width(text))))

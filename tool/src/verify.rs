@@ -88,10 +88,8 @@ fn write_verify_report(output: &mut Output, report: &movie_queue::VerifyReport) 
     };
     writeln!(
         output.out,
-        "journal   {}, {}, {}, {records}",
-        crate::output::counted(report.segments as u64, "segment", "segments"),
-        crate::output::counted(report.records, "record", "records"),
-        crate::output::counted(report.bytes, "byte", "bytes")
+        "journal   {}, {records}",
+        crate::output::journal_words(report.segments, report.records, report.bytes)
     )?;
     match report.snapshot_seq {
         Some(seq) if report.snapshot_compared => {

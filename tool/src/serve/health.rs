@@ -96,11 +96,6 @@ impl Health {
     /// "N segments, N records, N bytes", each noun as its count wants it.
     #[must_use]
     pub fn journal_words(&self) -> String {
-        format!(
-            "{}, {}, {}",
-            crate::output::counted(self.segments as u64, "segment", "segments"),
-            crate::output::counted(self.records, "record", "records"),
-            crate::output::counted(self.bytes, "byte", "bytes")
-        )
+        crate::output::journal_words(self.segments, self.records, self.bytes)
     }
 }
