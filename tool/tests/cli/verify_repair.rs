@@ -300,3 +300,25 @@ fn a_damaged_holes_file_is_reported_and_one_repair_records_the_hole_anew() {
         .collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5], "the log reads past the hole again");
 }
+
+/// A documented file edited in place (its length kept): `verify` names it
+/// and says `movie-queue snapshot` writes a new snapshot; following that
+/// (a mutating command, which loads only what it touches, would not), the
+/// store verifies clean.
+#[test]
+fn a_rejected_snapshot_is_written_anew_by_movie_queue_snapshot_as_verify_says() {
+    let dir = tempfile::tempdir().unwrap();
+    five_adds(dir.path());
+    let pending = dir.path().join("queue_pending.json");
+    let text = std::fs::read_to_string(&pending).unwrap();
+    std::fs::write(&pending, text.replacen("Movie 3", "Movie 8", 1)).unwrap();
+    let verify = mq(dir.path(), &["verify"]).fails_with(3);
+    assert!(
+        verify.stdout.contains("queue_pending.json") && verify.stdout.contains("`movie-queue snapshot` writes a new"),
+        "{verify:?}"
+    );
+    mq(dir.path(), &["snapshot"]).ok();
+    mq(dir.path(), &["verify"]).ok();
+    let show = mq(dir.path(), &["show", "3"]).ok();
+    assert!(show.stdout.contains("Movie 3"), "{show:?}");
+}
