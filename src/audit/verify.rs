@@ -70,6 +70,10 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
     // manifest of one snapshot with files of the next, a base or segments
     // replaced under it. An answer that finds something wrong stands only
     // when nothing it reads changed meanwhile; otherwise it verifies again.
+    // A temporary manifest seen the same across two attempts is a killed
+    // writer's leftover, not a snapshot being written (whose renames take
+    // moments): it no longer stops an answer.
+    let mut previous_temporary = None;
     for attempt in 1..=VERIFY_ATTEMPTS {
         let before = Moment::of(storage, dir);
         let outcome = verify_once(storage, dir);
@@ -77,9 +81,11 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
             return outcome;
         }
         let after = Moment::of(storage, dir);
-        if before == after && !after.snapshot_being_written {
+        let settled = after.temporary_manifest.is_none() || after.temporary_manifest == previous_temporary;
+        if before == after && settled {
             return outcome;
         }
+        previous_temporary = after.temporary_manifest;
         tracing::info!(
             attempt,
             "the store changed while it was verified (a writer snapshotting or compacting); verifying again"
@@ -97,14 +103,15 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
 const VERIFY_ATTEMPTS: u32 = 10;
 
 /// What a writer changes when it snapshots or compacts, read cheaply: the
-/// manifest's bytes, whether a snapshot is being written (its manifest's
-/// temporary file is there from before its files are renamed into place
-/// until the manifest is), the compaction base's length and first bytes
-/// (its checksum is among them) and the journal's file names.
+/// manifest's bytes, the temporary manifest's (a snapshot is being written
+/// while it is there, from before its files are renamed into place until
+/// the manifest is — or a killed writer left it), the compaction base's
+/// length and first bytes (its checksum is among them) and the journal's
+/// file names.
 #[derive(Debug, PartialEq, Eq)]
 struct Moment {
     manifest: Option<Vec<u8>>,
-    snapshot_being_written: bool,
+    temporary_manifest: Option<Vec<u8>>,
     base: Option<(u64, Vec<u8>)>,
     journal: Option<Vec<String>>,
 }
@@ -132,10 +139,14 @@ impl Moment {
         // falls between the two reads (read the other way round, a
         // reading could take the old manifest, then miss the temporary
         // file the rename just took away).
-        let snapshot_being_written = storage.exists(&crate::layout::temporary_path(&manifest));
+        let temporary_manifest = storage.exists(&crate::layout::temporary_path(&manifest)).then(|| {
+            storage
+                .read(&crate::layout::temporary_path(&manifest))
+                .unwrap_or_default()
+        });
         Moment {
             manifest: storage.read(&manifest).ok(),
-            snapshot_being_written,
+            temporary_manifest,
             base,
             journal: storage.list_dir(&layout.journal()).ok(),
         }
