@@ -9,6 +9,7 @@ logs and rewrites the block of docs/PERFORMANCE.md between the markers
 the time and the load the figures come from.
 
     python3 scripts/performance.py cli STORE_DIR TOOL MEMORY_EXAMPLE > target/perf/cli.log
+    python3 scripts/performance.py held STORE_DIR TOOL HOLD_EXAMPLE > target/perf/held.log
     python3 scripts/performance.py tables target/perf docs/PERFORMANCE.md MACHINE
 """
 
@@ -130,6 +131,81 @@ def cli(store, tool, memory_example):
     ratio("cli library open: peak RSS / the documented files' bytes", library_peak / files, "<= 2", library_peak <= 2 * files)
 
 
+def held(store, tool, hold_example):
+    """The tool beside a process holding the store (examples/hold.rs, the
+    application's part): `stats`, `show` and `reset` through its control
+    socket against the same commands on the store when nobody holds it,
+    and the holder's own throughput while an operator starts 100 commands
+    a second against its throughput alone (issue 22), from this same run."""
+    copy = store.rstrip("/") + "-held"
+    subprocess.run(["rm", "-rf", copy], check=True)
+    subprocess.run(["cp", "-r", store, copy], check=True)
+    commands = [("stats", lambda n: ["stats"]), ("show", lambda n: ["show", "777777"]),
+                ("reset", lambda n: ["reset", str(3 * n)])]
+    cold, warm = {}, {}
+    # Failed movies are 0, 3, 6, ... (examples/lean_store.rs): each reset takes a new one.
+    serial = iter(range(1, 600))
+    for name, arguments in commands:
+        runs = [measure([tool, "--dir", copy, *arguments(next(serial))], runs=1) for _ in range(RUNS)]
+        cold[name] = statistics.median(wall for wall, _ in runs)
+    holder = subprocess.Popen([hold_example, copy], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "ready"
+    for name, arguments in commands:
+        runs = [measure([tool, "--dir", copy, *arguments(next(serial))], runs=1) for _ in range(RUNS * 4)]
+        warm[name] = statistics.median(wall for wall, _ in runs)
+    holder.stdin.close()
+    holder.wait()
+    for name, _ in commands:
+        figure(f"held {name}: wall, the store free", cold[name], "s")
+        figure(f"held {name}: wall, through the holder", warm[name], "s")
+    for name, _ in commands:
+        ratio(f"held {name}: wall through the holder", warm[name], "<= 0.05 s", warm[name] <= 0.05)
+        ratio(f"held {name}: through the holder / the store free", warm[name] / cold[name], "<= 0.02",
+              warm[name] <= 0.02 * cold[name])
+
+    # The holder's throughput: seconds alone and seconds beside an
+    # operator starting 100 commands a second, alternating; the holder's
+    # `ops N` lines are read on a thread, stamped as they come.
+    import threading
+    worker = subprocess.Popen([hold_example, copy, "--work"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert worker.stdout.readline().strip() == "ready"
+    lines = []
+    reader = threading.Thread(target=lambda: [lines.append((time.perf_counter(), int(line.split()[1])))
+                                              for line in worker.stdout], daemon=True)
+    reader.start()
+
+    def during(start, end):
+        # Whole seconds that ended within [start + 1, end]: each second's line comes at its end.
+        return [ops for stamp, ops in list(lines) if start + 1 <= stamp <= end]
+
+    alone, beside, started_commands = [], [], 0
+    time.sleep(2)  # warming up
+    for _ in range(3):
+        start = time.perf_counter()
+        time.sleep(5)
+        alone += during(start, time.perf_counter())
+        start, running, n = time.perf_counter(), [], 0
+        while time.perf_counter() < start + 5:
+            n += 1
+            arguments = ["stats"] if n % 2 else ["show", str(3 * (n % 600))]
+            running.append(subprocess.Popen([tool, "--dir", copy, *arguments], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+            running = [child for child in running if child.poll() is None]
+            time.sleep(max(0.0, start + n / 100 - time.perf_counter()))
+        beside += during(start, time.perf_counter())
+        started_commands += n
+        for child in running:
+            child.wait()
+    worker.stdin.close()
+    worker.wait()
+    subprocess.run(["rm", "-rf", copy], check=True)
+    figure("held operator: commands started a second", started_commands / 15, "commands/s")
+    figure("held holder: operations a second, alone", statistics.median(alone), "ops/s")
+    figure("held holder: operations a second, beside 100 commands a second", statistics.median(beside), "ops/s")
+    kept = statistics.median(beside) / statistics.median(alone)
+    ratio("held holder: throughput beside an operator / alone", kept, ">= 0.9", kept >= 0.9)
+
+
 def tables(logs, document, machine):
     """Rewrites the generated block of `document` from the logs in `logs`."""
     sections, runs = [], []
@@ -188,6 +264,8 @@ def tables(logs, document, machine):
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "cli":
         cli(*sys.argv[2:])
+    elif len(sys.argv) == 5 and sys.argv[1] == "held":
+        held(*sys.argv[2:])
     elif len(sys.argv) == 5 and sys.argv[1] == "tables":
         tables(*sys.argv[2:])
     else:

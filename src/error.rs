@@ -231,6 +231,46 @@ pub enum Error {
         cause: Box<Error>,
     },
 
+    /// The store is held by another process, and asking it through its
+    /// control socket is not possible: `reason` says why (no socket, a
+    /// killed holder's socket, a holder that does not answer in time, a
+    /// socket of another user).
+    #[error("store {dir} is held by another process, and its control socket does not answer: {reason}")]
+    ControlUnavailable {
+        /// The store directory.
+        dir: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+
+    /// The connection to the process holding the store was lost after a
+    /// request was sent and before its answer came: whether it was carried
+    /// out is not known. The journal tells: the records after `last_seq`.
+    #[error(
+        "the process holding store {dir} did not answer `{operation}` ({reason}): whether it was carried out is unknown"
+    )]
+    OutcomeUnknown {
+        /// The store directory.
+        dir: PathBuf,
+        /// The request's operation.
+        operation: String,
+        /// The last record the holder had applied when the connection was made.
+        last_seq: u64,
+        /// What happened to the connection.
+        reason: String,
+    },
+
+    /// An error the process holding the store answered a control request
+    /// with, as the holder worded it (`kind`: its kind on the wire, see
+    /// `docs/FORMAT.md`).
+    #[error("{message}")]
+    Remote {
+        /// The error's kind on the wire (`busy`, `closed`, `failed`, ...).
+        kind: String,
+        /// The holder's words.
+        message: String,
+    },
+
     /// The manager was closed (or its writer thread is gone).
     #[error("the queue manager is closed")]
     Closed,

@@ -22,8 +22,9 @@
 //!
 //! A child handler runs in a child of a process with threads, where only
 //! async-signal-safe work is allowed: it allocates nothing and takes no
-//! lock; it reads and writes atomics and calls `close(2)`. The one
-//! `unsafe` of the library is here.
+//! lock; it reads and writes atomics and calls `close(2)`. With the
+//! control socket's system calls (`control/socket.rs`), the only `unsafe`
+//! of the library is here.
 //!
 //! The handler runs in the child as `fork` returns there, before anything
 //! else: from then on the child holds no lock. Until the child is first

@@ -8,6 +8,8 @@
 //!   queue_snapshot.json                        the manifest: which snapshot, which record
 //!   queue_snapshot.idx                         the snapshot's index: where each entry is
 //!   LOCK                                       the writer's lock
+//!   control.sock                               the holder's control socket (see `control/`)
+//!   control.<pid>.bind/                        where a holder binds it before the rename into place
 //!   journal/
 //!     <first seq, 20 digits>.seg               the segments, in order
 //!     base.json                                the compaction base
@@ -43,6 +45,12 @@ pub const INDEX_FILE: &str = "queue_snapshot.idx";
 pub const QUEUE_FILES: [&str; 4] = [PENDING_FILE, FAILED_FILE, COMPLETED_FILE, REMOVED_FILE];
 /// The file whose `flock` marks the writer.
 pub const LOCK_FILE: &str = "LOCK";
+
+/// The Unix socket the process holding the store answers on (`control/`).
+pub const CONTROL_SOCKET: &str = "control.sock";
+/// The extension of the private folder a holder binds its control socket
+/// in (`control.<pid>.bind`), before renaming it into place.
+pub const CONTROL_BIND_EXTENSION: &str = "bind";
 
 /// The extension of a segment file.
 pub const SEGMENT_EXTENSION: &str = "seg";
@@ -142,6 +150,28 @@ impl Layout {
     pub fn base(&self) -> PathBuf {
         self.journal().join(BASE_FILE)
     }
+
+    /// The holder's control socket.
+    #[must_use]
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.join(CONTROL_SOCKET)
+    }
+}
+
+/// The private folder process `pid` binds its control socket in.
+#[must_use]
+pub fn control_bind_dir(pid: u32) -> String {
+    format!("control.{pid}.{CONTROL_BIND_EXTENSION}")
+}
+
+/// Is `name` a folder a holder bound its control socket in
+/// (`control.<pid>.bind`: a leftover once no process holds the store)?
+#[must_use]
+pub fn is_control_bind_dir(name: &str) -> bool {
+    name.strip_prefix("control.")
+        .and_then(|rest| rest.strip_suffix(CONTROL_BIND_EXTENSION))
+        .and_then(|pid| pid.strip_suffix('.'))
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|byte| byte.is_ascii_digit()))
 }
 
 /// The file name of the segment starting at `first_seq`.

@@ -28,6 +28,7 @@
 
 mod audit;
 mod clock;
+mod control;
 mod entry;
 mod error;
 mod event;
@@ -53,6 +54,7 @@ pub use crate::audit::{
     Events, Replayed, SkipReason, Skipped, Until, VerifyReport, events, follow, journal_files, replay, verify,
 };
 pub use crate::clock::now;
+pub use crate::control::{Control, Holder};
 pub use crate::entry::QueueEntry;
 pub use crate::error::{Answerable, DamageSituation, Error, RecordDefect, Refusal, Result};
 pub use crate::event::{Event, EventRecord};

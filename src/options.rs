@@ -11,6 +11,7 @@ use crate::storage::{CountingStorage, RealStorage, Storage};
 /// The builder returned by [`crate::QueueManager::options`]; its `open`
 /// opens the store.
 #[derive(Debug, Clone)]
+#[expect(clippy::struct_excessive_bools, reason = "each is one switch of the builder")]
 pub struct Options {
     pub(crate) writer: WriterConfig,
     pub(crate) retry_policy: RetryPolicy,
@@ -19,6 +20,7 @@ pub struct Options {
     pub(crate) snapshot_every: Option<Duration>,
     pub(crate) read_only: bool,
     pub(crate) load_on_demand: bool,
+    pub(crate) control_socket: bool,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) clock: Clock,
 }
@@ -33,6 +35,7 @@ impl Default for Options {
             snapshot_every: Some(Duration::from_secs(300)),
             read_only: false,
             load_on_demand: false,
+            control_socket: true,
             storage: Arc::new(RealStorage),
             clock: Clock::default(),
         }
@@ -71,6 +74,19 @@ impl Options {
     #[must_use]
     pub fn load_on_demand(mut self, on_demand: bool) -> Self {
         self.load_on_demand = on_demand;
+        self
+    }
+
+    /// Serves the control socket while the store is open for writing
+    /// (default `true`): `control.sock` in the store directory, where the
+    /// `movie-queue` tool and [`crate::Control`] (the same user, or root)
+    /// ask this process to make changes and answer queries while it holds
+    /// the store. Read-only opens never serve it. When the socket cannot
+    /// be made (a read-only directory, say), the store opens without it
+    /// and a warning is logged. See `docs/FORMAT.md`, "The control socket".
+    #[must_use]
+    pub fn control_socket(mut self, serve: bool) -> Self {
+        self.control_socket = serve;
         self
     }
 

@@ -76,15 +76,20 @@ impl QueueManager {
 impl QueueManager {
     /// Opens (creating if missing) the store in `config_dir`;
     /// `None`: `~/.movie_sync`, the application's place. Movies a crashed
-    /// process left in flight go back to the front of pending.
+    /// process left in flight go back to the front of pending. While it is
+    /// open, it serves the store's control socket (`control.sock`), through
+    /// which `movie-queue` commands act on the store; `control_socket=False`
+    /// turns it off.
     #[new]
-    #[pyo3(signature = (config_dir=None))]
-    fn new(py: Python<'_>, config_dir: Option<PathBuf>) -> PyResult<Self> {
+    #[pyo3(signature = (config_dir=None, *, control_socket=true))]
+    fn new(py: Python<'_>, config_dir: Option<PathBuf>, control_socket: bool) -> PyResult<Self> {
         let dir = match config_dir {
             Some(dir) => dir,
             None => movie_queue::default_dir().map_err(errors::to_python)?,
         };
-        let store = py.detach(|| Store::open(&dir)).map_err(errors::to_python)?;
+        let store = py
+            .detach(|| Store::options().control_socket(control_socket).open(&dir))
+            .map_err(errors::to_python)?;
         let max_retries = store.max_retries();
         Ok(QueueManager {
             inner: RwLock::new(Some(store)),

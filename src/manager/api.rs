@@ -45,7 +45,7 @@ impl QueueManager {
                 added += 1;
             }
         }
-        if let (Some(ticket), Durability::Immediate) = (last, self.options.writer.durability) {
+        if let (Some(ticket), Durability::Immediate) = (last, self.core.options.writer.durability) {
             ticket.wait()?;
         }
         Ok(added)
@@ -65,7 +65,7 @@ impl QueueManager {
         // The widest time an event can carry, so the commit's own time
         // never makes the payload longer than the one checked here.
         let payload = encode_payload(-f64::MAX, &Event::Added { movie: movie.clone() })?;
-        let limit = self.options.writer.event_bytes_limit();
+        let limit = self.core.options.writer.event_bytes_limit();
         if payload.len() > limit {
             return Err(Error::EventTooLarge {
                 length: payload.len() as u64,
@@ -134,7 +134,7 @@ impl QueueManager {
     pub fn fail_with_backoff(&self, movie: Movie, error: impl Into<String>) -> Result<Option<f64>> {
         movie.validate()?;
         let error = error.into();
-        let policy = self.options.retry_policy;
+        let policy = self.core.options.retry_policy;
         let mut chosen = None;
         let need = self.need_id(movie.id());
         self.commit_and_wait(need.need(), |state| {
@@ -242,7 +242,7 @@ impl QueueManager {
     #[must_use]
     pub fn get_statistics(&self) -> Statistics {
         self.query(Need::Whole, |state, _| {
-            state.statistics(self.options.retry_policy.max_retries)
+            state.statistics(self.core.options.retry_policy.max_retries)
         })
     }
 
@@ -296,7 +296,7 @@ impl QueueManager {
     /// [`crate::error::Error::Io`] when the journal could not be flushed first.
     pub fn load(&self) -> Result<()> {
         self.check_owner()?;
-        if self.partial.load(std::sync::atomic::Ordering::Acquire) {
+        if self.core.partial.load(std::sync::atomic::Ordering::Acquire) {
             self.prepare(&mut self.write(), Need::Whole)?;
         }
         Ok(())
@@ -307,7 +307,7 @@ impl QueueManager {
     /// about so far.
     #[must_use]
     pub fn is_loaded(&self) -> bool {
-        !self.partial.load(std::sync::atomic::Ordering::Acquire)
+        !self.core.partial.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// One movie's place and entry, if the store knows it.
@@ -344,7 +344,7 @@ impl QueueManager {
     /// The retry policy's `max_retries` (the default for statistics).
     #[must_use]
     pub fn max_retries(&self) -> u32 {
-        self.options.retry_policy.max_retries
+        self.core.options.retry_policy.max_retries
     }
 }
 

@@ -40,7 +40,12 @@ impl QueueManager {
     pub fn events_from(&self, from: Seq) -> Result<Events> {
         self.flush()?;
         let last = self.last_seq();
-        Ok(Events::to_end(self.options.storage.clone(), self.dir(), from, last))
+        Ok(Events::to_end(
+            self.core.options.storage.clone(),
+            self.dir(),
+            from,
+            last,
+        ))
     }
 
     /// Every event from sequence number `from` on, and then each new one as
@@ -59,7 +64,7 @@ impl QueueManager {
     pub fn subscribe(&self, from: Seq) -> Result<Events> {
         self.check_owner()?;
         let watch = self.read().writer.as_ref().map(JournalWriter::durable_watch);
-        let storage = self.options.storage.clone();
+        let storage = self.core.options.storage.clone();
         let events = match watch {
             Some(watch) => Events::subscribed(storage, self.dir(), from, watch),
             None => Events::polling(storage, self.dir(), from),
@@ -104,6 +109,6 @@ impl QueueManager {
     /// Corruption or I/O.
     pub fn state_at(&self, target: impl Into<Until>) -> Result<audit::Replayed> {
         self.flush()?;
-        audit::replay_with(self.options.storage.as_ref(), self.dir(), target.into())
+        audit::replay_with(self.core.options.storage.as_ref(), self.dir(), target.into())
     }
 }

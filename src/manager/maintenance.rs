@@ -22,7 +22,7 @@ impl QueueManager {
         let seq = self.snapshot()?;
         let state = self.state_at(seq)?.state;
         maintenance::compact_journal(
-            self.options.storage.as_ref(),
+            self.core.options.storage.as_ref(),
             self.dir(),
             &SnapshotData::new(seq, state),
             self.earliest_subscribed(),
@@ -36,7 +36,7 @@ impl QueueManager {
     /// [`Error::Io`] naming the file.
     pub fn export(&self, dir: impl AsRef<Path>) -> Result<()> {
         self.check_owner()?;
-        maintenance::export_state_with(self.options.storage.as_ref(), &self.state(), dir.as_ref())
+        maintenance::export_state_with(self.core.options.storage.as_ref(), &self.state(), dir.as_ref())
     }
 
     /// Imports the documented files found in `dir` as one event; entries
@@ -49,7 +49,7 @@ impl QueueManager {
     pub fn import(&self, dir: impl AsRef<Path>) -> Result<usize> {
         self.check_owner()?;
         let dir = dir.as_ref();
-        let Some(data) = legacy::load_legacy(self.options.storage.as_ref(), dir)? else {
+        let Some(data) = legacy::load_legacy(self.core.options.storage.as_ref(), dir)? else {
             return Err(Error::InvalidArgument(format!(
                 "{} holds none of {:?}",
                 dir.display(),

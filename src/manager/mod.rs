@@ -17,6 +17,7 @@ pub use crate::clock::now;
 
 mod api;
 mod audit;
+mod control;
 mod maintenance;
 mod partial;
 mod removed;
@@ -116,6 +117,19 @@ struct Inner {
 /// long the child lives). A child opens the store itself, once the owner
 /// has closed it; or it opens it read-only.
 pub struct QueueManager {
+    /// What every handle shares: the application's and the control
+    /// socket's (which holds it only while it answers a request).
+    core: Arc<Core>,
+    /// The control socket this manager serves (`None`: read-only, turned
+    /// off, or this is the socket's own handle).
+    control: Option<crate::control::Server>,
+    /// Is this the application's handle (closing it closes the store),
+    /// not the control socket's?
+    owner: bool,
+}
+
+/// A manager's state and resources, shared by its handles.
+struct Core {
     dir: PathBuf,
     options: Options,
     inner: RwLock<Inner>,
@@ -138,15 +152,16 @@ pub struct QueueManager {
     /// The process that opened it: in a child made by `fork()`, every
     /// call fails with [`Error::Forked`] and dropping it does nothing.
     origin: Origin,
-    lock: Option<WriterLock>,
+    /// The writer's lock (`None`: read-only): held until the core drops.
+    _lock: Option<WriterLock>,
 }
 
 impl std::fmt::Debug for QueueManager {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("QueueManager")
-            .field("dir", &self.dir)
-            .field("read_only", &self.options.read_only)
+            .field("dir", &self.core.dir)
+            .field("read_only", &self.core.options.read_only)
             .finish_non_exhaustive()
     }
 }
@@ -244,7 +259,7 @@ impl QueueManager {
             None => None,
         };
         let reserver = writer.as_ref().map(JournalWriter::reserver);
-        let manager = QueueManager {
+        let core = Core {
             dir: dir.to_path_buf(),
             snapshot_writing: Arc::new(Mutex::new(())),
             reserver,
@@ -267,19 +282,33 @@ impl QueueManager {
             opened: AtomicBool::new(false),
             subscriptions: Mutex::new(Vec::new()),
             origin: Origin::here(),
-            lock,
+            _lock: lock,
         };
-        if manager.options.requeue_in_flight_on_open && !manager.options.read_only {
+        Self::finish_open(core)
+    }
+
+    /// The open's last steps: movies in flight back to pending (if the
+    /// options say so), the open marked complete, the control socket served.
+    fn finish_open(core: Core) -> Result<Self> {
+        let mut manager = QueueManager {
+            core: Arc::new(core),
+            control: None,
+            owner: true,
+        };
+        if manager.core.options.requeue_in_flight_on_open && !manager.core.options.read_only {
             manager.requeue_in_flight()?;
         }
-        manager.opened.store(true, Ordering::Release);
+        manager.core.opened.store(true, Ordering::Release);
+        if manager.core.options.control_socket && !manager.core.options.read_only {
+            manager.control = control::start(&manager);
+        }
         Ok(manager)
     }
 
     /// The store's directory.
     #[must_use]
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.core.dir
     }
 
     /// Fails with [`Error::Forked`] in a child process made by `fork()`
@@ -297,10 +326,10 @@ impl QueueManager {
     /// # Errors
     /// [`Error::Forked`].
     pub fn check_owner(&self) -> Result<()> {
-        if self.origin.is_forked() {
+        if self.core.origin.is_forked() {
             Err(Error::Forked {
-                dir: self.dir.clone(),
-                owner_pid: self.origin.pid(),
+                dir: self.core.dir.clone(),
+                owner_pid: self.core.origin.pid(),
             })
         } else {
             Ok(())
@@ -308,7 +337,10 @@ impl QueueManager {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.core
+            .inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Answers a query from the projection and the last record applied,
@@ -320,8 +352,8 @@ impl QueueManager {
     /// an empty one if a change was under way in another thread just then.
     fn query<T>(&self, need: Need<'_>, answer: impl FnOnce(&QueueState, Seq) -> T) -> T {
         let last = |inner: &Inner| Seq(inner.next_seq.0 - 1);
-        if !self.origin.is_forked() {
-            if self.partial.load(Ordering::Acquire)
+        if !self.core.origin.is_forked() {
+            if self.core.partial.load(Ordering::Acquire)
                 && let Err(error) = self.prepare(&mut self.write(), need)
             {
                 panic!("{error} (call QueueManager::load first to have it as an error)");
@@ -332,7 +364,7 @@ impl QueueManager {
         // A state that holds only some movies answers nothing there: the
         // child gets the empty state's answers (it cannot load the rest).
         let whole = |inner: &Inner| inner.partial.is_none();
-        match self.inner.try_read() {
+        match self.core.inner.try_read() {
             Ok(inner) if whole(&inner) => answer(&inner.state, last(&inner)),
             Err(std::sync::TryLockError::Poisoned(poisoned)) if whole(poisoned.get_ref()) => {
                 let inner = poisoned.into_inner();
@@ -345,7 +377,7 @@ impl QueueManager {
     /// What a call about the movie `id` needs: the id, copied only while
     /// the state loads on demand (a whole state needs nothing loaded).
     fn need_id(&self, id: &str) -> NeededId {
-        NeededId(self.partial.load(Ordering::Acquire).then(|| id.to_owned()))
+        NeededId(self.core.partial.load(Ordering::Acquire).then(|| id.to_owned()))
     }
 
     /// Makes a state that loads on demand hold what `need` asks for: the
@@ -354,27 +386,38 @@ impl QueueManager {
         let Some(partial) = inner.partial.as_mut() else {
             return Ok(());
         };
-        if partial.prepare(self.options.storage.as_ref(), &self.dir, &mut inner.state, need) {
+        if partial.prepare(
+            self.core.options.storage.as_ref(),
+            &self.core.dir,
+            &mut inner.state,
+            need,
+        ) {
             return Ok(());
         }
         let seq = Seq(inner.next_seq.0 - 1);
         if let Some(writer) = inner.writer.as_ref() {
             writer.flush(seq)?;
         }
-        let replayed =
-            crate::audit::replay_with(self.options.storage.as_ref(), &self.dir, crate::seq::Until::Seq(seq))?;
+        let replayed = crate::audit::replay_with(
+            self.core.options.storage.as_ref(),
+            &self.core.dir,
+            crate::seq::Until::Seq(seq),
+        )?;
         tracing::debug!(%seq, start = replayed.start.name(), "loaded the whole state");
         // Not from the snapshot (it does not hold up): close writes a
         // sound one, as after a whole open that did not start from it.
         inner.snapshot_stale |= replayed.start != recovery::Start::Snapshot;
         inner.state = replayed.state;
         inner.partial = None;
-        self.partial.store(false, Ordering::Release);
+        self.core.partial.store(false, Ordering::Release);
         Ok(())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.core
+            .inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The single path of every mutation: `decide` looks at the state and
@@ -388,7 +431,12 @@ impl QueueManager {
         self.check_owner()?;
         // Room in the writer's queue is waited for here, holding no lock:
         // readers never stall behind a full queue.
-        let reservation = self.reserver.as_ref().ok_or_else(|| self.not_writable())?.reserve()?;
+        let reservation = self
+            .core
+            .reserver
+            .as_ref()
+            .ok_or_else(|| self.not_writable())?
+            .reserve()?;
         let mut inner = self.write();
         let inner = &mut *inner;
         inner.writer.as_ref().ok_or_else(|| self.not_writable())?.check()?;
@@ -403,7 +451,7 @@ impl QueueManager {
             .map_err(|error| Error::InvalidArgument(error.0))?;
         // Stamped under the write lock, so times are monotonic in
         // sequence order (a clock stepped back stamps the previous time).
-        let ts = crate::clock::stamp(self.options.clock.now(), inner.last_ts);
+        let ts = crate::clock::stamp(self.core.options.clock.now(), inner.last_ts);
         let payload = encode_payload_with(&mut inner.payload_scratch, ts, &event)?;
         let seq = inner.next_seq;
         let ticket = writer.append(seq, payload, reservation)?;
@@ -431,7 +479,7 @@ impl QueueManager {
         match self.commit(need, decide)? {
             None => Ok(false),
             Some(ticket) => {
-                if self.options.writer.durability == Durability::Immediate {
+                if self.core.options.writer.durability == Durability::Immediate {
                     ticket.wait()?;
                 }
                 Ok(true)
@@ -440,8 +488,10 @@ impl QueueManager {
     }
 
     fn not_writable(&self) -> Error {
-        if self.options.read_only {
-            Error::ReadOnly { dir: self.dir.clone() }
+        if self.core.options.read_only {
+            Error::ReadOnly {
+                dir: self.core.dir.clone(),
+            }
         } else {
             Error::Closed
         }
@@ -470,6 +520,7 @@ impl QueueManager {
     fn register_subscription(&self) -> Arc<AtomicU64> {
         let position = Arc::new(AtomicU64::new(0));
         let mut subscriptions = self
+            .core
             .subscriptions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -481,6 +532,7 @@ impl QueueManager {
     /// The earliest record a live subscription has yet to read (`SEQ_MAX`: none).
     fn earliest_subscribed(&self) -> Seq {
         let mut subscriptions = self
+            .core
             .subscriptions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -501,12 +553,16 @@ impl QueueManager {
 
 impl Drop for QueueManager {
     fn drop(&mut self) {
-        if self.origin.is_forked() {
+        if !self.owner {
+            // The control socket's handle: the application's closes.
+            return;
+        }
+        if self.core.origin.is_forked() {
             self.abandon();
             return;
         }
         if let Err(error) = self.shutdown() {
-            tracing::warn!(%error, dir = %self.dir.display(), "closing the queue manager on drop failed");
+            tracing::warn!(%error, dir = %self.core.dir.display(), "closing the queue manager on drop failed");
         }
     }
 }
@@ -520,39 +576,10 @@ impl QueueManager {
     /// forgotten, never dropped (its pages are the parent's, shared until
     /// written). Logs nothing: a logger's lock may be held as well.
     fn abandon(&mut self) {
-        let inner = self.inner.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::mem::forget(std::mem::replace(inner, Inner::empty()));
-        let thread = self
-            .snapshot_thread
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::mem::forget(thread.take());
-        let subscriptions = self
-            .subscriptions
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::mem::forget(std::mem::take(subscriptions));
-        std::mem::forget(self.reserver.take());
-        std::mem::forget(self.lock.take());
-    }
-}
-
-impl Inner {
-    /// Nothing: what an abandoned manager is left holding.
-    fn empty() -> Inner {
-        Inner {
-            state: QueueState::new(),
-            next_seq: Seq(1),
-            writer: None,
-            events_since_snapshot: 0,
-            last_snapshot_at: Instant::now(),
-            oldest_change: None,
-            on_disk: OnDisk::default(),
-            partial: None,
-            snapshot_stale: false,
-            last_ts: 0.0,
-            payload_scratch: Vec::new(),
-        }
+        // The whole core is forgotten (one more count that never drops),
+        // and the control socket's server with it: its threads are the parent's.
+        std::mem::forget(Arc::clone(&self.core));
+        std::mem::forget(self.control.take());
     }
 }
 

@@ -25,8 +25,9 @@ impl QueueManager {
     /// there are some and the last one is older than its interval (`age`,
     /// seconds).
     fn policy_due(&self, since: u64, age: f64) -> bool {
-        let by_count = self.options.snapshot_every_events > 0 && since >= self.options.snapshot_every_events;
+        let by_count = self.core.options.snapshot_every_events > 0 && since >= self.core.options.snapshot_every_events;
         let by_age = self
+            .core
             .options
             .snapshot_every
             .is_some_and(|interval| age >= interval.as_secs_f64());
@@ -44,18 +45,18 @@ impl QueueManager {
     /// they are: the journal holds every change, and a few records are not
     /// worth rewriting every queue.
     fn closing_snapshot_due(&self, inner: &Inner) -> bool {
-        let storage = self.options.storage.as_ref();
+        let storage = self.core.options.storage.as_ref();
         if inner.snapshot_stale {
             return true;
         }
-        let Ok(Some(summary)) = manifest::read_summary(storage, &self.dir) else {
+        let Ok(Some(summary)) = manifest::read_summary(storage, &self.core.dir) else {
             return true;
         };
         let Some(written) = summary.written_at() else {
             return true;
         };
         // A state that loads on demand opened from this very index.
-        if inner.partial.is_none() && summary.load_index(storage, &self.dir).is_err() {
+        if inner.partial.is_none() && summary.load_index(storage, &self.core.dir).is_err() {
             return true;
         }
         let oldest = inner.oldest_change.unwrap_or(written);
@@ -67,7 +68,7 @@ impl QueueManager {
     /// journal records after it — so writers never wait for it: nothing is
     /// cloned or held under the lock.
     pub(super) fn start_background_snapshot(&self, inner: &mut Inner) {
-        let Ok(mut running) = self.snapshot_thread.try_lock() else {
+        let Ok(mut running) = self.core.snapshot_thread.try_lock() else {
             return;
         };
         if running.as_ref().is_some_and(|thread| !thread.is_finished()) {
@@ -81,9 +82,9 @@ impl QueueManager {
         inner.snapshot_stale = false;
         inner.last_snapshot_at = Instant::now();
         inner.oldest_change = None;
-        let storage = self.options.storage.clone();
-        let dir = self.dir.clone();
-        let writing = Arc::clone(&self.snapshot_writing);
+        let storage = self.core.options.storage.clone();
+        let dir = self.core.dir.clone();
+        let writing = Arc::clone(&self.core.snapshot_writing);
         let spawned = std::thread::Builder::new()
             .name("movie-queue-snapshot".into())
             .spawn(move || {
@@ -99,6 +100,7 @@ impl QueueManager {
 
     fn join_snapshot_thread(&self) {
         let thread = self
+            .core
             .snapshot_thread
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -120,6 +122,7 @@ impl QueueManager {
         // Held while the files are written, so no background snapshot
         // starts meanwhile and writes the same temporary files.
         let mut running = self
+            .core
             .snapshot_thread
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -139,11 +142,11 @@ impl QueueManager {
             (flusher, Seq(inner.next_seq.0 - 1))
         };
         snapshot_from_disk(
-            self.options.storage.as_ref(),
-            &self.dir,
+            self.core.options.storage.as_ref(),
+            &self.core.dir,
             &flusher,
             seq,
-            &self.snapshot_writing,
+            &self.core.snapshot_writing,
         )?;
         drop(running);
         Ok(seq)
@@ -163,6 +166,10 @@ impl QueueManager {
 
     pub(super) fn shutdown(&self) -> Result<()> {
         self.check_owner()?;
+        // No request is taken once closing begins; one in progress is answered first.
+        if let Some(server) = &self.control {
+            server.stop();
+        }
         self.join_snapshot_thread();
         let mut inner = self.write();
         let Some(writer) = inner.writer.take() else {
@@ -171,10 +178,10 @@ impl QueueManager {
         let seq = Seq(inner.next_seq.0 - 1);
         // A manager whose open did not complete never writes a snapshot:
         // its state may not be the store's.
-        let opened = self.opened.load(std::sync::atomic::Ordering::Acquire);
+        let opened = self.core.opened.load(std::sync::atomic::Ordering::Acquire);
         let snapshot = writer.flush(seq).and_then(|()| {
             if opened && self.closing_snapshot_due(&inner) {
-                let storage = self.options.storage.as_ref();
+                let storage = self.core.options.storage.as_ref();
                 // A state that holds only some movies is rebuilt whole
                 // from disk first (the journal is flushed through `seq`).
                 let failed = |error| Error::SnapshotFailed {
@@ -182,14 +189,14 @@ impl QueueManager {
                     cause: Box::new(error),
                 };
                 let rebuilt = match inner.partial {
-                    Some(_) => Some(audit::replay_with(storage, &self.dir, Until::Seq(seq)).map_err(failed)?),
+                    Some(_) => Some(audit::replay_with(storage, &self.core.dir, Until::Seq(seq)).map_err(failed)?),
                     None => None,
                 };
                 let (state, on_disk) = rebuilt.as_ref().map_or((&inner.state, &inner.on_disk), |rebuilt| {
                     (&rebuilt.state, &rebuilt.on_disk)
                 });
-                let _writing = lock(&self.snapshot_writing);
-                manifest::write_snapshot_keeping(storage, &self.dir, state, seq, on_disk).map_err(failed)
+                let _writing = lock(&self.core.snapshot_writing);
+                manifest::write_snapshot_keeping(storage, &self.core.dir, state, seq, on_disk).map_err(failed)
             } else {
                 Ok(())
             }

@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use self::lists::List;
 use self::slab::{IdSlot, Index, Node, table_hash};
@@ -95,7 +95,7 @@ impl fmt::Display for Place {
 pub(crate) struct ApplyError(pub(crate) String);
 
 /// The queue counts, as `get_statistics()` returns them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Statistics {
     /// Movies waiting.

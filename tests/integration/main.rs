@@ -10,6 +10,7 @@
 
 mod architecture;
 mod audit;
+mod control;
 mod crash;
 mod fuzz_regressions;
 mod hostile;

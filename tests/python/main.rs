@@ -8,7 +8,8 @@
 //! ./python pytest` (maturin from PyPI, PyO3 from crates.io, the build in
 //! `<target>/python-build` so it is incremental) whenever a source the
 //! package is built from changed (a hash of them is kept beside the
-//! environment); then `python -m pytest python/tests`. A missing Python is
+//! environment); then `python -m pytest python/tests`, with
+//! `$MOVIE_QUEUE_BIN` naming the tool (built here if it is not yet). A missing Python is
 //! a failure, never a skip. `$PYTHON` names another interpreter.
 //!
 //! Its own test binary: it starts processes (pip, pytest) and holds no
@@ -72,6 +73,25 @@ fn run(command: &mut Command, what: &str) -> Output {
     output
 }
 
+/// The `movie-queue` binary, built (a no-op after `cargo test`, which
+/// builds it) in this test's profile: `test_control.py` runs it beside a
+/// Python holder.
+fn tool_binary() -> PathBuf {
+    let profile_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+        .expect("the test binary is in <target>/<profile>/deps");
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    build
+        .args(["build", "--quiet", "-p", "movie-queue-tool", "--bin", "movie-queue"])
+        .current_dir(repo());
+    if profile_dir.file_name().is_some_and(|name| name == "release") {
+        build.arg("--release");
+    }
+    run(&mut build, "cargo build -p movie-queue-tool");
+    profile_dir.join("movie-queue")
+}
+
 #[test]
 fn the_python_package_passes_its_pytest_suite() {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
@@ -103,6 +123,7 @@ fn the_python_package_passes_its_pytest_suite() {
         Command::new(bin.join("python"))
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
             .arg(repo().join("python").join("tests"))
+            .env("MOVIE_QUEUE_BIN", tool_binary())
             .current_dir(&target),
         "pytest python/tests",
     );

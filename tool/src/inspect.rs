@@ -8,6 +8,7 @@ use movie_queue::{Place, QueueEntry, QueueManager, Seq, Until, now};
 use serde_json::json;
 
 use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
+use super::held::holder_for_reading;
 use super::output::{
     Output, Progress, event_json, event_line, local_time, movie_label, quoted, relative_time, retries, safe, safe_path,
     show_id, store_bytes, write_json, write_statistics, write_table_block,
@@ -18,7 +19,11 @@ use super::{fail_with_hint, open_reader, require_directory};
 /// it (the whole store is loaded only when it is not in that shape).
 pub fn stats(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> {
     require_directory(dir)?;
-    let stats = QueueManager::options().statistics(dir)?;
+    let held = holder_for_reading(dir).and_then(|mut holder| holder.get_statistics().ok());
+    let stats = match held {
+        Some(stats) => stats,
+        None => QueueManager::options().statistics(dir)?,
+    };
     if json {
         write_json(output, &stats)
     } else {
@@ -48,23 +53,35 @@ pub fn list(output: &mut Output, dir: &Path, args: &ListArgs) -> anyhow::Result<
     let (skip, mut to_skip) = if permanent { (0, args.offset) } else { (args.offset, 0) };
     let mut sink = ListSink::new(output, args.which, args.json.json, args.offset);
     let mut failed = None;
+    let mut visit = |entry: QueueEntry| {
+        if permanent && entry.retry_count < max_retries {
+            return true;
+        }
+        if to_skip > 0 {
+            to_skip -= 1;
+            return true;
+        }
+        match sink.push(entry) {
+            Ok(()) => sink.count < limit,
+            Err(error) => {
+                failed = Some(error);
+                false
+            }
+        }
+    };
     if limit > 0 {
-        QueueManager::options().list(dir, place, skip, |entry| {
-            if permanent && entry.retry_count < max_retries {
-                return true;
-            }
-            if to_skip > 0 {
-                to_skip -= 1;
-                return true;
-            }
-            match sink.push(entry) {
-                Ok(()) => sink.count < limit,
-                Err(error) => {
-                    failed = Some(error);
-                    false
+        let wanted = (!permanent).then_some(limit);
+        let held = holder_for_reading(dir).and_then(|mut holder| holder.list(place, skip, wanted).ok());
+        match held {
+            Some(entries) => {
+                for entry in entries {
+                    if !visit(entry) {
+                        break;
+                    }
                 }
             }
-        })?;
+            None => QueueManager::options().list(dir, place, skip, visit)?,
+        }
     }
     if let Some(error) = failed {
         return Err(error);
@@ -251,11 +268,21 @@ pub(super) fn place_name(place: Place) -> &'static str {
 }
 
 /// `show ID [--json]`: where the movie is now, and every event about it.
+/// Where the movie `id` is now, and its entry: the holder's answer, or
+/// read from disk.
+fn current_of(dir: &Path, id: &str) -> anyhow::Result<Option<(Place, QueueEntry)>> {
+    let held = holder_for_reading(dir).and_then(|mut holder| holder.get(id).ok());
+    match held {
+        Some(current) => Ok(current),
+        None => Ok(QueueManager::options().lookup(dir, id)?),
+    }
+}
+
 pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Result<()> {
     require_directory(dir)?;
     // Found through the snapshot's index (the whole store is loaded only
     // when it is not in that shape).
-    let current = QueueManager::options().lookup(dir, id)?;
+    let current = current_of(dir, id)?;
     // The events about it, and the holes `repair` recorded that the
     // stream stepped over (any of them may have held one of its events).
     let (mut history, mut skipped) = (Vec::new(), Vec::new());

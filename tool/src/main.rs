@@ -12,6 +12,7 @@
 
 mod args;
 mod demo;
+mod held;
 mod inspect;
 mod logging;
 mod operate;
@@ -152,7 +153,8 @@ fn dispatch(command: Command, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Opens the store for a mutating command: the writer lock, and movies in
-/// flight stay in flight (they belong to whoever took them).
+/// flight stay in flight (they belong to whoever took them), and no control
+/// socket.
 pub(crate) fn open_writer(dir: &Path) -> anyhow::Result<QueueManager> {
     Ok(writer_options().open(dir)?)
 }
@@ -164,6 +166,8 @@ pub(crate) fn writer_options() -> movie_queue::Options {
     QueueManager::options()
         .requeue_in_flight_on_open(false)
         .load_on_demand(true)
+        // A command holds the store for a moment: nobody is to act through it.
+        .control_socket(false)
 }
 
 /// Closes a writer after its command's `work`. Once every change the
@@ -347,7 +351,7 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
         return failure.hint.clone();
     }
     let error = error.downcast_ref::<Error>()?;
-    if let Some(hint) = special_file_hint(error, store, repairing) {
+    if let Some(hint) = special_file_hint(error, store, repairing).or_else(|| control_hint(error)) {
         return Some(hint);
     }
     match error {
@@ -402,6 +406,25 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
         _ if repairing => None,
         Error::BadQueueFile { .. } => Some(REPAIR_HINT.into()),
         error if error.is_corruption() => Some(REPAIR_HINT.into()),
+        _ => None,
+    }
+}
+
+/// The hint for a store held by a process that does not answer on its
+/// control socket, or that stopped answering during a request.
+fn control_hint(error: &Error) -> Option<String> {
+    match error {
+        Error::ControlUnavailable { dir, .. } => Some(format!(
+            "try again when the process holding {} exits; a reading command (stats, list, show, log, replay, \
+             verify) works meanwhile; the application serves the control socket unless it turned it off \
+             (Options::control_socket)",
+            dir.display()
+        )),
+        Error::OutcomeUnknown { last_seq, .. } => Some(format!(
+            "`movie-queue log --since {}` shows the records written since the request was sent: the change was \
+             made if it is there",
+            last_seq + 1
+        )),
         _ => None,
     }
 }

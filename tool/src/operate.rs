@@ -2,15 +2,17 @@
 //! in flight stay in flight), does one thing and closes it (a clean close
 //! writes the snapshot).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use movie_queue::{MOVIE_NESTING_MAX, Movie, Place, QueueManager, now};
+use movie_queue::{MOVIE_NESTING_MAX, Movie, Place, now};
 use serde_json::Value;
 
 use super::args::{AddArgs, FailArgs};
+use super::held::Store;
 use super::output::{
     Output, Progress, local_time, movie_id, movie_label, quoted, relative_time, safe, safe_path, show_id, store_bytes,
     times,
@@ -18,11 +20,28 @@ use super::output::{
 use super::{close_writer, describe, fail, fail_with_hint, open_writer, writer_options};
 
 /// Opens the writer, runs `work`, closes (see [`close_writer`]: a failure
-/// after every change is durable is a warning, not an error).
-pub(super) fn with_writer<T>(dir: &Path, work: impl FnOnce(&QueueManager) -> anyhow::Result<T>) -> anyhow::Result<T> {
-    let qm = open_writer(dir)?;
-    let result = work(&qm);
-    close_writer(qm, result)
+/// after every change is durable is a warning, not an error). When
+/// another process holds the store, `work` asks it instead, through its
+/// control socket (see [`Store`]); a holder that does not answer there is
+/// an error that says so.
+pub(super) fn with_writer<T>(dir: &Path, work: impl FnOnce(&Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let store = match open_writer(dir) {
+        Ok(qm) => Store::Local(qm),
+        Err(error)
+            if matches!(
+                error.downcast_ref::<movie_queue::Error>(),
+                Some(movie_queue::Error::Locked { .. })
+            ) =>
+        {
+            Store::Held(RefCell::new(movie_queue::Control::connect(dir)?))
+        }
+        Err(error) => return Err(error),
+    };
+    let result = work(&store);
+    match store {
+        Store::Local(qm) => close_writer(qm, result),
+        Store::Held(_) => result,
+    }
 }
 
 pub(super) fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
@@ -56,9 +75,9 @@ pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()
     }
     with_writer(dir, |qm| {
         check_limits(qm, &candidates)?;
-        let verdicts = verdicts(qm, &candidates);
+        let verdicts = verdicts(qm, &candidates)?;
         let expected = verdicts.iter().filter(|verdict| verdict.is_none()).count();
-        let added = qm.add_many_to_pending(candidates.iter().map(|(_, movie)| movie.clone()))?;
+        let added = qm.add_many_to_pending(candidates.iter().map(|(_, movie)| movie.clone()).collect())?;
         if added != expected {
             return fail(format!(
                 "added {added} movies where {expected} were expected; `movie-queue list pending` shows the result"
@@ -93,7 +112,7 @@ pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()
 /// Checks every movie against the store's limits (a valid movie, its event
 /// under the record size limit) before the first is added, so that a bad
 /// line adds nothing; the error names the stdin line.
-fn check_limits(qm: &QueueManager, candidates: &[Candidate]) -> anyhow::Result<()> {
+fn check_limits(qm: &Store, candidates: &[Candidate]) -> anyhow::Result<()> {
     for (line, movie) in candidates {
         if let Err(error) = qm.check_addable(movie) {
             return match line {
@@ -106,13 +125,13 @@ fn check_limits(qm: &QueueManager, candidates: &[Candidate]) -> anyhow::Result<(
 }
 
 /// For each movie: `None` if it will be added, else why it is skipped.
-fn verdicts(qm: &QueueManager, candidates: &[Candidate]) -> Vec<Option<String>> {
+fn verdicts(qm: &Store, candidates: &[Candidate]) -> anyhow::Result<Vec<Option<String>>> {
     let mut seen = HashMap::new();
     candidates
         .iter()
-        .map(|(line, movie)| match qm.get(movie.id()) {
-            Some((place, _)) => Some(format!("duplicate: already {place}")),
-            None => match seen.entry(movie.id()) {
+        .map(|(line, movie)| match qm.get(movie.id())? {
+            Some((place, _)) => Ok(Some(format!("duplicate: already {place}"))),
+            None => Ok(match seen.entry(movie.id()) {
                 Entry::Occupied(first) => Some(match first.get() {
                     Some(number) => format!("duplicate of line {number}"),
                     None => "duplicate of an earlier movie".to_owned(),
@@ -121,7 +140,7 @@ fn verdicts(qm: &QueueManager, candidates: &[Candidate]) -> Vec<Option<String>> 
                     vacant.insert(*line);
                     None
                 }
-            },
+            }),
         })
         .collect()
 }
@@ -190,7 +209,7 @@ pub fn next(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
 
 /// `complete ID`.
 pub fn complete(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
-    with_writer(dir, |qm| match qm.get(id) {
+    with_writer(dir, |qm| match qm.get(id)? {
         None => unknown_id(id, dir),
         Some((Place::Completed, _)) => {
             writeln!(output.out, "{} is already completed; nothing changed", show_id(id))?;
@@ -214,7 +233,7 @@ pub fn complete(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()>
 pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::Result<()> {
     let id = args.id.as_str();
     with_writer(dir, |qm| {
-        let movie = match qm.get(id) {
+        let movie = match qm.get(id)? {
             None => return unknown_id(id, dir),
             Some((Place::Completed, _)) => {
                 return fail(format!(
@@ -243,7 +262,7 @@ pub fn fail_movie(output: &mut Output, dir: &Path, args: &FailArgs) -> anyhow::R
                 }
             },
         };
-        let retry_count = qm.get(id).map_or(0, |(_, entry)| entry.retry_count);
+        let retry_count = qm.get(id)?.map_or(0, |(_, entry)| entry.retry_count);
         let max_retries = qm.max_retries();
         writeln!(
             output.out,
@@ -273,10 +292,10 @@ pub fn retry(output: &mut Output, dir: &Path, max_retries: Option<u32>) -> anyho
         // a store that cannot be read whole is an error, not a panic.
         qm.load()?;
         let max_retries = max_retries.unwrap_or_else(|| qm.max_retries());
-        let ready = qm.get_movies_ready_for_retry(max_retries);
+        let ready = qm.get_movies_ready_for_retry(max_retries)?;
         let mut moved = 0;
         for entry in &ready {
-            if qm.move_failed_to_pending(entry)? {
+            if qm.move_failed_to_pending(entry.id())? {
                 moved += 1;
                 writeln!(
                     output.out,
@@ -294,7 +313,7 @@ pub fn retry(output: &mut Output, dir: &Path, max_retries: Option<u32>) -> anyho
             return Ok(());
         }
         let waiting = qm
-            .list(Place::Failed)
+            .list(Place::Failed)?
             .into_iter()
             .filter(|entry| entry.retry_count < max_retries)
             .filter_map(|entry| entry.retry_after)
@@ -314,7 +333,7 @@ pub fn retry(output: &mut Output, dir: &Path, max_retries: Option<u32>) -> anyho
 
 /// `reset ID`: a failed movie back to pending with a fresh retry count.
 pub fn reset(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
-    with_writer(dir, |qm| match qm.get(id) {
+    with_writer(dir, |qm| match qm.get(id)? {
         None => unknown_id(id, dir),
         Some((Place::Failed, entry)) => {
             qm.reset_failed_movie(id)?;
@@ -393,7 +412,9 @@ pub fn repair(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
 
 /// `snapshot`.
 pub fn snapshot(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
-    let seq = with_writer(dir, |qm| Ok(qm.snapshot()?))?;
+    let qm = open_writer(dir)?;
+    let written = qm.snapshot().map_err(anyhow::Error::from);
+    let seq = close_writer(qm, written)?;
     writeln!(
         output.out,
         "snapshot written to {}: queue_pending.json, queue_failed.json, queue_completed.json, queue_removed.json \

@@ -45,7 +45,7 @@ fn read_ids(input: impl BufRead) -> anyhow::Result<Vec<String>> {
 
 /// `restore ID`.
 pub fn restore(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
-    with_writer(dir, |qm| match qm.get(id) {
+    with_writer(dir, |qm| match qm.get(id)? {
         None => unknown_id(id, dir),
         Some((Place::Removed, entry)) => {
             qm.restore_removed_movie(id)?;
@@ -64,7 +64,7 @@ pub fn restore(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> 
 
 /// `forget ID`.
 pub fn forget(output: &mut Output, dir: &Path, id: &str) -> anyhow::Result<()> {
-    with_writer(dir, |qm| match qm.get(id) {
+    with_writer(dir, |qm| match qm.get(id)? {
         None => unknown_id(id, dir),
         Some((Place::Removed, entry)) => {
             qm.remove_from_removed_queue(id)?;

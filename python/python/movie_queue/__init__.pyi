@@ -62,7 +62,9 @@ class QueueManager:
     changes nothing.
     """
 
-    def __init__(self, config_dir: Union[str, "PathLike[str]", None] = None) -> None: ...
+    def __init__(
+        self, config_dir: Union[str, "PathLike[str]", None] = None, *, control_socket: bool = True
+    ) -> None: ...
     @property
     def config_dir(self) -> Path: ...
     @property

@@ -1,2 +1,3 @@
 mod concurrent_workload;
+mod control;
 mod maintenance;

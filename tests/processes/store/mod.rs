@@ -1,2 +1,3 @@
+mod control;
 mod fork;
 mod lock_and_permissions;

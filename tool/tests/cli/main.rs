@@ -8,6 +8,7 @@
 
 mod add_and_take;
 mod browser;
+mod control;
 mod demo;
 mod durable_success;
 mod errors;

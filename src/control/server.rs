@@ -1,0 +1,273 @@
+//! The control socket's server: one thread accepts, one thread a
+//! connection (at most [`CONNECTIONS_MAX`] at once; beyond that a client
+//! is told `busy`), each request answered by the handler in turn. Bounded
+//! everywhere: a request line is at most [`LINE_MAX`] bytes, a client
+//! that sends nothing for [`IDLE`] is told `timeout` and let go, and an
+//! answer a client does not read is given up after [`IDLE`].
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::protocol::{LINE_MAX, Op, WireError, answer_line, parse_request};
+use super::socket::{self, Bound};
+
+/// What answers a request: runs on the connection's thread.
+pub type Handler = Arc<dyn Fn(Op) -> Result<Value, WireError> + Send + Sync>;
+
+/// Connections served at once.
+pub const CONNECTIONS_MAX: usize = 16;
+
+/// How long a connection may stay silent (before its first request and
+/// between requests), and how long an answer may wait to be read.
+pub const IDLE: Duration = Duration::from_secs(10);
+
+/// A running control socket. [`Server::stop`] (or dropping it) stops
+/// accepting, closes every connection, waits for their threads and
+/// removes the socket file.
+pub struct Server {
+    shared: Arc<Shared>,
+    accepting: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Shared {
+    bound: Bound,
+    handler: Handler,
+    stopping: AtomicBool,
+    connections: Mutex<Vec<Connection>>,
+}
+
+struct Connection {
+    stream: UnixStream,
+    thread: JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds the store's control socket (see `socket::bind`) and starts
+    /// accepting on a thread of its own.
+    ///
+    /// # Errors
+    /// The socket cannot be bound or the thread not started.
+    pub fn start(dir: &Path, handler: Handler) -> std::io::Result<Server> {
+        let bound = socket::bind(dir)?;
+        let shared = Arc::new(Shared {
+            bound,
+            handler,
+            stopping: AtomicBool::new(false),
+            connections: Mutex::new(Vec::new()),
+        });
+        let accepting = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("movie-queue-control".into())
+                .spawn(move || accept_loop(&shared))
+        };
+        let accepting = match accepting {
+            Ok(thread) => thread,
+            Err(error) => {
+                shared.bound.remove();
+                return Err(error);
+            }
+        };
+        Ok(Server {
+            shared,
+            accepting: Mutex::new(Some(accepting)),
+        })
+    }
+
+    /// Stops serving: no new connection, every open one closed once its
+    /// request in progress is answered, every thread joined, the socket
+    /// file removed. Idempotent.
+    pub fn stop(&self) {
+        let Some(accepting) = lock(&self.accepting).take() else {
+            return;
+        };
+        self.shared.stopping.store(true, Ordering::Release);
+        // The file first: no client finds a socket that no longer answers.
+        self.shared.bound.remove();
+        // shutdown(2) on the listening socket wakes the blocked accept
+        // (Linux); std offers it on a stream, which shares the socket.
+        if let Ok(descriptor) = self.shared.bound.listener.try_clone() {
+            let _ = UnixStream::from(std::os::fd::OwnedFd::from(descriptor)).shutdown(std::net::Shutdown::Both);
+        }
+        if accepting.join().is_err() {
+            tracing::warn!("the control socket's accepting thread panicked");
+        }
+        let connections = std::mem::take(&mut *lock(&self.shared.connections));
+        for connection in &connections {
+            // Wakes a read; a request in progress still gets its answer
+            // written (the write side is closed only after it).
+            let _ = connection.stream.shutdown(std::net::Shutdown::Read);
+        }
+        for connection in connections {
+            if connection.thread.join().is_err() {
+                tracing::warn!("a control connection's thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn accept_loop(shared: &Arc<Shared>) {
+    loop {
+        let accepted = shared.bound.listener.accept();
+        if shared.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of descriptors, say: wait a little, never spin.
+                tracing::debug!(%error, "control socket: accept failed");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        admit(shared, stream);
+    }
+}
+
+/// Serves a new connection on a thread of its own, or refuses it with one
+/// error line: another user's (`forbidden`), or one too many (`busy`).
+fn admit(shared: &Arc<Shared>, stream: UnixStream) {
+    let refuse = |stream: &mut UnixStream, error: WireError| {
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+        let _ = socket::send_all(stream, &answer_line(None, &Err(error)));
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    };
+    let mut stream = stream;
+    match socket::peer_uid(&stream) {
+        Ok(peer) if socket::peer_allowed(peer, socket::own_uid()) => {}
+        Ok(peer) => {
+            tracing::warn!(peer, "control socket: refused a connection from another user");
+            return refuse(
+                &mut stream,
+                WireError::new("forbidden", format!("user {peer} may not control this store")),
+            );
+        }
+        Err(error) => {
+            return refuse(
+                &mut stream,
+                WireError::new("forbidden", format!("the peer's credentials cannot be read: {error}")),
+            );
+        }
+    }
+    let mut connections = lock(&shared.connections);
+    let (done, live): (Vec<_>, Vec<_>) = std::mem::take(&mut *connections)
+        .into_iter()
+        .partition(|connection| connection.thread.is_finished());
+    *connections = live;
+    for connection in done {
+        let _ = connection.thread.join();
+    }
+    if connections.len() >= CONNECTIONS_MAX {
+        drop(connections);
+        return refuse(
+            &mut stream,
+            WireError::new(
+                "busy",
+                format!("{CONNECTIONS_MAX} clients are connected already; try again"),
+            ),
+        );
+    }
+    let Ok(kept) = stream.try_clone() else {
+        return;
+    };
+    let thread = {
+        let shared = Arc::clone(shared);
+        std::thread::Builder::new()
+            .name("movie-queue-control-client".into())
+            .spawn(move || serve(&shared, stream))
+    };
+    match thread {
+        Ok(thread) => connections.push(Connection { stream: kept, thread }),
+        Err(error) => tracing::warn!(%error, "control socket: could not start a connection's thread"),
+    }
+}
+
+/// Answers one connection's requests in turn until it closes, goes
+/// silent, sends a line over the limit or the server stops; then shuts
+/// the socket down (the server's copy of it must not keep it open).
+fn serve(shared: &Shared, stream: UnixStream) {
+    let closing = stream.try_clone();
+    answer_requests(shared, stream);
+    if let Ok(stream) = closing {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn answer_requests(shared: &Shared, stream: UnixStream) {
+    if stream.set_read_timeout(Some(IDLE)).is_err() || stream.set_write_timeout(Some(IDLE)).is_err() {
+        return;
+    }
+    let Ok(reading) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(reading);
+    let writer = stream;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let limit = u64::try_from(LINE_MAX).unwrap_or(u64::MAX);
+        let read = (&mut reader).take(limit).read_until(b'\n', &mut line);
+        if shared.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let answer = match read {
+            Ok(0) => return,
+            Ok(_) if line.len() >= LINE_MAX && !line.ends_with(b"\n") => {
+                let error = WireError::new("line_too_long", format!("a request line is at most {LINE_MAX} bytes"));
+                let _ = socket::send_all(&writer, &answer_line(None, &Err(error)));
+                return;
+            }
+            Ok(_) => answer(shared, &line),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                let error = WireError::new(
+                    "timeout",
+                    format!("no request for {} s; send one line a request", IDLE.as_secs()),
+                );
+                let _ = socket::send_all(&writer, &answer_line(None, &Err(error)));
+                return;
+            }
+            Err(_) => return,
+        };
+        if socket::send_all(&writer, &answer).is_err() {
+            return;
+        }
+    }
+}
+
+/// One request line's answer line.
+fn answer(shared: &Shared, line: &[u8]) -> Vec<u8> {
+    let (id, op) = parse_request(line);
+    let result = op.and_then(|op| {
+        let handler = &shared.handler;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(op))).unwrap_or_else(|_| {
+            Err(WireError::new(
+                "internal",
+                "the holder failed while answering (a panic); its log says more",
+            ))
+        })
+    });
+    answer_line(id, &result)
+}

@@ -1,0 +1,322 @@
+//! The control socket, in process: a manager opened for writing serves
+//! `control.sock` (mode 0600, replacing whatever a killed holder left,
+//! never through a link, at any path length), `Control` asks it what a
+//! manager would be asked and the change is in the holder's projection at
+//! once, and bad input — an unknown operation, a malformed line, a huge
+//! line, a silent client, a thousand clients — gets a typed error or a
+//! bounded wait while the application's own calls go on.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use movie_queue::{Control, Durability, Error, Place, QueueManager};
+use serde_json::Value;
+
+use crate::support::common::{movie, scratch};
+
+fn socket(dir: &Path) -> std::path::PathBuf {
+    dir.join("control.sock")
+}
+
+/// A raw connection: one line out, one line back.
+fn raw(dir: &Path) -> (BufReader<UnixStream>, UnixStream) {
+    let stream = UnixStream::connect(socket(dir)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    (BufReader::new(stream.try_clone().unwrap()), stream)
+}
+
+fn ask(reader: &mut BufReader<UnixStream>, writer: &mut UnixStream, line: &[u8]) -> Value {
+    writer.write_all(line).unwrap();
+    read_answer(reader)
+}
+
+fn read_answer(reader: &mut BufReader<UnixStream>) -> Value {
+    let mut answer = String::new();
+    reader.read_line(&mut answer).expect("an answer line");
+    serde_json::from_str(&answer).unwrap_or_else(|error| panic!("{answer:?}: {error}"))
+}
+
+fn kind(answer: &Value) -> &str {
+    answer["error"]["kind"].as_str().unwrap_or("")
+}
+
+#[test]
+fn a_change_through_the_socket_is_in_the_holders_projection_at_once_and_in_the_journal() {
+    let dir = scratch();
+    let holder = QueueManager::options()
+        .durability(Durability::Batched {
+            max_delay: Duration::from_secs(3600),
+        })
+        .open(dir.path())
+        .unwrap();
+    holder.add_to_pending(movie("603")).unwrap();
+    holder.add_to_pending(movie("604")).unwrap();
+    let taken = holder.get_next_pending().unwrap().unwrap();
+    holder.add_to_failed(taken, "timeout", Some(4e9)).unwrap();
+
+    let mut control = Control::connect(dir.path()).unwrap();
+    assert_eq!(control.holder().pid, std::process::id());
+    assert_eq!(control.holder().protocol, 1);
+    assert_eq!(control.get_statistics().unwrap(), holder.get_statistics());
+    assert_eq!(control.get("603").unwrap(), holder.get("603"));
+    assert_eq!(control.get("nosuch").unwrap(), None);
+    assert!(control.reset_failed_movie("603").unwrap());
+    // At once, in the application's own projection: the next take is it.
+    assert_eq!(
+        holder.get("603").map(|(place, entry)| (place, entry.retry_count)),
+        Some((Place::Pending, 0))
+    );
+    assert!(
+        !control.reset_failed_movie("603").unwrap(),
+        "not failed any more: nothing written"
+    );
+    assert_eq!(
+        control.list(Place::Pending, 0, None).unwrap(),
+        holder.list(Place::Pending),
+        "the same order"
+    );
+    assert_eq!(
+        control.list(Place::Pending, 1, Some(1)).unwrap(),
+        holder.list(Place::Pending)[1..2]
+    );
+    let invalid = control.check_addable(&movie("")).unwrap_err();
+    assert!(matches!(invalid, Error::InvalidMovie(_)), "{invalid:?}");
+    assert_eq!(control.add_many_to_pending(&[movie("605"), movie("603")]).unwrap(), 1);
+    // Answered only once durable, in Batched mode too: a crash now (the
+    // journal as the disk holds it, read by a second reader) keeps it.
+    let reader = QueueManager::open_read_only(dir.path()).unwrap();
+    assert!(reader.get("605").is_some(), "acknowledged, so in the journal");
+    drop(reader);
+    assert_eq!(
+        holder.get_next_pending().unwrap().map(|movie| movie.id().to_owned()),
+        Some("604".into())
+    );
+    drop(control);
+    let history = holder.history("603").unwrap();
+    assert_eq!(
+        history.iter().map(|record| record.event.kind()).collect::<Vec<_>>(),
+        ["added", "taken", "failed", "reset"],
+        "the socket's change is in the audit trail like any other"
+    );
+    holder.close().unwrap();
+    assert!(!socket(dir.path()).exists(), "closing removes the socket");
+    let gone = Control::connect(dir.path()).unwrap_err();
+    assert!(
+        matches!(&gone, Error::ControlUnavailable { reason, .. } if reason.contains("serves no control socket")),
+        "{gone}"
+    );
+}
+
+#[test]
+fn the_socket_is_the_users_alone_and_read_only_or_turned_off_stores_serve_none() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    let metadata = std::fs::symlink_metadata(socket(dir.path())).unwrap();
+    assert!(metadata.file_type().is_socket());
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    let reader = QueueManager::open_read_only(dir.path()).unwrap();
+    drop(reader);
+    assert!(
+        socket(dir.path()).exists(),
+        "a reader's close leaves the holder's socket"
+    );
+    drop(holder);
+    assert!(!socket(dir.path()).exists());
+    let quiet = QueueManager::options().control_socket(false).open(dir.path()).unwrap();
+    assert!(!socket(dir.path()).exists(), "turned off");
+    drop(quiet);
+}
+
+#[test]
+fn what_a_killed_holder_left_is_replaced_never_followed() {
+    let dir = scratch();
+    let outside = scratch();
+    let target = outside.path().join("target");
+    std::fs::write(&target, "not yours").unwrap();
+    // A link where the socket goes, and a killed holder's bind folder.
+    std::os::unix::fs::symlink(&target, socket(dir.path())).unwrap();
+    std::fs::create_dir(dir.path().join("control.999999.bind")).unwrap();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    assert!(
+        std::fs::symlink_metadata(socket(dir.path()))
+            .unwrap()
+            .file_type()
+            .is_socket()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "not yours",
+        "the link was replaced, not followed"
+    );
+    assert!(
+        !dir.path().join("control.999999.bind").exists(),
+        "the leftover folder is gone"
+    );
+    let mut control = Control::connect(dir.path()).unwrap();
+    assert_eq!(control.get_statistics().unwrap().pending, 0);
+    drop(control);
+    drop(holder);
+    // A stale socket file (nothing listens): the next holder replaces it.
+    drop(std::os::unix::net::UnixListener::bind(dir.path().join("stale")).unwrap());
+    std::fs::rename(dir.path().join("stale"), socket(dir.path())).unwrap();
+    let refused = Control::connect(dir.path()).unwrap_err();
+    assert!(matches!(refused, Error::ControlUnavailable { .. }), "{refused}");
+    let holder = QueueManager::open(dir.path()).unwrap();
+    Control::connect(dir.path()).unwrap();
+    drop(holder);
+}
+
+#[test]
+fn a_store_whose_path_is_too_long_for_a_socket_address_still_serves_it() {
+    let dir = scratch();
+    let deep = dir.path().join("d".repeat(60)).join("e".repeat(60));
+    assert!(deep.join("control.sock").as_os_str().len() > 108);
+    let holder = QueueManager::open(&deep).unwrap();
+    holder.add_to_pending(movie("1")).unwrap();
+    let mut control = Control::connect(&deep).unwrap();
+    assert_eq!(control.get_statistics().unwrap().pending, 1);
+    drop(control);
+    drop(holder);
+    assert!(!deep.join("control.sock").exists());
+}
+
+#[test]
+fn bad_requests_get_typed_errors_and_the_connection_goes_on() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    let (mut reader, mut writer) = raw(dir.path());
+    let cases: [(&[u8], &str); 6] = [
+        (b"{\"v\":1,\"id\":1,\"op\":\"drop_everything\"}\n", "bad_request"),
+        (b"not json at all\n", "bad_request"),
+        (b"{\"v\":9,\"id\":2,\"op\":\"stats\"}\n", "unsupported_version"),
+        (b"{\"v\":1,\"id\":3,\"op\":\"reset\"}\n", "bad_request"),
+        (
+            b"{\"v\":1,\"id\":4,\"op\":\"complete\",\"movie\":{\"id\":\"\"}}\n",
+            "invalid_movie",
+        ),
+        (
+            b"{\"v\":1,\"id\":5,\"op\":\"list\",\"place\":\"attic\"}\n",
+            "invalid_argument",
+        ),
+    ];
+    for (line, expected) in cases {
+        let answer = ask(&mut reader, &mut writer, line);
+        assert_eq!(kind(&answer), expected, "{}: {answer}", String::from_utf8_lossy(line));
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|message| !message.is_empty())
+        );
+    }
+    let answer = ask(&mut reader, &mut writer, b"{\"v\":1,\"id\":6,\"op\":\"stats\"}\n");
+    assert_eq!(answer["id"], 6);
+    assert_eq!(answer["ok"]["pending"], 0, "{answer}");
+    assert_eq!(holder.last_seq().0, 0, "nothing was written");
+}
+
+#[test]
+fn a_line_over_the_limit_is_refused_without_being_held_whole() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    let (mut reader, mut writer) = raw(dir.path());
+    let chunk = vec![b'x'; 1 << 20];
+    let sender = std::thread::spawn(move || {
+        // 5 MiB with no newline: the server stops reading at 4 MiB.
+        for _ in 0..5 {
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        writer
+    });
+    let answer = read_answer(&mut reader);
+    assert_eq!(kind(&answer), "line_too_long", "{answer}");
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "the connection is closed after it");
+    drop(sender.join());
+    holder.add_to_pending(movie("1")).unwrap();
+    assert_eq!(
+        Control::connect(dir.path()).unwrap().get_statistics().unwrap().pending,
+        1
+    );
+}
+
+#[test]
+fn a_silent_client_is_let_go_and_does_not_hold_up_the_application() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    let (mut reader, _writer) = raw(dir.path());
+    // Meanwhile the application goes on, and others are served.
+    for id in 0..20 {
+        holder.add_to_pending(movie(&id.to_string())).unwrap();
+    }
+    assert_eq!(
+        Control::connect(dir.path()).unwrap().get_statistics().unwrap().pending,
+        20
+    );
+    // The documented idle limit (10 s) ends the silent one with a typed error.
+    let answer = read_answer(&mut reader);
+    assert_eq!(kind(&answer), "timeout", "{answer}");
+    assert!(answer["id"].is_null());
+}
+
+#[test]
+fn a_thousand_clients_at_once_are_served_or_told_busy_and_the_application_goes_on() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    let mut connections = Vec::new();
+    for _ in 0..1_000 {
+        connections.push(raw(dir.path()));
+    }
+    holder.add_to_pending(movie("1")).unwrap();
+    let (mut served, mut busy) = (0, 0);
+    for (index, (reader, writer)) in connections.iter_mut().enumerate() {
+        let line = format!("{{\"v\":1,\"id\":{index},\"op\":\"stats\"}}\n");
+        // A refused client's write may meet a closed socket: its answer is already there.
+        let _ = writer.write_all(line.as_bytes());
+        let answer = read_answer(reader);
+        match kind(&answer) {
+            "" => {
+                assert_eq!(answer["ok"]["pending"], 1);
+                served += 1;
+            }
+            "busy" => busy += 1,
+            other => panic!("client {index}: {other}: {answer}"),
+        }
+    }
+    assert!((1..=16).contains(&served), "served {served}, busy {busy}");
+    assert_eq!(served + busy, 1_000);
+    drop(connections);
+    holder.add_to_pending(movie("2")).unwrap();
+    // Once they are gone, a new client is served again.
+    let mut later = None;
+    for _ in 0..200 {
+        match Control::connect(dir.path()) {
+            Ok(control) => {
+                later = Some(control);
+                break;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    assert_eq!(later.expect("served again").get_statistics().unwrap().pending, 2);
+}
+
+#[test]
+fn closing_the_holder_closes_every_connection_and_frees_the_lock() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    let mut control = Control::connect(dir.path()).unwrap();
+    let (mut reader, _writer) = raw(dir.path());
+    holder.close().unwrap();
+    let mut rest = String::new();
+    assert_eq!(reader.read_line(&mut rest).unwrap(), 0, "closed: {rest:?}");
+    let lost = control.get_statistics().unwrap_err();
+    assert!(matches!(lost, Error::OutcomeUnknown { .. }), "{lost}");
+    // The lock is free: a new holder opens at once.
+    drop(QueueManager::open(dir.path()).unwrap());
+}
