@@ -22,7 +22,8 @@ use crate::seq::Seq;
 /// How long a client waits to connect and for each answer.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long [`Control::connect`] waits for the holder to accept.
+/// How long [`Control::connect`] waits for the holder to accept and to
+/// answer its `hello`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The answer to `get`.
@@ -90,9 +91,11 @@ impl Control {
                 "its socket belongs to a process of user {peer}, not this user's; it is not trusted"
             )));
         }
+        // A holder that accepts but does not answer `hello` soon is stuck:
+        // the first answer gets the connect's time, the others more.
         let timeouts = stream
-            .set_read_timeout(Some(ANSWER_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(ANSWER_TIMEOUT)));
+            .set_read_timeout(Some(CONNECT_TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(CONNECT_TIMEOUT)));
         let reading = timeouts
             .and_then(|()| stream.try_clone())
             .map_err(|error| unavailable(error.to_string()))?;
@@ -116,6 +119,11 @@ impl Control {
             }
             Err(error) => return Err(unavailable(error.to_string())),
         };
+        control
+            .writer
+            .set_read_timeout(Some(ANSWER_TIMEOUT))
+            .and_then(|()| control.writer.set_write_timeout(Some(ANSWER_TIMEOUT)))
+            .map_err(|error| unavailable(error.to_string()))?;
         Ok(control)
     }
 

@@ -192,3 +192,25 @@ fn a_killed_holders_socket_is_never_trusted() {
     assert!(run.stdout.starts_with("completed 1"), "{run:?}");
     assert_eq!(holder.get("1").map(|(place, _)| place), Some(Place::Completed));
 }
+
+#[test]
+fn a_holder_that_does_not_answer_is_one_line_within_seconds_and_reads_go_to_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    add(dir.path(), "1");
+    let holder = QueueManager::options().control_socket(false).open(dir.path()).unwrap();
+    // A socket that accepts connections (the kernel's backlog) and never answers: a stuck holder.
+    let stuck = std::os::unix::net::UnixListener::bind(dir.path().join("control.sock")).unwrap();
+    let run = mq(dir.path(), &["reset", "1"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("its control socket does not answer: it accepted the connection but did not answer"),
+        "{run:?}"
+    );
+    assert_eq!(run.stderr.lines().count(), 2, "one line and a hint: {run:?}");
+    assert_eq!(
+        mq(dir.path(), &["stats", "--json"]).ok().json()["pending"],
+        1,
+        "read from the disk"
+    );
+    drop((stuck, holder));
+}
