@@ -3,13 +3,13 @@
 //! held`): `cargo run --release --example hold -- DIR [--work]` opens DIR
 //! with the default options (`Immediate`, the control socket served),
 //! prints `ready`, and with `--work` adds, takes and completes movies in
-//! a loop (the application's own work), printing `ops N` at the end of
-//! every second (N: the queue operations made in it). It closes the store
-//! and exits when its standard input closes.
+//! a loop (the application's own work), printing `ops N` every second (N:
+//! the queue operations made so far, counted whether or not the loop is
+//! waiting). It closes the store and exits when its standard input closes.
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use movie_queue::{Movie, QueueManager};
@@ -22,27 +22,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("ready");
     std::io::stdout().flush()?;
     let done = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(AtomicU64::new(0));
     let worker = {
-        let (qm, done) = (Arc::clone(&qm), Arc::clone(&done));
+        let (qm, done, ops) = (Arc::clone(&qm), Arc::clone(&done), Arc::clone(&ops));
         std::thread::spawn(move || -> movie_queue::Result<()> {
-            let mut second = Instant::now();
-            let (mut ops, mut number) = (0_u64, 0_u64);
+            let mut number = 0_u64;
             while work && !done.load(Ordering::Relaxed) {
                 qm.add_to_pending(Movie::new(format!("held-{number}"), "Held", 2026))?;
                 number += 1;
                 if let Some(taken) = qm.get_next_pending()? {
                     qm.add_to_completed(taken)?;
                 }
-                ops += 3;
-                if second.elapsed() >= Duration::from_secs(1) {
-                    println!("ops {ops}");
-                    let _ = std::io::stdout().flush();
-                    (ops, second) = (0, Instant::now());
-                }
+                ops.fetch_add(3, Ordering::Relaxed);
             }
             Ok(())
         })
     };
+    if work {
+        let (done, ops) = (Arc::clone(&done), Arc::clone(&ops));
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            for second in 1.. {
+                std::thread::sleep((started + Duration::from_secs(second)).saturating_duration_since(Instant::now()));
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                println!("ops {}", ops.load(Ordering::Relaxed));
+                let _ = std::io::stdout().flush();
+            }
+        });
+    }
     // Until standard input closes.
     for line in std::io::stdin().lock().lines() {
         line?;

@@ -163,9 +163,10 @@ def held(store, tool, hold_example):
         ratio(f"held {name}: through the holder / the store free", warm[name] / cold[name], "<= 0.02",
               warm[name] <= 0.02 * cold[name])
 
-    # The holder's throughput: seconds alone and seconds beside an
-    # operator starting 100 commands a second, alternating; the holder's
-    # `ops N` lines are read on a thread, stamped as they come.
+    # The holder's throughput: five seconds alone and five beside an
+    # operator starting 100 commands a second, three times, alternating;
+    # the holder's running count (`ops N`, every second) is read on a
+    # thread, stamped as it comes.
     import threading
     worker = subprocess.Popen([hold_example, copy, "--work"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert worker.stdout.readline().strip() == "ready"
@@ -174,36 +175,42 @@ def held(store, tool, hold_example):
                                               for line in worker.stdout], daemon=True)
     reader.start()
 
-    def during(start, end):
-        # Whole seconds that ended within [start + 1, end]: each second's line comes at its end.
-        return [ops for stamp, ops in list(lines) if start + 1 <= stamp <= end]
+    def rate(start, end):
+        # Operations a second between the first and last counts within [start + 1, end].
+        counts = [(stamp, total) for stamp, total in list(lines) if start + 1 <= stamp <= end]
+        (first, before), (last, after) = counts[0], counts[-1]
+        return (after - before) / (last - first)
 
-    alone, beside, started_commands = [], [], 0
+    mixes = {
+        "stats, reset": lambda n: ["stats"] if n % 2 else ["reset", str(3 * (n % 600))],
+        "stats, show, reset": lambda n: [["stats"], ["show", str(3 * (n % 600))], ["reset", str(3 * (n % 600))]][n % 3],
+    }
     time.sleep(2)  # warming up
-    for _ in range(3):
-        start = time.perf_counter()
-        time.sleep(5)
-        alone += during(start, time.perf_counter())
-        start, running, n = time.perf_counter(), [], 0
-        while time.perf_counter() < start + 5:
-            n += 1
-            arguments = ["stats"] if n % 2 else ["show", str(3 * (n % 600))]
-            running.append(subprocess.Popen([tool, "--dir", copy, *arguments], stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL))
-            running = [child for child in running if child.poll() is None]
-            time.sleep(max(0.0, start + n / 100 - time.perf_counter()))
-        beside += during(start, time.perf_counter())
-        started_commands += n
-        for child in running:
-            child.wait()
+    for mix, command in mixes.items():
+        alone, beside, started_commands = [], [], 0
+        for _ in range(3):
+            start = time.perf_counter()
+            time.sleep(5)
+            alone.append(rate(start, time.perf_counter()))
+            start, running, n = time.perf_counter(), [], 0
+            while time.perf_counter() < start + 5:
+                n += 1
+                running.append(subprocess.Popen([tool, "--dir", copy, *command(n)], stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL))
+                running = [child for child in running if child.poll() is None]
+                time.sleep(max(0.0, start + n / 100 - time.perf_counter()))
+            beside.append(rate(start, time.perf_counter()))
+            started_commands += n
+            for child in running:
+                child.wait()
+        figure(f"held operator ({mix}): commands started a second", started_commands / 15, "commands/s")
+        figure(f"held holder: operations a second, alone (runs beside {mix})", statistics.median(alone), "ops/s")
+        figure(f"held holder: operations a second, beside 100 commands a second ({mix})", statistics.median(beside), "ops/s")
+        kept = statistics.median(beside) / statistics.median(alone)
+        ratio(f"held holder: throughput beside an operator ({mix}) / alone", kept, ">= 0.9", kept >= 0.9)
     worker.stdin.close()
     worker.wait()
     subprocess.run(["rm", "-rf", copy], check=True)
-    figure("held operator: commands started a second", started_commands / 15, "commands/s")
-    figure("held holder: operations a second, alone", statistics.median(alone), "ops/s")
-    figure("held holder: operations a second, beside 100 commands a second", statistics.median(beside), "ops/s")
-    kept = statistics.median(beside) / statistics.median(alone)
-    ratio("held holder: throughput beside an operator / alone", kept, ">= 0.9", kept >= 0.9)
 
 
 def tables(logs, document, machine):

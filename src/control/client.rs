@@ -33,6 +33,9 @@ struct Found {
     entry: Value,
 }
 
+/// How a busy holder's refusal begins in [`Error::ControlUnavailable`].
+const BUSY: &str = "it is busy";
+
 /// Who answers on a store's control socket: the holder's `hello`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[non_exhaustive]
@@ -78,7 +81,25 @@ impl Control {
     /// (a killed holder's, a holder that is stuck), a socket of another
     /// user, another protocol version.
     pub fn connect(dir: impl AsRef<Path>) -> Result<Control> {
-        let dir = dir.as_ref().to_path_buf();
+        // A holder serving its most connections says `busy`: asked again,
+        // with growing pauses, until the connect's time is up.
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match Self::connect_once(dir.as_ref()) {
+                Err(Error::ControlUnavailable { reason, .. })
+                    if reason.starts_with(BUSY) && started.elapsed() + pause < CONNECT_TIMEOUT =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                connected => return connected,
+            }
+        }
+    }
+
+    fn connect_once(dir: &Path) -> Result<Control> {
+        let dir = dir.to_path_buf();
         let path = Layout::new(&dir).control_socket();
         let unavailable = |reason: String| Error::ControlUnavailable {
             dir: dir.clone(),
@@ -116,6 +137,9 @@ impl Control {
             Ok(holder) => holder,
             Err(Error::OutcomeUnknown { .. }) => {
                 return Err(unavailable("it accepted the connection but did not answer".into()));
+            }
+            Err(Error::Remote { kind, message }) if kind == "busy" => {
+                return Err(unavailable(format!("{BUSY}: {message}")));
             }
             Err(error) => return Err(unavailable(error.to_string())),
         };

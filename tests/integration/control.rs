@@ -320,3 +320,35 @@ fn closing_the_holder_closes_every_connection_and_frees_the_lock() {
     // The lock is free: a new holder opens at once.
     drop(QueueManager::open(dir.path()).unwrap());
 }
+
+#[test]
+fn a_client_told_busy_asks_again_until_a_connection_frees_up() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    // Sixteen connections served (each answered once, so each is surely served).
+    let mut served = Vec::new();
+    for index in 0..16 {
+        let (mut reader, mut writer) = raw(dir.path());
+        let answer = ask(
+            &mut reader,
+            &mut writer,
+            format!("{{\"v\":1,\"id\":{index},\"op\":\"hello\"}}\n").as_bytes(),
+        );
+        assert_eq!(kind(&answer), "", "{answer}");
+        served.push((reader, writer));
+    }
+    let (mut reader, _writer) = raw(dir.path());
+    assert_eq!(
+        kind(&read_answer(&mut reader)),
+        "busy",
+        "the seventeenth is told at once"
+    );
+    let freeing = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(served);
+    });
+    let mut control = Control::connect(dir.path()).expect("served once a connection frees up");
+    assert_eq!(control.get_statistics().unwrap().pending, 0);
+    freeing.join().unwrap();
+    drop(holder);
+}
