@@ -197,14 +197,17 @@ pub enum Command {
         movie-queue demo --dir /tmp/demo    # a new or empty directory of your choice")]
     Demo,
 
-    /// Serve a read-only web dashboard of the store (loopback by default)
+    /// Serve a web dashboard of the store (read-only unless --allow-actions; loopback by default)
     #[cfg(feature = "dashboard")]
     #[command(after_help = "Examples:\n  \
         movie-queue serve                                   # http://127.0.0.1:8484/\n  \
         movie-queue serve --addr 127.0.0.1:0                # a free port (printed)\n  \
+        movie-queue serve --allow-actions                   # buttons on a movie's page\n  \
         movie-queue serve --addr 0.0.0.0:8484 --token \"$(openssl rand -hex 16)\"\n\n\
         Opens the store read-only and takes no lock: it runs beside the application that \
         holds the store, follows what it writes, and never writes a byte in the store. \
+        With --allow-actions, a movie's page has buttons (retry now, reset, restore, complete) \
+        that the process holding the store carries out, through its control socket. \
         With --token every request must carry it: the header `Authorization: Bearer TOKEN`, \
         or `?token=TOKEN` once (kept in an HttpOnly cookie for the pages after it). A loopback \
         dashboard without a token answers only to Host 127.0.0.1, localhost or [::1].")]
@@ -221,6 +224,10 @@ pub struct ServeArgs {
     /// A secret every request must carry (required off loopback)
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// Buttons on a movie's page (retry now, reset, restore, complete),
+    /// carried out by the process holding the store, through its control socket
+    #[arg(long)]
+    pub allow_actions: bool,
 }
 
 /// `removed`.

@@ -1,6 +1,8 @@
 //! The routes: every page (`GET`, HTML) and the JSON endpoint behind it
 //! (`/api/...`), the live feed (server-sent events), and the two embedded
-//! assets. Only `GET` (and `HEAD`) is served: nothing here changes the store.
+//! assets. Only `GET` (and `HEAD`) is served, and with `--allow-actions`
+//! `POST /api/action` (`actions.rs`), which asks the process holding the
+//! store: nothing here writes to the store itself.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -33,7 +35,12 @@ const JOURNAL_ROWS: usize = 50;
 
 /// Every route of the dashboard.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let router = if app.actions.is_some() {
+        Router::new().route("/api/action", post(super::actions::act))
+    } else {
+        Router::new()
+    };
+    router
         .route("/", get(overview_page))
         .route("/queues", get(queues_page))
         .route("/movie", get(movie_page))
@@ -185,7 +192,15 @@ fn movie_view(app: &App, id: &str) -> Result<history::MovieView, Refusal> {
 
 async fn movie_page(State(app): State<Arc<App>>, Query(params): Query<MovieParams>) -> Response {
     match movie_view(&app, &params.id) {
-        Ok(view) => html(&MoviePage::new(view)),
+        Ok(view) => {
+            let buttons = super::actions::buttons(&app, view.now.place);
+            let csrf = app
+                .actions
+                .as_ref()
+                .map(|actions| actions.csrf().to_owned())
+                .unwrap_or_default();
+            html(&MoviePage::new(view, buttons, csrf))
+        }
         Err(refusal) => refusal.into_response(),
     }
 }

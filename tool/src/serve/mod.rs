@@ -1,6 +1,7 @@
-//! `movie-queue serve`: a read-only web dashboard of one store (the
-//! `dashboard` cargo feature). It opens nothing for writing and takes no
-//! lock: it reads the journal through the library's event stream
+//! `movie-queue serve`: a web dashboard of one store (the `dashboard`
+//! cargo feature), read-only unless `--allow-actions` (`actions.rs`: buttons
+//! carried out by the process holding the store, through its control
+//! socket). It opens nothing for writing and takes no lock: it reads the journal through the library's event stream
 //! (`movie_queue::events`, then `movie_queue::follow` for live updates),
 //! so it runs beside the application that holds the store, and never
 //! writes a byte in it.
@@ -10,6 +11,7 @@
 //! allowed hosts and the headers; the pages are askama templates
 //! (`templates/`) and two embedded assets (`assets/`).
 
+mod actions;
 mod chart;
 mod health;
 mod history;
@@ -44,6 +46,8 @@ pub struct App {
     pub stopped: Mutex<Option<String>>,
     /// What a request must carry, and which `Host` it may name.
     pub guard: security::Guard,
+    /// `--allow-actions`: the movie page's buttons and their token.
+    pub actions: Option<actions::Actions>,
 }
 
 impl App {
@@ -66,6 +70,11 @@ pub fn run(dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         live,
         stopped: Mutex::new(None),
         guard,
+        actions: if args.allow_actions {
+            Some(actions::Actions::new()?)
+        } else {
+            None
+        },
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -89,8 +98,13 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
     follow(Arc::clone(&app));
     let records = super::output::counted(app.model().last_seq(), "record", "records");
     // The line the tests and scripts wait for: the address, once listening.
+    let mode = if app.actions.is_some() {
+        "actions allowed, through the process holding the store"
+    } else {
+        "read-only"
+    };
     println!(
-        "serving {} at http://{bound}/ (read-only; {records}; Ctrl-C stops)",
+        "serving {} at http://{bound}/ ({mode}; {records}; Ctrl-C stops)",
         super::output::safe_path(&app.dir)
     );
     let router = http::router(Arc::clone(&app));

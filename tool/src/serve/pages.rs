@@ -157,15 +157,21 @@ pub struct MoviePage {
     pub nav: &'static str,
     pub view: MovieView,
     pub journal: String,
+    /// `--allow-actions` with a holder that answers: what can be done.
+    pub buttons: Vec<super::actions::Button>,
+    /// The token the buttons' requests carry (empty without buttons).
+    pub csrf: String,
 }
 
 impl MoviePage {
-    /// The page of `view`.
-    pub fn new(view: MovieView) -> Self {
+    /// The page of `view`, with `buttons` that carry `csrf`.
+    pub fn new(view: MovieView, buttons: Vec<super::actions::Button>, csrf: String) -> Self {
         MoviePage {
             nav: "",
             journal: format!("/journal?id={}", encode(&view.id)),
             view,
+            buttons,
+            csrf,
         }
     }
 }

@@ -145,7 +145,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Compares in time independent of where the inputs differ.
-fn same(given: &[u8], expected: &[u8]) -> bool {
+pub(super) fn same(given: &[u8], expected: &[u8]) -> bool {
     let mut difference = u8::from(given.len() != expected.len());
     for (index, byte) in expected.iter().enumerate() {
         difference |= byte ^ given.get(index).copied().unwrap_or(0);

@@ -134,3 +134,158 @@ fn every_page_loads_in_chromium_without_errors_and_shows_the_store() {
         assert!(bytes.starts_with(b"\x89PNG"), "{name}.png is a PNG");
     }
 }
+
+/// A page driven through the DevTools protocol: headless Chromium with
+/// `--remote-debugging-port=0`, one tab, one session.
+struct Tab {
+    browser: std::process::Child,
+    socket: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+    session: String,
+    next: u64,
+}
+
+impl Drop for Tab {
+    fn drop(&mut self) {
+        let _ = self.browser.kill();
+        let _ = self.browser.wait();
+    }
+}
+
+impl Tab {
+    fn open(profile: &Path, url: &str) -> Tab {
+        use std::io::BufRead;
+        let mut browser = crate::support::cli::spawn(
+            Command::new(chromium())
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--window-size=1280,860",
+                    "--remote-debugging-port=0",
+                ])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .arg("about:blank")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped()),
+        );
+        let stderr = std::io::BufReader::new(browser.stderr.take().expect("piped stderr"));
+        let endpoint = stderr
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.split("DevTools listening on ").nth(1).map(str::to_owned))
+            .expect("chromium says where its DevTools listen");
+        let (socket, _) = tungstenite::connect(endpoint.trim()).expect("connect to DevTools");
+        let mut tab = Tab {
+            browser,
+            socket,
+            session: String::new(),
+            next: 1,
+        };
+        let target = tab.call("Target.createTarget", serde_json::json!({ "url": url }));
+        let target = target["targetId"].as_str().expect("a target id").to_owned();
+        let attached = tab.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target, "flatten": true }),
+        );
+        tab.session = attached["sessionId"].as_str().expect("a session id").to_owned();
+        tab
+    }
+
+    /// Sends `method` (to the tab's session once there is one); its result.
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let id = self.next;
+        self.next += 1;
+        let mut message = serde_json::json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            message["sessionId"] = self.session.clone().into();
+        }
+        self.socket
+            .send(tungstenite::Message::Text(message.to_string().into()))
+            .expect("send to DevTools");
+        loop {
+            let reply = self.socket.read().expect("read from DevTools");
+            let tungstenite::Message::Text(text) = reply else {
+                continue;
+            };
+            let value: serde_json::Value = serde_json::from_str(text.as_str()).expect("DevTools speaks JSON");
+            if value["id"] == id {
+                assert!(value.get("error").is_none(), "{method}: {value}");
+                return value["result"].clone();
+            }
+        }
+    }
+
+    /// The value of a JavaScript expression in the page.
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expression, "returnByValue": true }),
+        );
+        result["result"]["value"].clone()
+    }
+
+    /// Waits until `expression` is true in the page.
+    fn wait_for(&mut self, expression: &str) {
+        let deadline = std::time::Instant::now() + crate::support::http::PATIENCE;
+        while self.eval(expression) != serde_json::Value::Bool(true) {
+            assert!(std::time::Instant::now() < deadline, "never true: {expression}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn retry_now_clicked_in_chromium_moves_the_failed_movie_through_the_holder() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("store");
+    for id in ["1", "2"] {
+        crate::support::cli::add(&dir, id);
+    }
+    mq(&dir, &["next"]).ok();
+    mq(&dir, &["fail", "1", "--error", "No seeders", "--retry-in", "2h"]).ok();
+    let holder = movie_queue::QueueManager::options()
+        .requeue_in_flight_on_open(false)
+        .open(&dir)
+        .unwrap();
+    let server = serve(&dir, &["--allow-actions"]);
+    let mut tab = Tab::open(
+        &scratch.path().join("profile"),
+        &format!("http://{}/movie?id=1", server.addr),
+    );
+    tab.wait_for("document.body !== null && document.body.getAttribute('data-js') === 'ready'");
+    assert_eq!(tab.eval("document.querySelector('h1 .place').textContent"), "failed");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = tab.call("Page.captureScreenshot", serde_json::json!({ "format": "png" }));
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        shot["data"].as_str().expect("the screenshot's data"),
+    )
+    .expect("base64");
+    assert!(png.starts_with(b"\x89PNG"));
+    std::fs::write(shots.join("movie-actions.png"), png).unwrap();
+
+    tab.eval("document.querySelector('button[data-action=retry]').click()");
+    // The page reads itself again once the holder has made the change.
+    tab.wait_for(
+        "document.querySelector('h1 .place') !== null && document.querySelector('h1 .place').textContent === 'pending'",
+    );
+    assert_eq!(
+        holder.get("1").map(|(place, _)| place),
+        Some(movie_queue::Place::Pending),
+        "the application's own queue has it"
+    );
+    assert_eq!(
+        tab.eval("document.getElementById('js-errors') === null"),
+        true,
+        "no script error"
+    );
+    let kinds: Vec<String> = holder
+        .history("1")
+        .unwrap()
+        .iter()
+        .map(|record| record.event.kind().to_owned())
+        .collect();
+    assert_eq!(kinds.last().map(String::as_str), Some("moved_to_pending"), "{kinds:?}");
+}

@@ -6,6 +6,7 @@
 //! the helpers they share are included from `tests/support/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod actions;
 mod add_and_take;
 mod browser;
 mod control;

@@ -101,7 +101,40 @@ function slider() {
   show();
 }
 
+// `serve --allow-actions`: a movie page's buttons, carried out by the
+// process holding the store; the page is read again once it is done.
+function actions() {
+  var box = document.getElementById("actions");
+  if (!box) return;
+  var status = document.getElementById("action-result");
+  box.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-action]");
+    if (!button) return;
+    box.querySelectorAll("button").forEach(function (each) { each.disabled = true; });
+    status.textContent = "asking the process that holds the store";
+    fetch("/api/action", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-csrf-token": box.getAttribute("data-csrf") },
+      body: JSON.stringify({ action: button.getAttribute("data-action"), id: button.getAttribute("data-id") })
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (response.ok) {
+          status.textContent = body.message;
+          window.location.reload();
+        } else {
+          status.textContent = body.error || ("failed: " + response.status);
+          box.querySelectorAll("button").forEach(function (each) { each.disabled = false; });
+        }
+      });
+    }).catch(function (error) {
+      status.textContent = "failed: " + error;
+      box.querySelectorAll("button").forEach(function (each) { each.disabled = false; });
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  actions();
   tick();
   setInterval(tick, 1000);
   follow();

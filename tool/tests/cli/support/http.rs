@@ -107,6 +107,20 @@ pub fn request(method: &str, addr: SocketAddr, path: &str, headers: &[(&str, &st
     parse(&String::from_utf8_lossy(&raw))
 }
 
+/// `POST path` with `headers` and `body` (its length sent).
+pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    let length = body.len().to_string();
+    let mut all = headers.to_vec();
+    all.push(("Content-Length", length.as_str()));
+    let mut stream = connect(addr);
+    let mut request = head("POST", addr, path, &all);
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the response");
+    parse(&String::from_utf8_lossy(&raw))
+}
+
 /// `GET path`.
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     request("GET", addr, path, &[])
