@@ -50,6 +50,9 @@ pub struct Holder {
     pub max_retries: u32,
     /// The library version it runs.
     pub version: String,
+    /// The device and inode of the store directory it holds.
+    #[serde(default)]
+    store: Option<[u64; 2]>,
 }
 
 /// A connection to the process that holds a store for writing, through
@@ -131,11 +134,12 @@ impl Control {
                 last_seq: 0,
                 max_retries: 0,
                 version: String::new(),
+                store: None,
             },
         };
         control.holder = match control.call(&Op::Hello) {
             Ok(holder) => holder,
-            Err(Error::OutcomeUnknown { .. }) => {
+            Err(Error::ControlUnavailable { .. }) => {
                 return Err(unavailable("it accepted the connection but did not answer".into()));
             }
             Err(Error::Remote { kind, message }) if kind == "busy" => {
@@ -143,6 +147,17 @@ impl Control {
             }
             Err(error) => return Err(unavailable(error.to_string())),
         };
+        // A socket moved here from another store answers for that store.
+        let here = std::fs::metadata(&dir).ok().map(|metadata| {
+            use std::os::unix::fs::MetadataExt;
+            [metadata.dev(), metadata.ino()]
+        });
+        if control.holder.store.is_none() || control.holder.store != here {
+            return Err(unavailable(format!(
+                "the process answering on its socket (process {}) holds another store; it is not trusted",
+                control.holder.pid
+            )));
+        }
         control
             .writer
             .set_read_timeout(Some(ANSWER_TIMEOUT))
@@ -173,11 +188,22 @@ impl Control {
     fn call<T: DeserializeOwned>(&mut self, op: &Op) -> Result<T> {
         let id = self.next_id;
         self.next_id += 1;
-        let lost = |reason: String| Error::OutcomeUnknown {
-            dir: self.dir.clone(),
-            operation: op.name(),
-            last_seq: self.holder.last_seq,
-            reason,
+        // A lost answer to a change leaves its outcome unknown; to a
+        // question, only the answer is missing.
+        let lost = |reason: String| {
+            if op.mutates() {
+                Error::OutcomeUnknown {
+                    dir: self.dir.clone(),
+                    operation: op.name(),
+                    last_seq: self.holder.last_seq,
+                    reason,
+                }
+            } else {
+                Error::ControlUnavailable {
+                    dir: self.dir.clone(),
+                    reason: format!("it stopped answering ({reason})"),
+                }
+            }
         };
         // A holder that refused the connection (busy, another user) wrote
         // why and closed it: the request's write may fail, the line is there.
@@ -240,17 +266,29 @@ impl Control {
         values.into_iter().map(QueueEntry::from_value).collect()
     }
 
-    /// `list(place)`, from `offset`, at most `limit` entries.
+    /// `list(place)`, from `offset`, at most `limit` entries: asked for
+    /// in pages of at most 10,000 (the holder's state may change between
+    /// two pages, as it does between any two calls).
     ///
     /// # Errors
     /// See [`Control`].
     pub fn list(&mut self, place: Place, offset: usize, limit: Option<usize>) -> Result<Vec<QueueEntry>> {
-        let values = self.call(&Op::List {
-            place: protocol::place_name(place).to_owned(),
-            offset,
-            limit,
-        })?;
-        Self::entries(values)
+        let mut entries = Vec::new();
+        let wanted = limit.unwrap_or(usize::MAX);
+        while entries.len() < wanted {
+            let page = (wanted - entries.len()).min(protocol::LIST_MAX);
+            let values: Vec<Value> = self.call(&Op::List {
+                place: protocol::place_name(place).to_owned(),
+                offset: offset + entries.len(),
+                limit: Some(page),
+            })?;
+            let got = values.len();
+            entries.extend(Self::entries(values)?);
+            if got < page {
+                break;
+            }
+        }
+        Ok(entries)
     }
 
     /// `get_movies_ready_for_retry(max_retries)`.
@@ -297,9 +335,15 @@ impl Control {
     /// # Errors
     /// See [`Control`].
     pub fn add_many_to_pending(&mut self, movies: &[Movie]) -> Result<usize> {
-        self.call(&Op::Add {
-            movies: movies.iter().map(Movie::to_value).collect(),
-        })
+        // In requests of at most 1,000 movies: a big batch never makes one
+        // huge line (a movie alone may be as big as the journal takes).
+        let mut added = 0;
+        for chunk in movies.chunks(1_000) {
+            added += self.call::<usize>(&Op::Add {
+                movies: chunk.iter().map(Movie::to_value).collect(),
+            })?;
+        }
+        Ok(added)
     }
 
     /// `get_next_pending()`.
@@ -425,7 +469,7 @@ fn connect_within(path: &Path, timeout: Duration) -> std::result::Result<UnixStr
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Err(
                 "it serves no control socket (another movie-queue command, which holds the store for a moment; \
-                        or a holder with the socket turned off, or of an older version)"
+                        or a holder with the socket turned off, of an older version, or whose socket file was removed)"
                     .into(),
             );
         }
@@ -447,9 +491,11 @@ fn connect_within(path: &Path, timeout: Duration) -> std::result::Result<UnixStr
         .map_err(|error| error.to_string())?;
     match receiver.recv_timeout(timeout) {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Err("nothing listens on its control socket (a holder that was killed, or is starting)".into())
-        }
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionRefused => Err(
+            "nothing listens on its control socket (a holder that is starting, or another movie-queue command \
+                 holding the store for a moment where a killed holder left its socket)"
+                .into(),
+        ),
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err(format!("it did not accept within {} s", timeout.as_secs())),
     }

@@ -14,8 +14,17 @@ use crate::projection::Place;
 pub const PROTOCOL_VERSION: u64 = 1;
 
 /// The longest request line the server reads (bytes, newline included):
-/// a longer one gets `line_too_long` and the connection is closed.
-pub const LINE_MAX: usize = 4 << 20;
+/// a longer one gets `line_too_long` and the connection is closed. The
+/// journal's record limit (64 MiB) and room for the request around it:
+/// a movie the store takes can always be sent.
+pub const LINE_MAX: usize = 65 << 20;
+
+/// The most entries one `list` answer holds: a longer listing is asked
+/// for in pages (`offset`, `limit`), so no answer is built whole.
+pub const LIST_MAX: usize = 10_000;
+
+/// An answer: the `ok` value as JSON text, or the error.
+pub type Answer = Result<String, WireError>;
 
 /// What a request asks of the holder: its `op` and arguments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,7 +40,8 @@ pub enum Op {
         /// The movie's id.
         movie: String,
     },
-    /// A place's entries in order, from `offset`, at most `limit`.
+    /// A place's entries in order, from `offset`, at most `limit` (and at
+    /// most [`LIST_MAX`]).
     List {
         /// `pending`, `in_flight`, `failed`, `completed` or `removed`.
         place: String,
@@ -154,7 +164,7 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireError {
     /// `bad_request`, `unsupported_version`, `line_too_long`, `timeout`,
-    /// `busy`, `forbidden`, `closed`, `not_found`, `invalid_movie`,
+    /// `busy`, `forbidden`, `closed`, `poisoned`, `not_found`, `invalid_movie`,
     /// `invalid_argument`, `event_too_large`, `internal` or `failed`.
     pub kind: String,
     /// The error in words.
@@ -206,6 +216,7 @@ impl WireError {
                 wire.sizes = Some((*length, *limit));
             }
             Error::Closed | Error::ReadOnly { .. } => wire.kind = "closed".into(),
+            Error::Poisoned { .. } => wire.kind = "poisoned".into(),
             _ => {}
         }
         wire
@@ -275,8 +286,16 @@ pub fn parse_request(line: &[u8]) -> (Option<u64>, Result<Op, WireError>) {
         return (None, Err(WireError::new("bad_request", "a request is a JSON object")));
     };
     let id = map.remove("id").and_then(|id| id.as_u64());
-    let version = map.remove("v").and_then(|version| version.as_u64());
-    if version != Some(PROTOCOL_VERSION) {
+    let Some(version) = map.remove("v") else {
+        return (
+            id,
+            Err(WireError::new(
+                "bad_request",
+                format!("a request carries \"v\":{PROTOCOL_VERSION}"),
+            )),
+        );
+    };
+    if version.as_u64() != Some(PROTOCOL_VERSION) {
         return (
             id,
             Err(WireError::new(
@@ -290,7 +309,10 @@ pub fn parse_request(line: &[u8]) -> (Option<u64>, Result<Op, WireError>) {
     if id.is_none() {
         return (
             None,
-            Err(WireError::new("bad_request", "a request carries \"id\", a number")),
+            Err(WireError::new(
+                "bad_request",
+                "a request carries \"id\", a whole number from 0",
+            )),
         );
     }
     let op: Result<Op, WireError> = serde_json::from_value(Value::Object(map.clone())).map_err(|error| {
@@ -325,20 +347,19 @@ pub fn request_line(id: u64, op: &Op) -> Vec<u8> {
     line_of(&Value::Object(map))
 }
 
-/// An answer as one line (newline included).
+/// An answer as one line (newline included): the `ok` text as it is
+/// (built by the holder's own serializer, never parsed again here).
 #[must_use]
-pub fn answer_line(id: Option<u64>, answer: &Result<Value, WireError>) -> Vec<u8> {
-    let mut map = Map::new();
-    map.insert("v".into(), PROTOCOL_VERSION.into());
-    map.insert("id".into(), id.map_or(Value::Null, Value::from));
-    match answer {
-        Ok(value) => map.insert("ok".into(), value.clone()),
-        Err(error) => map.insert(
-            "error".into(),
-            serde_json::to_value(error).unwrap_or_else(|_| Value::String(error.message.clone())),
+pub fn answer_line(id: Option<u64>, answer: &Answer) -> Vec<u8> {
+    let id = id.map_or_else(|| "null".to_owned(), |id| id.to_string());
+    let (key, value) = match answer {
+        Ok(text) => ("ok", text.clone()),
+        Err(error) => (
+            "error",
+            serde_json::to_string(error).unwrap_or_else(|_| "{\"kind\":\"internal\",\"message\":\"\"}".to_owned()),
         ),
     };
-    line_of(&Value::Object(map))
+    format!("{{\"v\":{PROTOCOL_VERSION},\"id\":{id},\"{key}\":{value}}}\n").into_bytes()
 }
 
 fn line_of(value: &Value) -> Vec<u8> {
@@ -391,7 +412,12 @@ mod tests {
             kind(r#"{"v":2,"id":1,"op":"stats"}"#).as_deref(),
             Some("unsupported_version")
         );
-        assert_eq!(kind(r#"{"id":1,"op":"stats"}"#).as_deref(), Some("unsupported_version"));
+        assert_eq!(kind(r#"{"id":1,"op":"stats"}"#).as_deref(), Some("bad_request"));
+        assert_eq!(
+            kind(r#"{"v":"1","id":1,"op":"stats"}"#).as_deref(),
+            Some("unsupported_version")
+        );
+        assert_eq!(kind(r#"{"v":1,"id":-1,"op":"stats"}"#).as_deref(), Some("bad_request"));
         assert_eq!(kind(r#"{"v":1,"op":"stats"}"#).as_deref(), Some("bad_request"));
         assert_eq!(
             kind(r#"{"v":1,"id":1,"op":"drop_tables"}"#).as_deref(),
@@ -420,6 +446,7 @@ mod tests {
         ];
         for error in errors {
             let line = answer_line(Some(3), &Err(WireError::from_error(&error)));
+            assert!(line.ends_with(b"}\n"));
             let (id, answer) = parse_answer(&line).expect("an answer");
             assert_eq!(id, Some(3));
             let back = answer.expect_err("an error").into_error();
@@ -431,6 +458,14 @@ mod tests {
             matches!(other, Error::Remote { ref kind, .. } if kind == "closed"),
             "{other:?}"
         );
+    }
+
+    #[test]
+    fn an_answers_text_is_sent_as_it_is() {
+        let line = answer_line(Some(9), &Ok("[{\"id\":\"1\"}]".to_owned()));
+        assert_eq!(line, b"{\"v\":1,\"id\":9,\"ok\":[{\"id\":\"1\"}]}\n");
+        let (id, answer) = parse_answer(&line).expect("an answer");
+        assert_eq!((id, answer), (Some(9), Ok(serde_json::json!([{"id": "1"}]))));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! that sends nothing for [`IDLE`] is told `timeout` and let go, and an
 //! answer a client does not read is given up after [`IDLE`].
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,20 +13,25 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use super::protocol::{LINE_MAX, Op, WireError, answer_line, parse_request};
+use super::protocol::{Answer, LINE_MAX, Op, WireError, answer_line, parse_request};
 use super::socket::{self, Bound};
 
-/// What answers a request: runs on the connection's thread.
-pub type Handler = Arc<dyn Fn(Op) -> Result<Value, WireError> + Send + Sync>;
+/// What answers a request (the `ok` value as JSON text): runs on the
+/// connection's thread.
+pub type Handler = Arc<dyn Fn(Op) -> Answer + Send + Sync>;
 
 /// Connections served at once.
 pub const CONNECTIONS_MAX: usize = 16;
 
 /// How long a connection may stay silent (before its first request and
-/// between requests), and how long an answer may wait to be read.
+/// between requests), how long one request line may take to arrive, and
+/// how long an answer may wait to be read.
 pub const IDLE: Duration = Duration::from_secs(10);
+
+/// Requests carried out at once, whatever the number of connections: the
+/// others wait their turn, so clients can never take every core from the
+/// application's own threads.
+pub const WORKING_MAX: usize = 2;
 
 /// A running control socket. [`Server::stop`] (or dropping it) stops
 /// accepting, closes every connection, waits for their threads and
@@ -41,6 +46,9 @@ struct Shared {
     handler: Handler,
     stopping: AtomicBool,
     connections: Mutex<Vec<Connection>>,
+    /// Requests being carried out (at most [`WORKING_MAX`]), and the turn.
+    working: Mutex<usize>,
+    turn: std::sync::Condvar,
 }
 
 struct Connection {
@@ -61,6 +69,8 @@ impl Server {
             handler,
             stopping: AtomicBool::new(false),
             connections: Mutex::new(Vec::new()),
+            working: Mutex::new(0),
+            turn: std::sync::Condvar::new(),
         });
         let accepting = {
             let shared = Arc::clone(&shared);
@@ -212,7 +222,7 @@ fn serve(shared: &Shared, stream: UnixStream) {
 }
 
 fn answer_requests(shared: &Shared, stream: UnixStream) {
-    if stream.set_read_timeout(Some(IDLE)).is_err() || stream.set_write_timeout(Some(IDLE)).is_err() {
+    if stream.set_write_timeout(Some(IDLE)).is_err() {
         return;
     }
     let Ok(reading) = stream.try_clone() else {
@@ -223,33 +233,17 @@ fn answer_requests(shared: &Shared, stream: UnixStream) {
     let mut line = Vec::new();
     loop {
         line.clear();
-        let limit = u64::try_from(LINE_MAX).unwrap_or(u64::MAX);
-        let read = (&mut reader).take(limit).read_until(b'\n', &mut line);
+        let read = read_line(&mut reader, &mut line);
         if shared.stopping.load(Ordering::Acquire) {
             return;
         }
         let answer = match read {
             Ok(0) => return,
-            Ok(_) if line.len() >= LINE_MAX && !line.ends_with(b"\n") => {
-                let error = WireError::new("line_too_long", format!("a request line is at most {LINE_MAX} bytes"));
-                let _ = socket::send_all(&writer, &answer_line(None, &Err(error)));
-                return;
-            }
             Ok(_) => answer(shared, &line),
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                let error = WireError::new(
-                    "timeout",
-                    format!("no request for {} s; send one line a request", IDLE.as_secs()),
-                );
-                let _ = socket::send_all(&writer, &answer_line(None, &Err(error)));
+            Err(refusal) => {
+                let _ = socket::send_all(&writer, &answer_line(None, &Err(refusal)));
                 return;
             }
-            Err(_) => return,
         };
         if socket::send_all(&writer, &answer).is_err() {
             return;
@@ -257,10 +251,69 @@ fn answer_requests(shared: &Shared, stream: UnixStream) {
     }
 }
 
-/// One request line's answer line.
+/// Reads one request line into `line` (its length; 0: the connection
+/// closed), within [`IDLE`] of the last answer and [`IDLE`] from its first
+/// byte to its newline, and at most [`LINE_MAX`] bytes: otherwise the
+/// error to answer before closing.
+fn read_line(reader: &mut BufReader<UnixStream>, line: &mut Vec<u8>) -> Result<usize, WireError> {
+    let deadline = std::time::Instant::now() + IDLE;
+    let timeout = || {
+        WireError::new(
+            "timeout",
+            format!(
+                "no whole request line within {} s; send one line a request",
+                IDLE.as_secs()
+            ),
+        )
+    };
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || reader.get_ref().set_read_timeout(Some(left)).is_err() {
+            return Err(timeout());
+        }
+        // One buffer's worth at a time, so the deadline is checked as
+        // bytes trickle in (a plain `read_until` would wait on them).
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(timeout());
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return Ok(0),
+        };
+        if available.is_empty() {
+            // Closed: a last line without its newline is still a request.
+            return Ok(line.len());
+        }
+        let (taken, done) = match available.iter().position(|byte| *byte == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (available.len(), false),
+        };
+        let taken = taken.min(LINE_MAX - line.len());
+        line.extend_from_slice(&available[..taken]);
+        reader.consume(taken);
+        if done && line.ends_with(b"\n") {
+            return Ok(line.len());
+        }
+        if line.len() >= LINE_MAX {
+            return Err(WireError::new(
+                "line_too_long",
+                format!("a request line is at most {LINE_MAX} bytes"),
+            ));
+        }
+    }
+}
+
+/// One request line's answer line, carried out in turn (see [`WORKING_MAX`]).
 fn answer(shared: &Shared, line: &[u8]) -> Vec<u8> {
     let (id, op) = parse_request(line);
     let result = op.and_then(|op| {
+        let _turn = Turn::take(shared);
         let handler = &shared.handler;
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(op))).unwrap_or_else(|_| {
             Err(WireError::new(
@@ -270,4 +323,28 @@ fn answer(shared: &Shared, line: &[u8]) -> Vec<u8> {
         })
     });
     answer_line(id, &result)
+}
+
+/// A place among the requests carried out at once, given back on drop.
+struct Turn<'a>(&'a Shared);
+
+impl<'a> Turn<'a> {
+    fn take(shared: &'a Shared) -> Turn<'a> {
+        let mut working = lock(&shared.working);
+        while *working >= WORKING_MAX {
+            working = shared
+                .turn
+                .wait(working)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *working += 1;
+        Turn(shared)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.working) -= 1;
+        self.0.turn.notify_one();
+    }
 }

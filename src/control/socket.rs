@@ -65,6 +65,7 @@ pub(super) fn bind(dir: &Path) -> std::io::Result<Bound> {
         let temporary = private.join(name);
         std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
         let path = Layout::new(dir).control_socket();
+        set_aside_a_directory(&path)?;
         std::fs::rename(&temporary, &path)?;
         let metadata = std::fs::symlink_metadata(&path)?;
         Ok(Bound {
@@ -75,6 +76,26 @@ pub(super) fn bind(dir: &Path) -> std::io::Result<Bound> {
     })();
     remove_bind_dir(&private);
     bound
+}
+
+/// A directory where the socket goes (a rename cannot replace it) is
+/// renamed aside, `control.sock.in-the-way.broken`, as the store sets
+/// aside whatever is in the way of a name it writes; nothing is deleted.
+fn set_aside_a_directory(path: &Path) -> std::io::Result<()> {
+    if !std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_dir()) {
+        return Ok(());
+    }
+    for attempt in 0..1_000 {
+        let aside = layout::aside_path(path, layout::IN_THE_WAY_TAG, attempt);
+        if std::fs::symlink_metadata(&aside).is_err() {
+            tracing::warn!(from = %path.display(), to = %aside.display(), "a directory was where the control socket goes: set aside");
+            return std::fs::rename(path, aside);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "a directory is where the control socket goes, and no name is free to set it aside",
+    ))
 }
 
 impl Bound {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Core, QueueManager};
-use crate::control::protocol::{Op, WireError, parse_place, place_name};
+use crate::control::protocol::{Answer, LIST_MAX, Op, WireError, parse_place, place_name};
 use crate::control::{Handler, Server};
 use crate::error::Error;
 use crate::movie::Movie;
@@ -42,87 +42,115 @@ pub(super) fn start(manager: &QueueManager) -> Option<Server> {
     }
 }
 
-/// One request's answer.
-fn answer(qm: &QueueManager, op: Op) -> Result<Value, WireError> {
+/// One request's answer: the `ok` value as JSON text.
+fn answer(qm: &QueueManager, op: Op) -> Answer {
     let mutates = op.mutates();
-    let value = perform(qm, op).map_err(|error| WireError::from_error(&error))?;
+    let text = perform(qm, op).map_err(|error| WireError::from_error(&error))?;
     if mutates {
         // Durable before it is answered, in `Batched` mode too.
         qm.flush().map_err(|error| WireError::from_error(&error))?;
     }
-    Ok(value)
+    Ok(text)
 }
 
 fn movie(value: Value) -> Result<Movie, Error> {
     Movie::from_value(value)
 }
 
-fn entries(list: &[crate::entry::QueueEntry]) -> Value {
-    Value::Array(list.iter().map(crate::entry::QueueEntry::to_value).collect())
+/// `value` as JSON text.
+fn text(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string(value)
+        .map_err(|error| Error::InvalidArgument(format!("an answer that does not serialize: {error}")))
 }
 
-fn perform(qm: &QueueManager, op: Op) -> Result<Value, Error> {
+/// The store directory's device and inode: a client checks that the
+/// holder answering on a store's socket holds that store.
+fn store_identity(dir: &std::path::Path) -> Option<[u64; 2]> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir)
+        .ok()
+        .map(|metadata| [metadata.dev(), metadata.ino()])
+}
+
+impl QueueManager {
+    /// `[` the entries of `place` from `offset`, at most `limit`, as the
+    /// store holds their JSON text `]`: no entry parsed or copied whole.
+    fn list_text(&self, place: crate::projection::Place, offset: usize, limit: usize) -> String {
+        self.query(super::Need::Whole, |state, _| {
+            let mut out = String::from("[");
+            for (index, entry) in state.entries_json(place).skip(offset).take(limit).enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(entry);
+            }
+            out.push(']');
+            out
+        })
+    }
+}
+
+fn perform(qm: &QueueManager, op: Op) -> Result<String, Error> {
     qm.check_owner()?;
-    Ok(match op {
-        Op::Hello => json!({
+    match op {
+        Op::Hello => text(&json!({
             "protocol": crate::control::protocol::PROTOCOL_VERSION,
             "pid": std::process::id(),
             "last_seq": qm.last_seq().0,
             "max_retries": qm.max_retries(),
             "version": env!("CARGO_PKG_VERSION"),
-        }),
+            "store": store_identity(qm.dir()),
+        })),
         Op::Stats => {
             qm.load()?;
-            json!(qm.get_statistics())
+            text(&qm.get_statistics())
         }
         Op::Get { movie } => match qm.get(movie.as_str()) {
-            Some((place, entry)) => json!({"place": place_name(place), "entry": entry.to_value()}),
-            None => Value::Null,
+            Some((place, entry)) => text(&json!({"place": place_name(place), "entry": entry})),
+            None => Ok("null".to_owned()),
         },
         Op::List { place, offset, limit } => {
             let place =
                 parse_place(&place).ok_or_else(|| Error::InvalidArgument(format!("{place:?} is not a place")))?;
             qm.load()?;
-            let list = qm.list(place);
-            let shown = list.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX));
-            entries(&shown.collect::<Vec<_>>())
+            Ok(qm.list_text(place, offset, limit.unwrap_or(LIST_MAX).min(LIST_MAX)))
         }
         Op::RetryCandidates { max_retries } => {
             qm.load()?;
-            entries(&qm.get_movies_ready_for_retry(max_retries))
+            text(&qm.get_movies_ready_for_retry(max_retries))
         }
         Op::RemovedReady { grace_seconds } => {
             let grace = Duration::try_from_secs_f64(grace_seconds)
                 .map_err(|error| Error::InvalidArgument(format!("grace_seconds {grace_seconds}: {error}")))?;
             qm.load()?;
-            entries(&qm.get_movies_ready_for_deletion(grace))
+            text(&qm.get_movies_ready_for_deletion(grace))
         }
         Op::Load => {
             qm.load()?;
-            Value::Null
+            Ok("null".to_owned())
         }
         Op::CheckAddable { movie: value } => {
             qm.check_addable(&movie(value)?)?;
-            Value::Null
+            Ok("null".to_owned())
         }
         Op::Add { movies } => {
             let movies = movies.into_iter().map(movie).collect::<Result<Vec<_>, _>>()?;
-            json!(qm.add_many_to_pending(movies)?)
+            text(&qm.add_many_to_pending(movies)?)
         }
-        Op::Next => json!(qm.get_next_pending()?.as_ref().map(Movie::to_value)),
-        Op::Complete { movie: value } => json!(qm.add_to_completed(movie(value)?)?),
+        Op::Next => text(&qm.get_next_pending()?),
+        Op::Complete { movie: value } => text(&qm.add_to_completed(movie(value)?)?),
         Op::Fail {
             movie: value,
             error,
             retry_after,
-        } => json!(qm.add_to_failed(movie(value)?, error, retry_after)?),
-        Op::FailWithBackoff { movie: value, error } => json!(qm.fail_with_backoff(movie(value)?, error)?),
-        Op::MoveFailedToPending { movie } => json!(qm.move_failed_to_pending(movie.as_str())?),
-        Op::Reset { movie } => json!(qm.reset_failed_movie(movie.as_str())?),
-        Op::RequeueInFlight => json!(qm.requeue_in_flight()?),
-        Op::Cleanup { days } => json!(qm.cleanup_old_completed(days)?),
-        Op::MarkRemoved { ids } => json!(qm.mark_movies_as_removed(&ids)?),
-        Op::Restore { movie } => json!(qm.restore_removed_movie(movie.as_str())?),
-        Op::Forget { movie } => json!(qm.remove_from_removed_queue(movie.as_str())?),
-    })
+        } => text(&qm.add_to_failed(movie(value)?, error, retry_after)?),
+        Op::FailWithBackoff { movie: value, error } => text(&qm.fail_with_backoff(movie(value)?, error)?),
+        Op::MoveFailedToPending { movie } => text(&qm.move_failed_to_pending(movie.as_str())?),
+        Op::Reset { movie } => text(&qm.reset_failed_movie(movie.as_str())?),
+        Op::RequeueInFlight => text(&qm.requeue_in_flight()?),
+        Op::Cleanup { days } => text(&qm.cleanup_old_completed(days)?),
+        Op::MarkRemoved { ids } => text(&qm.mark_movies_as_removed(&ids)?),
+        Op::Restore { movie } => text(&qm.restore_removed_movie(movie.as_str())?),
+        Op::Forget { movie } => text(&qm.remove_from_removed_queue(movie.as_str())?),
+    }
 }

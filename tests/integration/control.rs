@@ -188,10 +188,11 @@ fn bad_requests_get_typed_errors_and_the_connection_goes_on() {
     let dir = scratch();
     let holder = QueueManager::open(dir.path()).unwrap();
     let (mut reader, mut writer) = raw(dir.path());
-    let cases: [(&[u8], &str); 6] = [
+    let cases: [(&[u8], &str); 7] = [
         (b"{\"v\":1,\"id\":1,\"op\":\"drop_everything\"}\n", "bad_request"),
         (b"not json at all\n", "bad_request"),
         (b"{\"v\":9,\"id\":2,\"op\":\"stats\"}\n", "unsupported_version"),
+        (b"{\"id\":2,\"op\":\"stats\"}\n", "bad_request"),
         (b"{\"v\":1,\"id\":3,\"op\":\"reset\"}\n", "bad_request"),
         (
             b"{\"v\":1,\"id\":4,\"op\":\"complete\",\"movie\":{\"id\":\"\"}}\n",
@@ -224,8 +225,9 @@ fn a_line_over_the_limit_is_refused_without_being_held_whole() {
     let (mut reader, mut writer) = raw(dir.path());
     let chunk = vec![b'x'; 1 << 20];
     let sender = std::thread::spawn(move || {
-        // 5 MiB with no newline: the server stops reading at 4 MiB.
-        for _ in 0..5 {
+        // 70 MiB with no newline: the server stops reading at 65 MiB (the
+        // journal's record limit and room around it).
+        for _ in 0..70 {
             if writer.write_all(&chunk).is_err() {
                 break;
             }
@@ -243,6 +245,113 @@ fn a_line_over_the_limit_is_refused_without_being_held_whole() {
         Control::connect(dir.path()).unwrap().get_statistics().unwrap().pending,
         1
     );
+}
+
+#[test]
+fn a_movie_of_several_mebibytes_and_a_big_batch_go_through_the_holder() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    let mut control = Control::connect(dir.path()).unwrap();
+    let huge = movie_queue::Movie::new("huge", "t".repeat(5 << 20), 2026);
+    assert_eq!(control.add_many_to_pending(&[huge]).unwrap(), 1);
+    let batch: Vec<_> = (0..3_500).map(|number| movie(&number.to_string())).collect();
+    assert_eq!(control.add_many_to_pending(&batch).unwrap(), 3_500);
+    assert_eq!(holder.get_pending_count(), 3_501);
+}
+
+#[test]
+fn a_listing_comes_in_pages_and_no_answer_is_built_whole() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    holder
+        .add_many_to_pending((0..25_000).map(|number| movie(&number.to_string())))
+        .unwrap();
+    let mut control = Control::connect(dir.path()).unwrap();
+    assert_eq!(
+        control.list(Place::Pending, 0, None).unwrap(),
+        holder.list(Place::Pending)
+    );
+    assert_eq!(
+        control.list(Place::Pending, 24_990, Some(50)).unwrap(),
+        holder.list(Place::Pending)[24_990..]
+    );
+    // Asked for everything at once, one answer holds 10,000 entries.
+    let (mut reader, mut writer) = raw(dir.path());
+    let answer = ask(
+        &mut reader,
+        &mut writer,
+        b"{\"v\":1,\"id\":1,\"op\":\"list\",\"place\":\"pending\"}\n",
+    );
+    assert_eq!(answer["ok"].as_array().map(Vec::len), Some(10_000));
+}
+
+#[test]
+fn a_socket_moved_from_another_store_is_not_trusted() {
+    let one = scratch();
+    let other = scratch();
+    let holder_one = QueueManager::open(one.path()).unwrap();
+    let holder_other = QueueManager::open(other.path()).unwrap();
+    std::fs::remove_file(socket(other.path())).unwrap();
+    std::fs::rename(socket(one.path()), socket(other.path())).unwrap();
+    let refused = Control::connect(other.path()).unwrap_err();
+    assert!(
+        matches!(&refused, Error::ControlUnavailable { reason, .. } if reason.contains("holds another store")),
+        "{refused}"
+    );
+    drop((holder_one, holder_other));
+}
+
+#[test]
+fn a_directory_where_the_socket_goes_is_set_aside_and_the_socket_served() {
+    let dir = scratch();
+    std::fs::create_dir_all(socket(dir.path()).join("inside")).unwrap();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    assert!(
+        std::fs::symlink_metadata(socket(dir.path()))
+            .unwrap()
+            .file_type()
+            .is_socket()
+    );
+    assert!(
+        dir.path().join("control.sock.in-the-way.broken/inside").is_dir(),
+        "set aside, kept"
+    );
+    Control::connect(dir.path()).unwrap();
+    drop(holder);
+}
+
+#[test]
+fn a_client_trickling_one_line_is_let_go_within_the_idle_limit() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    let (mut reader, mut writer) = raw(dir.path());
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let answered = std::sync::Arc::clone(&answered);
+        std::thread::spawn(move || {
+            // A byte every half second for up to a minute, never a newline.
+            let mut still_sending_when_answered = false;
+            for _ in 0..120 {
+                if answered.load(std::sync::atomic::Ordering::SeqCst) {
+                    still_sending_when_answered = true;
+                    break;
+                }
+                if writer.write_all(b" ").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            still_sending_when_answered
+        })
+    };
+    let answer = read_answer(&mut reader);
+    answered.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(kind(&answer), "timeout", "{answer}");
+    assert!(
+        trickle.join().unwrap(),
+        "let go while bytes still came, not after they stopped"
+    );
+    drop(holder);
 }
 
 #[test]
@@ -310,12 +419,17 @@ fn a_thousand_clients_at_once_are_served_or_told_busy_and_the_application_goes_o
 fn closing_the_holder_closes_every_connection_and_frees_the_lock() {
     let dir = scratch();
     let holder = QueueManager::open(dir.path()).unwrap();
-    let mut control = Control::connect(dir.path()).unwrap();
+    let mut asking = Control::connect(dir.path()).unwrap();
+    let mut changing = Control::connect(dir.path()).unwrap();
     let (mut reader, _writer) = raw(dir.path());
     holder.close().unwrap();
     let mut rest = String::new();
     assert_eq!(reader.read_line(&mut rest).unwrap(), 0, "closed: {rest:?}");
-    let lost = control.get_statistics().unwrap_err();
+    // A question that meets a closed holder is not answered; a change's
+    // outcome is unknown.
+    let unanswered = asking.get_statistics().unwrap_err();
+    assert!(matches!(unanswered, Error::ControlUnavailable { .. }), "{unanswered}");
+    let lost = changing.reset_failed_movie("1").unwrap_err();
     assert!(matches!(lost, Error::OutcomeUnknown { .. }), "{lost}");
     // The lock is free: a new holder opens at once.
     drop(QueueManager::open(dir.path()).unwrap());

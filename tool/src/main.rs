@@ -414,6 +414,9 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
 /// control socket, or that stopped answering during a request.
 fn control_hint(error: &Error) -> Option<String> {
     match error {
+        Error::ControlUnavailable { reason, .. } if reason.starts_with("it is busy") => {
+            Some("16 clients are connected to its control socket already; run the command again in a moment".into())
+        }
         Error::ControlUnavailable { dir, .. } => Some(format!(
             "try again when the process holding {} exits; a reading command (stats, list, show, log, replay, \
              verify) works meanwhile; the application serves the control socket unless it turned it off \
@@ -421,10 +424,15 @@ fn control_hint(error: &Error) -> Option<String> {
             dir.display()
         )),
         Error::OutcomeUnknown { last_seq, .. } => Some(format!(
-            "`movie-queue log --since {}` shows the records written since the request was sent: the change was \
-             made if it is there",
+            "`movie-queue log --since {}` shows what was written after the request was sent: what is there was \
+             done, what is not was not",
             last_seq + 1
         )),
+        Error::Remote { kind, .. } if kind == "poisoned" => Some(
+            "the process holding the store can write nothing more until it reopens the store: free disk space \
+             if the disk is full, then restart the application; every change it acknowledged is in the journal"
+                .into(),
+        ),
         _ => None,
     }
 }

@@ -115,9 +115,18 @@ pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()
 fn check_limits(qm: &Store, candidates: &[Candidate]) -> anyhow::Result<()> {
     for (line, movie) in candidates {
         if let Err(error) = qm.check_addable(movie) {
+            // The holder not answering says nothing about the line.
+            let about_the_line = matches!(
+                error,
+                movie_queue::Error::InvalidMovie(_)
+                    | movie_queue::Error::InvalidArgument(_)
+                    | movie_queue::Error::EventTooLarge { .. }
+            );
             return match line {
-                Some(number) => fail_with_hint(format!("stdin line {number}: {}", describe(&error)), NOTHING_ADDED),
-                None => Err(error.into()),
+                Some(number) if about_the_line => {
+                    fail_with_hint(format!("stdin line {number}: {}", describe(&error)), NOTHING_ADDED)
+                }
+                _ => Err(error.into()),
             };
         }
     }

@@ -220,27 +220,43 @@ fn a_holder_that_dies_during_a_request_leaves_the_outcome_unknown_and_names_the_
     use std::io::{BufRead, BufReader, Write};
     let dir = tempfile::tempdir().unwrap();
     add(dir.path(), "1");
+    mq(dir.path(), &["next"]).ok();
+    mq(dir.path(), &["fail", "1", "--error", "boom"]).ok();
+    let entry = mq(dir.path(), &["show", "1", "--json"]).ok().json()["entry"].clone();
     let holder = QueueManager::options().control_socket(false).open(dir.path()).unwrap();
-    // A holder that answers `hello` (its last record: 7) and dies at the next request.
+    // A holder that answers `hello` (its last record: 7) and `get`, and
+    // dies as the `reset` comes.
     let listener = std::os::unix::net::UnixListener::bind(dir.path().join("control.sock")).unwrap();
+    let store = {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(dir.path()).unwrap();
+        [metadata.dev(), metadata.ino()]
+    };
     let dying = std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let answers = [
+            serde_json::json!({"v": 1, "id": 1, "ok": {"protocol": 1, "pid": 1, "last_seq": 7, "max_retries": 5,
+                "version": "0", "store": store}}),
+            serde_json::json!({"v": 1, "id": 2, "ok": {"place": "failed", "entry": entry}}),
+        ];
         let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let hello = r#"{"v":1,"id":1,"ok":{"protocol":1,"pid":1,"last_seq":7,"max_retries":5,"version":"0"}}"#;
-        (&stream).write_all(format!("{hello}\n").as_bytes()).unwrap();
+        for answer in answers {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            (&stream).write_all(format!("{answer}\n").as_bytes()).unwrap();
+        }
         line.clear();
         reader.read_line(&mut line).unwrap();
         line
     });
     let run = mq(dir.path(), &["reset", "1"]).fails_with(1);
     let request = dying.join().unwrap();
-    assert!(request.contains(r#""op":"get""#), "{request}");
+    assert!(request.contains(r#""op":"reset""#), "{request}");
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{run:?}");
     assert!(
-        lines[0].contains("did not answer `get`") && lines[0].contains("whether it was carried out is unknown"),
+        lines[0].contains("did not answer `reset`") && lines[0].contains("whether it was carried out is unknown"),
         "{run:?}"
     );
     assert!(lines[1].starts_with("hint: `movie-queue log --since 8`"), "{run:?}");
