@@ -252,16 +252,10 @@ fn known_wanted(wanted: &str) -> Option<&'static str> {
         .find(|known| *known == wanted)
 }
 
-/// A place's name on the wire.
+/// A place's name on the wire ([`Place::key`]).
 #[must_use]
 pub fn place_name(place: Place) -> &'static str {
-    match place {
-        Place::Pending => "pending",
-        Place::InFlight => "in_flight",
-        Place::Failed => "failed",
-        Place::Completed => "completed",
-        Place::Removed => "removed",
-    }
+    place.key()
 }
 
 /// The place a wire name stands for.

@@ -74,6 +74,19 @@ impl Place {
         Place::Completed,
         Place::Removed,
     ];
+
+    /// The place's name in JSON and on the wire: `pending`, `in_flight`,
+    /// `failed`, `completed`, `removed` (`Display` gives the words).
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Place::Pending => "pending",
+            Place::InFlight => "in_flight",
+            Place::Failed => "failed",
+            Place::Completed => "completed",
+            Place::Removed => "removed",
+        }
+    }
 }
 
 impl fmt::Display for Place {

@@ -21,6 +21,10 @@ fn socket(dir: &Path) -> std::path::PathBuf {
     dir.join("control.sock")
 }
 
+fn is_socket(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_socket())
+}
+
 /// A raw connection: one line out, one line back.
 fn raw(dir: &Path) -> (BufReader<UnixStream>, UnixStream) {
     let stream = UnixStream::connect(socket(dir)).expect("connect");
@@ -115,7 +119,7 @@ fn the_socket_is_the_users_alone_and_read_only_or_turned_off_stores_serve_none()
     let dir = scratch();
     let holder = QueueManager::open(dir.path()).unwrap();
     let metadata = std::fs::symlink_metadata(socket(dir.path())).unwrap();
-    assert!(metadata.file_type().is_socket());
+    assert!(is_socket(&socket(dir.path())));
     assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
     let reader = QueueManager::open_read_only(dir.path()).unwrap();
     drop(reader);
@@ -140,12 +144,7 @@ fn what_a_killed_holder_left_is_replaced_never_followed() {
     std::os::unix::fs::symlink(&target, socket(dir.path())).unwrap();
     std::fs::create_dir(dir.path().join("control.999999.bind")).unwrap();
     let holder = QueueManager::open(dir.path()).unwrap();
-    assert!(
-        std::fs::symlink_metadata(socket(dir.path()))
-            .unwrap()
-            .file_type()
-            .is_socket()
-    );
+    assert!(is_socket(&socket(dir.path())));
     assert_eq!(
         std::fs::read_to_string(&target).unwrap(),
         "not yours",
@@ -306,12 +305,7 @@ fn a_directory_where_the_socket_goes_is_set_aside_and_the_socket_served() {
     let dir = scratch();
     std::fs::create_dir_all(socket(dir.path()).join("inside")).unwrap();
     let holder = QueueManager::open(dir.path()).unwrap();
-    assert!(
-        std::fs::symlink_metadata(socket(dir.path()))
-            .unwrap()
-            .file_type()
-            .is_socket()
-    );
+    assert!(is_socket(&socket(dir.path())));
     assert!(
         dir.path().join("control.sock.in-the-way.broken/inside").is_dir(),
         "set aside, kept"

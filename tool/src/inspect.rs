@@ -258,13 +258,7 @@ pub(super) fn entry_table(
 
 /// The name of a place in JSON and in addresses (`in_flight`).
 pub(super) fn place_name(place: Place) -> &'static str {
-    match place {
-        Place::Pending => "pending",
-        Place::InFlight => "in_flight",
-        Place::Failed => "failed",
-        Place::Completed => "completed",
-        Place::Removed => "removed",
-    }
+    place.key()
 }
 
 /// `show ID [--json]`: where the movie is now, and every event about it.

@@ -111,15 +111,15 @@ struct Told {
 }
 
 fn client(dir: &Path, round: u64, thread: usize, killed: &AtomicBool, told: &Mutex<Told>) {
+    let note = |error: Error| {
+        told.lock()
+            .unwrap()
+            .errors
+            .push((killed.load(Ordering::SeqCst), error.to_string()));
+    };
     let mut control = match Control::connect(dir) {
         Ok(control) => control,
-        Err(error) => {
-            told.lock()
-                .unwrap()
-                .errors
-                .push((killed.load(Ordering::SeqCst), error.to_string()));
-            return;
-        }
+        Err(error) => return note(error),
     };
     for n in 0_u64.. {
         let id = format!("c{round}-{thread}-{n}");
@@ -127,13 +127,7 @@ fn client(dir: &Path, round: u64, thread: usize, killed: &AtomicBool, told: &Mut
         let step = match added {
             Ok(1) => 1,
             Ok(other) => panic!("adding a new movie added {other}"),
-            Err(error) => {
-                told.lock()
-                    .unwrap()
-                    .errors
-                    .push((killed.load(Ordering::SeqCst), error.to_string()));
-                return;
-            }
+            Err(error) => return note(error),
         };
         told.lock().unwrap().acknowledged.insert(id.clone(), step);
         if n.is_multiple_of(2) {
@@ -141,13 +135,7 @@ fn client(dir: &Path, round: u64, thread: usize, killed: &AtomicBool, told: &Mut
                 Ok(_) => {
                     told.lock().unwrap().acknowledged.insert(id, 2);
                 }
-                Err(error) => {
-                    told.lock()
-                        .unwrap()
-                        .errors
-                        .push((killed.load(Ordering::SeqCst), error.to_string()));
-                    return;
-                }
+                Err(error) => return note(error),
             }
         }
     }

@@ -22,6 +22,23 @@ fn store(dir: &Path) {
     mq(dir, &["mark-removed", "1", "2"]).ok();
 }
 
+fn hold(dir: &Path) -> QueueManager {
+    QueueManager::options()
+        .requeue_in_flight_on_open(false)
+        .open(dir)
+        .unwrap()
+}
+
+/// `POST /api/action` with `body`, as JSON, carrying `token`.
+fn act(addr: std::net::SocketAddr, token: &str, body: &str) -> crate::support::http::Response {
+    post(
+        addr,
+        "/api/action",
+        &[("Content-Type", "application/json"), ("X-CSRF-Token", token)],
+        body,
+    )
+}
+
 /// The CSRF token a movie page hands its buttons, if it shows any.
 fn csrf(page: &str) -> Option<String> {
     let start = page.find("data-csrf=\"")? + "data-csrf=\"".len();
@@ -32,21 +49,13 @@ fn csrf(page: &str) -> Option<String> {
 fn without_the_flag_or_a_holder_the_dashboard_changes_nothing_and_shows_no_button() {
     let dir = tempfile::tempdir().unwrap();
     store(dir.path());
-    let holder = QueueManager::options()
-        .requeue_in_flight_on_open(false)
-        .open(dir.path())
-        .unwrap();
+    let holder = hold(dir.path());
     let plain = serve(dir.path(), &[]);
     let page = get(plain.addr, "/movie?id=2");
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("id=\"actions\""), "no buttons without the flag");
     assert!(page.body.contains("read-only"), "{}", page.body);
-    let refused = post(
-        plain.addr,
-        "/api/action",
-        &[("Content-Type", "application/json"), ("X-CSRF-Token", "x")],
-        r#"{"action":"retry","id":"2"}"#,
-    );
+    let refused = act(plain.addr, "x", r#"{"action":"retry","id":"2"}"#);
     assert_eq!(refused.status, 404, "no such route without the flag: {refused:?}");
     drop(plain);
     drop(holder);
@@ -54,12 +63,7 @@ fn without_the_flag_or_a_holder_the_dashboard_changes_nothing_and_shows_no_butto
     let allowed = serve(dir.path(), &["--allow-actions"]);
     let page = get(allowed.addr, "/movie?id=2");
     assert!(!page.body.contains("id=\"actions\""), "no holder, no buttons");
-    let refused = post(
-        allowed.addr,
-        "/api/action",
-        &[("Content-Type", "application/json"), ("X-CSRF-Token", "guessed")],
-        r#"{"action":"retry","id":"2"}"#,
-    );
+    let refused = act(allowed.addr, "guessed", r#"{"action":"retry","id":"2"}"#);
     assert_eq!(refused.status, 403, "{refused:?}");
     assert_eq!(mq(dir.path(), &["show", "2", "--json"]).ok().json()["place"], "failed");
 }
@@ -68,10 +72,7 @@ fn without_the_flag_or_a_holder_the_dashboard_changes_nothing_and_shows_no_butto
 fn an_action_needs_the_pages_token_and_is_the_holders_own_change() {
     let dir = tempfile::tempdir().unwrap();
     store(dir.path());
-    let holder = QueueManager::options()
-        .requeue_in_flight_on_open(false)
-        .open(dir.path())
-        .unwrap();
+    let holder = hold(dir.path());
     let server = serve(dir.path(), &["--allow-actions"]);
     let page = get(server.addr, "/movie?id=2").body;
     for label in ["retry now", "reset", "complete"] {
@@ -112,12 +113,7 @@ fn an_action_needs_the_pages_token_and_is_the_holders_own_change() {
     );
     let mut feed = Feed::open(server.addr);
     feed.next("hello");
-    let done = post(
-        server.addr,
-        "/api/action",
-        &[("Content-Type", "application/json"), ("X-CSRF-Token", token.as_str())],
-        body,
-    );
+    let done = act(server.addr, &token, body);
     assert_eq!(done.status, 200, "{done:?}");
     assert_eq!(done.json()["ok"], true);
     // The application's own projection has it at once, and so does the live feed.
@@ -125,12 +121,7 @@ fn an_action_needs_the_pages_token_and_is_the_holders_own_change() {
     let record: serde_json::Value = serde_json::from_str(&feed.next("record")).unwrap();
     assert_eq!(record["event"]["kind"], "moved_to_pending", "{record}");
     // The same action again changes nothing, and says so.
-    let again = post(
-        server.addr,
-        "/api/action",
-        &[("Content-Type", "application/json"), ("X-CSRF-Token", token.as_str())],
-        body,
-    );
+    let again = act(server.addr, &token, body);
     assert_eq!(again.status, 409, "{again:?}");
     assert!(
         again.json()["error"].as_str().unwrap().contains("nothing changed"),

@@ -26,20 +26,21 @@ fn chromium() -> PathBuf {
     })
 }
 
+/// The flags every run of the browser here has.
+const HEADLESS: [&str; 5] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--window-size=1280,860",
+];
+
 /// Runs the browser headless on `url` with `args`; its stdout and stderr.
 fn browse(profile: &Path, url: &str, args: &[&str]) -> (String, String) {
     let result = output(
         Command::new(chromium())
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--hide-scrollbars",
-                "--enable-logging=stderr",
-                "--v=0",
-                "--window-size=1280,860",
-            ])
+            .args(HEADLESS)
+            .args(["--hide-scrollbars", "--enable-logging=stderr", "--v=0"])
             .arg(format!("--user-data-dir={}", profile.display()))
             .args(args)
             .arg(url),
@@ -156,14 +157,8 @@ impl Tab {
         use std::io::BufRead;
         let mut browser = crate::support::cli::spawn(
             Command::new(chromium())
-                .args([
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--no-first-run",
-                    "--window-size=1280,860",
-                    "--remote-debugging-port=0",
-                ])
+                .args(HEADLESS)
+                .arg("--remote-debugging-port=0")
                 .arg(format!("--user-data-dir={}", profile.display()))
                 .arg("about:blank")
                 .stdout(std::process::Stdio::null())
