@@ -19,8 +19,8 @@ use crate::movie::Movie;
 use crate::projection::{Place, Statistics};
 use crate::seq::Seq;
 
-/// How long a client waits to connect and for each answer.
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client waits for each answer after `hello`.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long [`Control::connect`] waits for the holder to accept and to
 /// answer its `hello`.
@@ -267,8 +267,10 @@ impl Control {
     }
 
     /// `list(place)`, from `offset`, at most `limit` entries: asked for
-    /// in pages of at most 10,000 (the holder's state may change between
-    /// two pages, as it does between any two calls).
+    /// in pages of at most 10,000, each after the last entry of the one
+    /// before (so an entry that stays in the place is never skipped while
+    /// the front moves); when that entry left the place meanwhile, the
+    /// error says so.
     ///
     /// # Errors
     /// See [`Control`].
@@ -277,9 +279,11 @@ impl Control {
         let wanted = limit.unwrap_or(usize::MAX);
         while entries.len() < wanted {
             let page = (wanted - entries.len()).min(protocol::LIST_MAX);
+            let after = entries.last().map(|entry: &QueueEntry| entry.id().to_owned());
             let values: Vec<Value> = self.call(&Op::List {
                 place: protocol::place_name(place).to_owned(),
-                offset: offset + entries.len(),
+                offset: if after.is_some() { 0 } else { offset },
+                after,
                 limit: Some(page),
             })?;
             let got = values.len();

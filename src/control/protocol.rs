@@ -48,6 +48,10 @@ pub enum Op {
         /// Entries skipped first.
         #[serde(default)]
         offset: usize,
+        /// Start after the entry of this id (with `offset` 0): the next
+        /// page of a listing, wherever the entries before it went since.
+        #[serde(default)]
+        after: Option<String>,
         /// At most this many (absent: all).
         #[serde(default)]
         limit: Option<usize>,

@@ -33,6 +33,12 @@ pub const IDLE: Duration = Duration::from_secs(10);
 /// application's own threads.
 pub const WORKING_MAX: usize = 2;
 
+/// A request line or an answer over this many bytes is large: one large
+/// one at a time is read or written (the others are told `busy`, or wait
+/// their turn), so the server holds at most one large request or answer
+/// besides a mebibyte a connection.
+pub const LARGE: usize = 1 << 20;
+
 /// A running control socket. [`Server::stop`] (or dropping it) stops
 /// accepting, closes every connection, waits for their threads and
 /// removes the socket file.
@@ -49,6 +55,9 @@ struct Shared {
     /// Requests being carried out (at most [`WORKING_MAX`]), and the turn.
     working: Mutex<usize>,
     turn: std::sync::Condvar,
+    /// Is a large request or answer under way (see [`LARGE`])?
+    large: Mutex<bool>,
+    large_done: std::sync::Condvar,
 }
 
 struct Connection {
@@ -71,6 +80,8 @@ impl Server {
             connections: Mutex::new(Vec::new()),
             working: Mutex::new(0),
             turn: std::sync::Condvar::new(),
+            large: Mutex::new(false),
+            large_done: std::sync::Condvar::new(),
         });
         let accepting = {
             let shared = Arc::clone(&shared);
@@ -230,14 +241,15 @@ fn answer_requests(shared: &Shared, stream: UnixStream) {
     };
     let mut reader = BufReader::new(reading);
     let writer = stream;
-    let mut line = Vec::new();
     loop {
-        line.clear();
-        let read = read_line(&mut reader, &mut line);
+        // A fresh buffer a request: a large line's memory goes with it.
+        let mut line = Vec::new();
+        let mut large = None;
+        let read = read_line(shared, &mut reader, &mut line, &mut large);
         if shared.stopping.load(Ordering::Acquire) {
             return;
         }
-        let answer = match read {
+        let (id, mut result) = match read {
             Ok(0) => return,
             Ok(_) => answer(shared, &line),
             Err(refusal) => {
@@ -245,9 +257,65 @@ fn answer_requests(shared: &Shared, stream: UnixStream) {
                 return;
             }
         };
-        if socket::send_all(&writer, &answer).is_err() {
+        drop(line);
+        let answer_large = result.as_ref().is_ok_and(|text| text.len() > LARGE);
+        if answer_large && large.is_none() {
+            large = Large::wait(shared);
+            if large.is_none() {
+                result = Err(WireError::new(
+                    "busy",
+                    "another large answer is being written; ask again",
+                ));
+            }
+        }
+        let answer = answer_line(id, &result);
+        drop(result);
+        let sent = socket::send_all(&writer, &answer);
+        drop(large);
+        if sent.is_err() {
             return;
         }
+    }
+}
+
+/// The one large request or answer under way, given back on drop.
+struct Large<'a>(&'a Shared);
+
+impl<'a> Large<'a> {
+    /// Taken at once, or `None` (another is under way).
+    fn try_take(shared: &'a Shared) -> Option<Large<'a>> {
+        let mut large = lock(&shared.large);
+        if *large {
+            return None;
+        }
+        *large = true;
+        Some(Large(shared))
+    }
+
+    /// Taken within [`IDLE`], or `None`.
+    fn wait(shared: &'a Shared) -> Option<Large<'a>> {
+        let deadline = std::time::Instant::now() + IDLE;
+        let mut large = lock(&shared.large);
+        while *large {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            large = shared
+                .large_done
+                .wait_timeout(large, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        *large = true;
+        Some(Large(shared))
+    }
+}
+
+impl Drop for Large<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.large) = false;
+        self.0.large_done.notify_one();
     }
 }
 
@@ -255,7 +323,12 @@ fn answer_requests(shared: &Shared, stream: UnixStream) {
 /// closed), within [`IDLE`] of the last answer and [`IDLE`] from its first
 /// byte to its newline, and at most [`LINE_MAX`] bytes: otherwise the
 /// error to answer before closing.
-fn read_line(reader: &mut BufReader<UnixStream>, line: &mut Vec<u8>) -> Result<usize, WireError> {
+fn read_line<'a>(
+    shared: &'a Shared,
+    reader: &mut BufReader<UnixStream>,
+    line: &mut Vec<u8>,
+    large: &mut Option<Large<'a>>,
+) -> Result<usize, WireError> {
     let deadline = std::time::Instant::now() + IDLE;
     let timeout = || {
         WireError::new(
@@ -295,6 +368,15 @@ fn read_line(reader: &mut BufReader<UnixStream>, line: &mut Vec<u8>) -> Result<u
             None => (available.len(), false),
         };
         let taken = taken.min(LINE_MAX - line.len());
+        if line.len() + taken > LARGE && large.is_none() {
+            *large = Large::try_take(shared);
+            if large.is_none() {
+                return Err(WireError::new(
+                    "busy",
+                    "another large request or answer is under way; send this one again in a moment",
+                ));
+            }
+        }
         line.extend_from_slice(&available[..taken]);
         reader.consume(taken);
         if done && line.ends_with(b"\n") {
@@ -310,7 +392,7 @@ fn read_line(reader: &mut BufReader<UnixStream>, line: &mut Vec<u8>) -> Result<u
 }
 
 /// One request line's answer line, carried out in turn (see [`WORKING_MAX`]).
-fn answer(shared: &Shared, line: &[u8]) -> Vec<u8> {
+fn answer(shared: &Shared, line: &[u8]) -> (Option<u64>, Answer) {
     let (id, op) = parse_request(line);
     let result = op.and_then(|op| {
         let _turn = Turn::take(shared);
@@ -322,7 +404,7 @@ fn answer(shared: &Shared, line: &[u8]) -> Vec<u8> {
             ))
         })
     });
-    answer_line(id, &result)
+    (id, result)
 }
 
 /// A place among the requests carried out at once, given back on drop.

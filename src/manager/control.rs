@@ -73,25 +73,45 @@ fn store_identity(dir: &std::path::Path) -> Option<[u64; 2]> {
 }
 
 impl QueueManager {
-    /// `[` the entries of `place` from `offset`, at most `limit`, as the
-    /// store holds their JSON text `]`: no entry parsed or copied whole.
-    fn list_text(&self, place: crate::projection::Place, offset: usize, limit: usize) -> String {
+    /// `[` the entries of `place` from `offset` (or after the entry of
+    /// `after`), at most `limit`, as the store holds their JSON text `]`:
+    /// no entry parsed or copied whole. An `after` no longer in the place
+    /// is an error: the listing cannot go on where it was.
+    fn list_text(
+        &self,
+        place: crate::projection::Place,
+        offset: usize,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<String, Error> {
         self.query(super::Need::Whole, |state, _| {
+            let mut entries = state.entries_stored(place).skip(offset);
+            if let Some(after) = after
+                && !entries.by_ref().any(|(id, _)| id == after)
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "movie {after:?} is no longer {place}: the listing cannot go on after it"
+                )));
+            }
             let mut out = String::from("[");
-            for (index, entry) in state.entries_json(place).skip(offset).take(limit).enumerate() {
+            for (index, (_, entry)) in entries.take(limit).enumerate() {
                 if index > 0 {
                     out.push(',');
                 }
                 out.push_str(entry);
             }
             out.push(']');
-            out
+            Ok(out)
         })
     }
 }
 
 fn perform(qm: &QueueManager, op: Op) -> Result<String, Error> {
     qm.check_owner()?;
+    if !op.mutates() {
+        // A poisoned writer's state may hold what never became durable.
+        qm.check_writer()?;
+    }
     match op {
         Op::Hello => text(&json!({
             "protocol": crate::control::protocol::PROTOCOL_VERSION,
@@ -109,11 +129,16 @@ fn perform(qm: &QueueManager, op: Op) -> Result<String, Error> {
             Some((place, entry)) => text(&json!({"place": place_name(place), "entry": entry})),
             None => Ok("null".to_owned()),
         },
-        Op::List { place, offset, limit } => {
+        Op::List {
+            place,
+            offset,
+            after,
+            limit,
+        } => {
             let place =
                 parse_place(&place).ok_or_else(|| Error::InvalidArgument(format!("{place:?} is not a place")))?;
             qm.load()?;
-            Ok(qm.list_text(place, offset, limit.unwrap_or(LIST_MAX).min(LIST_MAX)))
+            qm.list_text(place, offset, after.as_deref(), limit.unwrap_or(LIST_MAX).min(LIST_MAX))
         }
         Op::RetryCandidates { max_retries } => {
             qm.load()?;

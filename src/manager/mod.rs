@@ -487,6 +487,16 @@ impl QueueManager {
         }
     }
 
+    /// `Ok` while the writer holds up: a poisoned writer's state may hold
+    /// an event that never became durable, so the control socket answers
+    /// no question from it.
+    pub(crate) fn check_writer(&self) -> Result<()> {
+        match &self.read().writer {
+            Some(writer) => writer.check(),
+            None => Err(self.not_writable()),
+        }
+    }
+
     fn not_writable(&self) -> Error {
         if self.core.options.read_only {
             Error::ReadOnly {

@@ -460,3 +460,92 @@ fn a_client_told_busy_asks_again_until_a_connection_frees_up() {
     freeing.join().unwrap();
     drop(holder);
 }
+
+#[test]
+fn a_poisoned_holder_answers_no_question_from_a_state_that_never_became_durable() {
+    use movie_queue::testing::{Fault, FaultyStorage};
+    let dir = scratch();
+    let faulty = FaultyStorage::new();
+    let holder = QueueManager::options()
+        .storage(std::sync::Arc::new(faulty.clone()))
+        .open(dir.path())
+        .unwrap();
+    holder.add_to_pending(movie("1")).unwrap();
+    let mut control = Control::connect(dir.path()).unwrap();
+    faulty.inject(Fault::FailSync {
+        index: faulty.sync_count(),
+        errno: 28,
+    });
+    let failed = control.add_many_to_pending(&[movie("2")]).unwrap_err();
+    assert!(
+        matches!(&failed, Error::Remote { kind, .. } if kind == "poisoned"),
+        "{failed}"
+    );
+    // The holder's own state shows "2"; the socket does not answer from it.
+    let refused = control.get("2").unwrap_err();
+    assert!(
+        matches!(&refused, Error::Remote { kind, .. } if kind == "poisoned"),
+        "{refused}"
+    );
+    let refused = control.get_statistics().unwrap_err();
+    assert!(
+        matches!(&refused, Error::Remote { kind, .. } if kind == "poisoned"),
+        "{refused}"
+    );
+    drop(holder);
+}
+
+#[test]
+fn a_listing_goes_on_after_its_last_entry_while_the_front_moves() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    holder
+        .add_many_to_pending((0..200).map(|number| movie(&number.to_string())))
+        .unwrap();
+    let (mut reader, mut writer) = raw(dir.path());
+    let page = ask(
+        &mut reader,
+        &mut writer,
+        b"{\"v\":1,\"id\":1,\"op\":\"list\",\"place\":\"pending\",\"limit\":100}\n",
+    );
+    assert_eq!(page["ok"][99]["id"], "99");
+    // The application takes from the front meanwhile.
+    for _ in 0..30 {
+        holder.get_next_pending().unwrap();
+    }
+    let next = ask(
+        &mut reader,
+        &mut writer,
+        b"{\"v\":1,\"id\":2,\"op\":\"list\",\"place\":\"pending\",\"after\":\"99\",\"limit\":100}\n",
+    );
+    assert_eq!(next["ok"][0]["id"], "100", "nothing skipped: {next}");
+    assert_eq!(next["ok"].as_array().map(Vec::len), Some(100));
+    holder.get_next_pending().unwrap();
+    let gone = ask(
+        &mut reader,
+        &mut writer,
+        b"{\"v\":1,\"id\":3,\"op\":\"list\",\"place\":\"pending\",\"after\":\"0\"}\n",
+    );
+    assert_eq!(kind(&gone), "invalid_argument", "movie 0 left pending: {gone}");
+}
+
+#[test]
+fn one_large_request_at_a_time_and_the_next_is_told_busy() {
+    let dir = scratch();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    let (mut first_reader, mut first) = raw(dir.path());
+    let (mut second_reader, mut second) = raw(dir.path());
+    // The first sends 2 MiB of a line and pauses: the large line is its.
+    first.write_all(&vec![b' '; 2 << 20]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = second.write_all(&vec![b' '; 2 << 20]);
+    assert_eq!(kind(&read_answer(&mut second_reader)), "busy");
+    first.write_all(b"{\"v\":1,\"id\":1,\"op\":\"hello\"}\n").unwrap();
+    let answer = read_answer(&mut first_reader);
+    assert_eq!(answer["id"], 1, "{answer}");
+    // Then another large one is taken.
+    let mut control = Control::connect(dir.path()).unwrap();
+    let big = movie_queue::Movie::new("big", "t".repeat(2 << 20), 2026);
+    assert_eq!(control.add_many_to_pending(&[big]).unwrap(), 1);
+    drop(holder);
+}

@@ -414,6 +414,10 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
 /// control socket, or that stopped answering during a request.
 fn control_hint(error: &Error) -> Option<String> {
     match error {
+        Error::ControlUnavailable { dir, reason } if reason.contains("holds another store") => Some(format!(
+            "remove {}: it is another store's holder's socket; this store's holder makes its own when it opens",
+            movie_queue::Layout::new(dir).control_socket().display()
+        )),
         Error::ControlUnavailable { reason, .. } if reason.starts_with("it is busy") => {
             Some("16 clients are connected to its control socket already; run the command again in a moment".into())
         }

@@ -109,6 +109,14 @@ pub async fn act(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
             "an action carries the page's token in the X-CSRF-Token header",
         );
     }
+    // A browser names the page a request comes from: it must be this server's.
+    let origin = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|value| value.to_str().ok());
+    if let Some(origin) = origin
+        && host.is_none_or(|host| origin != format!("http://{host}"))
+    {
+        return refuse(StatusCode::FORBIDDEN, "an action comes from the dashboard's own pages");
+    }
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -136,7 +144,16 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 /// and why not.
 fn perform(dir: &Path, request: &ActionRequest) -> Result<String, (StatusCode, String)> {
     let failed = |error: &movie_queue::Error| crate::describe(error);
-    let mut control = Control::connect(dir).map_err(|error| (StatusCode::SERVICE_UNAVAILABLE, failed(&error)))?;
+    let mut control = Control::connect(dir).map_err(|error| {
+        let why = match &error {
+            movie_queue::Error::ControlUnavailable { reason, .. } => format!(
+                "no process holding the store answers on its control socket ({reason}); the application carries \
+                 out actions while it runs, or use the movie-queue command"
+            ),
+            other => failed(other),
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, why)
+    })?;
     let id = request.id.as_str();
     let done = match request.action.as_str() {
         "retry" => control.move_failed_to_pending(id),

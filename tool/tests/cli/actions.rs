@@ -99,6 +99,14 @@ fn an_action_needs_the_pages_token_and_is_the_holders_own_change() {
             403,
         ),
         (
+            vec![
+                ("Content-Type", "application/json"),
+                ("X-CSRF-Token", token.as_str()),
+                ("Origin", "http://evil.example"),
+            ],
+            403,
+        ),
+        (
             vec![("Content-Type", "text/plain"), ("X-CSRF-Token", token.as_str())],
             415,
         ),
