@@ -1,9 +1,12 @@
 //! The control socket's server: one thread accepts, one thread a
 //! connection (at most [`CONNECTIONS_MAX`] at once; beyond that a client
 //! is told `busy`), each request answered by the handler in turn. Bounded
-//! everywhere: a request line is at most [`LINE_MAX`] bytes, a client
-//! that sends nothing for [`IDLE`] is told `timeout` and let go, and an
-//! answer a client does not read is given up after [`IDLE`].
+//! everywhere: a request line is at most [`LINE_MAX`] bytes and whole
+//! within [`IDLE`] of its first byte, a client that sends nothing for
+//! [`IDLE`] is told `timeout` and let go, an answer a client does not read
+//! is given up after [`IDLE`], at most [`WORKING_MAX`] requests are carried
+//! out at once, and one request or answer over [`LARGE`] bytes is held at
+//! a time.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
