@@ -73,14 +73,27 @@ fn run(command: &mut Command, what: &str) -> Output {
     output
 }
 
-/// The `movie-queue` binary, built (a no-op after `cargo test`, which
-/// builds it) in this test's profile: `test_control.py` runs it beside a
-/// Python holder.
+/// The `movie-queue` binary of this test's profile, for `test_control.py`
+/// (it runs it beside a Python holder): the one `cargo test` built, when
+/// it is newer than every source of the library and the tool; else built
+/// here (a build of its own features, without the tests' `testing`).
 fn tool_binary() -> PathBuf {
     let profile_dir = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
         .expect("the test binary is in <target>/<profile>/deps");
+    let binary = profile_dir.join("movie-queue");
+    let built = std::fs::metadata(&binary).and_then(|metadata| metadata.modified()).ok();
+    let mut sources = Vec::new();
+    files(&repo().join("src"), &mut sources);
+    files(&repo().join("tool").join("src"), &mut sources);
+    let newest = sources
+        .iter()
+        .filter_map(|path| std::fs::metadata(path).and_then(|metadata| metadata.modified()).ok())
+        .max();
+    if built.is_some() && built >= newest {
+        return binary;
+    }
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     build
         .args(["build", "--quiet", "-p", "movie-queue-tool", "--bin", "movie-queue"])
@@ -89,7 +102,7 @@ fn tool_binary() -> PathBuf {
         build.arg("--release");
     }
     run(&mut build, "cargo build -p movie-queue-tool");
-    profile_dir.join("movie-queue")
+    binary
 }
 
 #[test]
