@@ -193,7 +193,11 @@ fn movie_view(app: &App, id: &str) -> Result<history::MovieView, Refusal> {
 async fn movie_page(State(app): State<Arc<App>>, Query(params): Query<MovieParams>) -> Response {
     match movie_view(&app, &params.id) {
         Ok(view) => {
-            let buttons = super::actions::buttons(&app, view.now.place);
+            // Asking whether a holder answers may wait (3 s for a stuck one): off the runtime's threads.
+            let (asking, place) = (Arc::clone(&app), view.now.place);
+            let buttons = tokio::task::spawn_blocking(move || super::actions::buttons(&asking, place))
+                .await
+                .unwrap_or_default();
             let csrf = app
                 .actions
                 .as_ref()
