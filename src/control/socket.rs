@@ -65,7 +65,7 @@ pub(super) fn bind(dir: &Path) -> std::io::Result<Bound> {
         let temporary = private.join(name);
         std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
         let path = Layout::new(dir).control_socket();
-        set_aside_a_directory(&path)?;
+        make_way(&path)?;
         std::fs::rename(&temporary, &path)?;
         let metadata = std::fs::symlink_metadata(&path)?;
         Ok(Bound {
@@ -78,24 +78,25 @@ pub(super) fn bind(dir: &Path) -> std::io::Result<Bound> {
     bound
 }
 
-/// A directory where the socket goes (a rename cannot replace it) is
-/// renamed aside, `control.sock.in-the-way.broken`, as the store sets
-/// aside whatever is in the way of a name it writes; nothing is deleted.
-fn set_aside_a_directory(path: &Path) -> std::io::Result<()> {
-    if !std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_dir()) {
-        return Ok(());
-    }
-    for attempt in 0..1_000 {
-        let aside = layout::aside_path(path, layout::IN_THE_WAY_TAG, attempt);
-        if std::fs::symlink_metadata(&aside).is_err() {
-            tracing::warn!(from = %path.display(), to = %aside.display(), "a directory was where the control socket goes: set aside");
-            return std::fs::rename(path, aside);
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::AlreadyExists,
-        "a directory is where the control socket goes, and no name is free to set it aside",
-    ))
+/// Makes way for the socket at `path`: a directory (a rename cannot
+/// replace it) or a regular file (someone's bytes, not ours to delete) is
+/// renamed aside, `control.sock.in-the-way.broken`, as the store sets aside
+/// whatever is in the way of a name it writes; a socket or a link (a
+/// killed holder's, or planted) is replaced by the rename, never followed.
+fn make_way(path: &Path) -> std::io::Result<()> {
+    use crate::storage::{Entry, RealStorage, Storage};
+    let storage = RealStorage;
+    let set_aside = match storage.entry(path) {
+        Ok(Entry::Directory) => crate::storage::set_directory_aside(&storage, path),
+        Ok(Entry::File(_)) => crate::storage::free_aside_name(&storage, path, layout::IN_THE_WAY_TAG).and_then(|aside| {
+            tracing::warn!(from = %path.display(), to = %aside.display(), "a file was where the control socket goes: set aside");
+            storage
+                .rename(path, &aside)
+                .map_err(|error| crate::error::Error::io("rename aside", path, error))
+        }),
+        _ => Ok(()),
+    };
+    set_aside.map_err(|error| std::io::Error::other(error.to_string()))
 }
 
 impl Bound {

@@ -301,7 +301,7 @@ fn a_socket_moved_from_another_store_is_not_trusted() {
 }
 
 #[test]
-fn a_directory_where_the_socket_goes_is_set_aside_and_the_socket_served() {
+fn a_directory_or_a_file_where_the_socket_goes_is_set_aside_and_the_socket_served() {
     let dir = scratch();
     std::fs::create_dir_all(socket(dir.path()).join("inside")).unwrap();
     let holder = QueueManager::open(dir.path()).unwrap();
@@ -309,6 +309,16 @@ fn a_directory_where_the_socket_goes_is_set_aside_and_the_socket_served() {
     assert!(
         dir.path().join("control.sock.in-the-way.broken/inside").is_dir(),
         "set aside, kept"
+    );
+    Control::connect(dir.path()).unwrap();
+    drop(holder);
+    // Someone's file at the name: its bytes are kept aside, never deleted.
+    std::fs::write(socket(dir.path()), "notes").unwrap();
+    let holder = QueueManager::open(dir.path()).unwrap();
+    assert!(is_socket(&socket(dir.path())));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("control.sock.in-the-way.1.broken")).unwrap(),
+        "notes"
     );
     Control::connect(dir.path()).unwrap();
     drop(holder);
