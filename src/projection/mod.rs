@@ -48,7 +48,8 @@ use self::lists::List;
 use self::slab::{IdSlot, Index, Node, table_hash};
 use self::time_index::TimeKey;
 use crate::entry::QueueEntry;
-use crate::event::{EVENT_VERSION, Event};
+use crate::error::{Error, Result};
+use crate::event::{EVENT_VERSION, Event, EventRecord};
 
 /// Which of the five queues an entry is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,8 +108,9 @@ impl fmt::Display for Place {
 #[error("{0}")]
 pub(crate) struct ApplyError(pub(crate) String);
 
-/// The queue counts, as `get_statistics()` returns them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The queue counts, as `get_statistics()` returns them. `default()` is
+/// no movies; [`Statistics::count`] tallies movies into it one by one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Statistics {
     /// Movies waiting.
@@ -123,6 +125,26 @@ pub struct Statistics {
     pub permanent_failures: usize,
     /// Movies that left the watchlist, waiting for their files' deletion.
     pub removed: usize,
+}
+
+impl Statistics {
+    /// Counts one more movie in `place` that has failed `retry_count`
+    /// times: the same rule [`QueueState::statistics`] applies (a failed
+    /// movie with `retry_count >= max_retries` is also a permanent failure).
+    pub fn count(&mut self, place: Place, retry_count: u32, max_retries: u32) {
+        match place {
+            Place::Pending => self.pending += 1,
+            Place::InFlight => self.in_flight += 1,
+            Place::Failed => {
+                self.failed += 1;
+                if retry_count >= max_retries {
+                    self.permanent_failures += 1;
+                }
+            }
+            Place::Completed => self.completed += 1,
+            Place::Removed => self.removed += 1,
+        }
+    }
 }
 
 /// The five queues and their indexes, as a pure function of the events.
@@ -233,6 +255,37 @@ impl QueueState {
         );
         self.mutate(EVENT_VERSION, ts, event);
         debug_assert!(self.agrees_after(event), "projection indexes disagree after {event:?}");
+    }
+
+    /// Applies one journal record by the rules of the schema version it
+    /// was written in: the one way to move a state on by an event, which
+    /// the manager, replay, recovery and every reader outside the library
+    /// (the tool's dashboard) share, so no copy of the movement rules
+    /// exists elsewhere.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the record, its kind and why, when
+    /// the event cannot apply to this state (a record of another store, or
+    /// one out of order); the state is then unchanged.
+    pub fn apply_record(&mut self, record: &EventRecord) -> Result<()> {
+        self.apply_version(record.version, record.ts, &record.event)
+            .map_err(|error| {
+                Error::InvalidArgument(format!(
+                    "record {} ({}) does not apply to this state: {error}",
+                    record.seq,
+                    record.event.kind()
+                ))
+            })
+    }
+
+    /// Where the movie `id` stands: its place and its order key there
+    /// (ascending from the front of the place to its back). A key is
+    /// assigned when the movie joins the place and kept while it stays, and
+    /// keys in one place are never reused, so the keys of the members a
+    /// place had at any earlier record, sorted, give its order then.
+    #[must_use]
+    pub fn position(&self, id: &str) -> Option<(Place, i64)> {
+        self.find(id).map(|(_, node)| (node.place, node.key))
     }
 
     /// Where the movie `id` is, if anywhere.

@@ -402,3 +402,61 @@ fn place_displays_as_words() {
     let words: Vec<String> = Place::ALL.iter().map(ToString::to_string).collect();
     assert_eq!(words, ["pending", "in flight", "failed", "completed", "removed"]);
 }
+
+/// The public `apply_record` applies a record by its version's rules and
+/// refuses one that does not follow, leaving the state as it was; the
+/// order keys `position` gives sort each place front to back, a requeue
+/// to the front included.
+#[test]
+fn apply_record_refuses_what_does_not_follow_and_positions_sort_each_place() {
+    use crate::seq::Seq;
+    let mut state = QueueState::new();
+    for (seq, event) in (1..).zip([added("a"), added("b"), added("c"), taken("a")]) {
+        state.apply_record(&EventRecord::new(Seq(seq), 10.0, event)).unwrap();
+    }
+    let before = state.clone();
+    let error = state
+        .apply_record(&EventRecord::new(Seq(5), 11.0, taken("c")))
+        .unwrap_err();
+    assert!(
+        matches!(&error, crate::Error::InvalidArgument(text) if text.contains("record 5 (taken)")),
+        "{error}"
+    );
+    assert_eq!(state, before, "a refused record changes nothing");
+    let requeue = Event::Requeued { ids: vec!["a".into()] };
+    state.apply_record(&EventRecord::new(Seq(5), 12.0, requeue)).unwrap();
+    let mut pending: Vec<(i64, &str)> = ["a", "b", "c"]
+        .into_iter()
+        .map(|id| {
+            let (place, key) = state.position(id).unwrap();
+            assert_eq!(place, Place::Pending);
+            (key, id)
+        })
+        .collect();
+    pending.sort_unstable();
+    let order: Vec<&str> = pending.iter().map(|(_, id)| *id).collect();
+    let expected: Vec<String> = state.pending().map(|entry| entry.id().to_owned()).collect();
+    assert_eq!(order, expected, "keys sort pending as the state orders it");
+    assert_eq!(order, ["a", "b", "c"]);
+    assert_eq!(state.position("zz"), None);
+}
+
+/// `Statistics::count` tallies by the rule `statistics` applies.
+#[test]
+fn statistics_count_tallies_as_statistics_does() {
+    let mut state = QueueState::new();
+    for event in [added("a"), taken("a"), failed("a", 0.0), added("b"), taken("b"), failed("b", 0.0)] {
+        state.apply(0.0, &event).unwrap();
+    }
+    state.apply(0.0, &Event::MovedToPending { id: "b".into() }).unwrap();
+    state.apply(0.0, &taken("b")).unwrap();
+    state.apply(0.0, &failed("b", 0.0)).unwrap();
+    let mut tally = Statistics::default();
+    for place in Place::ALL {
+        for entry in state.entries(place) {
+            tally.count(place, entry.retry_count, 2);
+        }
+    }
+    assert_eq!(tally, state.statistics(2));
+    assert_eq!(tally.permanent_failures, 1, "b failed twice");
+}

@@ -121,7 +121,7 @@ async fn overview_json(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn stats_json(State(app): State<Arc<App>>) -> Response {
-    Json(views::counts(&app.model())).into_response()
+    Json(app.model().statistics()).into_response()
 }
 
 /// `?place=failed&q=matrix&sort=title&desc=1&page=0`.
@@ -161,7 +161,10 @@ async fn queues_page(State(app): State<Arc<App>>, Query(params): Query<QueuePara
     };
     let (table, counts) = {
         let model = app.model();
-        (views::queue_table(&model, &query), model.counts())
+        (
+            views::queue_table(&model, &query),
+            movie_queue::Place::ALL.map(|place| model.count(place)),
+        )
     };
     let sort = params.sort.as_deref().unwrap_or("queue");
     html(&QueuesPage::new(table, query.search, sort, query.descending, counts))

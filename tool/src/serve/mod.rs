@@ -131,10 +131,10 @@ fn load(dir: &Path) -> anyhow::Result<Model> {
         Some(Seq(1)) => Model::new(max_retries),
         Some(first) => {
             let base = earliest_state(dir, first.previous())?;
-            Model::starting_from(max_retries, base.seq.0, &base.state)
+            Model::starting_from(max_retries, base.seq.0, base.state)
         }
         // No records (a legacy store never opened by a writer): its files.
-        None => Model::starting_from(max_retries, 0, &QueueManager::open_read_only(dir)?.state()),
+        None => Model::starting_from(max_retries, 0, QueueManager::open_read_only(dir)?.state()),
     };
     let mut head = head;
     while let Some(record) = head.take().or_else(|| events.next()) {
@@ -144,7 +144,7 @@ fn load(dir: &Path) -> anyhow::Result<Model> {
         }
         // Records a compaction base already holds are not the timeline's.
         if record.seq.0 > model.first_seq() {
-            model.apply(&record);
+            model.apply(&record)?;
         }
     }
     Ok(model)
@@ -156,7 +156,7 @@ fn load(dir: &Path) -> anyhow::Result<Model> {
 /// rebuild after them (the compaction base that holds what they made).
 fn after_skip(dir: &Path, max_retries: u32, skipped: &movie_queue::Skipped) -> anyhow::Result<Model> {
     let base = earliest_state(dir, skipped.to)?;
-    Ok(Model::starting_from(max_retries, base.seq.0, &base.state))
+    Ok(Model::starting_from(max_retries, base.seq.0, base.state))
 }
 
 /// The earliest state the store can rebuild at or after record `from`
@@ -224,10 +224,10 @@ fn live_record(app: &App, record: movie_queue::Result<EventRecord>) -> Result<()
     let record = record.map_err(|error| super::describe(&error))?;
     let message = {
         let mut model = app.model.write().unwrap_or_else(PoisonError::into_inner);
-        model.apply(&record);
+        model.apply(&record).map_err(|error| super::describe(&error))?;
         serde_json::json!({
             "event": views::EventView::of(&record),
-            "counts": views::counts(&model),
+            "counts": model.statistics(),
         })
     };
     // Nobody listening is fine.

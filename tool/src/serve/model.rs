@@ -4,21 +4,21 @@
 //! replay: each movie keeps the list of its states (one per event that
 //! concerns it), so the state at `s` is a binary search per movie.
 //!
-//! The library's projection (`QueueState`) is the authority; its `apply`
-//! is not public API, and `state_at` replays the prefix (seconds on a
-//! million events), so the dashboard keeps this narrower view: place,
-//! order, retry count, last error, retry time and title. The unit tests
-//! (`model_tests.rs`) compare it with `QueueManager::state_at` at every
-//! record of randomized histories.
+//! Nothing here knows how an event moves a movie: every record is applied
+//! to a `QueueState` by the library's own `QueueState::apply_record` (the
+//! function replay and the manager use), and each movie the event names
+//! is then read back from that state (place, order key, retry count, last
+//! error, retry time, title) as its new state. The counts are the state's
+//! `Statistics`. The unit tests (`model_tests.rs`) compare the timeline
+//! with `movie_queue::replay` at every record of randomized histories.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use movie_queue::{Event, EventRecord, Movie, Place, QueueEntry, QueueState};
+use movie_queue::{EventRecord, Movie, Place, QueueState, Statistics};
 
-/// An order key within a place: `(batch, index)`. A move to the back of a
-/// place takes `(seq, index)`; a move to the front (`requeued`) takes
-/// `(-seq, index)`, before every earlier key.
-pub type OrderKey = (i64, u32);
+/// An order key within a place, as `QueueState::position` gives it:
+/// ascending from front to back, kept while the movie stays.
+pub type OrderKey = i64;
 
 /// One movie after one event that concerns it.
 #[derive(Debug, Clone)]
@@ -116,9 +116,10 @@ pub struct Model {
     pub events: Vec<EventMeta>,
     /// The record the timeline starts after (0, or a compaction's base).
     pub start_seq: u64,
-    /// Current movies per place, as [`Place::ALL`].
-    counts: [usize; 5],
-    /// Distinct error messages, and how many `failed` events carried each.
+    /// The store as of the last record: what every record is applied to.
+    state: QueueState,
+    /// Distinct error messages, and how many `failed` events carried each
+    /// (and, at a compaction base, how many failed movies it held with it).
     pub errors: Vec<(String, u64)>,
     error_ids: HashMap<String, u32>,
     /// Events per hour (Unix seconds / 3600).
@@ -132,11 +133,6 @@ pub struct Model {
 /// How many of the latest records the overview lists.
 pub const RECENT: usize = 12;
 
-/// The index of `place` in [`Place::ALL`].
-pub fn place_index(place: Place) -> usize {
-    Place::ALL.iter().position(|known| *known == place).unwrap_or(0)
-}
-
 impl Model {
     /// An empty timeline; `max_retries` as the store's statistics count.
     pub fn new(max_retries: u32) -> Self {
@@ -146,7 +142,7 @@ impl Model {
             changes: Vec::new(),
             events: Vec::new(),
             start_seq: 0,
-            counts: [0; 5],
+            state: QueueState::new(),
             errors: Vec::new(),
             error_ids: HashMap::new(),
             hours: BTreeMap::new(),
@@ -156,15 +152,28 @@ impl Model {
     }
 
     /// A timeline that starts from `state`, the store as of record `seq`
-    /// (a compacted journal's base: the records before it are gone).
-    pub fn starting_from(max_retries: u32, seq: u64, state: &QueueState) -> Self {
+    /// (a compacted journal's base: the records before it are gone). The
+    /// failure messages of its failed movies count once each, so the
+    /// failures panel does not go blank after a compaction.
+    pub fn starting_from(max_retries: u32, seq: u64, state: QueueState) -> Self {
         let mut model = Model::new(max_retries);
         model.start_seq = seq;
-        let mut index = 0;
-        for place in Place::ALL {
-            for entry in state.entries(place) {
-                model.enter(seq, (0, index), place, &entry);
-                index += 1;
+        model.state = state;
+        let ids: Vec<String> = Place::ALL
+            .into_iter()
+            .flat_map(|place| {
+                model
+                    .state
+                    .entries(place)
+                    .map(|entry| entry.id().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for id in &ids {
+            if let Some(error) = model.observe(seq, id)
+                && model.state.place(id) == Some(Place::Failed)
+            {
+                model.count_error(error);
             }
         }
         model
@@ -185,18 +194,14 @@ impl Model {
         self.by_id.get(id).and_then(|&index| self.tracks.get(index as usize))
     }
 
-    /// Current counts per place, as [`Place::ALL`].
-    pub fn counts(&self) -> [usize; 5] {
-        self.counts
+    /// How many movies `place` holds now.
+    pub fn count(&self, place: Place) -> usize {
+        self.state.count(place)
     }
 
-    /// The failed movies now that failed `max_retries` times or more.
-    pub fn permanent_failures(&self) -> usize {
-        self.tracks
-            .iter()
-            .filter_map(Track::now)
-            .filter(|state| state.place == Some(Place::Failed) && state.retry_count >= self.max_retries)
-            .count()
+    /// The counts now, as the library's statistics give them.
+    pub fn statistics(&self) -> Statistics {
+        self.state.statistics(self.max_retries)
     }
 
     /// The text of an interned error.
@@ -222,9 +227,14 @@ impl Model {
         self.events.get(index).map(|meta| meta.ts)
     }
 
-    /// Applies the next record. A kind this build does not know is
-    /// counted and otherwise skipped (FORMAT.md: consumers skip it).
-    pub fn apply(&mut self, record: &EventRecord) {
+    /// Applies the next record through the library's projection, then
+    /// notes the new state of every movie it names.
+    ///
+    /// # Errors
+    /// The record does not apply to the state before it (`QueueState::apply_record`);
+    /// the timeline is then unchanged.
+    pub fn apply(&mut self, record: &EventRecord) -> movie_queue::Result<()> {
+        self.state.apply_record(record)?;
         let seq = record.seq.0;
         let kind = record.event.kind();
         self.events.push(EventMeta {
@@ -236,56 +246,18 @@ impl Model {
         #[expect(clippy::cast_possible_truncation, reason = "an hour number fits i64")]
         let hour = (record.ts / 3600.0).floor() as i64;
         *self.hours.entry(hour).or_default() += 1;
-        self.apply_event(seq, &record.event);
+        let ids: Vec<&str> = record.event.ids().collect();
+        for id in ids {
+            let error = self.observe(seq, id);
+            if let (movie_queue::Event::Failed { .. }, Some(error)) = (&record.event, error) {
+                self.count_error(error);
+            }
+        }
         self.recent.push_back(record.clone());
         if self.recent.len() > RECENT {
             self.recent.pop_front();
         }
-    }
-
-    fn apply_event(&mut self, seq: u64, event: &Event) {
-        let back = (i64::try_from(seq).unwrap_or(i64::MAX), 0);
-        match event {
-            Event::Added { movie } | Event::Completed { movie } => {
-                let place = if matches!(event, Event::Added { .. }) {
-                    Place::Pending
-                } else {
-                    Place::Completed
-                };
-                self.enter(seq, back, place, &QueueEntry::new(movie.clone()));
-            }
-            Event::Taken { id } => self.relocate(seq, id, back, Some(Place::InFlight)),
-            Event::Failed {
-                movie,
-                error,
-                retry_after,
-            } => self.fail(seq, movie, error, *retry_after),
-            Event::MovedToPending { id } | Event::Restored { id } => {
-                self.relocate(seq, id, back, Some(Place::Pending));
-            }
-            Event::Reset { id } => self.reset(seq, id),
-            Event::CleanedUp { ids, .. } => ids.iter().for_each(|id| self.relocate(seq, id, back, None)),
-            Event::Forgotten { id } => self.relocate(seq, id, back, None),
-            Event::Requeued { ids } => {
-                let front = -i64::try_from(seq).unwrap_or(i64::MAX);
-                for (index, id) in (0u32..).zip(ids) {
-                    self.relocate(seq, id, (front, index), Some(Place::Pending));
-                }
-            }
-            Event::Imported {
-                pending,
-                failed,
-                completed,
-                removed,
-            } => self.import(seq, [pending, failed, completed, removed]),
-            Event::Removed { movie } => self.remove(seq, movie.id(), Some(movie), back),
-            Event::MarkedRemoved { ids } => {
-                for (index, id) in (0u32..).zip(ids) {
-                    self.remove(seq, id, None, (back.0, index));
-                }
-            }
-            _ => {}
-        }
+        Ok(())
     }
 
     /// The track of `id`, created if new.
@@ -303,28 +275,44 @@ impl Model {
         index
     }
 
-    /// The current state of `id`, if it is in the store.
-    fn present(&self, id: &str) -> Option<State> {
-        self.track(id)
-            .and_then(Track::now)
-            .filter(|state| state.place.is_some())
-            .cloned()
-    }
-
-    /// Records `state` as the new state of track `index`.
-    fn push(&mut self, index: u32, state: State) {
-        let Some(track) = self.tracks.get_mut(index as usize) else {
-            return;
+    /// Notes, as of record `seq`, where the state puts `id` now (a movie
+    /// that left the store keeps its last fields with no place). Returns
+    /// its interned last error.
+    fn observe(&mut self, seq: u64, id: &str) -> Option<u32> {
+        let found = self.state.get(id).zip(self.state.position(id));
+        let (index, state) = if let Some(((place, entry), (_, key))) = found {
+            let index = self.track_index(id);
+            let label = self.label(index, &entry.movie);
+            let error = entry.last_error.as_deref().map(|error| self.intern(error));
+            let state = State {
+                seq,
+                place: Some(place),
+                key,
+                retry_count: entry.retry_count,
+                error,
+                retry_after: entry.retry_after,
+                label,
+            };
+            (index, state)
+        } else {
+            let index = *self.by_id.get(id)?;
+            let old = self.tracks.get(index as usize)?.now()?.clone();
+            old.place?;
+            (
+                index,
+                State {
+                    seq,
+                    place: None,
+                    ..old
+                },
+            )
         };
-        if let Some(place) = track.now().and_then(|old| old.place) {
-            self.counts[place_index(place)] -= 1;
+        let error = state.error;
+        if let Some(track) = self.tracks.get_mut(index as usize) {
+            track.states.push(state);
+            self.changes.push((seq, index));
         }
-        if let Some(place) = state.place {
-            self.counts[place_index(place)] += 1;
-        }
-        track.states.push(state);
-        self.changes
-            .push((track.states.last().map_or(0, |state| state.seq), index));
+        error
     }
 
     /// The label index of `movie` on track `index` (added if new).
@@ -344,142 +332,21 @@ impl Model {
         u32::try_from(track.labels.len() - 1).unwrap_or(0)
     }
 
-    /// Interns an error message (counting one more `failed` event with it).
-    fn intern(&mut self, error: &str, count: u64) -> u32 {
-        let index = if let Some(&index) = self.error_ids.get(error) {
-            index
-        } else {
-            let index = u32::try_from(self.errors.len()).unwrap_or(u32::MAX);
-            self.errors.push((error.to_owned(), 0));
-            self.error_ids.insert(error.to_owned(), index);
-            index
-        };
-        if let Some(entry) = self.errors.get_mut(index as usize) {
-            entry.1 += count;
+    /// Interns an error message.
+    fn intern(&mut self, error: &str) -> u32 {
+        if let Some(&index) = self.error_ids.get(error) {
+            return index;
         }
+        let index = u32::try_from(self.errors.len()).unwrap_or(u32::MAX);
+        self.errors.push((error.to_owned(), 0));
+        self.error_ids.insert(error.to_owned(), index);
         index
     }
 
-    /// `entry` (a new one, or replacing what its id had) at `key` in `place`.
-    fn enter(&mut self, seq: u64, key: OrderKey, place: Place, entry: &QueueEntry) {
-        let index = self.track_index(entry.id());
-        let label = self.label(index, &entry.movie);
-        let error = entry.last_error.as_deref().map(|error| self.intern(error, 0));
-        let state = State {
-            seq,
-            place: Some(place),
-            key,
-            retry_count: entry.retry_count,
-            error,
-            retry_after: entry.retry_after,
-            label,
-        };
-        self.push(index, state);
-    }
-
-    /// `id` moved, unchanged otherwise, to `key` in `place` (`None`: it
-    /// left the store).
-    fn relocate(&mut self, seq: u64, id: &str, key: OrderKey, place: Option<Place>) {
-        if let Some(old) = self.present(id) {
-            let index = self.track_index(id);
-            let key = if place.is_some() { key } else { old.key };
-            self.push(index, State { seq, place, key, ..old });
-        }
-    }
-
-    /// `failed`: one more failure; a failed movie keeps its place in the
-    /// queue, any other joins the back of failed.
-    fn fail(&mut self, seq: u64, movie: &Movie, error: &str, retry_after: f64) {
-        let old = self.present(movie.id());
-        let index = self.track_index(movie.id());
-        let label = self.label(index, movie);
-        let error = self.intern(error, 1);
-        let key = match &old {
-            Some(old) if old.place == Some(Place::Failed) => old.key,
-            _ => (i64::try_from(seq).unwrap_or(i64::MAX), 0),
-        };
-        let state = State {
-            seq,
-            place: Some(Place::Failed),
-            key,
-            retry_count: old.map_or(0, |old| old.retry_count).saturating_add(1),
-            error: Some(error),
-            retry_after: Some(retry_after),
-            label,
-        };
-        self.push(index, state);
-    }
-
-    /// `reset`: back of pending as a fresh entry.
-    fn reset(&mut self, seq: u64, id: &str) {
-        if let Some(old) = self.present(id) {
-            let index = self.track_index(id);
-            let state = State {
-                seq,
-                place: Some(Place::Pending),
-                key: (i64::try_from(seq).unwrap_or(i64::MAX), 0),
-                retry_count: 0,
-                error: None,
-                retry_after: None,
-                label: old.label,
-            };
-            self.push(index, state);
-        }
-    }
-
-    /// `removed` / `marked_removed`: to `key` in removed, keeping what the
-    /// queue knew of it; a `movie` given replaces its title.
-    fn remove(&mut self, seq: u64, id: &str, movie: Option<&Movie>, key: OrderKey) {
-        let old = self.present(id);
-        if old.is_none() && movie.is_none() {
-            return;
-        }
-        let index = self.track_index(id);
-        let label = match movie {
-            Some(movie) => self.label(index, movie),
-            None => old.as_ref().map_or(0, |old| old.label),
-        };
-        let state = match old {
-            Some(old) => State {
-                seq,
-                place: Some(Place::Removed),
-                key,
-                label,
-                ..old
-            },
-            None => State {
-                seq,
-                place: Some(Place::Removed),
-                key,
-                retry_count: 0,
-                error: None,
-                retry_after: None,
-                label,
-            },
-        };
-        self.push(index, state);
-    }
-
-    /// `imported`: each entry whose id is not in the store joins the back
-    /// of its place; one already there is left as it is (but the event
-    /// still concerns it, so its track notes the record).
-    fn import(&mut self, seq: u64, lists: [&Vec<QueueEntry>; 4]) {
-        let batch = i64::try_from(seq).unwrap_or(i64::MAX);
-        let mut position = 0u32;
-        for (place, entries) in [Place::Pending, Place::Failed, Place::Completed, Place::Removed]
-            .into_iter()
-            .zip(lists)
-        {
-            for entry in entries {
-                match self.present(entry.id()) {
-                    Some(old) => {
-                        let index = self.track_index(entry.id());
-                        self.push(index, State { seq, ..old });
-                    }
-                    None => self.enter(seq, (batch, position), place, entry),
-                }
-                position += 1;
-            }
+    /// One more failure with the interned message `error`.
+    fn count_error(&mut self, error: u32) {
+        if let Some(entry) = self.errors.get_mut(error as usize) {
+            entry.1 += 1;
         }
     }
 }

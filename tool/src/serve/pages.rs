@@ -254,11 +254,9 @@ impl TravelPage {
                 steps.push((target(seq.clamp(view.first_seq, view.last_seq)), label.to_owned()));
             }
         }
-        let counts = view
-            .counts
-            .labelled()
+        let counts = super::views::labelled(&view.counts)
             .iter()
-            .zip(view.counts_before.labelled())
+            .zip(super::views::labelled(&view.counts_before))
             .map(|((label, now), (_, before))| {
                 let delta = i64::try_from(*now).unwrap_or(0) - i64::try_from(before).unwrap_or(0);
                 let delta = if delta == 0 {

@@ -3,52 +3,33 @@
 
 use std::fmt::Write as _;
 
-use movie_queue::{EventRecord, Place, now};
+use movie_queue::{EventRecord, Place, Statistics, now};
 use serde::Serialize;
 
-use super::model::{Model, State, Track, place_index};
+use super::model::{Model, State, Track};
 use crate::output::{event_json, event_summary, local_time, relative_time};
 
-/// The queue counts, named as `movie-queue stats --json` names them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub pending: usize,
-    pub in_flight: usize,
-    pub failed: usize,
-    pub completed: usize,
-    pub permanent_failures: usize,
-    pub removed: usize,
+/// The counts (as `movie-queue stats --json` names them) labelled in the
+/// order the pages list them.
+pub fn labelled(counts: &Statistics) -> [(&'static str, usize); 6] {
+    [
+        ("pending", counts.pending),
+        ("in flight", counts.in_flight),
+        ("failed", counts.failed),
+        ("permanent failures", counts.permanent_failures),
+        ("completed", counts.completed),
+        ("removed", counts.removed),
+    ]
 }
 
-impl Counts {
-    fn from_places(places: [usize; 5], permanent_failures: usize) -> Self {
-        let [pending, in_flight, failed, completed, removed] = places;
-        Counts {
-            pending,
-            in_flight,
-            failed,
-            completed,
-            permanent_failures,
-            removed,
-        }
+/// Is a movie in `place` that failed `retry_count` times a permanent
+/// failure? The library's rule ([`Statistics::count`]), not a copy of it.
+fn permanent(place: Option<Place>, retry_count: u32, max_retries: u32) -> bool {
+    let mut tally = Statistics::default();
+    if let Some(place) = place {
+        tally.count(place, retry_count, max_retries);
     }
-
-    /// (label, count) in the order the pages list them.
-    pub fn labelled(&self) -> [(&'static str, usize); 6] {
-        [
-            ("pending", self.pending),
-            ("in flight", self.in_flight),
-            ("failed", self.failed),
-            ("permanent failures", self.permanent_failures),
-            ("completed", self.completed),
-            ("removed", self.removed),
-        ]
-    }
-}
-
-/// The current counts.
-pub fn counts(model: &Model) -> Counts {
-    Counts::from_places(model.counts(), model.permanent_failures())
+    tally.permanent_failures == 1
 }
 
 pub(super) use crate::inspect::place_name;
@@ -89,7 +70,7 @@ impl Row {
                 Some(time) => relative_time(time, now),
                 None => String::new(),
             },
-            permanent: state.place == Some(Place::Failed) && state.retry_count >= model.max_retries,
+            permanent: permanent(state.place, state.retry_count, model.max_retries),
         }
     }
 
@@ -235,7 +216,7 @@ pub struct Bucket {
 #[derive(Debug, Clone, Serialize)]
 pub struct Overview {
     pub last_seq: u64,
-    pub counts: Counts,
+    pub counts: Statistics,
     /// Hours per bar (1 unless the journal spans more than [`BARS_MAX`] hours).
     pub hours_per_bar: i64,
     pub buckets: Vec<Bucket>,
@@ -267,7 +248,7 @@ pub fn overview(model: &Model) -> Overview {
     let now = now();
     let mut due: Vec<(&Track, &State)> = members(model, Place::Failed, None)
         .into_iter()
-        .filter(|(_, state)| state.retry_count < model.max_retries)
+        .filter(|(_, state)| !permanent(state.place, state.retry_count, model.max_retries))
         .collect();
     due.sort_by(|a, b| {
         a.1.retry_after
@@ -277,7 +258,7 @@ pub fn overview(model: &Model) -> Overview {
     let (hours_per_bar, buckets) = buckets(model);
     Overview {
         last_seq: model.last_seq(),
-        counts: counts(model),
+        counts: model.statistics(),
         hours_per_bar,
         buckets,
         failures,
@@ -397,8 +378,8 @@ pub struct Travel {
     pub last_seq: u64,
     pub first_ts: f64,
     pub last_ts: f64,
-    pub counts: Counts,
-    pub counts_before: Counts,
+    pub counts: Statistics,
+    pub counts_before: Statistics,
     pub queues: Vec<Snapshot>,
     /// The movies whose place changed (the latest first, at most [`CHANGES_SHOWN`]).
     pub changes: Vec<Change>,
@@ -425,29 +406,6 @@ pub const CHANGES_SHOWN: usize = 100;
 /// How many rows of each queue the page lists.
 const TRAVEL_ROWS: usize = 20;
 
-/// Counts per place and permanent failures, as they are being tallied.
-#[derive(Default)]
-struct Tally {
-    places: [usize; 5],
-    permanent: usize,
-}
-
-impl Tally {
-    fn add(&mut self, state: &State, max_retries: u32) -> Option<usize> {
-        let place = state.place?;
-        let index = place_index(place);
-        self.places[index] += 1;
-        if place == Place::Failed && state.retry_count >= max_retries {
-            self.permanent += 1;
-        }
-        Some(index)
-    }
-
-    fn counts(&self) -> Counts {
-        Counts::from_places(self.places, self.permanent)
-    }
-}
-
 /// The time-travel view: `seq` and `previous` are clamped to what the
 /// timeline holds. One pass over the movies finds each one's state at
 /// both records; only each queue's first rows are put in order.
@@ -455,16 +413,19 @@ pub fn travel(model: &Model, seq: u64, previous: u64) -> Travel {
     let (first, last) = (model.first_seq(), model.last_seq());
     let seq = seq.clamp(first, last);
     let previous = previous.clamp(first, last);
-    let (mut then, mut before) = (Tally::default(), Tally::default());
+    let (mut then, mut before) = (Statistics::default(), Statistics::default());
     let mut members: [Vec<(super::model::OrderKey, u32)>; 5] = Default::default();
     for (index, track) in (0u32..).zip(&model.tracks) {
         if let Some(state) = track.at(seq)
-            && let Some(place) = then.add(state, model.max_retries)
+            && let Some(place) = state.place
         {
-            members[place].push((state.key, index));
+            then.count(place, state.retry_count, model.max_retries);
+            members[place as usize].push((state.key, index));
         }
-        if let Some(state) = track.at(previous) {
-            before.add(state, model.max_retries);
+        if let Some(state) = track.at(previous)
+            && let Some(place) = state.place
+        {
+            before.count(place, state.retry_count, model.max_retries);
         }
     }
     let now = now();
@@ -503,8 +464,8 @@ pub fn travel(model: &Model, seq: u64, previous: u64) -> Travel {
         last_seq: last,
         first_ts: model.events.first().map_or(0.0, |meta| meta.ts.floor()),
         last_ts: model.events.last().map_or(0.0, |meta| meta.ts.ceil()),
-        counts: then.counts(),
-        counts_before: before.counts(),
+        counts: then,
+        counts_before: before,
         queues,
         changes,
         changes_total,
