@@ -51,7 +51,8 @@ mod storage;
 pub mod testing;
 
 pub use crate::audit::{
-    Events, Replayed, SkipReason, Skipped, Until, VerifyReport, events, follow, journal_files, replay, verify,
+    Events, JournalEnd, Replayed, SkipReason, Skipped, Until, VerifyReport, events, follow, journal_files, replay,
+    verify,
 };
 pub use crate::clock::now;
 pub use crate::control::{Control, Holder};

@@ -24,7 +24,7 @@ pub use self::lean::{list, lookup, statistics};
 #[cfg(any(test, feature = "testing"))]
 pub use self::replay::full_replay;
 pub use self::replay::{Replayed, replay, replay_with};
-pub use self::stream::{Events, SkipReason, Skipped, events, follow};
+pub use self::stream::{Events, JournalEnd, SkipReason, Skipped, events, follow};
 #[cfg(any(test, feature = "testing"))]
 pub use self::time::time_target;
 pub use self::verify::{VerifyReport, verify, verify_with};

@@ -412,23 +412,23 @@ fn apply_record_refuses_what_does_not_follow_and_positions_sort_each_place() {
     use crate::seq::Seq;
     let mut state = QueueState::new();
     for (seq, event) in (1..).zip([added("a"), added("b"), added("c"), taken("a")]) {
-        state.apply_record(&EventRecord::new(Seq(seq), 10.0, event)).unwrap();
+        state.apply_record(&EventRecord::new(Seq(seq), 10.0, event)).expect("applies");
     }
     let before = state.clone();
     let error = state
         .apply_record(&EventRecord::new(Seq(5), 11.0, taken("c")))
-        .unwrap_err();
+        .expect_err("refused");
     assert!(
         matches!(&error, crate::Error::InvalidArgument(text) if text.contains("record 5 (taken)")),
         "{error}"
     );
     assert_eq!(state, before, "a refused record changes nothing");
     let requeue = Event::Requeued { ids: vec!["a".into()] };
-    state.apply_record(&EventRecord::new(Seq(5), 12.0, requeue)).unwrap();
+    state.apply_record(&EventRecord::new(Seq(5), 12.0, requeue)).expect("applies");
     let mut pending: Vec<(i64, &str)> = ["a", "b", "c"]
         .into_iter()
         .map(|id| {
-            let (place, key) = state.position(id).unwrap();
+            let (place, key) = state.position(id).expect("known");
             assert_eq!(place, Place::Pending);
             (key, id)
         })
@@ -445,12 +445,19 @@ fn apply_record_refuses_what_does_not_follow_and_positions_sort_each_place() {
 #[test]
 fn statistics_count_tallies_as_statistics_does() {
     let mut state = QueueState::new();
-    for event in [added("a"), taken("a"), failed("a", 0.0), added("b"), taken("b"), failed("b", 0.0)] {
-        state.apply(0.0, &event).unwrap();
+    for event in [
+        added("a"),
+        taken("a"),
+        failed("a", 0.0),
+        added("b"),
+        taken("b"),
+        failed("b", 0.0),
+    ] {
+        state.apply(0.0, &event).expect("applies");
     }
-    state.apply(0.0, &Event::MovedToPending { id: "b".into() }).unwrap();
-    state.apply(0.0, &taken("b")).unwrap();
-    state.apply(0.0, &failed("b", 0.0)).unwrap();
+    state.apply(0.0, &Event::MovedToPending { id: "b".into() }).expect("applies");
+    state.apply(0.0, &taken("b")).expect("applies");
+    state.apply(0.0, &failed("b", 0.0)).expect("applies");
     let mut tally = Statistics::default();
     for place in Place::ALL {
         for entry in state.entries(place) {

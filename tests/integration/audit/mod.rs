@@ -1,4 +1,5 @@
 mod history_and_replay;
+mod journal_end;
 mod refusals;
 mod replay_prefix;
 mod subscription;

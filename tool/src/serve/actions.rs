@@ -13,7 +13,6 @@
 //! preflight this server never grants), under the same token and `Host`
 //! checks as every request.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -42,14 +41,8 @@ impl Actions {
     /// # Errors
     /// `/dev/urandom` cannot be read.
     pub fn new() -> anyhow::Result<Self> {
-        let mut bytes = [0_u8; 32];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
         Ok(Actions {
-            csrf: bytes.iter().fold(String::with_capacity(64), |mut hex, byte| {
-                use std::fmt::Write;
-                let _ = write!(hex, "{byte:02x}");
-                hex
-            }),
+            csrf: super::security::random_hex()?,
         })
     }
 
@@ -137,7 +130,7 @@ pub async fn act(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+    (status, Json(json!({ "error": message, "status": status.as_u16() }))).into_response()
 }
 
 /// Carries out one action through the holder; its words, or the status

@@ -14,12 +14,16 @@ use super::views::{EventView, Row, place_name};
 /// instead of reading on.
 const SKIP_MAX: u64 = 512;
 
-/// The records `seqs` (ascending) of the store in `dir`.
+/// The records `seqs` (ascending) of the store in `dir`, and how many of
+/// them a `compact` removed since the timeline noted them (their events
+/// are gone; their effect lives on in the compaction base): the pages
+/// name those as compacted, never as damage.
 ///
 /// # Errors
-/// What reading the journal met (damage, records compacted away).
-pub fn read_records(dir: &Path, seqs: &[u64]) -> movie_queue::Result<Vec<EventRecord>> {
+/// What reading the journal met (damage).
+pub fn read_records(dir: &Path, seqs: &[u64]) -> movie_queue::Result<(Vec<EventRecord>, usize)> {
     let mut records = Vec::with_capacity(seqs.len());
+    let mut compacted = 0;
     let mut stream: Option<Events> = None;
     for &seq in seqs {
         let reuse = stream
@@ -29,17 +33,27 @@ pub fn read_records(dir: &Path, seqs: &[u64]) -> movie_queue::Result<Vec<EventRe
             stream = Some(movie_queue::events(dir, Seq(seq))?);
         }
         let Some(events) = stream.as_mut() else { break };
+        let mut found = false;
         for record in events.by_ref() {
-            let record = record?;
+            let record = match record {
+                Ok(record) => record,
+                Err(movie_queue::Error::CompactedAway { .. }) => break,
+                Err(error) => return Err(error),
+            };
             if record.seq.0 >= seq {
                 if record.seq.0 == seq {
                     records.push(record);
+                    found = true;
                 }
                 break;
             }
         }
+        if !found {
+            compacted += 1;
+            stream = None;
+        }
     }
-    Ok(records)
+    Ok((records, compacted))
 }
 
 /// What the journal page asks for.
@@ -63,6 +77,8 @@ pub struct Journal {
     pub first_seq: u64,
     pub last_seq: u64,
     pub events: Vec<EventView>,
+    /// Events of this page a `compact` removed since the server read them.
+    pub compacted: usize,
     /// Where the next page starts (`None`: this is the last).
     pub next_from: Option<u64>,
     /// Where the previous page starts (`None`: this is the first).
@@ -122,7 +138,8 @@ pub fn journal(dir: &Path, model: &Model, query: &JournalQuery) -> movie_queue::
     let mut seqs = matching(model, query, per_page + 1, false);
     let next_from = (seqs.len() > per_page).then(|| seqs.pop()).flatten();
     let previous_from = matching(model, query, per_page, true).first().copied();
-    let events = read_records(dir, &seqs)?.iter().map(EventView::of).collect();
+    let (records, compacted) = read_records(dir, &seqs)?;
+    let events = records.iter().map(EventView::of).collect();
     Ok(Journal {
         from: query.from,
         kind: query.kind.clone(),
@@ -130,6 +147,7 @@ pub fn journal(dir: &Path, model: &Model, query: &JournalQuery) -> movie_queue::
         first_seq: model.events.first().map_or(0, |meta| meta.seq),
         last_seq: model.last_seq(),
         events,
+        compacted,
         next_from,
         previous_from,
         kinds: KINDS.to_vec(),
@@ -143,6 +161,8 @@ pub struct MovieView {
     /// Its row now (`place` is `gone` once it left the store).
     pub now: Row,
     pub timeline: Vec<EventView>,
+    /// Its events a `compact` removed since the server read them.
+    pub compacted: usize,
 }
 
 /// The movie `id`'s page (`None`: the journal never named it).
@@ -159,7 +179,8 @@ pub fn movie(dir: &Path, model: &Model, id: &str) -> movie_queue::Result<Option<
         .map(|state| state.seq)
         .filter(|&seq| seq > model.start_seq)
         .collect();
-    let timeline = read_records(dir, &seqs)?.iter().map(EventView::of).collect();
+    let (records, compacted) = read_records(dir, &seqs)?;
+    let timeline = records.iter().map(EventView::of).collect();
     let now = track
         .now()
         .map(|state| Row::of(model, track, state, movie_queue::now()));
@@ -167,7 +188,28 @@ pub fn movie(dir: &Path, model: &Model, id: &str) -> movie_queue::Result<Option<
         id: id.to_owned(),
         now,
         timeline,
+        compacted,
     }))
+}
+
+impl Journal {
+    /// "N events of this page were", each noun as its count wants it.
+    #[must_use]
+    pub fn compacted_words(&self) -> String {
+        crate::output::counted(
+            self.compacted as u64,
+            "event of this page was",
+            "events of this page were",
+        )
+    }
+}
+
+impl MovieView {
+    /// "N earlier events were", each noun as its count wants it.
+    #[must_use]
+    pub fn compacted_words(&self) -> String {
+        crate::output::counted(self.compacted as u64, "earlier event was", "earlier events were")
+    }
 }
 
 /// The place names, for the pages' links.

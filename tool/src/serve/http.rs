@@ -84,14 +84,20 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// An error as a page (its message escaped like every value).
+/// An error as a page (its message escaped like every value); under
+/// `/api/` the guard (`security.rs`) answers it as JSON instead, from the
+/// message this carries.
 fn failure(status: StatusCode, message: &str) -> Response {
     let page = ErrorPage {
         nav: "",
         title: status.to_string(),
         message: message.to_owned(),
     };
-    (status, html(&page)).into_response()
+    let mut response = (status, html(&page)).into_response();
+    response
+        .extensions_mut()
+        .insert(super::security::ErrorMessage(message.to_owned()));
+    response
 }
 
 fn html(page: &impl Template) -> Response {
@@ -112,8 +118,7 @@ fn journal_error(error: &movie_queue::Error) -> Refusal {
 
 async fn overview_page(State(app): State<Arc<App>>) -> Response {
     let view = views::overview(&app.model());
-    let stopped = app.stopped.lock().ok().and_then(|stopped| stopped.clone());
-    html(&OverviewPage::new(view, stopped))
+    html(&OverviewPage::new(view))
 }
 
 async fn overview_json(State(app): State<Arc<App>>) -> Response {
@@ -219,10 +224,11 @@ async fn movie_json(State(app): State<Arc<App>>, Query(params): Query<MovieParam
     }
 }
 
-/// `?from=SEQ&kind=failed&id=603&time=2025-10-18T12:00:00Z`.
+/// `?from=SEQ&kind=failed&id=603&time=2025-10-18T12:00:00Z` (an empty
+/// box of the page's form sends an empty value: as if absent).
 #[derive(Debug, Deserialize)]
 struct JournalParams {
-    from: Option<u64>,
+    from: Option<String>,
     kind: Option<String>,
     id: Option<String>,
     time: Option<String>,
@@ -240,7 +246,19 @@ fn journal_view(app: &App, params: &JournalParams) -> Result<history::Journal, R
                 ));
             }
         },
-        None => params.from.unwrap_or(0),
+        None => match params.from.as_deref().map(str::trim).filter(|from| !from.is_empty()) {
+            None => 0,
+            Some(from) => from.parse().map_err(|_| {
+                Refusal(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "from is a record number ({} to {}), or leave it empty",
+                        model.first_seq(),
+                        model.last_seq()
+                    ),
+                )
+            })?,
+        },
     };
     let query = JournalQuery {
         from,
@@ -275,39 +293,103 @@ async fn journal_json(State(app): State<Arc<App>>, Query(params): Query<JournalP
     }
 }
 
-/// `?seq=N` or `?time=T`, `&prev=M` (the step before), `&step=K`, `&mode=seq|time`.
+/// `?seq=N` or `?time=T`, `&prev=M` (the step before), `&step=K`,
+/// `&mode=seq|time`; each is read as text and checked here, so a refusal
+/// names the range it must be in.
 #[derive(Debug, Deserialize)]
 struct TravelParams {
-    seq: Option<u64>,
-    time: Option<f64>,
-    prev: Option<u64>,
-    step: Option<u64>,
+    seq: Option<String>,
+    time: Option<String>,
+    prev: Option<String>,
+    step: Option<String>,
     mode: Option<String>,
 }
 
 /// The records a time-travel step moves by default.
 const STEP: u64 = 1;
 
-fn travel_view(app: &App, params: &TravelParams) -> views::Travel {
-    let model = app.model();
-    let seq = match (params.seq, params.time) {
-        (Some(seq), _) => seq,
-        (None, Some(time)) => model.seq_at_time(time),
-        (None, None) => model.last_seq(),
+/// A present, non-empty parameter.
+fn given(value: Option<&String>) -> Option<&str> {
+    value.map(|value| value.trim()).filter(|value| !value.is_empty())
+}
+
+/// The travel target and step `params` name, checked against what the
+/// timeline holds: a record from its first to its last, a time from its
+/// first event's to its last's (Unix seconds or RFC 3339), a step of at
+/// least 1.
+fn travel_target(model: &super::model::Model, params: &TravelParams) -> Result<(u64, u64, u64), Refusal> {
+    let (first, last) = (model.first_seq(), model.last_seq());
+    let records = || format!("a record number from {first} to {last}");
+    let refuse = |message: String| Refusal(StatusCode::BAD_REQUEST, message);
+    let record = |name: &str, value: &str| match value.parse::<u64>() {
+        Ok(seq) if (first..=last).contains(&seq) => Ok(seq),
+        _ => Err(refuse(format!("{name} must be {}; got {value:?}", records()))),
     };
-    let step = params.step.unwrap_or(STEP).max(1);
-    let previous = params.prev.unwrap_or_else(|| seq.saturating_sub(step));
-    views::travel(&model, seq, previous)
+    let step = match given(params.step.as_ref()) {
+        None => STEP,
+        Some(step) => match step.parse::<u64>() {
+            Ok(step) if step >= 1 => step,
+            _ => {
+                return Err(refuse(format!(
+                    "step must be a whole number of records, 1 or more; got {step:?}"
+                )));
+            }
+        },
+    };
+    let seq = match (given(params.seq.as_ref()), given(params.time.as_ref())) {
+        (Some(seq), _) => record("seq", seq)?,
+        (None, Some(time)) => {
+            let (from, to) = (
+                model.events.first().map_or(0.0, |meta| meta.ts.floor()),
+                model.events.last().map_or(0.0, |meta| meta.ts.ceil()),
+            );
+            match parse_time(time) {
+                Some(secs) if (from..=to).contains(&secs) => model.seq_at_time(secs),
+                _ => {
+                    return Err(refuse(format!(
+                        "time must be from {} to {} (Unix seconds {from:.0} to {to:.0}, or an RFC 3339 date-time); got {time:?}",
+                        crate::output::local_time(from),
+                        crate::output::local_time(to)
+                    )));
+                }
+            }
+        }
+        (None, None) => last,
+    };
+    // The step before is where the page came from: kept in range (a
+    // compaction may have moved the start since), refused only when it is
+    // not a number.
+    let previous = match given(params.prev.as_ref()) {
+        Some(prev) => prev
+            .parse::<u64>()
+            .map_err(|_| refuse(format!("prev must be {}; got {prev:?}", records())))?
+            .clamp(first, last),
+        None => seq.saturating_sub(step).max(first),
+    };
+    Ok((seq, previous, step))
+}
+
+fn travel_view(app: &App, params: &TravelParams) -> Result<(views::Travel, u64), Refusal> {
+    let model = app.model();
+    let (seq, previous, step) = travel_target(&model, params)?;
+    Ok((views::travel(&model, seq, previous), step))
 }
 
 async fn travel_page(State(app): State<Arc<App>>, Query(params): Query<TravelParams>) -> Response {
-    let view = travel_view(&app, &params);
-    let time_mode = params.mode.as_deref() == Some("time");
-    html(&TravelPage::new(view, time_mode, params.step.unwrap_or(STEP).max(1)))
+    match travel_view(&app, &params) {
+        Ok((view, step)) => {
+            let time_mode = params.mode.as_deref() == Some("time");
+            html(&TravelPage::new(view, time_mode, step))
+        }
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 async fn travel_json(State(app): State<Arc<App>>, Query(params): Query<TravelParams>) -> Response {
-    Json(travel_view(&app, &params)).into_response()
+    match travel_view(&app, &params) {
+        Ok((view, _)) => Json(view).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 async fn checked(app: Arc<App>) -> Result<Health, Refusal> {
@@ -330,15 +412,24 @@ async fn health_json(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-/// The live feed: one server-sent event per new record (`{event, counts}`),
-/// from the moment of connecting.
+/// The live feed, from the moment of connecting: `hello` (`{last_seq,
+/// status}`), then a `record` event per new record (`{event, counts}`), a
+/// `status` event when the server's view of the store changes
+/// (`status.rs`), and `lagged` (`{missed}`) when this client read too
+/// slowly and records were dropped for it (the page reads the counts
+/// again; the feed goes on).
 async fn live(State(app): State<Arc<App>>) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
     // Subscribed first: no record falls between the greeting and the feed.
     let receiver = app.live.subscribe();
-    let hello = serde_json::json!({ "last_seq": app.model().last_seq() }).to_string();
+    let hello = serde_json::json!({ "last_seq": app.model().last_seq(), "status": super::status::get() }).to_string();
     let first = tokio_stream::once(Ok(Event::default().event("hello").data(hello)));
-    let records = BroadcastStream::new(receiver)
-        .filter_map(Result::ok)
-        .map(|message| Ok(Event::default().event("record").data(message)));
+    let records = BroadcastStream::new(receiver).map(|message| {
+        Ok(match message {
+            Ok((name, data)) => Event::default().event(name).data(data),
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(missed)) => Event::default()
+                .event("lagged")
+                .data(serde_json::json!({ "missed": missed }).to_string()),
+        })
+    });
     Sse::new(first.chain(records)).keep_alive(KeepAlive::default())
 }

@@ -16,18 +16,22 @@ mod chart;
 mod health;
 mod history;
 mod http;
+mod listen;
 mod model;
 #[cfg(test)]
 mod model_tests;
 mod pages;
 mod security;
+mod status;
 mod views;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
-use movie_queue::{EventRecord, QueueManager, RetryPolicy, Seq, Until};
+use movie_queue::{EventRecord, JournalEnd, QueueManager, RetryPolicy, Seq, Until};
 use tokio::sync::broadcast;
 
 use super::args::ServeArgs;
@@ -40,10 +44,11 @@ pub struct App {
     pub dir: PathBuf,
     /// The timeline, extended by the live feed.
     pub model: RwLock<Model>,
-    /// Each new record as the live feed's JSON message.
-    pub live: broadcast::Sender<String>,
-    /// Why the live feed stopped, if it did.
-    pub stopped: Mutex<Option<String>>,
+    /// The live feed's messages: (server-sent event name, JSON).
+    pub live: broadcast::Sender<(&'static str, String)>,
+    /// Bumped each time the server starts over on a store found in the
+    /// directory's place: a follower of an older one stops.
+    pub generation: AtomicU64,
     /// What a request must carry, and which `Host` it may name.
     pub guard: security::Guard,
     /// `--allow-actions`: the movie page's buttons and their token.
@@ -61,14 +66,25 @@ impl App {
 /// until interrupted.
 pub fn run(dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     require_directory(dir)?;
-    let guard = security::Guard::new(args.addr, args.token.clone());
-    let model = load(dir)?;
+    let guard = security::Guard::new(args.addr, args.token.clone())?;
+    let model = match load(dir) {
+        Ok((model, None)) => model,
+        Ok((model, Some(damage))) => {
+            status::note(format!(
+                "the journal cannot be read past record {}: {damage}; the pages show the store up to there (Health says more)",
+                model.last_seq()
+            ));
+            model
+        }
+        Err(error) => return Err(error),
+    };
+    status::set_last(model.last_seq());
     let (live, _) = broadcast::channel(1024);
     let app = Arc::new(App {
         dir: dir.to_path_buf(),
         model: RwLock::new(model),
         live,
-        stopped: Mutex::new(None),
+        generation: AtomicU64::new(0),
         guard,
         actions: if args.allow_actions {
             Some(actions::Actions::new()?)
@@ -86,6 +102,12 @@ pub fn run(dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
 async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
+        Err(error) if error.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+            return fail_with_hint(
+                format!("cannot listen on {addr}: this machine has no address {}", addr.ip()),
+                "give an address of one of this machine's interfaces (`ip -brief address` lists them), or 127.0.0.1",
+            );
+        }
         Err(error) => {
             return fail_with_hint(
                 format!("cannot listen on {addr}: {}", super::io_reason(&error)),
@@ -95,7 +117,8 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
     };
     let bound = listener.local_addr()?;
     app.guard.set_port(bound.port());
-    follow(Arc::clone(&app));
+    follow(Arc::clone(&app), 0);
+    watch(Arc::clone(&app));
     let records = super::output::counted(app.model().last_seq(), "record", "records");
     // The line the tests and scripts wait for: the address, once listening.
     let mode = if app.actions.is_some() {
@@ -108,18 +131,23 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
         super::output::safe_path(&app.dir)
     );
     let router = http::router(Arc::clone(&app));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    listen::serve(listener, router, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
 }
 
 /// The timeline of the store as it is now: every record the journal
 /// holds, from the state its first record continues (nothing, or after
-/// `compact` the state as of the compaction base).
-fn load(dir: &Path) -> anyhow::Result<Model> {
+/// `compact` the state as of the compaction base). Damage part-way does
+/// not stop it: the timeline ends before it, and the damage is said
+/// (the second value), so the dashboard starts on any store it can read
+/// some of, and its Health page says the rest.
+///
+/// # Errors
+/// The directory holds no store, or not even its start can be read.
+fn load(dir: &Path) -> anyhow::Result<(Model, Option<String>)> {
     let max_retries = RetryPolicy::default().max_retries;
     let mut events = movie_queue::events(dir, Seq(0))?;
     let head = events.next();
@@ -133,21 +161,27 @@ fn load(dir: &Path) -> anyhow::Result<Model> {
             let base = earliest_state(dir, first.previous())?;
             Model::starting_from(max_retries, base.seq.0, base.state)
         }
-        // No records (a legacy store never opened by a writer): its files.
+        // No records (a legacy store never opened by a writer), or the
+        // first cannot be read: the state an open would start from.
         None => Model::starting_from(max_retries, 0, QueueManager::open_read_only(dir)?.state()),
     };
     let mut head = head;
     while let Some(record) = head.take().or_else(|| events.next()) {
-        let record = record?;
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => return Ok((model, Some(super::describe(&error)))),
+        };
         if let Some(skipped) = events.take_skipped() {
             model = after_skip(dir, max_retries, &skipped)?;
         }
         // Records a compaction base already holds are not the timeline's.
-        if record.seq.0 > model.first_seq() {
-            model.apply(&record)?;
+        if record.seq.0 > model.first_seq()
+            && let Err(error) = model.apply(&record)
+        {
+            return Ok((model, Some(super::describe(&error))));
         }
     }
-    Ok(model)
+    Ok((model, None))
 }
 
 /// The timeline after records the stream stepped over (damaged records
@@ -188,60 +222,214 @@ fn earliest_state(dir: &Path, from: Seq) -> anyhow::Result<movie_queue::Replayed
     Ok(replayed)
 }
 
+/// How long the follower waits before it tries again after it stopped
+/// (doubling up to [`RETRY_MAX`]).
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(8);
+/// How often the watcher looks at the store.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
 /// Follows the journal from the record after the timeline's last, in a
 /// thread of its own: each record extends the timeline and goes to the
-/// live feed. A record that cannot be read stops the feed (the pages say
-/// why).
-fn follow(app: Arc<App>) {
-    let from = Seq(app.model().last_seq() + 1);
+/// live feed. When a record cannot be read (damage, no descriptor left,
+/// a store replaced), it says why on every page and tries again from the
+/// same place after a pause, so it goes on by itself once the cause is
+/// gone (descriptors freed, the store repaired). A follower of an older
+/// `generation` (the store was replaced) stops.
+fn follow(app: Arc<App>, generation: u64) {
     std::thread::spawn(move || {
-        let stopped = match movie_queue::follow(&app.dir, from) {
-            Ok(mut events) => {
-                let mut stopped = None;
-                while let Some(record) = events.next() {
-                    let restarted = match events.take_skipped() {
-                        Some(skipped) => after_skip(&app.dir, RetryPolicy::default().max_retries, &skipped)
-                            .map(|model| *app.model.write().unwrap_or_else(PoisonError::into_inner) = model)
-                            .map_err(|error| format!("{error:#}")),
-                        None => Ok(()),
-                    };
-                    if let Err(error) = restarted.and_then(|()| live_record(&app, record)) {
-                        stopped = Some(error);
-                        break;
-                    }
-                }
-                stopped
+        let mut pause = RETRY_FIRST;
+        while app.generation.load(Ordering::Acquire) == generation {
+            let from = Seq(app.model().last_seq() + 1);
+            let Some(reason) = follow_from(&app, generation, from) else {
+                return;
+            };
+            if status::set_stopped(Some(reason.clone())) {
+                publish_status(&app);
+                tracing::warn!("live updates stopped: {reason}");
             }
-            Err(error) => Some(super::describe(&error)),
-        };
-        *app.stopped.lock().unwrap_or_else(PoisonError::into_inner) = stopped;
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(RETRY_MAX);
+        }
     });
 }
 
+/// Follows from record `from` until a record cannot be read (its
+/// description) or the server started over on another store (`None`).
+fn follow_from(app: &App, generation: u64, from: Seq) -> Option<String> {
+    let mut events = match movie_queue::follow(&app.dir, from) {
+        Ok(events) => events,
+        Err(error) => return Some(super::describe(&error)),
+    };
+    while let Some(record) = events.next() {
+        if app.generation.load(Ordering::Acquire) != generation {
+            return None;
+        }
+        if let Some(skipped) = events.take_skipped() {
+            let restarted = after_skip(&app.dir, RetryPolicy::default().max_retries, &skipped);
+            match restarted {
+                Ok(model) => {
+                    status::note(format!(
+                        "records {} to {} were set aside as damaged (`movie-queue repair`); the pages go on from the state after them",
+                        skipped.from, skipped.to
+                    ));
+                    *app.model.write().unwrap_or_else(PoisonError::into_inner) = model;
+                }
+                Err(error) => return Some(format!("{error:#}")),
+            }
+        }
+        if let Err(error) = live_record(app, record) {
+            return Some(error);
+        }
+        if status::stopped().is_some() {
+            status::set_stopped(None);
+            status::note(format!("live updates go on from record {}", app.model().last_seq()));
+            publish_status(app);
+        }
+    }
+    Some("the journal's stream ended".to_owned())
+}
+
 /// Applies one followed record and announces it; the error's description
-/// when it could not be read.
+/// when it could not be read or does not apply.
 fn live_record(app: &App, record: movie_queue::Result<EventRecord>) -> Result<(), String> {
     let record = record.map_err(|error| super::describe(&error))?;
     let message = {
         let mut model = app.model.write().unwrap_or_else(PoisonError::into_inner);
         model.apply(&record).map_err(|error| super::describe(&error))?;
+        status::set_last(model.last_seq());
+        let event = views::EventView::of(&record);
+        let row = askama::Template::render(&pages::EventRow { event: &event }).unwrap_or_default();
         serde_json::json!({
-            "event": views::EventView::of(&record),
+            "event": event,
+            "row": row,
             "counts": model.statistics(),
         })
     };
     // Nobody listening is fine.
-    let _ = app.live.send(message.to_string());
+    let _ = app.live.send(("record", message.to_string()));
     Ok(())
 }
 
-/// Refuses an address a dashboard without a token must not listen on.
+/// Sends the status to the live feed.
+fn publish_status(app: &App) {
+    if let Ok(message) = serde_json::to_string(&status::get()) {
+        let _ = app.live.send(("status", message));
+    }
+}
+
+/// What identifies the store: the directory's and its journal folder's
+/// device and inode (a store deleted and made again, or another moved
+/// into the place, differs), and the compaction base's inode and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    store: Option<(u64, u64)>,
+    journal: Option<(u64, u64)>,
+    base: Option<(u64, u64)>,
+}
+
+impl Identity {
+    fn of(dir: &Path) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let layout = movie_queue::Layout::new(dir);
+        let stat = |path: &Path| std::fs::metadata(path).ok();
+        Identity {
+            store: stat(dir).map(|meta| (meta.dev(), meta.ino())),
+            journal: stat(&layout.journal()).map(|meta| (meta.dev(), meta.ino())),
+            base: stat(&layout.base()).map(|meta| (meta.ino(), meta.size())),
+        }
+    }
+}
+
+/// Watches the store in a thread of its own, once a second: a store
+/// replaced in the directory's place is loaded and followed instead (or
+/// the pages say it cannot be); a compaction is said; and how far behind
+/// the journal the pages are is measured (`JournalEnd`, which reads only
+/// the bytes appended since it last looked).
+fn watch(app: Arc<App>) {
+    std::thread::spawn(move || {
+        let mut known = Identity::of(&app.dir);
+        let mut end: Option<JournalEnd> = None;
+        let mut last = status::get();
+        loop {
+            std::thread::sleep(WATCH_EVERY);
+            let now = Identity::of(&app.dir);
+            if (now.store, now.journal) != (known.store, known.journal) {
+                known = now;
+                end = None;
+                start_over(&app, now.store.is_some());
+            } else if now.base != known.base {
+                known = now;
+                if now.base.is_some() {
+                    status::note(
+                        "the store was compacted: events before its new base are gone from the journal, and their pages say so"
+                            .to_owned(),
+                    );
+                }
+            }
+            let applied = app.model().last_seq();
+            if end.is_none() {
+                end = JournalEnd::new(&app.dir, Seq(applied + 1)).ok();
+            }
+            let behind = end
+                .as_mut()
+                .and_then(|end| end.last_seq().ok())
+                .map(|end| end.0.saturating_sub(applied));
+            if behind.is_none() {
+                end = None;
+            }
+            status::set_progress(applied, behind);
+            let status = status::get();
+            if status != last {
+                publish_status(&app);
+                last = status;
+            }
+        }
+    });
+}
+
+/// The store in the directory's place is not the one the pages show:
+/// load it and follow it instead, or say why not.
+fn start_over(app: &Arc<App>, present: bool) {
+    if !present {
+        status::set_stopped(Some(format!(
+            "the store directory {} is gone",
+            super::output::safe_path(&app.dir)
+        )));
+        return;
+    }
+    status::note("another store is in the directory's place (a new directory or a new journal): loading it".to_owned());
+    match load(&app.dir) {
+        Ok((model, damage)) => {
+            let records = model.last_seq();
+            let generation = app.generation.fetch_add(1, Ordering::AcqRel) + 1;
+            *app.model.write().unwrap_or_else(PoisonError::into_inner) = model;
+            status::set_last(records);
+            status::set_stopped(damage.clone());
+            status::note(format!(
+                "the pages now show the store found in its place (up to record {records}){}",
+                damage
+                    .map(|damage| format!("; it cannot be read further: {damage}"))
+                    .unwrap_or_default()
+            ));
+            follow(Arc::clone(app), generation);
+        }
+        Err(error) => {
+            status::set_stopped(Some(format!(
+                "another store is in the directory's place and cannot be read: {error:#}"
+            )));
+        }
+    }
+}
+
+/// Refuses an address a dashboard without a token must not listen on,
+/// and a token a guesser could find.
 ///
 /// # Errors
 /// A message for a usage error.
 pub fn check_addr(addr: SocketAddr, token: Option<&str>) -> Result<(), String> {
-    if token.is_some_and(str::is_empty) {
-        return Err("--token must not be empty".to_owned());
+    if let Some(token) = token {
+        security::check_token(token)?;
     }
     if !addr.ip().is_loopback() && token.is_none() {
         return Err(format!(

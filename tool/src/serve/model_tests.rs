@@ -181,7 +181,8 @@ fn the_timeline_agrees_with_replay_at_every_record() {
     for seed in [1, 2] {
         let dir = tempfile::tempdir().unwrap();
         history(dir.path(), seed, 240);
-        let model = super::load(dir.path()).unwrap();
+        let (model, damage) = super::load(dir.path()).unwrap();
+        assert_eq!(damage, None);
         assert!(model.last_seq() > 200, "a long history: {}", model.last_seq());
         for seq in 0..=model.last_seq() {
             assert_eq!(
@@ -220,7 +221,8 @@ fn after_compact_the_timeline_starts_from_the_base_and_agrees() {
         step(&qm, &mut random, &mut next_id);
     }
     qm.close().unwrap();
-    let model = super::load(dir.path()).unwrap();
+    let (model, damage) = super::load(dir.path()).unwrap();
+    assert_eq!(damage, None);
     assert!(model.first_seq() > 0, "the journal was compacted");
     for seq in model.first_seq()..=model.last_seq() {
         assert_eq!(

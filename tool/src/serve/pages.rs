@@ -38,6 +38,15 @@ pub fn current(href: &str, nav: &str) -> bool {
     href == nav
 }
 
+/// One row of the latest events: the overview renders each with it, and
+/// the live feed sends each new one rendered with it (`row`), so a row
+/// added live is the row a page load shows.
+#[derive(Template)]
+#[template(path = "event_row.html")]
+pub struct EventRow<'a> {
+    pub event: &'a super::views::EventView,
+}
+
 /// `/`.
 #[derive(Template)]
 #[template(path = "overview.html")]
@@ -49,13 +58,11 @@ pub struct OverviewPage {
     pub chart_height: u32,
     pub chart_from: String,
     pub chart_to: String,
-    /// Why the live feed stopped, if it did.
-    pub stopped: Option<String>,
 }
 
 impl OverviewPage {
     /// The overview page of `view`.
-    pub fn new(view: Overview, stopped: Option<String>) -> Self {
+    pub fn new(view: Overview) -> Self {
         let bars = chart::bars(&view.buckets, view.hours_per_bar);
         let label = |bucket: Option<&super::views::Bucket>| {
             bucket
@@ -70,7 +77,6 @@ impl OverviewPage {
             bars,
             chart_width: chart::WIDTH,
             chart_height: chart::HEIGHT,
-            stopped,
         }
     }
 }

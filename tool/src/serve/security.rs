@@ -17,9 +17,78 @@ use axum::response::{IntoResponse, Response};
 
 use super::App;
 
-/// The cookie a token given in the query is kept in, for the links and
-/// the live feed of the pages that follow.
-pub const TOKEN_COOKIE: &str = "movie_queue_token";
+/// The cookie that stands for a token given in the query, for the links
+/// and the live feed of the pages that follow: a random session id of
+/// this server (never the token itself), worthless once it stops.
+pub const TOKEN_COOKIE: &str = "movie_queue_session";
+
+/// The least entropy a token must have, in bits.
+pub const TOKEN_BITS_MIN: f64 = 128.0;
+
+/// 32 random bytes from the kernel, in hex.
+///
+/// # Errors
+/// `/dev/urandom` cannot be read.
+pub fn random_hex() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0_u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().fold(String::with_capacity(64), |mut hex, byte| {
+        use std::fmt::Write;
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    }))
+}
+
+/// How many bits a token has if it was drawn at random from the smallest
+/// usual alphabet that holds its characters: hex digits (16), else the
+/// classes it uses together (digits 10, lower-case 26, upper-case 26,
+/// other printable ASCII 32), times its length. A token of fewer than 8
+/// distinct characters (`aaaa…`, `abab…`) is no random draw: 0.
+pub fn token_bits(token: &str) -> f64 {
+    let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+    let upper_hex = |c: char| c.is_ascii_digit() || ('A'..='F').contains(&c);
+    let alphabet: u32 = if token.chars().all(hex) || token.chars().all(upper_hex) {
+        16
+    } else {
+        let uses = |class: fn(&char) -> bool| token.chars().any(|c| class(&c));
+        [
+            (uses(char::is_ascii_digit), 10),
+            (uses(char::is_ascii_lowercase), 26),
+            (uses(char::is_ascii_uppercase), 26),
+            (uses(|c| !c.is_ascii_alphanumeric()), 32),
+        ]
+        .iter()
+        .filter(|(used, _)| *used)
+        .map(|(_, size)| size)
+        .sum()
+    };
+    let distinct = token.chars().collect::<std::collections::BTreeSet<_>>().len();
+    if distinct < 8 {
+        return 0.0;
+    }
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a token's length is far inside f64's precision"
+    )]
+    let length = token.chars().count() as f64;
+    length * f64::from(alphabet).log2()
+}
+
+/// Refuses a token a guesser could find.
+///
+/// # Errors
+/// A message for a usage error, saying how to make a good one.
+pub fn check_token(token: &str) -> Result<(), String> {
+    let bits = token_bits(token);
+    if bits < TOKEN_BITS_MIN {
+        return Err(format!(
+            "--token is too easy to guess (about {bits:.0} bits; at least {TOKEN_BITS_MIN:.0} are needed): \
+             use 32 random hex digits, such as `--token \"$(openssl rand -hex 16)\"`"
+        ));
+    }
+    Ok(())
+}
 
 /// The Content-Security-Policy of every response: the dashboard's own
 /// script and style only (no inline script, no other origin).
@@ -30,6 +99,10 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 #[derive(Debug)]
 pub struct Guard {
     token: Option<String>,
+    /// The session id the cookie carries once a request gave the token.
+    session: String,
+    /// The address listened on: a loopback dashboard answers to it too.
+    ip: std::net::IpAddr,
     /// Listening on loopback without a token: only loopback host names.
     loopback: bool,
     /// The port listened on (known once bound: `--addr` may say 0).
@@ -38,12 +111,17 @@ pub struct Guard {
 
 impl Guard {
     /// The guard of a dashboard on `addr` with `token`.
-    pub fn new(addr: SocketAddr, token: Option<String>) -> Self {
-        Guard {
+    ///
+    /// # Errors
+    /// `/dev/urandom` cannot be read (for the session id).
+    pub fn new(addr: SocketAddr, token: Option<String>) -> std::io::Result<Self> {
+        Ok(Guard {
             loopback: addr.ip().is_loopback() && token.is_none(),
             token,
+            session: random_hex()?,
+            ip: addr.ip(),
             port: AtomicU16::new(addr.port()),
-        }
+        })
     }
 
     /// Notes the port actually bound.
@@ -60,7 +138,11 @@ impl Guard {
                 .get(header::HOST)
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or("");
-            let allowed = ["127.0.0.1", "localhost", "[::1]"]
+            let own = match self.ip {
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            };
+            let allowed = ["127.0.0.1", "localhost", "[::1]", own.as_str()]
                 .iter()
                 .any(|name| host == format!("{name}:{port}") || (port == 80 && host == *name));
             if !allowed {
@@ -74,12 +156,11 @@ impl Guard {
             return Ok(false);
         };
         let from_query = query_token(query);
-        let given = bearer(headers)
-            .map(str::to_owned)
-            .or_else(|| from_query.clone())
-            .or_else(|| cookie(headers));
+        let given = bearer(headers).map(str::to_owned).or_else(|| from_query.clone());
+        let session = cookie(headers).is_some_and(|id| same(id.as_bytes(), self.session.as_bytes()));
         match given {
             Some(given) if same(given.as_bytes(), token.as_bytes()) => Ok(from_query.is_some()),
+            None if session => Ok(false),
             _ => Err((
                 StatusCode::UNAUTHORIZED,
                 "a token is required: the header `Authorization: Bearer TOKEN`, or `?token=TOKEN` once\n",
@@ -153,18 +234,54 @@ pub(super) fn same(given: &[u8], expected: &[u8]) -> bool {
     difference == 0
 }
 
+/// The message of an error response, for its JSON form under `/api/`.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
+/// The most of an error's text body read to make its JSON form.
+const ERROR_BODY_MAX: usize = 64 * 1024;
+
+/// An error under `/api/` in the one shape every API error has:
+/// `{"error": "why", "status": 400}`, whoever made it (a handler, the
+/// guard, the framework's refusal of a malformed query, no such route).
+async fn as_json_error(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let message = match parts.extensions.get::<ErrorMessage>() {
+        Some(ErrorMessage(message)) => message.clone(),
+        None => axum::body::to_bytes(body, ERROR_BODY_MAX)
+            .await
+            .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+            .unwrap_or_default(),
+    };
+    let message = if message.is_empty() {
+        parts.status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        message
+    };
+    let body = serde_json::json!({ "error": message, "status": parts.status.as_u16() });
+    (parts.status, axum::Json(body)).into_response()
+}
+
 /// The middleware every request passes: the guard, then the headers.
 pub async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let checked = app.guard.check(request.headers(), request.uri().query());
+    let api = request.uri().path().starts_with("/api/");
     let mut response = match checked {
         Ok(_) => next.run(request).await,
         Err((status, message)) => (status, message).into_response(),
     };
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if api && response.status().as_u16() >= 400 && !json {
+        response = as_json_error(response).await;
+    }
     let headers = response.headers_mut();
-    if let (Ok(true), Some(token)) = (checked, &app.guard.token) {
+    if let Ok(true) = checked {
         let value = format!(
             "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-            super::views::encode(token)
+            app.guard.session
         );
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(header::SET_COOKIE, value);
@@ -180,4 +297,30 @@ pub async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) ->
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_as_random_generators_make_them_pass_and_guessable_ones_do_not() {
+        for strong in [
+            "3f9c2b7a1e8d4c6b9a0f5e2d7c1b8a4e", // openssl rand -hex 16
+            "q3J9x+Vb2LkP0wZr7TnYfA==",         // 16 bytes, base64
+            "Xk2pQ9vL7mN4rT8wZ1cF6hJ3",         // 24 alphanumerics
+        ] {
+            assert!(check_token(strong).is_ok(), "{strong}: {} bits", token_bits(strong));
+        }
+        for weak in [
+            "",
+            "s3cret",
+            "correcthorsebatterystaple",
+            "3f9c2b7a1e8d4c6b9a0f5e2d7c1b8a4",
+            "abababababababababababababababababababab",
+            "Password1!",
+        ] {
+            assert!(check_token(weak).is_err(), "{weak}: {} bits", token_bits(weak));
+        }
+    }
 }

@@ -27,6 +27,7 @@ mod readers;
 mod removed;
 mod replay;
 mod serve;
+mod serve_bounds;
 mod special_files;
 mod time_limits;
 mod verify_repair;

@@ -260,6 +260,9 @@ fn a_write_reaches_the_live_feed_and_the_pages() {
     assert!(get(server.addr, "/queues?place=pending").body.contains("Movie 8001"));
 }
 
+/// A strong token, as `openssl rand -hex 16` makes one.
+const TOKEN: &str = "3f9c2b7a1e8d4c6b9a0f5e2d7c1b8a4e";
+
 #[test]
 fn a_non_loopback_address_needs_a_token_and_then_every_request_carries_it() {
     let (_scratch, dir) = demo();
@@ -267,28 +270,78 @@ fn a_non_loopback_address_needs_a_token_and_then_every_request_carries_it() {
     let refused = mq_args(&["--dir", dir_text, "serve", "--addr", "0.0.0.0:0"]).fails_with(2);
     assert!(refused.stderr.contains("--token"), "{refused:#?}");
     mq_args(&["--dir", dir_text, "serve", "--token", ""]).fails_with(2);
+    // Guessable tokens are refused, naming how to make one.
+    for weak in [
+        "s3cret",
+        "correcthorsebatterystaple",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "3f9c2b7a1e8d4c6b9a0f5e2d7c1b8a4",
+    ] {
+        let refused = mq_args(&["--dir", dir_text, "serve", "--token", weak]).fails_with(2);
+        assert!(
+            refused.stderr.contains("too easy to guess") && refused.stderr.contains("openssl rand -hex 16"),
+            "{weak}: {refused:#?}"
+        );
+    }
 
-    let server = serve(&dir, &["--token", "s3cret"]);
+    let server = serve(&dir, &["--token", TOKEN]);
     assert_eq!(get(server.addr, "/").status, 401);
-    assert_eq!(get(server.addr, "/api/stats").status, 401);
+    let unauthorized = get(server.addr, "/api/stats");
+    assert_eq!(unauthorized.status, 401);
+    assert_eq!(
+        unauthorized.json()["status"],
+        401,
+        "an API refusal is JSON: {unauthorized:#?}"
+    );
     assert_eq!(get(server.addr, "/static/app.js").status, 401);
     let wrong = request("GET", server.addr, "/", &[("Authorization", "Bearer nope")]);
     assert_eq!(wrong.status, 401);
-    let bearer = request("GET", server.addr, "/api/stats", &[("Authorization", "Bearer s3cret")]);
+    let bearer_header = format!("Bearer {TOKEN}");
+    let bearer = request(
+        "GET",
+        server.addr,
+        "/api/stats",
+        &[("Authorization", bearer_header.as_str())],
+    );
     assert_eq!(bearer.status, 200);
-    let query = get(server.addr, "/?token=s3cret");
+    let query = get(server.addr, &format!("/?token={TOKEN}"));
     assert_eq!(query.status, 200);
     let cookie = query.header("set-cookie").unwrap();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    assert!(!cookie.contains(TOKEN), "the cookie never holds the token: {cookie}");
     let pair = cookie.split(';').next().unwrap();
     let with_cookie = request("GET", server.addr, "/queues", &[("Cookie", pair)]);
     assert_eq!(
         with_cookie.status, 200,
-        "the cookie carries the token to the next pages"
+        "the cookie stands for the token on the next pages"
     );
+    let token_as_cookie = format!("movie_queue_session={TOKEN}");
+    let forged = request("GET", server.addr, "/queues", &[("Cookie", token_as_cookie.as_str())]);
+    assert_eq!(forged.status, 401, "the token is not a session id");
+    drop(server);
+    let restarted = serve(&dir, &["--token", TOKEN]);
+    let stale = request("GET", restarted.addr, "/queues", &[("Cookie", pair)]);
+    assert_eq!(stale.status, 401, "a session id ends with its server");
+}
+
+/// An address this machine does not have is refused at start, naming it;
+/// a loopback address other than 127.0.0.1 answers to its own name.
+#[test]
+fn an_address_the_machine_lacks_fails_at_start_and_another_loopback_one_works() {
+    let (_scratch, dir) = demo();
+    let dir_text = dir.to_str().unwrap();
+    let refused = mq_args(&["--dir", dir_text, "serve", "--addr", "192.0.2.1:0", "--token", TOKEN]).fails_with(1);
+    assert!(
+        refused.stderr.contains("this machine has no address 192.0.2.1"),
+        "{refused:#?}"
+    );
+    let server = crate::support::http::serve_on(&dir, "127.0.0.2:0", &[]);
+    let own = format!("127.0.0.2:{}", server.addr.port());
+    let answer = request("GET", server.addr, "/api/stats", &[("Host", own.as_str())]);
+    assert_eq!(answer.status, 200, "{answer:#?}");
 }
 
 #[test]

@@ -1,5 +1,7 @@
 // movie-queue serve: the little script of the dashboard. It never builds
-// HTML from data: every value it writes goes in as text (textContent).
+// HTML from data: every value it writes goes in as text (textContent);
+// the one HTML it inserts is an event's row the server rendered with the
+// page's own template (escaped as every page is).
 "use strict";
 
 // Errors are written into the page, where the browser test finds them.
@@ -42,43 +44,86 @@ function tick() {
   });
 }
 
-// The overview follows the store: server-sent events from /api/live.
+// Every page follows the store: server-sent events from /api/live. The
+// indicator in the header says the last record, how far behind the
+// journal the server is, and when this page is disconnected from the
+// server (the browser reconnects by itself); the banner shows what the
+// server says happened to the store.
+function showStatus(live, status) {
+  var words = "record " + status.last_seq;
+  if (status.stopped) words += " · stopped";
+  else if (status.behind) words += " · " + status.behind + " behind";
+  live.textContent = words;
+  live.setAttribute("data-last-seq", String(status.last_seq));
+  var banner = document.getElementById("banner");
+  if (!banner) return;
+  var lines = status.notices.slice().reverse().map(function (notice) {
+    return new Date(notice[0] * 1000).toLocaleString() + ": " + notice[1];
+  });
+  if (status.stopped) lines.push("live updates stopped: " + status.stopped + " (trying again every few seconds)");
+  else if (status.behind >= 1000) {
+    lines.push("these pages are " + status.behind + " records behind the journal (record " + status.last_seq + "); catching up");
+  }
+  banner.textContent = "";
+  lines.forEach(function (line) {
+    var p = document.createElement("p");
+    p.textContent = line;
+    banner.appendChild(p);
+  });
+  banner.hidden = lines.length === 0;
+}
+function showCounts(counts) {
+  var names = {
+    "pending": counts.pending, "in flight": counts.in_flight, "failed": counts.failed,
+    "permanent failures": counts.permanent_failures, "completed": counts.completed,
+    "removed": counts.removed
+  };
+  Object.keys(names).forEach(function (name) {
+    var cell = document.querySelector('#counts [data-count="' + name + '"]');
+    if (cell) cell.textContent = String(names[name]);
+  });
+}
 function follow() {
   var live = document.getElementById("live");
   if (!live || !window.EventSource) return;
   var source = new EventSource("/api/live");
-  source.addEventListener("hello", function () {
+  var status = null;
+  source.addEventListener("hello", function (message) {
+    var data = JSON.parse(message.data);
+    status = data.status;
     live.classList.add("on");
+    live.classList.remove("off");
+    document.body.removeAttribute("data-disconnected");
+    showStatus(live, status);
+  });
+  source.addEventListener("status", function (message) {
+    status = JSON.parse(message.data);
+    showStatus(live, status);
+  });
+  source.addEventListener("lagged", function () {
+    fetch("/api/stats").then(function (response) { return response.json(); }).then(showCounts);
   });
   source.addEventListener("record", function (message) {
     var data = JSON.parse(message.data);
-    live.textContent = "record " + data.event.seq;
-    live.setAttribute("data-last-seq", String(data.event.seq));
-    var names = {
-      "pending": data.counts.pending, "in flight": data.counts.in_flight, "failed": data.counts.failed,
-      "permanent failures": data.counts.permanent_failures, "completed": data.counts.completed,
-      "removed": data.counts.removed
-    };
-    Object.keys(names).forEach(function (name) {
-      var cell = document.querySelector('#counts [data-count="' + name + '"]');
-      if (cell) cell.textContent = String(names[name]);
-    });
+    if (status) {
+      status.last_seq = data.event.seq;
+      if (status.behind) status.behind = Math.max(0, status.behind - 1);
+      showStatus(live, status);
+    }
+    showCounts(data.counts);
     var body = document.querySelector("#recent tbody");
     if (body) {
-      var row = document.createElement("tr");
-      [String(data.event.seq), data.event.time, data.event.kind, data.event.ids.join(" "), data.event.summary]
-        .forEach(function (text) {
-          var cell = document.createElement("td");
-          cell.textContent = text;
-          row.appendChild(cell);
-        });
-      row.className = "fresh";
-      body.insertBefore(row, body.firstChild);
+      // The row the server rendered with the page's own template.
+      body.insertAdjacentHTML("afterbegin", data.row);
+      body.rows[0].className = "fresh";
       while (body.rows.length > 12) body.deleteRow(body.rows.length - 1);
     }
   });
   source.onerror = function () {
     live.classList.remove("on");
+    live.classList.add("off");
+    live.textContent = "disconnected from the server · reconnecting";
+    document.body.setAttribute("data-disconnected", "yes");
   };
 }
 

@@ -30,15 +30,25 @@ impl Drop for Server {
 /// Starts `movie-queue --dir DIR serve --addr 127.0.0.1:0 EXTRA...` and
 /// waits for the line that says where it listens.
 pub fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let mut child = crate::support::cli::spawn(
-        crate::support::cli::command()
-            .arg("--dir")
-            .arg(dir)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit()),
-    );
+    serve_on(dir, "127.0.0.1:0", extra)
+}
+
+/// Starts `movie-queue --dir DIR serve --addr ADDR EXTRA...` and waits for
+/// the line that says where it listens.
+pub fn serve_on(dir: &Path, addr: &str, extra: &[&str]) -> Server {
+    let mut command = crate::support::cli::command();
+    command
+        .arg("--dir")
+        .arg(dir)
+        .args(["serve", "--addr", addr])
+        .args(extra);
+    serve_with(&mut command)
+}
+
+/// Starts `command` (a `movie-queue serve`, perhaps under a shell that
+/// sets its limits first) and waits for the line that says where it listens.
+pub fn serve_with(command: &mut std::process::Command) -> Server {
+    let mut child = crate::support::cli::spawn(command.stdout(Stdio::piped()).stderr(Stdio::inherit()));
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout is piped"))
         .read_line(&mut line)
@@ -54,7 +64,7 @@ pub fn serve(dir: &Path, extra: &[&str]) -> Server {
 }
 
 /// A response: status, headers (names lower-case) and body.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
