@@ -40,13 +40,18 @@ pub struct Health {
     pub hint: Option<String>,
 }
 
-/// Verifies the store in `dir` (reads only).
-pub fn health(dir: &Path) -> Health {
-    let written = std::fs::metadata(Layout::new(dir).manifest())
+/// When the snapshot's manifest was written, Unix seconds.
+pub fn snapshot_written(dir: &Path) -> Option<f64> {
+    std::fs::metadata(Layout::new(dir).manifest())
         .and_then(|metadata| metadata.modified())
         .ok()
         .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|since| since.as_secs_f64());
+        .map(|since| since.as_secs_f64())
+}
+
+/// Verifies the store in `dir` (reads only); `/metrics` reports the outcome.
+pub fn health(dir: &Path) -> Health {
+    let written = snapshot_written(dir);
     let mut health = Health {
         ok: false,
         segments: 0,
@@ -89,6 +94,7 @@ pub fn health(dir: &Path) -> Health {
             health.error = Some(crate::describe(&error));
         }
     }
+    super::metrics::verified(health.ok);
     health
 }
 

@@ -55,6 +55,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/travel", get(travel_json))
         .route("/api/health", get(health_json))
         .route("/api/live", get(live))
+        .route("/metrics", get(metrics))
         .route(
             "/static/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
@@ -69,6 +70,19 @@ pub fn router(app: Arc<App>) -> Router {
             super::security::guard,
         ))
         .with_state(app)
+}
+
+/// `/metrics`, in the Prometheus text format.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    // It lists the journal folder: off the runtime's threads.
+    let text = tokio::task::spawn_blocking(move || super::metrics::render(&app))
+        .await
+        .unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

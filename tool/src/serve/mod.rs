@@ -17,6 +17,7 @@ mod health;
 mod history;
 mod http;
 mod listen;
+mod metrics;
 mod model;
 #[cfg(test)]
 mod model_tests;
@@ -119,6 +120,7 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
     app.guard.set_port(bound.port());
     follow(Arc::clone(&app), 0);
     watch(Arc::clone(&app));
+    metrics::verify_now_and_then(app.dir.clone());
     let records = super::output::counted(app.model().last_seq(), "record", "records");
     // The line the tests and scripts wait for: the address, once listening.
     let mode = if app.actions.is_some() {

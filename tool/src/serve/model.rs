@@ -128,6 +128,8 @@ pub struct Model {
     pub max_retries: u32,
     /// The last [`RECENT`] records, newest last.
     pub recent: VecDeque<EventRecord>,
+    /// Records applied per kind, as [`KINDS`].
+    pub kind_counts: [u64; KINDS.len()],
 }
 
 /// How many of the latest records the overview lists.
@@ -148,6 +150,7 @@ impl Model {
             hours: BTreeMap::new(),
             max_retries,
             recent: VecDeque::with_capacity(RECENT + 1),
+            kind_counts: [0; KINDS.len()],
         }
     }
 
@@ -236,12 +239,15 @@ impl Model {
     pub fn apply(&mut self, record: &EventRecord) -> movie_queue::Result<()> {
         self.state.apply_record(record)?;
         let seq = record.seq.0;
-        let kind = record.event.kind();
+        let kind = kind_index(record.event.kind());
         self.events.push(EventMeta {
             seq,
             ts: record.ts,
-            kind: kind_index(kind),
+            kind,
         });
+        if let Some(count) = self.kind_counts.get_mut(usize::from(kind)) {
+            *count += 1;
+        }
         // Whole hours since the epoch: far inside i64 for any event time.
         #[expect(clippy::cast_possible_truncation, reason = "an hour number fits i64")]
         let hour = (record.ts / 3600.0).floor() as i64;

@@ -28,6 +28,7 @@ mod removed;
 mod replay;
 mod serve;
 mod serve_bounds;
+mod serve_changes;
 mod special_files;
 mod time_limits;
 mod verify_repair;

@@ -1,0 +1,154 @@
+//! `/metrics`: the store as the monitoring people already run reads it,
+//! in the Prometheus text format (version 0.0.4), under the same token
+//! and `Host` checks as every page. The names are documented in the
+//! README; each has its `# HELP` and `# TYPE` here.
+//!
+//! Verify's answer comes from the last check the server ran (the Health
+//! page runs one each time it is shown, and the server one every
+//! [`VERIFY_EVERY`]): a scrape never waits for a whole-store check.
+
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use movie_queue::now;
+
+use super::App;
+use super::model::KINDS;
+
+/// How often the server verifies the store for `/metrics` by itself.
+pub const VERIFY_EVERY: Duration = Duration::from_secs(600);
+
+/// The last verify the server ran: when, and whether the store opened.
+static VERIFIED: Mutex<Option<(f64, bool)>> = Mutex::new(None);
+
+/// Verifies the store now and every [`VERIFY_EVERY`] after, in a thread
+/// of its own.
+pub fn verify_now_and_then(dir: std::path::PathBuf) {
+    std::thread::spawn(move || {
+        loop {
+            let _ = super::health::health(&dir);
+            std::thread::sleep(VERIFY_EVERY);
+        }
+    });
+}
+
+/// Notes a verify's outcome.
+pub fn verified(ok: bool) {
+    *VERIFIED.lock().unwrap_or_else(PoisonError::into_inner) = Some((now(), ok));
+}
+
+/// One metric's help, type and samples.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn start<'a>(out: &'a mut String, name: &str, kind: &str, help: &str) -> Family<'a> {
+        let _ = writeln!(out, "# HELP movie_queue_{name} {help}");
+        let _ = writeln!(out, "# TYPE movie_queue_{name} {kind}");
+        Family { out }
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, value: f64) -> &mut Self {
+        let _ = if labels.is_empty() {
+            writeln!(self.out, "movie_queue_{name} {value}")
+        } else {
+            writeln!(self.out, "movie_queue_{name}{{{labels}}} {value}")
+        };
+        self
+    }
+}
+
+/// A count as a sample value (exact below 2^53).
+#[expect(clippy::cast_precision_loss, reason = "counts far below 2^53")]
+fn value(count: u64) -> f64 {
+    count as f64
+}
+
+/// One metric with one sample and no labels.
+fn gauge(out: &mut String, name: &str, help: &str, sample: f64) {
+    Family::start(out, name, "gauge", help).sample(name, "", sample);
+}
+
+/// The metrics text now.
+pub fn render(app: &App) -> String {
+    let mut out = String::new();
+    let (statistics, kinds, last, last_ts) = {
+        let model = app.model();
+        let last_ts = model.events.last().map(|meta| meta.ts);
+        (model.statistics(), model.kind_counts, model.last_seq(), last_ts)
+    };
+    let mut movies = Family::start(&mut out, "movies", "gauge", "Movies in each queue now.");
+    for (queue, count) in [
+        ("pending", statistics.pending),
+        ("in_flight", statistics.in_flight),
+        ("failed", statistics.failed),
+        ("completed", statistics.completed),
+        ("removed", statistics.removed),
+    ] {
+        movies.sample("movies", &format!("queue=\"{queue}\""), value(count as u64));
+    }
+    gauge(
+        &mut out,
+        "permanent_failures",
+        "Failed movies that failed max_retries times or more.",
+        value(statistics.permanent_failures as u64),
+    );
+    let mut events = Family::start(
+        &mut out,
+        "events_total",
+        "counter",
+        "Journal records read by this server, by event kind (from the journal's first record held, or its compaction base).",
+    );
+    for (kind, count) in KINDS.iter().zip(kinds) {
+        events.sample("events_total", &format!("kind=\"{kind}\""), value(count));
+    }
+    gauge(
+        &mut out,
+        "last_record",
+        "The last journal record the server has read.",
+        value(last),
+    );
+    if let Some(ts) = last_ts {
+        let help = "When the last record read was written, Unix seconds.";
+        gauge(&mut out, "last_record_timestamp_seconds", help, ts);
+        let help = "Seconds since the last record read was written.";
+        gauge(&mut out, "last_record_age_seconds", help, (now() - ts).max(0.0));
+    }
+    store_metrics(&mut out, app);
+    out
+}
+
+/// The metrics of the store's files and checks, and of the follower.
+fn store_metrics(out: &mut String, app: &App) {
+    let status = super::status::get();
+    let journal_bytes: u64 = movie_queue::journal_files(&app.dir).iter().map(|(_, size)| size).sum();
+    gauge(
+        out,
+        "journal_bytes",
+        "Bytes of the journal folder's files.",
+        value(journal_bytes),
+    );
+    if let Some(written) = super::health::snapshot_written(&app.dir) {
+        let help = "Seconds since the snapshot was written.";
+        gauge(out, "snapshot_age_seconds", help, (now() - written).max(0.0));
+    }
+    if let Some((at, ok)) = *VERIFIED.lock().unwrap_or_else(PoisonError::into_inner) {
+        let help = "1 if the server's last verify of the store found it opens, else 0.";
+        gauge(out, "verify_ok", help, if ok { 1.0 } else { 0.0 });
+        let help = "When the server last verified the store, Unix seconds.";
+        gauge(out, "verify_timestamp_seconds", help, at);
+    }
+    let help = "1 while the server follows the journal, 0 while its live feed is stopped.";
+    gauge(
+        out,
+        "follower_up",
+        help,
+        if status.stopped.is_some() { 0.0 } else { 1.0 },
+    );
+    if let Some(behind) = status.behind {
+        let help = "Journal records on disk the server has not read yet.";
+        gauge(out, "follower_lag_records", help, value(behind));
+    }
+}

@@ -1,0 +1,288 @@
+//! `movie-queue serve` on a store that is damaged, compacted or replaced
+//! underneath it, its strict edges (API errors as JSON, travel targets
+//! checked), and `/metrics` read by a real Prometheus text-format parser.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use movie_queue::{Durability, Movie, Options};
+
+use crate::support::cli::{mq, stats};
+use crate::support::http::{PATIENCE, Response, get, serve};
+
+fn demo() -> (tempfile::TempDir, PathBuf) {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("store");
+    mq(&dir, &["demo"]).ok();
+    (scratch, dir)
+}
+
+/// Asks `path` until `done` holds for the answer (within [`PATIENCE`]).
+fn wait_for(addr: std::net::SocketAddr, path: &str, done: impl Fn(&Response) -> bool) -> Response {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let answer = get(addr, path);
+        if done(&answer) || Instant::now() > deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn parse_metrics(text: &str) -> prometheus_parse::Scrape {
+    prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap()
+}
+
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|sample| sample.metric == name && label.is_none_or(|(key, value)| sample.labels.get(key) == Some(value)))
+        .map(|sample| match sample.value {
+            prometheus_parse::Value::Counter(value)
+            | prometheus_parse::Value::Gauge(value)
+            | prometheus_parse::Value::Untyped(value) => value,
+            _ => f64::NAN,
+        })
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_and_agree_with_the_store() {
+    let (_scratch, dir) = demo();
+    let server = serve(&dir, &[]);
+    // The verify and the lag are measured by the server's own threads, soon after it starts.
+    let answer = wait_for(server.addr, "/metrics", |answer| {
+        answer.body.contains("movie_queue_verify_ok") && answer.body.contains("movie_queue_follower_lag_records")
+    });
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{answer:#?}"
+    );
+    let scrape = parse_metrics(&answer.body);
+    let names: std::collections::BTreeSet<&str> = scrape.samples.iter().map(|sample| sample.metric.as_str()).collect();
+    for name in &names {
+        assert!(scrape.docs.contains_key(*name), "{name} has its HELP");
+    }
+    for name in [
+        "movie_queue_movies",
+        "movie_queue_permanent_failures",
+        "movie_queue_events_total",
+        "movie_queue_last_record",
+        "movie_queue_last_record_age_seconds",
+        "movie_queue_journal_bytes",
+        "movie_queue_snapshot_age_seconds",
+        "movie_queue_verify_ok",
+        "movie_queue_follower_up",
+        "movie_queue_follower_lag_records",
+    ] {
+        assert!(names.contains(name), "{name} is served: {names:?}");
+    }
+    let counts = stats(&dir);
+    for queue in ["pending", "in_flight", "failed", "completed", "removed"] {
+        assert_eq!(
+            sample(&scrape, "movie_queue_movies", Some(("queue", queue))),
+            Some(counts[queue].as_f64().unwrap()),
+            "{queue}"
+        );
+    }
+    assert_eq!(sample(&scrape, "movie_queue_verify_ok", None), Some(1.0));
+    let overview = get(server.addr, "/api/overview").json();
+    assert_eq!(
+        sample(&scrape, "movie_queue_last_record", None),
+        overview["last_seq"].as_f64()
+    );
+    let added = sample(&scrape, "movie_queue_events_total", Some(("kind", "added"))).unwrap();
+    assert!(added > 0.0, "events by kind are counted");
+    // A write moves them.
+    mq(
+        &dir,
+        &["add", "--id", "metric-1", "--title", "Counted", "--year", "2024"],
+    )
+    .ok();
+    let later = wait_for(server.addr, "/metrics", |answer| {
+        sample(
+            &parse_metrics(&answer.body),
+            "movie_queue_events_total",
+            Some(("kind", "added")),
+        ) == Some(added + 1.0)
+    });
+    let scrape = parse_metrics(&later.body);
+    assert_eq!(
+        sample(&scrape, "movie_queue_movies", Some(("queue", "pending"))),
+        Some(counts["pending"].as_f64().unwrap() + 1.0)
+    );
+}
+
+#[test]
+fn metrics_need_the_token_like_every_page() {
+    let (_scratch, dir) = demo();
+    let server = serve(&dir, &["--token", "3f9c2b7a1e8d4c6b9a0f5e2d7c1b8a4e"]);
+    assert_eq!(get(server.addr, "/metrics").status, 401);
+    let answer = crate::support::http::request(
+        "GET",
+        server.addr,
+        "/metrics",
+        &[("Authorization", "Bearer 3f9c2b7a1e8d4c6b9a0f5e2d7c1b8a4e")],
+    );
+    assert_eq!(answer.status, 200);
+}
+
+#[test]
+fn api_errors_are_json_and_travel_targets_outside_the_range_are_refused_naming_it() {
+    let (_scratch, dir) = demo();
+    let server = serve(&dir, &[]);
+    let last = get(server.addr, "/api/overview").json()["last_seq"].as_u64().unwrap();
+    for (path, status, words) in [
+        ("/api/travel?time=NaN", 400, "time must be from".to_owned()),
+        ("/api/travel?time=-5", 400, "time must be from".to_owned()),
+        ("/api/travel?time=99999999999", 400, "time must be from".to_owned()),
+        (
+            "/api/travel?seq=99999999",
+            400,
+            format!("a record number from 0 to {last}"),
+        ),
+        ("/api/travel?seq=-1", 400, format!("a record number from 0 to {last}")),
+        ("/api/travel?seq=2&step=0", 400, "step must be".to_owned()),
+        ("/api/journal?from=abc", 400, format!("a record number (0 to {last})")),
+        ("/api/movie", 400, "id".to_owned()),
+        ("/api/movie?id=nobody", 404, "no movie with id".to_owned()),
+        ("/api/nothing-here", 404, "no such page".to_owned()),
+        ("/api/queues?place=attic", 400, "place is one of".to_owned()),
+    ] {
+        let answer = get(server.addr, path);
+        assert_eq!(answer.status, status, "{path}: {answer:#?}");
+        let body = answer.json();
+        assert_eq!(body["status"], status, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(&words), "{path}: {body}");
+    }
+    // The pages keep their HTML errors; the form's empty record box is no error.
+    let page = get(server.addr, "/travel?seq=99999999");
+    assert_eq!(page.status, 400);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    let jump = get(server.addr, "/journal?kind=&id=&from=&time=2000-01-01T00:00:00Z");
+    assert_eq!(jump.status, 200, "{jump:#?}");
+    assert_eq!(get(server.addr, &format!("/api/travel?seq={last}")).status, 200);
+}
+
+/// Flips one byte inside the `n`-th record's payload of the first segment.
+fn damage_record(dir: &Path, needle: &[u8]) {
+    let segment = dir.join("journal").join("00000000000000000001.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let at = bytes.windows(needle.len()).position(|window| window == needle).unwrap();
+    bytes[at] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+}
+
+#[test]
+fn serve_starts_on_a_damaged_store_shows_how_far_it_reads_and_health_names_the_damage() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("store");
+    for id in 1..=6 {
+        mq(
+            &dir,
+            &[
+                "add",
+                "--id",
+                &id.to_string(),
+                "--title",
+                &format!("Movie {id}"),
+                "--year",
+                "2020",
+            ],
+        )
+        .ok();
+    }
+    damage_record(&dir, b"Movie 3");
+    mq(&dir, &["verify"]).fails_with(1);
+    let server = serve(&dir, &[]);
+    let page = get(server.addr, "/");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("cannot be read past record 2"), "{}", page.body);
+    let health = get(server.addr, "/api/health").json();
+    assert_eq!(health["ok"], false, "{health}");
+    assert!(health["file"].as_str().unwrap().ends_with(".seg"), "{health}");
+    assert!(get(server.addr, "/health").body.contains("movie-queue repair"));
+    // Repaired underneath, the server says the live feed goes on.
+    mq(&dir, &["repair"]).ok();
+    mq(&dir, &["add", "--id", "7", "--title", "After", "--year", "2021"]).ok();
+    let after = wait_for(server.addr, "/", |answer| answer.body.contains("live updates go on"));
+    assert!(after.body.contains("live updates go on"), "{}", after.body);
+}
+
+#[test]
+fn a_store_replaced_under_the_server_is_loaded_and_said_on_every_page() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("store");
+    mq(&dir, &["add", "--id", "old-1", "--title", "Old", "--year", "2020"]).ok();
+    let server = serve(&dir, &[]);
+    std::fs::rename(&dir, scratch.path().join("moved-away")).unwrap();
+    for id in 1..=3 {
+        mq(
+            &dir,
+            &["add", "--id", &format!("new-{id}"), "--title", "New", "--year", "2024"],
+        )
+        .ok();
+    }
+    let page = wait_for(server.addr, "/queues?place=pending", |answer| {
+        answer.body.contains("new-3")
+    });
+    assert!(
+        page.body.contains("new-3") && !page.body.contains("old-1"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("another store is in the directory"), "{}", page.body);
+    assert!(
+        get(server.addr, "/journal")
+            .body
+            .contains("another store is in the directory")
+    );
+}
+
+#[test]
+fn compacted_events_are_named_as_compacted_never_as_damage() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("store");
+    let options = || {
+        Options::default()
+            .durability(Durability::Immediate)
+            .segment_bytes_max(4096)
+    };
+    {
+        let qm = options().open(&dir).unwrap();
+        for id in 0..100 {
+            qm.add_to_pending(Movie::new(format!("c-{id}"), "Compacted", "2020"))
+                .unwrap();
+        }
+        qm.close().unwrap();
+    }
+    let server = serve(&dir, &[]);
+    let before = get(server.addr, "/api/movie?id=c-1").json();
+    assert_eq!(before["timeline"].as_array().unwrap().len(), 1);
+    {
+        let qm = options().open(&dir).unwrap();
+        qm.add_to_pending(Movie::new("c-late", "Late", "2021")).unwrap();
+        let report = qm.compact().unwrap();
+        assert!(!report.removed.is_empty(), "{report:?}");
+        qm.close().unwrap();
+    }
+    let page = wait_for(server.addr, "/", |answer| {
+        answer.body.contains("the store was compacted")
+    });
+    assert!(page.body.contains("the store was compacted"), "{}", page.body);
+    let movie = get(server.addr, "/api/movie?id=c-1");
+    assert_eq!(movie.status, 200, "{movie:#?}");
+    assert_eq!(movie.json()["compacted"], 1);
+    let html = get(server.addr, "/movie?id=c-1");
+    assert!(
+        html.body.contains("1 earlier event was compacted away"),
+        "{}",
+        html.body
+    );
+    let journal = get(server.addr, "/api/journal?from=0");
+    assert_eq!(journal.status, 200, "{journal:#?}");
+}
