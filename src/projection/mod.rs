@@ -414,6 +414,12 @@ impl QueueState {
         self.entries_in(Place::Removed)
     }
 
+    /// The ids of one place, in queue order, without reading an entry:
+    /// a page of a long queue reads only its own entries.
+    pub fn ids(&self, place: Place) -> impl Iterator<Item = &str> + '_ {
+        self.ids_in(place)
+    }
+
     /// The entries of one place, in queue order.
     pub fn entries(&self, place: Place) -> impl Iterator<Item = QueueEntry> + '_ {
         self.entries_in(place)

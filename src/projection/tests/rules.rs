@@ -412,7 +412,9 @@ fn apply_record_refuses_what_does_not_follow_and_positions_sort_each_place() {
     use crate::seq::Seq;
     let mut state = QueueState::new();
     for (seq, event) in (1..).zip([added("a"), added("b"), added("c"), taken("a")]) {
-        state.apply_record(&EventRecord::new(Seq(seq), 10.0, event)).expect("applies");
+        state
+            .apply_record(&EventRecord::new(Seq(seq), 10.0, event))
+            .expect("applies");
     }
     let before = state.clone();
     let error = state
@@ -424,7 +426,9 @@ fn apply_record_refuses_what_does_not_follow_and_positions_sort_each_place() {
     );
     assert_eq!(state, before, "a refused record changes nothing");
     let requeue = Event::Requeued { ids: vec!["a".into()] };
-    state.apply_record(&EventRecord::new(Seq(5), 12.0, requeue)).expect("applies");
+    state
+        .apply_record(&EventRecord::new(Seq(5), 12.0, requeue))
+        .expect("applies");
     let mut pending: Vec<(i64, &str)> = ["a", "b", "c"]
         .into_iter()
         .map(|id| {
@@ -455,7 +459,9 @@ fn statistics_count_tallies_as_statistics_does() {
     ] {
         state.apply(0.0, &event).expect("applies");
     }
-    state.apply(0.0, &Event::MovedToPending { id: "b".into() }).expect("applies");
+    state
+        .apply(0.0, &Event::MovedToPending { id: "b".into() })
+        .expect("applies");
     state.apply(0.0, &taken("b")).expect("applies");
     state.apply(0.0, &failed("b", 0.0)).expect("applies");
     let mut tally = Statistics::default();

@@ -105,8 +105,8 @@ fn matching(model: &Model, query: &JournalQuery, count: usize, before: bool) -> 
         let kinds = kind;
         Box::new(
             track
-                .states
-                .iter()
+                .states()
+                .into_iter()
                 .map(|state| state.seq)
                 .filter(move |&seq| seq > model.start_seq)
                 .filter(move |&seq| {
@@ -174,7 +174,7 @@ pub fn movie(dir: &Path, model: &Model, id: &str) -> movie_queue::Result<Option<
         return Ok(None);
     };
     let seqs: Vec<u64> = track
-        .states
+        .states()
         .iter()
         .map(|state| state.seq)
         .filter(|&seq| seq > model.start_seq)

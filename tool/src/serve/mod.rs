@@ -17,6 +17,7 @@ mod health;
 mod history;
 mod http;
 mod listen;
+mod load;
 mod metrics;
 mod model;
 #[cfg(test)]
@@ -32,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use movie_queue::{EventRecord, JournalEnd, QueueManager, RetryPolicy, Seq, Until};
+use movie_queue::{EventRecord, JournalEnd, RetryPolicy, Seq};
 use tokio::sync::broadcast;
 
 use super::args::ServeArgs;
@@ -68,22 +69,10 @@ impl App {
 pub fn run(dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     require_directory(dir)?;
     let guard = security::Guard::new(args.addr, args.token.clone())?;
-    let model = match load(dir) {
-        Ok((model, None)) => model,
-        Ok((model, Some(damage))) => {
-            status::note(format!(
-                "the journal cannot be read past record {}: {damage}; the pages show the store up to there (Health says more)",
-                model.last_seq()
-            ));
-            model
-        }
-        Err(error) => return Err(error),
-    };
-    status::set_last(model.last_seq());
     let (live, _) = broadcast::channel(1024);
     let app = Arc::new(App {
         dir: dir.to_path_buf(),
-        model: RwLock::new(model),
+        model: RwLock::new(Model::new(RetryPolicy::default().max_retries)),
         live,
         generation: AtomicU64::new(0),
         guard,
@@ -93,11 +82,46 @@ pub fn run(dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
             None
         },
     });
+    // Fails at once on what holds no store; serves after LOAD_BUDGET at most.
+    if let Ok(Err(error)) = start_loading(&app).recv_timeout(load::LOAD_BUDGET) {
+        return Err(error);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(serve(app, args.addr))
+}
+
+/// Reads the store into the timeline in a thread of its own, then follows
+/// the journal from its end. The channel says how the reading ended.
+fn start_loading(app: &Arc<App>) -> std::sync::mpsc::Receiver<anyhow::Result<()>> {
+    let (done, ended) = std::sync::mpsc::channel();
+    let app = Arc::clone(app);
+    status::set_loading(true);
+    std::thread::spawn(move || {
+        let loaded = load::load_into(&app.dir, &app.model, &mut status::set_last);
+        status::set_loading(false);
+        match loaded {
+            Ok(damage) => {
+                let last = app.model().last_seq();
+                status::set_last(last);
+                if let Some(damage) = damage {
+                    status::note(format!(
+                        "the journal cannot be read past record {last}: {damage}; the pages show the store up to there (Health says more)"
+                    ));
+                }
+                follow(Arc::clone(&app), 0);
+                let _ = done.send(Ok(()));
+            }
+            Err(error) => {
+                status::set_stopped(Some(format!("{error:#}")));
+                let _ = done.send(Err(error));
+            }
+        }
+        publish_status(&app);
+    });
+    ended
 }
 
 async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
@@ -118,10 +142,14 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
     };
     let bound = listener.local_addr()?;
     app.guard.set_port(bound.port());
-    follow(Arc::clone(&app), 0);
     watch(Arc::clone(&app));
     metrics::verify_now_and_then(app.dir.clone());
     let records = super::output::counted(app.model().last_seq(), "record", "records");
+    let records = if status::get().loading {
+        format!("{records} read so far, reading on")
+    } else {
+        records
+    };
     // The line the tests and scripts wait for: the address, once listening.
     let mode = if app.actions.is_some() {
         "actions allowed, through the process holding the store"
@@ -138,90 +166,6 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
     })
     .await;
     Ok(())
-}
-
-/// The timeline of the store as it is now: every record the journal
-/// holds, from the state its first record continues (nothing, or after
-/// `compact` the state as of the compaction base). Damage part-way does
-/// not stop it: the timeline ends before it, and the damage is said
-/// (the second value), so the dashboard starts on any store it can read
-/// some of, and its Health page says the rest.
-///
-/// # Errors
-/// The directory holds no store, or not even its start can be read.
-fn load(dir: &Path) -> anyhow::Result<(Model, Option<String>)> {
-    let max_retries = RetryPolicy::default().max_retries;
-    let mut events = movie_queue::events(dir, Seq(0))?;
-    let head = events.next();
-    let first = match &head {
-        Some(Ok(record)) => Some(record.seq),
-        Some(Err(_)) | None => None,
-    };
-    let mut model = match first {
-        Some(Seq(1)) => Model::new(max_retries),
-        Some(first) => {
-            let base = earliest_state(dir, first.previous())?;
-            Model::starting_from(max_retries, base.seq.0, base.state)
-        }
-        // No records (a legacy store never opened by a writer), or the
-        // first cannot be read: the state an open would start from.
-        None => Model::starting_from(max_retries, 0, QueueManager::open_read_only(dir)?.state()),
-    };
-    let mut head = head;
-    while let Some(record) = head.take().or_else(|| events.next()) {
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => return Ok((model, Some(super::describe(&error)))),
-        };
-        if let Some(skipped) = events.take_skipped() {
-            model = after_skip(dir, max_retries, &skipped)?;
-        }
-        // Records a compaction base already holds are not the timeline's.
-        if record.seq.0 > model.first_seq()
-            && let Err(error) = model.apply(&record)
-        {
-            return Ok((model, Some(super::describe(&error))));
-        }
-    }
-    Ok((model, None))
-}
-
-/// The timeline after records the stream stepped over (damaged records
-/// `repair` set aside): the events after them do not continue the states
-/// before them, so it starts again from the earliest state the store can
-/// rebuild after them (the compaction base that holds what they made).
-fn after_skip(dir: &Path, max_retries: u32, skipped: &movie_queue::Skipped) -> anyhow::Result<Model> {
-    let base = earliest_state(dir, skipped.to)?;
-    Ok(Model::starting_from(max_retries, base.seq.0, base.state))
-}
-
-/// The earliest state the store can rebuild at or after record `from`
-/// (after `compact`, the journal keeps records from before its base,
-/// which cannot be rebuilt): the states it can rebuild are a range, found
-/// by doubling steps, then halving them.
-fn earliest_state(dir: &Path, from: Seq) -> anyhow::Result<movie_queue::Replayed> {
-    let replay = |seq: u64| movie_queue::replay(dir, Until::Seq(Seq(seq)));
-    let refusal = match replay(from.0) {
-        Ok(replayed) => return Ok(replayed),
-        Err(error) => error,
-    };
-    let (mut refused, mut step) = (from.0, 1u64);
-    let (mut found, mut replayed) = loop {
-        let seq = refused.saturating_add(step);
-        match replay(seq) {
-            Ok(replayed) => break (seq, replayed),
-            Err(_) if step >= 1 << 40 => return Err(refusal.into()),
-            Err(_) => (refused, step) = (seq, step * 2),
-        }
-    };
-    while found - refused > 1 {
-        let middle = refused + (found - refused) / 2;
-        match replay(middle) {
-            Ok(better) => (found, replayed) = (middle, better),
-            Err(_) => refused = middle,
-        }
-    }
-    Ok(replayed)
 }
 
 /// How long the follower waits before it tries again after it stopped
@@ -268,7 +212,7 @@ fn follow_from(app: &App, generation: u64, from: Seq) -> Option<String> {
             return None;
         }
         if let Some(skipped) = events.take_skipped() {
-            let restarted = after_skip(&app.dir, RetryPolicy::default().max_retries, &skipped);
+            let restarted = load::after_skip(&app.dir, RetryPolicy::default().max_retries, &skipped);
             match restarted {
                 Ok(model) => {
                     status::note(format!(
@@ -401,7 +345,7 @@ fn start_over(app: &Arc<App>, present: bool) {
         return;
     }
     status::note("another store is in the directory's place (a new directory or a new journal): loading it".to_owned());
-    match load(&app.dir) {
+    match load::load(&app.dir) {
         Ok((model, damage)) => {
             let records = model.last_seq();
             let generation = app.generation.fetch_add(1, Ordering::AcqRel) + 1;

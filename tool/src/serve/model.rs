@@ -1,8 +1,15 @@
 //! The dashboard's timeline: where every movie was after every event,
 //! built in one pass over the journal and extended as the event stream
 //! brings new records. It answers "the queues as of record `s`" without a
-//! replay: each movie keeps the list of its states (one per event that
-//! concerns it), so the state at `s` is a binary search per movie.
+//! replay: every movie's state after every event that concerns it is kept,
+//! in record order, each linked to the one before it of the same movie,
+//! so the state at `s` is a short walk back from the movie's latest.
+//!
+//! It is laid out for a million movies in little memory: states are one
+//! flat vector of small records; ids, titles and the lower-case search
+//! text live end to end in three buffers; the id table stores indexes, not
+//! copies of the ids. A title or id search is one substring scan of the
+//! search buffer (`memchr::memmem`).
 //!
 //! Nothing here knows how an event moves a movie: every record is applied
 //! to a `QueueState` by the library's own `QueueState::apply_record` (the
@@ -13,60 +20,141 @@
 //! with `movie_queue::replay` at every record of randomized histories.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasher;
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use movie_queue::{EventRecord, Movie, Place, QueueState, Statistics};
 
 /// An order key within a place, as `QueueState::position` gives it:
 /// ascending from front to back, kept while the movie stays.
 pub type OrderKey = i64;
 
+/// "None" in an index field.
+const NONE: u32 = u32::MAX;
+
 /// One movie after one event that concerns it.
 #[derive(Debug, Clone)]
 pub struct State {
     /// The record that made it.
     pub seq: u64,
-    /// Where the movie is (`None`: no longer in the store).
-    pub place: Option<Place>,
     /// Its order within the place.
     pub key: OrderKey,
+    /// When it may be retried, Unix seconds (NaN: not set).
+    retry_after: f64,
     /// How many times it failed.
     pub retry_count: u32,
-    /// Its last error, interned in [`Model::errors`].
-    pub error: Option<u32>,
-    /// When it may be retried, Unix seconds.
-    pub retry_after: Option<f64>,
-    /// Its title and year, an index into its track's labels.
+    /// Its last error, interned in [`Model::errors`] ([`NONE`]: none).
+    error: u32,
+    /// Its title and year, an index into the model's labels.
     pub label: u32,
+    /// The movie (its track).
+    pub track: u32,
+    /// The movie's state before this one ([`NONE`]: none).
+    previous: u32,
+    /// Where the movie is (`None`: no longer in the store).
+    pub place: Option<Place>,
 }
 
-/// One movie's id, titles and states.
-#[derive(Debug, Clone)]
-pub struct Track {
+impl State {
+    /// When it may be retried, Unix seconds.
+    pub fn retry_after(&self) -> Option<f64> {
+        (!self.retry_after.is_nan()).then_some(self.retry_after)
+    }
+
+    /// Its last error, interned in [`Model::errors`].
+    pub fn error(&self) -> Option<u32> {
+        (self.error != NONE).then_some(self.error)
+    }
+}
+
+/// Strings stored end to end in one buffer, each found by its index.
+#[derive(Debug, Clone, Default)]
+struct Strings {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    fn push(&mut self, parts: &[&str]) -> u32 {
+        for part in parts {
+            self.text.push_str(part);
+        }
+        self.ends.push(self.text.len());
+        u32::try_from(self.ends.len() - 1).unwrap_or(NONE)
+    }
+
+    fn get(&self, index: u32) -> &str {
+        let index = index as usize;
+        let Some(&end) = self.ends.get(index) else {
+            return "";
+        };
+        let start = index
+            .checked_sub(1)
+            .and_then(|before| self.ends.get(before))
+            .copied()
+            .unwrap_or(0);
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    /// The string holding byte `offset`.
+    fn holding(&self, offset: usize) -> u32 {
+        u32::try_from(self.ends.partition_point(|&end| end <= offset)).unwrap_or(NONE)
+    }
+
+    fn shrink(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+/// One movie: its id and its states, as a handle on the model.
+#[derive(Debug, Clone, Copy)]
+pub struct Track<'a> {
+    model: &'a Model,
+    index: u32,
+}
+
+impl<'a> Track<'a> {
     /// The movie's id.
-    pub id: String,
-    /// Every (title, year) it has had, in order.
-    pub labels: Vec<(String, String)>,
-    /// Its states, in record order.
-    pub states: Vec<State>,
-}
+    pub fn id(self) -> &'a str {
+        self.model.ids.get(self.index)
+    }
 
-impl Track {
-    /// Its state as of record `seq` (`None`: unknown then).
-    pub fn at(&self, seq: u64) -> Option<&State> {
-        let after = self.states.partition_point(|state| state.seq <= seq);
-        after.checked_sub(1).and_then(|index| self.states.get(index))
+    /// Its index among the model's movies.
+    pub fn index(self) -> u32 {
+        self.index
     }
 
     /// Its state now.
-    pub fn now(&self) -> Option<&State> {
-        self.states.last()
+    pub fn now(self) -> Option<&'a State> {
+        let last = *self.model.last.get(self.index as usize)?;
+        self.model.states.get(last as usize)
+    }
+
+    /// Its state as of record `seq` (`None`: unknown then).
+    pub fn at(self, seq: u64) -> Option<&'a State> {
+        let mut state = self.now()?;
+        while state.seq > seq {
+            state = self.model.states.get(state.previous as usize)?;
+        }
+        Some(state)
+    }
+
+    /// Its states, oldest first.
+    pub fn states(self) -> Vec<&'a State> {
+        let mut states: Vec<&State> =
+            std::iter::successors(self.now(), |state| self.model.states.get(state.previous as usize)).collect();
+        states.reverse();
+        states
     }
 
     /// The (title, year) of `state`.
-    pub fn label(&self, state: &State) -> (&str, &str) {
-        self.labels
-            .get(state.label as usize)
-            .map_or(("", ""), |(title, year)| (title.as_str(), year.as_str()))
+    pub fn label(self, state: &State) -> (&'a str, &'a str) {
+        self.model
+            .labels
+            .get(state.label)
+            .split_once('\u{1f}')
+            .unwrap_or(("", ""))
     }
 }
 
@@ -107,11 +195,21 @@ pub fn kind_index(kind: &str) -> u8 {
 /// The timeline of a whole store.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// Every movie ever seen, by first appearance.
-    pub tracks: Vec<Track>,
-    by_id: HashMap<String, u32>,
-    /// Every state change as (record, track), in record order.
-    pub changes: Vec<(u64, u32)>,
+    /// Every movie's state after every event that concerns it, in record order.
+    pub states: Vec<State>,
+    /// Every movie ever seen, by first appearance: its id, its latest state.
+    ids: Strings,
+    last: Vec<u32>,
+    /// The movies by id (their indexes; the ids are read from `ids`).
+    by_id: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    /// Every (title, year) a movie has had, as `title\u{1f}year`.
+    labels: Strings,
+    /// The lower-case `id\u{1f}title\0` of each movie's labels (the search
+    /// buffer), whose movie each is, and each movie's current one.
+    search: Strings,
+    search_owner: Vec<u32>,
+    search_of: Vec<u32>,
     /// Every record read, in order.
     pub events: Vec<EventMeta>,
     /// The record the timeline starts after (0, or a compaction's base).
@@ -139,9 +237,15 @@ impl Model {
     /// An empty timeline; `max_retries` as the store's statistics count.
     pub fn new(max_retries: u32) -> Self {
         Model {
-            tracks: Vec::new(),
-            by_id: HashMap::new(),
-            changes: Vec::new(),
+            states: Vec::new(),
+            ids: Strings::default(),
+            last: Vec::new(),
+            by_id: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            labels: Strings::default(),
+            search: Strings::default(),
+            search_owner: Vec::new(),
+            search_of: Vec::new(),
             events: Vec::new(),
             start_seq: 0,
             state: QueueState::new(),
@@ -182,6 +286,21 @@ impl Model {
         model
     }
 
+    /// Gives back memory kept for growth (once a whole journal is read).
+    pub fn shrink(&mut self) {
+        self.states.shrink_to_fit();
+        self.ids.shrink();
+        self.last.shrink_to_fit();
+        self.labels.shrink();
+        self.search.shrink();
+        self.search_owner.shrink_to_fit();
+        self.search_of.shrink_to_fit();
+        self.events.shrink_to_fit();
+        let hasher = &self.hasher;
+        let ids = &self.ids;
+        self.by_id.shrink_to_fit(|&index| hasher.hash_one(ids.get(index)));
+    }
+
     /// The last record applied (or the starting point).
     pub fn last_seq(&self) -> u64 {
         self.events.last().map_or(self.start_seq, |meta| meta.seq)
@@ -192,9 +311,49 @@ impl Model {
         self.start_seq
     }
 
-    /// The movie `id`'s track.
-    pub fn track(&self, id: &str) -> Option<&Track> {
-        self.by_id.get(id).and_then(|&index| self.tracks.get(index as usize))
+    /// Every movie ever seen, by first appearance.
+    pub fn tracks(&self) -> impl Iterator<Item = Track<'_>> {
+        (0..u32::try_from(self.last.len()).unwrap_or(NONE)).map(|index| Track { model: self, index })
+    }
+
+    /// The movie at `index` among [`Model::tracks`].
+    pub fn track_at(&self, index: u32) -> Option<Track<'_>> {
+        ((index as usize) < self.last.len()).then_some(Track { model: self, index })
+    }
+
+    /// The movie `id`.
+    pub fn track(&self, id: &str) -> Option<Track<'_>> {
+        let hash = self.hasher.hash_one(id);
+        let &index = self.by_id.find(hash, |&index| self.ids.get(index) == id)?;
+        self.track_at(index)
+    }
+
+    /// The movies whose id or current title contains `needle` (lower-case).
+    pub fn search(&self, needle: &str) -> Vec<u32> {
+        if needle.is_empty() || needle.contains('\0') {
+            return Vec::new();
+        }
+        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        let mut found = Vec::new();
+        let mut previous = NONE;
+        for offset in finder.find_iter(self.search.text.as_bytes()) {
+            let entry = self.search.holding(offset);
+            if entry == previous {
+                continue;
+            }
+            previous = entry;
+            if let Some(&owner) = self.search_owner.get(entry as usize)
+                && self.search_of.get(owner as usize) == Some(&entry)
+            {
+                found.push(owner);
+            }
+        }
+        found
+    }
+
+    /// The movies in `place` now, in queue order: the state's own order.
+    pub fn ids_in(&self, place: Place) -> impl Iterator<Item = &str> {
+        self.state.ids(place)
     }
 
     /// How many movies `place` holds now.
@@ -266,18 +425,17 @@ impl Model {
         Ok(())
     }
 
-    /// The track of `id`, created if new.
+    /// The movie `id`'s index, a new one if it is new.
     fn track_index(&mut self, id: &str) -> u32 {
-        if let Some(&index) = self.by_id.get(id) {
-            return index;
+        if let Some(track) = self.track(id) {
+            return track.index;
         }
-        let index = u32::try_from(self.tracks.len()).unwrap_or(u32::MAX);
-        self.tracks.push(Track {
-            id: id.to_owned(),
-            labels: Vec::new(),
-            states: Vec::new(),
-        });
-        self.by_id.insert(id.to_owned(), index);
+        let index = self.ids.push(&[id]);
+        self.last.push(NONE);
+        self.search_of.push(NONE);
+        let (hasher, ids) = (&self.hasher, &self.ids);
+        self.by_id
+            .insert_unique(hasher.hash_one(id), index, |&index| hasher.hash_one(ids.get(index)));
         index
     }
 
@@ -286,56 +444,60 @@ impl Model {
     /// its interned last error.
     fn observe(&mut self, seq: u64, id: &str) -> Option<u32> {
         let found = self.state.get(id).zip(self.state.position(id));
-        let (index, state) = if let Some(((place, entry), (_, key))) = found {
-            let index = self.track_index(id);
-            let label = self.label(index, &entry.movie);
-            let error = entry.last_error.as_deref().map(|error| self.intern(error));
-            let state = State {
+        let state = if let Some(((place, entry), (_, key))) = found {
+            let track = self.track_index(id);
+            let label = self.label(track, &entry.movie);
+            let error = entry.last_error.as_deref().map_or(NONE, |error| self.intern(error));
+            State {
                 seq,
-                place: Some(place),
                 key,
+                retry_after: entry.retry_after.unwrap_or(f64::NAN),
                 retry_count: entry.retry_count,
                 error,
-                retry_after: entry.retry_after,
                 label,
-            };
-            (index, state)
+                track,
+                previous: NONE,
+                place: Some(place),
+            }
         } else {
-            let index = *self.by_id.get(id)?;
-            let old = self.tracks.get(index as usize)?.now()?.clone();
+            let old = self.track(id)?.now()?.clone();
             old.place?;
-            (
-                index,
-                State {
-                    seq,
-                    place: None,
-                    ..old
-                },
-            )
+            State {
+                seq,
+                place: None,
+                ..old
+            }
         };
-        let error = state.error;
-        if let Some(track) = self.tracks.get_mut(index as usize) {
-            track.states.push(state);
-            self.changes.push((seq, index));
+        let error = state.error();
+        let track = state.track as usize;
+        let index = u32::try_from(self.states.len()).unwrap_or(NONE);
+        let previous = self.last.get(track).copied().unwrap_or(NONE);
+        self.states.push(State { previous, ..state });
+        if let Some(last) = self.last.get_mut(track) {
+            *last = index;
         }
         error
     }
 
-    /// The label index of `movie` on track `index` (added if new).
-    fn label(&mut self, index: u32, movie: &Movie) -> u32 {
+    /// The label index of `movie` on track `track` (a new one if it
+    /// differs from the track's current one; the search text follows).
+    fn label(&mut self, track: u32, movie: &Movie) -> u32 {
         let title = movie.title().unwrap_or_default();
         let year = movie.year().map(ToString::to_string).unwrap_or_default();
-        let Some(track) = self.tracks.get_mut(index as usize) else {
-            return 0;
-        };
-        if let Some(last) = track.labels.last()
-            && last.0 == title
-            && last.1 == year
-        {
-            return u32::try_from(track.labels.len() - 1).unwrap_or(0);
+        if let Some(current) = self.track_at(track).and_then(Track::now) {
+            let (old_title, old_year) = self.track_at(track).map_or(("", ""), |track| track.label(current));
+            if old_title == title && old_year == year {
+                return current.label;
+            }
         }
-        track.labels.push((title.to_owned(), year));
-        u32::try_from(track.labels.len() - 1).unwrap_or(0)
+        let label = self.labels.push(&[title, "\u{1f}", &year]);
+        let id = self.ids.get(track).to_lowercase();
+        let entry = self.search.push(&[&id, "\u{1f}", &title.to_lowercase(), "\0"]);
+        self.search_owner.push(track);
+        if let Some(current) = self.search_of.get_mut(track as usize) {
+            *current = entry;
+        }
+        label
     }
 
     /// Interns an error message.
@@ -343,7 +505,7 @@ impl Model {
         if let Some(&index) = self.error_ids.get(error) {
             return index;
         }
-        let index = u32::try_from(self.errors.len()).unwrap_or(u32::MAX);
+        let index = u32::try_from(self.errors.len()).unwrap_or(NONE);
         self.errors.push((error.to_owned(), 0));
         self.error_ids.insert(error.to_owned(), index);
         index

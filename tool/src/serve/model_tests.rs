@@ -22,8 +22,7 @@ fn timeline_queues(model: &Model, seq: u64) -> Vec<Queue> {
         .iter()
         .map(|place| {
             let mut members: Vec<_> = model
-                .tracks
-                .iter()
+                .tracks()
                 .filter_map(|track| Some((track, track.at(seq)?)))
                 .filter(|(_, state)| state.place == Some(*place))
                 .collect();
@@ -31,9 +30,15 @@ fn timeline_queues(model: &Model, seq: u64) -> Vec<Queue> {
             members
                 .iter()
                 .map(|(track, state)| {
-                    let error = state.error.map(|_| model.error_text(state.error).to_owned());
+                    let error = state.error().map(|_| model.error_text(state.error()).to_owned());
                     let title = track.label(state).0.to_owned();
-                    (track.id.clone(), state.retry_count, error, state.retry_after, title)
+                    (
+                        track.id().to_owned(),
+                        state.retry_count,
+                        error,
+                        state.retry_after(),
+                        title,
+                    )
                 })
                 .collect()
         })
@@ -181,7 +186,7 @@ fn the_timeline_agrees_with_replay_at_every_record() {
     for seed in [1, 2] {
         let dir = tempfile::tempdir().unwrap();
         history(dir.path(), seed, 240);
-        let (model, damage) = super::load(dir.path()).unwrap();
+        let (model, damage) = super::load::load(dir.path()).unwrap();
         assert_eq!(damage, None);
         assert!(model.last_seq() > 200, "a long history: {}", model.last_seq());
         for seq in 0..=model.last_seq() {
@@ -221,7 +226,7 @@ fn after_compact_the_timeline_starts_from_the_base_and_agrees() {
         step(&qm, &mut random, &mut next_id);
     }
     qm.close().unwrap();
-    let (model, damage) = super::load(dir.path()).unwrap();
+    let (model, damage) = super::load::load(dir.path()).unwrap();
     assert_eq!(damage, None);
     assert!(model.first_seq() > 0, "the journal was compacted");
     for seq in model.first_seq()..=model.last_seq() {
@@ -230,5 +235,79 @@ fn after_compact_the_timeline_starts_from_the_base_and_agrees() {
             replayed_queues(dir.path(), seq),
             "record {seq}"
         );
+    }
+}
+
+/// The search buffer finds exactly the movies whose id or current title
+/// contains the text (case-insensitive), after titles changed, movies
+/// left and came back; and a page in queue order is the queue's slice.
+#[test]
+fn search_finds_what_a_scan_of_every_movie_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    history(dir.path(), 7, 300);
+    let qm = batched().open(dir.path()).unwrap();
+    // A title that changes: the old one is no longer found.
+    qm.add_to_pending(Movie::new("retitled", "Old Name", "2020")).unwrap();
+    qm.take_next_pending().unwrap();
+    qm.add_to_failed(Movie::new("retitled", "Néw Ñame", "2021"), "boom", None)
+        .unwrap();
+    qm.close().unwrap();
+    let (model, _) = super::load::load(dir.path()).unwrap();
+    for needle in [
+        "movie 1",
+        "script",
+        "1",
+        "ñame",
+        "old name",
+        "retitled",
+        "zzz",
+        "\"quotes\"",
+    ] {
+        let mut found: Vec<String> = model
+            .search(needle)
+            .into_iter()
+            .map(|index| model.track_at(index).unwrap().id().to_owned())
+            .collect();
+        found.sort();
+        let mut scanned: Vec<String> = model
+            .tracks()
+            .filter(|track| {
+                let label = track.now().map_or("", |state| track.label(state).0);
+                track.id().to_lowercase().contains(needle) || label.to_lowercase().contains(needle)
+            })
+            .map(|track| track.id().to_owned())
+            .collect();
+        scanned.sort();
+        assert_eq!(found, scanned, "{needle:?}");
+    }
+    assert!(model.search("old name").is_empty());
+    assert_eq!(model.search("ñame").len(), 1);
+    for place in Place::ALL {
+        for descending in [false, true] {
+            let query = super::views::TableQuery {
+                place,
+                search: String::new(),
+                sort: super::views::Sort::Queue,
+                descending,
+                page: 1,
+                per_page: 7,
+            };
+            let page: Vec<String> = super::views::queue_table(&model, &query)
+                .rows
+                .into_iter()
+                .map(|row| row.id)
+                .collect();
+            let mut all = timeline_queues(&model, model.last_seq())[place as usize]
+                .iter()
+                .map(|entry| entry.0.clone())
+                .collect::<Vec<_>>();
+            if descending {
+                all.reverse();
+            }
+            // Page 1 of 7 rows, or the last page when there are fewer.
+            let page_shown = 1.min(all.len().div_ceil(7).max(1) - 1);
+            let expected: Vec<String> = all.into_iter().skip(7 * page_shown).take(7).collect();
+            assert_eq!(page, expected, "{place:?} descending {descending}");
+        }
     }
 }

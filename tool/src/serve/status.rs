@@ -31,6 +31,8 @@ pub struct Status {
     pub behind: Option<u64>,
     /// The last record applied.
     pub last_seq: u64,
+    /// Is the server still reading the journal it started on?
+    pub loading: bool,
     /// What happened to the store under the server, oldest first: (time, text).
     pub notices: Vec<(f64, String)>,
 }
@@ -39,6 +41,7 @@ static STATUS: Mutex<Status> = Mutex::new(Status {
     stopped: None,
     behind: None,
     last_seq: 0,
+    loading: false,
     notices: Vec::new(),
 });
 
@@ -95,7 +98,16 @@ pub fn banners() -> Vec<String> {
         .rev()
         .map(|(time, text)| format!("{}: {text}", crate::output::local_time(*time)))
         .collect();
-    if let Some(stopped) = &status.stopped {
+    if status.loading {
+        lines.push(format!(
+            "reading the journal: record {} so far{}; the pages show what is read",
+            status.last_seq,
+            status
+                .behind
+                .map(|behind| format!(", {behind} to go"))
+                .unwrap_or_default()
+        ));
+    } else if let Some(stopped) = &status.stopped {
         lines.push(format!(
             "live updates stopped: {stopped} (trying again every few seconds)"
         ));
@@ -109,6 +121,11 @@ pub fn banners() -> Vec<String> {
     lines
 }
 
+/// Notes whether the server is reading the journal it started on.
+pub fn set_loading(loading: bool) {
+    with(|status| status.loading = loading);
+}
+
 /// Notes the last record applied.
 pub fn set_last(last_seq: u64) {
     with(|status| status.last_seq = last_seq);
@@ -118,7 +135,9 @@ pub fn set_last(last_seq: u64) {
 /// behind or why stopped.
 pub fn indicator(status: &Status) -> String {
     let mut words = format!("record {}", status.last_seq);
-    if status.stopped.is_some() {
+    if status.loading {
+        words.push_str(" · reading");
+    } else if status.stopped.is_some() {
         words.push_str(" · stopped");
     } else if let Some(behind) = status.behind.filter(|behind| *behind > 0) {
         let _ = write!(words, " · {behind} behind");

@@ -55,17 +55,17 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn of(model: &Model, track: &Track, state: &State, now: f64) -> Self {
+    pub fn of(model: &Model, track: Track<'_>, state: &State, now: f64) -> Self {
         let (title, year) = track.label(state);
         Row {
-            id: track.id.clone(),
+            id: track.id().to_owned(),
             title: title.to_owned(),
             year: year.to_owned(),
             place: state.place.map_or("gone", place_name),
             retry_count: state.retry_count,
-            last_error: model.error_text(state.error).to_owned(),
-            retry_after: state.retry_after,
-            retry_in: match state.retry_after {
+            last_error: model.error_text(state.error()).to_owned(),
+            retry_after: state.retry_after(),
+            retry_in: match state.retry_after() {
                 Some(time) if time <= now => "ready".to_owned(),
                 Some(time) => relative_time(time, now),
                 None => String::new(),
@@ -115,15 +115,21 @@ impl Sort {
 }
 
 /// The movies in `place` as of record `seq` (`None`: now), in queue order.
-fn members(model: &Model, place: Place, seq: Option<u64>) -> Vec<(&Track, &State)> {
-    let mut members: Vec<(&Track, &State)> = model
-        .tracks
-        .iter()
+fn members(model: &Model, place: Place, seq: Option<u64>) -> Vec<(Track<'_>, &State)> {
+    let Some(seq) = seq else {
+        // Now: the state's own order, no sort.
+        return model
+            .ids_in(place)
+            .filter_map(|id| {
+                let track = model.track(id)?;
+                Some((track, track.now()?))
+            })
+            .collect();
+    };
+    let mut members: Vec<(Track<'_>, &State)> = model
+        .tracks()
         .filter_map(|track| {
-            let state = match seq {
-                Some(seq) => track.at(seq)?,
-                None => track.now()?,
-            };
+            let state = track.at(seq)?;
             (state.place == Some(place)).then_some((track, state))
         })
         .collect();
@@ -154,39 +160,86 @@ pub struct TableQuery {
     pub per_page: usize,
 }
 
-/// One page of a queue now, searched and sorted.
+/// One page of a queue now in its own order: only the page's rows are read.
+fn queue_page(model: &Model, query: &TableQuery, now: f64) -> QueueTable {
+    let per_page = query.per_page.max(1);
+    let total = model.count(query.place);
+    let pages = total.div_ceil(per_page).max(1);
+    let page = query.page.min(pages - 1);
+    let (skip, take) = if query.descending {
+        let end = total.saturating_sub(page * per_page);
+        (end.saturating_sub(per_page), end - end.saturating_sub(per_page))
+    } else {
+        (page * per_page, per_page)
+    };
+    let mut rows: Vec<Row> = model
+        .ids_in(query.place)
+        .skip(skip)
+        .take(take)
+        .filter_map(|id| {
+            let track = model.track(id)?;
+            Some(Row::of(model, track, track.now()?, now))
+        })
+        .collect();
+    if query.descending {
+        rows.reverse();
+    }
+    QueueTable {
+        place: place_name(query.place),
+        total,
+        rows,
+        page,
+        pages,
+    }
+}
+
+/// One page of a queue now, searched and sorted. A search scans the
+/// model's search buffer once; a page in the queue's own order reads only
+/// its own rows.
 pub fn queue_table(model: &Model, query: &TableQuery) -> QueueTable {
     let needle = query.search.to_lowercase();
-    let mut members = members(model, query.place, None);
-    if !needle.is_empty() {
-        members.retain(|(track, state)| {
-            track.id.to_lowercase().contains(&needle) || track.label(state).0.to_lowercase().contains(&needle)
-        });
+    let per_page = query.per_page.max(1);
+    let now = now();
+    if needle.is_empty() && query.sort == Sort::Queue {
+        return queue_page(model, query, now);
     }
+    let mut members: Vec<(Track<'_>, &State)> = if needle.is_empty() {
+        members(model, query.place, None)
+    } else {
+        let mut found: Vec<(Track<'_>, &State)> = model
+            .search(&needle)
+            .into_iter()
+            .filter_map(|index| {
+                let track = model.track_at(index)?;
+                let state = track.now()?;
+                (state.place == Some(query.place)).then_some((track, state))
+            })
+            .collect();
+        found.sort_unstable_by_key(|(_, state)| state.key);
+        found
+    };
     match query.sort {
         Sort::Queue => {}
-        Sort::Id => members.sort_by(|a, b| a.0.id.cmp(&b.0.id)),
+        Sort::Id => members.sort_by(|a, b| a.0.id().cmp(b.0.id())),
         Sort::Title => members.sort_by(|a, b| a.0.label(a.1).0.cmp(b.0.label(b.1).0)),
         Sort::Retries => members.sort_by_key(|(_, state)| state.retry_count),
         Sort::RetryAfter => members.sort_by(|a, b| {
-            a.1.retry_after
+            a.1.retry_after()
                 .unwrap_or(0.0)
-                .total_cmp(&b.1.retry_after.unwrap_or(0.0))
+                .total_cmp(&b.1.retry_after().unwrap_or(0.0))
         }),
     }
     if query.descending {
         members.reverse();
     }
-    let per_page = query.per_page.max(1);
     let total = members.len();
     let pages = total.div_ceil(per_page).max(1);
     let page = query.page.min(pages - 1);
-    let now = now();
     let rows = members
         .iter()
         .skip(page * per_page)
         .take(per_page)
-        .map(|(track, state)| Row::of(model, track, state, now))
+        .map(|&(track, state)| Row::of(model, track, state, now))
         .collect();
     QueueTable {
         place: place_name(query.place),
@@ -246,14 +299,14 @@ pub fn overview(model: &Model) -> Overview {
     failures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.message.cmp(&b.message)));
     failures.truncate(SHORT_LIST);
     let now = now();
-    let mut due: Vec<(&Track, &State)> = members(model, Place::Failed, None)
+    let mut due: Vec<(Track<'_>, &State)> = members(model, Place::Failed, None)
         .into_iter()
         .filter(|(_, state)| !permanent(state.place, state.retry_count, model.max_retries))
         .collect();
     due.sort_by(|a, b| {
-        a.1.retry_after
+        a.1.retry_after()
             .unwrap_or(0.0)
-            .total_cmp(&b.1.retry_after.unwrap_or(0.0))
+            .total_cmp(&b.1.retry_after().unwrap_or(0.0))
     });
     let (hours_per_bar, buckets) = buckets(model);
     Overview {
@@ -265,7 +318,7 @@ pub fn overview(model: &Model) -> Overview {
         next_retries: due
             .iter()
             .take(SHORT_LIST)
-            .map(|(track, state)| Row::of(model, track, state, now))
+            .map(|&(track, state)| Row::of(model, track, state, now))
             .collect(),
         recent: model.recent.iter().rev().map(EventView::of).collect(),
     }
@@ -415,12 +468,12 @@ pub fn travel(model: &Model, seq: u64, previous: u64) -> Travel {
     let previous = previous.clamp(first, last);
     let (mut then, mut before) = (Statistics::default(), Statistics::default());
     let mut members: [Vec<(super::model::OrderKey, u32)>; 5] = Default::default();
-    for (index, track) in (0u32..).zip(&model.tracks) {
+    for track in model.tracks() {
         if let Some(state) = track.at(seq)
             && let Some(place) = state.place
         {
             then.count(place, state.retry_count, model.max_retries);
-            members[place as usize].push((state.key, index));
+            members[place as usize].push((state.key, track.index()));
         }
         if let Some(state) = track.at(previous)
             && let Some(place) = state.place
@@ -442,7 +495,7 @@ pub fn travel(model: &Model, seq: u64, previous: u64) -> Travel {
             let rows = members
                 .iter()
                 .filter_map(|&(_, index)| {
-                    let track = model.tracks.get(index as usize)?;
+                    let track = model.track_at(index)?;
                     Some(Row::of(model, track, track.at(seq)?, now))
                 })
                 .collect();
@@ -477,16 +530,16 @@ pub fn travel(model: &Model, seq: u64, previous: u64) -> Travel {
 /// and record `to` (the one shown), either way in time: "before" is at
 /// `from`, "after" at `to`. The latest change in the span first.
 fn changes(model: &Model, from: u64, to: u64) -> (Vec<Change>, usize) {
-    let start = model.changes.partition_point(|(seq, _)| *seq <= from.min(to));
-    let end = model.changes.partition_point(|(seq, _)| *seq <= from.max(to));
+    let start = model.states.partition_point(|state| state.seq <= from.min(to));
+    let end = model.states.partition_point(|state| state.seq <= from.max(to));
     let mut seen = std::collections::HashSet::new();
     let mut changes = Vec::new();
     let mut total = 0;
-    for &(_, index) in model.changes.get(start..end).unwrap_or_default().iter().rev() {
-        if !seen.insert(index) {
+    for changed in model.states.get(start..end).unwrap_or_default().iter().rev() {
+        if !seen.insert(changed.track) {
             continue;
         }
-        let Some(track) = model.tracks.get(index as usize) else {
+        let Some(track) = model.track_at(changed.track) else {
             continue;
         };
         let before = track.at(from).and_then(|state| state.place);
@@ -498,7 +551,7 @@ fn changes(model: &Model, from: u64, to: u64) -> (Vec<Change>, usize) {
         total += 1;
         if changes.len() < CHANGES_SHOWN {
             changes.push(Change {
-                id: track.id.clone(),
+                id: track.id().to_owned(),
                 title: after_state
                     .or_else(|| track.at(from))
                     .map(|state| track.label(state).0.to_owned())

@@ -51,7 +51,8 @@ function tick() {
 // server says happened to the store.
 function showStatus(live, status) {
   var words = "record " + status.last_seq;
-  if (status.stopped) words += " · stopped";
+  if (status.loading) words += " · reading";
+  else if (status.stopped) words += " · stopped";
   else if (status.behind) words += " · " + status.behind + " behind";
   live.textContent = words;
   live.setAttribute("data-last-seq", String(status.last_seq));
@@ -60,7 +61,10 @@ function showStatus(live, status) {
   var lines = status.notices.slice().reverse().map(function (notice) {
     return new Date(notice[0] * 1000).toLocaleString() + ": " + notice[1];
   });
-  if (status.stopped) lines.push("live updates stopped: " + status.stopped + " (trying again every few seconds)");
+  if (status.loading) {
+    lines.push("reading the journal: record " + status.last_seq + " so far" +
+      (status.behind !== null ? ", " + status.behind + " to go" : "") + "; the pages show what is read");
+  } else if (status.stopped) lines.push("live updates stopped: " + status.stopped + " (trying again every few seconds)");
   else if (status.behind >= 1000) {
     lines.push("these pages are " + status.behind + " records behind the journal (record " + status.last_seq + "); catching up");
   }
