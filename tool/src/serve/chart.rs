@@ -20,11 +20,27 @@ pub struct Bar {
     pub title: String,
 }
 
+/// The slots the chart draws `bars` bars in: at least a day of them, so a
+/// young journal does not draw one wall.
+pub fn slots(bars: usize) -> u32 {
+    u32::try_from(bars).unwrap_or(u32::MAX).max(24)
+}
+
+/// The times under the chart's axis: where its first slot starts and its
+/// last one ends (distinct even for one bar).
+pub fn axis(buckets: &[Bucket], hours: i64) -> (String, String) {
+    let Some(first) = buckets.first() else {
+        return (String::new(), String::new());
+    };
+    #[expect(clippy::cast_precision_loss, reason = "hours of a journal's life, far inside f64")]
+    let span = f64::from(slots(buckets.len())) * hours as f64 * 3600.0;
+    (local_time(first.start), local_time(first.start + span))
+}
+
 /// The bars of `buckets`, `hours` hours each, scaled to the largest.
 pub fn bars(buckets: &[Bucket], hours: i64) -> Vec<Bar> {
     let peak = buckets.iter().map(|bucket| bucket.events).max().unwrap_or(0).max(1);
-    // At least a day of slots, so a young journal does not draw one wall.
-    let count = u32::try_from(buckets.len()).unwrap_or(u32::MAX).max(24);
+    let count = slots(buckets.len());
     let slot = f64::from(WIDTH) / f64::from(count);
     let span = if hours == 1 {
         "hour".to_owned()

@@ -64,15 +64,11 @@ impl OverviewPage {
     /// The overview page of `view`.
     pub fn new(view: Overview) -> Self {
         let bars = chart::bars(&view.buckets, view.hours_per_bar);
-        let label = |bucket: Option<&super::views::Bucket>| {
-            bucket
-                .map(|bucket| crate::output::local_time(bucket.start))
-                .unwrap_or_default()
-        };
+        let (chart_from, chart_to) = chart::axis(&view.buckets, view.hours_per_bar);
         OverviewPage {
             nav: "/",
-            chart_from: label(view.buckets.first()),
-            chart_to: label(view.buckets.last()),
+            chart_from,
+            chart_to,
             view,
             bars,
             chart_width: chart::WIDTH,
@@ -235,11 +231,13 @@ impl TravelPage {
     pub fn new(view: Travel, time_mode: bool, step: u64) -> Self {
         let mode = if time_mode { "time" } else { "seq" };
         let (slider_min, slider_max, slider_value) = if time_mode {
+            // The record's own time, to the microsecond (the slider steps
+            // by any amount): it sits where the page says it is.
             let value = view.ts.unwrap_or(view.first_ts);
             (
                 format!("{:.0}", view.first_ts),
                 format!("{:.0}", view.last_ts),
-                format!("{value:.0}"),
+                format!("{value:.6}"),
             )
         } else {
             (

@@ -149,6 +149,14 @@ pub struct QueueTable {
     pub pages: usize,
 }
 
+impl QueueTable {
+    /// The place in words (`in flight`).
+    #[must_use]
+    pub fn place_words(&self) -> String {
+        self.place.replace('_', " ")
+    }
+}
+
 /// What a queue table asks for.
 #[derive(Debug, Clone)]
 pub struct TableQuery {

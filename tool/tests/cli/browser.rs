@@ -284,3 +284,90 @@ fn retry_now_clicked_in_chromium_moves_the_failed_movie_through_the_holder() {
         .collect();
     assert_eq!(kinds.last().map(String::as_str), Some("moved_to_pending"), "{kinds:?}");
 }
+
+impl Tab {
+    /// Saves a screenshot as `name` under `target/dashboard-screenshots/`.
+    fn screenshot(&mut self, name: &str) {
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        let shot = self.call("Page.captureScreenshot", serde_json::json!({ "format": "png" }));
+        let png = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            shot["data"].as_str().expect("the screenshot's data"),
+        )
+        .expect("base64");
+        assert!(png.starts_with(b"\x89PNG"));
+        std::fs::write(shots.join(name), png).unwrap();
+    }
+}
+
+/// The overview open in Chromium while the store changes underneath: a
+/// new record arrives as the row a page load draws (kind badge, id link),
+/// the failure and retry panels follow a new failure, a store replaced in
+/// the directory's place brings a banner and its own data, and when the
+/// server stops the page says it is disconnected.
+#[test]
+fn the_overview_follows_live_says_when_the_store_is_replaced_and_when_the_server_is_gone() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("store");
+    for id in ["1", "2"] {
+        crate::support::cli::add(&dir, id);
+    }
+    let server = serve(&dir, &[]);
+    let mut tab = Tab::open(&scratch.path().join("profile"), &format!("http://{}/", server.addr));
+    tab.wait_for("document.body !== null && document.body.getAttribute('data-js') === 'ready'");
+    tab.wait_for("document.getElementById('live').classList.contains('on')");
+    assert_eq!(tab.eval("document.getElementById('failures').hidden"), true);
+
+    mq(&dir, &["next"]).ok();
+    mq(&dir, &["fail", "1", "--error", "No <b>seeders</b>", "--retry-in", "2h"]).ok();
+    tab.wait_for("document.querySelector('#recent tbody tr .kind-failed') !== null");
+    // The live row is the row a page load draws.
+    assert_eq!(
+        tab.eval("document.querySelector('#recent tbody tr a').getAttribute('href')"),
+        "/movie?id=1"
+    );
+    assert_eq!(
+        tab.eval("document.querySelector('#recent tbody tr td.num').textContent"),
+        "4"
+    );
+    tab.wait_for("!document.getElementById('failures').hidden");
+    assert_eq!(
+        tab.eval("document.querySelector('#failures tbody td:nth-child(2)').textContent"),
+        "No <b>seeders</b>",
+        "the message as text"
+    );
+    assert_eq!(tab.eval("document.querySelector('#retries tbody a').textContent"), "1");
+    assert_eq!(tab.eval("document.querySelector('#failures b') === null"), true);
+    tab.screenshot("overview-live.png");
+
+    // Another store in the directory's place.
+    std::fs::rename(&dir, scratch.path().join("moved-away")).unwrap();
+    for id in ["n1", "n2", "n3"] {
+        crate::support::cli::add(&dir, id);
+    }
+    tab.wait_for("document.getElementById('banner').textContent.includes('another store is in the directory')");
+    tab.wait_for("document.getElementById('banner').textContent.includes('now show the store found in its place')");
+    tab.eval("location.reload()");
+    tab.wait_for("document.body !== null && document.body.getAttribute('data-js') === 'ready'");
+    assert_eq!(
+        tab.eval("document.querySelector('#counts [data-count=\"pending\"]').textContent"),
+        "3"
+    );
+    assert_eq!(tab.eval("document.getElementById('banner').hidden"), false);
+    tab.screenshot("overview-replaced.png");
+
+    // The server stops: the page says so.
+    drop(server);
+    tab.wait_for("document.body.getAttribute('data-disconnected') === 'yes'");
+    assert_eq!(
+        tab.eval("document.getElementById('live').textContent.includes('disconnected')"),
+        true
+    );
+    tab.screenshot("overview-disconnected.png");
+    assert_eq!(
+        tab.eval("document.getElementById('js-errors') === null"),
+        true,
+        "no script error"
+    );
+}

@@ -26,6 +26,14 @@ document.addEventListener("securitypolicyviolation", function (event) {
   reportError("content security policy: " + event.violatedDirective + " " + event.blockedURI);
 });
 
+// A local date-time as every page writes one: 2025-10-18 14:03:09.
+function localTime(seconds) {
+  var date = new Date(Math.round(seconds * 1000));
+  function two(number) { return (number < 10 ? "0" : "") + number; }
+  return date.getFullYear() + "-" + two(date.getMonth() + 1) + "-" + two(date.getDate()) + " " +
+    two(date.getHours()) + ":" + two(date.getMinutes()) + ":" + two(date.getSeconds());
+}
+
 // "in 1h 2m 3s" / "ready".
 function countdown(seconds) {
   if (seconds <= 0) return "ready";
@@ -59,7 +67,7 @@ function showStatus(live, status) {
   var banner = document.getElementById("banner");
   if (!banner) return;
   var lines = status.notices.slice().reverse().map(function (notice) {
-    return new Date(notice[0] * 1000).toLocaleString() + ": " + notice[1];
+    return localTime(notice[0]) + ": " + notice[1];
   });
   if (status.loading) {
     lines.push("reading the journal: record " + status.last_seq + " so far" +
@@ -115,6 +123,7 @@ function follow() {
       showStatus(live, status);
     }
     showCounts(data.counts);
+    panelsSoon();
     var body = document.querySelector("#recent tbody");
     if (body) {
       // The row the server rendered with the page's own template.
@@ -131,6 +140,54 @@ function follow() {
   };
 }
 
+// The overview's failure and retry panels follow the store too: a
+// record makes the page read /api/overview again (at most once a second)
+// and rebuild them, every value as text.
+var panelsTimer = null;
+function panelsSoon() {
+  if (!document.getElementById("failures") || panelsTimer) return;
+  panelsTimer = setTimeout(function () {
+    panelsTimer = null;
+    fetch("/api/overview").then(function (response) { return response.json(); }).then(showPanels);
+  }, 1000);
+}
+function fill(tableId, emptyId, items, cells) {
+  var table = document.getElementById(tableId);
+  var body = table.querySelector("tbody");
+  body.textContent = "";
+  items.forEach(function (item) {
+    var row = document.createElement("tr");
+    cells(item).forEach(function (content) {
+      var td = document.createElement("td");
+      if (typeof content === "string") td.textContent = content;
+      else {
+        if (content.className) td.className = content.className;
+        td.appendChild(content.node);
+      }
+      row.appendChild(td);
+    });
+    body.appendChild(row);
+  });
+  table.hidden = items.length === 0;
+  document.getElementById(emptyId).hidden = items.length !== 0;
+}
+function showPanels(overview) {
+  fill("failures", "failures-empty", overview.failures, function (failure) {
+    return [{ className: "num", node: document.createTextNode(String(failure.count)) }, failure.message];
+  });
+  fill("retries", "retries-empty", overview.next_retries, function (row) {
+    var link = document.createElement("a");
+    link.href = "/movie?id=" + encodeURIComponent(row.id);
+    link.textContent = row.id;
+    var countdown = document.createElement("span");
+    countdown.className = "countdown";
+    countdown.setAttribute("data-until", row.retry_after === null ? "" : String(Math.round(row.retry_after)));
+    countdown.textContent = row.retry_in;
+    return [{ node: link }, row.title, { className: "num", node: document.createTextNode(String(row.retry_count)) },
+      { node: countdown }];
+  });
+}
+
 // The time-travel slider: its label follows it; letting go goes there.
 function slider() {
   var input = document.getElementById("travel-slider");
@@ -138,7 +195,7 @@ function slider() {
   if (!input || !label) return;
   function show() {
     if (input.getAttribute("data-mode") === "time") {
-      label.textContent = "slider at " + new Date(parseFloat(input.value) * 1000).toLocaleString();
+      label.textContent = "slider at " + localTime(parseFloat(input.value));
     } else {
       label.textContent = "slider at record " + input.value;
     }
