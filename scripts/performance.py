@@ -10,6 +10,7 @@ the time and the load the figures come from.
 
     python3 scripts/performance.py cli STORE_DIR TOOL MEMORY_EXAMPLE > target/perf/cli.log
     python3 scripts/performance.py held STORE_DIR TOOL HOLD_EXAMPLE > target/perf/held.log
+    python3 scripts/performance.py serve STORE_DIR TOOL > target/perf/serve.log
     python3 scripts/performance.py tables target/perf docs/PERFORMANCE.md MACHINE
 """
 
@@ -213,6 +214,149 @@ def held(store, tool, hold_example):
     subprocess.run(["rm", "-rf", copy], check=True)
 
 
+def http_get(port, path):
+    """The status and body of `GET path` on the dashboard at `port` (loopback)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", path, headers={"Host": f"127.0.0.1:{port}"})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body
+
+
+def start_serve(tool, store):
+    """`movie-queue serve` on a free port: the process, its port, and the
+    seconds from its start to its first answer."""
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [tool, "--dir", store, "serve", "--addr", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = child.stdout.readline()
+    port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1))
+    while True:
+        try:
+            if http_get(port, "/api/stats")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.01)
+    return child, port, time.perf_counter() - start
+
+
+def status(port):
+    import json
+
+    return json.loads(http_get(port, "/api/status")[1])
+
+
+def rss(pid, field):
+    """VmRSS or VmHWM of `pid`, bytes."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as file:
+        for line in file:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def serve(store, tool):
+    """The dashboard at the store's size (issue 24): how soon `serve`
+    answers and how long it reads on, its memory against the documented
+    files, a title search and three pages; then the follower's rate on a
+    scratch store the server is stopped beside while 100,000 records are
+    written (SIGSTOP), timed from SIGCONT until it has them all."""
+    import shutil
+    import signal
+    import tempfile
+
+    files = sum(
+        os.path.getsize(os.path.join(store, name))
+        for name in ("queue_pending.json", "queue_failed.json", "queue_completed.json", "queue_removed.json")
+    )
+    answers, resident, peaks = [], [], []
+    for _ in range(3):
+        child, port, answered = start_serve(tool, store)
+        answers.append(answered)
+        while status(port)["loading"]:
+            time.sleep(0.02)
+        time.sleep(1)
+        resident.append(rss(child.pid, "VmRSS"))
+        peaks.append(rss(child.pid, "VmHWM"))
+        child.terminate()
+        child.wait()
+    child, port, _ = start_serve(tool, store)
+    started = time.perf_counter()
+    while status(port)["loading"]:
+        time.sleep(0.02)
+    figure("serve 1M: reading the whole journal after the first answer", time.perf_counter() - started, "s")
+    figure("serve 1M: first answer after start", statistics.median(answers), "s")
+    ratio("serve 1M: first answer / 2 s", statistics.median(answers) / 2.0, "<= 1", statistics.median(answers) <= 2.0)
+    figure("serve 1M: resident after reading", statistics.median(resident) / 1e6, "MB")
+    figure("serve 1M: peak resident", statistics.median(peaks) / 1e6, "MB")
+    figure("serve 1M: documented files", files / 1e6, "MB")
+    share = statistics.median(resident) / files
+    ratio("serve 1M: resident / documented files", share, "<= 2", share <= 2.0)
+    for name, path in (
+        ("title search (11 matches)", "/api/queues?place=pending&q=number%2012345"),
+        ("title search (1,110 matches)", "/api/queues?place=pending&q=number%20999"),
+        ("overview", "/"),
+        ("pending, page 10,000", "/queues?place=pending&page=10000"),
+        ("time travel to record 500,000", "/travel?seq=500000"),
+    ):
+        times = []
+        for _ in range(20):
+            begin = time.perf_counter()
+            http_get(port, path)
+            times.append(time.perf_counter() - begin)
+        median = statistics.median(times)
+        figure(f"serve 1M: {name}", median * 1e3, "ms (median of 20)")
+        if name.startswith("title search"):
+            ratio(f"serve 1M: {name} / 50 ms", median / 0.05, "<= 1", median <= 0.05)
+    child.terminate()
+    child.wait()
+
+    scratch = tempfile.mkdtemp(prefix="mq-follow-")
+    try:
+        small = os.path.join(scratch, "store")
+        subprocess.run([tool, "--dir", small, "add", "--id", "0", "--title", "first", "--year", "2020"],
+                       check=True, stdout=subprocess.DEVNULL)
+        child, port, _ = start_serve(tool, small)
+        lines = "".join(f'{{"id":"f{index}","title":"Followed {index}"}}\n' for index in range(100_000))
+        def follow_rate(round_):
+            before = status(port)["last_seq"]
+            child.send_signal(signal.SIGSTOP)
+            subprocess.run([tool, "--dir", small, "add", "--json", "-"],
+                           input=lines.replace('"f', f'"{round_}-f'), text=True, check=True,
+                           stdout=subprocess.DEVNULL)
+            begin = time.perf_counter()
+            child.send_signal(signal.SIGCONT)
+            while status(port)["last_seq"] < before + 100_000:
+                time.sleep(0.005)
+            return 100_000 / (time.perf_counter() - begin)
+
+        rates = [follow_rate(f"r{round_}") for round_ in range(3)]
+        # The same with a page open: a reader of the live feed in a thread.
+        import socket
+        import threading
+
+        feed = socket.create_connection(("127.0.0.1", port))
+        feed.sendall(f"GET /api/live HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        threading.Thread(target=lambda: [None for _ in iter(lambda: feed.recv(1 << 16), b"")], daemon=True).start()
+        watched = [follow_rate(f"w{round_}") for round_ in range(3)]
+        feed.close()
+        child.terminate()
+        child.wait()
+        for label, values in (("no page open", rates), ("a page open on the live feed", watched)):
+            rate = statistics.median(values)
+            figure(f"serve follower, {label}: records applied a second (100,000 written while it was stopped)", rate, "records/s")
+            ratio(f"serve follower, {label}: rate / 100,000 a second", rate / 100_000, ">= 1", rate >= 100_000)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def tables(logs, document, machine):
     """Rewrites the generated block of `document` from the logs in `logs`."""
     sections, runs = [], []
@@ -273,6 +417,8 @@ def main():
         cli(*sys.argv[2:])
     elif len(sys.argv) == 5 and sys.argv[1] == "held":
         held(*sys.argv[2:])
+    elif len(sys.argv) == 4 and sys.argv[1] == "serve":
+        serve(*sys.argv[2:])
     elif len(sys.argv) == 5 and sys.argv[1] == "tables":
         tables(*sys.argv[2:])
     else:

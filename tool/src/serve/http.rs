@@ -55,6 +55,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/travel", get(travel_json))
         .route("/api/health", get(health_json))
         .route("/api/live", get(live))
+        .route(
+            "/api/status",
+            get(|| async { Json(super::status::get()).into_response() }),
+        )
         .route("/metrics", get(metrics))
         .route(
             "/static/app.js",
@@ -427,7 +431,10 @@ async fn health_json(State(app): State<Arc<App>>) -> Response {
 }
 
 /// The live feed, from the moment of connecting: `hello` (`{last_seq,
-/// status}`), then a `record` event per new record (`{event, counts}`), a
+/// status}`), then at most ten times a second a `records` event with the
+/// newest records applied since the last (`{records: [{event, row}],
+/// omitted, last_seq, counts}`: at most 12, `omitted` the older ones not
+/// sent), a
 /// `status` event when the server's view of the store changes
 /// (`status.rs`), and `lagged` (`{missed}`) when this client read too
 /// slowly and records were dropped for it (the page reads the counts

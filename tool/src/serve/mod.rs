@@ -143,6 +143,7 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     app.guard.set_port(bound.port());
     watch(Arc::clone(&app));
+    publish(Arc::clone(&app));
     metrics::verify_now_and_then(app.dir.clone());
     let records = super::output::counted(app.model().last_seq(), "record", "records");
     let records = if status::get().loading {
@@ -240,21 +241,57 @@ fn follow_from(app: &App, generation: u64, from: Seq) -> Option<String> {
 /// when it could not be read or does not apply.
 fn live_record(app: &App, record: movie_queue::Result<EventRecord>) -> Result<(), String> {
     let record = record.map_err(|error| super::describe(&error))?;
-    let message = {
-        let mut model = app.model.write().unwrap_or_else(PoisonError::into_inner);
-        model.apply(&record).map_err(|error| super::describe(&error))?;
-        status::set_last(model.last_seq());
-        let event = views::EventView::of(&record);
-        let row = askama::Template::render(&pages::EventRow { event: &event }).unwrap_or_default();
-        serde_json::json!({
-            "event": event,
-            "row": row,
-            "counts": model.statistics(),
-        })
-    };
-    // Nobody listening is fine.
-    let _ = app.live.send(("record", message.to_string()));
+    let mut model = app.model.write().unwrap_or_else(PoisonError::into_inner);
+    model.apply(&record).map_err(|error| super::describe(&error))?;
+    status::set_last(model.last_seq());
     Ok(())
+}
+
+/// How often the live feed sends what the follower applied.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+/// Sends the live feed's `records` messages, in a thread of its own:
+/// every [`PUBLISH_EVERY`], when records were applied since the last one,
+/// one message with the newest of them (at most [`model::RECENT`], each
+/// rendered as the overview's row), how many more there were, and the
+/// counts. A burst of a hundred thousand records is a handful of
+/// messages, so the follower never waits on the pages.
+fn publish(app: Arc<App>) {
+    std::thread::spawn(move || {
+        let mut published = app.model().last_seq();
+        loop {
+            std::thread::sleep(PUBLISH_EVERY);
+            let message = {
+                let model = app.model();
+                let last = model.last_seq();
+                if last == published {
+                    continue;
+                }
+                let fresh: Vec<&EventRecord> = model.recent.iter().filter(|record| record.seq.0 > published).collect();
+                let omitted = (last.saturating_sub(published)).saturating_sub(fresh.len() as u64);
+                published = last;
+                if app.live.receiver_count() == 0 {
+                    continue;
+                }
+                let rows: Vec<serde_json::Value> = fresh
+                    .into_iter()
+                    .map(|record| {
+                        let event = views::EventView::of(record);
+                        let row = askama::Template::render(&pages::EventRow { event: &event }).unwrap_or_default();
+                        serde_json::json!({ "event": event, "row": row })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "records": rows,
+                    "omitted": omitted,
+                    "last_seq": last,
+                    "counts": model.statistics(),
+                })
+            };
+            // A listener gone since is fine.
+            let _ = app.live.send(("records", message.to_string()));
+        }
+    });
 }
 
 /// Sends the status to the live feed.

@@ -126,8 +126,8 @@ fn an_action_needs_the_pages_token_and_is_the_holders_own_change() {
     assert_eq!(done.json()["ok"], true);
     // The application's own projection has it at once, and so does the live feed.
     assert_eq!(holder.get("2").map(|(place, _)| place), Some(Place::Pending));
-    let record: serde_json::Value = serde_json::from_str(&feed.next("record")).unwrap();
-    assert_eq!(record["event"]["kind"], "moved_to_pending", "{record}");
+    let message: serde_json::Value = serde_json::from_str(&feed.next("records")).unwrap();
+    assert_eq!(message["records"][0]["event"]["kind"], "moved_to_pending", "{message}");
     // The same action again changes nothing, and says so.
     let again = act(server.addr, &token, body);
     assert_eq!(again.status, 409, "{again:?}");

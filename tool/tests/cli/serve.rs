@@ -250,11 +250,18 @@ fn a_write_reaches_the_live_feed_and_the_pages() {
     let hello: serde_json::Value = serde_json::from_str(&feed.next("hello")).unwrap();
     let last = hello["last_seq"].as_u64().unwrap();
     add(&dir, "8001");
-    let record: serde_json::Value = serde_json::from_str(&feed.next("record")).unwrap();
-    assert_eq!(record["event"]["seq"], last + 1, "{record}");
+    let message: serde_json::Value = serde_json::from_str(&feed.next("records")).unwrap();
+    let record = &message["records"][0];
+    assert_eq!(record["event"]["seq"], last + 1, "{message}");
     assert_eq!(record["event"]["kind"], "added");
     assert_eq!(record["event"]["ids"][0], "8001");
-    assert_eq!(record["counts"], stats(&dir), "the feed carries the new counts");
+    assert!(
+        record["row"].as_str().unwrap().contains("kind-added"),
+        "the row as the page draws it: {message}"
+    );
+    assert_eq!(message["last_seq"], last + 1);
+    assert_eq!(message["omitted"], 0);
+    assert_eq!(message["counts"], stats(&dir), "the feed carries the new counts");
     // Once announced, every page shows it.
     assert_eq!(get(server.addr, "/api/stats").json(), stats(&dir));
     assert!(get(server.addr, "/queues?place=pending").body.contains("Movie 8001"));
@@ -389,7 +396,7 @@ fn the_dashboard_reads_past_a_hole_repair_recorded() {
     let mut feed = Feed::open(server.addr);
     feed.next("hello");
     add(&dir, "8");
-    let record: serde_json::Value = serde_json::from_str(&feed.next("record")).unwrap();
-    assert_eq!(record["counts"], stats(&dir), "{record}");
+    let message: serde_json::Value = serde_json::from_str(&feed.next("records")).unwrap();
+    assert_eq!(message["counts"], stats(&dir), "{message}");
     assert_eq!(get(server.addr, "/health").status, 200);
 }

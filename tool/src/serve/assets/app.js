@@ -115,20 +115,23 @@ function follow() {
   source.addEventListener("lagged", function () {
     fetch("/api/stats").then(function (response) { return response.json(); }).then(showCounts);
   });
-  source.addEventListener("record", function (message) {
+  source.addEventListener("records", function (message) {
     var data = JSON.parse(message.data);
     if (status) {
-      status.last_seq = data.event.seq;
-      if (status.behind) status.behind = Math.max(0, status.behind - 1);
+      status.last_seq = data.last_seq;
+      if (status.behind) status.behind = Math.max(0, status.behind - data.records.length - data.omitted);
       showStatus(live, status);
     }
     showCounts(data.counts);
     panelsSoon();
     var body = document.querySelector("#recent tbody");
     if (body) {
-      // The row the server rendered with the page's own template.
-      body.insertAdjacentHTML("afterbegin", data.row);
-      body.rows[0].className = "fresh";
+      // Oldest first, each on top: the newest ends first. The rows are the
+      // ones the server rendered with the page's own template.
+      data.records.forEach(function (record) {
+        body.insertAdjacentHTML("afterbegin", record.row);
+        body.rows[0].className = "fresh";
+      });
       while (body.rows.length > 12) body.deleteRow(body.rows.length - 1);
     }
   });
