@@ -29,6 +29,7 @@ mod replay;
 mod serve;
 mod serve_bounds;
 mod serve_changes;
+mod serve_memory;
 mod special_files;
 mod time_limits;
 mod verify_repair;
