@@ -286,3 +286,41 @@ fn compacted_events_are_named_as_compacted_never_as_damage() {
     let journal = get(server.addr, "/api/journal?from=0");
     assert_eq!(journal.status, 200, "{journal:#?}");
 }
+
+/// What a new user trips on first: an empty queue says so, the chart's
+/// axis names two different times, and in time mode the travel slider
+/// sits at the shown record's own time.
+#[test]
+fn an_empty_queue_says_so_the_axis_has_two_times_and_the_slider_sits_where_the_page_is() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("store");
+    for id in 1..=3 {
+        mq(
+            &dir,
+            &["add", "--id", &id.to_string(), "--title", "One hour", "--year", "2020"],
+        )
+        .ok();
+    }
+    let server = serve(&dir, &[]);
+    let failed = get(server.addr, "/queues?place=failed");
+    assert!(failed.body.contains("failed is empty"), "{}", failed.body);
+    let search = get(server.addr, "/queues?place=pending&q=nothing-like-it");
+    assert!(search.body.contains("no movie in pending matches"), "{}", search.body);
+    let overview = get(server.addr, "/").body;
+    let axis = overview.split("<div class=\"axis\">").nth(1).unwrap();
+    let times: Vec<&str> = axis
+        .split("<span>")
+        .skip(1)
+        .take(2)
+        .map(|part| part.split("</span>").next().unwrap())
+        .collect();
+    assert_eq!(times.len(), 2, "{axis}");
+    assert_ne!(times[0], times[1], "the axis names two different times");
+    let travel = get(server.addr, "/api/travel?seq=2").json();
+    let ts = travel["ts"].as_f64().unwrap();
+    let page = get(server.addr, "/travel?seq=2&mode=time").body;
+    assert!(
+        page.contains(&format!("value=\"{ts:.6}\"")) && page.contains("step=\"any\""),
+        "the slider at {ts:.6}: {page}"
+    );
+}
