@@ -168,12 +168,33 @@ pub struct TableQuery {
     pub per_page: usize,
 }
 
+impl QueueTable {
+    /// Page `query.page` (or the last) of `total` movies, whose rows `rows` gives
+    /// from the page's number and size.
+    fn paged(query: &TableQuery, total: usize, rows: impl FnOnce(usize, usize) -> Vec<Row>) -> Self {
+        let per_page = query.per_page.max(1);
+        let pages = total.div_ceil(per_page).max(1);
+        let page = query.page.min(pages - 1);
+        QueueTable {
+            place: place_name(query.place),
+            total,
+            rows: rows(page, per_page),
+            page,
+            pages,
+        }
+    }
+}
+
 /// One page of a queue now in its own order: only the page's rows are read.
 fn queue_page(model: &Model, query: &TableQuery, now: f64) -> QueueTable {
-    let per_page = query.per_page.max(1);
+    QueueTable::paged(query, model.count(query.place), |page, per_page| {
+        queue_rows(model, query, now, page, per_page)
+    })
+}
+
+/// The rows of page `page` of a queue now, in its own order.
+fn queue_rows(model: &Model, query: &TableQuery, now: f64, page: usize, per_page: usize) -> Vec<Row> {
     let total = model.count(query.place);
-    let pages = total.div_ceil(per_page).max(1);
-    let page = query.page.min(pages - 1);
     let (skip, take) = if query.descending {
         let end = total.saturating_sub(page * per_page);
         (end.saturating_sub(per_page), end - end.saturating_sub(per_page))
@@ -192,13 +213,7 @@ fn queue_page(model: &Model, query: &TableQuery, now: f64) -> QueueTable {
     if query.descending {
         rows.reverse();
     }
-    QueueTable {
-        place: place_name(query.place),
-        total,
-        rows,
-        page,
-        pages,
-    }
+    rows
 }
 
 /// One page of a queue now, searched and sorted. A search scans the
@@ -206,7 +221,6 @@ fn queue_page(model: &Model, query: &TableQuery, now: f64) -> QueueTable {
 /// its own rows.
 pub fn queue_table(model: &Model, query: &TableQuery) -> QueueTable {
     let needle = query.search.to_lowercase();
-    let per_page = query.per_page.max(1);
     let now = now();
     if needle.is_empty() && query.sort == Sort::Queue {
         return queue_page(model, query, now);
@@ -240,22 +254,14 @@ pub fn queue_table(model: &Model, query: &TableQuery) -> QueueTable {
     if query.descending {
         members.reverse();
     }
-    let total = members.len();
-    let pages = total.div_ceil(per_page).max(1);
-    let page = query.page.min(pages - 1);
-    let rows = members
-        .iter()
-        .skip(page * per_page)
-        .take(per_page)
-        .map(|&(track, state)| Row::of(model, track, state, now))
-        .collect();
-    QueueTable {
-        place: place_name(query.place),
-        total,
-        rows,
-        page,
-        pages,
-    }
+    QueueTable::paged(query, members.len(), |page, per_page| {
+        members
+            .iter()
+            .skip(page * per_page)
+            .take(per_page)
+            .map(|&(track, state)| Row::of(model, track, state, now))
+            .collect()
+    })
 }
 
 /// A failure message and how many `failed` events carried it.

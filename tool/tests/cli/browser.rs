@@ -250,16 +250,7 @@ fn retry_now_clicked_in_chromium_moves_the_failed_movie_through_the_holder() {
     );
     tab.wait_for("document.body !== null && document.body.getAttribute('data-js') === 'ready'");
     assert_eq!(tab.eval("document.querySelector('h1 .place').textContent"), "failed");
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let shot = tab.call("Page.captureScreenshot", serde_json::json!({ "format": "png" }));
-    let png = base64::Engine::decode(
-        &base64::engine::general_purpose::STANDARD,
-        shot["data"].as_str().expect("the screenshot's data"),
-    )
-    .expect("base64");
-    assert!(png.starts_with(b"\x89PNG"));
-    std::fs::write(shots.join("movie-actions.png"), png).unwrap();
+    tab.screenshot("movie-actions.png");
 
     tab.eval("document.querySelector('button[data-action=retry]').click()");
     // The page reads itself again once the holder has made the change.
