@@ -49,8 +49,30 @@ pub fn snapshot_written(dir: &Path) -> Option<f64> {
         .map(|since| since.as_secs_f64())
 }
 
+/// How long a check's answer is handed to whoever asks next.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The last check, and when it was made.
+static LAST: std::sync::Mutex<Option<(std::time::Instant, Health)>> = std::sync::Mutex::new(None);
+
+/// The store's health: a check made in the last [`FRESH`] seconds, or a
+/// new one. One check runs at a time; who asks meanwhile waits for it and
+/// gets its answer (a page asked for by many clients at once verifies the
+/// store once, not once each).
+pub fn shared(dir: &Path) -> Health {
+    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((at, health)) = last.as_ref()
+        && at.elapsed() < FRESH
+    {
+        return health.clone();
+    }
+    let health = health(dir);
+    *last = Some((std::time::Instant::now(), health.clone()));
+    health
+}
+
 /// Verifies the store in `dir` (reads only); `/metrics` reports the outcome.
-pub fn health(dir: &Path) -> Health {
+fn health(dir: &Path) -> Health {
     let written = snapshot_written(dir);
     let mut health = Health {
         ok: false,
@@ -94,7 +116,7 @@ pub fn health(dir: &Path) -> Health {
             health.error = Some(crate::describe(&error));
         }
     }
-    super::metrics::verified(health.ok);
+    super::metrics::verified(health.ok, health.problems.len());
     health
 }
 

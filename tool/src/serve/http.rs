@@ -19,7 +19,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::App;
-use super::health::{Health, health};
+use super::health::Health;
 use super::history::{self, JournalQuery};
 use super::pages::{ErrorPage, HealthPage, JournalPage, MoviePage, OverviewPage, QueuesPage, TravelPage};
 use super::views::{self, Sort, TableQuery};
@@ -166,11 +166,20 @@ impl QueueParams {
                 "place is one of pending, in_flight, failed, completed, removed".to_owned(),
             ));
         };
+        let refuse = |message: &str| Err(Refusal(StatusCode::BAD_REQUEST, message.to_owned()));
+        let Some(sort) = Sort::parse(self.sort.as_deref().unwrap_or("queue")) else {
+            return refuse("sort is one of queue, id, title, retries, retry_after");
+        };
+        let descending = match self.desc.as_deref().unwrap_or("") {
+            "" | "0" | "false" => false,
+            "1" | "true" => true,
+            _ => return refuse("desc is 1 or true (descending), 0 or false"),
+        };
         Ok(TableQuery {
             place,
             search: self.q.clone().unwrap_or_default(),
-            sort: Sort::parse(self.sort.as_deref().unwrap_or("queue")),
-            descending: matches!(self.desc.as_deref(), Some("1" | "true")),
+            sort,
+            descending,
             page: self.page.unwrap_or(0),
             per_page: QUEUE_ROWS,
         })
@@ -278,9 +287,16 @@ fn journal_view(app: &App, params: &JournalParams) -> Result<history::Journal, R
             })?,
         },
     };
+    let kind = params.kind.clone().unwrap_or_default();
+    if !kind.is_empty() && !super::model::KINDS.contains(&kind.as_str()) {
+        return Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            format!("kind is one of {}, or empty for any", super::model::KINDS.join(", ")),
+        ));
+    }
     let query = JournalQuery {
         from,
-        kind: params.kind.clone().unwrap_or_default(),
+        kind,
         id: params.id.clone().unwrap_or_default(),
         per_page: JOURNAL_ROWS,
     };
@@ -411,9 +427,13 @@ async fn travel_json(State(app): State<Arc<App>>, Query(params): Query<TravelPar
 }
 
 async fn checked(app: Arc<App>) -> Result<Health, Refusal> {
-    tokio::task::spawn_blocking(move || health(&app.dir))
-        .await
-        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "verify stopped".to_owned()))
+    tokio::task::spawn_blocking(move || {
+        let health = super::health::shared(&app.dir);
+        super::metrics::report(&app, &health);
+        health
+    })
+    .await
+    .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "verify stopped".to_owned()))
 }
 
 async fn health_page(State(app): State<Arc<App>>) -> Response {
@@ -439,18 +459,75 @@ async fn health_json(State(app): State<Arc<App>>) -> Response {
 /// (`status.rs`), and `lagged` (`{missed}`) when this client read too
 /// slowly and records were dropped for it (the page reads the counts
 /// again; the feed goes on).
-async fn live(State(app): State<Arc<App>>) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
+async fn live(State(app): State<Arc<App>>, client: Option<axum::Extension<super::listen::Client>>) -> Response {
+    let Some(place) = LiveFeeds::enter(client.map(|axum::Extension(client)| client)) else {
+        return Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many live feeds open ({LIVE_MAX} in all, {LIVE_PER_CLIENT} from one address); the pages work without one"
+            ),
+        )
+        .into_response();
+    };
     // Subscribed first: no record falls between the greeting and the feed.
     let receiver = app.live.subscribe();
     let hello = serde_json::json!({ "last_seq": app.model().last_seq(), "status": super::status::get() }).to_string();
     let first = tokio_stream::once(Ok(Event::default().event("hello").data(hello)));
-    let records = BroadcastStream::new(receiver).map(|message| {
-        Ok(match message {
+    let records = BroadcastStream::new(receiver).map(move |message| {
+        // The feed's place is given back when the stream is dropped.
+        let _place = &place;
+        Ok::<_, Infallible>(match message {
             Ok((name, data)) => Event::default().event(name).data(data),
             Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(missed)) => Event::default()
                 .event("lagged")
                 .data(serde_json::json!({ "missed": missed }).to_string()),
         })
     });
-    Sse::new(first.chain(records)).keep_alive(KeepAlive::default())
+    Sse::new(first.chain(records))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// Live feeds open at once: they never end, so they are capped apart
+/// from other connections, which stay free for pages and the API.
+const LIVE_MAX: usize = 64;
+/// Live feeds open at once from one address.
+const LIVE_PER_CLIENT: usize = 8;
+
+/// The live feeds open, in all and by client.
+static LIVE: std::sync::Mutex<(usize, Vec<(std::net::IpAddr, usize)>)> = std::sync::Mutex::new((0, Vec::new()));
+
+/// One open live feed's place under the caps.
+struct LiveFeeds(Option<std::net::IpAddr>);
+
+impl LiveFeeds {
+    fn enter(client: Option<super::listen::Client>) -> Option<LiveFeeds> {
+        let mut live = LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ip = client.map(|client| client.0);
+        let mine = ip.and_then(|ip| live.1.iter().find(|(known, _)| *known == ip).map(|(_, count)| *count));
+        if live.0 >= LIVE_MAX || mine.unwrap_or(0) >= LIVE_PER_CLIENT {
+            return None;
+        }
+        live.0 += 1;
+        if let Some(ip) = ip {
+            match live.1.iter_mut().find(|(known, _)| *known == ip) {
+                Some((_, count)) => *count += 1,
+                None => live.1.push((ip, 1)),
+            }
+        }
+        Some(LiveFeeds(ip))
+    }
+}
+
+impl Drop for LiveFeeds {
+    fn drop(&mut self) {
+        let mut live = LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        live.0 = live.0.saturating_sub(1);
+        if let Some(ip) = self.0 {
+            if let Some((_, count)) = live.1.iter_mut().find(|(known, _)| *known == ip) {
+                *count = count.saturating_sub(1);
+            }
+            live.1.retain(|(_, count)| *count > 0);
+        }
+    }
 }

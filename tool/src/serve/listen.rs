@@ -23,7 +23,6 @@ use std::time::Duration;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 /// How long a request's headers may take, and a kept-alive connection may
@@ -45,6 +44,10 @@ fn busy() -> String {
         body.len()
     )
 }
+
+/// The address a request came from (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Client(pub IpAddr);
 
 /// How long a refused connection's request is read and dropped after
 /// the refusal, so closing it does not reset it before the client reads
@@ -146,7 +149,14 @@ pub async fn serve(listener: TcpListener, router: Router, stop: impl std::future
             tokio::spawn(refuse(stream));
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        // Each request knows its client's address (the live feed's caps).
+        let router = router.clone();
+        let client = Client(peer.ip());
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(client);
+            let mut router = router.clone();
+            async move { tower_service::Service::call(&mut router, request).await }
+        });
         let builder = Arc::clone(&builder);
         tokio::spawn(async move {
             let _admitted = admitted;

@@ -109,12 +109,15 @@ fn earliest_state(dir: &Path, from: Seq) -> anyhow::Result<movie_queue::Replayed
         Ok(replayed) => return Ok(replayed),
         Err(error) => error,
     };
+    // The steps stop at the journal's last record: past it nothing can be
+    // rebuilt, and the compaction base may be exactly there.
+    let last = movie_queue::JournalEnd::new(dir, Seq(0))?.last_seq()?.0;
     let (mut refused, mut step) = (from.0, 1u64);
     let (mut found, mut replayed) = loop {
-        let seq = refused.saturating_add(step);
+        let seq = refused.saturating_add(step).min(last);
         match replay(seq) {
             Ok(replayed) => break (seq, replayed),
-            Err(_) if step >= 1 << 40 => return Err(refusal.into()),
+            Err(_) if seq >= last => return Err(refusal.into()),
             Err(_) => (refused, step) = (seq, step * 2),
         }
     };

@@ -4,8 +4,9 @@
 //! README; each has its `# HELP` and `# TYPE` here.
 //!
 //! Verify's answer comes from the last check the server ran (the Health
-//! page runs one each time it is shown, and the server one every
-//! [`VERIFY_EVERY`]): a scrape never waits for a whole-store check.
+//! page runs one when it is shown, and the server one every minute, or
+//! every [`VERIFY_EVERY`] on a big store): a scrape never waits for a
+//! whole-store check.
 
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
@@ -16,26 +17,111 @@ use movie_queue::now;
 use super::App;
 use super::model::KINDS;
 
-/// How often the server verifies the store for `/metrics` by itself.
+/// How often the server verifies a big store by itself.
 pub const VERIFY_EVERY: Duration = Duration::from_secs(600);
 
-/// The last verify the server ran: when, and whether the store opened.
-static VERIFIED: Mutex<Option<(f64, bool)>> = Mutex::new(None);
+/// The last verify the server ran: when, whether the store opened, and
+/// how many problems it survives.
+static VERIFIED: Mutex<Option<(f64, bool, usize)>> = Mutex::new(None);
 
-/// Verifies the store now and every [`VERIFY_EVERY`] after, in a thread
-/// of its own.
-pub fn verify_now_and_then(dir: std::path::PathBuf) {
+/// Do the server's counts agree with the store's own (`stats`), as last
+/// compared once the server had read to the journal's end?
+static AGREE: Mutex<Option<bool>> = Mutex::new(None);
+
+/// Verifies the store now and again after, in a thread of its own: every
+/// minute while a check takes under a second, else every
+/// [`VERIFY_EVERY`] (a big store's check holds a whole state in memory
+/// for seconds). What it finds that the pages do not show already goes
+/// in the banner: the store does not open, problems it survives, counts
+/// that differ from the store's own.
+pub fn verify_now_and_then(app: std::sync::Arc<App>) {
     std::thread::spawn(move || {
+        // First once the journal is read and its end measured, so the
+        // counts can be compared.
+        let ready = std::time::Instant::now();
+        while ready.elapsed() < Duration::from_secs(30) {
+            let status = super::status::get();
+            if !status.loading && status.behind.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         loop {
-            let _ = super::health::health(&dir);
-            std::thread::sleep(VERIFY_EVERY);
+            let began = std::time::Instant::now();
+            let health = super::health::shared(&app.dir);
+            let took = began.elapsed();
+            report(&app, &health);
+            std::thread::sleep(if took < Duration::from_secs(1) {
+                Duration::from_secs(60)
+            } else {
+                VERIFY_EVERY
+            });
         }
     });
 }
 
+/// What the last check found that the banner said.
+static SAID: Mutex<String> = Mutex::new(String::new());
+
+/// Puts in the banner what a check (`health`) found that the pages do not
+/// show already: the store does not open, problems it survives, counts
+/// that differ from the store's own; once, until it changes.
+pub fn report(app: &App, health: &super::health::Health) {
+    let mut findings = Vec::new();
+    if let Some(error) = &health.error {
+        findings.push(format!("verify: the store does not open: {error}"));
+    }
+    if !health.problems.is_empty() {
+        findings.push(format!("verify found: {}", health.problems.join("; ")));
+    }
+    if let Some(differs) = counts_differ(app) {
+        findings.push(differs);
+    }
+    let finding = findings.join(" · ");
+    let mut said = SAID.lock().unwrap_or_else(PoisonError::into_inner);
+    if finding != *said {
+        if !finding.is_empty() {
+            super::status::note(finding.clone());
+            super::publish_status(app);
+        }
+        *said = finding;
+    }
+}
+
+/// Once the server has read to the journal's end and the store is still,
+/// compares its counts with the store's own (`movie-queue stats`): they
+/// differ when the store opens from a snapshot that holds records the
+/// journal lost (a damaged end), which the pages cannot show.
+fn counts_differ(app: &App) -> Option<String> {
+    let status = super::status::get();
+    if status.loading || status.behind != Some(0) {
+        return None;
+    }
+    let before = app.model().last_seq();
+    let store = movie_queue::QueueManager::options().statistics(&app.dir).ok()?;
+    let (mine, after) = {
+        let model = app.model();
+        (model.statistics(), model.last_seq())
+    };
+    if before != after {
+        // A record came in meanwhile: next time.
+        return None;
+    }
+    let agree = mine == store;
+    *AGREE.lock().unwrap_or_else(PoisonError::into_inner) = Some(agree);
+    (!agree).then(|| {
+        format!(
+            "the counts here ({} pending, {} failed, {} completed) differ from the store's own ({} pending, {} failed, {} completed: \
+             `movie-queue stats`): the journal ends at record {after}, and the store opens from a snapshot that holds \
+             more (Health says more)",
+            mine.pending, mine.failed, mine.completed, store.pending, store.failed, store.completed
+        )
+    })
+}
+
 /// Notes a verify's outcome.
-pub fn verified(ok: bool) {
-    *VERIFIED.lock().unwrap_or_else(PoisonError::into_inner) = Some((now(), ok));
+pub fn verified(ok: bool, problems: usize) {
+    *VERIFIED.lock().unwrap_or_else(PoisonError::into_inner) = Some((now(), ok, problems));
 }
 
 /// One metric's help, type and samples.
@@ -134,12 +220,21 @@ fn store_metrics(out: &mut String, app: &App) {
         let help = "Seconds since the snapshot was written.";
         gauge(out, "snapshot_age_seconds", help, (now() - written).max(0.0));
     }
-    if let Some((at, ok)) = *VERIFIED.lock().unwrap_or_else(PoisonError::into_inner) {
+    if let Some((at, ok, problems)) = *VERIFIED.lock().unwrap_or_else(PoisonError::into_inner) {
         let help = "1 if the server's last verify of the store found it opens, else 0.";
         gauge(out, "verify_ok", help, if ok { 1.0 } else { 0.0 });
+        let help = "Problems the store survives, as the server's last verify found them (0: none).";
+        gauge(out, "verify_problems", help, value(problems as u64));
         let help = "When the server last verified the store, Unix seconds.";
         gauge(out, "verify_timestamp_seconds", help, at);
     }
+    if let Some(agree) = *AGREE.lock().unwrap_or_else(PoisonError::into_inner) {
+        let help =
+            "1 if the server's counts equal the store's own (stats) when last compared at the journal's end, else 0.";
+        gauge(out, "counts_agree", help, if agree { 1.0 } else { 0.0 });
+    }
+    let help = "1 while the server is still reading the journal it started on (the counts are partial), else 0.";
+    gauge(out, "loading", help, if status.loading { 1.0 } else { 0.0 });
     let help = "1 while the server follows the journal, 0 while its live feed is stopped.";
     gauge(
         out,

@@ -144,7 +144,7 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
     app.guard.set_port(bound.port());
     watch(Arc::clone(&app));
     publish(Arc::clone(&app));
-    metrics::verify_now_and_then(app.dir.clone());
+    metrics::verify_now_and_then(Arc::clone(&app));
     let records = super::output::counted(app.model().last_seq(), "record", "records");
     let records = if status::get().loading {
         format!("{records} read so far, reading on")
@@ -188,8 +188,22 @@ fn follow(app: Arc<App>, generation: u64) {
         let mut pause = RETRY_FIRST;
         while app.generation.load(Ordering::Acquire) == generation {
             let from = Seq(app.model().last_seq() + 1);
-            let Some(reason) = follow_from(&app, generation, from) else {
+            let Some(stop) = follow_from(&app, generation, from) else {
                 return;
+            };
+            let reason = match stop {
+                Stop::Rewritten(reason) => {
+                    // What the pages show is no longer the journal's
+                    // history: read the store again, and follow that.
+                    reread(
+                        &app,
+                        &format!(
+                            "records the pages had read were cut or written over ({reason}): the pages were read again from the store"
+                        ),
+                    );
+                    return;
+                }
+                Stop::Failed(reason) => reason,
             };
             if status::set_stopped(Some(reason.clone())) {
                 publish_status(&app);
@@ -201,12 +215,22 @@ fn follow(app: Arc<App>, generation: u64) {
     });
 }
 
-/// Follows from record `from` until a record cannot be read (its
-/// description) or the server started over on another store (`None`).
-fn follow_from(app: &App, generation: u64, from: Seq) -> Option<String> {
+/// Why the follower stopped.
+enum Stop {
+    /// A record could not be read or applied (its description).
+    Failed(String),
+    /// Records it had read were cut or written over: the history the pages
+    /// show is not the journal's any more.
+    Rewritten(String),
+}
+
+/// Follows from record `from` until a record cannot be read or the
+/// records read changed (why), or the server started over on another
+/// store (`None`).
+fn follow_from(app: &App, generation: u64, from: Seq) -> Option<Stop> {
     let mut events = match movie_queue::follow(&app.dir, from) {
         Ok(events) => events,
-        Err(error) => return Some(super::describe(&error)),
+        Err(error) => return Some(Stop::Failed(super::describe(&error))),
     };
     while let Some(record) = events.next() {
         if app.generation.load(Ordering::Acquire) != generation {
@@ -222,11 +246,15 @@ fn follow_from(app: &App, generation: u64, from: Seq) -> Option<String> {
                     ));
                     *app.model.write().unwrap_or_else(PoisonError::into_inner) = model;
                 }
-                Err(error) => return Some(format!("{error:#}")),
+                Err(error) => return Some(Stop::Failed(format!("{error:#}"))),
             }
         }
         if let Err(error) = live_record(app, record) {
-            return Some(error);
+            let reason = super::describe(&error);
+            return Some(match error {
+                movie_queue::Error::FollowedRecordGone { .. } => Stop::Rewritten(reason),
+                _ => Stop::Failed(reason),
+            });
         }
         if status::stopped().is_some() {
             status::set_stopped(None);
@@ -234,15 +262,15 @@ fn follow_from(app: &App, generation: u64, from: Seq) -> Option<String> {
             publish_status(app);
         }
     }
-    Some("the journal's stream ended".to_owned())
+    Some(Stop::Failed("the journal's stream ended".to_owned()))
 }
 
-/// Applies one followed record and announces it; the error's description
-/// when it could not be read or does not apply.
-fn live_record(app: &App, record: movie_queue::Result<EventRecord>) -> Result<(), String> {
-    let record = record.map_err(|error| super::describe(&error))?;
+/// Applies one followed record; the error when it could not be read or
+/// does not apply.
+fn live_record(app: &App, record: movie_queue::Result<EventRecord>) -> movie_queue::Result<()> {
+    let record = record?;
     let mut model = app.model.write().unwrap_or_else(PoisonError::into_inner);
-    model.apply(&record).map_err(|error| super::describe(&error))?;
+    model.apply(&record)?;
     status::set_last(model.last_seq());
     Ok(())
 }
@@ -295,7 +323,7 @@ fn publish(app: Arc<App>) {
 }
 
 /// Sends the status to the live feed.
-fn publish_status(app: &App) {
+pub(super) fn publish_status(app: &App) {
     if let Ok(message) = serde_json::to_string(&status::get()) {
         let _ = app.live.send(("status", message));
     }
@@ -345,7 +373,7 @@ fn watch(app: Arc<App>) {
                 known = now;
                 if now.base.is_some() {
                     status::note(
-                        "the store was compacted: events before its new base are gone from the journal, and their pages say so"
+                        "the compaction base changed (a `compact`, or a writer's recovery): events before it may be gone from the journal, and their pages say so"
                             .to_owned(),
                     );
                 }
@@ -382,6 +410,13 @@ fn start_over(app: &Arc<App>, present: bool) {
         return;
     }
     status::note("another store is in the directory's place (a new directory or a new journal): loading it".to_owned());
+    reread(app, "the pages now show the store found in its place");
+}
+
+/// Reads the store again from the start, shows it instead of what the
+/// pages showed (saying `why`, and up to which record), and follows it;
+/// or says why it cannot be read.
+fn reread(app: &Arc<App>, why: &str) {
     match load::load(&app.dir) {
         Ok((model, damage)) => {
             let records = model.last_seq();
@@ -390,17 +425,17 @@ fn start_over(app: &Arc<App>, present: bool) {
             status::set_last(records);
             status::set_stopped(damage.clone());
             status::note(format!(
-                "the pages now show the store found in its place (up to record {records}){}",
+                "{why} (up to record {records}){}",
                 damage
                     .map(|damage| format!("; it cannot be read further: {damage}"))
                     .unwrap_or_default()
             ));
+            publish_status(app);
             follow(Arc::clone(app), generation);
         }
         Err(error) => {
-            status::set_stopped(Some(format!(
-                "another store is in the directory's place and cannot be read: {error:#}"
-            )));
+            status::set_stopped(Some(format!("the store cannot be read: {error:#}")));
+            publish_status(app);
         }
     }
 }

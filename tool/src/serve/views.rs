@@ -102,15 +102,16 @@ pub enum Sort {
 }
 
 impl Sort {
-    /// The sort a URL names (`queue` if unknown).
-    pub fn parse(name: &str) -> Self {
-        match name {
+    /// The sort a URL names (`None`: no such sort).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "queue" | "" => Sort::Queue,
             "id" => Sort::Id,
             "title" => Sort::Title,
             "retries" => Sort::Retries,
             "retry_after" => Sort::RetryAfter,
-            _ => Sort::Queue,
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -410,9 +411,15 @@ impl EventView {
             .collect()
     }
 
-    /// The JSON line, pretty-printed.
-    pub fn pretty(&self) -> String {
-        serde_json::to_string_pretty(&self.json).unwrap_or_default()
+    /// The JSON line, pretty-printed, a line each (a page writes the line
+    /// breaks itself: the escaper shows a control character in a value as
+    /// `\n`).
+    pub fn pretty_lines(&self) -> Vec<String> {
+        serde_json::to_string_pretty(&self.json)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 

@@ -291,3 +291,42 @@ fn a_client_reading_the_live_feed_too_slowly_holds_nobody_up_and_catches_up_when
         "the slow client reached record {last}"
     );
 }
+
+/// Live feeds never end, so they are capped apart from other connections:
+/// one address holding its share of them leaves pages and the API free.
+#[test]
+fn live_feeds_are_capped_apart_and_pages_stay_free() {
+    let (_scratch, dir) = demo();
+    let server = serve(&dir, &[]);
+    let open_feed = |from: [u8; 4]| {
+        let mut stream = connect_from(from, server.addr).unwrap();
+        stream
+            .write_all(
+                format!(
+                    "GET /api/live HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
+                    server.addr.port()
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        let mut head = [0_u8; 12];
+        stream.read_exact(&mut head).unwrap();
+        (stream, String::from_utf8_lossy(&head).into_owned())
+    };
+    let feeds: Vec<(TcpStream, String)> = (0..8).map(|_| open_feed([127, 0, 0, 1])).collect();
+    assert!(
+        feeds.iter().all(|(_, head)| head.contains("200")),
+        "eight feeds from one address"
+    );
+    let (_, refused) = open_feed([127, 0, 0, 1]);
+    assert!(refused.contains("503"), "the ninth is refused: {refused}");
+    let api = get_from([127, 0, 0, 1], server.addr, "/api/live");
+    assert!(api.body.contains("too many live feeds"), "{api:?}");
+    assert_eq!(
+        get_from([127, 0, 0, 1], server.addr, "/api/stats").status,
+        200,
+        "its pages are served"
+    );
+    let (_, other) = open_feed([127, 0, 0, 2]);
+    assert!(other.contains("200"), "another address has its own");
+}
