@@ -71,7 +71,10 @@ pub fn shared(dir: &Path) -> Health {
     health
 }
 
-/// Verifies the store in `dir` (reads only); `/metrics` reports the outcome.
+/// Verifies the store in `dir` (reads only), in a child process when it
+/// can (`movie-queue verify --json`, this same binary): a check holds a
+/// whole state in memory for a moment, and a child gives it back when it
+/// exits, where this process's allocator would keep it resident.
 fn health(dir: &Path) -> Health {
     let written = snapshot_written(dir);
     let mut health = Health {
@@ -95,6 +98,10 @@ fn health(dir: &Path) -> Health {
         offset: None,
         hint: None,
     };
+    if let Some(report) = verify_in_child(dir) {
+        health.fill(&report);
+        return health;
+    }
     match movie_queue::verify(dir) {
         Ok(report) => {
             health.ok = true;
@@ -116,11 +123,56 @@ fn health(dir: &Path) -> Health {
             health.error = Some(crate::describe(&error));
         }
     }
-    super::metrics::verified(health.ok, health.problems.len());
     health
 }
 
+/// `movie-queue --dir DIR verify --json` run by this binary: its JSON
+/// (`None` when it could not be run or said nothing parseable: the caller
+/// verifies in this process instead).
+fn verify_in_child(dir: &Path) -> Option<serde_json::Value> {
+    let output = std::process::Command::new(std::env::current_exe().ok()?)
+        .arg("--dir")
+        .arg(dir)
+        .args(["verify", "--json"])
+        .env_remove("MOVIE_QUEUE_DIR")
+        .env("RUST_LOG", "off")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    report.get("ok").is_some().then_some(report)
+}
+
 impl Health {
+    /// The fields of `verify --json`'s `report`.
+    fn fill(&mut self, report: &serde_json::Value) {
+        let number = |name: &str| report[name].as_u64().unwrap_or(0);
+        let text = |name: &str| report[name].as_str().map(str::to_owned);
+        self.ok = report["opens"].as_bool().unwrap_or(false);
+        self.segments = usize::try_from(number("segments")).unwrap_or(usize::MAX);
+        self.records = number("records");
+        self.bytes = number("bytes");
+        self.first_seq = number("first_seq");
+        self.last_seq = number("last_seq");
+        self.start = text("start").unwrap_or_default();
+        self.snapshot_seq = report["snapshot_seq"].as_u64();
+        self.snapshot_compared = report["snapshot_compared"].as_bool().unwrap_or(false);
+        self.problems = report["problems"]
+            .as_array()
+            .map(|problems| {
+                problems
+                    .iter()
+                    .filter_map(|problem| problem.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.error = text("error");
+        self.file = text("file");
+        self.offset = report["offset"].as_u64();
+        self.hint = self.file.is_some().then(|| crate::REPAIR_HINT.to_owned());
+    }
+
     /// "N segments, N records, N bytes", each noun as its count wants it.
     #[must_use]
     pub fn journal_words(&self) -> String {

@@ -67,6 +67,7 @@ static SAID: Mutex<String> = Mutex::new(String::new());
 /// show already: the store does not open, problems it survives, counts
 /// that differ from the store's own; once, until it changes.
 pub fn report(app: &App, health: &super::health::Health) {
+    verified(health.ok, health.problems.len());
     let mut findings = Vec::new();
     if let Some(error) = &health.error {
         findings.push(format!("verify: the store does not open: {error}"));
@@ -120,7 +121,7 @@ fn counts_differ(app: &App) -> Option<String> {
 }
 
 /// Notes a verify's outcome.
-pub fn verified(ok: bool, problems: usize) {
+fn verified(ok: bool, problems: usize) {
     *VERIFIED.lock().unwrap_or_else(PoisonError::into_inner) = Some((now(), ok, problems));
 }
 

@@ -339,7 +339,8 @@ fn the_overview_follows_live_says_when_the_store_is_replaced_and_when_the_server
     }
     tab.wait_for("document.getElementById('banner').textContent.includes('another store is in the directory')");
     tab.wait_for("document.getElementById('banner').textContent.includes('now show the store found in its place')");
-    tab.eval("location.reload()");
+    // The old page's mark goes first, so the wait is for the new page's script.
+    tab.eval("document.body.removeAttribute('data-js'); location.reload()");
     tab.wait_for("document.body !== null && document.body.getAttribute('data-js') === 'ready'");
     assert_eq!(
         tab.eval("document.querySelector('#counts [data-count=\"pending\"]').textContent"),
