@@ -38,6 +38,9 @@ pub struct Health {
     pub offset: Option<u64>,
     /// What to do about it.
     pub hint: Option<String>,
+    /// When this check was made, Unix seconds (callers sharing one check
+    /// see the same).
+    pub checked_at: f64,
 }
 
 /// When the snapshot's manifest was written, Unix seconds.
@@ -97,6 +100,7 @@ fn health(dir: &Path) -> Health {
         file: None,
         offset: None,
         hint: None,
+        checked_at: now(),
     };
     if let Some(report) = verify_in_child(dir) {
         health.fill(&report);

@@ -36,12 +36,12 @@ static AGREE: Mutex<Option<bool>> = Mutex::new(None);
 /// that differ from the store's own.
 pub fn verify_now_and_then(app: std::sync::Arc<App>) {
     std::thread::spawn(move || {
-        // First once the journal is read and its end measured, so the
-        // counts can be compared.
+        // First once the journal is read and its end measured (or the
+        // follower stopped at damage), so the counts can be compared.
         let ready = std::time::Instant::now();
         while ready.elapsed() < Duration::from_secs(30) {
             let status = super::status::get();
-            if !status.loading && status.behind.is_some() {
+            if !status.loading && (status.behind.is_some() || status.stopped.is_some()) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -60,13 +60,20 @@ pub fn verify_now_and_then(app: std::sync::Arc<App>) {
     });
 }
 
-/// What the last check found that the banner said.
-static SAID: Mutex<String> = Mutex::new(String::new());
+/// What the last check reported found that the banner said, and when
+/// that check was made.
+static SAID: Mutex<(String, f64)> = Mutex::new((String::new(), 0.0));
 
 /// Puts in the banner what a check (`health`) found that the pages do not
 /// show already: the store does not open, problems it survives, counts
 /// that differ from the store's own; once, until it changes.
 pub fn report(app: &App, health: &super::health::Health) {
+    // One report a check, however many callers shared it.
+    let mut said = SAID.lock().unwrap_or_else(PoisonError::into_inner);
+    if said.1 >= health.checked_at {
+        return;
+    }
+    said.1 = health.checked_at;
     verified(health.ok, health.problems.len());
     let mut findings = Vec::new();
     if let Some(error) = &health.error {
@@ -79,13 +86,14 @@ pub fn report(app: &App, health: &super::health::Health) {
         findings.push(differs);
     }
     let finding = findings.join(" · ");
-    let mut said = SAID.lock().unwrap_or_else(PoisonError::into_inner);
-    if finding != *said {
-        if !finding.is_empty() {
-            super::status::note(finding.clone());
-            super::publish_status(app);
-        }
-        *said = finding;
+    if finding != said.0 {
+        super::status::note(if finding.is_empty() {
+            "verify: the store holds up now, and the counts here are the store's".to_owned()
+        } else {
+            finding.clone()
+        });
+        super::publish_status(app);
+        said.0 = finding;
     }
 }
 
@@ -95,7 +103,7 @@ pub fn report(app: &App, health: &super::health::Health) {
 /// journal lost (a damaged end), which the pages cannot show.
 fn counts_differ(app: &App) -> Option<String> {
     let status = super::status::get();
-    if status.loading || status.behind != Some(0) {
+    if status.loading || (status.behind != Some(0) && status.stopped.is_none()) {
         return None;
     }
     let before = app.model().last_seq();
@@ -108,14 +116,30 @@ fn counts_differ(app: &App) -> Option<String> {
         // A record came in meanwhile: next time.
         return None;
     }
+    if mine != store && super::rebase(app, after) {
+        // The store's end was past the journal's: the pages show it now.
+        *AGREE.lock().unwrap_or_else(PoisonError::into_inner) = Some(true);
+        return None;
+    }
     let agree = mine == store;
     *AGREE.lock().unwrap_or_else(PoisonError::into_inner) = Some(agree);
+    let words = |counts: &movie_queue::Statistics| {
+        format!(
+            "{} pending, {} in flight, {} failed ({} permanent), {} completed, {} removed",
+            counts.pending,
+            counts.in_flight,
+            counts.failed,
+            counts.permanent_failures,
+            counts.completed,
+            counts.removed
+        )
+    };
     (!agree).then(|| {
         format!(
-            "the counts here ({} pending, {} failed, {} completed) differ from the store's own ({} pending, {} failed, {} completed: \
-             `movie-queue stats`): the journal ends at record {after}, and the store opens from a snapshot that holds \
-             more (Health says more)",
-            mine.pending, mine.failed, mine.completed, store.pending, store.failed, store.completed
+            "the counts here ({}) differ from the store's own ({}: `movie-queue stats`): the pages show the journal's \
+             history to record {after}, and the store opens to another state (Health says why)",
+            words(&mine),
+            words(&store)
         )
     })
 }

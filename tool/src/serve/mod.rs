@@ -51,6 +51,8 @@ pub struct App {
     /// Bumped each time the server starts over on a store found in the
     /// directory's place: a follower of an older one stops.
     pub generation: AtomicU64,
+    /// The identity of the store the pages show (see [`Identity`]).
+    identity: std::sync::Mutex<Identity>,
     /// What a request must carry, and which `Host` it may name.
     pub guard: security::Guard,
     /// `--allow-actions`: the movie page's buttons and their token.
@@ -75,6 +77,7 @@ pub fn run(dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         model: RwLock::new(Model::new(RetryPolicy::default().max_retries)),
         live,
         generation: AtomicU64::new(0),
+        identity: std::sync::Mutex::new(Identity::of(dir)),
         guard,
         actions: if args.allow_actions {
             Some(actions::Actions::new()?)
@@ -270,6 +273,11 @@ fn follow_from(app: &App, generation: u64, from: Seq) -> Option<Stop> {
 fn live_record(app: &App, record: movie_queue::Result<EventRecord>) -> movie_queue::Result<()> {
     let record = record?;
     let mut model = app.model.write().unwrap_or_else(PoisonError::into_inner);
+    // Records the timeline's starting state already holds (a compaction
+    // base the follower started again from, after a hole) are not applied.
+    if record.seq.0 <= model.last_seq() {
+        return Ok(());
+    }
     model.apply(&record)?;
     status::set_last(model.last_seq());
     Ok(())
@@ -320,6 +328,38 @@ fn publish(app: Arc<App>) {
             let _ = app.live.send(("records", message.to_string()));
         }
     });
+}
+
+/// When the store's own state is past the journal's last record (the
+/// journal lost its end, and the compaction base or the snapshot holds
+/// it), moves the timeline on to that state as one step after record
+/// `last`, and says so. Says whether it did.
+pub(super) fn rebase(app: &App, last: u64) -> bool {
+    // Another store in the place is the watcher's to load, not a lost end.
+    let shown = *app.identity.lock().unwrap_or_else(PoisonError::into_inner);
+    if (Identity::of(&app.dir).store, Identity::of(&app.dir).journal) != (shown.store, shown.journal) {
+        return false;
+    }
+    let Ok(store) = movie_queue::QueueManager::open_read_only(&app.dir) else {
+        return false;
+    };
+    let seq = store.last_seq();
+    if seq.0 <= last {
+        return false;
+    }
+    {
+        let mut model = app.model.write().unwrap_or_else(PoisonError::into_inner);
+        if model.last_seq() != last {
+            return false;
+        }
+        model.rebase(seq.0, store.state());
+        status::set_last(model.last_seq());
+    }
+    status::note(format!(
+        "the journal ends at record {last}, and the store holds its state as of record {seq} (its compaction base or snapshot kept what the journal lost): the pages show that state from there"
+    ));
+    publish_status(app);
+    true
 }
 
 /// Sends the status to the live feed.
@@ -417,6 +457,7 @@ fn start_over(app: &Arc<App>, present: bool) {
 /// pages showed (saying `why`, and up to which record), and follows it;
 /// or says why it cannot be read.
 fn reread(app: &Arc<App>, why: &str) {
+    *app.identity.lock().unwrap_or_else(PoisonError::into_inner) = Identity::of(&app.dir);
     match load::load(&app.dir) {
         Ok((model, damage)) => {
             let records = model.last_seq();

@@ -228,6 +228,8 @@ pub struct Model {
     pub recent: VecDeque<EventRecord>,
     /// Records applied per kind, as [`KINDS`].
     pub kind_counts: [u64; KINDS.len()],
+    /// The record a [`Model::rebase`] moved the timeline on to (0: none).
+    rebased: u64,
 }
 
 /// How many of the latest records the overview lists.
@@ -255,6 +257,7 @@ impl Model {
             max_retries,
             recent: VecDeque::with_capacity(RECENT + 1),
             kind_counts: [0; KINDS.len()],
+            rebased: 0,
         }
     }
 
@@ -301,9 +304,38 @@ impl Model {
         self.by_id.shrink_to_fit(|&index| hasher.hash_one(ids.get(index)));
     }
 
-    /// The last record applied (or the starting point).
+    /// The last record applied (or the starting point, or the state it
+    /// was moved on to).
     pub fn last_seq(&self) -> u64 {
-        self.events.last().map_or(self.start_seq, |meta| meta.seq)
+        self.events
+            .last()
+            .map_or(self.start_seq, |meta| meta.seq)
+            .max(self.rebased)
+    }
+
+    /// Moves the timeline on to `state`, the store as of record `seq` (past
+    /// its last record: the journal lost records its compaction base or
+    /// snapshot holds), as one step: every movie's state there is noted
+    /// as of `seq`, those no longer in it as gone.
+    pub fn rebase(&mut self, seq: u64, state: QueueState) {
+        let present: Vec<String> = self
+            .tracks()
+            .filter(|track| track.now().is_some_and(|state| state.place.is_some()))
+            .map(|track| track.id().to_owned())
+            .collect();
+        self.state = state;
+        let ids: Vec<String> = Place::ALL
+            .into_iter()
+            .flat_map(|place| self.state.ids(place).map(str::to_owned).collect::<Vec<_>>())
+            .chain(present)
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for id in &ids {
+            if seen.insert(id.as_str()) {
+                self.observe(seq, id);
+            }
+        }
+        self.rebased = seq;
     }
 
     /// The first record the timeline can show (its starting point).

@@ -40,40 +40,63 @@ pub fn random_hex() -> std::io::Result<String> {
     }))
 }
 
-/// Rows of a keyboard and the digits: a character next to the one before
-/// it in one of these is a guess, not a draw.
-const ROWS: [&str; 4] = ["qwertyuiop", "asdfghjkl", "zxcvbnm", "1234567890"];
+/// Rows and columns of a keyboard and the digits: a character next to the
+/// one before it in one of these, either way, is a guess, not a draw.
+const ROWS: [&str; 14] = [
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "1234567890",
+    "1qaz",
+    "2wsx",
+    "3edc",
+    "4rfv",
+    "5tgb",
+    "6yhn",
+    "7ujm",
+    "8ik",
+    "9ol",
+    "0p",
+];
 
 /// How a character follows from those before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Relation {
-    /// Its code point is the one before's plus this (`aaa`, `abc`, `cba`).
-    Step(i64),
-    /// It is the key after the one before on a keyboard row (`qwe`).
-    Key,
+    /// Its code point is that of the one this far back plus this
+    /// (`aaa`, `abc`, `cba`; `a1b2c3` at distance 2).
+    Step(usize, i64),
+    /// It is next, either way, on a keyboard row or column to the one
+    /// this far back (`qwe`, `qaz`; `1q2w` at distance 2, `qazwsx` at 3).
+    Key(usize),
     /// It repeats the character this far back (`passwordpassword`).
     Repeat(usize),
 }
 
 /// The relations character `index` of `chars` has to those before it.
 fn relations(chars: &[char], index: usize) -> Vec<Relation> {
-    let Some(previous) = index.checked_sub(1).and_then(|before| chars.get(before)) else {
+    if index == 0 {
         return Vec::new();
-    };
-    let c = chars[index].to_ascii_lowercase();
-    let previous = previous.to_ascii_lowercase();
-    let mut found = Vec::new();
-    let step = i64::from(u32::from(c)) - i64::from(u32::from(previous));
-    if (-1..=1).contains(&step) {
-        found.push(Relation::Step(step));
     }
-    let key = ROWS.iter().any(|row| {
-        row.find(previous)
-            .and_then(|at| row.get(at + 1..at + 2))
-            .is_some_and(|next| next.starts_with(c))
-    });
-    if key {
-        found.push(Relation::Key);
+    let c = chars[index].to_ascii_lowercase();
+    let mut found = Vec::new();
+    for distance in 1..=index.min(4) {
+        let back = chars[index - distance].to_ascii_lowercase();
+        let step = i64::from(u32::from(c)) - i64::from(u32::from(back));
+        if (-1..=1).contains(&step) && (distance == 1 || step != 0) {
+            found.push(Relation::Step(distance, step));
+        }
+    }
+    for distance in 1..=index.min(4) {
+        let back = chars[index - distance].to_ascii_lowercase();
+        let key = ROWS.iter().any(|row| {
+            let (Some(at), Some(to)) = (row.find(back), row.find(c)) else {
+                return false;
+            };
+            at.abs_diff(to) == 1
+        });
+        if key {
+            found.push(Relation::Key(distance));
+        }
     }
     for distance in 2..=index.min(16) {
         if chars[index - distance].to_ascii_lowercase() == c {
@@ -87,8 +110,12 @@ fn relations(chars: &[char], index: usize) -> Vec<Relation> {
 /// character drawn from the smallest usual alphabet that holds the
 /// token's characters (hex digits, 16; else the classes it uses: digits
 /// 10, lower-case 26, upper-case 26, other printable ASCII 32) is worth
-/// that alphabet's bits, except a letter of a token of letters alone,
-/// which reads as words (2.5 bits, English's rate). Two counts: as drawn,
+/// that alphabet's bits, except a letter of a token of letters alone
+/// written as words are (lower-case, capitals apart and few), which reads
+/// as words (2.5 bits, English's rate), as does one of letter
+/// groups parted by spaces, dashes, dots or underscores; a token of fewer
+/// than 8 distinct characters counts only those as its alphabet.
+/// Two counts: as drawn,
 /// and with runs of characters that keep one relation to those before
 /// them (the same step: `aaa`, `abc`; keys along a row; a stretch
 /// repeated) costing nothing after their first four (a random draw has
@@ -97,7 +124,9 @@ pub fn token_bits(token: &str) -> (f64, f64) {
     let chars: Vec<char> = token.chars().collect();
     let hex = |c: &char| c.is_ascii_digit() || ('a'..='f').contains(c);
     let upper_hex = |c: &char| c.is_ascii_digit() || ('A'..='F').contains(c);
-    let alphabet: u32 = if chars.iter().all(hex) || chars.iter().all(upper_hex) {
+    let alphabet: u32 = if chars.iter().all(char::is_ascii_digit) {
+        10
+    } else if chars.iter().all(hex) || chars.iter().all(upper_hex) {
         16
     } else {
         let uses = |class: fn(&char) -> bool| chars.iter().any(class);
@@ -112,11 +141,28 @@ pub fn token_bits(token: &str) -> (f64, f64) {
         .map(|(_, size)| size)
         .sum()
     };
-    let drawn = if chars.iter().all(char::is_ascii_alphabetic) {
-        2.5
+    // A draw from an alphabet shows much of it: a token of fewer than 8
+    // distinct characters (`0110…`) was drawn from those alone.
+    let distinct = chars.iter().collect::<std::collections::BTreeSet<_>>().len();
+    let alphabet = if distinct < 8 {
+        f64::from(u32::try_from(distinct).unwrap_or(1).min(alphabet))
     } else {
-        f64::from(alphabet).log2()
+        f64::from(alphabet)
     };
+    // Letters alone as words are written (lower-case, a capital now and
+    // then, never two together), or letter groups parted by spaces,
+    // dashes, dots or underscores, read as words.
+    let capitals = chars.iter().filter(|c| c.is_ascii_uppercase()).count();
+    let capitals_apart = !chars
+        .windows(2)
+        .any(|pair| pair[0].is_ascii_uppercase() && pair[1].is_ascii_uppercase());
+    let worded = (chars.iter().all(char::is_ascii_alphabetic) && capitals_apart && capitals * 4 <= chars.len())
+        || token
+            .split([' ', '-', '_', '.'])
+            .filter(|part| part.len() >= 3 && part.chars().all(|c| c.is_ascii_alphabetic()))
+            .count()
+            >= 2;
+    let drawn = if worded { 2.5 } else { alphabet.log2() };
     // A run: characters that keep one relation to those before them.
     let mut bits = 0.0;
     let (mut run, mut kept): (usize, Vec<Relation>) = (0, Vec::new());
@@ -215,6 +261,10 @@ impl Guard {
     ) -> Result<bool, (StatusCode, &'static str)> {
         if self.loopback {
             let port = self.port.load(Ordering::Relaxed);
+            // Two `Host` headers are no name at all.
+            if headers.get_all(header::HOST).iter().count() > 1 {
+                return Err((StatusCode::BAD_REQUEST, "a request names one Host\n"));
+            }
             // The authority of an absolute-form request line wins over
             // `Host` (RFC 9112 3.2.2); names in any case.
             let host = authority
@@ -399,19 +449,25 @@ mod tests {
 
     #[test]
     fn tokens_as_random_generators_make_them_pass_and_guessable_ones_do_not() {
-        // A thousand tokens as `openssl rand -hex 16` makes them all pass
-        // (a million did, once, in a release build).
+        // A thousand tokens as `openssl rand -hex 16` and `-base64 24`
+        // make them all pass (a million of each did, once, in a release
+        // build).
+        const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
         for _ in 0..1_000 {
-            let token: String = (0..32)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    char::from_digit((state % 16) as u32, 16).unwrap()
-                })
+            let hex: String = (0..32)
+                .map(|_| char::from_digit((next() % 16) as u32, 16).unwrap())
                 .collect();
-            assert!(check_token(&token).is_ok(), "{token}: {:?} bits", token_bits(&token));
+            assert!(check_token(&hex).is_ok(), "{hex}: {:?} bits", token_bits(&hex));
+            // As `openssl rand -base64 24` makes them: 32 characters.
+            let base64: String = (0..32).map(|_| char::from(BASE64[(next() % 64) as usize])).collect();
+            assert!(check_token(&base64).is_ok(), "{base64}: {:?} bits", token_bits(&base64));
         }
         for strong in [
             "3f9c2b7a1e8d4c6b9a0f5e2d7c1b8a4e", // openssl rand -hex 16
@@ -434,6 +490,16 @@ mod tests {
             "correcthorsebatterystaplecorrecthorsebatterystaple",
             "abcdefghijklmnopabcdefghijklmnopabcdefghijklmnopabcdefghijklmnopabcdefghijklmnopabcdefghijklmnopabcdefghijklmnopabcdefghijklmnop",
             &format!("{}bcdefghijk", "a".repeat(128)),
+            "0110100111010010110100101101001011101001011010010110100101101001",
+            "31415926535897932384626433832795",
+            "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6",
+            "0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p",
+            "1q2w3e4r5t6y7u8i9o0p1q2w3e4r5t6y7u8i",
+            "qazwsxedcrfvtgbyhnujmikolp1234567890",
+            "mnbvcxzlkjhgfdsapoiuytrewq0987654321",
+            "1111222233334444555566667777888899990000",
+            "the quick brown fox jumps over the lazy dog",
+            "movie-queue-dashboard-token-00001",
         ] {
             assert!(check_token(weak).is_err(), "{weak}: {:?} bits", token_bits(weak));
         }

@@ -346,8 +346,8 @@ fn a_store_repaired_past_a_hole_is_served_with_the_stores_counts() {
 }
 
 /// Damage the journal's reader cannot see (the last record torn, the
-/// snapshot holding it) is said: verify's finding and counts that differ
-/// from the store's own reach the banner and the metrics.
+/// snapshot holding it) is said: verify's finding reaches the banner and
+/// the metrics, and the pages move on to the state the store opens to.
 #[test]
 fn damage_the_pages_cannot_show_is_said_in_the_banner_and_the_metrics() {
     let (_scratch, dir) = demo();
@@ -356,12 +356,16 @@ fn damage_the_pages_cannot_show_is_said_in_the_banner_and_the_metrics() {
     let at = bytes.len() - 10;
     bytes[at] ^= 0x55;
     std::fs::write(&segment, bytes).unwrap();
+    let expected = stats(&dir);
     let server = serve(&dir, &[]);
-    let page = wait_for(server.addr, "/", |answer| answer.body.contains("differ from the store"));
-    assert!(page.body.contains("differ from the store"), "{}", page.body);
+    let page = wait_for(server.addr, "/", |answer| {
+        answer.body.contains("the journal ends at record 32")
+    });
+    assert!(page.body.contains("the journal ends at record 32"), "{}", page.body);
     assert!(page.body.contains("verify found"), "{}", page.body);
+    assert_eq!(get(server.addr, "/api/stats").json(), expected, "the store's counts");
     let metrics = parse_metrics(&get(server.addr, "/metrics").body);
-    assert_eq!(sample(&metrics, "movie_queue_counts_agree", None), Some(0.0));
+    assert_eq!(sample(&metrics, "movie_queue_counts_agree", None), Some(1.0));
     assert!(sample(&metrics, "movie_queue_verify_problems", None).unwrap() >= 1.0);
 }
 
@@ -380,4 +384,52 @@ fn damage_made_under_a_running_server_is_said_once_health_checks() {
     );
     let page = get(server.addr, "/journal");
     assert!(page.body.contains("verify"), "every page says it: {}", page.body);
+}
+
+/// The journal's torn end cut by `repair`, the store's compaction base
+/// holding the record it lost: the server moves its pages on to the
+/// store's state (its counts become `stats`'), and says so.
+#[test]
+fn a_journal_end_repair_cut_is_shown_as_the_store_holds_it() {
+    let (_scratch, dir) = demo();
+    let segment = dir.join("journal").join("00000000000000000001.seg");
+    let length = std::fs::metadata(&segment).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&segment).unwrap();
+    file.set_len(length - 10).unwrap();
+    drop(file);
+    mq(&dir, &["repair"]).ok();
+    let expected = stats(&dir);
+    let server = serve(&dir, &[]);
+    let answer = wait_for(server.addr, "/api/stats", |answer| answer.json() == expected);
+    assert_eq!(answer.json(), expected, "the store's counts");
+    assert!(
+        get(server.addr, "/").body.contains("the journal ends at record"),
+        "said"
+    );
+    let status = get(server.addr, "/api/status").json();
+    assert_eq!(status["stopped"], serde_json::Value::Null, "{status}");
+}
+
+/// Damage in the middle of the journal while a server follows it, then
+/// `repair`: the server goes on by itself (no write needed), with the
+/// store's counts and no error left.
+#[test]
+fn a_running_server_goes_on_by_itself_after_a_repair() {
+    let (_scratch, dir) = demo();
+    let server = serve(&dir, &[]);
+    // Damage a record the server has read, then make it read past it.
+    damage_record(&dir, b"Third Man");
+    mq(&dir, &["repair"]).ok();
+    let expected = stats(&dir);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let status = get(server.addr, "/api/status").json();
+        let counts = get(server.addr, "/api/stats").json();
+        if (status["stopped"].is_null() && counts == expected) || Instant::now() > deadline {
+            assert_eq!(counts, expected, "{status}");
+            assert!(status["stopped"].is_null(), "{status}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
