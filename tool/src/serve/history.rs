@@ -7,7 +7,7 @@ use std::path::Path;
 use movie_queue::{EventRecord, Events, Seq};
 use serde::Serialize;
 
-use super::model::{KINDS, Model, kind_index};
+use super::model::{EventMeta, KINDS, Model, kind_index};
 use super::views::{EventView, Row, place_name};
 
 /// A gap between two wanted records past which a new stream is opened
@@ -95,8 +95,8 @@ fn matching(model: &Model, query: &JournalQuery, count: usize, before: bool) -> 
             model
                 .events
                 .iter()
-                .filter(move |meta| kind.is_none_or(|kind| meta.kind == kind))
-                .map(|meta| meta.seq),
+                .filter(move |meta| kind.is_none_or(|kind| meta.kind() == kind))
+                .map(EventMeta::seq),
         )
     } else {
         let Some(track) = model.track(&query.id) else {
@@ -111,10 +111,10 @@ fn matching(model: &Model, query: &JournalQuery, count: usize, before: bool) -> 
                 .filter(move |&seq| seq > model.start_seq)
                 .filter(move |&seq| {
                     kinds.is_none_or(|kind| {
-                        let index = seq.checked_sub(model.events.first().map_or(0, |meta| meta.seq));
+                        let index = seq.checked_sub(model.events.first().map_or(0, EventMeta::seq));
                         index
                             .and_then(|index| model.events.get(usize::try_from(index).ok()?))
-                            .is_some_and(|meta| meta.kind == kind)
+                            .is_some_and(|meta| meta.kind() == kind)
                     })
                 }),
         )
@@ -144,7 +144,7 @@ pub fn journal(dir: &Path, model: &Model, query: &JournalQuery) -> movie_queue::
         from: query.from,
         kind: query.kind.clone(),
         id: query.id.clone(),
-        first_seq: model.events.first().map_or(0, |meta| meta.seq),
+        first_seq: model.events.first().map_or(0, EventMeta::seq),
         last_seq: model.last_seq(),
         events,
         compacted,

@@ -25,21 +25,27 @@ const BATCH: u64 = 4096;
 /// As [`load_into`].
 pub fn load(dir: &Path) -> anyhow::Result<(Model, Option<String>)> {
     let slot = RwLock::new(Model::new(RetryPolicy::default().max_retries));
-    let damage = load_into(dir, &slot, &mut |_| {})?;
+    let damage = load_into(dir, &slot, &std::sync::atomic::AtomicUsize::new(0), &mut |_| {})?;
     Ok((slot.into_inner().unwrap_or_else(PoisonError::into_inner), damage))
 }
 
 /// Reads the store in `dir` into `slot`: every record the journal holds,
 /// from the state its first record continues (nothing, or after `compact`
 /// the state as of the compaction base), `progress` told the last record
-/// applied after each batch. Damage part-way does not stop it: the
+/// applied after each batch; between batches, the readers counted in
+/// `waiting` get the lock first. Damage part-way does not stop it: the
 /// timeline ends before it, and the damage is said (the `Some`), so the
 /// dashboard starts on any store it can read some of, and its Health page
 /// says the rest.
 ///
 /// # Errors
 /// The directory holds no store, or not even its start can be read.
-pub fn load_into(dir: &Path, slot: &RwLock<Model>, progress: &mut dyn FnMut(u64)) -> anyhow::Result<Option<String>> {
+pub fn load_into(
+    dir: &Path,
+    slot: &RwLock<Model>,
+    waiting: &std::sync::atomic::AtomicUsize,
+    progress: &mut dyn FnMut(u64),
+) -> anyhow::Result<Option<String>> {
     let max_retries = RetryPolicy::default().max_retries;
     let mut events = movie_queue::events(dir, Seq(0))?;
     let head = events.next();
@@ -79,9 +85,15 @@ pub fn load_into(dir: &Path, slot: &RwLock<Model>, progress: &mut dyn FnMut(u64)
         applied += 1;
         if applied.is_multiple_of(BATCH) {
             progress(model.last_seq());
-            // Let the pages in.
+            // Let the pages in: a lock released and taken again at once
+            // would keep a waiting reader out until the end.
             drop(model);
-            std::thread::yield_now();
+            for _ in 0..1_000 {
+                if waiting.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
             model = write();
         }
     }

@@ -51,6 +51,9 @@ pub struct App {
     /// Bumped each time the server starts over on a store found in the
     /// directory's place: a follower of an older one stops.
     pub generation: AtomicU64,
+    /// Readers waiting for the timeline: the loader lets them in between
+    /// its batches.
+    pub waiting: std::sync::atomic::AtomicUsize,
     /// The identity of the store the pages show (see [`Identity`]).
     identity: std::sync::Mutex<Identity>,
     /// What a request must carry, and which `Host` it may name.
@@ -62,7 +65,10 @@ pub struct App {
 impl App {
     /// The timeline, for reading (a panic elsewhere poisons nothing here).
     pub fn model(&self) -> std::sync::RwLockReadGuard<'_, Model> {
-        self.model.read().unwrap_or_else(PoisonError::into_inner)
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let model = self.model.read().unwrap_or_else(PoisonError::into_inner);
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        model
     }
 }
 
@@ -77,6 +83,7 @@ pub fn run(dir: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         model: RwLock::new(Model::new(RetryPolicy::default().max_retries)),
         live,
         generation: AtomicU64::new(0),
+        waiting: std::sync::atomic::AtomicUsize::new(0),
         identity: std::sync::Mutex::new(Identity::of(dir)),
         guard,
         actions: if args.allow_actions {
@@ -103,7 +110,7 @@ fn start_loading(app: &Arc<App>) -> std::sync::mpsc::Receiver<anyhow::Result<()>
     let app = Arc::clone(app);
     status::set_loading(true);
     std::thread::spawn(move || {
-        let loaded = load::load_into(&app.dir, &app.model, &mut status::set_last);
+        let loaded = load::load_into(&app.dir, &app.model, &app.waiting, &mut status::set_last);
         status::set_loading(false);
         match loaded {
             Ok(damage) => {

@@ -67,38 +67,59 @@ impl State {
     }
 }
 
-/// Strings stored end to end in one buffer, each found by its index.
+/// Strings stored end to end in one buffer, each found by its index (the
+/// buffer holds at most 4 GiB: a string past that is stored as empty).
 #[derive(Debug, Clone, Default)]
 struct Strings {
-    text: String,
-    ends: Vec<usize>,
+    text: Vec<u8>,
+    ends: Vec<u32>,
 }
 
 impl Strings {
     fn push(&mut self, parts: &[&str]) -> u32 {
-        for part in parts {
-            self.text.push_str(part);
+        let length: usize = parts.iter().map(|part| part.len()).sum();
+        if u32::try_from(self.text.len() + length).is_ok() {
+            for part in parts {
+                self.text.extend_from_slice(part.as_bytes());
+            }
         }
-        self.ends.push(self.text.len());
+        self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
         u32::try_from(self.ends.len() - 1).unwrap_or(NONE)
     }
 
-    fn get(&self, index: u32) -> &str {
+    /// The bytes of string `index`.
+    fn bytes(&self, index: u32) -> std::ops::Range<usize> {
         let index = index as usize;
         let Some(&end) = self.ends.get(index) else {
-            return "";
+            return 0..0;
         };
         let start = index
             .checked_sub(1)
             .and_then(|before| self.ends.get(before))
             .copied()
             .unwrap_or(0);
-        self.text.get(start..end).unwrap_or("")
+        start as usize..end as usize
+    }
+
+    fn get(&self, index: u32) -> &str {
+        self.text
+            .get(self.bytes(index))
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .unwrap_or("")
+    }
+
+    /// Blanks string `index` out (its bytes become zeros: no search finds
+    /// text in it any more).
+    fn blank(&mut self, index: u32) {
+        let range = self.bytes(index);
+        if let Some(bytes) = self.text.get_mut(range) {
+            bytes.fill(0);
+        }
     }
 
     /// The string holding byte `offset`.
     fn holding(&self, offset: usize) -> u32 {
-        u32::try_from(self.ends.partition_point(|&end| end <= offset)).unwrap_or(NONE)
+        u32::try_from(self.ends.partition_point(|&end| (end as usize) <= offset)).unwrap_or(NONE)
     }
 
     fn shrink(&mut self) {
@@ -158,16 +179,37 @@ impl<'a> Track<'a> {
     }
 }
 
-/// What the dashboard knows of one record without reading it again.
+/// What the dashboard knows of one record without reading it again: 16
+/// bytes, its kind in the top byte of its sequence number (which stays
+/// below 2^56).
 #[derive(Debug, Clone, Copy)]
 pub struct EventMeta {
-    /// Its sequence number.
-    pub seq: u64,
+    seq_kind: u64,
     /// Its time, Unix seconds.
     pub ts: f64,
-    /// Its kind, an index into [`KINDS`].
-    pub kind: u8,
 }
+
+impl EventMeta {
+    fn new(seq: u64, ts: f64, kind: u8) -> Self {
+        EventMeta {
+            seq_kind: (seq & SEQ_BITS) | (u64::from(kind) << 56),
+            ts,
+        }
+    }
+
+    /// Its sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq_kind & SEQ_BITS
+    }
+
+    /// Its kind, an index into [`KINDS`].
+    pub fn kind(&self) -> u8 {
+        u8::try_from(self.seq_kind >> 56).unwrap_or(u8::MAX)
+    }
+}
+
+/// The bits of a record's sequence number in [`EventMeta`].
+const SEQ_BITS: u64 = (1 << 56) - 1;
 
 /// The event kinds, as `Event::kind` names them (FORMAT.md).
 pub const KINDS: [&str; 13] = [
@@ -205,11 +247,11 @@ pub struct Model {
     hasher: DefaultHashBuilder,
     /// Every (title, year) a movie has had, as `title\u{1f}year`.
     labels: Strings,
-    /// The lower-case `id\u{1f}title\0` of each movie's labels (the search
-    /// buffer), whose movie each is, and each movie's current one.
+    /// The lower-case `id\u{1f}title\0` of each label, by the label's
+    /// index (the search buffer; a movie's labels but its current one are
+    /// blanked out), and whose movie each is.
     search: Strings,
     search_owner: Vec<u32>,
-    search_of: Vec<u32>,
     /// Every record read, in order.
     pub events: Vec<EventMeta>,
     /// The record the timeline starts after (0, or a compaction's base).
@@ -247,7 +289,6 @@ impl Model {
             labels: Strings::default(),
             search: Strings::default(),
             search_owner: Vec::new(),
-            search_of: Vec::new(),
             events: Vec::new(),
             start_seq: 0,
             state: QueueState::new(),
@@ -297,7 +338,6 @@ impl Model {
         self.labels.shrink();
         self.search.shrink();
         self.search_owner.shrink_to_fit();
-        self.search_of.shrink_to_fit();
         self.events.shrink_to_fit();
         let hasher = &self.hasher;
         let ids = &self.ids;
@@ -309,7 +349,7 @@ impl Model {
     pub fn last_seq(&self) -> u64 {
         self.events
             .last()
-            .map_or(self.start_seq, |meta| meta.seq)
+            .map_or(self.start_seq, EventMeta::seq)
             .max(self.rebased)
     }
 
@@ -368,15 +408,13 @@ impl Model {
         let finder = memchr::memmem::Finder::new(needle.as_bytes());
         let mut found = Vec::new();
         let mut previous = NONE;
-        for offset in finder.find_iter(self.search.text.as_bytes()) {
+        for offset in finder.find_iter(&self.search.text) {
             let entry = self.search.holding(offset);
             if entry == previous {
                 continue;
             }
             previous = entry;
-            if let Some(&owner) = self.search_owner.get(entry as usize)
-                && self.search_of.get(owner as usize) == Some(&entry)
-            {
+            if let Some(&owner) = self.search_owner.get(entry as usize) {
                 found.push(owner);
             }
         }
@@ -411,12 +449,12 @@ impl Model {
         after
             .checked_sub(1)
             .and_then(|index| self.events.get(index))
-            .map_or(self.start_seq, |meta| meta.seq)
+            .map_or(self.start_seq, EventMeta::seq)
     }
 
     /// The time of record `seq`, if the timeline holds it.
     pub fn time_of(&self, seq: u64) -> Option<f64> {
-        let first = self.events.first()?.seq;
+        let first = self.events.first()?.seq();
         let index = usize::try_from(seq.checked_sub(first)?).ok()?;
         self.events.get(index).map(|meta| meta.ts)
     }
@@ -431,11 +469,7 @@ impl Model {
         self.state.apply_record(record)?;
         let seq = record.seq.0;
         let kind = kind_index(record.event.kind());
-        self.events.push(EventMeta {
-            seq,
-            ts: record.ts,
-            kind,
-        });
+        self.events.push(EventMeta::new(seq, record.ts, kind));
         if let Some(count) = self.kind_counts.get_mut(usize::from(kind)) {
             *count += 1;
         }
@@ -464,7 +498,6 @@ impl Model {
         }
         let index = self.ids.push(&[id]);
         self.last.push(NONE);
-        self.search_of.push(NONE);
         let (hasher, ids) = (&self.hasher, &self.ids);
         self.by_id
             .insert_unique(hasher.hash_one(id), index, |&index| hasher.hash_one(ids.get(index)));
@@ -516,19 +549,19 @@ impl Model {
     fn label(&mut self, track: u32, movie: &Movie) -> u32 {
         let title = movie.title().unwrap_or_default();
         let year = movie.year().map(ToString::to_string).unwrap_or_default();
-        if let Some(current) = self.track_at(track).and_then(Track::now) {
-            let (old_title, old_year) = self.track_at(track).map_or(("", ""), |track| track.label(current));
+        let current = self.track_at(track).and_then(Track::now).map(|state| state.label);
+        if let Some(current) = current {
+            let (old_title, old_year) = self.labels.get(current).split_once('\u{1f}').unwrap_or(("", ""));
             if old_title == title && old_year == year {
-                return current.label;
+                return current;
             }
+            // Its old title is no longer the one a search finds it by.
+            self.search.blank(current);
         }
         let label = self.labels.push(&[title, "\u{1f}", &year]);
         let id = self.ids.get(track).to_lowercase();
-        let entry = self.search.push(&[&id, "\u{1f}", &title.to_lowercase(), "\0"]);
+        self.search.push(&[&id, "\u{1f}", &title.to_lowercase(), "\0"]);
         self.search_owner.push(track);
-        if let Some(current) = self.search_of.get_mut(track as usize) {
-            *current = entry;
-        }
         label
     }
 

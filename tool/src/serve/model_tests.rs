@@ -196,7 +196,7 @@ fn the_timeline_agrees_with_replay_at_every_record() {
                 "seed {seed}, record {seq}"
             );
         }
-        let kinds: std::collections::BTreeSet<u8> = model.events.iter().map(|meta| meta.kind).collect();
+        let kinds: std::collections::BTreeSet<u8> = model.events.iter().map(super::model::EventMeta::kind).collect();
         assert!(kinds.len() >= 12, "the history covers the event kinds: {kinds:?}");
         let now = QueueManager::open_read_only(dir.path()).unwrap().get_statistics();
         assert_eq!(model.statistics(), now, "the counts are the store's statistics");
