@@ -24,6 +24,7 @@ mod maintenance;
 mod out_dir;
 mod progress;
 mod readers;
+mod readme;
 mod removed;
 mod replay;
 mod serve;
