@@ -451,16 +451,21 @@ async fn health_json(State(app): State<Arc<App>>) -> Response {
 }
 
 /// The live feed, from the moment of connecting: `hello` (`{last_seq,
-/// status}`), then at most ten times a second a `records` event with the
+/// shown}`: the indicator's words and the banner's lines), then at most ten times a second a `records` event with the
 /// newest records applied since the last (`{records: [{event, row}],
-/// omitted, last_seq, counts}`: at most 12, `omitted` the older ones not
-/// sent), a
+/// omitted, last_seq, counts, shown}`: at most 12, `omitted` the older
+/// ones not sent), a
 /// `status` event when the server's view of the store changes
 /// (`status.rs`), and `lagged` (`{missed}`) when this client read too
 /// slowly and records were dropped for it (the page reads the counts
 /// again; the feed goes on).
 async fn live(State(app): State<Arc<App>>, client: Option<axum::Extension<super::listen::Client>>) -> Response {
-    let Some(place) = LiveFeeds::enter(client.map(|axum::Extension(client)| client)) else {
+    // A request without its address (none here: every connection has one)
+    // counts as the unspecified address's.
+    let client = client.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |axum::Extension(client)| {
+        client.0
+    });
+    let Some(place) = LIVE.admit(client) else {
         return Refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -471,7 +476,7 @@ async fn live(State(app): State<Arc<App>>, client: Option<axum::Extension<super:
     };
     // Subscribed first: no record falls between the greeting and the feed.
     let receiver = app.live.subscribe();
-    let hello = serde_json::json!({ "last_seq": app.model().last_seq(), "status": super::status::get() }).to_string();
+    let hello = serde_json::json!({ "last_seq": app.model().last_seq(), "shown": super::status::shown() }).to_string();
     let first = tokio_stream::once(Ok(Event::default().event("hello").data(hello)));
     let records = BroadcastStream::new(receiver).map(move |message| {
         // The feed's place is given back when the stream is dropped.
@@ -494,40 +499,6 @@ const LIVE_MAX: usize = 64;
 /// Live feeds open at once from one address.
 const LIVE_PER_CLIENT: usize = 8;
 
-/// The live feeds open, in all and by client.
-static LIVE: std::sync::Mutex<(usize, Vec<(std::net::IpAddr, usize)>)> = std::sync::Mutex::new((0, Vec::new()));
-
-/// One open live feed's place under the caps.
-struct LiveFeeds(Option<std::net::IpAddr>);
-
-impl LiveFeeds {
-    fn enter(client: Option<super::listen::Client>) -> Option<LiveFeeds> {
-        let mut live = LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let ip = client.map(|client| client.0);
-        let mine = ip.and_then(|ip| live.1.iter().find(|(known, _)| *known == ip).map(|(_, count)| *count));
-        if live.0 >= LIVE_MAX || mine.unwrap_or(0) >= LIVE_PER_CLIENT {
-            return None;
-        }
-        live.0 += 1;
-        if let Some(ip) = ip {
-            match live.1.iter_mut().find(|(known, _)| *known == ip) {
-                Some((_, count)) => *count += 1,
-                None => live.1.push((ip, 1)),
-            }
-        }
-        Some(LiveFeeds(ip))
-    }
-}
-
-impl Drop for LiveFeeds {
-    fn drop(&mut self) {
-        let mut live = LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        live.0 = live.0.saturating_sub(1);
-        if let Some(ip) = self.0 {
-            if let Some((_, count)) = live.1.iter_mut().find(|(known, _)| *known == ip) {
-                *count = count.saturating_sub(1);
-            }
-            live.1.retain(|(_, count)| *count > 0);
-        }
-    }
-}
+/// The live feeds open.
+static LIVE: std::sync::LazyLock<super::listen::Caps> =
+    std::sync::LazyLock::new(|| super::listen::Caps::new(LIVE_MAX, LIVE_PER_CLIENT));

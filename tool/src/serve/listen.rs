@@ -75,15 +75,25 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
     .await;
 }
 
-/// The connections open, in all and per client address.
+/// Caps on things held open at once (connections, live feeds): in all,
+/// and per client address.
+#[derive(Debug, Clone)]
+pub struct Caps {
+    total_max: usize,
+    per_client_max: usize,
+    open: Arc<Mutex<Open>>,
+}
+
+/// What is open, in all and per client address.
 #[derive(Debug, Default)]
 struct Open {
     total: usize,
     by_client: HashMap<IpAddr, usize>,
 }
 
-/// One admitted connection; it leaves the counts when dropped.
-struct Admitted {
+/// One admitted thing; it leaves the counts when dropped.
+#[derive(Debug)]
+pub struct Admitted {
     open: Arc<Mutex<Open>>,
     client: IpAddr,
 }
@@ -101,24 +111,35 @@ impl Drop for Admitted {
     }
 }
 
-/// Admits a connection from `client` if both caps allow it.
-fn admit(open: &Arc<Mutex<Open>>, client: IpAddr) -> Option<Admitted> {
-    let mut counts = open.lock().unwrap_or_else(PoisonError::into_inner);
-    let mine = counts.by_client.get(&client).copied().unwrap_or(0);
-    if counts.total >= CONNECTIONS_MAX || mine >= PER_CLIENT_MAX {
-        return None;
+impl Caps {
+    /// At most `total_max` at once, `per_client_max` from one address.
+    pub fn new(total_max: usize, per_client_max: usize) -> Self {
+        Caps {
+            total_max,
+            per_client_max,
+            open: Arc::default(),
+        }
     }
-    counts.total += 1;
-    *counts.by_client.entry(client).or_default() += 1;
-    Some(Admitted {
-        open: Arc::clone(open),
-        client,
-    })
+
+    /// Admits one more from `client` if both caps allow it.
+    pub fn admit(&self, client: IpAddr) -> Option<Admitted> {
+        let mut counts = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mine = counts.by_client.get(&client).copied().unwrap_or(0);
+        if counts.total >= self.total_max || mine >= self.per_client_max {
+            return None;
+        }
+        counts.total += 1;
+        *counts.by_client.entry(client).or_default() += 1;
+        Some(Admitted {
+            open: Arc::clone(&self.open),
+            client,
+        })
+    }
 }
 
 /// Accepts and serves connections until `stop` resolves.
 pub async fn serve(listener: TcpListener, router: Router, stop: impl std::future::Future<Output = ()>) {
-    let open = Arc::new(Mutex::new(Open::default()));
+    let caps = Caps::new(CONNECTIONS_MAX, PER_CLIENT_MAX);
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
     let builder = Arc::new(builder);
@@ -145,7 +166,7 @@ pub async fn serve(listener: TcpListener, router: Router, stop: impl std::future
                 continue;
             }
         };
-        let Some(admitted) = admit(&open, peer.ip()) else {
+        let Some(admitted) = caps.admit(peer.ip()) else {
             tokio::spawn(refuse(stream));
             continue;
         };
@@ -172,11 +193,12 @@ mod tests {
 
     #[test]
     fn caps_count_per_client_and_in_all_and_free_on_drop() {
-        let open = Arc::new(Mutex::new(Open::default()));
+        let caps = Caps::new(CONNECTIONS_MAX, PER_CLIENT_MAX);
+        let open = Arc::clone(&caps.open);
         let one: IpAddr = [127, 0, 0, 1].into();
-        let mine: Vec<Admitted> = (0..PER_CLIENT_MAX).map(|_| admit(&open, one).unwrap()).collect();
-        assert!(admit(&open, one).is_none(), "one client's cap");
-        let other = admit(&open, [127, 0, 0, 2].into());
+        let mine: Vec<Admitted> = (0..PER_CLIENT_MAX).map(|_| caps.admit(one).unwrap()).collect();
+        assert!(caps.admit(one).is_none(), "one client's cap");
+        let other = caps.admit([127, 0, 0, 2].into());
         assert!(other.is_some(), "another client is admitted");
         drop(mine);
         drop(other);
@@ -185,12 +207,12 @@ mod tests {
         let many: Vec<Admitted> = (0..CONNECTIONS_MAX)
             .map(|index: usize| {
                 let [.., high, low] = index.to_be_bytes();
-                admit(&open, [10, 0, high, low].into()).unwrap()
+                caps.admit([10, 0, high, low].into()).unwrap()
             })
             .collect();
-        assert!(admit(&open, [10, 9, 9, 9].into()).is_none(), "the total cap");
+        assert!(caps.admit([10, 9, 9, 9].into()).is_none(), "the total cap");
         drop(many);
-        assert!(admit(&open, one).is_some());
+        assert!(caps.admit(one).is_some());
     }
 
     #[test]
