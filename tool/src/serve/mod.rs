@@ -70,6 +70,11 @@ impl App {
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         model
     }
+
+    /// The identity of the store the pages show.
+    fn shown_identity(&self) -> Identity {
+        *self.identity.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// `serve [--addr ADDR] [--token T]`: reads the store, then serves it
@@ -202,6 +207,11 @@ fn follow(app: Arc<App>, generation: u64) {
                 return;
             };
             let reason = match stop {
+                Stop::Rewritten(_) if !Identity::of(&app.dir).same_store(&app.shown_identity()) => {
+                    // Another store in the place, found before the watcher did.
+                    start_over(&app, Identity::of(&app.dir).store.is_some());
+                    return;
+                }
                 Stop::Rewritten(reason) => {
                     // What the pages show is no longer the journal's
                     // history: read the store again, and follow that.
@@ -329,6 +339,7 @@ fn publish(app: Arc<App>) {
                     "omitted": omitted,
                     "last_seq": last,
                     "counts": model.statistics(),
+                    "shown": status::shown(),
                 })
             };
             // A listener gone since is fine.
@@ -343,8 +354,7 @@ fn publish(app: Arc<App>) {
 /// `last`, and says so. Says whether it did.
 pub(super) fn rebase(app: &App, last: u64) -> bool {
     // Another store in the place is the watcher's to load, not a lost end.
-    let shown = *app.identity.lock().unwrap_or_else(PoisonError::into_inner);
-    if (Identity::of(&app.dir).store, Identity::of(&app.dir).journal) != (shown.store, shown.journal) {
+    if !Identity::of(&app.dir).same_store(&app.shown_identity()) {
         return false;
     }
     let Ok(store) = movie_queue::QueueManager::open_read_only(&app.dir) else {
@@ -371,7 +381,7 @@ pub(super) fn rebase(app: &App, last: u64) -> bool {
 
 /// Sends the status to the live feed.
 pub(super) fn publish_status(app: &App) {
-    if let Ok(message) = serde_json::to_string(&status::get()) {
+    if let Ok(message) = serde_json::to_string(&status::shown()) {
         let _ = app.live.send(("status", message));
     }
 }
@@ -387,6 +397,11 @@ struct Identity {
 }
 
 impl Identity {
+    /// Is it the same store (directory and journal), whatever its base?
+    fn same_store(&self, other: &Identity) -> bool {
+        (self.store, self.journal) == (other.store, other.journal)
+    }
+
     fn of(dir: &Path) -> Self {
         use std::os::unix::fs::MetadataExt;
         let layout = movie_queue::Layout::new(dir);
@@ -406,18 +421,18 @@ impl Identity {
 /// the bytes appended since it last looked).
 fn watch(app: Arc<App>) {
     std::thread::spawn(move || {
-        let mut known = Identity::of(&app.dir);
         let mut end: Option<JournalEnd> = None;
         let mut last = status::get();
         loop {
             std::thread::sleep(WATCH_EVERY);
             let now = Identity::of(&app.dir);
-            if (now.store, now.journal) != (known.store, known.journal) {
-                known = now;
+            // What the pages show (`reread` notes it once it shows another).
+            let shown = app.shown_identity();
+            if !now.same_store(&shown) {
                 end = None;
                 start_over(&app, now.store.is_some());
-            } else if now.base != known.base {
-                known = now;
+            } else if now.base != shown.base {
+                app.identity.lock().unwrap_or_else(PoisonError::into_inner).base = now.base;
                 if now.base.is_some() {
                     status::note(
                         "the compaction base changed (a `compact`, or a writer's recovery): events before it may be gone from the journal, and their pages say so"
@@ -464,12 +479,17 @@ fn start_over(app: &Arc<App>, present: bool) {
 /// pages showed (saying `why`, and up to which record), and follows it;
 /// or says why it cannot be read.
 fn reread(app: &Arc<App>, why: &str) {
-    *app.identity.lock().unwrap_or_else(PoisonError::into_inner) = Identity::of(&app.dir);
-    match load::load(&app.dir) {
+    let reading = Identity::of(&app.dir);
+    let loaded = load::load(&app.dir);
+    // Noted once the pages show it (or it cannot be read): until then, a
+    // check that compares the store with the pages knows they differ.
+    let note_shown = || *app.identity.lock().unwrap_or_else(PoisonError::into_inner) = reading;
+    match loaded {
         Ok((model, damage)) => {
             let records = model.last_seq();
             let generation = app.generation.fetch_add(1, Ordering::AcqRel) + 1;
             *app.model.write().unwrap_or_else(PoisonError::into_inner) = model;
+            note_shown();
             status::set_last(records);
             status::set_stopped(damage.clone());
             status::note(format!(
@@ -482,6 +502,7 @@ fn reread(app: &Arc<App>, why: &str) {
             follow(Arc::clone(app), generation);
         }
         Err(error) => {
+            note_shown();
             status::set_stopped(Some(format!("the store cannot be read: {error:#}")));
             publish_status(app);
         }

@@ -87,11 +87,32 @@ pub fn set_progress(last_seq: u64, behind: Option<u64>) {
     });
 }
 
+/// What a page shows of the status, worded here only (the pages render
+/// it, and the live feed sends it for the script to write as it is).
+#[derive(Debug, Clone, Serialize)]
+pub struct Shown {
+    /// The last record applied.
+    pub last_seq: u64,
+    /// The live indicator's words.
+    pub indicator: String,
+    /// The banner's lines.
+    pub banners: Vec<String>,
+}
+
+/// The status as a page shows it now.
+pub fn shown() -> Shown {
+    let status = get();
+    Shown {
+        last_seq: status.last_seq,
+        indicator: indicator(&status),
+        banners: banners(&status),
+    }
+}
+
 /// The lines of the banner every page shows: the notices (newest first,
 /// with their local times), then whether the live feed is stopped or
 /// behind.
-pub fn banners() -> Vec<String> {
-    let status = get();
+fn banners(status: &Status) -> Vec<String> {
     let mut lines: Vec<String> = status
         .notices
         .iter()
@@ -133,7 +154,7 @@ pub fn set_last(last_seq: u64) {
 
 /// The live indicator's words: the last record applied, and how far
 /// behind or why stopped.
-pub fn indicator(status: &Status) -> String {
+fn indicator(status: &Status) -> String {
     let mut words = format!("record {}", status.last_seq);
     if status.loading {
         words.push_str(" · reading");

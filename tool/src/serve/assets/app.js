@@ -56,33 +56,20 @@ function tick() {
 // indicator in the header says the last record, how far behind the
 // journal the server is, and when this page is disconnected from the
 // server (the browser reconnects by itself); the banner shows what the
-// server says happened to the store.
-function showStatus(live, status) {
-  var words = "record " + status.last_seq;
-  if (status.loading) words += " · reading";
-  else if (status.stopped) words += " · stopped";
-  else if (status.behind) words += " · " + status.behind + " behind";
-  live.textContent = words;
-  live.setAttribute("data-last-seq", String(status.last_seq));
+// server says happened to the store. The server words both; the script
+// writes them as they come.
+function showStatus(live, shown) {
+  live.textContent = shown.indicator;
+  live.setAttribute("data-last-seq", String(shown.last_seq));
   var banner = document.getElementById("banner");
   if (!banner) return;
-  var lines = status.notices.slice().reverse().map(function (notice) {
-    return localTime(notice[0]) + ": " + notice[1];
-  });
-  if (status.loading) {
-    lines.push("reading the journal: record " + status.last_seq + " so far" +
-      (status.behind !== null ? ", " + status.behind + " to go" : "") + "; the pages show what is read");
-  } else if (status.stopped) lines.push("live updates stopped: " + status.stopped + " (trying again every few seconds)");
-  else if (status.behind >= 1000) {
-    lines.push("these pages are " + status.behind + " records behind the journal (record " + status.last_seq + "); catching up");
-  }
   banner.textContent = "";
-  lines.forEach(function (line) {
+  shown.banners.forEach(function (line) {
     var p = document.createElement("p");
     p.textContent = line;
     banner.appendChild(p);
   });
-  banner.hidden = lines.length === 0;
+  banner.hidden = shown.banners.length === 0;
 }
 function showCounts(counts) {
   var names = {
@@ -99,29 +86,21 @@ function follow() {
   var live = document.getElementById("live");
   if (!live || !window.EventSource) return;
   var source = new EventSource("/api/live");
-  var status = null;
   source.addEventListener("hello", function (message) {
-    var data = JSON.parse(message.data);
-    status = data.status;
     live.classList.add("on");
     live.classList.remove("off");
     document.body.removeAttribute("data-disconnected");
-    showStatus(live, status);
+    showStatus(live, JSON.parse(message.data).shown);
   });
   source.addEventListener("status", function (message) {
-    status = JSON.parse(message.data);
-    showStatus(live, status);
+    showStatus(live, JSON.parse(message.data));
   });
   source.addEventListener("lagged", function () {
     fetch("/api/stats").then(function (response) { return response.json(); }).then(showCounts);
   });
   source.addEventListener("records", function (message) {
     var data = JSON.parse(message.data);
-    if (status) {
-      status.last_seq = data.last_seq;
-      if (status.behind) status.behind = Math.max(0, status.behind - data.records.length - data.omitted);
-      showStatus(live, status);
-    }
+    showStatus(live, data.shown);
     showCounts(data.counts);
     panelsSoon();
     var body = document.querySelector("#recent tbody");
