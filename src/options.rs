@@ -142,6 +142,17 @@ impl Options {
         self
     }
 
+    /// How many bytes of zeros the journal's writer keeps laid down ahead of
+    /// its records (default 1 MiB, at most a segment's size; 0: none, every
+    /// write grows the file). Records are written over them, so the
+    /// fdatasync that acknowledges a change carries no change of the
+    /// file's size; a full disk fails the zeros, before a record is written.
+    #[must_use]
+    pub fn preallocate_bytes(mut self, bytes: u64) -> Self {
+        self.writer.preallocate_bytes = bytes;
+        self
+    }
+
     /// The largest event accepted, in bytes of JSON (default and maximum 64 MiB).
     #[must_use]
     pub fn event_bytes_max(mut self, bytes: u32) -> Self {

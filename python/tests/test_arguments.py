@@ -125,7 +125,9 @@ def test_a_record_behind_damage_is_unanswerable_naming_what_it_can_answer(store_
         (store_dir / "queue_snapshot.json").unlink(missing_ok=True)
         segment = sorted((store_dir / "journal").glob("*.seg"))[-1]
         data = bytearray(segment.read_bytes())
-        data[len(data) // 2] ^= 0x20
+        # The middle of its records, not of the zeros laid down after them.
+        written = len(data.rstrip(b"\0"))
+        data[written // 2] ^= 0x20
         segment.write_bytes(bytes(data))
         with pytest.raises(UnanswerableError) as refused:
             qm.state_at(10)

@@ -311,6 +311,7 @@ fn stream(
         }
         let bytes = reader::read_segment(storage, file)?;
         scan.segments.push(reader::scan_segment_through(file, &bytes, target));
+        scan.settle_strays();
         let chain = scan.chain_from(start);
         let through = chain.end.min(target);
         let Some(segment) = scan.segments.last() else {
@@ -321,7 +322,7 @@ fn stream(
             let stopped_early = segment
                 .runs
                 .last()
-                .is_some_and(|run| run.last >= target && run.end < segment.len);
+                .is_some_and(|run| run.last >= target && run.end < segment.end);
             return Ok(Streamed::Reached {
                 ts: applied.ts,
                 consistent: applied.consistent,

@@ -182,7 +182,7 @@ impl JournalScan {
             .find(|run| run.start == found.end)
             .map(|run| run.first)
             .or_else(|| {
-                (found.end == scan.len)
+                (found.end == scan.end)
                     .then(|| self.segments.get(segment + 1))
                     .flatten()
                     .filter(|next| next.header_ok())

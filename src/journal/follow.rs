@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::format::{
     RECORD_HEADER_BYTES, RecordDefect, Resync, SEGMENT_HEADER_BYTES, decode_record, decode_segment_header,
-    valid_record_follows,
+    valid_record_follows, written_end,
 };
 use super::holes::{self, Hole};
 use super::reader::{Damage, DamageKind, damage_error};
@@ -50,6 +50,9 @@ struct Current {
     bytes: Vec<u8>,
     base: u64,
     pos: usize,
+    /// Where the written bytes of `bytes` end: zeros after it are the
+    /// room the writer laid down ahead of its records, not yet written.
+    written: usize,
     /// The last record read here: its offset and its 16-byte frame header
     /// (length, checksum, sequence number). A refill reads from it again
     /// and checks it is still there, so a journal cut and written over
@@ -96,6 +99,7 @@ impl Current {
         Ok(Current {
             file,
             reader,
+            written: written_end(&bytes),
             bytes,
             base: 0,
             pos: SEGMENT_HEADER_BYTES,
@@ -111,7 +115,7 @@ impl Current {
     /// out only when it is `due` and `keep` (if any) accepts its payload.
     fn step(&mut self, due: Seq, keep: Option<Keep<'_>>) -> Step {
         let rest = self.bytes.get(self.pos..).unwrap_or_default();
-        if rest.is_empty() {
+        if rest.is_empty() || self.pos >= self.written {
             return Step::Stuck(None);
         }
         match decode_record(rest, self.file.first_seq) {
@@ -140,16 +144,17 @@ impl Current {
     }
 
     /// Reads the file again from the last record read (a writer may have
-    /// appended, or cut a torn tail and written over it) and checks that
-    /// record is still there. Says whether more bytes than before are
-    /// there after the read position.
+    /// written records over its zeros or past them, or set a torn tail
+    /// aside and written over it) and checks that record is still there.
+    /// Says whether more written bytes than before are there after the
+    /// read position.
     ///
     /// # Errors
     /// [`Error::Io`]; [`Error::Corrupt`] when the last record read is gone
     /// or replaced: records this follower handed on were cut (by `repair`,
     /// or a power loss took records that were never synced).
     fn refill(&mut self) -> Result<bool> {
-        let before = self.bytes.len() - self.pos.min(self.bytes.len());
+        let before = self.written.saturating_sub(self.pos);
         let offset = self.offset();
         let (from, kept) = match self.last {
             Some((at, _)) => (at, usize::try_from(offset - at).unwrap_or(usize::MAX)),
@@ -164,10 +169,11 @@ impl Current {
         {
             return Err(rewritten(&self.file.path, at, frame));
         }
+        self.written = written_end(&bytes);
         self.bytes = bytes;
         self.base = from;
         self.pos = kept;
-        Ok(self.bytes.len() - kept > before)
+        Ok(self.written.saturating_sub(kept) > before)
     }
 
     /// Is there a valid record (due `next` or later) after damage at the read position?
@@ -302,7 +308,7 @@ impl Follower {
     pub fn clean_end(&self) -> Option<(PathBuf, Seq, u64)> {
         let current = self.current.as_ref()?;
         let holds_the_end = current.last.is_some() || current.file.first_seq == self.next;
-        (holds_the_end && current.pos == current.bytes.len())
+        (holds_the_end && current.pos >= current.written)
             .then(|| (current.file.path.clone(), current.file.first_seq, current.offset()))
     }
 
@@ -448,7 +454,7 @@ impl Follower {
         let Some(current) = self.current.as_mut() else {
             return false;
         };
-        if current.pos >= current.bytes.len() {
+        if current.pos >= current.written {
             // A clean end (the common case while following): no damage here.
             return false;
         }

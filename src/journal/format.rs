@@ -194,6 +194,29 @@ pub fn framed_len_at(bytes: &[u8], offset: usize) -> Option<usize> {
     RECORD_HEADER_BYTES.checked_add(usize::try_from(read_u32(header, 0)).ok()?)
 }
 
+/// Where the written bytes of `bytes` end: just past its last byte that is
+/// not zero (0 when every byte is). A segment's zeros after its records are
+/// the room its writer laid down ahead of them, not records: the end of
+/// the log. Whole 64-byte blocks are compared at a time.
+#[must_use]
+pub fn written_end(bytes: &[u8]) -> usize {
+    const BLOCK: usize = 64;
+    let mut end = bytes.len();
+    let tail = end % BLOCK;
+    if bytes[end - tail..].iter().any(|&byte| byte != 0) {
+        return end - bytes[end - tail..].iter().rev().take_while(|&&byte| byte == 0).count();
+    }
+    end -= tail;
+    while end >= BLOCK {
+        let block = &bytes[end - BLOCK..end];
+        if block.iter().fold(0_u8, |any, &byte| any | byte) != 0 {
+            return end - block.iter().rev().take_while(|&&byte| byte == 0).count();
+        }
+        end -= BLOCK;
+    }
+    0
+}
+
 /// What a search for a valid record after damage found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resync {
@@ -332,6 +355,19 @@ mod tests {
             chunk[8..16].copy_from_slice(&1_u64.to_le_bytes());
         }
         assert_eq!(valid_record_follows(&crafted, Seq(1), Seq(1)), Resync::GaveUp);
+    }
+
+    #[test]
+    fn the_written_end_is_just_past_the_last_byte_that_is_not_zero() {
+        assert_eq!(written_end(&[]), 0);
+        assert_eq!(written_end(&[0; 1000]), 0);
+        for at in [0, 1, 63, 64, 65, 127, 500, 999] {
+            let mut bytes = vec![0_u8; 1000];
+            bytes[at] = 7;
+            assert_eq!(written_end(&bytes), at + 1, "a byte at {at}");
+            bytes[0] = 1;
+            assert_eq!(written_end(&bytes), at + 1, "a byte at {at} and one at 0");
+        }
     }
 
     #[test]

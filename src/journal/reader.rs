@@ -72,10 +72,19 @@ pub struct SegmentScan {
     pub first_seq: Seq,
     /// Its length in bytes.
     pub len: u64,
+    /// Where its written bytes end: only zeros follow, to `len` (the room
+    /// its writer laid down ahead of its records), and the log ends there.
+    pub end: u64,
     /// Its runs of valid records, in file order.
     pub runs: Vec<Run>,
     /// Its damaged spans, in file order.
     pub damages: Vec<Damage>,
+    /// Bytes that are not zeros in the room after the records of a sealed
+    /// segment, where the next segment goes on at the very next record:
+    /// they hide no record (every record is there), so readers step over
+    /// them; `verify` names them and `repair` sets them aside
+    /// ([`JournalScan::settle_strays`]). `(offset, end)`.
+    pub stray: Option<(u64, u64)>,
 }
 
 impl SegmentScan {
@@ -135,16 +144,46 @@ pub fn scan(storage: &dyn Storage, journal_dir: &Path) -> Result<JournalScan> {
         let bytes = read_segment(storage, file)?;
         segments.push(scan_segment(file, &bytes));
     }
-    Ok(JournalScan {
+    let mut scan = JournalScan {
         dir: journal_dir.to_path_buf(),
         segments,
         tail,
         holes,
         unread: false,
-    })
+    };
+    scan.settle_strays();
+    Ok(scan)
 }
 
 impl JournalScan {
+    /// Moves damage that hides no record out of the way: bytes that are
+    /// not zeros after the last record of a sealed segment (bit rot in the
+    /// room its writer laid down, say), with no valid record after them in
+    /// it, when the next segment's header holds and it starts at the very
+    /// record due. Every record is there, so they become the segment's
+    /// [`SegmentScan::stray`] bytes, not damage that breaks the journal.
+    pub fn settle_strays(&mut self) {
+        for index in 1..self.segments.len() {
+            let (before, after) = self.segments.split_at_mut(index);
+            let (segment, next) = (&mut before[index - 1], &after[0]);
+            let Some(damage) = segment.damages.last() else {
+                continue;
+            };
+            let at_records_end = damage.offset == segment.valid_end()
+                && segment.runs.last().is_none_or(|run| run.last.next() == damage.expected);
+            let hides_nothing = matches!(damage.kind, DamageKind::Record(_))
+                && !damage.valid_after
+                && damage.end == segment.end
+                && at_records_end
+                && next.header_ok()
+                && next.first_seq == damage.expected;
+            if hides_nothing {
+                segment.stray = Some((damage.offset, damage.end));
+                segment.damages.pop();
+            }
+        }
+    }
+
     /// The sealed segments (every one but the last) whose records are one
     /// clean run, each with that run: what the journal's hints (the time
     /// index, the id filters) describe.
@@ -183,8 +222,10 @@ pub fn scan_segment_through(file: &SegmentFile, bytes: &[u8], through: Seq) -> S
         path: file.path.clone(),
         first_seq: file.first_seq,
         len: bytes.len() as u64,
+        end: format::written_end(bytes).max(SEGMENT_HEADER_BYTES.min(bytes.len())) as u64,
         runs: Vec::new(),
         damages: Vec::new(),
+        stray: None,
     };
     let first_seq = match decode_segment_header(bytes) {
         Ok(header) if header == file.first_seq && header.0 != 0 => header,
@@ -213,6 +254,7 @@ pub fn scan_segment_through(file: &SegmentFile, bytes: &[u8], through: Seq) -> S
         }
     };
     scan_records(&mut scan, bytes, first_seq, through);
+    scan.end = scan.end.max(scan.valid_end());
     if let Some(header) = scan.damages.first_mut().filter(|damage| damage.offset == 0) {
         header.valid_after = !scan.runs.is_empty();
     }
@@ -230,12 +272,13 @@ fn whole_file(bytes: &[u8], expected: Seq, kind: DamageKind) -> Damage {
 }
 
 /// Walks the records after the header, resuming after damage, until
-/// record `through`.
+/// record `through` or the zeros after the written bytes (`scan.end`).
 fn scan_records(scan: &mut SegmentScan, bytes: &[u8], first_seq: Seq, through: Seq) {
+    let written = usize::try_from(scan.end).unwrap_or(usize::MAX);
     let mut offset = SEGMENT_HEADER_BYTES;
     let mut expected = first_seq;
     let mut run: Option<Run> = None;
-    while offset < bytes.len() {
+    while offset < written {
         let rest = bytes.get(offset..).unwrap_or_default();
         match decode_record(rest, first_seq) {
             Ok(raw) if raw.seq == expected => {
@@ -265,13 +308,13 @@ fn scan_records(scan: &mut SegmentScan, bytes: &[u8], first_seq: Seq, through: S
                     Resync::Nothing => None,
                     Resync::GaveUp => {
                         scan.damages
-                            .push(damage_to_end(offset, bytes.len(), expected, defect, true));
+                            .push(damage_to_end(offset, written, expected, defect, true));
                         return;
                     }
                 };
                 let Some(resumed) = resumed else {
                     scan.damages
-                        .push(damage_to_end(offset, bytes.len(), expected, defect, false));
+                        .push(damage_to_end(offset, written, expected, defect, false));
                     return;
                 };
                 scan.damages.push(Damage {
@@ -497,7 +540,7 @@ pub fn replay_one(storage: &dyn Storage, scan: &JournalScan, seq: Seq, on_record
 /// while they are valid and in order: `Ok(record)` for each, then one
 /// `Err(())` where damage, a gap or a bad header interrupts them (a caller
 /// that needs to know more scans the segment whole). Ends cleanly at the
-/// end of the bytes.
+/// end of the written bytes (the zeros after them are the end of the log).
 pub fn clean_records<'a>(
     file: &'a SegmentFile,
     bytes: &'a [u8],
@@ -505,11 +548,12 @@ pub fn clean_records<'a>(
     let header = decode_segment_header(bytes)
         .ok()
         .filter(|&first| first == file.first_seq);
+    let written = format::written_end(bytes);
     let mut offset = SEGMENT_HEADER_BYTES;
     let mut expected = header;
     std::iter::from_fn(move || {
         let due = expected?;
-        if offset >= bytes.len() {
+        if offset >= written {
             return None;
         }
         let decoded = bytes

@@ -18,8 +18,9 @@ pub fn free_broken_name(storage: &dyn Storage, path: &Path, tag: &str) -> Result
 }
 
 /// Copies `path[keep..]` to a new `*.broken` file beside it (fsynced, and
-/// its directory), then cuts `path` to `keep` bytes (fsynced). Zero bytes
-/// hold nothing and are not copied. Returns the copy's path, if one was made.
+/// its directory), then writes zeros over it in `path` (fsynced). Zero
+/// bytes hold nothing and are not copied. Returns the copy's path, if one
+/// was made.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file of the failed step; nothing is cut unless
@@ -42,7 +43,7 @@ pub fn copy_aside(storage: &dyn Storage, path: &Path, keep: u64) -> Result<Optio
 
 /// Copies `path[from..to]` (to the end of the file at most), unless it is
 /// all zeros, to a new `*.broken` file beside it (`<name>.<from>.broken`),
-/// durably. Changes nothing else.
+/// durably, without the zeros it ends with. Changes nothing else.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
@@ -50,7 +51,8 @@ pub fn copy_span_aside(storage: &dyn Storage, path: &Path, from: u64, to: u64) -
     let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
     let index = |at: u64| usize::try_from(at).unwrap_or(usize::MAX).min(bytes.len());
     let span = bytes.get(index(from)..index(to).max(index(from))).unwrap_or_default();
-    if span.iter().all(|&byte| byte == 0) {
+    let span = &span[..super::format::written_end(span)];
+    if span.is_empty() {
         return Ok(None);
     }
     let copy = free_broken_name(storage, path, &from.to_string())?;
@@ -81,21 +83,24 @@ pub fn rewrite_header(storage: &dyn Storage, path: &Path, first_seq: crate::seq:
     Ok(aside)
 }
 
-/// The second half of [`cut_aside`]: cuts `path` to `keep` bytes, if it is
-/// longer (the truncation is fsynced).
+/// The second half of [`cut_aside`]: writes zeros over `path` from `keep`
+/// on, if anything but zeros is there (fsynced). The file keeps its size:
+/// a segment is never shortened, so a reader that has it open never finds
+/// it shorter, and the writer's next records go over the zeros.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn cut(storage: &dyn Storage, path: &Path, keep: u64) -> Result<()> {
-    let len = match storage.entry(path) {
-        Ok(storage::Entry::File(len)) => len,
+    match storage.entry(path) {
+        Ok(storage::Entry::File(len)) if len > keep => {}
         Ok(_) => return Ok(()),
         Err(error) => return Err(Error::io("inspect", path, error)),
-    };
-    if len > keep {
+    }
+    let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
+    if super::format::written_end(&bytes) as u64 > keep {
         storage
-            .truncate(path, keep)
-            .map_err(|error| Error::io("truncate", path, error))?;
+            .zero_from(path, keep)
+            .map_err(|error| Error::io("write zeros over", path, error))?;
     }
     Ok(())
 }

@@ -1,13 +1,14 @@
 //! Segment files: their names, listing them in order, creating one durably.
 //!
 //! A segment is `journal/<first_seq, 20 digits>.seg`. It is created under a
-//! `.tmp` name, its header written and fsynced, renamed into place and the
-//! directory fsynced, so a segment file either has a whole header or does
-//! not exist.
+//! `.tmp` name, its header and the zeros its first records will be written
+//! over written and fsynced, renamed into place and the directory fsynced,
+//! so a segment file either has a whole header and its zeros or does not
+//! exist.
 
 use std::path::{Path, PathBuf};
 
-use super::format::encode_segment_header;
+use super::format::{SEGMENT_HEADER_BYTES, encode_segment_header};
 use crate::error::{Error, Result};
 use crate::layout::{self, BASE_FILE, HOLES_FILE, TAIL_FILE, parse_segment_name, segment_name};
 use crate::seq::Seq;
@@ -103,8 +104,12 @@ pub fn remove_leftovers(storage: &dyn Storage, journal_dir: &Path) -> Result<()>
     Ok(())
 }
 
-/// Creates the segment starting at `first_seq` durably and opens it for
-/// appending: header to a `.tmp` file, fsync, rename, directory fsync.
+/// Creates the segment starting at `first_seq` durably, `room` bytes long
+/// (its header, then zeros: the writer's records go over them, so the
+/// fdatasync that acknowledges them carries no change of the file's size),
+/// and opens it for writing after its header: header and zeros to a `.tmp`
+/// file, fsync, rename, directory fsync. A full disk fails it here, before
+/// any record is written into it.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file of the failed step.
@@ -112,6 +117,7 @@ pub fn create_segment(
     storage: &dyn Storage,
     journal_dir: &Path,
     first_seq: Seq,
+    room: u64,
 ) -> Result<(PathBuf, Box<dyn WritableFile>)> {
     let path = journal_dir.join(segment_name(first_seq));
     if storage.exists(&path) {
@@ -123,16 +129,29 @@ pub fn create_segment(
     }
     let temporary = crate::layout::temporary_path(&path);
     storage::remove_if_present(storage, &temporary)?;
-    storage::write_new(storage, &temporary, &encode_segment_header(first_seq))?;
+    if let Err(error) = write_preallocated(storage, &temporary, first_seq, room) {
+        // A full disk leaves a partial file: it holds nothing anyone needs.
+        let _ = storage.remove_file(&temporary);
+        return Err(error);
+    }
     storage
         .rename(&temporary, &path)
         .map_err(|error| Error::io("rename to", &path, error))?;
     storage::sync_parent(storage, &path)?;
     super::tail::write(storage, journal_dir, first_seq)?;
     let file = storage
-        .open_append(&path)
+        .open_write(&path, SEGMENT_HEADER_BYTES as u64)
         .map_err(|error| Error::io("open", &path, error))?;
     Ok((path, file))
+}
+
+/// A new file at `path`: the header of the segment starting at
+/// `first_seq`, zeros to `room` bytes, fsynced.
+fn write_preallocated(storage: &dyn Storage, path: &Path, first_seq: Seq, room: u64) -> Result<()> {
+    let header = encode_segment_header(first_seq);
+    let mut bytes = vec![0_u8; usize::try_from(room).unwrap_or(0).max(header.len())];
+    bytes[..header.len()].copy_from_slice(&header);
+    storage::write_new(storage, path, &bytes)
 }
 
 #[cfg(test)]

@@ -32,6 +32,13 @@ use crate::error::{Error, Result};
 use crate::seq::Seq;
 use crate::storage::{self, Storage};
 
+/// The zeros a writer keeps laid down ahead of its records by default
+/// (1 MiB): records are written over them, so the fdatasync that
+/// acknowledges a record carries no change of the file's size; once less
+/// than half is left, the writer lays more down after it has answered its
+/// callers.
+pub const PREALLOCATE_BYTES: u64 = 1 << 20;
+
 /// When a mutating call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -56,6 +63,9 @@ pub struct WriterConfig {
     pub durability: Durability,
     /// A segment rolls over once it would grow past this many bytes.
     pub segment_bytes_max: u64,
+    /// How many bytes of zeros the writer keeps laid down ahead of its
+    /// records ([`WriterConfig::room_ahead`]: at most a segment's size).
+    pub preallocate_bytes: u64,
     /// The most events one batch (one write, one fsync) holds.
     pub batch_events_max: usize,
     /// The most events queued for the writer before callers block (they
@@ -74,6 +84,13 @@ impl WriterConfig {
     pub fn event_bytes_limit(&self) -> usize {
         self.event_bytes_max.min(RECORD_PAYLOAD_BYTES_MAX) as usize
     }
+
+    /// The zeros kept ahead of the records: [`WriterConfig::preallocate_bytes`],
+    /// no more than a segment holds.
+    #[must_use]
+    pub fn room_ahead(&self) -> u64 {
+        self.preallocate_bytes.min(self.segment_bytes_max)
+    }
 }
 
 impl Default for WriterConfig {
@@ -81,6 +98,7 @@ impl Default for WriterConfig {
         WriterConfig {
             durability: Durability::Immediate,
             segment_bytes_max: 64 << 20,
+            preallocate_bytes: PREALLOCATE_BYTES,
             batch_events_max: 4096,
             channel_events_max: 16_384,
             channel_bytes_max: 64 << 20,
@@ -393,7 +411,7 @@ impl JournalWriter {
     /// # Errors
     /// [`Error::Io`] if the segment cannot be opened or created.
     pub fn start(storage: Arc<dyn Storage>, journal_dir: &Path, end: JournalEnd, config: WriterConfig) -> Result<Self> {
-        let (file, segment_first_seq, segment_len) = if let Some((path, first_seq, len)) = end.last_segment {
+        let (file, segment_first_seq, segment_len, file_len) = if let Some((path, first_seq, len)) = end.last_segment {
             // A killed predecessor's writes may be in the page cache only:
             // they become durable before anything (a snapshot, a record
             // after them) relies on them.
@@ -401,16 +419,21 @@ impl JournalWriter {
                 .sync_file(&path)
                 .map_err(|error| Error::io("fdatasync", &path, error))?;
             let file = storage
-                .open_append(&path)
+                .open_write(&path, len)
                 .map_err(|error| Error::io("open", &path, error))?;
+            let file_len = match storage.entry(&path) {
+                Ok(storage::Entry::File(file_len)) => file_len.max(len),
+                _ => len,
+            };
             super::tail::ensure(storage.as_ref(), journal_dir, first_seq)?;
-            (file, first_seq, len)
+            (file, first_seq, len, file_len)
         } else {
             storage
                 .create_dir_all(journal_dir)
                 .map_err(|error| Error::io("create directory", journal_dir, error))?;
-            let (_, file) = segment::create_segment(storage.as_ref(), journal_dir, end.next_seq)?;
-            (file, end.next_seq, format::SEGMENT_HEADER_BYTES as u64)
+            let room = config.room_ahead().max(format::SEGMENT_HEADER_BYTES as u64);
+            let (_, file) = segment::create_segment(storage.as_ref(), journal_dir, end.next_seq, room)?;
+            (file, end.next_seq, format::SEGMENT_HEADER_BYTES as u64, room)
         };
         // The journal directory and the store directory hold their entries durably.
         storage::sync_parent(
@@ -429,7 +452,7 @@ impl JournalWriter {
             storage,
             journal_dir.to_path_buf(),
             file,
-            (segment_first_seq, segment_len),
+            (segment_first_seq, segment_len, file_len),
             end.next_seq,
             config,
         );

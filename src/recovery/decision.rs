@@ -175,6 +175,12 @@ impl Decision {
             || self.evidence.journal.holes == Holes::Damaged
             || self.evidence.journal.tail == crate::journal::tail::TailMarker::Damaged
             || !self.evidence.pinned_empty.is_empty()
+            || self
+                .evidence
+                .journal
+                .segments
+                .iter()
+                .any(|segment| segment.stray.is_some())
             || self.history.iter().any(|&(segment, damage)| {
                 self.hole_due(segment, damage).is_some()
                     || self.segment_aside_due(segment, damage)
@@ -273,6 +279,7 @@ impl Decision {
             ));
         }
         problems.extend(missing_between_segments(evidence));
+        problems.extend(stray_bytes(evidence));
         if let Some(tail) = decision.tail {
             let scan = &evidence.journal.segments[tail.segment];
             let damage = &scan.damages[tail.damage];
@@ -364,6 +371,19 @@ impl Decision {
 /// a store opens past because a checkpoint covers them: history only, as
 /// damage under a checkpoint is. Records the compaction base covers are
 /// not reported: `compact` and `repair` leave such holes on purpose.
+/// The sealed segments' stray bytes after their records, each worded.
+fn stray_bytes(evidence: &Evidence) -> impl Iterator<Item = String> + '_ {
+    evidence.journal.segments.iter().filter_map(|segment| {
+        let (offset, end) = segment.stray?;
+        Some(format!(
+            "{}: bytes {offset} to {end}, after the segment's last record, are not the zeros its writer laid down; \
+             no record is missing (the next segment goes on at the next record), and `movie-queue repair` sets \
+             them aside",
+            segment.path.display()
+        ))
+    })
+}
+
 fn missing_between_segments(evidence: &Evidence) -> Vec<String> {
     let base = evidence.checkpoint(CheckpointKind::Base).unwrap_or_default();
     let mut missing = Vec::new();

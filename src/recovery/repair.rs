@@ -143,6 +143,19 @@ fn finish(
     }
     // The writer's open made the compaction base cover the history damage.
     record_holes(storage, decision, &mut report)?;
+    for segment in &decision.evidence.journal.segments {
+        if let Some((offset, _)) = segment.stray {
+            let copy = repair::cut_aside(storage, &segment.path, offset)?;
+            let why = format!(
+                "{} from byte {offset} on, after its last record (no record was missing; zeros written over them)",
+                segment.path.display()
+            );
+            match copy {
+                Some(copy) => set_aside(&mut report, copy, &why),
+                None => report.actions.push(why),
+            }
+        }
+    }
     if decision.evidence.journal.tail == crate::journal::tail::TailMarker::Damaged {
         mark_tail(storage, &decision.evidence.journal_dir)?;
         report

@@ -76,8 +76,8 @@ impl Storage for CountingStorage {
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         self.inner.create_new(path)
     }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        self.inner.open_append(path)
+    fn open_write(&self, path: &Path, offset: u64) -> io::Result<Box<dyn WritableFile>> {
+        self.inner.open_write(path, offset)
     }
     fn sync_file(&self, path: &Path) -> io::Result<()> {
         self.inner.sync_file(path)
@@ -91,8 +91,8 @@ impl Storage for CountingStorage {
     fn remove_dir(&self, path: &Path) -> io::Result<()> {
         self.inner.remove_dir(path)
     }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.inner.truncate(path, len)
+    fn zero_from(&self, path: &Path, offset: u64) -> io::Result<()> {
+        self.inner.zero_from(path, offset)
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.inner.sync_dir(path)

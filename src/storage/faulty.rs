@@ -10,9 +10,11 @@
 //!   [`FaultyStorage::revive`] hands out a handle of the next process,
 //!   which sees the same files and the same unsynced state.
 //! * **power loss** ([`FaultyStorage::power_loss`]): every unsynced change
-//!   is undone, except a prefix of each file's unsynced bytes (a torn
-//!   write) whose 512-byte sectors may survive out of order (a sector that
-//!   did not reach the disk reads as zeros).
+//!   is undone, except a prefix of each file's unsynced bytes, counted in
+//!   the order they were written (a torn write), whose 512-byte sectors
+//!   may survive out of order. A byte that did not reach the disk reads as
+//!   what the disk held before: the bytes a write went over (a segment's
+//!   zeros, or an older record), or zeros past the file's synced end.
 //! * scheduled [`Fault`]s fail a given write or fsync, or cut the power
 //!   before or after a given fsync.
 //!
@@ -32,7 +34,7 @@ use super::{Entry, ReadableFile, RealStorage, Storage, WritableFile};
 const SECTOR_BYTES: u64 = 512;
 
 /// A failure to inject. Indexes count from 0 over the storage's lifetime:
-/// every `sync_data`, `sync_file`, `truncate` and `sync_dir` is one fsync,
+/// every `sync_data`, `sync_file`, `zero_from` and `sync_dir` is one fsync,
 /// every `write_all` one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -99,10 +101,28 @@ pub struct PowerLoss {
     pub lost_sectors: u64,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct FileState {
     len: u64,
     durable_len: u64,
+    /// The writes since the last sync, in order.
+    unsynced: Vec<Write>,
+}
+
+/// An unsynced write: where, how long, and the bytes it went over (those
+/// below the file's length then; past it there was nothing).
+#[derive(Debug, Clone)]
+struct Write {
+    offset: u64,
+    len: u64,
+    old: Vec<u8>,
+}
+
+impl FileState {
+    fn synced(&mut self) {
+        self.durable_len = self.len;
+        self.unsynced.clear();
+    }
 }
 
 #[derive(Debug)]
@@ -331,11 +351,10 @@ impl FaultyStorage {
 
 fn power_loss_locked(state: &mut State, loss: PowerLoss) -> io::Result<()> {
     for (path, file) in &mut state.files {
-        if file.len > file.durable_len && path.exists() {
-            let keep = file.durable_len + loss.torn_bytes.min(file.len - file.durable_len);
-            fs::OpenOptions::new().write(true).open(path)?.set_len(keep)?;
-            zero_lost_sectors(path, file.durable_len, keep, loss.lost_sectors)?;
-            file.len = keep;
+        // The log of unsynced writes is kept: a later `power_loss` (a test
+        // that let everything survive at first) may tear them further.
+        if !file.unsynced.is_empty() && path.exists() {
+            file.len = undo_unsynced(path, file, loss)?;
         }
     }
     while let Some(change) = state.unsynced_changes.pop() {
@@ -360,27 +379,57 @@ fn power_loss_locked(state: &mut State, loss: PowerLoss) -> io::Result<()> {
     Ok(())
 }
 
-/// Zeroes the sectors of `path[from..to]` that `lost_sectors` marks as lost.
-fn zero_lost_sectors(path: &Path, from: u64, to: u64, lost_sectors: u64) -> io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    if lost_sectors == 0 || from >= to {
-        return Ok(());
-    }
-    let mut file = fs::OpenOptions::new().write(true).open(path)?;
-    let mut start = from;
+/// Puts `path` back as the disk would have it after a power loss: of the
+/// unsynced writes, in the order they were made, the first
+/// `loss.torn_bytes` bytes survive (less the sectors `loss.lost_sectors`
+/// marks); every other byte reads as what it went over, or is gone past
+/// the synced end. Returns the file's length after.
+fn undo_unsynced(path: &Path, file: &FileState, loss: PowerLoss) -> io::Result<u64> {
+    let mut image = fs::read(path)?;
+    let mut budget = loss.torn_bytes;
     let mut sector = 0_u64;
-    while start < to {
-        let end = ((start / SECTOR_BYTES) + 1) * SECTOR_BYTES;
-        let end = end.min(to);
-        if lost_sectors & (1 << (sector % 64)) != 0 {
-            file.seek(SeekFrom::Start(start))?;
-            let zeros = vec![0_u8; usize::try_from(end - start).unwrap_or(0)];
-            file.write_all(&zeros)?;
+    let mut len = file.durable_len;
+    // Which bytes of each write survive, in write order.
+    let mut kept = Vec::with_capacity(file.unsynced.len());
+    for write in &file.unsynced {
+        let surviving = write.len.min(budget);
+        budget -= surviving;
+        let mut dropped = Vec::new();
+        let mut start = write.offset;
+        while start < write.offset + surviving {
+            let end = ((start / SECTOR_BYTES + 1) * SECTOR_BYTES).min(write.offset + surviving);
+            if loss.lost_sectors & (1 << (sector % 64)) != 0 {
+                dropped.push((start, end));
+            }
+            start = end;
+            sector += 1;
         }
-        start = end;
-        sector += 1;
+        if surviving > 0 {
+            len = len.max(write.offset + surviving);
+        }
+        kept.push((surviving, dropped));
     }
-    Ok(())
+    // Undone from the last write back, so each puts back what it went over.
+    for (write, (surviving, dropped)) in file.unsynced.iter().zip(&kept).rev() {
+        let mut undo = dropped.clone();
+        undo.push((write.offset + surviving, write.offset + write.len));
+        for (from, to) in undo {
+            for at in from..to {
+                let index = usize::try_from(at).unwrap_or(usize::MAX);
+                let before = usize::try_from(at - write.offset)
+                    .ok()
+                    .and_then(|at| write.old.get(at))
+                    .copied()
+                    .unwrap_or(0);
+                if let Some(byte) = image.get_mut(index) {
+                    *byte = before;
+                }
+            }
+        }
+    }
+    image.resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
+    fs::write(path, &image)?;
+    Ok(len)
 }
 
 fn remove_if_present(path: &Path) -> io::Result<()> {
@@ -394,10 +443,18 @@ struct FaultyFile {
     path: PathBuf,
     inner: Box<dyn WritableFile>,
     storage: FaultyStorage,
+    /// Where `write_all` writes next.
+    position: u64,
 }
 
 impl WritableFile for FaultyFile {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all_at(self.position, bytes)?;
+        self.position += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn write_all_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let mut state = self.storage.live()?;
         let index = state.writes;
         state.writes += 1;
@@ -408,8 +465,15 @@ impl WritableFile for FaultyFile {
                 return Err(io::Error::from_raw_os_error(errno));
             }
         }
-        self.inner.write_all(bytes)?;
-        state.files.entry(self.path.clone()).or_default().len += bytes.len() as u64;
+        // What the write goes over, for a power loss to put back.
+        let len = bytes.len() as u64;
+        let mut old = vec![0_u8; usize::try_from(len).unwrap_or(0)];
+        let read = RealStorage.open_read(&self.path)?.read_at(offset, &mut old)?;
+        old.truncate(read);
+        self.inner.write_all_at(offset, bytes)?;
+        let file = state.files.entry(self.path.clone()).or_default();
+        file.len = file.len.max(offset + len);
+        file.unsynced.push(Write { offset, len, old });
         Ok(())
     }
 
@@ -418,8 +482,7 @@ impl WritableFile for FaultyFile {
         let path = self.path.clone();
         storage.sync_with(|state| {
             self.inner.sync_data()?;
-            let file = state.files.entry(path).or_default();
-            file.durable_len = file.len;
+            state.files.entry(path).or_default().synced();
             Ok(())
         })
     }
@@ -491,21 +554,24 @@ impl Storage for FaultyStorage {
             path: path.to_path_buf(),
             inner,
             storage: self.clone(),
+            position: 0,
         }))
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+    fn open_write(&self, path: &Path, offset: u64) -> io::Result<Box<dyn WritableFile>> {
         let mut state = self.live()?;
-        let inner = RealStorage.open_append(path)?;
+        let inner = RealStorage.open_write(path, offset)?;
         let len = fs::metadata(path)?.len();
-        state
-            .files
-            .entry(path.to_path_buf())
-            .or_insert(FileState { len, durable_len: len });
+        state.files.entry(path.to_path_buf()).or_insert(FileState {
+            len,
+            durable_len: len,
+            unsynced: Vec::new(),
+        });
         Ok(Box::new(FaultyFile {
             path: path.to_path_buf(),
             inner,
             storage: self.clone(),
+            position: offset,
         }))
     }
 
@@ -513,7 +579,7 @@ impl Storage for FaultyStorage {
         self.sync_with(|state| {
             RealStorage.sync_file(path)?;
             if let Some(file) = state.files.get_mut(path) {
-                file.durable_len = file.len;
+                file.synced();
             }
             Ok(())
         })
@@ -557,12 +623,18 @@ impl Storage for FaultyStorage {
         Ok(())
     }
 
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+    fn zero_from(&self, path: &Path, offset: u64) -> io::Result<()> {
         self.sync_with(|state| {
-            RealStorage.truncate(path, len)?;
-            state
-                .files
-                .insert(path.to_path_buf(), FileState { len, durable_len: len });
+            RealStorage.zero_from(path, offset)?;
+            let len = fs::metadata(path)?.len();
+            state.files.insert(
+                path.to_path_buf(),
+                FileState {
+                    len,
+                    durable_len: len,
+                    unsynced: Vec::new(),
+                },
+            );
             Ok(())
         })
     }

@@ -5,9 +5,12 @@
 //! torn and reordered writes, a killed process, EIO/ENOSPC, bit rot.
 //!
 //! Two rules hold for every implementation:
-//! * files are read into owned buffers, never memory-mapped: another
-//!   process (a writer cutting a torn tail, `repair`) may shrink a file
-//!   while it is read, and a shrunk mapping kills its reader with SIGBUS;
+//! * files are read into owned buffers, never memory-mapped;
+//! * a segment is never shortened: the writer lays zeros down ahead of its
+//!   records and writes its records over them, and bytes set aside (a torn
+//!   tail, a failed batch) are overwritten with zeros
+//!   ([`Storage::zero_from`]), the file's size kept, so that a reader which
+//!   has the file open never finds it shorter than when it looked;
 //! * a file is created only if nothing is at its name, and no symbolic link
 //!   is ever followed when a file is created, opened for writing or read
 //!   (`create_new` plus `O_NOFOLLOW`).
@@ -29,12 +32,18 @@ pub use self::real::RealStorage;
 
 /// A file opened for writing.
 pub trait WritableFile: Send {
-    /// Writes every byte at the current position (the end, for a file
-    /// opened to append) or fails.
+    /// Writes every byte at the current position (where the file was
+    /// opened at) and moves the position past them, or fails.
     ///
     /// # Errors
     /// The operating system's error.
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Writes every byte at `offset` (over what is there, or past the end,
+    /// growing the file), leaving the position alone, or fails.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn write_all_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()>;
     /// Makes what was written durable (`fdatasync`).
     ///
     /// # Errors
@@ -114,11 +123,12 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// The operating system's error (`AlreadyExists`).
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
-    /// Opens an existing regular file to append to it.
+    /// Opens an existing regular file to write to it from `offset` on
+    /// (over the bytes there: a segment's zeros), without following a link.
     ///
     /// # Errors
     /// The operating system's error; `path` being a symbolic link.
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    fn open_write(&self, path: &Path, offset: u64) -> io::Result<Box<dyn WritableFile>>;
     /// Makes an existing file's content durable (`fdatasync`), whoever
     /// wrote it (a killed predecessor's writes may be in the page cache only).
     ///
@@ -143,11 +153,13 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// The operating system's error (the directory is not empty, say).
     fn remove_dir(&self, path: &Path) -> io::Result<()>;
-    /// Cuts a file to `len` bytes and syncs it.
+    /// Writes zeros over a file's bytes from `offset` to its end and syncs
+    /// it (`fdatasync`). The file keeps its size: a segment is never
+    /// shortened, so a reader that has it open never finds it shorter.
     ///
     /// # Errors
     /// The operating system's error.
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    fn zero_from(&self, path: &Path, offset: u64) -> io::Result<()>;
     /// Makes a directory's entries durable (`fsync` of the directory).
     ///
     /// # Errors
@@ -279,4 +291,20 @@ pub fn parent_of(path: &Path) -> &Path {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     }
+}
+
+/// Writes zeros over `file[from..to]`, a megabyte at a time (not synced).
+///
+/// # Errors
+/// The operating system's error.
+pub fn write_zeros(file: &mut dyn WritableFile, from: u64, to: u64) -> io::Result<()> {
+    const PIECE: u64 = 1 << 20;
+    let zeros = vec![0_u8; usize::try_from(to.saturating_sub(from).min(PIECE)).unwrap_or(0)];
+    let mut at = from;
+    while at < to {
+        let length = (to - at).min(PIECE);
+        file.write_all_at(at, &zeros[..usize::try_from(length).unwrap_or(0)])?;
+        at += length;
+    }
+    Ok(())
 }

@@ -19,6 +19,10 @@ impl WritableFile for RealFile {
         self.0.write_all(bytes)
     }
 
+    fn write_all_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.0, bytes, offset)
+    }
+
     fn sync_data(&mut self) -> io::Result<()> {
         self.0.sync_data()
     }
@@ -64,13 +68,13 @@ fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
     options
 }
 
-/// Opens an existing regular file read-only (or to append) without
+/// Opens an existing regular file read-only (or to write) without
 /// following a link, and without blocking: a FIFO planted at the name
 /// must not hang the opener (`O_NONBLOCK` changes nothing for a regular
 /// file); anything but a regular file is refused once open.
 fn open_existing(path: &Path, write: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
-    options.read(!write).append(write);
+    options.read(!write).write(write);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -134,8 +138,10 @@ impl Storage for RealStorage {
         Ok(Box::new(RealFile(file)))
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(RealFile(open_existing(path, true)?)))
+    fn open_write(&self, path: &Path, offset: u64) -> io::Result<Box<dyn WritableFile>> {
+        let mut file = open_existing(path, true)?;
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(Box::new(RealFile(file)))
     }
 
     fn sync_file(&self, path: &Path) -> io::Result<()> {
@@ -154,10 +160,12 @@ impl Storage for RealStorage {
         fs::remove_dir(path)
     }
 
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        let file = no_follow(OpenOptions::new().write(true)).open(path)?;
-        file.set_len(len)?;
-        file.sync_all()
+    fn zero_from(&self, path: &Path, offset: u64) -> io::Result<()> {
+        let file = open_existing(path, true)?;
+        let len = file.metadata()?.len();
+        let mut file = RealFile(file);
+        super::write_zeros(&mut file, offset, len)?;
+        file.0.sync_data()
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
@@ -174,7 +182,7 @@ mod tests {
     /// it points at an existing file (whose bytes must stay as they are) or
     /// at nothing (where nothing may be created).
     #[test]
-    fn a_link_is_never_followed_by_create_append_or_read() {
+    fn a_link_is_never_followed_by_create_write_or_read() {
         let dir = tempfile::tempdir().expect("a scratch directory");
         let victim = dir.path().join("victim");
         fs::write(&victim, b"precious").expect("write the victim");
@@ -186,7 +194,7 @@ mod tests {
 
         for link in [&to_file, &to_nothing] {
             assert!(storage.create_new(link).is_err(), "{}", link.display());
-            assert!(storage.open_append(link).is_err(), "{}", link.display());
+            assert!(storage.open_write(link, 0).is_err(), "{}", link.display());
             assert!(storage.read(link).is_err(), "{}", link.display());
             assert_eq!(storage.entry(link).expect("entry"), Entry::Other);
         }

@@ -359,12 +359,19 @@ pub struct RecordSpan {
 /// One segment file and its records, read with this module's own
 /// knowledge of the framing (length u32 LE at +0, sequence number u64 LE
 /// at +8, 16-byte header), not with the decoder under test.
+///
+/// A segment is preallocated: its writer lays zeros down ahead of its
+/// records and writes them over the zeros, so a pristine segment is its
+/// header, its records, then zeros to the file's end. The log ends at the
+/// last record (`end`); the zeros after it are the writer's, not records.
 #[derive(Debug, Clone)]
 pub struct SegmentLayout {
     /// The file.
     pub path: PathBuf,
-    /// Its length.
+    /// Its length (records and the zeros after them).
     pub len: usize,
+    /// Where its records end: only zeros follow, to `len`.
+    pub end: usize,
     /// Its records, in order.
     pub records: Vec<RecordSpan>,
 }
@@ -389,16 +396,35 @@ pub fn segment_paths(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// Reads one segment file's framing. Panics if a record runs past the end.
+/// Where the written bytes of `bytes` end: just past the last byte that is
+/// not zero (what follows is the room a writer laid down, or nothing).
+#[must_use]
+pub fn written_end(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|&byte| byte != 0).map_or(0, |at| at + 1)
+}
+
+/// [`written_end`] of the segment at `path` (its header at least), if it
+/// can be read: where its log ends, whatever zeros its writer laid down
+/// after it.
+#[must_use]
+pub fn written_len(path: &Path) -> Option<usize> {
+    fs::read(path)
+        .ok()
+        .map(|bytes| written_end(&bytes).max(SEGMENT_HEADER_BYTES.min(bytes.len())))
+}
+
+/// Reads one segment file's framing, up to the zeros after its records.
+/// Panics if a record runs past the end.
 pub fn parse_segment(path: &Path) -> SegmentLayout {
     let bytes = fs::read(path).expect("read a segment");
+    let written = written_end(&bytes).max(SEGMENT_HEADER_BYTES);
     let mut records = Vec::new();
     let mut offset = SEGMENT_HEADER_BYTES;
-    while offset < bytes.len() {
+    while offset < written {
         let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes")) as usize;
         let seq = u64::from_le_bytes(bytes[offset + 8..offset + 16].try_into().expect("8 bytes"));
         let end = offset + RECORD_HEADER_BYTES + length;
-        assert!(end <= bytes.len(), "a torn record in {}", path.display());
+        assert!(length > 0 && end <= bytes.len(), "a torn record in {}", path.display());
         records.push(RecordSpan {
             seq,
             start: offset,
@@ -408,6 +434,7 @@ pub fn parse_segment(path: &Path) -> SegmentLayout {
     }
     SegmentLayout {
         len: bytes.len(),
+        end: offset,
         path: path.to_path_buf(),
         records,
     }
@@ -417,12 +444,13 @@ pub fn parse_segment(path: &Path) -> SegmentLayout {
 /// must give (checklist item 4 of the spec).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expected {
-    /// The state after the first `records` records; the damaged segment is
-    /// cut back to `cut_to` bytes when `cut_to` is `Some` (a torn tail).
+    /// The state after the first `records` records; when `cut_to` is
+    /// `Some` (a torn tail), the damaged segment's bytes from `cut_to` on
+    /// are set aside and written over with zeros (its written bytes end there).
     Prefix {
         /// Records kept.
         records: u64,
-        /// The damaged segment's length after a writer's open.
+        /// Where the damaged segment's written bytes end after a writer's open.
         cut_to: Option<usize>,
     },
     /// A corruption error naming this file, at `offset` when `Some`
@@ -437,6 +465,15 @@ pub enum Expected {
 
 /// The oracle: damage to bytes `[start, end)` of segment `index` of
 /// `segments`, every other byte intact, and all segments present.
+///
+/// Damage in the zeros after a segment's records (a preallocated
+/// segment's room) hits no record, and every record is kept: in the last
+/// segment it is a torn tail (bytes nobody acknowledged, set aside and
+/// written over with zeros: `cut_to` is where the written bytes then end),
+/// in a sealed one stray bytes that readers step over (the next segment
+/// goes on at the next record; `verify` names them, `repair` sets them
+/// aside). Damage that leaves only zeros from a record on reads as the end
+/// of its segment: see [`settle`].
 #[must_use]
 pub fn expected_after_damage(segments: &[SegmentLayout], index: usize, start: usize, end: usize) -> Expected {
     let segment = &segments[index];
@@ -446,13 +483,15 @@ pub fn expected_after_damage(segments: &[SegmentLayout], index: usize, start: us
             offset: None,
         };
     }
-    let first_damaged = segment
-        .records
-        .iter()
-        .find(|record| record.end > start)
-        .expect("damage inside the record area hits a record");
-    let intact_after = segment.records.iter().any(|record| record.start >= end);
     let is_last = index + 1 == segments.len();
+    let Some(first_damaged) = segment.records.iter().find(|record| record.end > start) else {
+        let all: u64 = segments.iter().map(|segment| segment.records.len() as u64).sum();
+        return Expected::Prefix {
+            records: all,
+            cut_to: is_last.then_some(segment.end),
+        };
+    };
+    let intact_after = segment.records.iter().any(|record| record.start >= end);
     if is_last && !intact_after {
         Expected::Prefix {
             records: first_damaged.seq - 1,
@@ -466,11 +505,39 @@ pub fn expected_after_damage(segments: &[SegmentLayout], index: usize, start: us
     }
 }
 
+/// The oracle of [`expected_after_damage`] settled by the damaged bytes of
+/// segment `index`: damage that leaves only zeros from a record on (a
+/// zeroed last record, say) reads as the end of that segment, since zeros
+/// after the records are what a preallocating writer leaves, whoever wrote
+/// them. In the last segment that is the end of the log (nothing to set
+/// aside, and `verify` names no torn tail); in a sealed one the next
+/// segment then starts past the record due: a gap, reported at the next
+/// segment's first record.
+#[must_use]
+pub fn settle(expected: Expected, segments: &[SegmentLayout], index: usize, damaged: &[u8]) -> Expected {
+    let written = written_end(damaged);
+    match expected {
+        Expected::Prefix {
+            records,
+            cut_to: Some(at),
+        } if written <= at => Expected::Prefix { records, cut_to: None },
+        Expected::Error {
+            offset: Some(offset), ..
+        } if written <= usize::try_from(offset).expect("small") && index + 1 < segments.len() => Expected::Error {
+            path: segments[index + 1].path.clone(),
+            offset: Some(SEGMENT_HEADER_BYTES as u64),
+        },
+        other => other,
+    }
+}
+
 /// The oracle for a cut of segment `index` to `cut` bytes with every later
-/// segment removed: the records wholly before the cut (the file cut back
-/// to the last whole record), or, for a cut inside the segment header, a
+/// segment removed: the records wholly before the cut (the bytes of a
+/// record the cut tore written over with zeros: `cut_to`, where the
+/// written bytes then end), or, for a cut inside the segment header, a
 /// corruption error naming the file (a bad segment header is never a torn
-/// tail: segments are created whole by tmp + fsync + rename).
+/// tail: segments are created whole by tmp + fsync + rename). A cut in the
+/// zeros after the records loses nothing and leaves nothing to set aside.
 #[must_use]
 pub fn expected_after_cut(segments: &[SegmentLayout], index: usize, cut: usize) -> Expected {
     let segment = &segments[index];
@@ -488,13 +555,14 @@ pub fn expected_after_cut(segments: &[SegmentLayout], index: usize, cut: usize) 
     let boundary = whole.last().map_or(SEGMENT_HEADER_BYTES, |record| record.end);
     Expected::Prefix {
         records: before + whole.len() as u64,
-        cut_to: (boundary != cut).then_some(boundary),
+        cut_to: (boundary < cut.min(segment.end)).then_some(boundary),
     }
 }
 
 /// Checks what an open returned against the oracle. `states` are the
-/// reference states by record count; `segment_len` reads the damaged
-/// segment's length after the open (for the cut-back check), if wanted.
+/// reference states by record count; `segment_len` is where the damaged
+/// segment's written bytes end after the open ([`written_len`]: the
+/// set-aside check), if wanted.
 pub fn check_outcome(
     context: &str,
     outcome: &Result<QueueState, Error>,
@@ -514,7 +582,7 @@ pub fn check_outcome(
             if let (Some(cut_to), Some(len)) = (cut_to, segment_len) {
                 assert_eq!(
                     len, *cut_to,
-                    "{context}: the torn tail was not cut back to the last whole record"
+                    "{context}: the torn tail was not written over with zeros from the last whole record on"
                 );
             }
         }
@@ -549,7 +617,8 @@ pub fn check_outcome(
 
 /// Checks `verify`'s verdict against the oracle: it passes exactly when
 /// an open succeeds, and a torn tail an open sets aside is named among its
-/// problems.
+/// problems (zeros after the records kept are the end of the log, named
+/// by nobody).
 pub fn check_verdict(
     context: &str,
     verdict: &Result<movie_queue::VerifyReport, Error>,
@@ -558,12 +627,12 @@ pub fn check_verdict(
 ) {
     match (expected, verdict) {
         (Expected::Error { .. }, Err(_)) => {}
-        (Expected::Prefix { records: kept, .. }, Ok(report)) => {
+        (Expected::Prefix { records: kept, cut_to }, Ok(report)) => {
             assert_eq!(
                 report.last_seq, *kept,
                 "{context}: verify reports the last record an open keeps"
             );
-            if *kept < records {
+            if *kept < records && cut_to.is_some() {
                 assert!(
                     report.problems.iter().any(|problem| problem.contains("torn tail")),
                     "{context}: verify names the torn tail: {:?}",

@@ -64,6 +64,14 @@ impl WritableFile for GatedFile {
         self.inner.write_all(bytes)
     }
 
+    fn write_all_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        assert!(
+            !self.gate.panic_on_write.swap(false, Ordering::SeqCst),
+            "injected: a bug in the writer's path"
+        );
+        self.inner.write_all_at(offset, bytes)
+    }
+
     fn sync_data(&mut self) -> io::Result<()> {
         self.gate.pass();
         self.inner.sync_data()
@@ -92,9 +100,9 @@ impl Storage for GatedStorage {
             gate: Arc::clone(&self.gate),
         }))
     }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+    fn open_write(&self, path: &Path, offset: u64) -> io::Result<Box<dyn WritableFile>> {
         Ok(Box::new(GatedFile {
-            inner: RealStorage.open_append(path)?,
+            inner: RealStorage.open_write(path, offset)?,
             gate: Arc::clone(&self.gate),
         }))
     }
@@ -110,8 +118,8 @@ impl Storage for GatedStorage {
     fn remove_dir(&self, path: &Path) -> io::Result<()> {
         RealStorage.remove_dir(path)
     }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealStorage.truncate(path, len)
+    fn zero_from(&self, path: &Path, offset: u64) -> io::Result<()> {
+        RealStorage.zero_from(path, offset)
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         RealStorage.sync_dir(path)

@@ -49,8 +49,8 @@ impl Storage for Reads {
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         RealStorage.create_new(path)
     }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        RealStorage.open_append(path)
+    fn open_write(&self, path: &Path, offset: u64) -> io::Result<Box<dyn WritableFile>> {
+        RealStorage.open_write(path, offset)
     }
     fn sync_file(&self, path: &Path) -> io::Result<()> {
         RealStorage.sync_file(path)
@@ -64,8 +64,8 @@ impl Storage for Reads {
     fn remove_dir(&self, path: &Path) -> io::Result<()> {
         RealStorage.remove_dir(path)
     }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealStorage.truncate(path, len)
+    fn zero_from(&self, path: &Path, offset: u64) -> io::Result<()> {
+        RealStorage.zero_from(path, offset)
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         RealStorage.sync_dir(path)

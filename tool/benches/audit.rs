@@ -213,6 +213,10 @@ impl WritableFile for TimedFile {
         self.0.write_all(bytes)
     }
 
+    fn write_all_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all_at(offset, bytes)
+    }
+
     fn sync_data(&mut self) -> io::Result<()> {
         self.0.sync_data()?;
         *self.1.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
@@ -239,8 +243,8 @@ impl Storage for TimedSync {
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         RealStorage.create_new(path)
     }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(TimedFile(RealStorage.open_append(path)?, self.clone())))
+    fn open_write(&self, path: &Path, offset: u64) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(TimedFile(RealStorage.open_write(path, offset)?, self.clone())))
     }
     fn sync_file(&self, path: &Path) -> io::Result<()> {
         RealStorage.sync_file(path)
@@ -254,8 +258,8 @@ impl Storage for TimedSync {
     fn remove_dir(&self, path: &Path) -> io::Result<()> {
         RealStorage.remove_dir(path)
     }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealStorage.truncate(path, len)
+    fn zero_from(&self, path: &Path, offset: u64) -> io::Result<()> {
+        RealStorage.zero_from(path, offset)
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         RealStorage.sync_dir(path)

@@ -63,13 +63,25 @@ impl MemoryStorage {
 struct MemoryFile {
     path: PathBuf,
     storage: MemoryStorage,
+    position: u64,
 }
 
 impl WritableFile for MemoryFile {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all_at(self.position, bytes)?;
+        self.position += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn write_all_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let mut tree = self.storage.lock();
         let file = tree.files.get_mut(&self.path).ok_or_else(|| not_found(&self.path))?;
-        file.extend_from_slice(bytes);
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let end = start.saturating_add(bytes.len());
+        if file.len() < end {
+            file.resize(end, 0);
+        }
+        file[start..end].copy_from_slice(bytes);
         Ok(())
     }
 
@@ -155,16 +167,18 @@ impl Storage for MemoryStorage {
         Ok(Box::new(MemoryFile {
             path: path.to_path_buf(),
             storage: self.clone(),
+            position: 0,
         }))
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+    fn open_write(&self, path: &Path, offset: u64) -> io::Result<Box<dyn WritableFile>> {
         if !self.lock().files.contains_key(path) {
             return Err(not_found(path));
         }
         Ok(Box::new(MemoryFile {
             path: path.to_path_buf(),
             storage: self.clone(),
+            position: offset,
         }))
     }
 
@@ -200,10 +214,11 @@ impl Storage for MemoryStorage {
         self.lock().files.remove(path).map(drop).ok_or_else(|| not_found(path))
     }
 
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+    fn zero_from(&self, path: &Path, offset: u64) -> io::Result<()> {
         let mut tree = self.lock();
         let file = tree.files.get_mut(path).ok_or_else(|| not_found(path))?;
-        file.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.len());
+        file[start..].fill(0);
         Ok(())
     }
 

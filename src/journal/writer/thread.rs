@@ -1,6 +1,15 @@
-//! The writer thread: the only code that appends to a segment. It drains
-//! the channel into batches, frames the records, does one write and one
-//! `fdatasync` per batch, and publishes the outcome.
+//! The writer thread: the only code that writes records to a segment. It
+//! drains the channel into batches, frames the records, does one write and
+//! one `fdatasync` per batch, and publishes the outcome.
+//!
+//! Records go over zeros laid down ahead of them (preallocation), so the
+//! acknowledging `fdatasync` carries data only, never a change of the
+//! file's size: a segment is created with [`WriterConfig::room_ahead`]
+//! bytes of zeros, and once less than half of that is left the writer lays
+//! more down after it has answered its callers. A batch larger than the
+//! zeros left gets its room first (written and synced before the batch),
+//! so a full disk fails the room, not a record: nothing is acknowledged
+//! into a segment that cannot hold it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,7 +30,13 @@ pub(super) struct WriterThread {
     journal_dir: PathBuf,
     file: Box<dyn WritableFile>,
     segment_first_seq: Seq,
+    /// Where the records end: the next one is written there.
     segment_len: u64,
+    /// The segment file's length: zeros from `segment_len` to it.
+    file_len: u64,
+    /// Did the last attempt to lay zeros down ahead fail (a full disk)?
+    /// Then it is tried again only when a batch needs the room.
+    ahead_failed: bool,
     next_seq: Seq,
     config: WriterConfig,
     buffer: Vec<u8>,
@@ -33,13 +48,14 @@ pub(super) struct WriterThread {
 }
 
 impl WriterThread {
-    /// A writer appending to `file`, the segment starting at
-    /// `segment.0` whose valid bytes end at `segment.1`.
+    /// A writer of `file`, the segment starting at `segment.0` whose valid
+    /// bytes end at `segment.1` and whose file (zeros after them) ends at
+    /// `segment.2`.
     pub(super) fn new(
         storage: Arc<dyn Storage>,
         journal_dir: PathBuf,
         file: Box<dyn WritableFile>,
-        segment: (Seq, u64),
+        segment: (Seq, u64, u64),
         next_seq: Seq,
         config: WriterConfig,
     ) -> Self {
@@ -49,6 +65,8 @@ impl WriterThread {
             file,
             segment_first_seq: segment.0,
             segment_len: segment.1,
+            file_len: segment.2,
+            ahead_failed: false,
             next_seq,
             config,
             buffer: Vec::new(),
@@ -75,6 +93,7 @@ impl WriterThread {
             if poisoned {
                 return;
             }
+            self.keep_room_ahead();
         }
     }
 
@@ -156,40 +175,83 @@ impl WriterThread {
         self.write_buffer()
     }
 
-    /// Writes the buffer to the current segment and fdatasyncs it.
+    /// Writes the buffer to the current segment, over its zeros, and
+    /// fdatasyncs it. When the zeros left cannot hold it, more are laid
+    /// down and synced first.
     fn write_buffer(&mut self) -> Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
         }
         let path = self.segment_path();
+        let end = self.segment_len + self.buffer.len() as u64;
+        if end > self.file_len && self.config.room_ahead() > 0 {
+            self.lay_zeros(end + self.config.room_ahead())?;
+        }
         self.file
-            .write_all(&self.buffer)
+            .write_all_at(self.segment_len, &self.buffer)
             .map_err(|error| Error::io("write", &path, error))?;
         let started = Instant::now();
         self.file
             .sync_data()
             .map_err(|error| Error::io("fdatasync", &path, error))?;
         self.last_sync = started.elapsed();
-        self.segment_len += self.buffer.len() as u64;
+        self.segment_len = end;
+        self.file_len = self.file_len.max(end);
         self.buffer.clear();
         Ok(())
     }
 
-    /// After a failed write or fsync, cuts the current segment back to its
-    /// last synced length, so the failed batch cannot come back on reopen
-    /// (after a failed fsync its bytes may or may not ever reach the disk).
+    /// Lays zeros down from the file's end to `to` and syncs them.
+    fn lay_zeros(&mut self, to: u64) -> Result<()> {
+        let path = self.segment_path();
+        crate::storage::write_zeros(self.file.as_mut(), self.file_len, to)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|error| Error::io("preallocate", &path, error))?;
+        self.file_len = to;
+        self.ahead_failed = false;
+        Ok(())
+    }
+
+    /// Between batches, once its callers are answered: once less than
+    /// half of [`WriterConfig::room_ahead`] is left, lays down zeros for
+    /// the next records (up to the segment's size). A failure (a full
+    /// disk) is logged, not fatal: a batch that then finds no room fails
+    /// before it is written.
+    fn keep_room_ahead(&mut self) {
+        let ahead = self.config.room_ahead();
+        let to = (self.segment_len + ahead).min(self.config.segment_bytes_max);
+        if self.ahead_failed || to <= self.file_len || self.file_len - self.segment_len >= ahead / 2 {
+            return;
+        }
+        match self.lay_zeros(to) {
+            Ok(()) => {}
+            Err(error) => {
+                tracing::warn!(%error, "could not lay zeros down ahead of the journal's records; a batch that needs the room will fail");
+                self.ahead_failed = true;
+            }
+        }
+    }
+
+    /// After a failed write or fsync, writes zeros over what the current
+    /// segment holds past its last synced record, so the failed batch
+    /// cannot come back on reopen (after a failed fsync its bytes may or
+    /// may not ever reach the disk). The file keeps its size: a segment is
+    /// never shortened under a reader.
     fn discard_unsynced(&self) {
         let path = self.segment_path();
-        if let Err(error) = self.storage.truncate(&path, self.segment_len) {
-            tracing::error!(%error, path = %path.display(), "could not cut the failed batch off the segment");
+        if let Err(error) = self.storage.zero_from(&path, self.segment_len) {
+            tracing::error!(%error, path = %path.display(), "could not write zeros over the failed batch");
         }
     }
 
     fn roll_segment(&mut self) -> Result<()> {
-        let (_, file) = segment::create_segment(self.storage.as_ref(), &self.journal_dir, self.next_seq)?;
+        let room = self.config.room_ahead().max(format::SEGMENT_HEADER_BYTES as u64);
+        let (_, file) = segment::create_segment(self.storage.as_ref(), &self.journal_dir, self.next_seq, room)?;
         self.file = file;
         self.segment_first_seq = self.next_seq;
         self.segment_len = format::SEGMENT_HEADER_BYTES as u64;
+        self.file_len = room;
+        self.ahead_failed = false;
         Ok(())
     }
 

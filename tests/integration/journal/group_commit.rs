@@ -42,6 +42,10 @@ impl WritableFile for SlowFile {
         self.0.write_all(bytes)
     }
 
+    fn write_all_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all_at(offset, bytes)
+    }
+
     fn sync_data(&mut self) -> io::Result<()> {
         std::thread::sleep(FSYNC_TIME);
         self.0.sync_data()
@@ -73,8 +77,8 @@ impl Storage for SlowFsync {
     fn remove_dir(&self, path: &Path) -> io::Result<()> {
         self.0.remove_dir(path)
     }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(SlowFile(self.0.open_append(path)?)))
+    fn open_write(&self, path: &Path, offset: u64) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(SlowFile(self.0.open_write(path, offset)?)))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.0.rename(from, to)
@@ -82,8 +86,8 @@ impl Storage for SlowFsync {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         self.0.remove_file(path)
     }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.0.truncate(path, len)
+    fn zero_from(&self, path: &Path, offset: u64) -> io::Result<()> {
+        self.0.zero_from(path, offset)
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.0.sync_dir(path)

@@ -1,15 +1,16 @@
 //! A torn tail — the last record of the last segment cut short at any
-//! byte — is set aside and cut on a writer's open: the state is exactly the
-//! records before it, the torn bytes are kept in a `*.broken` file, and the
-//! file is cut back to where the records end.
+//! byte — is set aside on a writer's open: the state is exactly the
+//! records before it, the torn bytes are kept in a `*.broken` file, and
+//! zeros are written over them in the segment, which keeps its size (a
+//! segment is never shortened: a reader may have it open).
 //!
 //! How: a segment of five records is crafted with the format's encoder;
 //! for every length between the end of the fourth record and the end of
 //! the fifth, a copy cut to that length is read (records 1–4 and the tail
 //! with its offset and size; the file untouched), verified (it passes,
 //! naming the torn tail as a problem), and opened by a writer (record 4 is
-//! the last, the file is cut to its end, the torn bytes are in a
-//! `*.broken` file). The same cuts, reopened by a `QueueManager`, give the
+//! the last, only zeros follow it in a file as long as before, the torn
+//! bytes are in a `*.broken` file). The same cuts, reopened by a `QueueManager`, give the
 //! state of four added movies, and the next append continues at record 5.
 
 use crate::support::durability as durability_support;
@@ -28,6 +29,10 @@ fn a_tail_torn_at_every_byte_of_the_last_record_is_set_aside_and_cut_back_to_the
     let last_start = usize::try_from(starts[4]).expect("small");
     for cut in last_start..whole.len() {
         let torn = cut > last_start;
+        // The torn bytes as far as they are not zeros (zeros hold nothing:
+        // a torn frame's high length byte, say, reads like the room a
+        // writer lays down after its records).
+        let torn_end = durability_support::written_end(&whole[..cut]).max(last_start);
         clear_broken(&journal);
         fs::write(&path, &whole[..cut]).expect("cut");
 
@@ -41,7 +46,7 @@ fn a_tail_torn_at_every_byte_of_the_last_record_is_set_aside_and_cut_back_to_the
         if torn {
             let tail = tail.expect("the torn tail is found");
             assert_eq!((tail.path.as_path(), tail.offset), (path.as_path(), starts[4]));
-            assert_eq!(tail.bytes, (cut - last_start) as u64);
+            assert_eq!(tail.bytes, (torn_end - last_start) as u64);
         } else {
             assert_eq!(tail, None, "a cut at a record boundary is no torn tail");
         }
@@ -61,13 +66,18 @@ fn a_tail_torn_at_every_byte_of_the_last_record_is_set_aside_and_cut_back_to_the
         drop(qm);
         assert_eq!(
             fs::metadata(&path).expect("meta").len(),
-            starts[4],
-            "cut at {cut}: the file is cut back"
+            cut as u64,
+            "cut at {cut}: the segment is never shortened"
+        );
+        assert_eq!(
+            durability_support::written_len(&path),
+            Some(last_start),
+            "cut at {cut}: zeros are written over the torn bytes"
         );
         let aside = broken_files(&journal);
         if torn {
             assert_eq!(aside.len(), 1, "cut at {cut}: the torn bytes are set aside first");
-            assert_eq!(fs::read(&aside[0]).expect("read"), &whole[last_start..cut]);
+            assert_eq!(fs::read(&aside[0]).expect("read"), &whole[last_start..torn_end]);
         } else {
             assert!(aside.is_empty());
         }

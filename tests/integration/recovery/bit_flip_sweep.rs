@@ -121,7 +121,7 @@ fn every_bit_flip_is_detected_or_cut_as_a_torn_tail_real_fs() {
                 bytes[byte] ^= 1 << bit;
                 fs::write(&target, &bytes).expect("write the flipped segment");
                 let outcome = open_state(work.path(), real());
-                let len_after = fs::metadata(&target).map(|meta| meta.len() as usize).ok();
+                let len_after = durability_support::written_len(&target);
                 pristine_store.restore(work.path());
                 let expected = expected_for_flip(&segments, index, byte, &reference);
                 let expected = in_work_dir(expected, reference.dir.path(), work.path());

@@ -26,7 +26,7 @@ use durability_support::{
     ReferenceRun, SegmentLayout, layout, quiet_options, real, reset_dir, scratch, segment_paths, short_script,
 };
 use movie_queue::testing::repair_with;
-use movie_queue::testing::{Fault, FaultyStorage};
+use movie_queue::testing::{Fault, FaultyStorage, SEGMENT_HEADER_BYTES};
 use movie_queue::{QueueManager, Seq};
 
 fn reference() -> ReferenceRun {
@@ -98,15 +98,25 @@ fn repair_case(reference: &ReferenceRun, segment: usize, record: Option<usize>) 
         "{context}: {} is listed as set aside",
         aside.display()
     );
+    let cut = usize::try_from(cut_at).expect("small");
+    // A segment damaged in its header goes aside whole (renamed); else the
+    // bytes from the damage on are copied, without the zeros after them.
+    let written = if cut == 0 {
+        original.len()
+    } else {
+        durability_support::written_end(&original).max(cut)
+    };
     assert_eq!(
         fs::read(&aside).expect("the damaged bytes are set aside"),
-        original[usize::try_from(cut_at).expect("small")..],
-        "{context}: the set-aside file holds exactly the bytes cut"
+        original[cut..written],
+        "{context}: the set-aside file holds exactly the bytes written over (the zeros after them hold nothing)"
     );
     if cut_at > 0 {
+        let now = fs::read(&path).expect("read");
         assert_eq!(
-            fs::read(&path).expect("read"),
-            original[..usize::try_from(cut_at).expect("small")]
+            (&now[..cut], now.len(), now[cut..].iter().all(|&byte| byte == 0)),
+            (&original[..cut], original.len(), true),
+            "{context}: the records before the damage, then zeros; a segment is never shortened"
         );
     } else {
         assert!(
@@ -254,22 +264,31 @@ fn repair_of_a_sound_journal_changes_nothing() {
 /// segments is still on disk somewhere: at its place or in a `.broken` file.
 fn assert_nothing_lost(context: &str, journal: &Path, damaged: &Path, original: &[u8], later: &[(PathBuf, Vec<u8>)]) {
     let now = fs::read(damaged).ok();
-    let kept = now.as_deref().unwrap_or_default();
-    if kept != original {
+    let now = now.as_deref().unwrap_or_default();
+    // A segment is never shortened: its bytes are kept up to a point and
+    // zeros written over the rest, which a `.broken` file holds first.
+    let kept = durability_support::written_end(now).max(SEGMENT_HEADER_BYTES.min(now.len()));
+    let kept = &now[..kept];
+    if now != original {
         assert!(
-            original.starts_with(kept),
+            original.starts_with(kept) && (now.is_empty() || now.len() == original.len()),
             "{context}: the segment was changed, not cut"
         );
+        let written = durability_support::written_end(original);
         let aside = broken_name(damaged, kept.len() as u64);
         let saved = fs::read(&aside).unwrap_or_else(|_| {
             panic!(
-                "{context}: the segment was cut to {} bytes but {} is gone; the {} bytes cut are lost",
+                "{context}: zeros were written from byte {} on but {} is gone; the {} bytes written over are lost",
                 kept.len(),
                 aside.display(),
-                original.len() - kept.len()
+                written - kept.len()
             )
         });
-        assert_eq!(saved, original[kept.len()..], "{context}: the set-aside bytes differ");
+        assert_eq!(
+            saved,
+            original[kept.len()..written],
+            "{context}: the set-aside bytes differ"
+        );
     }
     for (path, bytes) in later {
         let here = fs::read(path).ok().or_else(|| fs::read(broken_name(path, 0)).ok());

@@ -73,7 +73,7 @@ fn a_cut_at_every_byte_offset_reopens_as_the_exact_prefix_real_fs() {
                 .expect("tail marker");
             }
             let outcome = open_state(work.path(), real());
-            let len_after = fs::metadata(&target).map(|meta| meta.len() as usize).ok();
+            let len_after = durability_support::written_len(&target);
             pristine.restore(work.path());
             let expected = relocate(expected_after_cut(&segments, index, cut), &segment.path, &target);
             let context = format!("segment {index} cut to {cut} of {} bytes", segment.len);
@@ -100,7 +100,7 @@ fn relocate(expected: Expected, from: &std::path::Path, to: &std::path::Path) ->
 
 /// A write torn by a power loss during its fsync, at every byte of
 /// every record (segment-opening records included): the store reopens with
-/// the records before it, the torn bytes cut off.
+/// the records before it, zeros written over the torn bytes.
 #[test]
 fn a_write_torn_by_power_loss_reopens_as_the_prefix_faulty_storage() {
     let ops = short_script();
@@ -161,13 +161,20 @@ fn torn_once(ops: &[Op], seq: u64, torn: u64) {
             "{context}: an operation succeeded after the failed fsync"
         );
         let frame = (last.end - last.start) as u64;
+        let unsynced = fs::read(&newest).expect("read the segment");
         faulty.power_loss(torn).expect("power loss");
         drop(qm);
         let kept = torn.min(frame);
+        // The record went over the zeros its writer laid down: the bytes
+        // the power loss kept are the record's first, zeros after them.
+        let cut = last.start + usize::try_from(kept).expect("small");
+        let after = fs::read(&newest).expect("read the segment");
         assert_eq!(
-            file_len(&newest),
-            last.start as u64 + kept,
-            "{context}: the power loss kept the wrong bytes"
+            (&after[..cut], after[cut..].iter().all(|&byte| byte == 0)),
+            (&unsynced[..cut], true),
+            "{context}: the power loss kept the wrong bytes (first non-zero byte after them: {:?} of {})",
+            after[cut..].iter().position(|&byte| byte != 0).map(|at| at + cut),
+            after.len()
         );
         let outcome = open_state(work.path(), Arc::new(FaultyStorage::new()));
         let complete = kept == frame;
@@ -175,13 +182,9 @@ fn torn_once(ops: &[Op], seq: u64, torn: u64) {
             records: if complete { seq } else { seq - 1 },
             cut_to: (!complete).then_some(last.start),
         };
-        let len_after = usize::try_from(file_len(&newest)).ok();
+        let len_after = durability_support::written_len(&newest);
         check_outcome(&context, &outcome, &expected, &run.states, len_after);
         return;
     }
     panic!("record {seq}: no fsync failure hit the record's own fsync");
-}
-
-fn file_len(path: &std::path::Path) -> u64 {
-    fs::metadata(path).map(|meta| meta.len()).expect("metadata")
 }

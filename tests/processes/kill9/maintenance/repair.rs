@@ -180,8 +180,9 @@ fn names_damage(error: &Error, dir: &Path, path: &Path, offset: u64) -> bool {
     error.is_corruption() && error.place() == Some((dir.join(path).as_path(), offset))
 }
 
-/// Every byte of every segment of the damaged store is still somewhere:
-/// in the segment (cut or not), or in `*.broken` files beside it —
+/// Every byte of every segment of the damaged store but its zeros is still
+/// somewhere: in the segment (where no zeros were written over it), or in
+/// `*.broken` files beside it —
 /// `<segment>.<offset>[.<n>].broken` holding its bytes from `offset` on
 /// (a cut, or with offset 0 the whole file moved aside), any other
 /// `<segment>.<tag>[.<n>].broken` a whole file moved aside as it was then.
@@ -190,9 +191,14 @@ fn assert_no_byte_lost(store: &Path, segments_before: &BTreeMap<String, Vec<u8>>
     let broken = broken_files(store);
     for (name, bytes) in segments_before {
         let mut pieces: Vec<(usize, &[u8])> = Vec::new();
-        let current = std::fs::read(journal.join(name)).ok();
-        if let Some(current) = &current {
-            pieces.push((0, current));
+        // Zeros hold nothing (the room a writer laid down after its
+        // records); the segment itself keeps its bytes where repair did
+        // not write zeros over them (a segment is never shortened).
+        let mut covered: Vec<bool> = bytes.iter().map(|&byte| byte == 0).collect();
+        if let Ok(current) = std::fs::read(journal.join(name)) {
+            for (at, (was, now)) in bytes.iter().zip(&current).enumerate() {
+                covered[at] |= was == now;
+            }
         }
         for (path, kept) in &broken {
             let Some(tag) = path
@@ -209,7 +215,6 @@ fn assert_no_byte_lost(store: &Path, segments_before: &BTreeMap<String, Vec<u8>>
                 .unwrap_or(0);
             pieces.push((offset, kept));
         }
-        let mut covered = vec![false; bytes.len()];
         for (offset, piece) in pieces {
             if bytes.get(offset..offset + piece.len()) == Some(piece) {
                 covered[offset..offset + piece.len()].fill(true);
