@@ -1,7 +1,7 @@
 //! The floor: what one durable write costs on the file system under test,
-//! measured in the same run as the queue and its peer (issue 16), all in
-//! scratch directories on that file system (`MOVIE_QUEUE_BENCH_DIR`, else
-//! `target/tmp`):
+//! measured in the same run as the queue and its peer (issues 16 and 23),
+//! all in scratch directories on that file system
+//! (`MOVIE_QUEUE_BENCH_DIR`, else `target/tmp`):
 //!
 //! * movie-queue `Immediate` and SQLite (rusqlite, WAL,
 //!   `synchronous=FULL`) on the lifecycle workload of `lifecycle/mod.rs`
@@ -12,10 +12,17 @@
 //!   offsets of a file preallocated with real zeros and fsynced beforehand
 //!   (`write_at`, then `fdatasync`: data only).
 //!
+//! So that the machine's load cannot decide a verdict, the six are
+//! **interleaved**: one round measures each once, in turn (queue, SQLite,
+//! append, overwrite, then the eight-caller pair), and the run is
+//! `MOVIE_QUEUE_FLOOR_ROUNDS` rounds (default 7, at least 5). Each ratio
+//! is taken within a round, and the medians of the rounds are reported
+//! with their spread (lowest and highest round).
+//!
 //! Figures are per writing operation (one journal event, one SQLite
 //! transaction; `lifecycle::writes`) and per floor write.
 //!
-//! Targets (issue 16): one caller, the queue ≤ 1.15× floor 2 and ≥ 1.2×
+//! Targets (issue 23): one caller, the queue ≤ 1.15× floor 2 and ≥ 1.2×
 //! faster than SQLite; eight callers ≥ 8× SQLite.
 //! Run: `cargo bench --bench floor`.
 
@@ -26,54 +33,49 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::time::Duration;
+use std::time::Instant;
 
-use criterion::{BenchmarkGroup, SamplingMode, Throughput, measurement::WallTime};
 use lifecycle::MakeSubject;
 use movie_queue::Durability;
 
-const GROUP: &str = "floor";
 /// The bytes of one floor write: about one lifecycle event's record.
 const RECORD_BYTES: usize = 150;
 
-/// Floor 1: append + `fdatasync`, the file growing each time.
-fn append(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("append_fdatasync", |bencher| {
-        let dir = common::scratch_dir();
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(dir.path().join("append.bin"))
-            .expect("create the append file");
-        sync_directory(dir.path());
-        let record = [b'x'; RECORD_BYTES];
-        bencher.iter(|| {
-            file.write_all(&record).expect("append");
-            file.sync_data().expect("fdatasync");
-        });
-    });
+/// Floor 1: `writes` appends of a record + `fdatasync`, the file growing
+/// each time; the time of one.
+fn append(writes: u64) -> f64 {
+    let dir = common::scratch_dir();
+    let mut file = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(dir.path().join("append.bin"))
+        .expect("create the append file");
+    sync_directory(dir.path());
+    let record = [b'x'; RECORD_BYTES];
+    let started = Instant::now();
+    for _ in 0..writes {
+        file.write_all(&record).expect("append");
+        file.sync_data().expect("fdatasync");
+    }
+    started.elapsed().as_secs_f64() / writes as f64
 }
 
-/// Floor 2: overwrite in place + `fdatasync`, in a file whose every byte
-/// was written (zeros) and synced first, as is its directory entry.
-fn overwrite(group: &mut BenchmarkGroup<'_, WallTime>, file_bytes: u64) {
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("overwrite_fdatasync", |bencher| {
-        let dir = common::scratch_dir();
-        let file = preallocated(&dir.path().join("overwrite.bin"), file_bytes);
-        sync_directory(dir.path());
-        let record = [b'x'; RECORD_BYTES];
-        let mut offset = 0;
-        bencher.iter(|| {
-            if offset + RECORD_BYTES as u64 > file_bytes {
-                offset = 0; // start over: still in place, still allocated
-            }
-            file.write_all_at(&record, offset).expect("overwrite");
-            file.sync_data().expect("fdatasync");
-            offset += RECORD_BYTES as u64;
-        });
-    });
+/// Floor 2: `writes` records written in place + `fdatasync`, in a file
+/// whose every byte was written (zeros) and synced first, as is its
+/// directory entry; the time of one.
+fn overwrite(writes: u64) -> f64 {
+    let dir = common::scratch_dir();
+    let file_bytes = writes * RECORD_BYTES as u64;
+    let file = preallocated(&dir.path().join("overwrite.bin"), file_bytes);
+    sync_directory(dir.path());
+    let record = [b'x'; RECORD_BYTES];
+    let started = Instant::now();
+    for write in 0..writes {
+        file.write_all_at(&record, write * RECORD_BYTES as u64)
+            .expect("overwrite");
+        file.sync_data().expect("fdatasync");
+    }
+    started.elapsed().as_secs_f64() / writes as f64
 }
 
 /// A file of `bytes` real zeros (not a hole), synced whole.
@@ -101,86 +103,113 @@ fn sync_directory(dir: &Path) {
         .expect("fsync the directory");
 }
 
-/// The lifecycle workload on a fresh store per iteration; per writing operation.
-fn workload(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, make: &MakeSubject, movies: u64, threads: usize) {
-    group.throughput(Throughput::Elements(lifecycle::writes(movies)));
-    group.bench_function(name, |bencher| {
-        bencher.iter_custom(|iterations| lifecycle::timed_runs(make, movies, threads, iterations));
-    });
+/// The lifecycle workload on a fresh store; the time of one writing operation.
+fn workload(make: &MakeSubject, movies: u64, threads: usize) -> f64 {
+    lifecycle::timed_runs(make, movies, threads, 1).as_secs_f64() / lifecycle::writes(movies) as f64
 }
 
-/// The figures of this run: µs per operation, and the ratios.
-fn print_figures(movies_1: u64, movies_8: u64) {
-    let micros_per = |function: &str, operations: u64| {
-        common::median_ns(GROUP, function).map(|nanos| nanos / operations as f64 / 1e3)
+/// The median and the spread (lowest, highest) of `values`.
+fn median_spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    let median = if sorted.len().is_multiple_of(2) {
+        f64::midpoint(sorted[middle - 1], sorted[middle])
+    } else {
+        sorted[middle]
     };
-    let (writes_1, writes_8) = (lifecycle::writes(movies_1), lifecycle::writes(movies_8));
-    let figures = [
-        ("append_fdatasync", micros_per("append_fdatasync", 1)),
-        ("overwrite_fdatasync", micros_per("overwrite_fdatasync", 1)),
-        (
-            "queue_immediate_1_caller",
-            micros_per("queue_immediate_1_caller", writes_1),
-        ),
-        ("sqlite_full_1_caller", micros_per("sqlite_full_1_caller", writes_1)),
-        (
-            "queue_immediate_8_callers",
-            micros_per("queue_immediate_8_callers", writes_8),
-        ),
-        ("sqlite_full_8_callers", micros_per("sqlite_full_8_callers", writes_8)),
-    ];
-    for (name, micros) in figures {
-        common::print_figure(name, micros, "µs/operation");
-    }
-    let [append, overwrite, queue_1, sqlite_1, queue_8, sqlite_8] = figures.map(|(_, micros)| micros);
-    let ratio = |numerator: Option<f64>, denominator: Option<f64>| numerator.zip(denominator).map(|(a, b)| a / b);
-    common::print_figure("append floor / overwrite floor", ratio(append, overwrite), "×");
-    common::print_figure("queue 1 caller / append floor", ratio(queue_1, append), "×");
-    common::print_ratio(
-        "queue 1 caller / overwrite floor",
-        ratio(queue_1, overwrite),
-        "<= 1.15",
-        |ratio| ratio <= 1.15,
-    );
-    common::print_ratio(
-        "SQLite 1 caller / queue 1 caller",
-        ratio(sqlite_1, queue_1),
-        ">= 1.2",
-        |ratio| ratio >= 1.2,
-    );
-    common::print_ratio(
-        "SQLite 8 callers / queue 8 callers",
-        ratio(sqlite_8, queue_8),
-        ">= 8",
-        |ratio| ratio >= 8.0,
-    );
-    common::print_figure(
-        "overwrite floor / queue 8 callers (records per floor write)",
-        ratio(overwrite, queue_8),
-        "×",
-    );
+    (median, sorted[0], sorted[sorted.len() - 1])
+}
+
+/// One round: each subject once, in turn. Seconds per operation.
+struct Round {
+    queue_1: f64,
+    sqlite_1: f64,
+    append: f64,
+    overwrite: f64,
+    queue_8: f64,
+    sqlite_8: f64,
 }
 
 fn main() {
     let movies_1 = common::size(200, 10) as u64;
     let movies_8 = common::size(500, 40) as u64;
-    let file_bytes = common::size(32 << 20, 1 << 20) as u64;
-    let mut criterion = common::criterion();
-    let mut group = criterion.benchmark_group(GROUP);
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5));
+    let rounds: usize = std::env::var("MOVIE_QUEUE_FLOOR_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(if common::measuring() { 7 } else { 1 });
     let queue = lifecycle::make_movie_queue(Durability::Immediate);
     let sqlite = lifecycle::make_sqlite("FULL");
-    append(&mut group);
-    overwrite(&mut group, file_bytes);
-    workload(&mut group, "queue_immediate_1_caller", &queue, movies_1, 1);
-    workload(&mut group, "sqlite_full_1_caller", &sqlite, movies_1, 1);
-    workload(&mut group, "queue_immediate_8_callers", &queue, movies_8, 8);
-    workload(&mut group, "sqlite_full_8_callers", &sqlite, movies_8, 8);
-    group.finish();
-    criterion.final_summary();
-    print_figures(movies_1, movies_8);
+    let floor_writes = lifecycle::writes(movies_1);
+    let mut measured = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let result = Round {
+            queue_1: workload(&queue, movies_1, 1),
+            sqlite_1: workload(&sqlite, movies_1, 1),
+            append: append(floor_writes),
+            overwrite: overwrite(floor_writes),
+            queue_8: workload(&queue, movies_8, 8),
+            sqlite_8: workload(&sqlite, movies_8, 8),
+        };
+        eprintln!(
+            "round {round}: queue 1 {:.1} µs, SQLite 1 {:.1} µs, append {:.1} µs, overwrite {:.1} µs, queue 8 {:.1} µs, SQLite 8 {:.1} µs",
+            result.queue_1 * 1e6,
+            result.sqlite_1 * 1e6,
+            result.append * 1e6,
+            result.overwrite * 1e6,
+            result.queue_8 * 1e6,
+            result.sqlite_8 * 1e6
+        );
+        measured.push(result);
+    }
+    let figure = |name: &str, of: &dyn Fn(&Round) -> f64, scale: f64, unit: &str| {
+        let values: Vec<f64> = measured.iter().map(of).collect();
+        let (median, low, high) = median_spread(&values);
+        common::print_figure(name, Some(median * scale), unit);
+        common::print_figure(&format!("{name} (spread)"), Some((high - low) * scale), unit);
+        (median, low, high)
+    };
+    figure("append_fdatasync", &|round| round.append, 1e6, "µs/operation");
+    figure("overwrite_fdatasync", &|round| round.overwrite, 1e6, "µs/operation");
+    figure("queue_immediate_1_caller", &|round| round.queue_1, 1e6, "µs/operation");
+    figure("sqlite_full_1_caller", &|round| round.sqlite_1, 1e6, "µs/operation");
+    figure("queue_immediate_8_callers", &|round| round.queue_8, 1e6, "µs/operation");
+    figure("sqlite_full_8_callers", &|round| round.sqlite_8, 1e6, "µs/operation");
+    let ratio = |name: &str, of: &dyn Fn(&Round) -> f64, target: &str, pass: &dyn Fn(f64) -> bool| {
+        let values: Vec<f64> = measured.iter().map(of).collect();
+        let (median, low, high) = median_spread(&values);
+        common::print_ratio(name, Some(median), target, pass);
+        common::print_figure(&format!("{name}, lowest of {} rounds", values.len()), Some(low), "×");
+        common::print_figure(&format!("{name}, highest of {} rounds", values.len()), Some(high), "×");
+    };
+    ratio(
+        "append floor / overwrite floor",
+        &|round| round.append / round.overwrite,
+        "-",
+        &|_| true,
+    );
+    ratio(
+        "queue 1 caller / overwrite floor",
+        &|round| round.queue_1 / round.overwrite,
+        "<= 1.15",
+        &|ratio| ratio <= 1.15,
+    );
+    ratio(
+        "SQLite 1 caller / queue 1 caller",
+        &|round| round.sqlite_1 / round.queue_1,
+        ">= 1.2",
+        &|ratio| ratio >= 1.2,
+    );
+    ratio(
+        "SQLite 8 callers / queue 8 callers",
+        &|round| round.sqlite_8 / round.queue_8,
+        ">= 8",
+        &|ratio| ratio >= 8.0,
+    );
+    ratio(
+        "overwrite floor / queue 8 callers (records per floor write)",
+        &|round| round.overwrite / round.queue_8,
+        "-",
+        &|_| true,
+    );
 }
