@@ -102,18 +102,21 @@ pub fn verify_with(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
 /// it before it says so ([`Error::Changing`]) instead of answering.
 const VERIFY_ATTEMPTS: u32 = 10;
 
-/// What a writer changes when it snapshots or compacts, read cheaply: the
-/// manifest's bytes, the temporary manifest's (a snapshot is being written
-/// while it is there, from before its files are renamed into place until
-/// the manifest is — or a killed writer left it), the compaction base's
-/// length and first bytes (its checksum is among them) and the journal's
-/// file names.
+/// What a writer changes when it writes, snapshots or compacts, read
+/// cheaply: the manifest's bytes, the temporary manifest's (a snapshot is
+/// being written while it is there, from before its files are renamed into
+/// place until the manifest is — or a killed writer left it), the
+/// compaction base's length and first bytes (its checksum is among them),
+/// the journal's file names, and where the last segment's written bytes
+/// end (records go over the zeros laid down for them, so its length does
+/// not say: a record being written reads as a torn tail until it is whole).
 #[derive(Debug, PartialEq, Eq)]
 struct Moment {
     manifest: Option<Vec<u8>>,
     temporary_manifest: Option<Vec<u8>>,
     base: Option<(u64, Vec<u8>)>,
     journal: Option<Vec<String>>,
+    written: Option<u64>,
 }
 
 impl Moment {
@@ -144,11 +147,19 @@ impl Moment {
                 .read(&crate::layout::temporary_path(&manifest))
                 .unwrap_or_default()
         });
+        let journal = storage.list_dir(&layout.journal()).ok();
+        let last = journal
+            .iter()
+            .flatten()
+            .filter(|name| crate::layout::parse_segment_name(name).is_some())
+            .max();
+        let written = last.and_then(|name| crate::journal::reader::written_len(storage, &layout.journal().join(name)));
         Moment {
             manifest: storage.read(&manifest).ok(),
             temporary_manifest,
             base,
-            journal: storage.list_dir(&layout.journal()).ok(),
+            journal,
+            written,
         }
     }
 }

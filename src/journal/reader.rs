@@ -209,6 +209,29 @@ pub fn read_segment(storage: &dyn Storage, file: &SegmentFile) -> Result<Vec<u8>
         .map_err(|error| Error::io("read", &file.path, error))
 }
 
+/// Where the written bytes of the file at `path` end (past it only
+/// zeros), read from its end backwards a piece at a time, so only the
+/// zeros after the last record and one piece are read. `None` when it
+/// cannot be read.
+#[must_use]
+pub fn written_len(storage: &dyn Storage, path: &Path) -> Option<u64> {
+    const PIECE: usize = 64 << 10;
+    let mut file = storage.open_read(path).ok()?;
+    let mut end = file.file_len().ok()?;
+    let mut piece = vec![0_u8; PIECE];
+    while end > 0 {
+        let start = end.saturating_sub(PIECE as u64);
+        let wanted = usize::try_from(end - start).ok()?;
+        let read = file.read_at(start, &mut piece[..wanted]).ok()?;
+        let written = format::written_end(&piece[..read.min(wanted)]);
+        if written > 0 {
+            return Some(start + written as u64);
+        }
+        end = start;
+    }
+    Some(0)
+}
+
 /// Scans one segment's bytes.
 #[must_use]
 pub fn scan_segment(file: &SegmentFile, bytes: &[u8]) -> SegmentScan {
@@ -654,4 +677,36 @@ pub fn run_records<'a>(
         seq = if seq == last { Seq(u64::MAX) } else { seq.next() };
         Some(Ok(record))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::RealStorage;
+
+    #[test]
+    fn the_written_length_is_found_from_the_end_through_the_zeros() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("file");
+        for (len, last) in [
+            (0, None),
+            (10, Some(0)),
+            (1 << 20, Some(5)),
+            (1 << 20, Some((1 << 20) - 1)),
+            (200_000, Some(70_000)),
+            (200_000, None),
+        ] {
+            let mut bytes = vec![0_u8; len];
+            if let Some(at) = last {
+                bytes[at] = 1;
+            }
+            std::fs::write(&path, &bytes).expect("file system");
+            assert_eq!(
+                written_len(&RealStorage, &path),
+                Some(last.map_or(0, |at| at as u64 + 1)),
+                "{len} bytes, the last non-zero at {last:?}"
+            );
+        }
+        assert_eq!(written_len(&RealStorage, &dir.path().join("missing")), None);
+    }
 }

@@ -56,7 +56,12 @@ pub fn copy_span_aside(storage: &dyn Storage, path: &Path, from: u64, to: u64) -
         return Ok(None);
     }
     let copy = free_broken_name(storage, path, &from.to_string())?;
-    storage::write_new(storage, &copy, span)?;
+    if let Err(error) = storage::write_new(storage, &copy, span) {
+        // A full disk leaves a partial copy: it must not pass for the
+        // bytes set aside (nothing is cut, the bytes stay where they are).
+        let _ = storage.remove_file(&copy);
+        return Err(error);
+    }
     storage::sync_parent(storage, &copy)?;
     tracing::warn!(path = %path.display(), offset = from, aside = %copy.display(), "set damaged bytes aside");
     Ok(Some(copy))

@@ -189,6 +189,12 @@ impl Tab {
 
     /// Sends `method` (to the tab's session once there is one); its result.
     fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.request(method, params)
+            .unwrap_or_else(|reply| panic!("{method}: {reply}"))
+    }
+
+    /// Sends `method`; its result, or the whole reply when it is an error.
+    fn request(&mut self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, serde_json::Value> {
         let id = self.next;
         self.next += 1;
         let mut message = serde_json::json!({ "id": id, "method": method, "params": params });
@@ -205,8 +211,10 @@ impl Tab {
             };
             let value: serde_json::Value = serde_json::from_str(text.as_str()).expect("DevTools speaks JSON");
             if value["id"] == id {
-                assert!(value.get("error").is_none(), "{method}: {value}");
-                return value["result"].clone();
+                if value.get("error").is_some() {
+                    return Err(value);
+                }
+                return Ok(value["result"].clone());
             }
         }
     }
@@ -220,10 +228,16 @@ impl Tab {
         result["result"]["value"].clone()
     }
 
-    /// Waits until `expression` is true in the page.
+    /// Waits until `expression` is true in the page. An evaluation that
+    /// meets the page navigating (a reload under way) is not yet true.
     fn wait_for(&mut self, expression: &str) {
         let deadline = std::time::Instant::now() + crate::support::http::PATIENCE;
-        while self.eval(expression) != serde_json::Value::Bool(true) {
+        let params = serde_json::json!({ "expression": expression, "returnByValue": true });
+        while self
+            .request("Runtime.evaluate", params.clone())
+            .map_or(serde_json::Value::Null, |result| result["result"]["value"].clone())
+            != serde_json::Value::Bool(true)
+        {
             assert!(std::time::Instant::now() < deadline, "never true: {expression}");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
