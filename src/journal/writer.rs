@@ -39,6 +39,9 @@ use crate::storage::{self, Storage};
 /// callers.
 pub const PREALLOCATE_BYTES: u64 = 1 << 20;
 
+/// How long a caller waiting alone for its fsync spins before it sleeps.
+const SPIN_FOR: Duration = Duration::from_micros(300);
+
 /// When a mutating call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -162,6 +165,8 @@ struct Shared {
     flushes: AtomicUsize,
     /// The writer thread, unparked to end a linger.
     writer: OnceLock<Thread>,
+    /// Callers waiting for their record to be durable (see `wait_for`).
+    waiting: AtomicUsize,
     /// Events and payload bytes reserved or queued and not yet taken by
     /// the writer; `true` once no more may be queued (the writer is gone).
     queued: Mutex<Queued>,
@@ -199,10 +204,34 @@ impl Shared {
         }
     }
 
-    /// Waits until `seq` is durable or the writer is poisoned.
+    /// Waits until `seq` is durable or the writer is poisoned. A caller
+    /// that waits alone spins for up to [`SPIN_FOR`] first: the writer's
+    /// fsync is about that long, and a caller that is not asleep when it
+    /// returns does not wait for the scheduler to wake it (the one download
+    /// thread's every change; with other callers waiting the CPUs are
+    /// theirs and the writer's, and it sleeps at once).
     fn wait_for(&self, seq: Seq) -> Result<()> {
         if self.is_synced(seq) {
             return Ok(());
+        }
+        let alone = self.waiting.fetch_add(1, Ordering::AcqRel) == 0;
+        let outcome = self.spin_then_wait(seq, alone);
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        outcome
+    }
+
+    fn spin_then_wait(&self, seq: Seq, alone: bool) -> Result<()> {
+        if alone {
+            let started = std::time::Instant::now();
+            while started.elapsed() < SPIN_FOR && !self.poisoned.load(Ordering::Acquire) {
+                if self.is_synced(seq) {
+                    return Ok(());
+                }
+                if self.waiting.load(Ordering::Acquire) > 1 {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
         }
         let mut poison = self.lock();
         loop {

@@ -123,11 +123,28 @@ fn which_state(pristine: &Pristine, state: &QueueState) -> Option<u64> {
 /// (or at the header's end): no byte of the lost records is left behind,
 /// so nothing tells the store apart from one whose writes stopped there.
 fn clean_cut_of_last_segment(pristine: &Pristine, damage: &Damage) -> bool {
-    let (Artifact::Segment(index), Action::Truncate(len)) = (&damage.artifact, &damage.action) else {
+    let Artifact::Segment(index) = &damage.artifact else {
         return false;
     };
     let segment = &pristine.segments[*index];
-    *index + 1 == pristine.segments.len() && (*len == HEADER || segment.records.iter().any(|record| record.end == *len))
+    let at_a_boundary = |at: usize| at == HEADER || segment.records.iter().any(|record| record.end == at);
+    if *index + 1 != pristine.segments.len() {
+        return false;
+    }
+    match damage.action {
+        Action::Truncate(len) => at_a_boundary(len),
+        // Zeros from a record boundary on read as the end of the log, as a
+        // cut there does (zeros after the records are what a preallocating
+        // writer leaves: the limit `durability::settle` states).
+        Action::Zero { start, end } => pristine.files.get(&damage.path).is_some_and(|bytes| {
+            let mut zeroed = bytes.clone();
+            let end = end.min(zeroed.len());
+            zeroed[start.min(end)..end].fill(0);
+            let written = crate::support::durability::written_end(&zeroed).max(HEADER);
+            at_a_boundary(written) && written < segment.end
+        }),
+        _ => false,
+    }
 }
 
 /// Property (c)'s bookkeeping: every byte present before `repair` and
@@ -184,7 +201,7 @@ fn check_set_aside(
                 held[at] |= was == is;
             }
         }
-        let mut hold = |offset: usize, bytes: &[u8]| {
+        let hold = |held: &mut Vec<bool>, offset: usize, bytes: &[u8]| {
             let fits = offset
                 .checked_add(bytes.len())
                 .is_some_and(|end| old.get(offset..end) == Some(bytes));
@@ -213,13 +230,18 @@ fn check_set_aside(
                 continue;
             }
             if aside_name == name {
-                hold(0, bytes);
+                hold(&mut held, 0, bytes);
             } else if let Some(tag) = aside_name.strip_prefix(&prefix) {
                 // `<name>.<offset>.broken` (a cut), or `<name>.<tag>.broken`
                 // (the whole file renamed aside).
                 let offset = tag.split('.').next().and_then(|tag| tag.parse::<usize>().ok());
-                if !offset.is_some_and(|offset| hold(offset, bytes)) {
-                    hold(0, bytes);
+                if !offset.is_some_and(|offset| hold(&mut held, offset, bytes)) && !hold(&mut held, 0, bytes) {
+                    // The whole file renamed aside after zeros were written
+                    // over bytes first copied aside (a segment is never
+                    // shortened): it holds the bytes it still has in place.
+                    for (at, (was, is)) in old.iter().zip(bytes.iter()).enumerate() {
+                        held[at] |= was == is;
+                    }
                 }
             }
         }
