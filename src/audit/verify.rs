@@ -153,7 +153,8 @@ impl Moment {
             .flatten()
             .filter(|name| crate::layout::parse_segment_name(name).is_some())
             .max();
-        let written = last.and_then(|name| crate::journal::reader::written_len(storage, &layout.journal().join(name)));
+        let written =
+            last.and_then(|name| crate::journal::reader::written_len(storage, &layout.journal().join(name)).ok());
         Moment {
             manifest: storage.read(&manifest).ok(),
             temporary_manifest,

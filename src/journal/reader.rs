@@ -211,25 +211,26 @@ pub fn read_segment(storage: &dyn Storage, file: &SegmentFile) -> Result<Vec<u8>
 
 /// Where the written bytes of the file at `path` end (past it only
 /// zeros), read from its end backwards a piece at a time, so only the
-/// zeros after the last record and one piece are read. `None` when it
-/// cannot be read.
-#[must_use]
-pub fn written_len(storage: &dyn Storage, path: &Path) -> Option<u64> {
+/// zeros after the last record and one piece are read.
+///
+/// # Errors
+/// The operating system's error.
+pub fn written_len(storage: &dyn Storage, path: &Path) -> std::io::Result<u64> {
     const PIECE: usize = 64 << 10;
-    let mut file = storage.open_read(path).ok()?;
-    let mut end = file.file_len().ok()?;
+    let mut file = storage.open_read(path)?;
+    let mut end = file.file_len()?;
     let mut piece = vec![0_u8; PIECE];
     while end > 0 {
         let start = end.saturating_sub(PIECE as u64);
-        let wanted = usize::try_from(end - start).ok()?;
-        let read = file.read_at(start, &mut piece[..wanted]).ok()?;
-        let written = format::written_end(&piece[..read.min(wanted)]);
+        let wanted = usize::try_from(end - start).unwrap_or(PIECE).min(PIECE);
+        let read = file.read_at(start, &mut piece[..wanted])?;
+        let written = format::written_end(&piece[..read]);
         if written > 0 {
-            return Some(start + written as u64);
+            return Ok(start + written as u64);
         }
         end = start;
     }
-    Some(0)
+    Ok(0)
 }
 
 /// Scans one segment's bytes.
@@ -702,11 +703,11 @@ mod tests {
             }
             std::fs::write(&path, &bytes).expect("file system");
             assert_eq!(
-                written_len(&RealStorage, &path),
+                written_len(&RealStorage, &path).ok(),
                 Some(last.map_or(0, |at| at as u64 + 1)),
                 "{len} bytes, the last non-zero at {last:?}"
             );
         }
-        assert_eq!(written_len(&RealStorage, &dir.path().join("missing")), None);
+        assert!(written_len(&RealStorage, &dir.path().join("missing")).is_err());
     }
 }

@@ -56,12 +56,7 @@ pub fn copy_span_aside(storage: &dyn Storage, path: &Path, from: u64, to: u64) -
         return Ok(None);
     }
     let copy = free_broken_name(storage, path, &from.to_string())?;
-    if let Err(error) = storage::write_new(storage, &copy, span) {
-        // A full disk leaves a partial copy: it must not pass for the
-        // bytes set aside (nothing is cut, the bytes stay where they are).
-        let _ = storage.remove_file(&copy);
-        return Err(error);
-    }
+    storage::write_new(storage, &copy, span)?;
     storage::sync_parent(storage, &copy)?;
     tracing::warn!(path = %path.display(), offset = from, aside = %copy.display(), "set damaged bytes aside");
     Ok(Some(copy))
@@ -101,8 +96,8 @@ pub fn cut(storage: &dyn Storage, path: &Path, keep: u64) -> Result<()> {
         Ok(_) => return Ok(()),
         Err(error) => return Err(Error::io("inspect", path, error)),
     }
-    let bytes = storage.read(path).map_err(|error| Error::io("read", path, error))?;
-    if super::format::written_end(&bytes) as u64 > keep {
+    let written = super::reader::written_len(storage, path).map_err(|error| Error::io("read", path, error))?;
+    if written > keep {
         storage
             .zero_from(path, keep)
             .map_err(|error| Error::io("write zeros over", path, error))?;

@@ -129,11 +129,7 @@ pub fn create_segment(
     }
     let temporary = crate::layout::temporary_path(&path);
     storage::remove_if_present(storage, &temporary)?;
-    if let Err(error) = write_preallocated(storage, &temporary, first_seq, room) {
-        // A full disk leaves a partial file: it holds nothing anyone needs.
-        let _ = storage.remove_file(&temporary);
-        return Err(error);
-    }
+    write_preallocated(storage, &temporary, first_seq, room)?;
     storage
         .rename(&temporary, &path)
         .map_err(|error| Error::io("rename to", &path, error))?;

@@ -202,11 +202,7 @@ pub fn write_hint(storage: &dyn Storage, path: &Path, bytes: &[u8], empty: bool)
 pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
     let temporary = layout::temporary_path(path);
     remove_if_present(storage, &temporary)?;
-    if let Err(error) = write_new(storage, &temporary, bytes) {
-        // A full disk leaves a partial file: it holds nothing anyone needs.
-        let _ = storage.remove_file(&temporary);
-        return Err(error);
-    }
+    write_new(storage, &temporary, bytes)?;
     set_directory_aside(storage, path)?;
     storage
         .rename(&temporary, path)
@@ -215,7 +211,9 @@ pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::
 }
 
 /// Writes `bytes` to a new file at `path` (nothing may be there yet) and
-/// fsyncs it (no rename, no directory fsync).
+/// fsyncs it (no rename, no directory fsync). A write or fsync that fails
+/// (a full disk) removes the file it created: a partial file must never
+/// pass for the bytes (a segment's zeros, a copy set aside).
 ///
 /// # Errors
 /// [`crate::error::Error::Io`] naming the file.
@@ -223,10 +221,17 @@ pub fn write_new(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> crate::err
     let mut file = storage
         .create_new(path)
         .map_err(|error| crate::error::Error::io("create", path, error))?;
-    file.write_all(bytes)
-        .map_err(|error| crate::error::Error::io("write", path, error))?;
-    file.sync_data()
-        .map_err(|error| crate::error::Error::io("fsync", path, error))
+    let written = file
+        .write_all(bytes)
+        .map_err(|error| crate::error::Error::io("write", path, error))
+        .and_then(|()| {
+            file.sync_data()
+                .map_err(|error| crate::error::Error::io("fsync", path, error))
+        });
+    if written.is_err() {
+        let _ = storage.remove_file(path);
+    }
+    written
 }
 
 /// Removes what is at `path` (a file or a link), if anything.

@@ -213,3 +213,70 @@ fn a_segment_is_never_shortened_by_a_writers_open_or_a_failed_batch() {
     // `repair` writes zeros over what it sets aside too, the segment keeping
     // its size: `recovery::repair::repair_keeps_the_records_before_the_damage_and_sets_the_rest_aside`.
 }
+
+/// Bytes that are not zeros in the room after a sealed segment's records
+/// (bit rot in its preallocated zeros) hide no record when the next
+/// segment starts at the very next record: an open keeps every record,
+/// `verify` names them and says `repair` sets them aside, and `repair`
+/// does: a copy of them beside the segment, zeros over them, its size
+/// kept, and `verify` clean after.
+#[test]
+fn stray_bytes_after_a_sealed_segments_records_are_named_and_repair_sets_them_aside() {
+    let dir = scratch();
+    let options = || quiet_options(Arc::new(RealStorage)).segment_bytes_max(2048);
+    let qm = options().open(dir.path()).expect("open");
+    for id in 0..60 {
+        qm.add_to_pending(movie(&id.to_string())).expect("add");
+    }
+    qm.close().expect("close");
+    let segments = segment_paths(dir.path());
+    assert!(segments.len() >= 3, "the journal rolled");
+    // A sealed segment with zeros after its records (a roll leaves what
+    // the next record did not fit in).
+    let sealed = segments[..segments.len() - 1]
+        .iter()
+        .find(|path| {
+            written_len(path) < Some(usize::try_from(fs::metadata(path).expect("metadata").len()).expect("small"))
+        })
+        .expect("a sealed segment with zeros after its records");
+    let len = fs::metadata(sealed).expect("metadata").len();
+    let written = written_len(sealed).expect("read");
+    let mut bytes = fs::read(sealed).expect("read");
+    let at = bytes.len() - 1;
+    bytes[at] = 0x5A;
+    fs::write(sealed, &bytes).expect("plant a stray byte");
+
+    assert_eq!(
+        QueueManager::open_read_only(dir.path())
+            .expect("every record is there")
+            .get_pending_count(),
+        60
+    );
+    let report = movie_queue::verify(dir.path()).expect("verify");
+    let named = report
+        .problems
+        .iter()
+        .find(|problem| problem.contains(&sealed.display().to_string()))
+        .unwrap_or_else(|| panic!("verify names the segment: {:?}", report.problems));
+    assert!(
+        named.contains(&format!("bytes {written} to {}", at + 1)) && named.contains("movie-queue repair"),
+        "{named}"
+    );
+
+    let repaired = movie_queue::repair(dir.path()).expect("repair");
+    let copy = repaired
+        .set_aside
+        .iter()
+        .find(|path| path.to_string_lossy().ends_with(&format!(".seg.{written}.broken")))
+        .unwrap_or_else(|| panic!("the stray bytes are copied aside: {repaired:?}"));
+    assert_eq!(fs::read(copy).expect("read the copy"), bytes[written..=at]);
+    assert_eq!(
+        fs::metadata(sealed).expect("metadata").len(),
+        len,
+        "the segment keeps its size"
+    );
+    assert_eq!(written_len(sealed), Some(written), "zeros over the stray bytes");
+    let report = movie_queue::verify(dir.path()).expect("verify");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(QueueManager::open(dir.path()).expect("open").get_pending_count(), 60);
+}
