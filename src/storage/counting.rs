@@ -50,6 +50,10 @@ impl ReadableFile for CountingReader {
         (self.on_read)(read as u64);
         Ok(read)
     }
+
+    fn file_len(&mut self) -> io::Result<u64> {
+        self.inner.file_len()
+    }
 }
 
 impl Storage for CountingStorage {

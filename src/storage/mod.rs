@@ -73,6 +73,14 @@ pub trait ReadableFile: Send {
         buffer[..length].copy_from_slice(&bytes[..length]);
         Ok(length)
     }
+
+    /// The file's length now.
+    ///
+    /// # Errors
+    /// The operating system's error.
+    fn file_len(&mut self) -> io::Result<u64> {
+        Ok(self.read_from(0)?.len() as u64)
+    }
 }
 
 /// What is at a path, without following a symbolic link.

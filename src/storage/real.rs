@@ -41,6 +41,10 @@ impl ReadableFile for RealReader {
         Ok(bytes)
     }
 
+    fn file_len(&mut self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+
     fn read_at(&mut self, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
         let mut filled = 0;
