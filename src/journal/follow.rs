@@ -29,6 +29,15 @@ use crate::error::{Error, Result};
 use crate::seq::Seq;
 use crate::storage::{ReadableFile, Storage};
 
+/// How much an idle poll reads at the read position (a record's header
+/// and then some): while it is zeros and the file's length is the same,
+/// nothing new was written.
+const PROBE_BYTES: usize = 4096;
+/// The longest an idle follower goes without reading the rest of its
+/// segment whole: a record handed on and then cut, or damage with valid
+/// records after it, is found within it.
+const QUIET_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A record as the follower hands it on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedRecord {
@@ -53,6 +62,10 @@ struct Current {
     /// Where the written bytes of `bytes` end: zeros after it are the
     /// room the writer laid down ahead of its records, not yet written.
     written: usize,
+    /// The file's length at the last whole read, and when that was (see
+    /// [`Current::quiet`]; `None`: the next read is whole).
+    len_read: u64,
+    read_whole: Option<std::time::Instant>,
     /// The last record read here: its offset and its 16-byte frame header
     /// (length, checksum, sequence number). A refill reads from it again
     /// and checks it is still there, so a journal cut and written over
@@ -100,6 +113,8 @@ impl Current {
             file,
             reader,
             written: written_end(&bytes),
+            len_read: bytes.len() as u64,
+            read_whole: Some(std::time::Instant::now()),
             bytes,
             base: 0,
             pos: SEGMENT_HEADER_BYTES,
@@ -154,6 +169,9 @@ impl Current {
     /// or replaced: records this follower handed on were cut (by `repair`,
     /// or a power loss took records that were never synced).
     fn refill(&mut self) -> Result<bool> {
+        if self.quiet()? {
+            return Ok(false);
+        }
         let before = self.written.saturating_sub(self.pos);
         let offset = self.offset();
         let (from, kept) = match self.last {
@@ -170,10 +188,37 @@ impl Current {
             return Err(rewritten(&self.file.path, at, frame));
         }
         self.written = written_end(&bytes);
+        self.len_read = from + bytes.len() as u64;
+        self.read_whole = Some(std::time::Instant::now());
         self.bytes = bytes;
         self.base = from;
         self.pos = kept;
         Ok(self.written.saturating_sub(kept) > before)
+    }
+
+    /// Has nothing been written at the read position since the last whole
+    /// read? A poll of an idle journal reads [`PROBE_BYTES`] there and the
+    /// file's length, not the zeros after the last record (up to a
+    /// mebibyte the writer laid down): only zeros at the read position,
+    /// the same length, and a whole read less than [`QUIET_FOR`] ago
+    /// (which also checks that the last record read is still there, and
+    /// finds damage with valid records after it).
+    fn quiet(&mut self) -> Result<bool> {
+        let io = |error| Error::io("read", &self.file.path, error);
+        let recent = self.read_whole.is_some_and(|at| at.elapsed() < QUIET_FOR);
+        if self.pos < self.written || !recent {
+            return Ok(false);
+        }
+        let len = self.reader.file_len().map_err(io)?;
+        if len != self.len_read {
+            return Ok(false);
+        }
+        let mut probe = [0_u8; PROBE_BYTES];
+        let read = self.reader.read_at(self.offset(), &mut probe).map_err(io)?;
+        if probe[..read].iter().any(|&byte| byte != 0) {
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Is there a valid record (due `next` or later) after damage at the read position?
@@ -394,7 +439,9 @@ impl Follower {
             .rfind(|file| file.first_seq <= self.next)
             .or_else(|| later().next());
         if let Some(successor) = successor {
-            // The old segment is complete before the new one exists: read it once more.
+            // The old segment is complete before the new one exists: read it
+            // once more, whole.
+            current.read_whole = None;
             if current.refill()? {
                 return Ok(true);
             }
@@ -549,6 +596,71 @@ mod tests {
             Err(Error::FollowedRecordGone { .. }) => {}
             other => panic!("expected the cut to be reported, got {other:?}"),
         }
+    }
+
+    /// `segment_bytes(payloads)` followed by a mebibyte of zeros, as a
+    /// preallocating writer leaves a segment.
+    fn preallocated(payloads: &[&[u8]]) -> Vec<u8> {
+        let mut bytes = segment_bytes(payloads);
+        bytes.resize(1 << 20, 0);
+        bytes
+    }
+
+    #[test]
+    fn an_idle_poll_reads_a_probe_not_the_zeros_and_sees_a_record_written_over_them() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join(crate::layout::segment_name(Seq(1)));
+        std::fs::write(&path, preallocated(&[b"{\"a\":1}"])).expect("file system");
+        let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Arc::clone(&read);
+        let storage = crate::storage::CountingStorage::new(
+            Arc::new(RealStorage),
+            Arc::new(move |bytes| {
+                counted.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+            }),
+        );
+        let mut follower = Follower::new(Arc::new(storage), dir.path(), Seq(1));
+        let first = follower
+            .poll_where(Seq(u64::MAX), None)
+            .expect("a poll")
+            .expect("record 1");
+        assert_eq!(first.seq, Seq(1));
+        assert_eq!(follower.poll_where(Seq(u64::MAX), None).expect("a poll"), None);
+        read.store(0, std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..50 {
+            assert_eq!(follower.poll_where(Seq(u64::MAX), None).expect("a poll"), None);
+        }
+        let idle = read.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(idle <= 50 * PROBE_BYTES as u64, "50 idle polls read {idle} bytes");
+        // A record written over the zeros, the file's length unchanged.
+        std::fs::write(&path, preallocated(&[b"{\"a\":1}", b"{\"a\":2}"])).expect("file system");
+        let second = follower
+            .poll_where(Seq(u64::MAX), None)
+            .expect("a poll")
+            .expect("record 2");
+        assert_eq!((second.seq, second.payload.as_slice()), (Seq(2), &b"{\"a\":2}"[..]));
+    }
+
+    #[test]
+    fn records_written_over_with_zeros_below_what_was_handed_on_are_an_error_within_a_second() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join(crate::layout::segment_name(Seq(1)));
+        std::fs::write(&path, preallocated(&[b"{\"a\":1}", b"{\"a\":2}"])).expect("file system");
+        let mut follower = Follower::new(Arc::new(RealStorage), dir.path(), Seq(1));
+        while follower.poll_where(Seq(u64::MAX), None).expect("a poll").is_some() {}
+        // `repair` sets record 2 aside: zeros over it, the size kept.
+        std::fs::write(&path, preallocated(&[b"{\"a\":1}"])).expect("file system");
+        let started = std::time::Instant::now();
+        let reported = std::iter::repeat_with(|| {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            follower.poll_where(Seq(u64::MAX), None).err()
+        })
+        .take_while(|_| started.elapsed() < QUIET_FOR * 5)
+        .find_map(|error| error);
+        assert!(
+            matches!(reported, Some(Error::FollowedRecordGone { .. })),
+            "{reported:?}"
+        );
     }
 
     #[test]
