@@ -218,7 +218,27 @@ impl Current {
         if probe[..read].iter().any(|&byte| byte != 0) {
             return Ok(false);
         }
+        self.forget_handed_on();
         Ok(true)
+    }
+
+    /// Lets go of the bytes handed on before the last record read (a
+    /// whole segment's, after a catch-up): an idle follower holds only
+    /// that record's frame and what follows it.
+    fn forget_handed_on(&mut self) {
+        let keep_from = match self.last {
+            Some((at, _)) => usize::try_from(at - self.base).unwrap_or(0),
+            None => self.pos,
+        }
+        .min(self.pos);
+        if keep_from == 0 {
+            return;
+        }
+        self.bytes.drain(..keep_from);
+        self.bytes.shrink_to_fit();
+        self.base += keep_from as u64;
+        self.pos -= keep_from;
+        self.written = self.written.saturating_sub(keep_from);
     }
 
     /// Is there a valid record (due `next` or later) after damage at the read position?
