@@ -201,12 +201,12 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 fn follow(app: Arc<App>, generation: u64) {
     std::thread::spawn(move || {
         let mut pause = RETRY_FIRST;
+        let mut retrying = false;
         while app.generation.load(Ordering::Acquire) == generation {
-            let from = Seq(app.model().last_seq() + 1);
-            let Some(stop) = follow_from(&app, generation, from) else {
-                return;
-            };
+            let stop = follow_from(&app, generation, retrying);
+            retrying = true;
             let reason = match stop {
+                Stop::Gone => return,
                 Stop::Rewritten(_) if !Identity::of(&app.dir).same_store(&app.shown_identity()) => {
                     // Another store in the place, found before the watcher did.
                     start_over(&app, Identity::of(&app.dir).store.is_some());
@@ -242,19 +242,43 @@ enum Stop {
     /// Records it had read were cut or written over: the history the pages
     /// show is not the journal's any more.
     Rewritten(String),
+    /// The server started over on another store, with a follower of its own.
+    Gone,
 }
 
-/// Follows from record `from` until a record cannot be read or the
-/// records read changed (why), or the server started over on another
-/// store (`None`).
-fn follow_from(app: &App, generation: u64, from: Seq) -> Option<Stop> {
-    let mut events = match movie_queue::follow(&app.dir, from) {
-        Ok(events) => events,
-        Err(error) => return Some(Stop::Failed(super::describe(&error))),
-    };
+/// Follows from the record after the timeline's last until it stops. A
+/// follower `retrying` after it stopped first reads the journal to its end
+/// as it is: once there without an error the cause is gone (a repair,
+/// descriptors freed), and the pages say so even when no record comes
+/// after.
+fn follow_from(app: &App, generation: u64, retrying: bool) -> Stop {
+    let from = || Seq(app.model().last_seq() + 1);
+    if retrying {
+        match movie_queue::events(&app.dir, from()) {
+            Ok(events) => {
+                if let Err(stop) = apply_all(app, generation, events) {
+                    return stop;
+                }
+                go_on(app);
+            }
+            Err(error) => return Stop::Failed(super::describe(&error)),
+        }
+    }
+    match movie_queue::follow(&app.dir, from()) {
+        Ok(events) => match apply_all(app, generation, events) {
+            Ok(()) => Stop::Failed("the journal's stream ended".to_owned()),
+            Err(stop) => stop,
+        },
+        Err(error) => Stop::Failed(super::describe(&error)),
+    }
+}
+
+/// Applies each record of `events` to the timeline, until they end or the
+/// follower stops (why).
+fn apply_all(app: &App, generation: u64, mut events: movie_queue::Events) -> Result<(), Stop> {
     while let Some(record) = events.next() {
         if app.generation.load(Ordering::Acquire) != generation {
-            return None;
+            return Err(Stop::Gone);
         }
         if let Some(skipped) = events.take_skipped() {
             let restarted = load::after_skip(&app.dir, RetryPolicy::default().max_retries, &skipped);
@@ -266,23 +290,28 @@ fn follow_from(app: &App, generation: u64, from: Seq) -> Option<Stop> {
                     ));
                     *app.model.write().unwrap_or_else(PoisonError::into_inner) = model;
                 }
-                Err(error) => return Some(Stop::Failed(format!("{error:#}"))),
+                Err(error) => return Err(Stop::Failed(format!("{error:#}"))),
             }
         }
         if let Err(error) = live_record(app, record) {
             let reason = super::describe(&error);
-            return Some(match error {
+            return Err(match error {
                 movie_queue::Error::FollowedRecordGone { .. } => Stop::Rewritten(reason),
                 _ => Stop::Failed(reason),
             });
         }
-        if status::stopped().is_some() {
-            status::set_stopped(None);
-            status::note(format!("live updates go on from record {}", app.model().last_seq()));
-            publish_status(app);
-        }
+        go_on(app);
     }
-    Some(Stop::Failed("the journal's stream ended".to_owned()))
+    Ok(())
+}
+
+/// Clears a stop the pages show, once records are read again.
+fn go_on(app: &App) {
+    if status::stopped().is_some() {
+        status::set_stopped(None);
+        status::note(format!("live updates go on from record {}", app.model().last_seq()));
+        publish_status(app);
+    }
 }
 
 /// Applies one followed record; the error when it could not be read or
@@ -477,8 +506,30 @@ fn start_over(app: &Arc<App>, present: bool) {
 
 /// Reads the store again from the start, shows it instead of what the
 /// pages showed (saying `why`, and up to which record), and follows it;
-/// or says why it cannot be read.
+/// or says why it cannot be read, and tries again after a pause (doubling
+/// up to [`RETRY_MAX`]) until it can, or another reading took its place.
 fn reread(app: &Arc<App>, why: &str) {
+    if read_again(app, why) {
+        return;
+    }
+    let generation = app.generation.load(Ordering::Acquire);
+    let app = Arc::clone(app);
+    let why = why.to_owned();
+    std::thread::spawn(move || {
+        let mut pause = RETRY_FIRST;
+        loop {
+            std::thread::sleep(pause);
+            if app.generation.load(Ordering::Acquire) != generation || read_again(&app, &why) {
+                return;
+            }
+            pause = (pause * 2).min(RETRY_MAX);
+        }
+    });
+}
+
+/// One try of [`reread`]: whether the store could be read (a half-written
+/// file, a store being replaced, may not be, for a moment).
+fn read_again(app: &Arc<App>, why: &str) -> bool {
     let reading = Identity::of(&app.dir);
     let loaded = load::load(&app.dir);
     // Noted once the pages show it (or it cannot be read): until then, a
@@ -500,11 +551,13 @@ fn reread(app: &Arc<App>, why: &str) {
             ));
             publish_status(app);
             follow(Arc::clone(app), generation);
+            true
         }
         Err(error) => {
             note_shown();
             status::set_stopped(Some(format!("the store cannot be read: {error:#}")));
             publish_status(app);
+            false
         }
     }
 }

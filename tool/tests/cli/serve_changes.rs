@@ -434,6 +434,53 @@ fn a_running_server_goes_on_by_itself_after_a_repair() {
     }
 }
 
+#[test]
+fn a_server_that_finds_its_store_unreadable_for_a_moment_reads_it_again_by_itself() {
+    let (_scratch, dir) = demo();
+    let server = serve(&dir, &[]);
+    let expected = stats(&dir);
+    // What a rewrite in place (`fs::write`, an editor) shows a reader
+    // midway: the segment empty, then whole again.
+    let segment = dir.join("journal").join("00000000000000000001.seg");
+    let bytes = std::fs::read(&segment).unwrap();
+    std::fs::File::create(&segment).unwrap();
+    let stopped = wait_for(server.addr, "/api/status", |answer| !answer.json()["stopped"].is_null());
+    let reason = stopped.json()["stopped"].as_str().map(str::to_owned);
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|reason| reason.contains("00000000000000000001.seg")),
+        "{}",
+        stopped.body
+    );
+    std::fs::write(&segment, bytes).unwrap();
+    let status = wait_for(server.addr, "/api/status", |answer| answer.json()["stopped"].is_null());
+    assert!(status.json()["stopped"].is_null(), "{}", status.body);
+    assert_eq!(get(server.addr, "/api/stats").json(), expected);
+}
+
+#[test]
+fn a_follower_stopped_at_the_journals_end_goes_on_once_the_cause_is_gone_with_no_new_record() {
+    let (_scratch, dir) = demo();
+    let server = serve(&dir, &[]);
+    let expected = stats(&dir);
+    // A stray file where the next segment would be: the follower, at the
+    // end of the log, cannot read past it.
+    let stray = dir.join("journal").join("00000000000000000034.seg");
+    std::fs::write(&stray, b"not a segment").unwrap();
+    let stopped = wait_for(server.addr, "/api/status", |answer| !answer.json()["stopped"].is_null());
+    assert!(stopped.body.contains("00000000000000000034.seg"), "{}", stopped.body);
+    std::fs::remove_file(&stray).unwrap();
+    let status = wait_for(server.addr, "/api/status", |answer| answer.json()["stopped"].is_null());
+    assert!(status.json()["stopped"].is_null(), "{}", status.body);
+    assert!(
+        status.body.contains("live updates go on from record 33"),
+        "{}",
+        status.body
+    );
+    assert_eq!(get(server.addr, "/api/stats").json(), expected);
+}
+
 /// Where a segment's records end: the zeros after them are the room its
 /// writer laid down ahead of them.
 fn written_end(bytes: &[u8]) -> usize {
