@@ -191,7 +191,7 @@ pub enum Command {
         target: PathBuf,
     },
 
-    /// Run the seed's usage example end to end on a scratch store
+    /// Run the Queue Manager's usage example end to end on a scratch store
     #[command(after_help = "Examples:\n  \
         movie-queue demo                    # a fresh directory under the system's temp dir\n  \
         movie-queue demo --dir /tmp/demo    # a new or empty directory of your choice")]

@@ -1,4 +1,4 @@
-//! `demo`: the seed's usage example end to end on a scratch store, with
+//! `demo`: the Queue Manager's usage example end to end on a scratch store, with
 //! real titles, a few simulated download failures, retries, the statistics
 //! and the audit trail of a movie that failed and was retried. The store is
 //! left in place so the other commands can inspect it.
@@ -55,7 +55,7 @@ pub fn run(output: &mut Output, dir: Option<&Path>) -> anyhow::Result<()> {
     let title = demo.output.style.bold("movie-queue demo");
     writeln!(
         demo.output.out,
-        "{title}: the seed's usage example end to end: queue movies, download them \
+        "{title}: the Queue Manager's usage example end to end: queue movies, download them \
          (some fail), retry, complete, then the statistics and one movie's audit trail."
     )?;
     demo.section("1. Open a store")?;
