@@ -434,6 +434,28 @@ fn a_running_server_goes_on_by_itself_after_a_repair() {
     }
 }
 
+/// A running server stops, naming `file`, then goes on by itself once
+/// `mend` put the store right, with the store's counts.
+fn stops_naming_then_goes_on(
+    server: &crate::support::http::Server,
+    file: &str,
+    mend: impl FnOnce(),
+    expected: &serde_json::Value,
+) -> Response {
+    let stopped = wait_for(server.addr, "/api/status", |answer| !answer.json()["stopped"].is_null());
+    let reason = stopped.json()["stopped"].as_str().map(str::to_owned);
+    assert!(
+        reason.as_deref().is_some_and(|reason| reason.contains(file)),
+        "{}",
+        stopped.body
+    );
+    mend();
+    let status = wait_for(server.addr, "/api/status", |answer| answer.json()["stopped"].is_null());
+    assert!(status.json()["stopped"].is_null(), "{}", status.body);
+    assert_eq!(&get(server.addr, "/api/stats").json(), expected);
+    status
+}
+
 #[test]
 fn a_server_that_finds_its_store_unreadable_for_a_moment_reads_it_again_by_itself() {
     let (_scratch, dir) = demo();
@@ -444,19 +466,12 @@ fn a_server_that_finds_its_store_unreadable_for_a_moment_reads_it_again_by_itsel
     let segment = dir.join("journal").join("00000000000000000001.seg");
     let bytes = std::fs::read(&segment).unwrap();
     std::fs::File::create(&segment).unwrap();
-    let stopped = wait_for(server.addr, "/api/status", |answer| !answer.json()["stopped"].is_null());
-    let reason = stopped.json()["stopped"].as_str().map(str::to_owned);
-    assert!(
-        reason
-            .as_deref()
-            .is_some_and(|reason| reason.contains("00000000000000000001.seg")),
-        "{}",
-        stopped.body
+    stops_naming_then_goes_on(
+        &server,
+        "00000000000000000001.seg",
+        || std::fs::write(&segment, bytes).unwrap(),
+        &expected,
     );
-    std::fs::write(&segment, bytes).unwrap();
-    let status = wait_for(server.addr, "/api/status", |answer| answer.json()["stopped"].is_null());
-    assert!(status.json()["stopped"].is_null(), "{}", status.body);
-    assert_eq!(get(server.addr, "/api/stats").json(), expected);
 }
 
 #[test]
@@ -468,17 +483,17 @@ fn a_follower_stopped_at_the_journals_end_goes_on_once_the_cause_is_gone_with_no
     // end of the log, cannot read past it.
     let stray = dir.join("journal").join("00000000000000000034.seg");
     std::fs::write(&stray, b"not a segment").unwrap();
-    let stopped = wait_for(server.addr, "/api/status", |answer| !answer.json()["stopped"].is_null());
-    assert!(stopped.body.contains("00000000000000000034.seg"), "{}", stopped.body);
-    std::fs::remove_file(&stray).unwrap();
-    let status = wait_for(server.addr, "/api/status", |answer| answer.json()["stopped"].is_null());
-    assert!(status.json()["stopped"].is_null(), "{}", status.body);
+    let status = stops_naming_then_goes_on(
+        &server,
+        "00000000000000000034.seg",
+        || std::fs::remove_file(&stray).unwrap(),
+        &expected,
+    );
     assert!(
         status.body.contains("live updates go on from record 33"),
         "{}",
         status.body
     );
-    assert_eq!(get(server.addr, "/api/stats").json(), expected);
 }
 
 /// Where a segment's records end: the zeros after them are the room its
