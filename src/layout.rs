@@ -64,6 +64,8 @@ pub const TIMES_FILE: &str = "times";
 pub const HOLES_FILE: &str = "holes";
 /// The id filters of the sealed segments (see `journal/ids.rs`).
 pub const IDS_FILE: &str = "ids";
+/// The store's identity (see `journal/identity.rs`).
+pub const IDENTITY_FILE: &str = "identity";
 
 /// The extension of a file being written, before its rename into place.
 pub const TEMPORARY_EXTENSION: &str = "tmp";
@@ -194,7 +196,7 @@ pub fn parse_segment_name(name: &str) -> Option<Seq> {
 /// leftover: the base, a marker, the times index or the holes?
 #[must_use]
 pub fn is_journal_companion(name: &str) -> bool {
-    [BASE_FILE, TAIL_FILE, TIMES_FILE, HOLES_FILE, IDS_FILE].contains(&name)
+    [BASE_FILE, TAIL_FILE, TIMES_FILE, HOLES_FILE, IDS_FILE, IDENTITY_FILE].contains(&name)
 }
 
 /// Is `name` an interrupted creation (`*.tmp`) or bytes set aside (`*.broken`)?

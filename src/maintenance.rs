@@ -24,6 +24,22 @@ pub struct CompactReport {
     pub removed: Vec<PathBuf>,
 }
 
+/// The identity of the store in `dir`: 128 random bits its journal got
+/// from the first writer that opened it (shown as 32 hex digits), which
+/// tell its records from another store's wherever they are copied. `None`
+/// when no writer has opened the store since identities began; a copy of
+/// the directory has the same one, and a journal replaced whole (`import`)
+/// gets a new one. Reads one small file; needs no lock.
+///
+/// # Errors
+/// [`Error::Corrupt`] when the file does not parse or is a link (the next
+/// writer open sets it aside and gives the store a new identity);
+/// [`Error::Io`] when it cannot be read.
+pub fn store_id(dir: &Path) -> Result<Option<crate::journal::identity::StoreId>> {
+    lock::require_directory(dir)?;
+    crate::journal::identity::read(&RealStorage, &Layout::new(dir).journal())
+}
+
 /// Repairs the (closed) store in `dir` so that it opens, keeping every
 /// acknowledged change that survives anywhere in it: the starting point
 /// whose records reach furthest is kept, damage after it is set aside as
@@ -49,7 +65,13 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
         segment_bytes_max: WriterConfig::default().segment_bytes_max,
         now: crate::clock::now(),
     };
-    recovery::repair_store(storage, dir, limits)
+    let report = recovery::repair_store(storage, dir, limits)?;
+    // The identity a writer's open would give or mend.
+    let journal_dir = Layout::new(dir).journal();
+    if storage.exists(&journal_dir) {
+        crate::journal::identity::ensure(storage, &journal_dir)?;
+    }
+    Ok(report)
 }
 
 /// Records `data` as the journal's compaction base (`journal/base.json`,

@@ -22,6 +22,7 @@ pub(crate) mod damage;
 pub(crate) mod follow;
 pub(crate) mod format;
 pub(crate) mod holes;
+pub(crate) mod identity;
 pub(crate) mod ids;
 pub(crate) mod reader;
 pub(crate) mod repair;

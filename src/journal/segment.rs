@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::format::{SEGMENT_HEADER_BYTES, encode_segment_header};
 use crate::error::{Error, Result};
-use crate::layout::{self, BASE_FILE, HOLES_FILE, TAIL_FILE, parse_segment_name, segment_name};
+use crate::layout::{self, BASE_FILE, HOLES_FILE, IDENTITY_FILE, TAIL_FILE, parse_segment_name, segment_name};
 use crate::seq::Seq;
 use crate::storage::{self, Entry, Storage, WritableFile};
 
@@ -93,7 +93,7 @@ pub fn remove_leftovers(storage: &dyn Storage, journal_dir: &Path) -> Result<()>
     let names = storage
         .list_dir(journal_dir)
         .map_err(|error| Error::io("list", journal_dir, error))?;
-    let ours = [BASE_FILE, TAIL_FILE, HOLES_FILE];
+    let ours = [BASE_FILE, TAIL_FILE, HOLES_FILE, IDENTITY_FILE];
     for name in names.iter().filter(|name| {
         layout::temporary_of(name).is_some_and(|stem| parse_segment_name(stem).is_some() || ours.contains(&stem))
     }) {

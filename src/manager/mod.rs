@@ -152,6 +152,9 @@ struct Core {
     /// The process that opened it: in a child made by `fork()`, every
     /// call fails with [`Error::Forked`] and dropping it does nothing.
     origin: Origin,
+    /// The store's identity (`None`: it has none yet, or it could not be
+    /// read or given; see [`QueueManager::store_id`]).
+    store_id: Option<crate::journal::identity::StoreId>,
     /// The writer's lock (`None`: read-only): held until the core drops.
     _lock: Option<WriterLock>,
 }
@@ -259,6 +262,7 @@ impl QueueManager {
             None => None,
         };
         let reserver = writer.as_ref().map(JournalWriter::reserver);
+        let store_id = identity(options.storage.as_ref(), dir, writer.is_some());
         let core = Core {
             dir: dir.to_path_buf(),
             snapshot_writing: Arc::new(Mutex::new(())),
@@ -282,6 +286,7 @@ impl QueueManager {
             opened: AtomicBool::new(false),
             subscriptions: Mutex::new(Vec::new()),
             origin: Origin::here(),
+            store_id,
             _lock: lock,
         };
         Self::finish_open(core)
@@ -309,6 +314,16 @@ impl QueueManager {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.core.dir
+    }
+
+    /// The store's identity: given to its journal by the first writer that
+    /// opened it, and kept for the journal's life (see
+    /// [`crate::store_id`]). `None` in a read-only manager of a store no
+    /// writer has opened since identities began, or when it could not be
+    /// read or written (the open says so in a warning).
+    #[must_use]
+    pub fn store_id(&self) -> Option<crate::journal::identity::StoreId> {
+        self.core.store_id
     }
 
     /// Fails with [`Error::Forked`] in a child process made by `fork()`
@@ -657,4 +672,29 @@ impl NeededId {
             None => Need::Nothing,
         }
     }
+}
+
+/// The store's identity as an open finds it: a writer gives the journal one
+/// if it has none (or sets aside one that does not parse); a failure there
+/// is a warning, never a failed open (the queue works without it).
+fn identity(
+    storage: &dyn crate::storage::Storage,
+    dir: &Path,
+    writer: bool,
+) -> Option<crate::journal::identity::StoreId> {
+    let journal_dir = Layout::new(dir).journal();
+    let found = if writer {
+        crate::journal::identity::ensure(storage, &journal_dir).map(Some)
+    } else {
+        crate::journal::identity::read(storage, &journal_dir)
+    };
+    found.unwrap_or_else(|error| {
+        if writer {
+            tracing::warn!(%error, "the store's identity could not be read or given");
+        } else {
+            // `verify` names it; a reader works without it.
+            tracing::debug!(%error, "the store's identity could not be read");
+        }
+        None
+    })
 }

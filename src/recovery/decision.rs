@@ -278,6 +278,7 @@ impl Decision {
                 evidence.journal.dir.join(HOLES_FILE).display()
             ));
         }
+        problems.extend(evidence.identity_damaged.clone());
         problems.extend(missing_between_segments(evidence));
         problems.extend(stray_bytes(evidence));
         if let Some(tail) = decision.tail {

@@ -40,6 +40,10 @@ pub struct Evidence {
     /// empty queues (the snapshot holds without them; a writer's close or
     /// `repair` writes them again).
     pub pinned_empty: Vec<PathBuf>,
+    /// Why the store's identity file does not hold up (it does not parse,
+    /// or is a link), if it does not: the next writer open sets it aside
+    /// and gives the store a new identity.
+    pub identity_damaged: Option<String>,
 }
 
 impl Evidence {
@@ -64,6 +68,10 @@ impl Evidence {
             Ok(Some(data)) => Some(Ok(data)),
             Err(rejected) => Some(Err(rejected)),
         };
+        let identity_damaged = match crate::journal::identity::read(storage, &journal_dir) {
+            Err(Error::Corrupt { path, detail, .. }) => Some(format!("{}: {detail}", path.display())),
+            _ => None,
+        };
         Ok(Evidence {
             dir: dir.to_path_buf(),
             journal_dir,
@@ -71,6 +79,7 @@ impl Evidence {
             snapshot,
             base,
             pinned_empty,
+            identity_damaged,
         })
     }
 

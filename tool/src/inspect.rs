@@ -25,10 +25,18 @@ pub fn stats(output: &mut Output, dir: &Path, json: bool) -> anyhow::Result<()> 
         None => QueueManager::options().statistics(dir)?,
     };
     if json {
-        write_json(output, &stats)
-    } else {
-        Ok(write_statistics(output, &stats, "")?)
+        return write_json(output, &stats);
     }
+    write_statistics(output, &stats, "")?;
+    // The journal's identity (`movie_queue::store_id`): a line of its own,
+    // after the counts.
+    let id = match movie_queue::store_id(dir) {
+        Ok(Some(id)) => id.to_string(),
+        Ok(None) => "none yet (a writer's open gives the store one)".to_owned(),
+        Err(error) => format!("unreadable: {}", safe(&super::describe(&error))),
+    };
+    writeln!(output.out, "store id            {id}")?;
+    Ok(())
 }
 
 /// `list QUEUE [--limit N] [--offset N] [--json]`: streamed (the library

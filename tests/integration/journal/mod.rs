@@ -1,5 +1,6 @@
 mod corruption;
 mod group_commit;
+mod identity;
 mod poison;
 mod preallocation;
 mod record_limits;

@@ -40,14 +40,19 @@ fn stats_prints_the_documented_json_and_an_aligned_table() {
     );
     let table = mq(dir.path(), &["stats"]).ok();
     let lines: Vec<&str> = table.stdout.lines().collect();
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 7);
     assert!(lines[0].starts_with("pending") && lines[4].starts_with("permanent failures"));
     assert!(lines[5].starts_with("removed"));
     let width = lines[0].len();
     assert!(
-        lines.iter().all(|line| line.len() == width),
+        lines[..6].iter().all(|line| line.len() == width),
         "numbers right-aligned: {lines:?}"
     );
+    // The store's identity, as the library reads it, on a line of its own.
+    let id = movie_queue::store_id(dir.path())
+        .unwrap()
+        .expect("a writer gave it one");
+    assert_eq!(lines[6], format!("store id            {id}"));
 }
 
 #[test]

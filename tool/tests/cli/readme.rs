@@ -148,9 +148,16 @@ fn normalized(line: &str) -> String {
                 13 | 16 => c == ':',
                 _ => c.is_ascii_digit(),
             });
+        let id = rest.len() >= 32
+            && rest.chars().take(32).all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+            && !rest.chars().nth(32).is_some_and(|c| c.is_ascii_alphanumeric());
         if date {
             out.push_str("<time>");
             index += 19;
+        } else if id {
+            // A store's identity (random).
+            out.push_str("<id>");
+            index += 32;
         } else if let Some(after) = rest.strip_prefix("\"queued_at\":") {
             out.push_str("\"queued_at\":<time>");
             index += 12 + after.chars().take_while(char::is_ascii_digit).count();
@@ -384,4 +391,12 @@ fn times_and_spaces_are_what_may_differ() {
         r#"{"id":"1","queued_at":<time>,"status":"pending"}"#
     );
     assert_ne!(normalized("added 603"), normalized("added 604"));
+    assert_eq!(
+        normalized("store id            4f0d6c2a9b1e8f3570c4d2a6e9b13f58"),
+        normalized("store id  0123456789abcdef0123456789abcdef")
+    );
+    assert_ne!(
+        normalized("store id 4f0d6c2a9b1e8f3570c4d2a6e9b13f58"),
+        normalized("store id none yet")
+    );
 }
