@@ -145,3 +145,34 @@ fn a_link_where_the_identity_belongs_is_never_followed() {
             .is_symlink()
     );
 }
+
+#[test]
+fn a_journal_replaced_whole_by_the_legacy_import_gets_a_new_identity() {
+    let dir = scratch();
+    let qm = QueueManager::open(dir.path()).expect("open");
+    let old = qm.store_id().expect("given");
+    qm.add_to_pending(movie("1")).expect("add");
+    qm.snapshot().expect("snapshot");
+    qm.close().expect("close");
+    // Only the application's files left (and the old journal's identity):
+    // the next open imports them as a new history.
+    for name in ["queue_snapshot.json", "queue_snapshot.idx"] {
+        fs::remove_file(dir.path().join(name)).expect("remove");
+    }
+    for entry in fs::read_dir(dir.path().join("journal")).expect("list") {
+        let path = entry.expect("entry").path();
+        if path.file_name().is_some_and(|name| name != "identity") {
+            fs::remove_file(path).expect("remove");
+        }
+    }
+    let qm = QueueManager::open(dir.path()).expect("the import");
+    assert_eq!(qm.get_pending_count(), 1, "imported");
+    let new = qm.store_id().expect("a new identity");
+    assert_ne!(new, old, "a new history of records");
+    drop(qm);
+    let aside = dir.path().join("journal.before-import.broken").join("identity");
+    assert_eq!(
+        fs::read_to_string(aside).expect("the old journal, set aside"),
+        format!("{old}\n")
+    );
+}
