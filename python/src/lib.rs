@@ -350,6 +350,14 @@ impl QueueManager {
         self.dir.clone()
     }
 
+    /// The store's identity, 32 hex digits: 128 random bits its journal got
+    /// from the first writer that opened it (`None` when it has none or it
+    /// could not be read).
+    #[getter]
+    fn store_id(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.with(py, |store| Ok(store.store_id().map(|id| id.to_string())))
+    }
+
     /// The failure count at which `get_statistics` counts a permanent failure.
     #[getter]
     fn max_retries(&self) -> u32 {
