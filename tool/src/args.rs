@@ -17,15 +17,17 @@ const DIR_HELP: &str = "The store directory [default: $MOVIE_QUEUE_DIR, else ~/.
     about = "Operate, inspect, audit, replay, verify and repair a Movie Sync queue store.",
     long_about = "Operate, inspect, audit, replay, verify and repair a Movie Sync queue store.\n\n\
         Each invocation opens the store, does one thing and closes it. Reading commands \
-        (stats, list, show, log, replay, verify, export) open it read-only and work while \
-        another process holds it for writing.",
+        (stats, list, show, log, replay, verify, removed, export) open it read-only and work \
+        while another process holds it for writing. Without --dir or $MOVIE_QUEUE_DIR the store \
+        is ~/.movie_sync/, the application's own.",
     after_help = "Examples:\n  \
         movie-queue demo\n  \
         movie-queue --dir /tmp/q add --id 123 --title 'The Matrix' --year 1999\n  \
         movie-queue --dir /tmp/q next\n  \
         movie-queue --dir /tmp/q stats --json\n\n\
         Exit status: 0 success (a `warning:` line on stderr: the change stands, something after it failed), \
-        1 error (one line on stderr naming the file, offset or id), 2 usage."
+        1 error (one line on stderr naming the file, offset or id), 2 usage, 3 (verify) the store \
+        opens but something in it is damaged."
 )]
 pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", help = DIR_HELP)]

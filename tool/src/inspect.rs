@@ -298,7 +298,7 @@ pub fn show(output: &mut Output, dir: &Path, id: &str, json: bool) -> anyhow::Re
     if current.is_none() && history.is_empty() {
         return fail_with_hint(
             format!("no movie with id {} in {}", quoted(id), dir.display()),
-            "`movie-queue list pending` (or in-flight, failed, completed) shows what the store holds",
+            "`movie-queue list pending` (or in-flight, failed, completed, removed, permanent) shows what the store holds",
         );
     }
     if json {

@@ -362,7 +362,7 @@ fn hint_for(error: &anyhow::Error, store: Option<&Path>, repairing: bool) -> Opt
         ),
         Error::Locked { dir } => Some(format!(
             "another movie-queue process or the application holds {}; try again when it exits, \
-             or use a read-only command (stats, list, show, log, replay, verify)",
+             or use a read-only command (stats, list, show, log, replay, verify, removed, export)",
             dir.display()
         )),
         Error::Io {
@@ -423,8 +423,8 @@ fn control_hint(error: &Error) -> Option<String> {
         }
         Error::ControlUnavailable { dir, .. } => Some(format!(
             "try again when the process holding {} exits; a reading command (stats, list, show, log, replay, \
-             verify) works meanwhile; the application serves the control socket unless it turned it off \
-             (Options::control_socket)",
+             verify, removed, export) works meanwhile; the application serves the control socket unless it \
+             turned it off (Python: QueueManager(dir, control_socket=False); Rust: Options::control_socket)",
             dir.display()
         )),
         Error::OutcomeUnknown { last_seq, .. } => Some(format!(

@@ -47,7 +47,7 @@ pub(super) fn with_writer<T>(dir: &Path, work: impl FnOnce(&Store) -> anyhow::Re
 pub(super) fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
     fail_with_hint(
         format!("no movie with id {} in {}", quoted(id), dir.display()),
-        "`movie-queue list pending` (or in-flight, failed, completed) shows what the store holds",
+        "`movie-queue list pending` (or in-flight, failed, completed, removed, permanent) shows what the store holds",
     )
 }
 

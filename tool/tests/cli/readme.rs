@@ -64,8 +64,8 @@ const BLOCKS: &[(&str, &str, &str)] = &[
     ),
     (
         "sh",
-        "pip install ./python\n",
-        "tests/python/main.rs installs the package with it",
+        "python3 -m venv .venv && . .venv/bin/activate\npip install ./python\n",
+        "tests/python/main.rs makes a venv and installs the package with the same pip command",
     ),
     (
         "python",
