@@ -304,7 +304,7 @@ pub(crate) fn require_directory(dir: &Path) -> anyhow::Result<()> {
             "{} holds no movie-queue store (no journal/, no queue_*.json)",
             dir.display()
         ),
-        "check --dir (or $MOVIE_QUEUE_DIR); a mutating command such as `movie-queue add` creates a store",
+        "check --dir (or $MOVIE_QUEUE_DIR); `movie-queue add` creates a store",
     )
 }
 

@@ -25,6 +25,12 @@ use super::{close_writer, describe, fail, fail_with_hint, open_writer, writer_op
 /// control socket (see [`Store`]); a holder that does not answer there is
 /// an error that says so.
 pub(super) fn with_writer<T>(dir: &Path, work: impl FnOnce(&Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    require_store(dir)?;
+    with_writer_creating(dir, work)
+}
+
+/// [`with_writer`], creating the store when `dir` holds none (`add`).
+pub(super) fn with_writer_creating<T>(dir: &Path, work: impl FnOnce(&Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let store = match open_writer(dir) {
         Ok(qm) => Store::Local(qm),
         Err(error)
@@ -42,6 +48,19 @@ pub(super) fn with_writer<T>(dir: &Path, work: impl FnOnce(&Store) -> anyhow::Re
         Store::Local(qm) => close_writer(qm, result),
         Store::Held(_) => result,
     }
+}
+
+/// Refuses a `--dir` that holds no store (missing, or a directory without
+/// one) for a command that changes a store: only `add` and `import` create
+/// one, so a mistyped directory is said, never made into a new store.
+pub(super) fn require_store(dir: &Path) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(dir).is_err_and(|error| error.kind() == std::io::ErrorKind::NotFound) {
+        return fail_with_hint(
+            format!("no store at {}: the directory does not exist", safe_path(dir)),
+            "check --dir (or $MOVIE_QUEUE_DIR); `movie-queue add` creates a store",
+        );
+    }
+    super::require_directory(dir)
 }
 
 pub(super) fn unknown_id<T>(id: &str, dir: &Path) -> anyhow::Result<T> {
@@ -73,7 +92,7 @@ pub fn add(output: &mut Output, dir: &Path, args: &AddArgs) -> anyhow::Result<()
         writeln!(output.out, "no movies on stdin; nothing added")?;
         return Ok(());
     }
-    with_writer(dir, |qm| {
+    with_writer_creating(dir, |qm| {
         check_limits(qm, &candidates)?;
         let verdicts = verdicts(qm, &candidates)?;
         let expected = verdicts.iter().filter(|verdict| verdict.is_none()).count();
@@ -421,6 +440,7 @@ pub fn repair(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
 
 /// `snapshot`.
 pub fn snapshot(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
+    require_store(dir)?;
     let qm = open_writer(dir)?;
     let written = qm.snapshot().map_err(anyhow::Error::from);
     let seq = close_writer(qm, written)?;
@@ -435,6 +455,7 @@ pub fn snapshot(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
 
 /// `compact`.
 pub fn compact(output: &mut Output, dir: &Path) -> anyhow::Result<()> {
+    require_store(dir)?;
     let progress = Progress::bytes("compacting", store_bytes(dir));
     let qm = progress.options(writer_options()).open(dir)?;
     let compacted = qm.compact().map_err(anyhow::Error::from);

@@ -160,8 +160,23 @@ fn a_stdin_line_over_the_event_limit_stops_the_batch_before_anything_is_added() 
 #[test]
 fn next_takes_fifo_and_prints_nothing_when_empty() {
     let dir = tempfile::tempdir().unwrap();
-    let empty = mq(dir.path(), &["next"]).ok();
-    assert_eq!(empty.stdout, "", "nothing on an empty queue");
+    // No store there yet (a mistyped --dir): refused, and none is made;
+    // only `add` creates one.
+    let refused = mq(dir.path(), &["next"]).fails_with(1);
+    assert!(refused.stderr.contains("holds no movie-queue store"), "{refused:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing created");
+    let missing = dir.path().join("typo");
+    for command in [
+        &["next"][..],
+        &["complete", "603"],
+        &["retry"],
+        &["requeue-in-flight"],
+        &["snapshot"],
+    ] {
+        let refused = mq(&missing, command).fails_with(1);
+        assert!(refused.stderr.contains("no store at"), "{command:?}: {refused:?}");
+        assert!(!missing.exists(), "{command:?} made no store");
+    }
     add(dir.path(), "1");
     add(dir.path(), "2");
     let taken = mq(dir.path(), &["next"]).ok();
