@@ -74,13 +74,12 @@ pub trait ReadableFile: Send {
         Ok(length)
     }
 
-    /// The file's length now.
+    /// The file's length now (a follower asks at every idle poll: never
+    /// by reading the file).
     ///
     /// # Errors
     /// The operating system's error.
-    fn file_len(&mut self) -> io::Result<u64> {
-        Ok(self.read_from(0)?.len() as u64)
-    }
+    fn file_len(&mut self) -> io::Result<u64>;
 }
 
 /// What is at a path, without following a symbolic link.

@@ -104,6 +104,11 @@ impl ReadableFile for MemoryReader {
             .unwrap_or_default()
             .to_vec())
     }
+
+    fn file_len(&mut self) -> io::Result<u64> {
+        let len = self.storage.lock().files.get(&self.path).map(Vec::len);
+        len.map(|len| len as u64).ok_or_else(|| not_found(&self.path))
+    }
 }
 
 impl Storage for MemoryStorage {
