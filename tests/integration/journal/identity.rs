@@ -13,6 +13,16 @@ fn identity_file(dir: &Path) -> std::path::PathBuf {
     dir.join("journal").join("identity")
 }
 
+/// A closed store holding movie 1, and the identity its writer gave it.
+fn closed_store() -> (tempfile::TempDir, StoreId) {
+    let dir = scratch();
+    let qm = QueueManager::open(dir.path()).expect("open");
+    let id = qm.store_id().expect("a writer gives the store its identity");
+    qm.add_to_pending(movie("1")).expect("add");
+    qm.close().expect("close");
+    (dir, id)
+}
+
 fn verify_problems(dir: &Path) -> Vec<String> {
     movie_queue::verify(dir).expect("verify").problems
 }
@@ -67,11 +77,7 @@ fn a_reader_never_gives_an_identity_and_the_next_writer_does() {
 
 #[test]
 fn an_identity_that_does_not_parse_is_named_then_set_aside_and_replaced_by_the_next_writer() {
-    let dir = scratch();
-    let qm = QueueManager::open(dir.path()).expect("open");
-    let old = qm.store_id().expect("given");
-    qm.add_to_pending(movie("1")).expect("add");
-    qm.close().expect("close");
+    let (dir, old) = closed_store();
     let mut damaged = format!("{old}\n").into_bytes();
     damaged[5] = b'Z';
     fs::write(identity_file(dir.path()), &damaged).expect("damage");
@@ -94,10 +100,7 @@ fn an_identity_that_does_not_parse_is_named_then_set_aside_and_replaced_by_the_n
 
 #[test]
 fn repair_mends_an_identity_as_a_writer_open_does() {
-    let dir = scratch();
-    let qm = QueueManager::open(dir.path()).expect("open");
-    let old = qm.store_id().expect("given");
-    qm.close().expect("close");
+    let (dir, old) = closed_store();
     fs::write(identity_file(dir.path()), b"").expect("empty it");
     movie_queue::repair(dir.path()).expect("repair");
     let new = movie_queue::store_id(dir.path())
@@ -109,10 +112,7 @@ fn repair_mends_an_identity_as_a_writer_open_does() {
 
 #[test]
 fn a_link_where_the_identity_belongs_is_never_followed() {
-    let dir = scratch();
-    let qm = QueueManager::open(dir.path()).expect("open");
-    let old = qm.store_id().expect("given");
-    qm.close().expect("close");
+    let (dir, old) = closed_store();
     // A planted link to a file that would parse.
     let elsewhere = scratch();
     let target = elsewhere.path().join("planted");
