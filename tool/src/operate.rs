@@ -51,8 +51,8 @@ pub(super) fn with_writer_creating<T>(dir: &Path, work: impl FnOnce(&Store) -> a
 }
 
 /// Refuses a `--dir` that holds no store (missing, or a directory without
-/// one) for a command that changes a store: only `add` and `import` create
-/// one, so a mistyped directory is said, never made into a new store.
+/// one) for a command that changes a store: only `add`, `import` and `demo`
+/// create one, so a mistyped directory is said, never made into a new store.
 pub(super) fn require_store(dir: &Path) -> anyhow::Result<()> {
     if std::fs::symlink_metadata(dir).is_err_and(|error| error.kind() == std::io::ErrorKind::NotFound) {
         return fail_with_hint(

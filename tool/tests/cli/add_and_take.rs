@@ -166,13 +166,21 @@ fn next_takes_fifo_and_prints_nothing_when_empty() {
     assert!(refused.stderr.contains("holds no movie-queue store"), "{refused:?}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing created");
     let missing = dir.path().join("typo");
-    for command in [
-        &["next"][..],
+    let changing: &[&[&str]] = &[
+        &["next"],
         &["complete", "603"],
+        &["fail", "603", "--error", "x"],
         &["retry"],
+        &["reset", "603"],
         &["requeue-in-flight"],
+        &["cleanup", "--days", "1"],
+        &["mark-removed", "603"],
+        &["restore", "603"],
+        &["forget", "603"],
         &["snapshot"],
-    ] {
+        &["compact"],
+    ];
+    for command in changing {
         let refused = mq(&missing, command).fails_with(1);
         assert!(refused.stderr.contains("no store at"), "{command:?}: {refused:?}");
         assert!(!missing.exists(), "{command:?} made no store");
