@@ -242,6 +242,32 @@ pub fn encode_payload(ts: f64, event: &Event) -> Result<Vec<u8>> {
     encode_payload_with(&mut Vec::new(), ts, event)
 }
 
+/// The journal payload of `record` in the schema version it carries (a
+/// restore writes each record as its source wrote it).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a version this build does not write or
+/// an event newer than the version; [`Error::OutOfRange`] for a time that
+/// is not finite.
+pub fn encode_record_payload(record: &EventRecord) -> Result<Vec<u8>> {
+    if !(EVENT_VERSION_MIN..=EVENT_VERSION).contains(&record.version) {
+        return Err(Error::InvalidArgument(format!(
+            "record {} is of event version {}; this build reads {EVENT_VERSION_MIN} to {EVENT_VERSION}",
+            record.seq, record.version
+        )));
+    }
+    if record.event.since_version() > record.version {
+        return Err(Error::InvalidArgument(format!(
+            "record {} is a version {} record holding a {} event, which came in version {}",
+            record.seq,
+            record.version,
+            record.event.kind(),
+            record.event.since_version()
+        )));
+    }
+    encode_versioned(&mut Vec::new(), record.version, record.ts, &record.event)
+}
+
 /// A scratch buffer larger than this is let go after use (an import's
 /// payload can be megabytes; every other event's is under a kilobyte).
 const PAYLOAD_SCRATCH_BYTES_MAX: usize = 64 * 1024;
@@ -255,6 +281,10 @@ const PAYLOAD_SCRATCH_BYTES_MAX: usize = 64 * 1024;
 /// # Errors
 /// As [`encode_payload`].
 pub(crate) fn encode_payload_with(scratch: &mut Vec<u8>, ts: f64, event: &Event) -> Result<Vec<u8>> {
+    encode_versioned(scratch, EVENT_VERSION, ts, event)
+}
+
+fn encode_versioned(scratch: &mut Vec<u8>, version: u32, ts: f64, event: &Event) -> Result<Vec<u8>> {
     if !ts.is_finite() {
         return Err(Error::OutOfRange {
             name: "event time",
@@ -264,14 +294,7 @@ pub(crate) fn encode_payload_with(scratch: &mut Vec<u8>, ts: f64, event: &Event)
         });
     }
     scratch.clear();
-    let encoded = serde_json::to_writer(
-        &mut *scratch,
-        &PayloadOut {
-            v: EVENT_VERSION,
-            ts,
-            event,
-        },
-    );
+    let encoded = serde_json::to_writer(&mut *scratch, &PayloadOut { v: version, ts, event });
     let payload = encoded
         .map(|()| scratch.as_slice().to_vec())
         .map_err(|error| Error::InvalidArgument(format!("event cannot be encoded: {error}")));

@@ -43,6 +43,8 @@ pub const MANIFEST_FILE: &str = "queue_snapshot.json";
 pub const INDEX_FILE: &str = "queue_snapshot.idx";
 /// The four documented files, in the order the manifest lists them.
 pub const QUEUE_FILES: [&str; 4] = [PENDING_FILE, FAILED_FILE, COMPLETED_FILE, REMOVED_FILE];
+/// The folder of the shippers' registered positions (see `shipping.rs`).
+pub const SHIPPERS_DIR: &str = "shippers";
 /// The file whose `flock` marks the writer.
 pub const LOCK_FILE: &str = "LOCK";
 

@@ -45,6 +45,7 @@ mod projection;
 mod recovery;
 mod retry;
 mod seq;
+mod shipping;
 mod snapshot;
 mod storage;
 #[cfg(any(test, feature = "testing"))]
@@ -71,6 +72,9 @@ pub use crate::projection::{Place, QueueState, Statistics};
 pub use crate::recovery::{RepairReport, Start, holds_store};
 pub use crate::retry::RetryPolicy;
 pub use crate::seq::Seq;
+pub use crate::shipping::{
+    Restore, UNSHIPPED_KEPT_MAX, is_shipper_name, register_shipper, shippers, unregister_shipper,
+};
 
 // `QueueManager` is shared across threads as `Arc<QueueManager>`.
 const _: () = {

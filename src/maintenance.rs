@@ -78,8 +78,9 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport> {
 /// fsynced), then deletes the segments whose every record comes before
 /// the base's own record and before `keep_from` (the segment holding the
 /// base's record is kept, so the time of the state the base holds stays
-/// known; so is the last segment, and the segments a subscription still
-/// has to read) and fsyncs the directory.
+/// known; so is the last segment, the segments a subscription still has
+/// to read, and those holding records a registered shipper has yet to
+/// ship, within `shipping::UNSHIPPED_KEPT_MAX`) and fsyncs the directory.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
@@ -90,6 +91,7 @@ pub fn compact_journal(
     keep_from: Seq,
 ) -> Result<CompactReport> {
     let seq = data.seq;
+    let keep_from = keep_from.min(crate::shipping::kept_for_shippers(storage, dir, seq));
     let journal_dir = Layout::new(dir).journal();
     base::write_base(storage, &journal_dir, data)?;
     let segments = segment::list_segments(storage, &journal_dir)?;

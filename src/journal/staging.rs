@@ -52,28 +52,84 @@ pub fn remove_staging(storage: &dyn Storage, staging: &Path) -> Result<()> {
 /// [`Error::Io`] naming the file; nothing outside the staging directory
 /// is touched.
 pub fn write_staged(storage: &dyn Storage, staging: &Path, payloads: &[Vec<u8>], segment_bytes_max: u64) -> Result<()> {
-    remove_staging(storage, staging)?;
-    storage
-        .create_dir_all(staging)
-        .map_err(|error| Error::io("create directory", staging, error))?;
-    let mut segment_first = Seq(1);
-    let mut bytes = encode_segment_header(segment_first).to_vec();
-    for (index, payload) in payloads.iter().enumerate() {
-        let seq = Seq(index as u64 + 1);
-        let framed = format::framed_len(payload.len()) as u64;
-        let has_records = bytes.len() > SEGMENT_HEADER_BYTES;
-        if has_records && bytes.len() as u64 + framed > segment_bytes_max {
-            storage::write_new(storage, &staging.join(segment_name(segment_first)), &bytes)?;
-            segment_first = seq;
-            bytes = encode_segment_header(segment_first).to_vec();
-        }
-        encode_record(&mut bytes, segment_first, seq, payload);
+    let mut journal = StagedJournal::create(storage, staging, segment_bytes_max)?;
+    for payload in payloads {
+        journal.push(payload)?;
     }
-    storage::write_new(storage, &staging.join(segment_name(segment_first)), &bytes)?;
-    super::tail::write(storage, staging, segment_first)?;
-    storage
-        .sync_dir(staging)
-        .map_err(|error| Error::io("fsync directory", staging, error))
+    journal.finish()
+}
+
+/// A journal written record by record into a fresh staging directory:
+/// records `1..=n` in segments of at most `segment_bytes_max` bytes, each
+/// written whole and fsynced when the next begins (or at
+/// [`StagedJournal::finish`]), so it holds at most one segment in memory.
+pub struct StagedJournal<'a> {
+    storage: &'a dyn Storage,
+    staging: PathBuf,
+    segment_bytes_max: u64,
+    segment_first: Seq,
+    next: Seq,
+    bytes: Vec<u8>,
+}
+
+impl<'a> StagedJournal<'a> {
+    /// Empties (or creates) the staging directory `staging`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the path.
+    pub fn create(storage: &'a dyn Storage, staging: &Path, segment_bytes_max: u64) -> Result<Self> {
+        remove_staging(storage, staging)?;
+        storage
+            .create_dir_all(staging)
+            .map_err(|error| Error::io("create directory", staging, error))?;
+        Ok(StagedJournal {
+            storage,
+            staging: staging.to_path_buf(),
+            segment_bytes_max,
+            segment_first: Seq(1),
+            next: Seq(1),
+            bytes: encode_segment_header(Seq(1)).to_vec(),
+        })
+    }
+
+    /// Appends `payload` as the next record; returns its number.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the segment it could not write.
+    pub fn push(&mut self, payload: &[u8]) -> Result<Seq> {
+        let seq = self.next;
+        let framed = format::framed_len(payload.len()) as u64;
+        let has_records = self.bytes.len() > SEGMENT_HEADER_BYTES;
+        if has_records && self.bytes.len() as u64 + framed > self.segment_bytes_max {
+            self.write_segment()?;
+            self.segment_first = seq;
+            self.bytes = encode_segment_header(seq).to_vec();
+        }
+        encode_record(&mut self.bytes, self.segment_first, seq, payload);
+        self.next = seq.next();
+        Ok(seq)
+    }
+
+    fn write_segment(&self) -> Result<()> {
+        storage::write_new(
+            self.storage,
+            &self.staging.join(segment_name(self.segment_first)),
+            &self.bytes,
+        )
+    }
+
+    /// Writes the last segment and the tail marker, then fsyncs the
+    /// staging directory: it is ready for [`install_staged`].
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn finish(self) -> Result<()> {
+        self.write_segment()?;
+        super::tail::write(self.storage, &self.staging, self.segment_first)?;
+        self.storage
+            .sync_dir(&self.staging)
+            .map_err(|error| Error::io("fsync directory", &self.staging, error))
+    }
 }
 
 /// Installs the staged journal as `journal_dir`. An existing journal

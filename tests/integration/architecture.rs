@@ -28,6 +28,7 @@ const LAYERS: &[&[&str]] = &[
     &["projection"],
     &["snapshot"],
     &["lock", "recovery"],
+    &["shipping"],
     &["audit", "maintenance", "control"],
     &["options"],
     &["manager"],

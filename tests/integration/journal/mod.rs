@@ -4,6 +4,7 @@ mod identity;
 mod poison;
 mod preallocation;
 mod record_limits;
+mod restore;
 mod round_trip;
 mod torn_tail;
 mod writer_edges;
