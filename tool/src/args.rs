@@ -166,12 +166,27 @@ pub enum Command {
         ids: Vec<String>,
     },
 
-    /// Put a removed movie back at the end of pending
-    #[command(after_help = "Example:\n  movie-queue restore 603")]
-    Restore {
-        /// The movie's id
-        id: String,
-    },
+    /// Put a removed movie back at the end of pending; with --from, rebuild a store from a NATS JetStream stream
+    #[command(after_help = "Examples:\n  \
+        movie-queue restore 603\n  \
+        movie-queue restore --from nats://127.0.0.1:4222 --stream movie-queue /srv/restored\n  \
+        movie-queue restore --from nats://127.0.0.1:4222 --stream movie-queue --until 2025-10-18T21:00:00Z /srv/then\n\n\
+        With --from, the stream's records (those `movie-queue ship` published) are written into a new store in DIR \
+        (a new or empty directory) with their numbers and times, through the end of the stream or --until; the \
+        new store gets an identity of its own. --dir is not used.")]
+    Restore(RestoreArgs),
+
+    /// Publish every record of the journal, in order, to a NATS JetStream stream, and keep following it
+    #[command(after_help = "Examples:\n  \
+        movie-queue ship --to nats://127.0.0.1:4222\n  \
+        movie-queue ship --to nats://backup.example:4222 --stream movies --subject site1.movies\n  \
+        movie-queue ship --to nats://127.0.0.1:4222 --once    # what the journal holds now, then exit\n\n\
+        Each record is one message on <prefix>.<type> (movie-queue.added, ...), its payload the record's line of \
+        `log --json`, its Nats-Msg-Id <store id>:<record>. The shipper resumes where the stream ends (it keeps no \
+        position of its own), refuses a stream holding another store's records, and registers what it has shipped \
+        in the store (shippers/<stream>) so `compact` keeps the records not shipped yet. It runs beside the \
+        application (a reader: no lock).")]
+    Ship(ShipArgs),
 
     /// Drop a removed movie from the store (after its files were deleted)
     #[command(after_help = "Example:\n  movie-queue removed --ready --json | jq -r '.[].id' | \
@@ -353,6 +368,43 @@ pub enum UntilArg {
     Seq(u64),
     /// Through the last record stamped at or before this Unix time.
     Time(f64),
+}
+
+/// `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The removed movie's id; with --from, the directory to restore the store into (new or empty)
+    #[arg(value_name = "ID|DIR")]
+    pub target: String,
+    /// The NATS server to restore from: nats://HOST:PORT
+    #[arg(long, value_name = "URL", requires = "stream")]
+    pub from: Option<String>,
+    /// The JetStream stream holding the shipped records
+    #[arg(long, value_name = "NAME", requires = "from")]
+    pub stream: Option<String>,
+    /// Restore through this record, or through the last record stamped at or before this time (as `replay --until`)
+    #[arg(long, value_name = "SEQ|TIME", requires = "from", allow_negative_numbers = true, value_parser = parse_until)]
+    pub until: Option<UntilArg>,
+}
+
+/// `ship`.
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// The NATS server: nats://HOST:PORT
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// The JetStream stream (created with file storage if missing)
+    #[arg(long, value_name = "NAME", default_value = "movie-queue")]
+    pub stream: String,
+    /// The subjects' prefix: messages go to <PREFIX>.<type>, the stream takes <PREFIX>.>
+    #[arg(long, value_name = "PREFIX", default_value = "movie-queue")]
+    pub subject: String,
+    /// Ship what the journal holds now, then exit (without it, the shipper follows the journal until stopped)
+    #[arg(long)]
+    pub once: bool,
+    /// At most this many messages awaiting the server's acknowledgment
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub in_flight: u32,
 }
 
 /// `replay`.

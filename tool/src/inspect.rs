@@ -11,7 +11,7 @@ use super::args::{ListArgs, ListWhich, LogArgs, ReplayArgs, UntilArg};
 use super::held::holder_for_reading;
 use super::output::{
     Output, Progress, event_json, event_line, local_time, movie_label, quoted, relative_time, retries, safe, safe_path,
-    show_id, store_bytes, write_json, write_statistics, write_table_block,
+    show_id, skipped_json, store_bytes, write_json, write_statistics, write_table_block,
 };
 use super::{fail_with_hint, open_reader, require_directory};
 
@@ -445,20 +445,11 @@ pub fn log(output: &mut Output, dir: &Path, args: &LogArgs) -> anyhow::Result<()
 /// JSON stream (in-band, with the last record skipped as its `seq`, so a
 /// consumer's resume point moves past them), a warning on stderr for people.
 fn write_skipped(output: &mut Output, skipped: &movie_queue::Skipped, json: bool) -> anyhow::Result<()> {
-    let set_aside = skipped.set_aside.as_ref().map(|path| path.display().to_string());
     if json {
-        let line = json!({
-            "schema": 1,
-            "seq": skipped.to.0,
-            "type": "skipped",
-            "from": skipped.from.0,
-            "to": skipped.to.0,
-            "reason": skipped.reason.name(),
-            "set_aside": set_aside,
-        });
-        writeln!(output.out, "{}", serde_json::to_string(&line)?)?;
+        writeln!(output.out, "{}", serde_json::to_string(&skipped_json(skipped))?)?;
         return Ok(());
     }
+    let set_aside = skipped.set_aside.as_ref().map(|path| path.display().to_string());
     let (records, were, their) = if skipped.from == skipped.to {
         (format!("record {}", skipped.from), "was", "its")
     } else {

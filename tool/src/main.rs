@@ -21,6 +21,8 @@ mod output;
 mod removed;
 #[cfg(feature = "dashboard")]
 mod serve;
+#[cfg(feature = "nats")]
+mod ship;
 mod verify;
 
 use std::io::Write;
@@ -143,13 +145,45 @@ fn dispatch(command: Command, dir: &Path) -> anyhow::Result<()> {
         Command::Import { source } => operate::import(out, dir, &source),
         Command::Export { target } => inspect::export(out, dir, &target),
         Command::MarkRemoved { ids } => removed::mark_removed(out, dir, &ids),
-        Command::Restore { id } => removed::restore(out, dir, &id),
+        Command::Restore(args) => match &args.from {
+            None => removed::restore(out, dir, &args.target),
+            Some(from) => restore_from(from, &args),
+        },
+        Command::Ship(args) => ship_to(dir, &args),
         Command::Forget { id } => removed::forget(out, dir, &id),
         Command::Removed(args) => removed::list(out, dir, &args),
         Command::Demo => demo::run(out, Some(dir)),
         #[cfg(feature = "dashboard")]
         Command::Serve(args) => serve::run(dir, &args),
     }
+}
+
+#[cfg(feature = "nats")]
+fn ship_to(dir: &Path, args: &args::ShipArgs) -> anyhow::Result<()> {
+    ship::ship(dir, args)
+}
+
+#[cfg(feature = "nats")]
+fn restore_from(from: &str, args: &args::RestoreArgs) -> anyhow::Result<()> {
+    ship::restore(from, args)
+}
+
+#[cfg(not(feature = "nats"))]
+fn ship_to(_: &Path, _: &args::ShipArgs) -> anyhow::Result<()> {
+    without_nats()
+}
+
+#[cfg(not(feature = "nats"))]
+fn restore_from(_: &str, _: &args::RestoreArgs) -> anyhow::Result<()> {
+    without_nats()
+}
+
+#[cfg(not(feature = "nats"))]
+fn without_nats() -> anyhow::Result<()> {
+    fail_with_hint(
+        "this movie-queue was built without NATS (the `nats` feature)",
+        "build the tool with its default features: cargo install --path tool",
+    )
 }
 
 /// Opens the store for a mutating command: the writer lock, and movies in

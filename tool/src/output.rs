@@ -394,6 +394,22 @@ pub fn event_json(record: &EventRecord) -> Value {
     Value::Object(map)
 }
 
+/// Records the stream stepped over, as one line of the JSON stream: a
+/// `skipped` line, whose `seq` is the last record skipped (a consumer's
+/// resume point moves past them).
+pub fn skipped_json(skipped: &movie_queue::Skipped) -> Value {
+    let set_aside = skipped.set_aside.as_ref().map(|path| path.display().to_string());
+    serde_json::json!({
+        "schema": EVENT_LINE_SCHEMA,
+        "seq": skipped.to.0,
+        "type": "skipped",
+        "from": skipped.from.0,
+        "to": skipped.to.0,
+        "reason": skipped.reason.name(),
+        "set_aside": set_aside,
+    })
+}
+
 /// An event record as one human line: `    12  2025-10-18 21:28:02  failed  123  …`.
 pub fn event_line(style: Style, record: &EventRecord) -> String {
     let kind = record.event.kind();

@@ -31,6 +31,8 @@ mod serve;
 mod serve_bounds;
 mod serve_changes;
 mod serve_memory;
+#[cfg(feature = "nats")]
+mod ship;
 mod special_files;
 mod time_limits;
 mod verify_repair;
@@ -41,6 +43,8 @@ mod support {
     pub use crate::shared::*;
     pub mod cli;
     pub mod http;
+    #[cfg(feature = "nats")]
+    pub mod nats;
 }
 #[path = "../../../tests/support/mod.rs"]
 mod shared;

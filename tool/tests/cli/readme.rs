@@ -18,7 +18,7 @@ use crate::support::cli::mq_args;
 use crate::support::http::{get, serve_with};
 
 /// The repository's root.
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -40,7 +40,7 @@ fn blocks(readme: &str) -> Vec<(String, String)> {
 }
 
 /// The one block of `language` whose text starts with `start`.
-fn block(language: &str, start: &str) -> String {
+pub(crate) fn block(language: &str, start: &str) -> String {
     let found: Vec<String> = blocks(&readme())
         .into_iter()
         .filter(|(lang, text)| lang == language && text.starts_with(start))
@@ -101,6 +101,21 @@ const BLOCKS: &[(&str, &str, &str)] = &[
         "sh",
         "cargo install cargo-fuzz\n",
         "the_benches_and_fuzz_targets_named_exist",
+    ),
+    (
+        "sh",
+        "movie-queue ship --to nats://127.0.0.1:4222",
+        "ship::the_readme_ship_and_restore_commands_run_as_written",
+    ),
+    (
+        "ini",
+        "[Unit]\n",
+        "ship::the_systemd_unit_of_the_readme_names_a_command_that_runs",
+    ),
+    (
+        "sh",
+        "pip install nats-py\n",
+        "ship::the_consumer_example_of_the_readme_counts_what_stats_counts",
     ),
     (
         "toml",

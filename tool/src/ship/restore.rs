@@ -1,0 +1,182 @@
+//! `movie-queue restore --from nats://… --stream NAME [--until …] DIR`: a
+//! store rebuilt from the records a shipper published.
+//!
+//! It reads the stream from its first message with an ordered consumer,
+//! through the message that was last when it began (or `--until`), checks
+//! that every message is the next record of one store, and hands each to
+//! the library's `Restore`, which checks that it applies and writes it
+//! with its number and time. The journal is installed only once complete:
+//! a restore that fails leaves DIR as it found it.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use futures_util::StreamExt;
+use movie_queue::{EventRecord, Restore, Seq, StoreId};
+
+use super::message::{Shipped, parse_message_id, parse_payload};
+use super::{Target, connect, runtime};
+use crate::args::{RestoreArgs, UntilArg};
+use crate::output::{counted, local_time, quoted, safe_path};
+
+/// The record a message carries, checked to be of the same store as the
+/// stream's first (`source`, set by the first).
+fn record_of(message: &async_nats::jetstream::Message, source: &mut Option<StoreId>) -> anyhow::Result<EventRecord> {
+    let (from_store, seq) = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get(async_nats::header::NATS_MESSAGE_ID))
+        .and_then(|id| parse_message_id(id.as_str()))
+        .context("not a record a shipper published (no store:record Nats-Msg-Id)")?;
+    let source = *source.get_or_insert(from_store);
+    if from_store != source {
+        anyhow::bail!(
+            "a record of store {from_store}, but the stream began with store {source}'s: it mixes two stores"
+        );
+    }
+    let record = match parse_payload(&message.payload)? {
+        Shipped::Record(record) => *record,
+        Shipped::Gap { from, to, reason } => {
+            return Err(crate::Failure {
+                message: format!(
+                    "records {from} to {to} are missing from the source's journal ({reason}): the state after them \
+                     cannot be rebuilt from the stream"
+                ),
+                hint: Some(format!(
+                    "restore the history before them with --until {}; the source's compaction base holds the state \
+                     after them",
+                    from.previous()
+                )),
+            }
+            .into());
+        }
+    };
+    if record.seq != seq {
+        anyhow::bail!("record {seq} in its id but record {} in its payload", record.seq);
+    }
+    Ok(record)
+}
+
+/// The progress bar on stderr (none when stderr is not a terminal).
+fn progress_bar(end: u64) -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(end);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("restoring {pos}/{len} messages ({per_sec}, {eta} left)")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    })
+}
+
+/// `restore --from`.
+pub fn restore(from: &str, args: &RestoreArgs) -> anyhow::Result<()> {
+    let stream = args.stream.as_deref().unwrap_or_default();
+    let target = Target::new(from, stream, "movie-queue")?;
+    let dir = Path::new(&args.target);
+    let started = Instant::now();
+    let mut store = Restore::create(dir)?;
+    let outcome = runtime()?.block_on(read_stream(&target, args.until, &mut store))?;
+    let last = store.last_seq();
+    let id = store.finish()?;
+    let until = match outcome.stopped {
+        Stop::End => "the end of the stream".to_owned(),
+        Stop::Seq(seq) => format!("record {seq} (--until)"),
+        Stop::Time(ts) => format!("the last record stamped at or before {} (--until)", local_time(ts)),
+        Stop::ShortOfSeq(seq) => format!("the end of the stream, which holds no record {seq} (--until)"),
+    };
+    println!(
+        "restored {} (records 1 to {last} of store {}) into {} in {:.1} s, through {until}; the new store is {id}",
+        counted(last.0, "record", "records"),
+        outcome.source,
+        safe_path(dir),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Where the restore stopped.
+enum Stop {
+    End,
+    Seq(Seq),
+    Time(f64),
+    ShortOfSeq(Seq),
+}
+
+struct Outcome {
+    source: StoreId,
+    stopped: Stop,
+}
+
+async fn read_stream(target: &Target, until: Option<UntilArg>, store: &mut Restore) -> anyhow::Result<Outcome> {
+    let context = connect(target).await?;
+    let name = quoted(&target.stream);
+    let mut stream = context
+        .get_stream(&target.stream)
+        .await
+        .with_context(|| format!("no stream {name} at {}", target.url))?;
+    let state = stream.info().await.context("the stream's state")?.state.clone();
+    if state.messages == 0 {
+        return crate::fail_with_hint(
+            format!("stream {name} holds no message"),
+            "`movie-queue ship --to URL --stream NAME` publishes a store's records to it",
+        );
+    }
+    let end = state.last_sequence;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .context("cannot read the stream (an ordered consumer)")?;
+    let mut messages = consumer.messages().await.context("cannot read the stream")?;
+    let progress = progress_bar(end);
+    let mut source = None;
+    let mut stopped = Stop::End;
+    while let Some(message) = messages.next().await {
+        let message = message.context("reading the stream")?;
+        let sequence = message
+            .info()
+            .map_err(|error| anyhow::anyhow!("{error}"))?
+            .stream_sequence;
+        let at = || format!("stream {name}'s message {sequence}");
+        let record = record_of(&message, &mut source).with_context(at)?;
+        if let Some(UntilArg::Time(ts)) = until
+            && record.ts > ts
+        {
+            stopped = Stop::Time(ts);
+            break;
+        }
+        store.push(&record).with_context(at)?;
+        if let Some(bar) = &progress {
+            bar.set_position(sequence);
+        }
+        if matches!(until, Some(UntilArg::Seq(until)) if record.seq.0 >= until) {
+            stopped = Stop::Seq(record.seq);
+            break;
+        }
+        if sequence >= end {
+            if let Some(UntilArg::Seq(until)) = until {
+                stopped = Stop::ShortOfSeq(Seq(until));
+            }
+            break;
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let Some(source) = source else {
+        anyhow::bail!("stream {name} ended before its first message could be read");
+    };
+    if store.last_seq() == Seq(0) {
+        return crate::fail_with_hint(
+            format!("stream {name} holds no record at or before the --until given"),
+            "give a later --until (the stream's first record is the store's first)",
+        );
+    }
+    Ok(Outcome { source, stopped })
+}
