@@ -13,8 +13,32 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::jetstream;
 
-pub use restore::restore;
-pub use shipper::ship;
+/// `movie-queue ship`.
+pub fn ship(dir: &std::path::Path, args: &crate::args::ShipArgs) -> anyhow::Result<()> {
+    shipper::ship(dir, args).map_err(said_whole)
+}
+
+/// `movie-queue restore --from`.
+pub fn restore(from: &str, args: &crate::args::RestoreArgs) -> anyhow::Result<()> {
+    restore::restore(from, args).map_err(said_whole)
+}
+
+/// An error with its causes in its one line (`cannot connect to …: connection
+/// refused`): the tool prints an error's outermost message only, and the
+/// network's errors come wrapped in what was being done. A hint stays.
+fn said_whole(error: anyhow::Error) -> anyhow::Error {
+    if error.chain().len() == 1 {
+        return error;
+    }
+    let hint = error
+        .downcast_ref::<crate::Failure>()
+        .and_then(|failure| failure.hint.clone());
+    crate::Failure {
+        message: format!("{error:#}"),
+        hint,
+    }
+    .into()
+}
 
 /// The stream a shipper ships to and a restore reads from.
 #[derive(Debug, Clone)]

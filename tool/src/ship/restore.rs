@@ -24,26 +24,30 @@ use crate::output::{counted, local_time, quoted, safe_path};
 
 /// The record a message carries, checked to be of the same store as the
 /// stream's first (`source`, set by the first).
-fn record_of(message: &async_nats::jetstream::Message, source: &mut Option<StoreId>) -> anyhow::Result<EventRecord> {
+fn record_of(
+    message: &async_nats::jetstream::Message,
+    source: &mut Option<StoreId>,
+    at: &str,
+) -> anyhow::Result<EventRecord> {
     let (from_store, seq) = message
         .headers
         .as_ref()
         .and_then(|headers| headers.get(async_nats::header::NATS_MESSAGE_ID))
         .and_then(|id| parse_message_id(id.as_str()))
-        .context("not a record a shipper published (no store:record Nats-Msg-Id)")?;
+        .with_context(|| format!("{at} is not a record a shipper published (no store:record Nats-Msg-Id)"))?;
     let source = *source.get_or_insert(from_store);
     if from_store != source {
         anyhow::bail!(
             "a record of store {from_store}, but the stream began with store {source}'s: it mixes two stores"
         );
     }
-    let record = match parse_payload(&message.payload)? {
+    let record = match parse_payload(&message.payload).with_context(|| at.to_owned())? {
         Shipped::Record(record) => *record,
         Shipped::Gap { from, to, reason } => {
             return Err(crate::Failure {
                 message: format!(
-                    "records {from} to {to} are missing from the source's journal ({reason}): the state after them \
-                     cannot be rebuilt from the stream"
+                    "{at} says records {from} to {to} are missing from the source's journal ({reason}): the state \
+                     after them cannot be rebuilt from the stream"
                 ),
                 hint: Some(format!(
                     "restore the history before them with --until {}; the source's compaction base holds the state \
@@ -55,7 +59,10 @@ fn record_of(message: &async_nats::jetstream::Message, source: &mut Option<Store
         }
     };
     if record.seq != seq {
-        anyhow::bail!("record {seq} in its id but record {} in its payload", record.seq);
+        anyhow::bail!(
+            "{at} says record {seq} in its id but record {} in its payload",
+            record.seq
+        );
     }
     Ok(record)
 }
@@ -144,14 +151,14 @@ async fn read_stream(target: &Target, until: Option<UntilArg>, store: &mut Resto
             .map_err(|error| anyhow::anyhow!("{error}"))?
             .stream_sequence;
         let at = || format!("stream {name}'s message {sequence}");
-        let record = record_of(&message, &mut source).with_context(at)?;
+        let record = record_of(&message, &mut source, &at())?;
         if let Some(UntilArg::Time(ts)) = until
             && record.ts > ts
         {
             stopped = Stop::Time(ts);
             break;
         }
-        store.push(&record).with_context(at)?;
+        store.push(&record)?;
         if let Some(bar) = &progress {
             bar.set_position(sequence);
         }

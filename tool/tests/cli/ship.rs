@@ -547,3 +547,40 @@ fn nats_python() -> std::path::PathBuf {
     }
     python
 }
+
+#[test]
+fn a_hole_repair_recorded_is_shipped_as_a_skipped_message_and_a_restore_stops_before_it() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = NatsServer::start(scratch.path());
+    let dir = scratch.path().join("store");
+    crate::verify_repair::five_adds(&dir);
+    crate::verify_repair::flip_inside_record(&dir, 2);
+    mq(&dir, &["repair"]).ok();
+    crate::support::cli::add(&dir, "6");
+    ship_once(&dir, &server.url()).ok();
+
+    let found = messages(&server.url(), "movie-queue");
+    assert_eq!(found.len(), 6, "{found:#?}");
+    let gap = &found[2];
+    assert_eq!(gap.subject, "movie-queue.skipped");
+    assert!(gap.id.ends_with(":3"), "{gap:?}");
+    assert_eq!(gap.payload, events(&dir)[2], "the `skipped` line of `log --json`");
+    assert_eq!(
+        (gap.payload["from"].as_u64(), gap.payload["to"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(found[3].payload["seq"], 4, "the stream goes on after the hole");
+
+    let target = scratch.path().join("restored");
+    let refused = restore(&server.url(), &target, None).fails_with(1);
+    assert!(refused.stderr.contains("records 3 to 3 are missing"), "{refused:#?}");
+    assert!(refused.stderr.contains("--until 2"), "{refused:#?}");
+    assert!(!target.exists(), "nothing left behind");
+    restore(&server.url(), &target, Some("2")).ok();
+    assert_eq!(events(&target), events(&dir)[..2]);
+
+    // A shipper resuming after the hole goes on from the stream's end.
+    crate::support::cli::add(&dir, "7");
+    ship_once(&dir, &server.url()).ok();
+    assert_eq!(messages(&server.url(), "movie-queue").len(), 7);
+}

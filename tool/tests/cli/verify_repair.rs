@@ -34,7 +34,7 @@ fn record_offsets(segment: &[u8]) -> Vec<usize> {
 
 /// Flips one byte inside the payload of record `index` (0-based); returns
 /// the segment's path and the record's offset.
-fn flip_inside_record(dir: &Path, index: usize) -> (std::path::PathBuf, usize) {
+pub(crate) fn flip_inside_record(dir: &Path, index: usize) -> (std::path::PathBuf, usize) {
     let path = dir.join("journal").join("00000000000000000001.seg");
     let mut bytes = std::fs::read(&path).unwrap();
     let offsets = record_offsets(&bytes);
@@ -47,7 +47,7 @@ fn flip_inside_record(dir: &Path, index: usize) -> (std::path::PathBuf, usize) {
 
 /// Five adds, each its own call, then `snapshot`: a snapshot covering all
 /// the records.
-fn five_adds(dir: &Path) {
+pub(crate) fn five_adds(dir: &Path) {
     for id in ["1", "2", "3", "4", "5"] {
         add(dir, id);
     }
