@@ -131,3 +131,37 @@ pub fn unix_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |elapsed| elapsed.as_secs_f64())
 }
+
+/// Builds (or reuses) a store of `adds` adds followed by as many takes,
+/// with its time index and without a snapshot (so a replay starts from
+/// nothing), cached in `target/bench-data/audit-<events>/`: the audit and
+/// shipping benches' store.
+pub fn audit_store(adds: u64) -> PathBuf {
+    let dir = data_dir().join(format!("audit-{}", adds * 2));
+    let complete = dir.join("COMPLETE");
+    if complete.exists() {
+        return dir;
+    }
+    eprintln!("building {} with {} events (once)", dir.display(), adds * 2);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the store directory");
+    let options = || options(batched()).requeue_in_flight_on_open(false);
+    let manager = options().open(&dir).expect("open");
+    for number in 0..adds {
+        assert!(manager.add_to_pending(movie(number)).expect("add"));
+    }
+    for _ in 0..adds {
+        assert!(manager.get_next_pending().expect("take").is_some());
+    }
+    manager.close().expect("close");
+    // A writer's open writes the time index of the sealed segments.
+    options().open(&dir).expect("reopen").close().expect("close");
+    for name in movie_queue::testing::QUEUE_FILES
+        .iter()
+        .chain([&movie_queue::testing::MANIFEST_FILE])
+    {
+        std::fs::remove_file(dir.join(name)).expect("remove the snapshot");
+    }
+    std::fs::write(&complete, b"").expect("mark complete");
+    dir
+}

@@ -27,47 +27,18 @@ mod common;
 
 use std::io;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use movie_queue::testing::{Entry, ReadableFile, WritableFile};
-use movie_queue::testing::{JOURNAL_DIR, MANIFEST_FILE, QUEUE_FILES, RealStorage, Storage};
+use movie_queue::testing::{JOURNAL_DIR, RealStorage, Storage};
 use movie_queue::testing::{SEGMENT_HEADER_BYTES, decode_record, list_segments};
 use movie_queue::{Durability, Seq, Until};
 
 const GROUP: &str = "audit";
-
-/// Builds (or reuses) a store of `adds` adds followed by as many takes,
-/// with its time index and without a snapshot.
-fn store(adds: u64) -> PathBuf {
-    let dir = common::data_dir().join(format!("audit-{}", adds * 2));
-    let complete = dir.join("COMPLETE");
-    if complete.exists() {
-        return dir;
-    }
-    eprintln!("building {} with {} events (once)", dir.display(), adds * 2);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the store directory");
-    let options = || common::options(common::batched()).requeue_in_flight_on_open(false);
-    let manager = options().open(&dir).expect("open");
-    for number in 0..adds {
-        assert!(manager.add_to_pending(common::movie(number)).expect("add"));
-    }
-    for _ in 0..adds {
-        assert!(manager.get_next_pending().expect("take").is_some());
-    }
-    manager.close().expect("close");
-    // A writer's open writes the time index of the sealed segments.
-    options().open(&dir).expect("reopen").close().expect("close");
-    for name in QUEUE_FILES.iter().chain([&MANIFEST_FILE]) {
-        std::fs::remove_file(dir.join(name)).expect("remove the snapshot");
-    }
-    std::fs::write(&complete, b"").expect("mark complete");
-    dir
-}
 
 /// Every record's payload, read straight from the segments.
 fn payloads(dir: &Path) -> Vec<Vec<u8>> {
@@ -349,7 +320,7 @@ fn follow_latency(count: usize) {
 
 fn main() {
     let adds = common::size(500_000, 2_000) as u64;
-    let dir = store(adds);
+    let dir = common::audit_store(adds);
     let payloads = payloads(&dir);
     assert_eq!(payloads.len() as u64, adds * 2);
     let mut criterion = common::criterion();

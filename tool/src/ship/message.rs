@@ -73,6 +73,58 @@ pub fn parse_message_id(id: &str) -> Option<(StoreId, Seq)> {
 
 /// What a message's payload (a line of the JSON event stream) holds.
 pub fn parse_payload(payload: &[u8]) -> anyhow::Result<Shipped> {
+    if let Some(record) = parse_as_written(payload) {
+        return Ok(Shipped::Record(Box::new(record)));
+    }
+    parse_any_order(payload)
+}
+
+/// A record line as the shipper writes it, members in this order:
+/// `{"schema":1,"seq":N,"ts":T,"type":"K","v":V,…the event's fields}`,
+/// decoded with one parse of the event's own fields (`None`: another
+/// layout, which [`parse_any_order`] reads). Restoring a million records
+/// is mostly this.
+fn parse_as_written(payload: &[u8]) -> Option<EventRecord> {
+    fn number(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+        let end = bytes
+            .iter()
+            .position(|byte| !(byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+' | b'e' | b'E')))?;
+        (end > 0).then(|| bytes.split_at(end))
+    }
+    let rest = payload.strip_prefix(b"{\"schema\":1,\"seq\":")?;
+    let (seq, rest) = number(rest)?;
+    let rest = rest.strip_prefix(b",\"ts\":")?;
+    let (ts, rest) = number(rest)?;
+    let rest = rest.strip_prefix(b",\"type\":\"")?;
+    let kind_end = rest.iter().position(|&byte| byte == b'"')?;
+    let (kind, rest) = rest.split_at(kind_end);
+    if kind.is_empty() || kind == b"skipped" || !kind.iter().all(|byte| byte.is_ascii_lowercase() || *byte == b'_') {
+        return None;
+    }
+    let rest = rest.strip_prefix(b"\",\"v\":")?;
+    let (version, rest) = number(rest)?;
+    // `,"movie":{…}}` (the event's fields, then the line's end) or `}`.
+    let fields = match rest.strip_prefix(b",") {
+        Some(fields) => fields.strip_suffix(b"}")?,
+        None if rest == b"}" => &[][..],
+        None => return None,
+    };
+    let mut event = Vec::with_capacity(fields.len() + kind.len() + 8);
+    event.extend_from_slice(b"{\"");
+    event.extend_from_slice(kind);
+    event.extend_from_slice(b"\":{");
+    event.extend_from_slice(fields);
+    event.extend_from_slice(b"}}");
+    let text = |bytes: &[u8]| std::str::from_utf8(bytes).ok().map(str::to_owned);
+    let seq: u64 = text(seq)?.parse().ok()?;
+    let ts: f64 = text(ts)?.parse().ok()?;
+    let version: u32 = text(version)?.parse().ok()?;
+    let event: Event = serde_json::from_slice(&event).ok()?;
+    Some(EventRecord::new(Seq(seq), ts, event).with_version(version))
+}
+
+/// Any line of the stream, its members in any order.
+fn parse_any_order(payload: &[u8]) -> anyhow::Result<Shipped> {
     let value: Value = serde_json::from_slice(payload).context("the message is not JSON")?;
     let Value::Object(mut line) = value else {
         bail!("the message is not a JSON object");
@@ -147,7 +199,24 @@ mod tests {
             let record = EventRecord::new(Seq(index as u64 + 7), 1_760_806_482.100_000_1, event).with_version(2);
             let message = Outgoing::record("mq", &record).unwrap();
             assert_eq!(message.subject, format!("mq.{}", record.event.kind()));
-            match parse_payload(&message.payload).unwrap() {
+            assert_eq!(
+                parse_as_written(&message.payload),
+                Some(record.clone()),
+                "the quick way"
+            );
+            match parse_any_order(&message.payload).unwrap() {
+                Shipped::Record(back) => assert_eq!(*back, record, "the long way"),
+                other @ Shipped::Gap { .. } => panic!("{other:?}"),
+            }
+            // Members in another order: the long way reads them.
+            let value: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+            let mut reordered = serde_json::Map::new();
+            for (key, member) in value.as_object().unwrap().iter().rev() {
+                reordered.insert(key.clone(), member.clone());
+            }
+            let reordered = serde_json::to_vec(&reordered).unwrap();
+            assert_eq!(parse_as_written(&reordered), None);
+            match parse_payload(&reordered).unwrap() {
                 Shipped::Record(back) => assert_eq!(*back, record),
                 other @ Shipped::Gap { .. } => panic!("{other:?}"),
             }

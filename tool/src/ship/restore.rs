@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use futures_util::StreamExt;
 use movie_queue::{EventRecord, Restore, Seq, StoreId};
 
@@ -24,29 +24,25 @@ use crate::output::{counted, local_time, quoted, safe_path};
 
 /// The record a message carries, checked to be of the same store as the
 /// stream's first (`source`, set by the first).
-fn record_of(
-    message: &async_nats::jetstream::Message,
-    source: &mut Option<StoreId>,
-    at: &str,
-) -> anyhow::Result<EventRecord> {
+fn record_of(message: &async_nats::jetstream::Message, source: &mut Option<StoreId>) -> anyhow::Result<EventRecord> {
     let (from_store, seq) = message
         .headers
         .as_ref()
         .and_then(|headers| headers.get(async_nats::header::NATS_MESSAGE_ID))
         .and_then(|id| parse_message_id(id.as_str()))
-        .with_context(|| format!("{at} is not a record a shipper published (no store:record Nats-Msg-Id)"))?;
+        .context("is not a record a shipper published (no store:record Nats-Msg-Id)")?;
     let source = *source.get_or_insert(from_store);
     if from_store != source {
         anyhow::bail!(
             "a record of store {from_store}, but the stream began with store {source}'s: it mixes two stores"
         );
     }
-    let record = match parse_payload(&message.payload).with_context(|| at.to_owned())? {
+    let record = match parse_payload(&message.payload).context("does not hold a record")? {
         Shipped::Record(record) => *record,
         Shipped::Gap { from, to, reason } => {
             return Err(crate::Failure {
                 message: format!(
-                    "{at} says records {from} to {to} are missing from the source's journal ({reason}): the state \
+                    "says records {from} to {to} are missing from the source's journal ({reason}): the state \
                      after them cannot be rebuilt from the stream"
                 ),
                 hint: Some(format!(
@@ -59,10 +55,7 @@ fn record_of(
         }
     };
     if record.seq != seq {
-        anyhow::bail!(
-            "{at} says record {seq} in its id but record {} in its payload",
-            record.seq
-        );
+        anyhow::bail!("says record {seq} in its id but record {} in its payload", record.seq);
     }
     Ok(record)
 }
@@ -85,9 +78,39 @@ pub fn restore(from: &str, args: &RestoreArgs) -> anyhow::Result<()> {
     let target = Target::new(from, stream, "movie-queue")?;
     let dir = Path::new(&args.target);
     let started = Instant::now();
-    let mut store = Restore::create(dir)?;
-    let outcome = runtime()?.block_on(read_stream(&target, args.until, &mut store))?;
+    let store = Restore::create(dir)?;
+    // The records are written (encoded, checked, appended) on a thread of
+    // their own while this one receives and decodes the next.
+    let (records, received) = std::sync::mpsc::sync_channel::<Vec<EventRecord>>(PIPELINE);
+    let writer = std::thread::Builder::new()
+        .name("restore writer".into())
+        .spawn(move || -> anyhow::Result<Restore> {
+            let mut store = store;
+            for chunk in received {
+                for record in &chunk {
+                    store.push(record)?;
+                }
+            }
+            Ok(store)
+        })
+        .context("cannot start the restore's writer")?;
+    let read = runtime()?.block_on(read_stream(&target, args.until, records));
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the restore's writer panicked"))?;
+    // The writer's error first: it is why the reading stopped.
+    let store = written?;
+    let outcome = read?;
     let last = store.last_seq();
+    if last == Seq(0) {
+        return crate::fail_with_hint(
+            format!(
+                "stream {} holds no record at or before the --until given",
+                quoted(&target.stream)
+            ),
+            "give a later --until (the stream's first record is the store's first)",
+        );
+    }
     let id = store.finish()?;
     let until = match outcome.stopped {
         Stop::End => "the end of the stream".to_owned(),
@@ -105,6 +128,15 @@ pub fn restore(from: &str, args: &RestoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many chunks of decoded records may wait for the writer, and how
+/// many records a chunk holds (handing records over one by one would wake
+/// the writer a million times).
+const PIPELINE: usize = 16;
+const CHUNK: usize = 512;
+
+/// How many messages the server sends in one batch.
+const BATCH: usize = 4096;
+
 /// Where the restore stopped.
 enum Stop {
     End,
@@ -118,7 +150,9 @@ struct Outcome {
     stopped: Stop,
 }
 
-async fn read_stream(target: &Target, until: Option<UntilArg>, store: &mut Restore) -> anyhow::Result<Outcome> {
+/// The stream's messages from its first, and the stream sequence of its
+/// last message now (where the restore ends).
+async fn open_stream(target: &Target) -> anyhow::Result<(pull::Stream, u64)> {
     let context = connect(target).await?;
     let name = quoted(&target.stream);
     let mut stream = context
@@ -133,37 +167,72 @@ async fn read_stream(target: &Target, until: Option<UntilArg>, store: &mut Resto
         );
     }
     let end = state.last_sequence;
+    // An ephemeral consumer of the whole stream, in order, with nothing to
+    // acknowledge; a message it missed would be a record out of order,
+    // which the writer refuses.
     let consumer = stream
-        .create_consumer(pull::OrderedConfig {
+        .create_consumer(pull::Config {
             deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
             ..Default::default()
         })
         .await
-        .context("cannot read the stream (an ordered consumer)")?;
-    let mut messages = consumer.messages().await.context("cannot read the stream")?;
+        .context("cannot read the stream (a consumer)")?;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .messages()
+        .await
+        .context("cannot read the stream")?;
+    Ok((messages, end))
+}
+
+async fn read_stream(
+    target: &Target,
+    until: Option<UntilArg>,
+    records: std::sync::mpsc::SyncSender<Vec<EventRecord>>,
+) -> anyhow::Result<Outcome> {
+    let name = quoted(&target.stream);
+    let (mut messages, end) = open_stream(target).await?;
     let progress = progress_bar(end);
     let mut source = None;
     let mut stopped = Stop::End;
+    let mut chunk = Vec::with_capacity(CHUNK);
     while let Some(message) = messages.next().await {
         let message = message.context("reading the stream")?;
         let sequence = message
             .info()
             .map_err(|error| anyhow::anyhow!("{error}"))?
             .stream_sequence;
-        let at = || format!("stream {name}'s message {sequence}");
-        let record = record_of(&message, &mut source, &at())?;
+        let record = record_of(&message, &mut source).map_err(|error| crate::Failure {
+            message: format!("stream {name}'s message {sequence} {error:#}"),
+            hint: error
+                .downcast_ref::<crate::Failure>()
+                .and_then(|failure| failure.hint.clone()),
+        })?;
         if let Some(UntilArg::Time(ts)) = until
             && record.ts > ts
         {
             stopped = Stop::Time(ts);
             break;
         }
-        store.push(&record)?;
-        if let Some(bar) = &progress {
+        let seq = record.seq;
+        chunk.push(record);
+        if chunk.len() == CHUNK
+            && records
+                .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                .is_err()
+        {
+            // The writer stopped: its error says why.
+            break;
+        }
+        if let Some(bar) = &progress
+            && sequence % 1024 == 0
+        {
             bar.set_position(sequence);
         }
-        if matches!(until, Some(UntilArg::Seq(until)) if record.seq.0 >= until) {
-            stopped = Stop::Seq(record.seq);
+        if matches!(until, Some(UntilArg::Seq(until)) if seq.0 >= until) {
+            stopped = Stop::Seq(seq);
             break;
         }
         if sequence >= end {
@@ -173,17 +242,15 @@ async fn read_stream(target: &Target, until: Option<UntilArg>, store: &mut Resto
             break;
         }
     }
+    if !chunk.is_empty() {
+        // A writer that stopped has said why.
+        let _ = records.send(chunk);
+    }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     let Some(source) = source else {
         anyhow::bail!("stream {name} ended before its first message could be read");
     };
-    if store.last_seq() == Seq(0) {
-        return crate::fail_with_hint(
-            format!("stream {name} holds no record at or before the --until given"),
-            "give a later --until (the stream's first record is the store's first)",
-        );
-    }
     Ok(Outcome { source, stopped })
 }
