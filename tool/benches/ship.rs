@@ -37,8 +37,13 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Self {
-        let scratch = common::scratch_dir();
+    /// A server keeping its streams in a scratch directory under `root`
+    /// (`None`: the benches' scratch root, on the repository's disk).
+    fn start(root: Option<&Path>) -> Self {
+        let scratch = match root {
+            Some(root) => tempfile::tempdir_in(root).expect("a scratch directory"),
+            None => common::scratch_dir(),
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("a free port")
             .local_addr()
@@ -122,18 +127,90 @@ fn shipped_count(server: &Server, name: &str) -> usize {
         .count()
 }
 
+/// One caller's `Immediate` adds a second with `ship` following the
+/// store, streaming to `server` (after the writer, the shipper must have
+/// shipped every record: it kept up).
+fn writer_beside_shipper(server: &Server, name: &str, writes: u64) -> f64 {
+    let beside = common::scratch_dir();
+    QueueManager::open(beside.path())
+        .expect("create")
+        .close()
+        .expect("close");
+    let mut shipper = Command::new(TOOL)
+        .arg("--dir")
+        .arg(beside.path())
+        .args(["ship", "--to", &server.url, "--stream", name, "--subject", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the shipper starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let rate = writer_rate(beside.path(), writes);
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = shipper.kill();
+    let _ = shipper.wait();
+    assert_eq!(
+        shipped_count(server, name),
+        writes as usize,
+        "the shipper kept up with the writer"
+    );
+    rate
+}
+
+/// Seconds to receive every message of `stream` and do nothing with them
+/// (a consumer pulling 4,096 a batch, as `restore` does): the floor of a
+/// restore through this client and server.
+fn consume_only(server: &Server, stream: &str) -> f64 {
+    use async_nats::jetstream::{self, consumer::AckPolicy, consumer::pull};
+    use futures_util::StreamExt;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let started = Instant::now();
+        let client = async_nats::connect(server.url.as_str()).await.expect("connect");
+        let context = jetstream::new(client);
+        let mut stream = context.get_stream(stream).await.expect("the stream");
+        let end = stream.info().await.expect("its state").state.last_sequence;
+        let consumer = stream
+            .create_consumer(pull::Config {
+                ack_policy: AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .expect("a consumer");
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(4096)
+            .messages()
+            .await
+            .expect("messages");
+        let mut count = 0;
+        while let Some(message) = messages.next().await {
+            std::hint::black_box(message.expect("a message"));
+            count += 1;
+            if count >= end {
+                break;
+            }
+        }
+        started.elapsed().as_secs_f64()
+    })
+}
+
 fn main() {
     let adds = common::size(500_000, 1_000) as u64;
     let rounds = common::size(3, 1);
+    let writer_rounds = common::size(5, 1);
     let writes = common::size(2_000, 50) as u64;
     let store = common::audit_store(adds);
     let records = adds * 2;
     let dir = store.to_str().expect("a UTF-8 path");
     let last = records.to_string();
-    let server = Server::start();
+    let server = Server::start(None);
 
     let (mut ship_rates, mut restore_ratios, mut restores, mut replays) = (vec![], vec![], vec![], vec![]);
-    let (mut writer_ratios, mut alone_rates, mut beside_rates) = (vec![], vec![], vec![]);
+    let (mut consumes, mut consume_ratios) = (vec![], vec![]);
     for round in 0..rounds {
         let stream = format!("bench-{round}");
         let subject = format!("bench{round}");
@@ -150,7 +227,6 @@ fn main() {
             "--once",
         ]);
         ship_rates.push(records as f64 / secs);
-
         let scratch = common::scratch_dir();
         let target: PathBuf = scratch.path().join("restored");
         let restore = timed(&[
@@ -162,58 +238,47 @@ fn main() {
             target.to_str().expect("a UTF-8 path"),
         ]);
         let replay = timed(&["--dir", dir, "replay", "--until", &last, "--json"]);
+        let consume = consume_only(&server, &stream);
+        consumes.push(consume);
+        consume_ratios.push(consume / replay);
         restores.push(restore);
         replays.push(replay);
         restore_ratios.push(restore / replay);
-
-        // The writer alone, then beside a shipper following its store.
-        let alone = common::scratch_dir();
-        let alone_rate = writer_rate(alone.path(), writes);
-        let beside = common::scratch_dir();
-        QueueManager::open(beside.path())
-            .expect("create")
-            .close()
-            .expect("close");
-        let follow_stream = format!("follow-{round}");
-        let follow_subject = format!("follow{round}");
-        let mut shipper = Command::new(TOOL)
-            .arg("--dir")
-            .arg(beside.path())
-            .args([
-                "ship",
-                "--to",
-                &server.url,
-                "--stream",
-                &follow_stream,
-                "--subject",
-                &follow_subject,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the shipper starts");
-        std::thread::sleep(Duration::from_millis(300));
-        let beside_rate = writer_rate(beside.path(), writes);
-        std::thread::sleep(Duration::from_secs(1));
-        let _ = shipper.kill();
-        let _ = shipper.wait();
-        assert_eq!(
-            shipped_count(&server, &follow_stream),
-            writes as usize,
-            "the shipper kept up with the writer"
-        );
-        alone_rates.push(alone_rate);
-        beside_rates.push(beside_rate);
-        writer_ratios.push(beside_rate / alone_rate);
         eprintln!(
-            "round {round}: ship {:.0} records/s, restore {restore:.2} s, replay {replay:.2} s, writer {alone_rate:.0} \
-             alone / {beside_rate:.0} beside a shipper adds/s",
+            "round {round}: ship {:.0} records/s, restore {restore:.2} s, replay {replay:.2} s, receiving only \
+             {consume:.2} s",
             records as f64 / secs
         );
     }
+
+    // The writer alone, beside a shipper to a server whose streams are on
+    // this disk, and beside one whose streams are in memory (/dev/shm, as
+    // a server on another machine: its disk is not the writer's), in turn.
+    let shm = Path::new("/dev/shm");
+    let memory = shm.is_dir().then(|| Server::start(Some(shm)));
+    let (mut alone_rates, mut disk_ratios, mut memory_ratios) = (vec![], vec![], vec![]);
+    for round in 0..writer_rounds {
+        let alone = common::scratch_dir();
+        let alone_rate = writer_rate(alone.path(), writes);
+        let disk_rate = writer_beside_shipper(&server, &format!("disk{round}"), writes);
+        alone_rates.push(alone_rate);
+        disk_ratios.push(disk_rate / alone_rate);
+        let memory_rate = memory
+            .as_ref()
+            .map(|memory| writer_beside_shipper(memory, &format!("memory{round}"), writes));
+        if let Some(memory_rate) = memory_rate {
+            memory_ratios.push(memory_rate / alone_rate);
+        }
+        eprintln!(
+            "writer round {round}: {alone_rate:.0} adds/s alone, {disk_rate:.0} beside a shipper to this disk, \
+             {memory_rate:?} beside a shipper to a server in memory"
+        );
+    }
+
+    let ship = median(&mut ship_rates);
     common::print_figure(
         &format!("ship --once of {records} records, median"),
-        Some(median(&mut ship_rates)),
+        Some(ship),
         "records/s",
     );
     common::print_figure(
@@ -231,13 +296,7 @@ fn main() {
         Some(median(&mut alone_rates)),
         "adds/s",
     );
-    common::print_figure(
-        "writer beside a following shipper, median",
-        Some(median(&mut beside_rates)),
-        "adds/s",
-    );
-    let ship = median(&mut ship_rates);
-    common::print_ratio("ship records/s (not a ratio: a rate)", Some(ship), ">= 50000", |rate| {
+    common::print_ratio("ship records/s (a rate, not a ratio)", Some(ship), ">= 50000", |rate| {
         rate >= 50_000.0
     });
     common::print_ratio(
@@ -247,8 +306,14 @@ fn main() {
         |ratio| ratio <= 2.0,
     );
     common::print_ratio(
-        "writer beside a shipper / alone",
-        Some(median(&mut writer_ratios)),
+        "writer beside a shipper / alone, the server's streams on this disk",
+        Some(median(&mut disk_ratios)),
+        ">= 0.9",
+        |ratio| ratio >= 0.9,
+    );
+    common::print_ratio(
+        "writer beside a shipper / alone, the server's streams in memory",
+        (!memory_ratios.is_empty()).then(|| median(&mut memory_ratios)),
         ">= 0.9",
         |ratio| ratio >= 0.9,
     );

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use movie_queue::{Event, EventRecord, Seq, Skipped, StoreId};
 use serde_json::{Map, Value};
 
-use crate::output::{event_json, skipped_json};
+use crate::output::{EVENT_LINE_SCHEMA, event_json, skipped_json};
 
 /// What a message stands for.
 #[derive(Debug, Clone)]
@@ -39,10 +39,14 @@ pub struct Outgoing {
 impl Outgoing {
     /// The message of `record`.
     pub fn record(prefix: &str, record: &EventRecord) -> anyhow::Result<Self> {
+        let payload = match line_as_written(record) {
+            Some(line) => line,
+            None => serde_json::to_vec(&event_json(record))?,
+        };
         Ok(Outgoing {
             seq: record.seq,
             subject: format!("{prefix}.{}", record.event.kind()),
-            payload: serde_json::to_vec(&event_json(record))?,
+            payload,
         })
     }
 
@@ -54,6 +58,35 @@ impl Outgoing {
             payload: serde_json::to_vec(&skipped_json(skipped))?,
         })
     }
+}
+
+/// The record's line of `log --json` (the same members, in the same
+/// order, as `event_json` gives), written without building it as a JSON
+/// value: the line's own members, then the event's fields spliced from
+/// its serialization (`{"added":{"movie":…}}`). `None` when the event does
+/// not serialize as one object of one object.
+fn line_as_written(record: &EventRecord) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let kind = record.event.kind();
+    let event = serde_json::to_vec(&record.event).ok()?;
+    let fields = event
+        .strip_prefix(format!("{{\"{kind}\":{{").as_bytes())?
+        .strip_suffix(b"}}")?;
+    let mut line = Vec::with_capacity(event.len() + 64);
+    write!(
+        line,
+        "{{\"schema\":{EVENT_LINE_SCHEMA},\"seq\":{},\"ts\":",
+        record.seq.0
+    )
+    .ok()?;
+    serde_json::to_writer(&mut line, &record.ts).ok()?;
+    write!(line, ",\"type\":\"{kind}\",\"v\":{}", record.version).ok()?;
+    if !fields.is_empty() {
+        line.push(b',');
+        line.extend_from_slice(fields);
+    }
+    line.push(b'}');
+    Some(line)
 }
 
 /// `<store id>:<seq>`, the message's `Nats-Msg-Id`.
