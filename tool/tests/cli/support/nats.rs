@@ -114,15 +114,24 @@ pub struct Message {
     pub payload: serde_json::Value,
 }
 
-/// Every message of `stream`, in order.
-pub fn messages(url: &str, stream: &str) -> Vec<Message> {
+/// Runs `work` with a `JetStream` context on the server at `url`.
+fn with_jetstream<F, T>(url: &str, work: impl FnOnce(jetstream::Context) -> F) -> T
+where
+    F: std::future::Future<Output = T>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
         let client = async_nats::connect(url).await.unwrap();
-        let context = jetstream::new(client);
+        work(jetstream::new(client)).await
+    })
+}
+
+/// Every message of `stream`, in order.
+pub fn messages(url: &str, stream: &str) -> Vec<Message> {
+    with_jetstream(url, |context| async move {
         let mut stream = context.get_stream(stream).await.unwrap();
         let end = stream.info().await.unwrap().state.last_sequence;
         let mut found = Vec::new();
@@ -156,13 +165,7 @@ pub fn messages(url: &str, stream: &str) -> Vec<Message> {
 
 /// Publishes one message of someone else's to `subject`.
 pub fn publish(url: &str, subject: &str, payload: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = async_nats::connect(url).await.unwrap();
-        let context = jetstream::new(client);
+    with_jetstream(url, |context| async move {
         context
             .publish(subject.to_owned(), payload.to_owned().into())
             .await
