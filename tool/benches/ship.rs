@@ -8,9 +8,14 @@
 //! * `movie-queue restore --from` of that stream into a new directory,
 //!   against `movie-queue replay --until <last>` of the same journal in the
 //!   same round (target ≤ 2×);
-//! * a writer's throughput (2,000 `Immediate` adds to a fresh store, one
+//! * a writer's throughput (10,000 `Immediate` adds to a fresh store, one
 //!   caller) while `movie-queue ship` follows it, against the same writer
-//!   alone in the same round (target ≥ 0.9×).
+//!   alone in the same round (target ≥ 0.9×), with the server's streams on
+//!   this disk and in memory (`/dev/shm`, standing for a server on another
+//!   machine); `MOVIE_QUEUE_BENCH_SHIP_NICE=19` runs the shipper at that
+//!   niceness;
+//! * receiving the stream's messages and nothing else, against the same
+//!   replay: the floor a restore through this client and server has.
 //!
 //! Each measurement is a whole command (the release binary), over
 //! interleaved rounds; the figures are medians and each ratio is of the
@@ -97,7 +102,7 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// 2,000 `Immediate` adds by one caller to a fresh store in `dir`; adds a second.
+/// `adds` `Immediate` adds by one caller to a fresh store in `dir`; adds a second.
 fn writer_rate(dir: &Path, adds: u64) -> f64 {
     let manager = common::options(Durability::Immediate).open(dir).expect("open");
     let started = Instant::now();
@@ -136,7 +141,16 @@ fn writer_beside_shipper(server: &Server, name: &str, writes: u64) -> f64 {
         .expect("create")
         .close()
         .expect("close");
-    let mut shipper = Command::new(TOOL)
+    // `MOVIE_QUEUE_BENCH_SHIP_NICE=10`: the shipper at that niceness.
+    let mut shipper = match std::env::var("MOVIE_QUEUE_BENCH_SHIP_NICE") {
+        Ok(nice) => {
+            let mut command = Command::new("nice");
+            command.args(["-n", &nice, TOOL]);
+            command
+        }
+        Err(_) => Command::new(TOOL),
+    };
+    let mut shipper = shipper
         .arg("--dir")
         .arg(beside.path())
         .args(["ship", "--to", &server.url, "--stream", name, "--subject", name])
@@ -202,7 +216,7 @@ fn main() {
     let adds = common::size(500_000, 1_000) as u64;
     let rounds = common::size(3, 1);
     let writer_rounds = common::size(5, 1);
-    let writes = common::size(2_000, 50) as u64;
+    let writes = common::size(10_000, 50) as u64;
     let store = common::audit_store(adds);
     let records = adds * 2;
     let dir = store.to_str().expect("a UTF-8 path");
@@ -290,6 +304,16 @@ fn main() {
         &format!("replay --until {records} of the same journal, median"),
         Some(median(&mut replays)),
         "s",
+    );
+    common::print_figure(
+        &format!("receiving the {records} messages only (the client's floor), median"),
+        Some(median(&mut consumes)),
+        "s",
+    );
+    common::print_figure(
+        "receiving only / replay of the same journal, median",
+        Some(median(&mut consume_ratios)),
+        "(a ratio)",
     );
     common::print_figure(
         "writer alone, 1 caller, Immediate, median",
