@@ -189,8 +189,8 @@ pub struct Restore {
 }
 
 impl Restore {
-    /// Starts a store in `dir`, which must not exist or be an empty
-    /// directory.
+    /// Starts a store in `dir`, which must be an empty directory, or not
+    /// exist in a directory that does (no folders are made above it).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `dir` is not an empty directory
@@ -199,7 +199,16 @@ impl Restore {
         let dir = dir.as_ref();
         let storage = &RealStorage;
         let created = match storage.entry(dir) {
-            Ok(Entry::Missing) => true,
+            Ok(Entry::Missing) => {
+                let parent = storage::parent_of(dir);
+                if !matches!(storage.entry(parent), Ok(Entry::Directory)) {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} is not a directory: a store is restored into a new directory of one that exists",
+                        parent.display()
+                    )));
+                }
+                true
+            }
             Ok(Entry::Directory) => {
                 let names = storage.list_dir(dir).map_err(|error| Error::io("list", dir, error))?;
                 if let Some(name) = names.first() {

@@ -28,6 +28,8 @@ pub enum Shipped {
 /// A message ready to publish.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
+    /// The first record it stands for (a record: its own number).
+    pub first: Seq,
     /// The record it carries (a gap: the last it stands for).
     pub seq: Seq,
     /// `<prefix>.<type>`.
@@ -44,6 +46,7 @@ impl Outgoing {
             None => serde_json::to_vec(&event_json(record))?,
         };
         Ok(Outgoing {
+            first: record.seq,
             seq: record.seq,
             subject: format!("{prefix}.{}", record.event.kind()),
             payload,
@@ -53,6 +56,7 @@ impl Outgoing {
     /// The message of records the journal steps over.
     pub fn gap(prefix: &str, skipped: &Skipped) -> anyhow::Result<Self> {
         Ok(Outgoing {
+            first: skipped.from,
             seq: skipped.to,
             subject: format!("{prefix}.skipped"),
             payload: serde_json::to_vec(&skipped_json(skipped))?,

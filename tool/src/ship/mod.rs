@@ -40,6 +40,32 @@ fn said_whole(error: anyhow::Error) -> anyhow::Error {
     .into()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_one_server_with_a_port_and_its_password_is_never_shown() {
+        for good in ["nats://127.0.0.1:4222", "nats://backup.example:1", "nats://u:p@h:65535"] {
+            assert!(is_server_address(good), "{good}");
+        }
+        for bad in [
+            "127.0.0.1:4222",
+            "http://h:4222",
+            "nats://",
+            "nats://h",
+            "nats://h:0",
+            "nats://h:99999",
+            "nats://a:1,b:2",
+            "nats://:4222",
+        ] {
+            assert!(!is_server_address(bad), "{bad}");
+        }
+        assert_eq!(shown_url("nats://movies:secret@h:4222"), "nats://movies:***@h:4222");
+        assert_eq!(shown_url("nats://h:4222"), "nats://h:4222");
+    }
+}
+
 /// The stream a shipper ships to and a restore reads from.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -55,10 +81,14 @@ impl Target {
     /// Checks the names: a stream name the store can register a shipper
     /// under, and a subject prefix of plain tokens.
     pub fn new(url: &str, stream: &str, prefix: &str) -> anyhow::Result<Self> {
-        if !url.starts_with("nats://") {
+        if !is_server_address(url) {
             return crate::fail_with_hint(
-                format!("{} is not a NATS server's address", crate::output::quoted(url)),
-                "give one as nats://HOST:PORT (nats://127.0.0.1:4222 for a server on this machine)",
+                format!(
+                    "{} is not a NATS server's address",
+                    crate::output::quoted(&shown_url(url))
+                ),
+                "give one as nats://HOST:PORT (nats://127.0.0.1:4222 for a server on this machine; \
+                 nats://USER:PASSWORD@HOST:PORT with a password)",
             );
         }
         if !movie_queue::is_shipper_name(stream) {
@@ -86,9 +116,42 @@ impl Target {
         })
     }
 
+    /// The server's address as it may be printed: a password in it is
+    /// not (`nats://user:***@host:4222`).
+    pub fn shown(&self) -> String {
+        shown_url(&self.url)
+    }
+
     /// The subjects the stream takes: `<prefix>.>`.
     fn subjects(&self) -> String {
         format!("{}.>", self.prefix)
+    }
+}
+
+/// `nats://[USER[:PASSWORD]@]HOST:PORT`, one server, a port from 1 to
+/// 65535: an address waiting cannot mend is refused at once.
+fn is_server_address(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("nats://") else {
+        return false;
+    };
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, host_port)| host_port);
+    let Some((host, port)) = host_port.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty() && !host.contains([',', '/', ' ']) && port.parse::<u16>().is_ok_and(|port| port > 0)
+}
+
+/// `url` with the password of its user part, if any, replaced by `***`.
+fn shown_url(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("nats://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("nats://{user}:***@{host}")
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -104,7 +167,7 @@ async fn connect(target: &Target) -> anyhow::Result<jetstream::Context> {
         .request_timeout(Some(REQUEST_TIMEOUT))
         .connect(target.url.as_str())
         .await
-        .with_context(|| format!("cannot connect to the NATS server at {}", target.url))?;
+        .with_context(|| format!("cannot connect to the NATS server at {}", target.shown()))?;
     let mut context = jetstream::new(client);
     context.set_timeout(REQUEST_TIMEOUT);
     Ok(context)

@@ -10,10 +10,11 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::stream;
 use futures_util::StreamExt;
 use movie_queue::{EventRecord, Restore, Seq, StoreId};
 
@@ -21,6 +22,7 @@ use super::message::{Shipped, parse_message_id, parse_payload};
 use super::{Target, connect, runtime};
 use crate::args::{RestoreArgs, UntilArg};
 use crate::output::{counted, local_time, quoted, safe_path};
+use crate::warn;
 
 /// The record a message carries, checked to be of the same store as the
 /// stream's first (`source`, set by the first).
@@ -116,7 +118,6 @@ pub fn restore(from: &str, args: &RestoreArgs) -> anyhow::Result<()> {
         Stop::End => "the end of the stream".to_owned(),
         Stop::Seq(seq) => format!("record {seq} (--until)"),
         Stop::Time(ts) => format!("the last record stamped at or before {} (--until)", local_time(ts)),
-        Stop::ShortOfSeq(seq) => format!("the end of the stream, which holds no record {seq} (--until)"),
     };
     println!(
         "restored {} (records 1 to {last} of store {}) into {} in {:.1} s, through {until}; the new store is {id}",
@@ -142,7 +143,6 @@ enum Stop {
     End,
     Seq(Seq),
     Time(f64),
-    ShortOfSeq(Seq),
 }
 
 struct Outcome {
@@ -150,15 +150,22 @@ struct Outcome {
     stopped: Stop,
 }
 
-/// The stream's messages from its first, and the stream sequence of its
-/// last message now (where the restore ends).
-async fn open_stream(target: &Target) -> anyhow::Result<(pull::Stream, u64)> {
+/// The stream to restore from, checked whole: its first message is
+/// sequence 1 and none is missing up to its last, `end`, which carries
+/// record `last_record`.
+struct Source {
+    stream: stream::Stream,
+    end: u64,
+    last_record: Seq,
+}
+
+async fn open_stream(target: &Target) -> anyhow::Result<Source> {
     let context = connect(target).await?;
     let name = quoted(&target.stream);
     let mut stream = context
         .get_stream(&target.stream)
         .await
-        .with_context(|| format!("no stream {name} at {}", target.url))?;
+        .with_context(|| format!("no stream {name} at {}", target.shown()))?;
     let state = stream.info().await.context("the stream's state")?.state.clone();
     if state.messages == 0 {
         return crate::fail_with_hint(
@@ -166,25 +173,116 @@ async fn open_stream(target: &Target) -> anyhow::Result<(pull::Stream, u64)> {
             "`movie-queue ship --to URL --stream NAME` publishes a store's records to it",
         );
     }
-    let end = state.last_sequence;
-    // An ephemeral consumer of the whole stream, in order, with nothing to
-    // acknowledge; a message it missed would be a record out of order,
-    // which the writer refuses.
+    if state.first_sequence != 1 || state.messages != state.last_sequence {
+        return crate::fail_with_hint(
+            format!(
+                "stream {name} lost messages: it holds {} of sequences {} to {}",
+                state.messages, state.first_sequence, state.last_sequence
+            ),
+            "a store is restored from its whole history, from record 1: messages were purged or deleted from \
+             this stream",
+        );
+    }
+    let last = stream
+        .get_raw_message(state.last_sequence)
+        .await
+        .context("the stream's last message")?;
+    let Some((_, last_record)) = last
+        .headers
+        .get(async_nats::header::NATS_MESSAGE_ID)
+        .and_then(|id| parse_message_id(id.as_str()))
+    else {
+        return crate::fail_with_hint(
+            format!("stream {name}'s last message is not a record a shipper published"),
+            "restore from a stream `movie-queue ship` publishes to",
+        );
+    };
+    Ok(Source {
+        stream,
+        end: state.last_sequence,
+        last_record,
+    })
+}
+
+/// The stream's messages from sequence `start` on, in order, with nothing
+/// to acknowledge.
+async fn messages_from(stream: &stream::Stream, start: u64) -> anyhow::Result<pull::Stream> {
     let consumer = stream
         .create_consumer(pull::Config {
-            deliver_policy: DeliverPolicy::All,
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start },
             ack_policy: AckPolicy::None,
             ..Default::default()
         })
         .await
         .context("cannot read the stream (a consumer)")?;
-    let messages = consumer
+    consumer
         .stream()
         .max_messages_per_batch(BATCH)
         .messages()
         .await
-        .context("cannot read the stream")?;
-    Ok((messages, end))
+        .context("cannot read the stream")
+}
+
+/// Refuses an `--until` the stream cannot answer: record 0, or a record
+/// after its last.
+fn check_until(until: Option<UntilArg>, name: &str, last_record: Seq) -> anyhow::Result<()> {
+    match until {
+        Some(UntilArg::Seq(0)) => crate::fail_with_hint(
+            "--until 0 is before the first record: a restored store holds at least record 1",
+            "give a record from 1, or a time (with a decimal point: 1760806482.0)",
+        ),
+        Some(UntilArg::Seq(until)) if until > last_record.0 => crate::fail_with_hint(
+            format!("stream {name} ends at record {last_record}, before record {until}"),
+            format!(
+                "give a record from 1 to {last_record}; a Unix time is written with a decimal point (1760806482.0)"
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// How long the restore waits for the next message before it reads the
+/// stream again from there, and how often in a row it does so before it
+/// gives up.
+const SILENCE: Duration = Duration::from_secs(20);
+const ATTEMPTS: u32 = 6;
+
+/// The next message of the stream, `next` (its sequence): read again from
+/// there, after a pause, when the connection was lost, the server said
+/// nothing for [`SILENCE`], or another message came.
+async fn next_message(
+    source: &Source,
+    messages: &mut pull::Stream,
+    next: u64,
+) -> anyhow::Result<async_nats::jetstream::Message> {
+    let mut failures = 0;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let trouble = match tokio::time::timeout(SILENCE, messages.next()).await {
+            Ok(Some(Ok(message))) => match message.info().map(|info| info.stream_sequence) {
+                Ok(sequence) if sequence == next => return Ok(message),
+                Ok(sequence) => format!("message {sequence} came where message {next} was due"),
+                Err(error) => format!("a message without its place in the stream ({error})"),
+            },
+            Ok(Some(Err(error))) => format!("reading the stream: {error}"),
+            Ok(None) => "the server ended the reading".to_owned(),
+            Err(_) => format!("the server sent nothing for {} s", SILENCE.as_secs()),
+        };
+        failures += 1;
+        if failures > ATTEMPTS {
+            anyhow::bail!("{trouble}; gave up after {ATTEMPTS} attempts to read on from message {next}");
+        }
+        warn(&format!(
+            "{trouble}; reading on from message {next} in {}",
+            humantime::format_duration(pause)
+        ));
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(8));
+        match messages_from(&source.stream, next).await {
+            Ok(fresh) => *messages = fresh,
+            Err(error) => warn(&format!("{error:#}")),
+        }
+    }
 }
 
 async fn read_stream(
@@ -193,18 +291,17 @@ async fn read_stream(
     records: std::sync::mpsc::SyncSender<Vec<EventRecord>>,
 ) -> anyhow::Result<Outcome> {
     let name = quoted(&target.stream);
-    let (mut messages, end) = open_stream(target).await?;
+    let source = open_stream(target).await?;
+    check_until(until, &name, source.last_record)?;
+    let end = source.end;
+    let mut messages = messages_from(&source.stream, 1).await?;
     let progress = progress_bar(end);
-    let mut source = None;
+    let mut origin = None;
     let mut stopped = Stop::End;
     let mut chunk = Vec::with_capacity(CHUNK);
-    while let Some(message) = messages.next().await {
-        let message = message.context("reading the stream")?;
-        let sequence = message
-            .info()
-            .map_err(|error| anyhow::anyhow!("{error}"))?
-            .stream_sequence;
-        let record = record_of(&message, &mut source).map_err(|error| crate::Failure {
+    for sequence in 1..=end {
+        let message = next_message(&source, &mut messages, sequence).await?;
+        let record = record_of(&message, &mut origin).map_err(|error| crate::Failure {
             message: format!("stream {name}'s message {sequence} {error:#}"),
             hint: error
                 .downcast_ref::<crate::Failure>()
@@ -235,12 +332,6 @@ async fn read_stream(
             stopped = Stop::Seq(seq);
             break;
         }
-        if sequence >= end {
-            if let Some(UntilArg::Seq(until)) = until {
-                stopped = Stop::ShortOfSeq(Seq(until));
-            }
-            break;
-        }
     }
     if !chunk.is_empty() {
         // A writer that stopped has said why.
@@ -249,7 +340,7 @@ async fn read_stream(
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let Some(source) = source else {
+    let Some(source) = origin else {
         anyhow::bail!("stream {name} ended before its first message could be read");
     };
     Ok(Outcome { source, stopped })

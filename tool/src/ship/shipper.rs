@@ -67,6 +67,7 @@ pub fn ship(dir: &Path, args: &ShipArgs) -> anyhow::Result<()> {
         window: VecDeque::new(),
         acked: Seq(0),
         follower: None,
+        next_record: Seq(1),
         shipped: 0,
         started: Instant::now(),
         registered: (Seq(0), Instant::now()),
@@ -115,6 +116,9 @@ struct Shipper {
     /// Every record through this one is acknowledged.
     acked: Seq,
     follower: Option<mpsc::Receiver<Item>>,
+    /// The first record the next message must stand for: what is
+    /// published goes on from the stream's end with no hole, or not at all.
+    next_record: Seq,
     shipped: u64,
     started: Instant,
     registered: (Seq, Instant),
@@ -154,11 +158,12 @@ impl Shipper {
                     failures += 1;
                     if self.once && failures >= ONCE_ATTEMPTS {
                         self.progress.finish();
-                        return Err(anyhow::anyhow!(
-                            "{error:#}; gave up after {failures} attempts (the stream holds this store's records \
-                             through record {})",
-                            self.acked
-                        ));
+                        let shipped = if self.acked > Seq(0) {
+                            format!(" (the stream holds this store's records through record {})", self.acked)
+                        } else {
+                            String::new()
+                        };
+                        return Err(anyhow::anyhow!("{error:#}; gave up after {failures} attempts{shipped}"));
                     }
                     self.progress.suspend(|| {
                         warn(&format!(
@@ -180,7 +185,7 @@ impl Shipper {
             "shipped {} to stream {} at {} in {elapsed:.1} s; the stream holds this store's records through record {}",
             counted(self.shipped, "record", "records"),
             quoted(&self.target.stream),
-            self.target.url,
+            self.target.shown(),
             self.acked
         );
     }
@@ -192,6 +197,7 @@ impl Shipper {
         let context = connect(&self.target).await?;
         let mut stream = self.stream(&context).await?;
         let info = stream.info().await.context("the stream's state")?.clone();
+        self.check_whole(&stream, &info).await?;
         let last = self.stream_end(&stream, &info.state).await?;
         if let Some(last) = last {
             if last < self.acked {
@@ -217,6 +223,7 @@ impl Shipper {
             );
         }
         let shipped_through = last.unwrap_or(Seq(0));
+        self.next_record = shipped_through.next();
         self.acked = self.acked.max(shipped_through);
         self.register(true);
         if self.follower.is_none() {
@@ -274,6 +281,65 @@ impl Shipper {
             );
         }
         Ok(stream)
+    }
+
+    /// Refuses a stream that cannot hold this store's whole history: one
+    /// with limits that discard messages, one that lost messages (purged,
+    /// some deleted, its first gone), or one whose first message is not
+    /// this store's record 1.
+    async fn check_whole(&self, stream: &stream::Stream, info: &stream::Info) -> Result<(), Trouble> {
+        let name = quoted(&self.target.stream);
+        let config = &info.config;
+        let limits = limits_of(config);
+        if !limits.is_empty() {
+            return stop(
+                format!(
+                    "stream {name} has limits that drop or refuse records ({}): it cannot keep a store's whole history",
+                    limits.join(", ")
+                ),
+                "ship to a stream without limits (the shipper creates one when --stream names none that exists)",
+            );
+        }
+        let state = &info.state;
+        let whole = if state.messages == 0 {
+            state.last_sequence == 0
+        } else {
+            state.first_sequence == 1 && state.messages == state.last_sequence
+        };
+        if !whole {
+            return stop(
+                format!(
+                    "stream {name} lost messages: it holds {} of sequences {} to {}",
+                    state.messages, state.first_sequence, state.last_sequence
+                ),
+                "messages were purged or deleted from it: ship to a new stream (--stream NAME), which then holds \
+                 the store's whole history",
+            );
+        }
+        if state.messages == 0 {
+            return Ok(());
+        }
+        let first = stream.get_raw_message(1).await.context("the stream's first message")?;
+        let starts = first
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .and_then(|id| parse_message_id(id.as_str()))
+            .map(|(store, _)| store)
+            .filter(|store| *store == self.store)
+            .and_then(|_| parse_payload(&first.payload).ok())
+            .is_some_and(|shipped| match shipped {
+                Shipped::Record(record) => record.seq == Seq(1),
+                Shipped::Gap { from, .. } => from == Seq(1),
+            });
+        if !starts {
+            // The last message says whose stream it is, if anyone's.
+            self.stream_end(stream, state).await?;
+            return stop(
+                format!("stream {name} does not begin with this store's record 1"),
+                "ship to a new stream (--stream NAME)",
+            );
+        }
+        Ok(())
     }
 
     /// The last record the stream holds of this store (`None`: the stream
@@ -499,10 +565,34 @@ impl Shipper {
             async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
             expected.to_string().as_str(),
         );
-        let ack = context
+        if message.first != self.next_record {
+            return stop(
+                format!(
+                    "the shipper was about to publish record {} where record {} is due; it published nothing \
+                     out of order",
+                    message.first, self.next_record
+                ),
+                "this is a bug of the shipper: please report it; the stream holds no hole",
+            );
+        }
+        let sent = context
             .publish_with_headers(message.subject.clone(), headers, message.payload.clone().into())
-            .await
-            .with_context(|| format!("publishing record {}", message.seq))?;
+            .await;
+        let ack = match sent {
+            Ok(ack) => ack,
+            Err(error) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                return too_large(&message);
+            }
+            Err(error) => {
+                // Not sent: it goes out again, first, next time.
+                let seq = message.seq;
+                self.window.push_front(message);
+                return Err(Trouble::Again(
+                    anyhow::Error::new(error).context(format!("publishing record {seq}")),
+                ));
+            }
+        };
+        self.next_record = message.seq.next();
         *expected += 1;
         in_flight.push_back(Pending {
             message,
@@ -520,13 +610,7 @@ impl Shipper {
         let ack = match (&mut front.ack).await {
             Ok(ack) => ack,
             Err(error) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
-                return stop(
-                    format!(
-                        "record {seq} ({} bytes) is larger than the NATS server takes in one message",
-                        front.message.payload.len()
-                    ),
-                    "raise the server's max_payload (up to 64 MB; a record can be as large) and ship again",
-                );
+                return too_large(&front.message);
             }
             Err(error) => {
                 return Err(Trouble::Again(
@@ -577,6 +661,45 @@ impl Shipper {
             }
         }
     }
+}
+
+/// The limits of a stream's configuration that drop or refuse messages,
+/// as `max_msgs 100`.
+fn limits_of(config: &stream::Config) -> Vec<String> {
+    [
+        ("max_msgs", config.max_messages > 0, config.max_messages.to_string()),
+        ("max_bytes", config.max_bytes > 0, config.max_bytes.to_string()),
+        (
+            "max_msgs_per_subject",
+            config.max_messages_per_subject > 0,
+            config.max_messages_per_subject.to_string(),
+        ),
+        ("max_age", !config.max_age.is_zero(), format!("{:?}", config.max_age)),
+        (
+            "max_msg_size",
+            config.max_message_size > 0,
+            config.max_message_size.to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, set, _)| *set)
+    .map(|(limit, _, value)| format!("{limit} {value}"))
+    .collect()
+}
+
+/// A record larger than the server takes in one message: the shipper
+/// stops before it (nothing after it is published: no hole).
+fn too_large(message: &Outgoing) -> Result<(), Trouble> {
+    stop(
+        format!(
+            "record {} ({} bytes as a message) is larger than the NATS server takes in one message \
+             (its max_payload); nothing after it was published",
+            message.seq,
+            message.payload.len()
+        ),
+        "raise the server's max_payload (a record can be up to 64 MiB) and ship again: the shipper goes on at \
+         this record",
+    )
 }
 
 /// A journal that cannot be read on from record `shipped` on: records

@@ -584,3 +584,110 @@ fn a_hole_repair_recorded_is_shipped_as_a_skipped_message_and_a_restore_stops_be
     ship_once(&dir, &server.url()).ok();
     assert_eq!(messages(&server.url(), "movie-queue").len(), 7);
 }
+
+#[test]
+fn a_record_larger_than_the_server_takes_stops_the_shipper_before_it_with_no_hole() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = NatsServer::start_with(scratch.path(), "max_payload: 4096\n");
+    let dir = scratch.path().join("store");
+    busy_store(&dir, 3);
+    let before = events(&dir).len();
+    let big = format!("{{\"id\":\"big\",\"title\":\"{}\",\"year\":1}}", "x".repeat(10_000));
+    crate::support::cli::mq_stdin(&dir, &["add", "--json", "-"], &big).ok();
+    crate::support::cli::add(&dir, "after");
+    for in_flight in ["1", "1024"] {
+        let stopped = mq(
+            &dir,
+            &["ship", "--to", &server.url(), "--once", "--in-flight", in_flight],
+        )
+        .fails_with(1);
+        assert!(
+            stopped.stderr.contains(&format!("record {}", before + 1)) && stopped.stderr.contains("max_payload"),
+            "{stopped:#?}"
+        );
+        let found = messages(&server.url(), "movie-queue");
+        assert_eq!(found.len(), before, "nothing after the record that is too large");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("shippers/movie-queue")).unwrap(),
+            format!("MVQSHIP1 {before}\n")
+        );
+    }
+}
+
+#[test]
+fn a_stream_that_drops_or_lost_messages_is_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = NatsServer::start(scratch.path());
+    let dir = scratch.path().join("store");
+    busy_store(&dir, 10);
+    crate::support::nats::create_limited_stream(&server.url(), "limited", 5);
+    let refused = mq(
+        &dir,
+        &[
+            "ship",
+            "--to",
+            &server.url(),
+            "--stream",
+            "limited",
+            "--subject",
+            "limited",
+            "--once",
+        ],
+    )
+    .fails_with(1);
+    assert!(refused.stderr.contains("max_msgs 5"), "{refused:#?}");
+
+    ship_once(&dir, &server.url()).ok();
+    crate::support::nats::purge(&server.url(), "movie-queue");
+    crate::support::cli::add(&dir, "late");
+    let refused = ship_once(&dir, &server.url()).fails_with(1);
+    assert!(refused.stderr.contains("lost messages"), "{refused:#?}");
+    let target = scratch.path().join("restored");
+    let refused = restore(&server.url(), &target, None).fails_with(1);
+    assert!(refused.stderr.contains("holds no message"), "{refused:#?}");
+}
+
+#[test]
+fn restore_refuses_an_until_the_stream_cannot_answer_and_a_directory_whose_parent_is_missing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = NatsServer::start(scratch.path());
+    let dir = scratch.path().join("store");
+    busy_store(&dir, 5);
+    ship_once(&dir, &server.url()).ok();
+    let last = events(&dir).len();
+    let target = scratch.path().join("restored");
+    let zero = restore(&server.url(), &target, Some("0")).fails_with(1);
+    assert!(zero.stderr.contains("--until 0"), "{zero:#?}");
+    let past = restore(&server.url(), &target, Some("1796691144")).fails_with(1);
+    assert!(past.stderr.contains(&format!("ends at record {last}")), "{past:#?}");
+    assert!(past.stderr.contains("decimal point"), "{past:#?}");
+    assert!(!target.exists());
+    let nested = scratch.path().join("nest/a/b");
+    let refused = restore(&server.url(), &nested, None).fails_with(1);
+    assert!(refused.stderr.contains("not a directory"), "{refused:#?}");
+    assert!(!scratch.path().join("nest").exists(), "no folder made above it");
+}
+
+#[test]
+fn a_restore_rides_out_a_server_killed_and_restarted_under_it() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::start(scratch.path());
+    let dir = scratch.path().join("store");
+    busy_store(&dir, 8000);
+    ship_once(&dir, &server.url()).ok();
+    let target = scratch.path().join("restored");
+    let restoring = command()
+        .args(["restore", "--from", &server.url(), "--stream", "movie-queue"])
+        .arg(&target)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    server.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    server.restart();
+    let run = restoring.wait_with_output().unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(events(&target), events(&dir));
+}

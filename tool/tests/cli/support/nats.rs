@@ -17,6 +17,7 @@ pub struct NatsServer {
     port: u16,
     store: PathBuf,
     log: PathBuf,
+    config: Option<PathBuf>,
 }
 
 fn binary() -> PathBuf {
@@ -45,11 +46,23 @@ fn free_port() -> u16 {
 impl NatsServer {
     /// Starts a server with JetStream keeping its streams under `scratch`.
     pub fn start(scratch: &Path) -> Self {
+        Self::start_with(scratch, "")
+    }
+
+    /// As [`NatsServer::start`], with these lines of configuration
+    /// (`max_payload: 4096`, say).
+    pub fn start_with(scratch: &Path, config: &str) -> Self {
+        let path = (!config.is_empty()).then(|| {
+            let path = scratch.join("nats-server.conf");
+            std::fs::write(&path, config).unwrap();
+            path
+        });
         let mut server = NatsServer {
             child: None,
             port: free_port(),
             store: scratch.join("jetstream"),
             log: scratch.join("nats-server.log"),
+            config: path,
         };
         server.restart();
         server
@@ -72,7 +85,11 @@ impl NatsServer {
     pub fn restart(&mut self) {
         self.kill();
         let log = std::fs::File::create(&self.log).unwrap();
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
             .arg(&self.store)
             .stdout(Stdio::null())
@@ -161,6 +178,28 @@ pub fn messages(url: &str, stream: &str) -> Vec<Message> {
         }
         found
     })
+}
+
+/// Creates stream `name` taking `<name>.>` with at most `max_messages`.
+pub fn create_limited_stream(url: &str, name: &str, max_messages: i64) {
+    with_jetstream(url, |context| async move {
+        context
+            .create_stream(jetstream::stream::Config {
+                name: name.to_owned(),
+                subjects: vec![format!("{name}.>")],
+                max_messages,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    });
+}
+
+/// Purges stream `name`: every message gone, its sequence kept.
+pub fn purge(url: &str, name: &str) {
+    with_jetstream(url, |context| async move {
+        context.get_stream(name).await.unwrap().purge().await.unwrap();
+    });
 }
 
 /// Publishes one message of someone else's to `subject`.
