@@ -377,10 +377,10 @@ pub struct RestoreArgs {
     #[arg(value_name = "ID|DIR")]
     pub target: String,
     /// The NATS server to restore from: nats://HOST:PORT
-    #[arg(long, value_name = "URL", requires = "stream")]
+    #[arg(long, value_name = "URL", requires = "stream", value_parser = parse_server)]
     pub from: Option<String>,
     /// The JetStream stream holding the shipped records
-    #[arg(long, value_name = "NAME", requires = "from")]
+    #[arg(long, value_name = "NAME", requires = "from", value_parser = parse_stream)]
     pub stream: Option<String>,
     /// Restore through this record, or through the last record stamped at or before this time (as `replay --until`)
     #[arg(long, value_name = "SEQ|TIME", requires = "from", allow_negative_numbers = true, value_parser = parse_until)]
@@ -390,14 +390,14 @@ pub struct RestoreArgs {
 /// `ship`.
 #[derive(Debug, Args)]
 pub struct ShipArgs {
-    /// The NATS server: nats://HOST:PORT
-    #[arg(long, value_name = "URL")]
+    /// The NATS server: nats://HOST:PORT (nats://USER:PASSWORD@HOST:PORT with a password)
+    #[arg(long, value_name = "URL", value_parser = parse_server)]
     pub to: String,
     /// The JetStream stream (created with file storage if missing)
-    #[arg(long, value_name = "NAME", default_value = "movie-queue")]
+    #[arg(long, value_name = "NAME", default_value = "movie-queue", value_parser = parse_stream)]
     pub stream: String,
     /// The subjects' prefix: messages go to <PREFIX>.<type>, the stream takes <PREFIX>.>
-    #[arg(long, value_name = "PREFIX", default_value = "movie-queue")]
+    #[arg(long, value_name = "PREFIX", default_value = "movie-queue", value_parser = parse_subject)]
     pub subject: String,
     /// Ship what the journal holds now, then exit (without it, the shipper follows the journal until stopped)
     #[arg(long)]
@@ -405,6 +405,59 @@ pub struct ShipArgs {
     /// At most this many messages awaiting the server's acknowledgment
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub in_flight: u32,
+}
+
+/// `--to`, `--from`: one NATS server, `nats://[USER[:PASSWORD]@]HOST:PORT`.
+fn parse_server(text: &str) -> Result<String, String> {
+    if is_server_address(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(
+            "not a NATS server's address: give one as nats://HOST:PORT (nats://127.0.0.1:4222 for a server on \
+             this machine)"
+                .to_owned(),
+        )
+    }
+}
+
+/// `nats://[USER[:PASSWORD]@]HOST:PORT`, one server, a port from 1 to
+/// 65535: an address waiting cannot mend is refused at once.
+pub fn is_server_address(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("nats://") else {
+        return false;
+    };
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, host_port)| host_port);
+    let Some((host, port)) = host_port.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty() && !host.contains([',', '/', ' ']) && port.parse::<u16>().is_ok_and(|port| port > 0)
+}
+
+/// `--stream`: a name the store can register a shipper under.
+fn parse_stream(text: &str) -> Result<String, String> {
+    if movie_queue::is_shipper_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err("a stream name is 1 to 64 letters, digits, `-` or `_`".to_owned())
+    }
+}
+
+/// `--subject`: plain tokens joined by dots, no wildcards.
+fn parse_subject(text: &str) -> Result<String, String> {
+    let token = |token: &str| {
+        !token.is_empty()
+            && token
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+    };
+    if text.len() <= 200 && text.split('.').all(token) {
+        Ok(text.to_owned())
+    } else {
+        Err(
+            "a prefix is tokens of letters, digits, `-` or `_` joined by dots, such as movie-queue or site1.movies"
+                .to_owned(),
+        )
+    }
 }
 
 /// `replay`.
@@ -507,6 +560,30 @@ fn parse_until(text: &str) -> Result<UntilArg, String> {
         )
     })?;
     within_limits(time.timestamp_micros() as f64 / 1e6).map(UntilArg::Time)
+}
+
+#[cfg(test)]
+mod nats_address_tests {
+    use super::is_server_address;
+
+    #[test]
+    fn an_address_is_one_server_with_a_port() {
+        for good in ["nats://127.0.0.1:4222", "nats://backup.example:1", "nats://u:p@h:65535"] {
+            assert!(is_server_address(good), "{good}");
+        }
+        for bad in [
+            "127.0.0.1:4222",
+            "http://h:4222",
+            "nats://",
+            "nats://h",
+            "nats://h:0",
+            "nats://h:99999",
+            "nats://a:1,b:2",
+            "nats://:4222",
+        ] {
+            assert!(!is_server_address(bad), "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -45,22 +45,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_address_is_one_server_with_a_port_and_its_password_is_never_shown() {
-        for good in ["nats://127.0.0.1:4222", "nats://backup.example:1", "nats://u:p@h:65535"] {
-            assert!(is_server_address(good), "{good}");
-        }
-        for bad in [
-            "127.0.0.1:4222",
-            "http://h:4222",
-            "nats://",
-            "nats://h",
-            "nats://h:0",
-            "nats://h:99999",
-            "nats://a:1,b:2",
-            "nats://:4222",
-        ] {
-            assert!(!is_server_address(bad), "{bad}");
-        }
+    fn a_password_in_an_address_is_never_shown() {
         assert_eq!(shown_url("nats://movies:secret@h:4222"), "nats://movies:***@h:4222");
         assert_eq!(shown_url("nats://h:4222"), "nats://h:4222");
     }
@@ -78,42 +63,14 @@ pub struct Target {
 }
 
 impl Target {
-    /// Checks the names: a stream name the store can register a shipper
-    /// under, and a subject prefix of plain tokens.
-    pub fn new(url: &str, stream: &str, prefix: &str) -> anyhow::Result<Self> {
-        if !is_server_address(url) {
-            return crate::fail_with_hint(
-                format!(
-                    "{} is not a NATS server's address",
-                    crate::output::quoted(&shown_url(url))
-                ),
-                "give one as nats://HOST:PORT (nats://127.0.0.1:4222 for a server on this machine; \
-                 nats://USER:PASSWORD@HOST:PORT with a password)",
-            );
-        }
-        if !movie_queue::is_shipper_name(stream) {
-            return crate::fail_with_hint(
-                format!("{} is not a stream name this tool uses", crate::output::quoted(stream)),
-                "a stream name is 1 to 64 letters, digits, `-` or `_`",
-            );
-        }
-        let token = |token: &str| {
-            !token.is_empty()
-                && token
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
-        };
-        if prefix.len() > 200 || !prefix.split('.').all(token) {
-            return crate::fail_with_hint(
-                format!("{} is not a subject prefix", crate::output::quoted(prefix)),
-                "a prefix is tokens of letters, digits, `-` or `_` joined by dots, such as movie-queue or site1.movies",
-            );
-        }
-        Ok(Target {
+    /// The stream `stream` at the server `url`, its subjects under
+    /// `prefix` (each checked by the command line's parsers).
+    pub fn new(url: &str, stream: &str, prefix: &str) -> Self {
+        Target {
             url: url.to_owned(),
             stream: stream.to_owned(),
             prefix: prefix.to_owned(),
-        })
+        }
     }
 
     /// The server's address as it may be printed: a password in it is
@@ -126,19 +83,6 @@ impl Target {
     fn subjects(&self) -> String {
         format!("{}.>", self.prefix)
     }
-}
-
-/// `nats://[USER[:PASSWORD]@]HOST:PORT`, one server, a port from 1 to
-/// 65535: an address waiting cannot mend is refused at once.
-fn is_server_address(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("nats://") else {
-        return false;
-    };
-    let host_port = rest.rsplit_once('@').map_or(rest, |(_, host_port)| host_port);
-    let Some((host, port)) = host_port.rsplit_once(':') else {
-        return false;
-    };
-    !host.is_empty() && !host.contains([',', '/', ' ']) && port.parse::<u16>().is_ok_and(|port| port > 0)
 }
 
 /// `url` with the password of its user part, if any, replaced by `***`.

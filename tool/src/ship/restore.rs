@@ -77,7 +77,7 @@ fn progress_bar(end: u64) -> Option<indicatif::ProgressBar> {
 /// `restore --from`.
 pub fn restore(from: &str, args: &RestoreArgs) -> anyhow::Result<()> {
     let stream = args.stream.as_deref().unwrap_or_default();
-    let target = Target::new(from, stream, "movie-queue")?;
+    let target = Target::new(from, stream, "movie-queue");
     let dir = Path::new(&args.target);
     let started = Instant::now();
     let store = Restore::create(dir)?;

@@ -49,7 +49,7 @@ const REGISTER_EVERY: Duration = Duration::from_secs(1);
 
 /// `movie-queue ship`.
 pub fn ship(dir: &Path, args: &ShipArgs) -> anyhow::Result<()> {
-    let target = Target::new(&args.to, &args.stream, &args.subject)?;
+    let target = Target::new(&args.to, &args.stream, &args.subject);
     crate::operate::require_store(dir)?;
     let Some(store) = movie_queue::store_id(dir)? else {
         return crate::fail_with_hint(

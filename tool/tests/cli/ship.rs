@@ -387,10 +387,20 @@ fn ship_refuses_a_missing_store_a_bad_address_and_a_bad_stream_name() {
     assert!(missing.stderr.contains("no store"), "{missing:#?}");
     let dir = scratch.path().join("store");
     busy_store(&dir, 2);
-    let bad = mq(&dir, &["ship", "--to", "http://127.0.0.1:4222"]).fails_with(1);
-    assert!(bad.stderr.contains("nats://HOST:PORT"), "{bad:#?}");
-    let bad = mq(&dir, &["ship", "--to", "nats://127.0.0.1:1", "--stream", "a.b"]).fails_with(1);
+    // Values waiting cannot mend are usage errors, refused before anything is opened.
+    for address in [
+        "http://127.0.0.1:4222",
+        "nats://127.0.0.1:99999",
+        "nats://",
+        "nats://a:1,b:2",
+    ] {
+        let bad = mq(&dir, &["ship", "--to", address]).fails_with(2);
+        assert!(bad.stderr.contains("nats://HOST:PORT"), "{bad:#?}");
+    }
+    let bad = mq(&dir, &["ship", "--to", "nats://127.0.0.1:1", "--stream", "a.b"]).fails_with(2);
     assert!(bad.stderr.contains("stream name"), "{bad:#?}");
+    let bad = mq(&dir, &["ship", "--to", "nats://127.0.0.1:1", "--subject", "x.*"]).fails_with(2);
+    assert!(bad.stderr.contains("prefix"), "{bad:#?}");
     let started = Instant::now();
     let down = mq(&dir, &["ship", "--to", "nats://127.0.0.1:1", "--once"]).fails_with(1);
     assert!(down.stderr.contains("cannot connect"), "{down:#?}");
