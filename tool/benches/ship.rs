@@ -212,6 +212,30 @@ fn consume_only(server: &Server, stream: &str) -> f64 {
     })
 }
 
+/// One caller's `Immediate` adds a second with `log --follow --json`
+/// following the store (its lines thrown away): the journal's follower
+/// alone, without a server.
+fn writer_beside_follower(writes: u64) -> f64 {
+    let beside = common::scratch_dir();
+    QueueManager::open(beside.path())
+        .expect("create")
+        .close()
+        .expect("close");
+    let mut follower = Command::new(TOOL)
+        .arg("--dir")
+        .arg(beside.path())
+        .args(["log", "--follow", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the follower starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let rate = writer_rate(beside.path(), writes);
+    let _ = follower.kill();
+    let _ = follower.wait();
+    rate
+}
+
 fn main() {
     let adds = common::size(500_000, 1_000) as u64;
     let rounds = common::size(3, 1);
@@ -225,6 +249,12 @@ fn main() {
 
     let (mut ship_rates, mut restore_ratios, mut restores, mut replays) = (vec![], vec![], vec![], vec![]);
     let (mut consumes, mut consume_ratios) = (vec![], vec![]);
+    // `MOVIE_QUEUE_BENCH_SHIP_WRITER_ONLY=1`: the writer's rounds only.
+    let rounds = if std::env::var_os("MOVIE_QUEUE_BENCH_SHIP_WRITER_ONLY").is_some() {
+        0
+    } else {
+        rounds
+    };
     for round in 0..rounds {
         let stream = format!("bench-{round}");
         let subject = format!("bench{round}");
@@ -271,9 +301,12 @@ fn main() {
     let shm = Path::new("/dev/shm");
     let memory = shm.is_dir().then(|| Server::start(Some(shm)));
     let (mut alone_rates, mut disk_ratios, mut memory_ratios) = (vec![], vec![], vec![]);
+    let mut follower_ratios = vec![];
     for round in 0..writer_rounds {
         let alone = common::scratch_dir();
         let alone_rate = writer_rate(alone.path(), writes);
+        let follower_rate = writer_beside_follower(writes);
+        follower_ratios.push(follower_rate / alone_rate);
         let disk_rate = writer_beside_shipper(&server, &format!("disk{round}"), writes);
         alone_rates.push(alone_rate);
         disk_ratios.push(disk_rate / alone_rate);
@@ -284,11 +317,36 @@ fn main() {
             memory_ratios.push(memory_rate / alone_rate);
         }
         eprintln!(
-            "writer round {round}: {alone_rate:.0} adds/s alone, {disk_rate:.0} beside a shipper to this disk, \
-             {memory_rate:?} beside a shipper to a server in memory"
+            "writer round {round}: {alone_rate:.0} adds/s alone, {follower_rate:.0} beside log --follow, \
+             {disk_rate:.0} beside a shipper to this disk, {memory_rate:?} beside a shipper to a server in memory"
         );
     }
 
+    common::print_figure(
+        "writer alone, 1 caller, Immediate, median",
+        Some(median(&mut alone_rates)),
+        "adds/s",
+    );
+    common::print_figure(
+        "writer beside log --follow / alone (the journal's follower, no server), median",
+        Some(median(&mut follower_ratios)),
+        "(a ratio)",
+    );
+    common::print_ratio(
+        "writer beside a shipper / alone, the server's streams on this disk",
+        Some(median(&mut disk_ratios)),
+        ">= 0.9",
+        |ratio| ratio >= 0.9,
+    );
+    common::print_ratio(
+        "writer beside a shipper / alone, the server's streams in memory",
+        (!memory_ratios.is_empty()).then(|| median(&mut memory_ratios)),
+        ">= 0.9",
+        |ratio| ratio >= 0.9,
+    );
+    if ship_rates.is_empty() {
+        return;
+    }
     let ship = median(&mut ship_rates);
     common::print_figure(
         &format!("ship --once of {records} records, median"),
@@ -315,11 +373,6 @@ fn main() {
         Some(median(&mut consume_ratios)),
         "(a ratio)",
     );
-    common::print_figure(
-        "writer alone, 1 caller, Immediate, median",
-        Some(median(&mut alone_rates)),
-        "adds/s",
-    );
     common::print_ratio("ship records/s (a rate, not a ratio)", Some(ship), ">= 50000", |rate| {
         rate >= 50_000.0
     });
@@ -328,17 +381,5 @@ fn main() {
         Some(median(&mut restore_ratios)),
         "<= 2",
         |ratio| ratio <= 2.0,
-    );
-    common::print_ratio(
-        "writer beside a shipper / alone, the server's streams on this disk",
-        Some(median(&mut disk_ratios)),
-        ">= 0.9",
-        |ratio| ratio >= 0.9,
-    );
-    common::print_ratio(
-        "writer beside a shipper / alone, the server's streams in memory",
-        (!memory_ratios.is_empty()).then(|| median(&mut memory_ratios)),
-        ">= 0.9",
-        |ratio| ratio >= 0.9,
     );
 }
