@@ -146,10 +146,15 @@ where
     })
 }
 
-/// Every message of `stream`, in order.
+/// Every message of `stream`, in order (none while no shipper has created
+/// it yet).
 pub fn messages(url: &str, stream: &str) -> Vec<Message> {
     with_jetstream(url, |context| async move {
-        let mut stream = context.get_stream(stream).await.unwrap();
+        let mut stream = match context.get_stream(stream).await {
+            Ok(stream) => stream,
+            Err(error) if error.to_string().contains("stream not found") => return Vec::new(),
+            Err(error) => panic!("{error}"),
+        };
         let end = stream.info().await.unwrap().state.last_sequence;
         let mut found = Vec::new();
         if end == 0 {
