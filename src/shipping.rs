@@ -185,7 +185,6 @@ pub struct Restore {
     journal: Option<StagedJournal<'static>>,
     state: QueueState,
     next: Seq,
-    last_ts: f64,
 }
 
 impl Restore {
@@ -234,7 +233,6 @@ impl Restore {
             journal: None,
             state: QueueState::new(),
             next: Seq(1),
-            last_ts: f64::NEG_INFINITY,
         };
         restore.lock = Some(lock::create_and_lock(storage, dir)?);
         let staging = staging::staging_dir(&Layout::new(dir).journal());
@@ -273,7 +271,6 @@ impl Restore {
         let journal = self.journal.as_mut().ok_or_else(finished)?;
         journal.push(&payload)?;
         self.next = record.seq.next();
-        self.last_ts = self.last_ts.max(record.ts);
         Ok(())
     }
 
